@@ -1,0 +1,297 @@
+//! Decoding helpers: typed, spanned reads out of a [`Value`] object that
+//! report every problem (wrong type, out of range, unknown or duplicate key,
+//! missing field) and keep going.
+
+use std::ops::RangeInclusive;
+
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::frontend::kdl::{node_name_for, snake_to_kebab};
+use crate::source::{Format, Span};
+use crate::value::{Entry, Kind, Value};
+
+/// A value with the span it was written at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, span: Span) -> Self {
+        Sp { value, span }
+    }
+}
+
+pub struct Decoder<'d> {
+    pub format: Format,
+    pub diags: &'d mut Diagnostics,
+}
+
+/// An object whose keys were checked; look-ups return the first occurrence.
+pub struct Obj<'v> {
+    pub span: Span,
+    pub entries: &'v [Entry],
+    /// Name of the object in messages, e.g. "tenant" or "env `dev`".
+    pub what: String,
+}
+
+impl<'v> Obj<'v> {
+    pub fn get(&self, key: &str) -> Option<&'v Entry> {
+        self.entries.iter().find(|e| e.key == key)
+    }
+    /// Where a missing field should be reported: the start of the object.
+    pub fn head(&self) -> Span {
+        Span {
+            end: (self.span.start + 1).min(self.span.end),
+            ..self.span
+        }
+    }
+}
+
+impl<'d> Decoder<'d> {
+    pub fn new(format: Format, diags: &'d mut Diagnostics) -> Self {
+        Decoder { format, diags }
+    }
+
+    /// A key as the user wrote it in this file's format.
+    pub fn disp(&self, key: &str) -> String {
+        match self.format {
+            Format::Kdl => node_name_for(key).map(str::to_string).unwrap_or_else(|| snake_to_kebab(key)),
+            _ => key.to_string(),
+        }
+    }
+
+    pub fn push(&mut self, d: Diagnostic) {
+        self.diags.push(d);
+    }
+
+    fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
+        let found = v.kind.type_name();
+        self.push(
+            Diagnostic::error(
+                "schema::type",
+                format!("`{}` must be {expected}, found {found}", self.disp(key)),
+                v.span,
+                format!("expected {expected}"),
+            ),
+        );
+    }
+
+    /// Check that `v` is an object, with no duplicate and no unknown keys.
+    pub fn object<'v>(&mut self, v: &'v Value, key: &str, what: impl Into<String>, known: &[&str]) -> Option<Obj<'v>> {
+        let Kind::Object(entries) = &v.kind else {
+            self.type_error(v, key, "an object");
+            return None;
+        };
+        let what = what.into();
+        for (i, e) in entries.iter().enumerate() {
+            if let Some(first) = entries[..i].iter().find(|p| p.key == e.key) {
+                self.push(
+                    Diagnostic::error(
+                        "schema::duplicate-key",
+                        format!("`{}` is set twice in {what}", self.disp(&e.key)),
+                        e.key_span,
+                        "second definition",
+                    )
+                    .with_label(first.key_span, "first definition")
+                    .with_help("remove one of them; nothing is merged or overridden silently"),
+                );
+                continue;
+            }
+            if !known.contains(&e.key.as_str()) {
+                let shown: Vec<String> = known.iter().filter(|k| **k != "$schema").map(|k| self.disp(k)).collect();
+                let name = self.disp(&e.key);
+                let mut d = Diagnostic::error(
+                    "schema::unknown-key",
+                    format!("unknown key `{name}` in {what}"),
+                    e.key_span,
+                    "unknown key",
+                );
+                d = match did_you_mean(&name, shown.iter().map(String::as_str)) {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("expected one of: {}", shown.join(", "))),
+                };
+                self.push(d);
+            }
+        }
+        Some(Obj {
+            span: v.span,
+            entries,
+            what,
+        })
+    }
+
+    pub fn missing(&mut self, o: &Obj<'_>, key: &str, help: impl Into<String>) {
+        let d = Diagnostic::error(
+            "schema::missing",
+            format!("{} is missing `{}`", o.what, self.disp(key)),
+            o.head(),
+            format!("`{}` required", self.disp(key)),
+        )
+        .with_help(help);
+        self.push(d);
+    }
+
+    pub fn string(&mut self, o: &Obj<'_>, key: &str) -> Option<Sp<String>> {
+        let e = o.get(key)?;
+        match &e.value.kind {
+            Kind::Str(s) => Some(Sp::new(s.clone(), e.value.span)),
+            _ => {
+                self.type_error(&e.value, key, "a string");
+                None
+            }
+        }
+    }
+
+    pub fn req_string(&mut self, o: &Obj<'_>, key: &str, help: &str) -> Option<Sp<String>> {
+        if o.get(key).is_none() {
+            self.missing(o, key, help);
+            return None;
+        }
+        self.string(o, key)
+    }
+
+    pub fn boolean(&mut self, o: &Obj<'_>, key: &str) -> Option<Sp<bool>> {
+        let e = o.get(key)?;
+        match &e.value.kind {
+            Kind::Bool(b) => Some(Sp::new(*b, e.value.span)),
+            _ => {
+                self.type_error(&e.value, key, "a boolean");
+                None
+            }
+        }
+    }
+
+    pub fn int(&mut self, o: &Obj<'_>, key: &str, range: RangeInclusive<i64>) -> Option<Sp<i64>> {
+        let e = o.get(key)?;
+        self.int_value(&e.value, key, range)
+    }
+
+    pub fn int_value(&mut self, v: &Value, key: &str, range: RangeInclusive<i64>) -> Option<Sp<i64>> {
+        match &v.kind {
+            Kind::Int(i) => {
+                if range.contains(i) {
+                    Some(Sp::new(*i, v.span))
+                } else {
+                    self.push(
+                        Diagnostic::error(
+                            "schema::range",
+                            format!("`{}` is {i}, outside {}..={}", self.disp(key), range.start(), range.end()),
+                            v.span,
+                            "out of range",
+                        )
+                        .with_help(format!("use a value from {} to {}", range.start(), range.end())),
+                    );
+                    None
+                }
+            }
+            _ => {
+                self.type_error(v, key, "an integer");
+                None
+            }
+        }
+    }
+
+    pub fn number(&mut self, o: &Obj<'_>, key: &str, range: RangeInclusive<f64>) -> Option<Sp<f64>> {
+        let e = o.get(key)?;
+        let x = match &e.value.kind {
+            Kind::Int(i) => *i as f64,
+            Kind::Float(f) => *f,
+            _ => {
+                self.type_error(&e.value, key, "a number");
+                return None;
+            }
+        };
+        if range.contains(&x) {
+            Some(Sp::new(x, e.value.span))
+        } else {
+            self.push(
+                Diagnostic::error(
+                    "schema::range",
+                    format!("`{}` is {x}, outside {}..={}", self.disp(key), range.start(), range.end()),
+                    e.value.span,
+                    "out of range",
+                )
+                .with_help(format!("use a value from {} to {}", range.start(), range.end())),
+            );
+            None
+        }
+    }
+
+    /// A string that must be one of `variants`.
+    pub fn choice(&mut self, o: &Obj<'_>, key: &str, variants: &[&str]) -> Option<Sp<String>> {
+        let s = self.string(o, key)?;
+        if variants.contains(&s.value.as_str()) {
+            return Some(s);
+        }
+        let mut d = Diagnostic::error(
+            "schema::enum",
+            format!("`{}` cannot be `{}`", self.disp(key), s.value),
+            s.span,
+            "not a valid choice",
+        );
+        d = match did_you_mean(&s.value, variants.iter().copied()) {
+            Some(v) => d.with_help(format!("did you mean `{v}`? valid values: {}", variants.join(", "))),
+            None => d.with_help(format!("valid values: {}", variants.join(", "))),
+        };
+        self.push(d);
+        None
+    }
+
+    /// A list of strings. In KDL a single value stands for a one-element list.
+    pub fn string_list(&mut self, o: &Obj<'_>, key: &str) -> Vec<Sp<String>> {
+        let Some(e) = o.get(key) else { return vec![] };
+        self.string_list_value(&e.value, key)
+    }
+
+    pub fn string_list_value(&mut self, v: &Value, key: &str) -> Vec<Sp<String>> {
+        match &v.kind {
+            Kind::Array(items) => items
+                .iter()
+                .filter_map(|it| match &it.kind {
+                    Kind::Str(s) => Some(Sp::new(s.clone(), it.span)),
+                    _ => {
+                        self.type_error(it, key, "a string");
+                        None
+                    }
+                })
+                .collect(),
+            Kind::Str(s) if self.format == Format::Kdl => vec![Sp::new(s.clone(), v.span)],
+            _ => {
+                self.type_error(v, key, "a list of strings");
+                vec![]
+            }
+        }
+    }
+
+    /// Entries of a map-valued key (`envs`, `kv`, `tools`, …); checks duplicates.
+    pub fn map<'v>(&mut self, o: &Obj<'v>, key: &str) -> Vec<&'v Entry> {
+        let Some(e) = o.get(key) else { return vec![] };
+        match &e.value.kind {
+            Kind::Object(entries) => {
+                let mut out: Vec<&Entry> = Vec::new();
+                for ent in entries {
+                    if let Some(first) = out.iter().find(|p| p.key == ent.key) {
+                        self.push(
+                            Diagnostic::error(
+                                "schema::duplicate-key",
+                                format!("`{}` is declared twice in `{}`", ent.key, self.disp(key)),
+                                ent.key_span,
+                                "second declaration",
+                            )
+                            .with_label(first.key_span, "first declaration")
+                            .with_help("remove one of them; nothing is merged or overridden silently"),
+                        );
+                        continue;
+                    }
+                    out.push(ent);
+                }
+                out
+            }
+            _ => {
+                self.type_error(&e.value, key, "an object");
+                vec![]
+            }
+        }
+    }
+}

@@ -1,0 +1,411 @@
+//! Diagnostics: one type for every problem the compiler finds, and its three
+//! renderings (human via miette, JSON, GitHub annotations).
+//!
+//! Invariants:
+//! - every diagnostic has a stable `code` (`area::subject::problem`), a
+//!   message, and at least one label; the first label is the primary one and
+//!   decides file, line and column in machine output;
+//! - labels may point into several files (a host claimed twice has a label in
+//!   each tenant file); the human renderer shows the secondary files as
+//!   related reports, each with its own source;
+//! - diagnostics are sorted by (file, offset, code) before printing, so output
+//!   is deterministic.
+
+use std::fmt;
+
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use serde::Serialize;
+
+use crate::source::{SourceMap, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Label {
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: &'static str,
+    pub message: String,
+    /// First label is the primary location.
+    pub labels: Vec<Label>,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            labels: vec![Label {
+                span,
+                message: label.into(),
+            }],
+            help: None,
+        }
+    }
+    pub fn warning(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, message, span, label)
+        }
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+    pub fn with_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+        });
+        self
+    }
+    pub fn primary(&self) -> Span {
+        self.labels[0].span
+    }
+}
+
+/// Collects diagnostics; never stops a pass early.
+#[derive(Debug, Default, Clone)]
+pub struct Diagnostics {
+    pub items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, d: Diagnostic) {
+        self.items.push(d);
+    }
+    pub fn error_count(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+    pub fn warning_count(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+    pub fn has_errors(&self) -> bool {
+        self.error_count() > 0
+    }
+    /// Deterministic order: file, start offset, code, message.
+    pub fn sort(&mut self) {
+        self.items.sort_by(|a, b| {
+            let (pa, pb) = (a.primary(), b.primary());
+            (pa.file, pa.start, a.code, &a.message).cmp(&(pb.file, pb.start, b.code, &b.message))
+        });
+        self.items.dedup();
+    }
+}
+
+/// Suggest the closest candidate for a misspelled name (Jaro-Winkler ≥ 0.8, or
+/// a Levenshtein distance of at most 2 for short names).
+pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(f64, &str)> = None;
+    for c in candidates {
+        let score = strsim::jaro_winkler(name, c);
+        let lev = strsim::levenshtein(name, c);
+        let ok = score >= 0.8 || (lev <= 2 && c.len() > 2);
+        if ok && best.is_none_or(|(s, _)| score > s) {
+            best = Some((score, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+// ---------------------------------------------------------------- rendering
+
+/// A location resolved to file name, line and column (1-based).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+}
+
+pub fn locate(sources: &SourceMap, span: Span) -> Location {
+    let f = sources.get(span.file);
+    let (line, column) = f.line_col(span.start);
+    let (end_line, end_column) = f.line_col(span.end);
+    Location {
+        file: f.name.clone(),
+        line,
+        column,
+        end_line,
+        end_column,
+    }
+}
+
+#[derive(Serialize)]
+struct JsonLabel {
+    #[serde(flatten)]
+    location: Location,
+    message: String,
+}
+
+#[derive(Serialize)]
+struct JsonDiagnostic {
+    severity: Severity,
+    code: &'static str,
+    message: String,
+    file: String,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    help: Option<String>,
+    labels: Vec<JsonLabel>,
+}
+
+/// Counts printed with every report.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    pub files: usize,
+    pub tenants: usize,
+    pub errors: usize,
+    pub warnings: usize,
+    pub valid: bool,
+}
+
+/// `--format json`: one object `{"diagnostics":[…],"summary":{…}}`.
+pub fn render_json(sources: &SourceMap, diags: &[Diagnostic], summary: &Summary) -> String {
+    let list: Vec<JsonDiagnostic> = diags
+        .iter()
+        .map(|d| {
+            let loc = locate(sources, d.primary());
+            JsonDiagnostic {
+                severity: d.severity,
+                code: d.code,
+                message: d.message.clone(),
+                file: loc.file.clone(),
+                line: loc.line,
+                column: loc.column,
+                end_line: loc.end_line,
+                end_column: loc.end_column,
+                help: d.help.clone(),
+                labels: d
+                    .labels
+                    .iter()
+                    .map(|l| JsonLabel {
+                        location: locate(sources, l.span),
+                        message: l.message.clone(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    let v = serde_json::json!({ "diagnostics": list, "summary": summary });
+    let mut s = serde_json::to_string_pretty(&v).expect("diagnostics serialize");
+    s.push('\n');
+    s
+}
+
+/// GitHub workflow commands escape `%`, CR and LF in data, and also `:` and
+/// `,` in properties.
+fn gh_escape_data(s: &str) -> String {
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
+}
+fn gh_escape_prop(s: &str) -> String {
+    gh_escape_data(s).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// `--format github`: one `::error …::message` line per diagnostic.
+pub fn render_github(sources: &SourceMap, diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let loc = locate(sources, d.primary());
+        let kind = match d.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        let mut msg = d.message.clone();
+        for l in &d.labels {
+            if !l.message.is_empty() {
+                let ll = locate(sources, l.span);
+                msg.push_str(&format!("\n{}:{}:{}: {}", ll.file, ll.line, ll.column, l.message));
+            }
+        }
+        if let Some(h) = &d.help {
+            msg.push_str("\nhelp: ");
+            msg.push_str(h);
+        }
+        out.push_str(&format!(
+            "::{kind} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+            gh_escape_prop(&loc.file),
+            loc.line,
+            loc.column,
+            loc.end_line,
+            loc.end_column,
+            gh_escape_prop(d.code),
+            gh_escape_data(&msg)
+        ));
+    }
+    out
+}
+
+/// A diagnostic prepared for miette: labels of one file, with that file's source.
+#[derive(Debug)]
+struct MietteReport {
+    severity: Severity,
+    code: &'static str,
+    message: String,
+    help: Option<String>,
+    src: NamedSource<std::sync::Arc<str>>,
+    labels: Vec<LabeledSpan>,
+    related: Vec<MietteReport>,
+}
+
+impl fmt::Display for MietteReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for MietteReport {}
+
+impl miette::Diagnostic for MietteReport {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        if self.code.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.code))
+        }
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        Some(&self.src)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        Some(Box::new(self.labels.iter().cloned()))
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        if self.related.is_empty() {
+            None
+        } else {
+            Some(Box::new(self.related.iter().map(|r| r as &dyn miette::Diagnostic)))
+        }
+    }
+}
+
+fn to_miette(sources: &SourceMap, d: &Diagnostic) -> MietteReport {
+    let primary_file = d.primary().file;
+    let mk_labels = |file| -> Vec<LabeledSpan> {
+        d.labels
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.span.file == file)
+            .map(|(i, l)| {
+                let span = SourceSpan::new((l.span.start as usize).into(), l.span.len());
+                let text = (!l.message.is_empty()).then(|| l.message.clone());
+                if i == 0 {
+                    LabeledSpan::new_primary_with_span(text, span)
+                } else {
+                    LabeledSpan::new_with_span(text, span)
+                }
+            })
+            .collect()
+    };
+    let src = |file| {
+        let f = sources.get(file);
+        NamedSource::new(f.name.clone(), f.text.clone())
+    };
+    let mut others: Vec<_> = d
+        .labels
+        .iter()
+        .map(|l| l.span.file)
+        .filter(|f| *f != primary_file)
+        .collect();
+    others.dedup();
+    let mut seen = std::collections::HashSet::new();
+    let related = others
+        .into_iter()
+        .filter(|f| seen.insert(*f))
+        .map(|file| MietteReport {
+            severity: d.severity,
+            code: "",
+            message: format!("see also {}", sources.get(file).name),
+            help: None,
+            src: src(file),
+            labels: mk_labels(file),
+            related: vec![],
+        })
+        .collect();
+    MietteReport {
+        severity: d.severity,
+        code: d.code,
+        message: d.message.clone(),
+        help: d.help.clone(),
+        src: src(primary_file),
+        labels: mk_labels(primary_file),
+        related,
+    }
+}
+
+/// Human output: miette's graphical report for each diagnostic. `color`
+/// selects ANSI colours (off for snapshots and non-terminals).
+pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> String {
+    let theme = if color {
+        GraphicalTheme::unicode()
+    } else {
+        GraphicalTheme::unicode_nocolor()
+    };
+    let handler = GraphicalReportHandler::new_themed(theme)
+        .with_width(100)
+        .with_links(false)
+        .without_syntax_highlighting();
+    let mut out = String::new();
+    for d in diags {
+        let report = to_miette(sources, d);
+        let mut s = String::new();
+        if handler.render_report(&mut s, &report).is_err() {
+            // Fall back to a plain line: rendering must never lose a diagnostic.
+            let loc = locate(sources, d.primary());
+            s = format!("{}: {} [{}] at {}:{}:{}\n", sev_word(d.severity), d.message, d.code, loc.file, loc.line, loc.column);
+        }
+        out.push_str(&s);
+        out.push('\n');
+    }
+    out
+}
+
+fn sev_word(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// One line per diagnostic, `file:line:col: severity[code]: message`, for logs
+/// and the build script.
+pub fn render_short(sources: &SourceMap, diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diags {
+        let loc = locate(sources, d.primary());
+        out.push_str(&format!(
+            "{}:{}:{}: {}[{}]: {}\n",
+            loc.file,
+            loc.line,
+            loc.column,
+            sev_word(d.severity),
+            d.code,
+            d.message
+        ));
+    }
+    out
+}

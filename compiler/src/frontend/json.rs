@@ -1,0 +1,120 @@
+//! JSON and JSONC front end over `jsonc-parser`.
+//!
+//! `.jsonc` allows `//` and `/* */` comments and trailing commas, nothing
+//! looser (no single quotes, unquoted keys, hex, `+1`, `.5`, NaN/Infinity or
+//! JSON5 escapes). `.json` is strict JSON. Duplicate keys are kept in the
+//! tree; the decoder reports them.
+
+use jsonc_parser::ast;
+use jsonc_parser::{parse_to_ast, CollectOptions, ParseOptions};
+
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::source::{FileId, Format, Span};
+use crate::value::{Entry, Kind, Value};
+
+pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) -> Option<Value> {
+    let jsonc = format == Format::Jsonc;
+    let opts = ParseOptions {
+        allow_comments: jsonc,
+        allow_loose_object_property_names: false,
+        allow_trailing_commas: jsonc,
+        allow_missing_commas: false,
+        allow_single_quoted_strings: false,
+        allow_hexadecimal_numbers: false,
+        allow_unary_plus_numbers: false,
+        allow_bare_decimal_point_numbers: false,
+        allow_non_finite_numbers: false,
+        allow_extended_string_escapes: false,
+    };
+    let collect = CollectOptions {
+        comments: jsonc_parser::CommentCollectionStrategy::Off,
+        tokens: false,
+    };
+    match parse_to_ast(text, &collect, &opts) {
+        Ok(res) => match res.value {
+            Some(v) => Some(lower(&v, file)),
+            None => {
+                diags.push(
+                    Diagnostic::error("file::empty", "file holds no JSON value", Span::file_start(file), "nothing here")
+                        .with_help("the file must contain one JSON object"),
+                );
+                None
+            }
+        },
+        Err(e) => {
+            let r = e.range();
+            let mut msg = e.kind().to_string();
+            let help = match e.kind() {
+                jsonc_parser::errors::ParseErrorKind::CommentsNotAllowed | jsonc_parser::errors::ParseErrorKind::TrailingCommasNotAllowed => {
+                    Some("plain `.json` files are strict JSON; rename the file to `.jsonc` to allow comments and trailing commas")
+                }
+                jsonc_parser::errors::ParseErrorKind::SingleQuotedStringsNotAllowed => Some("JSON strings use double quotes"),
+                jsonc_parser::errors::ParseErrorKind::ExpectedStringObjectProperty
+                | jsonc_parser::errors::ParseErrorKind::UnexpectedWord => Some("object keys are double-quoted strings; values are strings, numbers, true, false, null, objects or lists"),
+                jsonc_parser::errors::ParseErrorKind::NonFiniteNumbersNotAllowed => Some("NaN and Infinity are not JSON numbers"),
+                _ => None,
+            };
+            if let Some(first) = msg.get(..1) {
+                msg = first.to_lowercase() + &msg[1..];
+            }
+            let mut d = Diagnostic::error("syntax::json", msg, Span::new(file, r.start, r.end), "here");
+            if let Some(h) = help {
+                d = d.with_help(h);
+            }
+            diags.push(d);
+            None
+        }
+    }
+}
+
+fn lower(v: &ast::Value<'_>, file: FileId) -> Value {
+    let sp = |r: jsonc_parser::common::Range| Span::new(file, r.start, r.end);
+    match v {
+        ast::Value::StringLit(s) => Value {
+            span: sp(s.range),
+            kind: Kind::Str(s.value.to_string()),
+        },
+        ast::Value::NumberLit(n) => {
+            let kind = if let Ok(i) = n.value.parse::<i64>() {
+                Kind::Int(i)
+            } else {
+                match n.value.parse::<f64>() {
+                    Ok(f) if f.is_finite() => Kind::Float(f),
+                    _ => Kind::Float(f64::MAX),
+                }
+            };
+            Value { span: sp(n.range), kind }
+        }
+        ast::Value::BooleanLit(b) => Value {
+            span: sp(b.range),
+            kind: Kind::Bool(b.value),
+        },
+        ast::Value::NullKeyword(n) => Value {
+            span: sp(n.range),
+            kind: Kind::Null,
+        },
+        ast::Value::Array(a) => Value {
+            span: sp(a.range),
+            kind: Kind::Array(a.elements.iter().map(|e| lower(e, file)).collect()),
+        },
+        ast::Value::Object(o) => Value {
+            span: sp(o.range),
+            kind: Kind::Object(
+                o.properties
+                    .iter()
+                    .map(|p| {
+                        let (key, key_range) = match &p.name {
+                            ast::ObjectPropName::String(s) => (s.value.to_string(), s.range),
+                            ast::ObjectPropName::Word(w) => (w.value.to_string(), w.range),
+                        };
+                        Entry {
+                            key,
+                            key_span: sp(key_range),
+                            value: lower(&p.value, file),
+                        }
+                    })
+                    .collect(),
+            ),
+        },
+    }
+}

@@ -1,0 +1,220 @@
+//! # tenants-compiler
+//!
+//! One library behind every front end of tenants-as-code (the `tenants` CLI,
+//! the proc-macro, the build script). Pipeline:
+//!
+//! ```text
+//! files ─ frontend (KDL | JSON | JSONC) → value::Value (spanned, format-neutral)
+//!       ─ raw::decode_*                → raw model (as written, spanned)
+//!       ─ validate::validate           → resolved::Model (as used, plain data)
+//!       ─ emitters (schemas, …)
+//! ```
+//!
+//! Invariants:
+//! - no input makes this library panic; every problem becomes a
+//!   [`diag::Diagnostic`] with a code, a span and (almost always) help;
+//! - every pass runs over every file and reports everything it finds:
+//!   a syntax error in one tenant file does not hide errors in the others;
+//! - a [`resolved::Model`] is produced only when there is no error at all;
+//! - the same tenant written in KDL, JSON or JSONC yields an identical model.
+//!
+//! Entry point: [`compile`] (or [`load`] + [`check`] for finer control).
+
+pub mod catalog;
+pub mod decode;
+pub mod diag;
+pub mod frontend;
+pub mod raw;
+pub mod resolved;
+pub mod rules;
+pub mod schema;
+pub mod source;
+pub mod validate;
+pub mod value;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use diag::{Diagnostic, Diagnostics, Summary};
+use frontend::DocKind;
+use source::{FileId, Format, SourceMap, Span};
+
+/// The result of checking a tenants directory.
+pub struct Compilation {
+    pub sources: SourceMap,
+    pub diagnostics: Diagnostics,
+    pub model: Option<resolved::Model>,
+    /// Tenant files, in file-name order.
+    pub tenant_files: Vec<FileId>,
+}
+
+impl Compilation {
+    pub fn summary(&self) -> Summary {
+        Summary {
+            files: self.sources.files().len(),
+            tenants: self.tenant_files.len(),
+            errors: self.diagnostics.error_count(),
+            warnings: self.diagnostics.warning_count(),
+            valid: !self.diagnostics.has_errors(),
+        }
+    }
+}
+
+/// A problem that prevents checking at all (exit code 2): the directory is
+/// missing or unreadable, or the platform/accounts file is absent.
+#[derive(Debug)]
+pub struct LoadError(pub String);
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for LoadError {}
+
+/// File names (without extension) that are not tenant files.
+pub const PLATFORM_STEM: &str = "platform";
+pub const ACCOUNTS_STEM: &str = "accounts";
+
+/// The files of a tenants directory, classified.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub platform: PathBuf,
+    pub accounts: PathBuf,
+    pub tenants: Vec<PathBuf>,
+}
+
+/// Find the platform, accounts and tenant files in `root` (not recursive).
+/// Files with other extensions are ignored.
+pub fn discover(root: &Path) -> Result<Layout, LoadError> {
+    let rd = std::fs::read_dir(root).map_err(|e| LoadError(format!("cannot read tenants directory {}: {e}", root.display())))?;
+    let mut platform = Vec::new();
+    let mut accounts = Vec::new();
+    let mut tenants = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|e| LoadError(format!("cannot read tenants directory {}: {e}", root.display())))?;
+        let path = entry.path();
+        let Some(ext) = path.extension().and_then(|e| e.to_str()) else { continue };
+        if Format::from_extension(ext).is_none() || !path.is_file() {
+            continue;
+        }
+        match path.file_stem().and_then(|s| s.to_str()) {
+            Some(PLATFORM_STEM) => platform.push(path),
+            Some(ACCOUNTS_STEM) => accounts.push(path),
+            _ => tenants.push(path),
+        }
+    }
+    tenants.sort();
+    let one = |mut v: Vec<PathBuf>, what: &str| -> Result<PathBuf, LoadError> {
+        v.sort();
+        match v.len() {
+            1 => Ok(v.remove(0)),
+            0 => Err(LoadError(format!("no {what} file in {} (expected {what}.kdl, {what}.json or {what}.jsonc)", root.display()))),
+            _ => Err(LoadError(format!(
+                "more than one {what} file in {}: {}",
+                root.display(),
+                v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    };
+    Ok(Layout {
+        platform: one(platform, PLATFORM_STEM)?,
+        accounts: one(accounts, ACCOUNTS_STEM)?,
+        tenants,
+    })
+}
+
+fn display_name(root: &Path, path: &Path) -> String {
+    let rel = match root.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => path.strip_prefix(parent).unwrap_or(path),
+        _ => path,
+    };
+    rel.to_string_lossy().replace('\\', "/")
+}
+
+/// Read one file into the source map; oversize, binary and non-UTF-8 files
+/// are registered (so diagnostics can point at them) but not parsed.
+fn read_file(sources: &mut SourceMap, root: &Path, path: &Path, diags: &mut Diagnostics) -> Result<(FileId, bool), LoadError> {
+    let format = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .and_then(Format::from_extension)
+        .unwrap_or(Format::Json);
+    let name = display_name(root, path);
+    let meta = std::fs::metadata(path).map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > frontend::MAX_FILE_BYTES {
+        let id = sources.add(name, path.to_path_buf(), format, Arc::from(""));
+        diags.push(
+            Diagnostic::error(
+                "file::too-large",
+                format!("file is {} bytes, more than the {} allowed", meta.len(), frontend::MAX_FILE_BYTES),
+                Span::file_start(id),
+                "not read",
+            )
+            .with_help("a tenant file is a few KiB; this is probably not a tenant file"),
+        );
+        return Ok((id, false));
+    }
+    let bytes = std::fs::read(path).map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
+    let (text, problems) = frontend::decode_text(&bytes);
+    let id = sources.add(name, path.to_path_buf(), format, Arc::from(text.as_str()));
+    let ok = frontend::report_text_problems(id, &text, &problems, diags);
+    Ok((id, ok))
+}
+
+/// Load and check a tenants directory. Errors in files are diagnostics; only
+/// an unusable directory is a [`LoadError`].
+pub fn compile(root: &Path) -> Result<Compilation, LoadError> {
+    let layout = discover(root)?;
+    compile_layout(root, &layout)
+}
+
+pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadError> {
+    let mut sources = SourceMap::default();
+    let mut diags = Diagnostics::default();
+    let (pid, pok) = read_file(&mut sources, root, &layout.platform, &mut diags)?;
+    let (aid, aok) = read_file(&mut sources, root, &layout.accounts, &mut diags)?;
+    let mut tenant_files = Vec::new();
+    for p in &layout.tenants {
+        tenant_files.push(read_file(&mut sources, root, p, &mut diags)?);
+    }
+    let decode = |sources: &SourceMap, id: FileId, ok: bool, kind: DocKind, diags: &mut Diagnostics| -> Option<value::Value> {
+        if !ok {
+            return None;
+        }
+        frontend::parse(sources, id, kind, diags)
+    };
+    let platform = decode(&sources, pid, pok, DocKind::Platform, &mut diags).and_then(|v| {
+        let mut d = decode::Decoder::new(sources.get(pid).format, &mut diags);
+        raw::decode_platform(&mut d, pid, &v)
+    });
+    let accounts = decode(&sources, aid, aok, DocKind::Accounts, &mut diags)
+        .map(|v| {
+            let mut d = decode::Decoder::new(sources.get(aid).format, &mut diags);
+            raw::decode_accounts(&mut d, &v)
+        })
+        .unwrap_or_default();
+    let mut tenants = Vec::new();
+    for (id, ok) in &tenant_files {
+        if let Some(v) = decode(&sources, *id, *ok, DocKind::Tenant, &mut diags) {
+            let mut d = decode::Decoder::new(sources.get(*id).format, &mut diags);
+            if let Some(t) = raw::decode_tenant(&mut d, *id, &v) {
+                tenants.push(t);
+            }
+        }
+    }
+    let prior = diags.error_count();
+    let inputs = validate::Inputs {
+        platform,
+        accounts,
+        tenants,
+    };
+    let model = validate::validate(&sources, &inputs, &mut diags, prior);
+    diags.sort();
+    Ok(Compilation {
+        sources,
+        diagnostics: diags,
+        model,
+        tenant_files: tenant_files.into_iter().map(|(id, _)| id).collect(),
+    })
+}

@@ -1,0 +1,610 @@
+//! The raw model: files as written, every value with its span. Built from a
+//! [`Value`] tree by [`decode_platform`], [`decode_accounts`] and
+//! [`decode_tenant`], which report shape errors (unknown, duplicate, missing
+//! keys; wrong types; ranges and enumerations) and keep everything they could
+//! read. Only this layer knows spans and formats; [`crate::resolved`] is plain data.
+
+use crate::decode::{Decoder, Obj, Sp};
+use crate::source::{FileId, Span};
+use crate::value::{Kind, Value};
+
+// ------------------------------------------------------------------ platform
+
+#[derive(Debug, Clone)]
+pub struct RawPlatform {
+    pub file: FileId,
+    pub span: Span,
+    pub worker: Option<Sp<String>>,
+    pub compatibility_date: Option<Sp<String>>,
+    pub compatibility_flags: Vec<Sp<String>>,
+    pub environments: Vec<RawEnvironment>,
+    pub bindings: Vec<RawBinding>,
+    pub models: Vec<RawModel>,
+    pub tools: Vec<RawToolDef>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawEnvironment {
+    pub name: Sp<String>,
+    pub development: Option<Sp<bool>>,
+    pub workers_dev: Option<Sp<bool>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawBinding {
+    pub name: Sp<String>,
+    pub kind: Option<Sp<String>>,
+    pub class: Option<Sp<String>>,
+    pub dimensions: Option<Sp<i64>>,
+    pub metric: Option<Sp<String>>,
+    pub dataset: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawModel {
+    pub id: Sp<String>,
+    pub task: Option<Sp<String>>,
+    pub dimensions: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawToolDef {
+    pub name: Sp<String>,
+    pub description: Option<Sp<String>>,
+    pub roles: Vec<Sp<String>>,
+}
+
+pub const PLATFORM_KEYS: &[&str] = &[
+    "$schema",
+    "worker",
+    "compatibility_date",
+    "compatibility_flags",
+    "environments",
+    "bindings",
+    "models",
+    "tools",
+];
+pub const ENVIRONMENT_KEYS: &[&str] = &["development", "workers_dev"];
+pub const BINDING_KEYS: &[&str] = &["type", "class", "dimensions", "metric", "dataset"];
+pub const BINDING_TYPES: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine"];
+pub const METRICS: &[&str] = &["cosine", "euclidean", "dot-product"];
+pub const MODEL_KEYS: &[&str] = &["task", "dimensions"];
+pub const TASKS: &[&str] = &[
+    "text-generation",
+    "text-embeddings",
+    "text-to-speech",
+    "automatic-speech-recognition",
+    "text-classification",
+    "translation",
+    "summarization",
+];
+pub const TOOL_DEF_KEYS: &[&str] = &["description", "roles"];
+
+pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawPlatform> {
+    let o = d.object(v, "platform", "the platform file", PLATFORM_KEYS)?;
+    let worker = d.req_string(&o, "worker", "name the Worker, e.g. \"ai-platform\"; deployed scripts are named <worker>-<tenant>-<env>");
+    let compatibility_date = d.req_string(&o, "compatibility_date", "set the Workers compatibility date, e.g. \"2026-11-01\"");
+    let compatibility_flags = d.string_list(&o, "compatibility_flags");
+    let mut environments = Vec::new();
+    if o.get("environments").is_none() {
+        d.missing(&o, "environments", "declare the environments, e.g. dev, stage and prod");
+    }
+    for e in d.map(&o, "environments") {
+        let name = Sp::new(e.key.clone(), e.key_span);
+        let (development, workers_dev) = match &e.value.kind {
+            Kind::Null => (None, None),
+            _ => match d.object(&e.value, "environments", format!("environment `{}`", e.key), ENVIRONMENT_KEYS) {
+                Some(eo) => (d.boolean(&eo, "development"), d.boolean(&eo, "workers_dev")),
+                None => (None, None),
+            },
+        };
+        environments.push(RawEnvironment {
+            name,
+            development,
+            workers_dev,
+        });
+    }
+    let mut bindings = Vec::new();
+    for e in d.map(&o, "bindings") {
+        let name = Sp::new(e.key.clone(), e.key_span);
+        let Some(bo) = d.object(&e.value, "bindings", format!("binding `{}`", e.key), BINDING_KEYS) else {
+            continue;
+        };
+        let kind = if bo.get("type").is_none() {
+            d.missing(&bo, "type", format!("one of: {}", BINDING_TYPES.join(", ")));
+            None
+        } else {
+            d.choice(&bo, "type", BINDING_TYPES)
+        };
+        bindings.push(RawBinding {
+            name,
+            kind,
+            class: d.string(&bo, "class"),
+            dimensions: d.int(&bo, "dimensions", 1..=1536),
+            metric: d.choice(&bo, "metric", METRICS),
+            dataset: d.string(&bo, "dataset"),
+        });
+    }
+    let mut models = Vec::new();
+    for e in d.map(&o, "models") {
+        let Some(mo) = d.object(&e.value, "models", format!("model `{}`", e.key), MODEL_KEYS) else {
+            continue;
+        };
+        let task = if mo.get("task").is_none() {
+            d.missing(&mo, "task", format!("one of: {}", TASKS.join(", ")));
+            None
+        } else {
+            d.choice(&mo, "task", TASKS)
+        };
+        models.push(RawModel {
+            id: Sp::new(e.key.clone(), e.key_span),
+            task,
+            dimensions: d.int(&mo, "dimensions", 1..=4096),
+        });
+    }
+    let mut tools = Vec::new();
+    for e in d.map(&o, "tools") {
+        let Some(to) = d.object(&e.value, "tools", format!("tool `{}`", e.key), TOOL_DEF_KEYS) else {
+            continue;
+        };
+        tools.push(RawToolDef {
+            name: Sp::new(e.key.clone(), e.key_span),
+            description: d.string(&to, "description"),
+            roles: d.string_list(&to, "roles"),
+        });
+    }
+    Some(RawPlatform {
+        file,
+        span: v.span,
+        worker,
+        compatibility_date,
+        compatibility_flags,
+        environments,
+        bindings,
+        models,
+        tools,
+    })
+}
+
+// ------------------------------------------------------------------ accounts
+
+#[derive(Debug, Clone)]
+pub struct RawAccount {
+    pub key: Sp<String>,
+    pub account_id: Option<Sp<String>>,
+    pub token_env: Option<Sp<String>>,
+}
+
+pub const ACCOUNTS_KEYS: &[&str] = &["$schema", "accounts"];
+pub const ACCOUNT_KEYS: &[&str] = &["account_id", "token_env"];
+
+pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
+    let Some(o) = d.object(v, "accounts", "the accounts file", ACCOUNTS_KEYS) else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for e in d.map(&o, "accounts") {
+        let Some(ao) = d.object(&e.value, "accounts", format!("account `{}`", e.key), ACCOUNT_KEYS) else {
+            continue;
+        };
+        out.push(RawAccount {
+            key: Sp::new(e.key.clone(), e.key_span),
+            account_id: d.req_string(&ao, "account_id", "the 32-character Cloudflare account id"),
+            token_env: d.req_string(&ao, "token_env", "the NAME of the environment variable that holds this account's API token, e.g. CF_API_TOKEN_ACME"),
+        });
+    }
+    out
+}
+
+// ------------------------------------------------------------------ tenant
+
+#[derive(Debug, Clone)]
+pub struct RawTenant {
+    pub file: FileId,
+    pub span: Span,
+    pub id: Option<Sp<String>>,
+    pub name: Option<Sp<String>>,
+    pub account: Option<Sp<String>>,
+    pub header_policy: Option<Sp<String>>,
+    pub envs: Vec<RawTenantEnv>,
+    pub ai: Option<RawAi>,
+    pub rag: RawRag,
+    pub sessions: RawSessions,
+    pub rate_limits: Vec<RawRateLimit>,
+    pub cache: RawCache,
+    pub tools: Vec<RawTool>,
+    pub tts: RawTts,
+    pub safety: RawSafety,
+    pub secrets: Vec<Sp<String>>,
+    pub vars: Vec<(Sp<String>, Sp<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawTenantEnv {
+    pub name: Sp<String>,
+    pub span: Span,
+    pub hosts: Vec<Sp<String>>,
+    /// (kind, binding name, resource fields)
+    pub resources: Vec<RawResource>,
+    pub vars: Vec<(Sp<String>, Sp<String>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawResource {
+    /// `kv`, `vectorize` or `analytics_engine` (the JSON key it was written under).
+    pub kind: &'static str,
+    pub binding: Sp<String>,
+    pub span: Span,
+    pub id: Option<Sp<String>>,
+    pub index: Option<Sp<String>>,
+    pub namespace: Option<Sp<String>>,
+    pub dataset: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawAi {
+    pub span: Span,
+    pub gateway: Option<Sp<String>>,
+    pub chat: Option<RawChat>,
+    pub embedding: Option<Sp<String>>,
+    pub tts: Option<Sp<String>>,
+    pub routes: Vec<RawRoute>,
+    pub tokens_per_day: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawChat {
+    pub model: Option<Sp<String>>,
+    pub max_tokens: Option<Sp<i64>>,
+    pub temperature: Option<Sp<f64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawRoute {
+    pub route: Sp<String>,
+    pub chat: Option<Sp<String>>,
+    pub max_tokens: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawRag {
+    pub span: Option<Span>,
+    pub chunk_size: Option<Sp<i64>>,
+    pub overlap: Option<Sp<i64>>,
+    pub top_k: Option<Sp<i64>>,
+    pub min_score: Option<Sp<f64>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawSessions {
+    pub retention_days: Option<Sp<i64>>,
+    pub max_messages: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawRateLimit {
+    pub scope: Sp<String>,
+    pub limit: Option<Sp<i64>>,
+    pub per: Option<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawCache {
+    pub search_ttl: Option<Sp<i64>>,
+    pub chat_ttl: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RawTool {
+    pub name: Sp<String>,
+    pub roles: Vec<Sp<String>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawTts {
+    pub span: Option<Span>,
+    pub enabled: Option<Sp<bool>>,
+    pub voice: Option<Sp<String>>,
+    pub max_chars: Option<Sp<i64>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RawSafety {
+    pub max_input_chars: Option<Sp<i64>>,
+    pub pii_redaction: Option<Sp<bool>>,
+    pub blocked_terms: Vec<Sp<String>>,
+}
+
+pub const TENANT_KEYS: &[&str] = &[
+    "$schema",
+    "id",
+    "name",
+    "account",
+    "resolution",
+    "envs",
+    "ai",
+    "rag",
+    "sessions",
+    "rate_limits",
+    "cache",
+    "tools",
+    "tts",
+    "safety",
+    "secrets",
+    "vars",
+];
+pub const RESOLUTION_KEYS: &[&str] = &["header"];
+pub const HEADER_POLICIES: &[&str] = &["never", "dev-only", "always"];
+pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "kv", "vectorize", "analytics_engine", "vars"];
+pub const KV_KEYS: &[&str] = &["id"];
+pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
+pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
+pub const AI_KEYS: &[&str] = &["gateway", "chat", "embedding", "tts", "routes", "budget"];
+pub const CHAT_KEYS: &[&str] = &["model", "max_tokens", "temperature"];
+pub const MODEL_REF_KEYS: &[&str] = &["model"];
+pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens"];
+pub const BUDGET_KEYS: &[&str] = &["tokens_per_day"];
+pub const RAG_KEYS: &[&str] = &["chunk_size", "overlap", "top_k", "min_score"];
+pub const SESSIONS_KEYS: &[&str] = &["retention_days", "max_messages"];
+pub const RATE_LIMIT_SCOPES: &[&str] = &["tenant", "user", "ip"];
+pub const RATE_LIMIT_KEYS: &[&str] = &["limit", "per"];
+pub const WINDOWS: &[&str] = &["second", "minute", "hour", "day"];
+pub const CACHE_KEYS: &[&str] = &["search_ttl", "chat_ttl"];
+pub const TOOL_KEYS: &[&str] = &["roles"];
+pub const TTS_KEYS: &[&str] = &["enabled", "voice", "max_chars"];
+pub const SAFETY_KEYS: &[&str] = &["max_input_chars", "pii_redaction", "blocked_terms"];
+/// Routes of the Worker that accept a per-route AI override.
+pub const ROUTES: &[&str] = &["chat", "search", "tools", "tts"];
+
+pub const MAX_TOKENS: std::ops::RangeInclusive<i64> = 1..=131_072;
+
+fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
+    let mut out = Vec::new();
+    for e in d.map(o, "vars") {
+        match &e.value.kind {
+            Kind::Str(s) => out.push((Sp::new(e.key.clone(), e.key_span), Sp::new(s.clone(), e.value.span))),
+            other => d.push(crate::diag::Diagnostic::error(
+                "schema::type",
+                format!("var `{}` must be a string, found {}", e.key, other.type_name()),
+                e.value.span,
+                "expected a string",
+            )
+            .with_help("vars are strings; write numbers and booleans in quotes")),
+        }
+    }
+    out
+}
+
+fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> {
+    let e = o.get(key)?;
+    match &e.value.kind {
+        Kind::Str(s) => Some(Sp::new(s.clone(), e.value.span)),
+        _ => {
+            let mo = d.object(&e.value, key, format!("`{}`", d.disp(key)), MODEL_REF_KEYS)?;
+            d.req_string(&mo, "model", "the Workers AI model id, e.g. \"@cf/baai/bge-base-en-v1.5\"")
+        }
+    }
+}
+
+pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawTenant> {
+    let o = d.object(v, "tenant", "the tenant", TENANT_KEYS)?;
+    let id = d.req_string(&o, "id", "the tenant id: lowercase letters, digits and dashes, the same as the file name");
+    let name = d.req_string(&o, "name", "the tenant's display name, e.g. \"Acme Corp\"");
+    let account = d.req_string(&o, "account", "a key of the accounts file (tenants/accounts.*)");
+    let header_policy = match o.get("resolution") {
+        Some(e) => d
+            .object(&e.value, "resolution", "`resolution`", RESOLUTION_KEYS)
+            .and_then(|ro| d.choice(&ro, "header", HEADER_POLICIES)),
+        None => None,
+    };
+
+    let mut envs = Vec::new();
+    if o.get("envs").is_none() {
+        d.missing(&o, "envs", "declare every environment of the platform file, each with its hosts and binding resources");
+    }
+    for e in d.map(&o, "envs") {
+        let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
+            continue;
+        };
+        let hosts = d.string_list(&eo, "hosts");
+        let mut resources = Vec::new();
+        for (kind, keys) in [("kv", KV_KEYS), ("vectorize", VECTORIZE_KEYS), ("analytics_engine", ANALYTICS_KEYS)] {
+            for r in d.map(&eo, kind) {
+                let Some(ro) = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys) else {
+                    continue;
+                };
+                let mut res = RawResource {
+                    kind,
+                    binding: Sp::new(r.key.clone(), r.key_span),
+                    span: r.value.span,
+                    id: None,
+                    index: None,
+                    namespace: None,
+                    dataset: None,
+                };
+                match kind {
+                    "kv" => res.id = d.req_string(&ro, "id", "the KV namespace id (32 hex characters), from `wrangler kv namespace create`"),
+                    "vectorize" => {
+                        res.index = d.req_string(&ro, "index", "the Vectorize index name, from `wrangler vectorize create`");
+                        res.namespace = d.string(&ro, "namespace");
+                    }
+                    _ => res.dataset = d.req_string(&ro, "dataset", "the Analytics Engine dataset name"),
+                }
+                resources.push(res);
+            }
+        }
+        envs.push(RawTenantEnv {
+            name: Sp::new(e.key.clone(), e.key_span),
+            span: e.value.span,
+            hosts,
+            resources,
+            vars: vars(d, &eo),
+        });
+    }
+
+    let ai = match o.get("ai") {
+        None => {
+            d.missing(&o, "ai", "every tenant needs at least a chat model");
+            None
+        }
+        Some(e) => d.object(&e.value, "ai", "`ai`", AI_KEYS).map(|ao| {
+            let chat = match ao.get("chat") {
+                None => {
+                    d.missing(&ao, "chat", "the chat model, e.g. \"@cf/meta/llama-3.1-8b-instruct\"");
+                    None
+                }
+                Some(ce) => match &ce.value.kind {
+                    Kind::Str(s) => Some(RawChat {
+                        model: Some(Sp::new(s.clone(), ce.value.span)),
+                        max_tokens: None,
+                        temperature: None,
+                    }),
+                    _ => d.object(&ce.value, "chat", "`chat`", CHAT_KEYS).map(|co| RawChat {
+                        model: d.req_string(&co, "model", "the Workers AI model id"),
+                        max_tokens: d.int(&co, "max_tokens", MAX_TOKENS),
+                        temperature: d.number(&co, "temperature", 0.0..=2.0),
+                    }),
+                },
+            };
+            let mut routes = Vec::new();
+            for r in d.map(&ao, "routes") {
+                let Some(ro) = d.object(&r.value, "routes", format!("route `{}`", r.key), ROUTE_KEYS) else {
+                    continue;
+                };
+                routes.push(RawRoute {
+                    route: Sp::new(r.key.clone(), r.key_span),
+                    chat: d.string(&ro, "chat"),
+                    max_tokens: d.int(&ro, "max_tokens", MAX_TOKENS),
+                });
+            }
+            let tokens_per_day = ao
+                .get("budget")
+                .and_then(|b| d.object(&b.value, "budget", "`budget`", BUDGET_KEYS))
+                .and_then(|bo| d.int(&bo, "tokens_per_day", 1..=1_000_000_000_000));
+            RawAi {
+                span: e.value.span,
+                gateway: d.string(&ao, "gateway"),
+                chat,
+                embedding: model_ref(d, &ao, "embedding"),
+                tts: model_ref(d, &ao, "tts"),
+                routes,
+                tokens_per_day,
+            }
+        }),
+    };
+
+    let rag = match o.get("rag") {
+        None => RawRag::default(),
+        Some(e) => match d.object(&e.value, "rag", "`rag`", RAG_KEYS) {
+            None => RawRag::default(),
+            Some(ro) => RawRag {
+                span: Some(e.value.span),
+                chunk_size: d.int(&ro, "chunk_size", 64..=8192),
+                overlap: d.int(&ro, "overlap", 0..=4096),
+                top_k: d.int(&ro, "top_k", 1..=50),
+                min_score: d.number(&ro, "min_score", 0.0..=1.0),
+            },
+        },
+    };
+    let sessions = match o.get("sessions").and_then(|e| d.object(&e.value, "sessions", "`sessions`", SESSIONS_KEYS)) {
+        None => RawSessions::default(),
+        Some(so) => RawSessions {
+            retention_days: d.int(&so, "retention_days", 1..=3650),
+            max_messages: d.int(&so, "max_messages", 1..=10_000),
+        },
+    };
+    let mut rate_limits = Vec::new();
+    if let Some(ro) = o
+        .get("rate_limits")
+        .and_then(|e| d.object(&e.value, "rate_limits", "`rate_limits`", RATE_LIMIT_SCOPES))
+    {
+        for scope in RATE_LIMIT_SCOPES {
+            let Some(se) = ro.get(scope) else { continue };
+            let scope_sp = Sp::new(scope.to_string(), se.key_span);
+            match &se.value.kind {
+                Kind::Int(_) => rate_limits.push(RawRateLimit {
+                    scope: scope_sp,
+                    limit: d.int_value(&se.value, "limit", 1..=1_000_000),
+                    per: None,
+                }),
+                _ => {
+                    if let Some(so) = d.object(&se.value, scope, format!("rate limit `{scope}`"), RATE_LIMIT_KEYS) {
+                        let limit = if so.get("limit").is_none() {
+                            d.missing(&so, "limit", "the number of requests allowed per window");
+                            None
+                        } else {
+                            d.int(&so, "limit", 1..=1_000_000)
+                        };
+                        rate_limits.push(RawRateLimit {
+                            scope: scope_sp,
+                            limit,
+                            per: d.choice(&so, "per", WINDOWS),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let cache = match o.get("cache").and_then(|e| d.object(&e.value, "cache", "`cache`", CACHE_KEYS)) {
+        None => RawCache::default(),
+        Some(co) => RawCache {
+            search_ttl: d.int(&co, "search_ttl", 0..=604_800),
+            chat_ttl: d.int(&co, "chat_ttl", 0..=604_800),
+        },
+    };
+    let mut tools = Vec::new();
+    for t in d.map(&o, "tools") {
+        let roles = match &t.value.kind {
+            Kind::Null => vec![],
+            _ => match d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
+                Some(to) => d.string_list(&to, "roles"),
+                None => vec![],
+            },
+        };
+        tools.push(RawTool {
+            name: Sp::new(t.key.clone(), t.key_span),
+            roles,
+        });
+    }
+    let tts = match o.get("tts") {
+        None => RawTts::default(),
+        Some(e) => match d.object(&e.value, "tts", "`tts`", TTS_KEYS) {
+            None => RawTts::default(),
+            Some(to) => RawTts {
+                span: Some(e.value.span),
+                enabled: d.boolean(&to, "enabled"),
+                voice: d.string(&to, "voice"),
+                max_chars: d.int(&to, "max_chars", 1..=20_000),
+            },
+        },
+    };
+    let safety = match o.get("safety").and_then(|e| d.object(&e.value, "safety", "`safety`", SAFETY_KEYS)) {
+        None => RawSafety::default(),
+        Some(so) => RawSafety {
+            max_input_chars: d.int(&so, "max_input_chars", 1..=200_000),
+            pii_redaction: d.boolean(&so, "pii_redaction"),
+            blocked_terms: d.string_list(&so, "blocked_terms"),
+        },
+    };
+    let secrets = d.string_list(&o, "secrets");
+    let vars = vars(d, &o);
+    Some(RawTenant {
+        file,
+        span: v.span,
+        id,
+        name,
+        account,
+        header_policy,
+        envs,
+        ai,
+        rag,
+        sessions,
+        rate_limits,
+        cache,
+        tools,
+        tts,
+        safety,
+        secrets,
+        vars,
+    })
+}

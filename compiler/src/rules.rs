@@ -1,0 +1,187 @@
+//! Value-level rules shared by validation: name patterns, hostnames, dates,
+//! and the heuristics that spot a secret value where only a name belongs.
+
+/// `^[a-z]([a-z0-9-]{0,30}[a-z0-9])?$`: tenant ids, env names, tool names.
+pub fn is_slug(s: &str, max: usize) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= max
+        && b[0].is_ascii_lowercase()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// `^[A-Z][A-Z0-9_]*$`, at most 64 characters: binding, secret and var names.
+pub fn is_upper_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+}
+
+/// A Rust/JS class name: `^[A-Z][A-Za-z0-9]*$`.
+pub fn is_class_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_alphanumeric())
+}
+
+pub fn is_hex32(s: &str) -> bool {
+    s.len() == 32 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// Vectorize index names: lowercase letters, digits and dashes, ≤ 32 characters.
+pub fn is_index_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty() && b.len() <= 32 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+}
+
+/// Analytics Engine dataset names: letters, digits and `_`, ≤ 64 characters.
+pub fn is_dataset_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// `YYYY-MM-DD`, a real calendar date.
+pub fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+        return false;
+    }
+    let num = |r: std::ops::Range<usize>| s.get(r).and_then(|x| x.parse::<u32>().ok());
+    let (Some(y), Some(m), Some(d)) = (num(0..4), num(5..7), num(8..10)) else {
+        return false;
+    };
+    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let days = match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (2000..=2100).contains(&y) && d >= 1 && d <= days
+}
+
+/// Check a host as written in a tenant file: lowercase ASCII (punycode for
+/// IDNs), optional leading `*.`, no scheme, port or path. Returns a message
+/// and a help text when invalid.
+pub fn check_host(h: &str) -> Result<(), (String, String)> {
+    if h.contains("://") {
+        return Err(("a host cannot contain a scheme".into(), format!("write the host only, e.g. `{}`", h.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or(""))));
+    }
+    if h.contains('/') {
+        return Err(("a host cannot contain a path".into(), "write the host only; routes are derived as <host>/*".into()));
+    }
+    if h.contains(':') {
+        return Err(("a host cannot contain a port".into(), "ports are ignored when requests are routed; remove it".into()));
+    }
+    if !h.is_ascii() {
+        return Err(("a host must be ASCII".into(), "write internationalised names in their punycode form (xn--…)".into()));
+    }
+    if h.bytes().any(|c| c.is_ascii_uppercase()) {
+        return Err(("a host must be lowercase".into(), format!("write `{}`", h.to_ascii_lowercase())));
+    }
+    let body = h.strip_prefix("*.").unwrap_or(h);
+    if body.contains('*') {
+        return Err(("a wildcard may only be a leading `*.`".into(), "write `*.example.com` to match every subdomain of example.com".into()));
+    }
+    let body = body.strip_suffix('.').unwrap_or(body);
+    if body.is_empty() || body.len() > 253 {
+        return Err(("a host must have 1 to 253 characters".into(), "e.g. `acme.example.com`".into()));
+    }
+    for label in body.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
+        if !ok {
+            return Err((format!("`{label}` is not a valid DNS label"), "labels are 1–63 characters of a–z, 0–9 and `-`, not starting or ending with `-`".into()));
+        }
+    }
+    if h.starts_with("*.") && !body.contains('.') {
+        return Err(("a wildcard must cover a domain with at least two labels".into(), "e.g. `*.acme.example.com`".into()));
+    }
+    Ok(())
+}
+
+/// Normalise a host for comparison: lowercase, no trailing dot.
+pub fn normalize_host(h: &str) -> String {
+    h.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Does this string look like a credential rather than a name? Returns what
+/// it looks like.
+pub fn looks_like_secret(s: &str) -> Option<&'static str> {
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    if lower.starts_with("bearer ") || lower.starts_with("basic ") {
+        return Some("an Authorization header value");
+    }
+    if t.starts_with("-----BEGIN") {
+        return Some("a private key");
+    }
+    const PREFIXES: &[&str] = &["sk-", "sk_live_", "sk_test_", "rk_live_", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "AKIA", "AIza", "glpat-", "hf_"];
+    if PREFIXES.iter().any(|p| t.starts_with(p)) && t.len() >= 16 {
+        return Some("an API key");
+    }
+    let parts: Vec<&str> = t.split('.').collect();
+    if parts.len() == 3 && t.starts_with("eyJ") && parts.iter().all(|p| p.len() >= 4) {
+        return Some("a JSON Web Token");
+    }
+    if t.len() >= 32 && !t.contains(char::is_whitespace) && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-+/=.".contains(&c)) {
+        let has = |f: fn(&u8) -> bool| t.as_bytes().iter().any(f);
+        let classes = [has(u8::is_ascii_uppercase), has(u8::is_ascii_lowercase), has(u8::is_ascii_digit)].iter().filter(|x| **x).count();
+        if classes >= 3 && entropy(t) >= 3.8 {
+            return Some("a high-entropy token");
+        }
+    }
+    None
+}
+
+fn entropy(s: &str) -> f64 {
+    let mut counts = [0u32; 256];
+    for b in s.bytes() {
+        counts[b as usize] += 1;
+    }
+    let n = s.len() as f64;
+    counts.iter().filter(|c| **c > 0).map(|c| {
+        let p = *c as f64 / n;
+        -p * p.log2()
+    }).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_spotted_and_names_are_not() {
+        assert_eq!(looks_like_secret("Bearer abc.def"), Some("an Authorization header value"));
+        assert_eq!(looks_like_secret("sk-proj-abcdefghijklmnop1234"), Some("an API key"));
+        assert_eq!(looks_like_secret("Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4"), Some("a high-entropy token"));
+        assert_eq!(looks_like_secret("GATEWAY_TOKEN"), None);
+        assert_eq!(looks_like_secret("0f2ac74b498b48028cb68387c421e279"), None);
+        assert_eq!(looks_like_secret("help@acme.example.com"), None);
+    }
+
+    #[test]
+    fn hosts() {
+        assert!(check_host("acme.example.com").is_ok());
+        assert!(check_host("*.acme.example.com").is_ok());
+        assert!(check_host("xn--bcher-kva.example").is_ok());
+        assert!(check_host("Acme.example.com").is_err());
+        assert!(check_host("https://acme.example.com").is_err());
+        assert!(check_host("acme.example.com:8787").is_err());
+        assert!(check_host("a.*.example.com").is_err());
+        assert!(check_host("bücher.example").is_err());
+        assert!(check_host("*.com").is_err());
+    }
+
+    #[test]
+    fn dates() {
+        assert!(is_date("2026-11-01"));
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2026-02-29"));
+        assert!(!is_date("2026-13-01"));
+        assert!(!is_date("26-11-01"));
+    }
+}

@@ -1,0 +1,138 @@
+//! Source files and positions.
+//!
+//! Every diagnostic points into a [`SourceFile`] through a [`Span`]: a file id
+//! plus a half-open byte range. Line and column numbers are computed only when
+//! a diagnostic is printed: both are 1-based, columns count Unicode scalar
+//! values (what editors and GitHub annotations show), not bytes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Index of a file in a [`SourceMap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// A half-open byte range `[start, end)` in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    pub file: FileId,
+    pub start: u32,
+    pub end: u32,
+}
+
+impl Span {
+    pub fn new(file: FileId, start: usize, end: usize) -> Self {
+        let start = start.min(u32::MAX as usize) as u32;
+        let end = end.max(start as usize).min(u32::MAX as usize) as u32;
+        Span { file, start, end }
+    }
+    /// An empty span at the start of the file: used when a whole file is at fault.
+    pub fn file_start(file: FileId) -> Self {
+        Span { file, start: 0, end: 0 }
+    }
+    pub fn len(&self) -> usize {
+        (self.end - self.start) as usize
+    }
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
+/// The format a file is written in, decided by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Format {
+    Kdl,
+    Json,
+    Jsonc,
+}
+
+impl Format {
+    pub fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "kdl" => Some(Format::Kdl),
+            "json" => Some(Format::Json),
+            "jsonc" => Some(Format::Jsonc),
+            _ => None,
+        }
+    }
+    pub fn is_json(self) -> bool {
+        matches!(self, Format::Json | Format::Jsonc)
+    }
+}
+
+/// One loaded file. `text` is what the parsers saw (a byte-order mark is
+/// removed; invalid UTF-8 is replaced so positions can still be shown).
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub id: FileId,
+    /// Path as shown to the user: relative to the root when possible, `/` separated.
+    pub name: String,
+    pub path: PathBuf,
+    pub format: Format,
+    pub text: Arc<str>,
+    /// Byte offsets of line starts, for line/column look-ups.
+    line_starts: Vec<u32>,
+}
+
+impl SourceFile {
+    pub fn new(id: FileId, name: String, path: PathBuf, format: Format, text: Arc<str>) -> Self {
+        let mut line_starts = vec![0u32];
+        for (i, b) in text.bytes().enumerate() {
+            if b == b'\n' {
+                line_starts.push((i + 1) as u32);
+            }
+        }
+        SourceFile {
+            id,
+            name,
+            path,
+            format,
+            text,
+            line_starts,
+        }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: u32) -> (usize, usize) {
+        let offset = offset.min(self.text.len() as u32);
+        let line = match self.line_starts.binary_search(&offset) {
+            Ok(i) => i,
+            Err(i) => i - 1,
+        };
+        let start = self.line_starts[line] as usize;
+        let mut end = offset as usize;
+        while !self.text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let col = self.text[start..end].chars().count() + 1;
+        (line + 1, col)
+    }
+
+    /// The text a span covers (empty when the span is not on char boundaries).
+    pub fn slice(&self, span: Span) -> &str {
+        self.text
+            .get(span.start as usize..span.end as usize)
+            .unwrap_or("")
+    }
+}
+
+/// All files of one compilation, indexed by [`FileId`].
+#[derive(Debug, Default, Clone)]
+pub struct SourceMap {
+    files: Vec<SourceFile>,
+}
+
+impl SourceMap {
+    pub fn add(&mut self, name: String, path: PathBuf, format: Format, text: Arc<str>) -> FileId {
+        let id = FileId(self.files.len() as u32);
+        self.files
+            .push(SourceFile::new(id, name, path, format, text));
+        id
+    }
+    pub fn get(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+    pub fn files(&self) -> &[SourceFile] {
+        &self.files
+    }
+}
