@@ -67,14 +67,12 @@ impl<'d> Decoder<'d> {
 
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
         let found = v.kind.type_name();
-        self.push(
-            Diagnostic::error(
-                "schema::type",
-                format!("`{}` must be {expected}, found {found}", self.disp(key)),
-                v.span,
-                format!("expected {expected}"),
-            ),
-        );
+        self.push(Diagnostic::error(
+            "schema::type",
+            format!("`{}` must be {expected}, found {found}", self.disp(key)),
+            v.span,
+            format!("expected {expected}"),
+        ));
     }
 
     /// Check that `v` is an object, with no duplicate and no unknown keys.

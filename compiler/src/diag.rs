@@ -280,6 +280,10 @@ impl miette::Diagnostic for MietteReport {
         }
     }
     fn severity(&self) -> Option<miette::Severity> {
+        if self.code.is_empty() {
+            // A secondary file of a cross-file diagnostic.
+            return Some(miette::Severity::Advice);
+        }
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
@@ -325,12 +329,7 @@ fn to_miette(sources: &SourceMap, d: &Diagnostic) -> MietteReport {
         let f = sources.get(file);
         NamedSource::new(f.name.clone(), f.text.clone())
     };
-    let mut others: Vec<_> = d
-        .labels
-        .iter()
-        .map(|l| l.span.file)
-        .filter(|f| *f != primary_file)
-        .collect();
+    let mut others: Vec<_> = d.labels.iter().map(|l| l.span.file).filter(|f| *f != primary_file).collect();
     others.dedup();
     let mut seen = std::collections::HashSet::new();
     let related = others
@@ -376,7 +375,15 @@ pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> S
         if handler.render_report(&mut s, &report).is_err() {
             // Fall back to a plain line: rendering must never lose a diagnostic.
             let loc = locate(sources, d.primary());
-            s = format!("{}: {} [{}] at {}:{}:{}\n", sev_word(d.severity), d.message, d.code, loc.file, loc.line, loc.column);
+            s = format!(
+                "{}: {} [{}] at {}:{}:{}\n",
+                sev_word(d.severity),
+                d.message,
+                d.code,
+                loc.file,
+                loc.line,
+                loc.column
+            );
         }
         out.push_str(&s);
         out.push('\n');

@@ -94,7 +94,9 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
     for entry in rd {
         let entry = entry.map_err(|e| LoadError(format!("cannot read tenants directory {}: {e}", root.display())))?;
         let path = entry.path();
-        let Some(ext) = path.extension().and_then(|e| e.to_str()) else { continue };
+        let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+            continue;
+        };
         if Format::from_extension(ext).is_none() || !path.is_file() {
             continue;
         }
@@ -109,7 +111,10 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
         v.sort();
         match v.len() {
             1 => Ok(v.remove(0)),
-            0 => Err(LoadError(format!("no {what} file in {} (expected {what}.kdl, {what}.json or {what}.jsonc)", root.display()))),
+            0 => Err(LoadError(format!(
+                "no {what} file in {} (expected {what}.kdl, {what}.json or {what}.jsonc)",
+                root.display()
+            ))),
             _ => Err(LoadError(format!(
                 "more than one {what} file in {}: {}",
                 root.display(),
@@ -124,12 +129,12 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
     })
 }
 
-fn display_name(root: &Path, path: &Path) -> String {
-    let rel = match root.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => path.strip_prefix(parent).unwrap_or(path),
-        _ => path,
-    };
-    rel.to_string_lossy().replace('\\', "/")
+/// The name diagnostics show: the path as reached from the given root (so a
+/// relative `--root tenants` gives `tenants/acme.kdl`, what GitHub annotations
+/// and editors expect when run from the repository root).
+fn display_name(_root: &Path, path: &Path) -> String {
+    let s = path.to_string_lossy().replace('\\', "/");
+    s.strip_prefix("./").map(str::to_string).unwrap_or(s)
 }
 
 /// Read one file into the source map; oversize, binary and non-UTF-8 files
@@ -217,4 +222,23 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
         model,
         tenant_files: tenant_files.into_iter().map(|(id, _)| id).collect(),
     })
+}
+
+/// Write a file atomically: write a temporary sibling, flush it, rename over
+/// the target. A failure leaves the old file untouched and no partial file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }

@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use tenants_compiler::{compile, diag, schema};
 
 #[derive(Parser)]
-#[command(name = "tenants", version, about = "Compile tenant files (KDL, JSON, JSONC) into validated config for a multi-tenant Cloudflare Worker")]
+#[command(
+    name = "tenants",
+    version,
+    about = "Compile tenant files (KDL, JSON, JSONC) into validated config for a multi-tenant Cloudflare Worker"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,7 +61,11 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check { root, format, deny_warnings } => {
+        Command::Check {
+            root,
+            format,
+            deny_warnings,
+        } => {
             let comp = match compile(&root) {
                 Ok(c) => c,
                 Err(e) => {
@@ -100,7 +108,10 @@ fn main() -> ExitCode {
                     for s in &stale {
                         eprintln!("stale: {}", s);
                     }
-                    eprintln!("run `cargo run --bin tenants -- schema --out {}` and commit the result", out.display());
+                    eprintln!(
+                        "run `cargo run --bin tenants -- schema --out {}` and commit the result",
+                        out.display()
+                    );
                     ExitCode::from(1)
                 }
             } else {

@@ -82,7 +82,11 @@ pub const TOOL_DEF_KEYS: &[&str] = &["description", "roles"];
 
 pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawPlatform> {
     let o = d.object(v, "platform", "the platform file", PLATFORM_KEYS)?;
-    let worker = d.req_string(&o, "worker", "name the Worker, e.g. \"ai-platform\"; deployed scripts are named <worker>-<tenant>-<env>");
+    let worker = d.req_string(
+        &o,
+        "worker",
+        "name the Worker, e.g. \"ai-platform\"; deployed scripts are named <worker>-<tenant>-<env>",
+    );
     let compatibility_date = d.req_string(&o, "compatibility_date", "set the Workers compatibility date, e.g. \"2026-11-01\"");
     let compatibility_flags = d.string_list(&o, "compatibility_flags");
     let mut environments = Vec::new();
@@ -190,7 +194,11 @@ pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
         out.push(RawAccount {
             key: Sp::new(e.key.clone(), e.key_span),
             account_id: d.req_string(&ao, "account_id", "the 32-character Cloudflare account id"),
-            token_env: d.req_string(&ao, "token_env", "the NAME of the environment variable that holds this account's API token, e.g. CF_API_TOKEN_ACME"),
+            token_env: d.req_string(
+                &ao,
+                "token_env",
+                "the NAME of the environment variable that holds this account's API token, e.g. CF_API_TOKEN_ACME",
+            ),
         });
     }
     out
@@ -363,13 +371,15 @@ fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
     for e in d.map(o, "vars") {
         match &e.value.kind {
             Kind::Str(s) => out.push((Sp::new(e.key.clone(), e.key_span), Sp::new(s.clone(), e.value.span))),
-            other => d.push(crate::diag::Diagnostic::error(
-                "schema::type",
-                format!("var `{}` must be a string, found {}", e.key, other.type_name()),
-                e.value.span,
-                "expected a string",
-            )
-            .with_help("vars are strings; write numbers and booleans in quotes")),
+            other => d.push(
+                crate::diag::Diagnostic::error(
+                    "schema::type",
+                    format!("var `{}` must be a string, found {}", e.key, other.type_name()),
+                    e.value.span,
+                    "expected a string",
+                )
+                .with_help("vars are strings; write numbers and booleans in quotes"),
+            ),
         }
     }
     out
@@ -388,7 +398,11 @@ fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> 
 
 pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawTenant> {
     let o = d.object(v, "tenant", "the tenant", TENANT_KEYS)?;
-    let id = d.req_string(&o, "id", "the tenant id: lowercase letters, digits and dashes, the same as the file name");
+    let id = d.req_string(
+        &o,
+        "id",
+        "the tenant id: lowercase letters, digits and dashes, the same as the file name",
+    );
     let name = d.req_string(&o, "name", "the tenant's display name, e.g. \"Acme Corp\"");
     let account = d.req_string(&o, "account", "a key of the accounts file (tenants/accounts.*)");
     let header_policy = match o.get("resolution") {
@@ -400,7 +414,11 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
 
     let mut envs = Vec::new();
     if o.get("envs").is_none() {
-        d.missing(&o, "envs", "declare every environment of the platform file, each with its hosts and binding resources");
+        d.missing(
+            &o,
+            "envs",
+            "declare every environment of the platform file, each with its hosts and binding resources",
+        );
     }
     for e in d.map(&o, "envs") {
         let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
@@ -423,7 +441,13 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                     dataset: None,
                 };
                 match kind {
-                    "kv" => res.id = d.req_string(&ro, "id", "the KV namespace id (32 hex characters), from `wrangler kv namespace create`"),
+                    "kv" => {
+                        res.id = d.req_string(
+                            &ro,
+                            "id",
+                            "the KV namespace id (32 hex characters), from `wrangler kv namespace create`",
+                        )
+                    }
                     "vectorize" => {
                         res.index = d.req_string(&ro, "index", "the Vectorize index name, from `wrangler vectorize create`");
                         res.namespace = d.string(&ro, "namespace");
@@ -506,7 +530,10 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             },
         },
     };
-    let sessions = match o.get("sessions").and_then(|e| d.object(&e.value, "sessions", "`sessions`", SESSIONS_KEYS)) {
+    let sessions = match o
+        .get("sessions")
+        .and_then(|e| d.object(&e.value, "sessions", "`sessions`", SESSIONS_KEYS))
+    {
         None => RawSessions::default(),
         Some(so) => RawSessions {
             retention_days: d.int(&so, "retention_days", 1..=3650),

@@ -15,7 +15,10 @@ pub fn is_slug(s: &str, max: usize) -> bool {
 /// `^[A-Z][A-Z0-9_]*$`, at most 64 characters: binding, secret and var names.
 pub fn is_upper_name(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 64 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
+    !b.is_empty()
+        && b.len() <= 64
+        && b[0].is_ascii_uppercase()
+        && b.iter().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == b'_')
 }
 
 /// A Rust/JS class name: `^[A-Z][A-Za-z0-9]*$`.
@@ -31,7 +34,10 @@ pub fn is_hex32(s: &str) -> bool {
 /// Vectorize index names: lowercase letters, digits and dashes, ≤ 32 characters.
 pub fn is_index_name(s: &str) -> bool {
     let b = s.as_bytes();
-    !b.is_empty() && b.len() <= 32 && b[0].is_ascii_alphanumeric() && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+    !b.is_empty()
+        && b.len() <= 32
+        && b[0].is_ascii_alphanumeric()
+        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
 /// Analytics Engine dataset names: letters, digits and `_`, ≤ 64 characters.
@@ -65,23 +71,41 @@ pub fn is_date(s: &str) -> bool {
 /// and a help text when invalid.
 pub fn check_host(h: &str) -> Result<(), (String, String)> {
     if h.contains("://") {
-        return Err(("a host cannot contain a scheme".into(), format!("write the host only, e.g. `{}`", h.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or(""))));
+        return Err((
+            "a host cannot contain a scheme".into(),
+            format!(
+                "write the host only, e.g. `{}`",
+                h.split("://").nth(1).unwrap_or("").split('/').next().unwrap_or("")
+            ),
+        ));
     }
     if h.contains('/') {
-        return Err(("a host cannot contain a path".into(), "write the host only; routes are derived as <host>/*".into()));
+        return Err((
+            "a host cannot contain a path".into(),
+            "write the host only; routes are derived as <host>/*".into(),
+        ));
     }
     if h.contains(':') {
-        return Err(("a host cannot contain a port".into(), "ports are ignored when requests are routed; remove it".into()));
+        return Err((
+            "a host cannot contain a port".into(),
+            "ports are ignored when requests are routed; remove it".into(),
+        ));
     }
     if !h.is_ascii() {
-        return Err(("a host must be ASCII".into(), "write internationalised names in their punycode form (xn--…)".into()));
+        return Err((
+            "a host must be ASCII".into(),
+            "write internationalised names in their punycode form (xn--…)".into(),
+        ));
     }
     if h.bytes().any(|c| c.is_ascii_uppercase()) {
         return Err(("a host must be lowercase".into(), format!("write `{}`", h.to_ascii_lowercase())));
     }
     let body = h.strip_prefix("*.").unwrap_or(h);
     if body.contains('*') {
-        return Err(("a wildcard may only be a leading `*.`".into(), "write `*.example.com` to match every subdomain of example.com".into()));
+        return Err((
+            "a wildcard may only be a leading `*.`".into(),
+            "write `*.example.com` to match every subdomain of example.com".into(),
+        ));
     }
     let body = body.strip_suffix('.').unwrap_or(body);
     if body.is_empty() || body.len() > 253 {
@@ -94,11 +118,17 @@ pub fn check_host(h: &str) -> Result<(), (String, String)> {
             && !label.ends_with('-')
             && label.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-');
         if !ok {
-            return Err((format!("`{label}` is not a valid DNS label"), "labels are 1–63 characters of a–z, 0–9 and `-`, not starting or ending with `-`".into()));
+            return Err((
+                format!("`{label}` is not a valid DNS label"),
+                "labels are 1–63 characters of a–z, 0–9 and `-`, not starting or ending with `-`".into(),
+            ));
         }
     }
     if h.starts_with("*.") && !body.contains('.') {
-        return Err(("a wildcard must cover a domain with at least two labels".into(), "e.g. `*.acme.example.com`".into()));
+        return Err((
+            "a wildcard must cover a domain with at least two labels".into(),
+            "e.g. `*.acme.example.com`".into(),
+        ));
     }
     Ok(())
 }
@@ -119,7 +149,22 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     if t.starts_with("-----BEGIN") {
         return Some("a private key");
     }
-    const PREFIXES: &[&str] = &["sk-", "sk_live_", "sk_test_", "rk_live_", "ghp_", "gho_", "ghs_", "github_pat_", "xoxb-", "xoxp-", "AKIA", "AIza", "glpat-", "hf_"];
+    const PREFIXES: &[&str] = &[
+        "sk-",
+        "sk_live_",
+        "sk_test_",
+        "rk_live_",
+        "ghp_",
+        "gho_",
+        "ghs_",
+        "github_pat_",
+        "xoxb-",
+        "xoxp-",
+        "AKIA",
+        "AIza",
+        "glpat-",
+        "hf_",
+    ];
     if PREFIXES.iter().any(|p| t.starts_with(p)) && t.len() >= 16 {
         return Some("an API key");
     }
@@ -129,7 +174,10 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     }
     if t.len() >= 32 && !t.contains(char::is_whitespace) && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-+/=.".contains(&c)) {
         let has = |f: fn(&u8) -> bool| t.as_bytes().iter().any(f);
-        let classes = [has(u8::is_ascii_uppercase), has(u8::is_ascii_lowercase), has(u8::is_ascii_digit)].iter().filter(|x| **x).count();
+        let classes = [has(u8::is_ascii_uppercase), has(u8::is_ascii_lowercase), has(u8::is_ascii_digit)]
+            .iter()
+            .filter(|x| **x)
+            .count();
         if classes >= 3 && entropy(t) >= 3.8 {
             return Some("a high-entropy token");
         }
@@ -143,10 +191,14 @@ fn entropy(s: &str) -> f64 {
         counts[b as usize] += 1;
     }
     let n = s.len() as f64;
-    counts.iter().filter(|c| **c > 0).map(|c| {
-        let p = *c as f64 / n;
-        -p * p.log2()
-    }).sum()
+    counts
+        .iter()
+        .filter(|c| **c > 0)
+        .map(|c| {
+            let p = *c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
 }
 
 #[cfg(test)]
@@ -157,7 +209,10 @@ mod tests {
     fn secrets_are_spotted_and_names_are_not() {
         assert_eq!(looks_like_secret("Bearer abc.def"), Some("an Authorization header value"));
         assert_eq!(looks_like_secret("sk-proj-abcdefghijklmnop1234"), Some("an API key"));
-        assert_eq!(looks_like_secret("Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4"), Some("a high-entropy token"));
+        assert_eq!(
+            looks_like_secret("Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4"),
+            Some("a high-entropy token")
+        );
         assert_eq!(looks_like_secret("GATEWAY_TOKEN"), None);
         assert_eq!(looks_like_secret("0f2ac74b498b48028cb68387c421e279"), None);
         assert_eq!(looks_like_secret("help@acme.example.com"), None);

@@ -110,9 +110,7 @@ impl SourceFile {
 
     /// The text a span covers (empty when the span is not on char boundaries).
     pub fn slice(&self, span: Span) -> &str {
-        self.text
-            .get(span.start as usize..span.end as usize)
-            .unwrap_or("")
+        self.text.get(span.start as usize..span.end as usize).unwrap_or("")
     }
 }
 
@@ -125,8 +123,7 @@ pub struct SourceMap {
 impl SourceMap {
     pub fn add(&mut self, name: String, path: PathBuf, format: Format, text: Arc<str>) -> FileId {
         let id = FileId(self.files.len() as u32);
-        self.files
-            .push(SourceFile::new(id, name, path, format, text));
+        self.files.push(SourceFile::new(id, name, path, format, text));
         id
     }
     pub fn get(&self, id: FileId) -> &SourceFile {

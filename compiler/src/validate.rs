@@ -96,7 +96,6 @@ struct PlatformInfo {
     resolved: res::Platform,
     /// Binding name → span of its declaration (and of its dimensions).
     binding_spans: HashMap<String, (Span, Option<Span>)>,
-    file: crate::source::FileId,
 }
 
 fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
@@ -105,8 +104,13 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
         if !is_slug(&w.value, 40) {
             ok = false;
             cx.err(
-                Diagnostic::error("platform::worker::invalid", format!("`{}` is not a valid Worker name", w.value), w.span, "invalid name")
-                    .with_help("lowercase letters, digits and dashes, at most 40 characters (scripts are named <worker>-<tenant>-<env>)"),
+                Diagnostic::error(
+                    "platform::worker::invalid",
+                    format!("`{}` is not a valid Worker name", w.value),
+                    w.span,
+                    "invalid name",
+                )
+                .with_help("lowercase letters, digits and dashes, at most 40 characters (scripts are named <worker>-<tenant>-<env>)"),
             );
         }
     } else {
@@ -115,7 +119,15 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     if let Some(d) = &p.compatibility_date {
         if !is_date(&d.value) {
             ok = false;
-            cx.err(Diagnostic::error("platform::compatibility-date", format!("`{}` is not a date", d.value), d.span, "expected YYYY-MM-DD").with_help("e.g. \"2026-11-01\""));
+            cx.err(
+                Diagnostic::error(
+                    "platform::compatibility-date",
+                    format!("`{}` is not a date", d.value),
+                    d.span,
+                    "expected YYYY-MM-DD",
+                )
+                .with_help("e.g. \"2026-11-01\""),
+            );
         }
     } else {
         ok = false;
@@ -123,14 +135,30 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     for f in &p.compatibility_flags {
         if f.value.is_empty() || !f.value.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
             ok = false;
-            cx.err(Diagnostic::error("platform::compatibility-flag", format!("`{}` is not a compatibility flag", f.value), f.span, "invalid flag").with_help("flags are snake_case, e.g. \"nodejs_compat\""));
+            cx.err(
+                Diagnostic::error(
+                    "platform::compatibility-flag",
+                    format!("`{}` is not a compatibility flag", f.value),
+                    f.span,
+                    "invalid flag",
+                )
+                .with_help("flags are snake_case, e.g. \"nodejs_compat\""),
+            );
         }
     }
     let mut environments = Vec::new();
     for e in &p.environments {
         if !is_slug(&e.name.value, 16) {
             ok = false;
-            cx.err(Diagnostic::error("platform::env::invalid", format!("`{}` is not a valid environment name", e.name.value), e.name.span, "invalid name").with_help("lowercase letters, digits and dashes, at most 16 characters"));
+            cx.err(
+                Diagnostic::error(
+                    "platform::env::invalid",
+                    format!("`{}` is not a valid environment name", e.name.value),
+                    e.name.span,
+                    "invalid name",
+                )
+                .with_help("lowercase letters, digits and dashes, at most 16 characters"),
+            );
         }
         let development = e.development.as_ref().map(|b| b.value).unwrap_or(e.name.value == "dev");
         environments.push(res::Environment {
@@ -148,7 +176,15 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     for b in &p.bindings {
         if !is_upper_name(&b.name.value) {
             ok = false;
-            cx.err(Diagnostic::error("platform::binding::name", format!("`{}` is not a valid binding name", b.name.value), b.name.span, "invalid name").with_help("binding names are UPPER_SNAKE_CASE, e.g. CACHE or RATE_LIMITER"));
+            cx.err(
+                Diagnostic::error(
+                    "platform::binding::name",
+                    format!("`{}` is not a valid binding name", b.name.value),
+                    b.name.span,
+                    "invalid name",
+                )
+                .with_help("binding names are UPPER_SNAKE_CASE, e.g. CACHE or RATE_LIMITER"),
+            );
         }
         let Some(kind) = &b.kind else {
             ok = false;
@@ -157,8 +193,13 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
         let misplaced = |field: &str, present: bool, cx: &mut Cx<'_>, span: Option<Span>| {
             if present {
                 cx.err(
-                    Diagnostic::error("platform::binding::field", format!("`{field}` does not apply to a {} binding", kind.value), span.unwrap_or(b.name.span), "not used by this kind")
-                        .with_help("remove it"),
+                    Diagnostic::error(
+                        "platform::binding::field",
+                        format!("`{field}` does not apply to a {} binding", kind.value),
+                        span.unwrap_or(b.name.span),
+                        "not used by this kind",
+                    )
+                    .with_help("remove it"),
                 );
             }
         };
@@ -168,14 +209,27 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
                 Some(c) if is_class_name(&c.value) => res::BindingKind::DurableObject { class: c.value.clone() },
                 Some(c) => {
                     ok = false;
-                    cx.err(Diagnostic::error("platform::binding::class", format!("`{}` is not a valid class name", c.value), c.span, "invalid class").with_help("PascalCase, e.g. \"ChatSession\""));
+                    cx.err(
+                        Diagnostic::error(
+                            "platform::binding::class",
+                            format!("`{}` is not a valid class name", c.value),
+                            c.span,
+                            "invalid class",
+                        )
+                        .with_help("PascalCase, e.g. \"ChatSession\""),
+                    );
                     continue;
                 }
                 None => {
                     ok = false;
                     cx.err(
-                        Diagnostic::error("schema::missing", format!("durable-object binding `{}` is missing `class`", b.name.value), b.name.span, "`class` required")
-                            .with_help("name the Durable Object class the Worker exports, e.g. class=\"ChatSession\""),
+                        Diagnostic::error(
+                            "schema::missing",
+                            format!("durable-object binding `{}` is missing `class`", b.name.value),
+                            b.name.span,
+                            "`class` required",
+                        )
+                        .with_help("name the Durable Object class the Worker exports, e.g. class=\"ChatSession\""),
                     );
                     continue;
                 }
@@ -197,7 +251,11 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
             "ai" => {
                 if let Some(first) = ai_seen {
                     ok = false;
-                    cx.err(Diagnostic::error("platform::binding::duplicate-ai", "a second `ai` binding", b.name.span, "second").with_label(first, "first").with_help("a Worker has one AI binding"));
+                    cx.err(
+                        Diagnostic::error("platform::binding::duplicate-ai", "a second `ai` binding", b.name.span, "second")
+                            .with_label(first, "first")
+                            .with_help("a Worker has one AI binding"),
+                    );
                 }
                 ai_seen = Some(b.name.span);
                 res::BindingKind::Ai
@@ -207,17 +265,45 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
                 if let Some(d) = &b.dataset {
                     if !is_dataset_name(&d.value) {
                         ok = false;
-                        cx.err(Diagnostic::error("platform::binding::dataset", format!("`{}` is not a valid dataset name", d.value), d.span, "invalid").with_help("letters, digits and `_`"));
+                        cx.err(
+                            Diagnostic::error(
+                                "platform::binding::dataset",
+                                format!("`{}` is not a valid dataset name", d.value),
+                                d.span,
+                                "invalid",
+                            )
+                            .with_help("letters, digits and `_`"),
+                        );
                     }
                 }
                 res::BindingKind::AnalyticsEngine { dataset }
             }
         };
         let kind_name = kind.value.as_str();
-        misplaced("class", b.class.is_some() && kind_name != "durable-object", cx, b.class.as_ref().map(|c| c.span));
-        misplaced("dimensions", b.dimensions.is_some() && kind_name != "vectorize", cx, b.dimensions.as_ref().map(|c| c.span));
-        misplaced("metric", b.metric.is_some() && kind_name != "vectorize", cx, b.metric.as_ref().map(|c| c.span));
-        misplaced("dataset", b.dataset.is_some() && kind_name != "analytics-engine", cx, b.dataset.as_ref().map(|c| c.span));
+        misplaced(
+            "class",
+            b.class.is_some() && kind_name != "durable-object",
+            cx,
+            b.class.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "dimensions",
+            b.dimensions.is_some() && kind_name != "vectorize",
+            cx,
+            b.dimensions.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "metric",
+            b.metric.is_some() && kind_name != "vectorize",
+            cx,
+            b.metric.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "dataset",
+            b.dataset.is_some() && kind_name != "analytics-engine",
+            cx,
+            b.dataset.as_ref().map(|c| c.span),
+        );
         binding_spans.insert(b.name.value.clone(), (b.name.span, b.dimensions.as_ref().map(|d| d.span)));
         bindings.push(res::Binding {
             name: b.name.value.clone(),
@@ -232,7 +318,15 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
         };
         if task.value == "text-embeddings" && m.dimensions.is_none() {
             ok = false;
-            cx.err(Diagnostic::error("schema::missing", format!("embedding model `{}` is missing `dimensions`", m.id.value), m.id.span, "`dimensions` required").with_help("the length of the vectors the model returns"));
+            cx.err(
+                Diagnostic::error(
+                    "schema::missing",
+                    format!("embedding model `{}` is missing `dimensions`", m.id.value),
+                    m.id.span,
+                    "`dimensions` required",
+                )
+                .with_help("the length of the vectors the model returns"),
+            );
             continue;
         }
         let info = ModelInfo {
@@ -252,12 +346,28 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     for t in &p.tools {
         if !is_slug(&t.name.value, 40) {
             ok = false;
-            cx.err(Diagnostic::error("platform::tool::name", format!("`{}` is not a valid tool name", t.name.value), t.name.span, "invalid").with_help("lowercase letters, digits and dashes"));
+            cx.err(
+                Diagnostic::error(
+                    "platform::tool::name",
+                    format!("`{}` is not a valid tool name", t.name.value),
+                    t.name.span,
+                    "invalid",
+                )
+                .with_help("lowercase letters, digits and dashes"),
+            );
         }
         for r in &t.roles {
             if !is_slug(&r.value, 32) {
                 ok = false;
-                cx.err(Diagnostic::error("platform::tool::role", format!("`{}` is not a valid role name", r.value), r.span, "invalid").with_help("lowercase letters, digits and dashes"));
+                cx.err(
+                    Diagnostic::error(
+                        "platform::tool::role",
+                        format!("`{}` is not a valid role name", r.value),
+                        r.span,
+                        "invalid",
+                    )
+                    .with_help("lowercase letters, digits and dashes"),
+                );
             }
         }
         tools.push(res::ToolDef {
@@ -283,7 +393,6 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
             custom_models,
         },
         binding_spans,
-        file: p.file,
     })
 }
 
@@ -293,12 +402,28 @@ fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, 
         let mut ok = true;
         if !is_slug(&a.key.value, 40) {
             ok = false;
-            cx.err(Diagnostic::error("accounts::key", format!("`{}` is not a valid account key", a.key.value), a.key.span, "invalid").with_help("lowercase letters, digits and dashes"));
+            cx.err(
+                Diagnostic::error(
+                    "accounts::key",
+                    format!("`{}` is not a valid account key", a.key.value),
+                    a.key.span,
+                    "invalid",
+                )
+                .with_help("lowercase letters, digits and dashes"),
+            );
         }
         if let Some(id) = &a.account_id {
             if !is_hex32(&id.value) {
                 ok = false;
-                cx.err(Diagnostic::error("accounts::account-id", format!("`{}` is not a Cloudflare account id", id.value), id.span, "expected 32 lowercase hex characters").with_help("copy it from the dashboard's Workers overview or `wrangler whoami`"));
+                cx.err(
+                    Diagnostic::error(
+                        "accounts::account-id",
+                        format!("`{}` is not a Cloudflare account id", id.value),
+                        id.span,
+                        "expected 32 lowercase hex characters",
+                    )
+                    .with_help("copy it from the dashboard's Workers overview or `wrangler whoami`"),
+                );
             }
         }
         if let Some(t) = &a.token_env {
@@ -306,7 +431,15 @@ fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, 
                 ok = false;
             } else if !is_upper_name(&t.value) {
                 ok = false;
-                cx.err(Diagnostic::error("accounts::token-env", format!("`{}` is not an environment variable name", t.value), t.span, "expected UPPER_SNAKE_CASE").with_help("name the variable that holds the token, e.g. CF_API_TOKEN_ACME; the token itself never goes in a file"));
+                cx.err(
+                    Diagnostic::error(
+                        "accounts::token-env",
+                        format!("`{}` is not an environment variable name", t.value),
+                        t.span,
+                        "expected UPPER_SNAKE_CASE",
+                    )
+                    .with_help("name the variable that holds the token, e.g. CF_API_TOKEN_ACME; the token itself never goes in a file"),
+                );
             }
         }
         if let (true, Some(id), Some(t)) = (ok, &a.account_id, &a.token_env) {
@@ -340,23 +473,35 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
     match cx.catalog.get(&m.value).cloned() {
         None => {
             let ids: Vec<&str> = cx.catalog.ids_for_task(task).collect();
-            let mut d = Diagnostic::error("tenant::model::unknown", format!("unknown model `{}`", m.value), m.span, "not in the Workers AI catalog");
+            let mut d = Diagnostic::error(
+                "tenant::model::unknown",
+                format!("unknown model `{}`", m.value),
+                m.span,
+                "not in the Workers AI catalog",
+            );
             d = match did_you_mean(&m.value, ids.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`? Custom models are declared in the platform file")),
-                None => d.with_help(format!("a {task} model from the Workers AI catalog, or one declared under `models` in the platform file")),
+                None => d.with_help(format!(
+                    "a {task} model from the Workers AI catalog, or one declared under `models` in the platform file"
+                )),
             };
             cx.err(d);
             None
         }
         Some(info) if info.task != task => {
             cx.err(
-                Diagnostic::error("tenant::model::task", format!("`{}` is a {} model, used as {role} model", m.value, info.task), m.span, format!("expected a {task} model"))
-                    .with_help(match task {
-                        "text-generation" => "use a text-generation model such as @cf/meta/llama-3.1-8b-instruct",
-                        "text-embeddings" => "use a text-embeddings model such as @cf/baai/bge-base-en-v1.5",
-                        "text-to-speech" => "use a text-to-speech model such as @cf/myshell-ai/melotts",
-                        _ => "use a model of the right task",
-                    }),
+                Diagnostic::error(
+                    "tenant::model::task",
+                    format!("`{}` is a {} model, used as {role} model", m.value, info.task),
+                    m.span,
+                    format!("expected a {task} model"),
+                )
+                .with_help(match task {
+                    "text-generation" => "use a text-generation model such as @cf/meta/llama-3.1-8b-instruct",
+                    "text-embeddings" => "use a text-embeddings model such as @cf/baai/bge-base-en-v1.5",
+                    "text-to-speech" => "use a text-to-speech model such as @cf/myshell-ai/melotts",
+                    _ => "use a model of the right task",
+                }),
             );
             None
         }
@@ -364,26 +509,60 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
     }
 }
 
-fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (res::Account, Span)>, t: &RawTenant) -> Option<res::Tenant> {
+fn check_tenant(
+    cx: &mut Cx<'_>,
+    p: &PlatformInfo,
+    accounts: &BTreeMap<String, (res::Account, Span)>,
+    t: &RawTenant,
+) -> Option<res::Tenant> {
     let before = cx.diags.error_count();
     let file = cx.sources.get(t.file);
     let stem = file.path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
     if let Some(id) = &t.id {
         if !is_slug(&id.value, 32) {
-            cx.err(Diagnostic::error("tenant::id::invalid", format!("`{}` is not a valid tenant id", id.value), id.span, "invalid id").with_help("lowercase letters, digits and single dashes, at most 32 characters, starting with a letter"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::id::invalid",
+                    format!("`{}` is not a valid tenant id", id.value),
+                    id.span,
+                    "invalid id",
+                )
+                .with_help("lowercase letters, digits and single dashes, at most 32 characters, starting with a letter"),
+            );
         } else if id.value != stem {
             cx.err(
-                Diagnostic::error("tenant::id::file-name", format!("tenant `{}` is declared in a file named `{}`", id.value, file.path.file_name().and_then(|s| s.to_str()).unwrap_or("")), id.span, "id differs from the file name")
-                    .with_help(format!("rename the file to `{}.{}` or change the id to `{stem}`", id.value, file.path.extension().and_then(|s| s.to_str()).unwrap_or("kdl"))),
+                Diagnostic::error(
+                    "tenant::id::file-name",
+                    format!(
+                        "tenant `{}` is declared in a file named `{}`",
+                        id.value,
+                        file.path.file_name().and_then(|s| s.to_str()).unwrap_or("")
+                    ),
+                    id.span,
+                    "id differs from the file name",
+                )
+                .with_help(format!(
+                    "rename the file to `{}.{}` or change the id to `{stem}`",
+                    id.value,
+                    file.path.extension().and_then(|s| s.to_str()).unwrap_or("kdl")
+                )),
             );
         }
     }
     if let Some(a) = &t.account {
         if !accounts.contains_key(&a.value) {
-            let mut d = Diagnostic::error("tenant::account::unknown", format!("unknown account `{}`", a.value), a.span, "not in the accounts file");
+            let mut d = Diagnostic::error(
+                "tenant::account::unknown",
+                format!("unknown account `{}`", a.value),
+                a.span,
+                "not in the accounts file",
+            );
             d = match did_you_mean(&a.value, accounts.keys().map(String::as_str)) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                None => d.with_help(format!("declare it in the accounts file; known accounts: {}", accounts.keys().cloned().collect::<Vec<_>>().join(", "))),
+                None => d.with_help(format!(
+                    "declare it in the accounts file; known accounts: {}",
+                    accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
             };
             cx.err(d);
         }
@@ -397,13 +576,37 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     // Vars and secrets.
     let mut tenant_vars = BTreeMap::new();
     let binding_names: HashSet<&str> = p.resolved.bindings.iter().map(|b| b.name.as_str()).collect();
-    let mut check_var = |cx: &mut Cx<'_>, k: &Sp<String>, v: &Sp<String>| {
+    let check_var = |cx: &mut Cx<'_>, k: &Sp<String>, v: &Sp<String>| {
         if !is_upper_name(&k.value) {
-            cx.err(Diagnostic::error("tenant::var::name", format!("`{}` is not a valid var name", k.value), k.span, "invalid name").with_help("UPPER_SNAKE_CASE, e.g. SUPPORT_EMAIL"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::var::name",
+                    format!("`{}` is not a valid var name", k.value),
+                    k.span,
+                    "invalid name",
+                )
+                .with_help("UPPER_SNAKE_CASE, e.g. SUPPORT_EMAIL"),
+            );
         } else if k.value == "TENANT_ID" || k.value == "TENANT_ENV" {
-            cx.err(Diagnostic::error("tenant::var::reserved", format!("`{}` is set by the compiler", k.value), k.span, "reserved").with_help("TENANT_ID and TENANT_ENV pin each deployment to its tenant and environment; choose another name"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::var::reserved",
+                    format!("`{}` is set by the compiler", k.value),
+                    k.span,
+                    "reserved",
+                )
+                .with_help("TENANT_ID and TENANT_ENV pin each deployment to its tenant and environment; choose another name"),
+            );
         } else if binding_names.contains(k.value.as_str()) {
-            cx.err(Diagnostic::error("tenant::var::conflict", format!("var `{}` has the name of a binding", k.value), k.span, "clashes with a binding").with_help("choose another name"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::var::conflict",
+                    format!("var `{}` has the name of a binding", k.value),
+                    k.span,
+                    "clashes with a binding",
+                )
+                .with_help("choose another name"),
+            );
         }
         secret_check(cx, v, &format!("the value of var `{}`", k.value));
     };
@@ -417,11 +620,36 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             continue;
         }
         if !is_upper_name(&s.value) {
-            cx.err(Diagnostic::error("tenant::secret::name", format!("`{}` is not a valid secret name", s.value), s.span, "invalid name").with_help("secret names are UPPER_SNAKE_CASE, e.g. GATEWAY_TOKEN"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::secret::name",
+                    format!("`{}` is not a valid secret name", s.value),
+                    s.span,
+                    "invalid name",
+                )
+                .with_help("secret names are UPPER_SNAKE_CASE, e.g. GATEWAY_TOKEN"),
+            );
         } else if let Some(first) = seen_secrets.insert(&s.value, s.span) {
-            cx.err(Diagnostic::error("tenant::secret::duplicate", format!("secret `{}` is listed twice", s.value), s.span, "second").with_label(first, "first").with_help("remove one"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::secret::duplicate",
+                    format!("secret `{}` is listed twice", s.value),
+                    s.span,
+                    "second",
+                )
+                .with_label(first, "first")
+                .with_help("remove one"),
+            );
         } else if tenant_vars.contains_key(&s.value) || t.envs.iter().any(|e| e.vars.iter().any(|(k, _)| k.value == s.value)) {
-            cx.err(Diagnostic::error("tenant::secret::conflict", format!("`{}` is both a secret and a var", s.value), s.span, "also a var").with_help("a name is either a plain var or a secret"));
+            cx.err(
+                Diagnostic::error(
+                    "tenant::secret::conflict",
+                    format!("`{}` is both a secret and a var", s.value),
+                    s.span,
+                    "also a var",
+                )
+                .with_help("a name is either a plain var or a secret"),
+            );
         }
     }
 
@@ -430,7 +658,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     let mut envs = Vec::new();
     for e in &t.envs {
         if !env_names.contains(&e.name.value.as_str()) {
-            let mut d = Diagnostic::error("tenant::env::unknown", format!("unknown environment `{}`", e.name.value), e.name.span, "not declared in the platform file");
+            let mut d = Diagnostic::error(
+                "tenant::env::unknown",
+                format!("unknown environment `{}`", e.name.value),
+                e.name.span,
+                "not declared in the platform file",
+            );
             d = match did_you_mean(&e.name.value, env_names.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("the platform declares: {}", env_names.join(", "))),
@@ -441,15 +674,42 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     for pe in &p.resolved.environments {
         let Some(e) = t.envs.iter().find(|e| e.name.value == pe.name) else {
             if !t.envs.is_empty() || t.span.len() > 0 {
-                let at = t.id.as_ref().map(|i| i.span).unwrap_or(Span { end: t.span.start + 1, ..t.span });
-                let help = cx.syntax(at, format!("add `env \"{}\" {{ host \"…\" … }}` with its hosts and binding resources", pe.name), format!("add `\"{}\": {{ \"hosts\": [\"…\"], … }}` under `envs`", pe.name));
-                cx.err(Diagnostic::error("tenant::env::missing", format!("no settings for environment `{}`", pe.name), at, format!("`{}` missing", pe.name)).with_help(help));
+                let at = t.id.as_ref().map(|i| i.span).unwrap_or(Span {
+                    end: t.span.start + 1,
+                    ..t.span
+                });
+                let help = cx.syntax(
+                    at,
+                    format!("add `env \"{}\" {{ host \"…\" … }}` with its hosts and binding resources", pe.name),
+                    format!("add `\"{}\": {{ \"hosts\": [\"…\"], … }}` under `envs`", pe.name),
+                );
+                cx.err(
+                    Diagnostic::error(
+                        "tenant::env::missing",
+                        format!("no settings for environment `{}`", pe.name),
+                        at,
+                        format!("`{}` missing", pe.name),
+                    )
+                    .with_help(help),
+                );
             }
             continue;
         };
         if e.hosts.is_empty() {
-            let help = cx.syntax(e.name.span, "add `host \"tenant.example.com\"`".into(), "add `\"hosts\": [\"tenant.example.com\"]`".into());
-            cx.err(Diagnostic::error("tenant::host::missing", format!("environment `{}` has no host", pe.name), e.name.span, "no host").with_help(help));
+            let help = cx.syntax(
+                e.name.span,
+                "add `host \"tenant.example.com\"`".into(),
+                "add `\"hosts\": [\"tenant.example.com\"]`".into(),
+            );
+            cx.err(
+                Diagnostic::error(
+                    "tenant::host::missing",
+                    format!("environment `{}` has no host", pe.name),
+                    e.name.span,
+                    "no host",
+                )
+                .with_help(help),
+            );
         }
         let mut hosts = Vec::new();
         for h in &e.hosts {
@@ -462,7 +722,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
         for r in &e.resources {
             let Some(b) = p.resolved.bindings.iter().find(|b| b.name == r.binding.value) else {
                 let names: Vec<&str> = p.resolved.bindings.iter().map(|b| b.name.as_str()).collect();
-                let mut d = Diagnostic::error("tenant::binding::unknown", format!("unknown binding `{}`", r.binding.value), r.binding.span, "not declared in the platform file");
+                let mut d = Diagnostic::error(
+                    "tenant::binding::unknown",
+                    format!("unknown binding `{}`", r.binding.value),
+                    r.binding.span,
+                    "not declared in the platform file",
+                );
                 d = match did_you_mean(&r.binding.value, names.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("the platform declares: {}", names.join(", "))),
@@ -480,9 +745,23 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             if expected != r.kind {
                 let (decl, _) = p.binding_spans[&b.name];
                 cx.err(
-                    Diagnostic::error("tenant::binding::kind", format!("`{}` is a {} binding, given a {} resource", b.name, expected.replace('_', "-"), r.kind.replace('_', "-")), r.binding.span, "wrong kind of resource")
-                        .with_label(decl, "declared here")
-                        .with_help(if matches!(expected, "durable-object" | "ai") { "this binding needs no per-tenant resource; remove the entry".to_string() } else { format!("write it under `{}`", expected.replace('_', "-")) }),
+                    Diagnostic::error(
+                        "tenant::binding::kind",
+                        format!(
+                            "`{}` is a {} binding, given a {} resource",
+                            b.name,
+                            expected.replace('_', "-"),
+                            r.kind.replace('_', "-")
+                        ),
+                        r.binding.span,
+                        "wrong kind of resource",
+                    )
+                    .with_label(decl, "declared here")
+                    .with_help(if matches!(expected, "durable-object" | "ai") {
+                        "this binding needs no per-tenant resource; remove the entry".to_string()
+                    } else {
+                        format!("write it under `{}`", expected.replace('_', "-"))
+                    }),
                 );
                 continue;
             }
@@ -490,32 +769,81 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
                 "kv" => {
                     if let Some(id) = &r.id {
                         if !is_hex32(&id.value) {
-                            cx.err(Diagnostic::error("tenant::kv::id", format!("`{}` is not a KV namespace id", id.value), id.span, "expected 32 lowercase hex characters").with_help("use the id printed by `wrangler kv namespace create`"));
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::kv::id",
+                                    format!("`{}` is not a KV namespace id", id.value),
+                                    id.span,
+                                    "expected 32 lowercase hex characters",
+                                )
+                                .with_help("use the id printed by `wrangler kv namespace create`"),
+                            );
                         } else {
-                            resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::Kv { id: id.value.clone() } });
+                            resources.push(res::Resource {
+                                binding: b.name.clone(),
+                                kind: res::ResourceKind::Kv { id: id.value.clone() },
+                            });
                         }
                     }
                 }
                 "vectorize" => {
                     if let Some(ix) = &r.index {
                         if !is_index_name(&ix.value) {
-                            cx.err(Diagnostic::error("tenant::vectorize::index", format!("`{}` is not a valid Vectorize index name", ix.value), ix.span, "invalid index name").with_help("lowercase letters, digits and dashes, at most 32 characters"));
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::vectorize::index",
+                                    format!("`{}` is not a valid Vectorize index name", ix.value),
+                                    ix.span,
+                                    "invalid index name",
+                                )
+                                .with_help("lowercase letters, digits and dashes, at most 32 characters"),
+                            );
                         }
-                        let ns = r.namespace.as_ref().map(|n| n.value.clone()).or_else(|| t.id.as_ref().map(|i| i.value.clone())).unwrap_or_default();
+                        let ns = r
+                            .namespace
+                            .as_ref()
+                            .map(|n| n.value.clone())
+                            .or_else(|| t.id.as_ref().map(|i| i.value.clone()))
+                            .unwrap_or_default();
                         if let Some(n) = &r.namespace {
                             if n.value.is_empty() || n.value.len() > 64 {
-                                cx.err(Diagnostic::error("tenant::vectorize::namespace", "a Vectorize namespace has 1 to 64 characters", n.span, "invalid namespace").with_help("leave it out to use the tenant id"));
+                                cx.err(
+                                    Diagnostic::error(
+                                        "tenant::vectorize::namespace",
+                                        "a Vectorize namespace has 1 to 64 characters",
+                                        n.span,
+                                        "invalid namespace",
+                                    )
+                                    .with_help("leave it out to use the tenant id"),
+                                );
                             }
                         }
-                        resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::Vectorize { index: ix.value.clone(), namespace: ns } });
+                        resources.push(res::Resource {
+                            binding: b.name.clone(),
+                            kind: res::ResourceKind::Vectorize {
+                                index: ix.value.clone(),
+                                namespace: ns,
+                            },
+                        });
                     }
                 }
                 _ => {
                     if let Some(ds) = &r.dataset {
                         if !is_dataset_name(&ds.value) {
-                            cx.err(Diagnostic::error("tenant::analytics::dataset", format!("`{}` is not a valid dataset name", ds.value), ds.span, "invalid").with_help("letters, digits and `_`"));
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::analytics::dataset",
+                                    format!("`{}` is not a valid dataset name", ds.value),
+                                    ds.span,
+                                    "invalid",
+                                )
+                                .with_help("letters, digits and `_`"),
+                            );
                         }
-                        resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::AnalyticsEngine { dataset: ds.value.clone() } });
+                        resources.push(res::Resource {
+                            binding: b.name.clone(),
+                            kind: res::ResourceKind::AnalyticsEngine { dataset: ds.value.clone() },
+                        });
                     }
                 }
             }
@@ -529,23 +857,70 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             let missing_help = |cx: &Cx<'_>, kdl: &str, json: &str| cx.syntax(e.name.span, kdl.to_string(), json.to_string());
             match &b.kind {
                 res::BindingKind::Kv if !given => {
-                    let help = missing_help(cx, &format!("add `kv {} id=\"<namespace id>\"` to this env", b.name), &format!("add `\"kv\": {{ \"{}\": {{ \"id\": \"<namespace id>\" }} }}` to this env", b.name));
-                    cx.err(Diagnostic::error("tenant::resource::missing", format!("environment `{}` has no KV namespace for binding `{}`", pe.name, b.name), e.name.span, format!("`{}` missing here", b.name)).with_label(p.binding_spans[&b.name].0, "declared here").with_help(help));
+                    let help = missing_help(
+                        cx,
+                        &format!("add `kv {} id=\"<namespace id>\"` to this env", b.name),
+                        &format!("add `\"kv\": {{ \"{}\": {{ \"id\": \"<namespace id>\" }} }}` to this env", b.name),
+                    );
+                    cx.err(
+                        Diagnostic::error(
+                            "tenant::resource::missing",
+                            format!("environment `{}` has no KV namespace for binding `{}`", pe.name, b.name),
+                            e.name.span,
+                            format!("`{}` missing here", b.name),
+                        )
+                        .with_label(p.binding_spans[&b.name].0, "declared here")
+                        .with_help(help),
+                    );
                 }
                 res::BindingKind::Vectorize { .. } if !given => {
-                    let help = missing_help(cx, &format!("add `vectorize {} index=\"<index name>\"` to this env", b.name), &format!("add `\"vectorize\": {{ \"{}\": {{ \"index\": \"<index name>\" }} }}` to this env", b.name));
-                    cx.err(Diagnostic::error("tenant::resource::missing", format!("environment `{}` has no Vectorize index for binding `{}`", pe.name, b.name), e.name.span, format!("`{}` missing here", b.name)).with_label(p.binding_spans[&b.name].0, "declared here").with_help(help));
+                    let help = missing_help(
+                        cx,
+                        &format!("add `vectorize {} index=\"<index name>\"` to this env", b.name),
+                        &format!(
+                            "add `\"vectorize\": {{ \"{}\": {{ \"index\": \"<index name>\" }} }}` to this env",
+                            b.name
+                        ),
+                    );
+                    cx.err(
+                        Diagnostic::error(
+                            "tenant::resource::missing",
+                            format!("environment `{}` has no Vectorize index for binding `{}`", pe.name, b.name),
+                            e.name.span,
+                            format!("`{}` missing here", b.name),
+                        )
+                        .with_label(p.binding_spans[&b.name].0, "declared here")
+                        .with_help(help),
+                    );
                 }
                 res::BindingKind::AnalyticsEngine { dataset } if !given => {
                     if dataset.is_empty() {
                         let help = missing_help(cx, &format!("add `analytics-engine {} dataset=\"<dataset>\"`, or give the binding a default dataset in the platform file", b.name), &format!("add `\"analytics_engine\": {{ \"{}\": {{ \"dataset\": \"<dataset>\" }} }}`, or give the binding a default dataset in the platform file", b.name));
-                        cx.err(Diagnostic::error("tenant::resource::missing", format!("environment `{}` has no Analytics Engine dataset for binding `{}`", pe.name, b.name), e.name.span, format!("`{}` missing here", b.name)).with_label(p.binding_spans[&b.name].0, "declared here").with_help(help));
+                        cx.err(
+                            Diagnostic::error(
+                                "tenant::resource::missing",
+                                format!("environment `{}` has no Analytics Engine dataset for binding `{}`", pe.name, b.name),
+                                e.name.span,
+                                format!("`{}` missing here", b.name),
+                            )
+                            .with_label(p.binding_spans[&b.name].0, "declared here")
+                            .with_help(help),
+                        );
                     } else {
-                        resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::AnalyticsEngine { dataset: dataset.clone() } });
+                        resources.push(res::Resource {
+                            binding: b.name.clone(),
+                            kind: res::ResourceKind::AnalyticsEngine { dataset: dataset.clone() },
+                        });
                     }
                 }
-                res::BindingKind::DurableObject { class } => resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::DurableObject { class: class.clone() } }),
-                res::BindingKind::Ai => resources.push(res::Resource { binding: b.name.clone(), kind: res::ResourceKind::Ai }),
+                res::BindingKind::DurableObject { class } => resources.push(res::Resource {
+                    binding: b.name.clone(),
+                    kind: res::ResourceKind::DurableObject { class: class.clone() },
+                }),
+                res::BindingKind::Ai => resources.push(res::Resource {
+                    binding: b.name.clone(),
+                    kind: res::ResourceKind::Ai,
+                }),
                 _ => {}
             }
         }
@@ -569,21 +944,52 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     }
 
     // AI.
-    let has_vectorize = p.resolved.bindings.iter().any(|b| matches!(b.kind, res::BindingKind::Vectorize { .. }));
+    let has_vectorize = p
+        .resolved
+        .bindings
+        .iter()
+        .any(|b| matches!(b.kind, res::BindingKind::Vectorize { .. }));
     let mut ai_out = None;
     if let Some(ai) = &t.ai {
         if let Some(g) = &ai.gateway {
             if !is_slug(&g.value, 64) {
-                cx.err(Diagnostic::error("tenant::ai::gateway", format!("`{}` is not a valid AI Gateway id", g.value), g.span, "invalid gateway id").with_help("lowercase letters, digits and dashes, as created in the AI Gateway dashboard"));
+                cx.err(
+                    Diagnostic::error(
+                        "tenant::ai::gateway",
+                        format!("`{}` is not a valid AI Gateway id", g.value),
+                        g.span,
+                        "invalid gateway id",
+                    )
+                    .with_help("lowercase letters, digits and dashes, as created in the AI Gateway dashboard"),
+                );
             }
         }
-        let chat = ai.chat.as_ref().and_then(|c| c.model.as_ref()).and_then(|m| check_model(cx, m, "text-generation", "chat"));
+        let chat = ai
+            .chat
+            .as_ref()
+            .and_then(|c| c.model.as_ref())
+            .and_then(|m| check_model(cx, m, "text-generation", "chat"));
         let emb = match &ai.embedding {
             Some(m) => check_model(cx, m, "text-embeddings", "embedding").map(|info| (info, m.span)),
             None => {
                 if has_vectorize {
-                    let help = cx.syntax(ai.span, "add `embedding \"@cf/baai/bge-base-en-v1.5\"` inside `ai`".into(), "add `\"embedding\": \"@cf/baai/bge-base-en-v1.5\"` to `ai`".into());
-                    cx.err(Diagnostic::error("tenant::ai::embedding-missing", "no embedding model, but the platform has a Vectorize index", Span { end: ai.span.start + 1, ..ai.span }, "`embedding` required").with_help(help));
+                    let help = cx.syntax(
+                        ai.span,
+                        "add `embedding \"@cf/baai/bge-base-en-v1.5\"` inside `ai`".into(),
+                        "add `\"embedding\": \"@cf/baai/bge-base-en-v1.5\"` to `ai`".into(),
+                    );
+                    cx.err(
+                        Diagnostic::error(
+                            "tenant::ai::embedding-missing",
+                            "no embedding model, but the platform has a Vectorize index",
+                            Span {
+                                end: ai.span.start + 1,
+                                ..ai.span
+                            },
+                            "`embedding` required",
+                        )
+                        .with_help(help),
+                    );
                 }
                 None
             }
@@ -611,7 +1017,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
         let mut routes = Vec::new();
         for r in &ai.routes {
             if !ROUTES.contains(&r.route.value.as_str()) {
-                let mut d = Diagnostic::error("tenant::ai::route", format!("unknown route `{}`", r.route.value), r.route.span, "not a route of the Worker");
+                let mut d = Diagnostic::error(
+                    "tenant::ai::route",
+                    format!("unknown route `{}`", r.route.value),
+                    r.route.span,
+                    "not a route of the Worker",
+                );
                 d = match did_you_mean(&r.route.value, ROUTES.iter().copied()) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("routes that accept overrides: {}", ROUTES.join(", "))),
@@ -622,21 +1033,51 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             let model = r.chat.as_ref().and_then(|m| check_model(cx, m, "text-generation", "chat"));
             routes.push(res::RouteOverride {
                 route: r.route.value.clone(),
-                chat_model: model.map(|m| m.id).or_else(|| chat.as_ref().map(|c| c.id.clone())).unwrap_or_default(),
-                max_tokens: r.max_tokens.as_ref().map(|m| m.value as u32).or(ai.chat.as_ref().and_then(|c| c.max_tokens.as_ref()).map(|m| m.value as u32)).unwrap_or(defaults::MAX_TOKENS),
+                chat_model: model
+                    .map(|m| m.id)
+                    .or_else(|| chat.as_ref().map(|c| c.id.clone()))
+                    .unwrap_or_default(),
+                max_tokens: r
+                    .max_tokens
+                    .as_ref()
+                    .map(|m| m.value as u32)
+                    .or(ai.chat.as_ref().and_then(|c| c.max_tokens.as_ref()).map(|m| m.value as u32))
+                    .unwrap_or(defaults::MAX_TOKENS),
             });
         }
         routes.sort_by(|a, b| a.route.cmp(&b.route));
         if t.tts.enabled.as_ref().is_some_and(|e| e.value) && ai.tts.is_none() {
             let at = t.tts.enabled.as_ref().map(|e| e.span).unwrap_or(ai.span);
-            let help = cx.syntax(ai.span, "add `tts \"@cf/myshell-ai/melotts\"` inside `ai`".into(), "add `\"tts\": \"@cf/myshell-ai/melotts\"` to `ai`".into());
-            cx.err(Diagnostic::error("tenant::tts::model-missing", "text-to-speech is enabled but `ai` names no TTS model", at, "enabled here").with_help(help));
+            let help = cx.syntax(
+                ai.span,
+                "add `tts \"@cf/myshell-ai/melotts\"` inside `ai`".into(),
+                "add `\"tts\": \"@cf/myshell-ai/melotts\"` to `ai`".into(),
+            );
+            cx.err(
+                Diagnostic::error(
+                    "tenant::tts::model-missing",
+                    "text-to-speech is enabled but `ai` names no TTS model",
+                    at,
+                    "enabled here",
+                )
+                .with_help(help),
+            );
         }
         ai_out = chat.map(|c| res::Ai {
             gateway: ai.gateway.as_ref().map(|g| g.value.clone()),
             chat_model: c.id,
-            max_tokens: ai.chat.as_ref().and_then(|c| c.max_tokens.as_ref()).map(|m| m.value as u32).unwrap_or(defaults::MAX_TOKENS),
-            temperature: ai.chat.as_ref().and_then(|c| c.temperature.as_ref()).map(|m| m.value).unwrap_or(defaults::TEMPERATURE),
+            max_tokens: ai
+                .chat
+                .as_ref()
+                .and_then(|c| c.max_tokens.as_ref())
+                .map(|m| m.value as u32)
+                .unwrap_or(defaults::MAX_TOKENS),
+            temperature: ai
+                .chat
+                .as_ref()
+                .and_then(|c| c.temperature.as_ref())
+                .map(|m| m.value)
+                .unwrap_or(defaults::TEMPERATURE),
             embedding_model: emb.map(|(i, _)| i.id),
             tts_model: tts.map(|i| i.id),
             routes,
@@ -648,8 +1089,23 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     let chunk = t.rag.chunk_size.as_ref().map(|c| c.value as u32).unwrap_or(defaults::CHUNK_SIZE);
     let overlap = t.rag.overlap.as_ref().map(|c| c.value as u32).unwrap_or(defaults::OVERLAP);
     if overlap >= chunk {
-        let at = t.rag.overlap.as_ref().map(|o| o.span).or(t.rag.chunk_size.as_ref().map(|c| c.span)).or(t.rag.span).unwrap_or(t.span);
-        cx.err(Diagnostic::error("tenant::rag::overlap", format!("chunk overlap {overlap} is not smaller than the chunk size {chunk}"), at, "overlap too large").with_help("the overlap must be smaller than the chunk size; a quarter of it or less is usual"));
+        let at = t
+            .rag
+            .overlap
+            .as_ref()
+            .map(|o| o.span)
+            .or(t.rag.chunk_size.as_ref().map(|c| c.span))
+            .or(t.rag.span)
+            .unwrap_or(t.span);
+        cx.err(
+            Diagnostic::error(
+                "tenant::rag::overlap",
+                format!("chunk overlap {overlap} is not smaller than the chunk size {chunk}"),
+                at,
+                "overlap too large",
+            )
+            .with_help("the overlap must be smaller than the chunk size; a quarter of it or less is usual"),
+        );
     }
 
     // Tools.
@@ -657,7 +1113,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
     let mut tools = Vec::new();
     for tool in &t.tools {
         let Some(def) = p.resolved.tools.iter().find(|d| d.name == tool.name.value) else {
-            let mut d = Diagnostic::error("tenant::tool::unknown", format!("unknown tool `{}`", tool.name.value), tool.name.span, "not offered by the platform");
+            let mut d = Diagnostic::error(
+                "tenant::tool::unknown",
+                format!("unknown tool `{}`", tool.name.value),
+                tool.name.span,
+                "not offered by the platform",
+            );
             d = match did_you_mean(&tool.name.value, tool_names.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("the platform offers: {}", tool_names.join(", "))),
@@ -667,7 +1128,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
         };
         for r in &tool.roles {
             if !def.roles.is_empty() && !def.roles.contains(&r.value) {
-                let mut d = Diagnostic::error("tenant::tool::role", format!("tool `{}` cannot be granted to role `{}`", def.name, r.value), r.span, "role not allowed for this tool");
+                let mut d = Diagnostic::error(
+                    "tenant::tool::role",
+                    format!("tool `{}` cannot be granted to role `{}`", def.name, r.value),
+                    r.span,
+                    "role not allowed for this tool",
+                );
                 d = match did_you_mean(&r.value, def.roles.iter().map(String::as_str)) {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("the platform allows: {}", def.roles.join(", "))),
@@ -678,7 +1144,10 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
         let mut roles: Vec<String> = tool.roles.iter().map(|r| r.value.clone()).collect();
         roles.sort();
         roles.dedup();
-        tools.push(res::Tool { name: def.name.clone(), roles });
+        tools.push(res::Tool {
+            name: def.name.clone(),
+            roles,
+        });
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
 
@@ -713,8 +1182,18 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             min_score: t.rag.min_score.as_ref().map(|c| c.value).unwrap_or(defaults::MIN_SCORE),
         },
         sessions: res::Sessions {
-            retention_days: t.sessions.retention_days.as_ref().map(|c| c.value as u32).unwrap_or(defaults::RETENTION_DAYS),
-            max_messages: t.sessions.max_messages.as_ref().map(|c| c.value as u32).unwrap_or(defaults::MAX_MESSAGES),
+            retention_days: t
+                .sessions
+                .retention_days
+                .as_ref()
+                .map(|c| c.value as u32)
+                .unwrap_or(defaults::RETENTION_DAYS),
+            max_messages: t
+                .sessions
+                .max_messages
+                .as_ref()
+                .map(|c| c.value as u32)
+                .unwrap_or(defaults::MAX_MESSAGES),
         },
         rate_limits: res::RateLimits {
             tenant: limit("tenant", defaults::TENANT_LIMIT),
@@ -732,7 +1211,12 @@ fn check_tenant(cx: &mut Cx<'_>, p: &PlatformInfo, accounts: &BTreeMap<String, (
             max_chars: t.tts.max_chars.as_ref().map(|c| c.value as u32).unwrap_or(defaults::TTS_MAX_CHARS),
         },
         safety: res::Safety {
-            max_input_chars: t.safety.max_input_chars.as_ref().map(|c| c.value as u32).unwrap_or(defaults::MAX_INPUT_CHARS),
+            max_input_chars: t
+                .safety
+                .max_input_chars
+                .as_ref()
+                .map(|c| c.value as u32)
+                .unwrap_or(defaults::MAX_INPUT_CHARS),
             pii_redaction: t.safety.pii_redaction.as_ref().is_some_and(|e| e.value),
             blocked_terms: t.safety.blocked_terms.iter().map(|b| b.value.clone()).collect(),
         },
@@ -749,9 +1233,14 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
             if let Some(first) = ids.get(id.value.as_str()) {
                 let other = cx.sources.get(first.file).name.clone();
                 cx.err(
-                    Diagnostic::error("tenant::id::duplicate", format!("tenant id `{}` is declared twice", id.value), id.span, "second declaration")
-                        .with_label(*first, "first declared here")
-                        .with_help(format!("tenant ids are unique; rename this tenant or remove {other}")),
+                    Diagnostic::error(
+                        "tenant::id::duplicate",
+                        format!("tenant id `{}` is declared twice", id.value),
+                        id.span,
+                        "second declaration",
+                    )
+                    .with_label(*first, "first declared here")
+                    .with_help(format!("tenant ids are unique; rename this tenant or remove {other}")),
                 );
             } else {
                 ids.insert(&id.value, id.span);
@@ -780,13 +1269,34 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                     Some(rest) => (true, rest.to_string()),
                     None => (false, n.clone()),
                 };
-                let claim = Claim { tenant: tid, env: &e.name.value, span: h.span };
+                let claim = Claim {
+                    tenant: tid,
+                    env: &e.name.value,
+                    span: h.span,
+                };
                 let map = if is_wild { &mut wild } else { &mut exact };
                 if let Some(first) = map.get(&key) {
-                    conflict(cx, &n, &n, first.tenant, first.env, first.span, &claim.tenant.to_string(), claim.env, claim.span);
+                    conflict(
+                        cx,
+                        &n,
+                        &n,
+                        first.tenant,
+                        first.env,
+                        first.span,
+                        &claim.tenant.to_string(),
+                        claim.env,
+                        claim.span,
+                    );
                     continue;
                 }
-                map.insert(key.clone(), Claim { tenant: tid, env: &e.name.value, span: h.span });
+                map.insert(
+                    key.clone(),
+                    Claim {
+                        tenant: tid,
+                        env: &e.name.value,
+                        span: h.span,
+                    },
+                );
                 all.push((key, is_wild, claim));
             }
         }
@@ -798,7 +1308,17 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
             rest = &rest[pos + 1..];
             if let Some(w) = wild.get(rest) {
                 let this = if *is_wild { format!("*.{key}") } else { key.clone() };
-                conflict(cx, &format!("*.{rest}"), &this, w.tenant, w.env, w.span, claim.tenant, claim.env, claim.span);
+                conflict(
+                    cx,
+                    &format!("*.{rest}"),
+                    &this,
+                    w.tenant,
+                    w.env,
+                    w.span,
+                    claim.tenant,
+                    claim.env,
+                    claim.span,
+                );
             }
         }
     }
@@ -814,9 +1334,14 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                     match kv.get(id.value.as_str()) {
                         Some((other, other_env, first)) if *other != tid => {
                             cx.err(
-                                Diagnostic::error("tenant::resource::shared", format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value), id.span, format!("`{tid}` ({})", e.name.value))
-                                    .with_label(*first, format!("`{other}` ({other_env})"))
-                                    .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
+                                Diagnostic::error(
+                                    "tenant::resource::shared",
+                                    format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value),
+                                    id.span,
+                                    format!("`{tid}` ({})", e.name.value),
+                                )
+                                .with_label(*first, format!("`{other}` ({other_env})"))
+                                .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
                             );
                         }
                         Some(_) => {}
@@ -832,9 +1357,17 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                         Some((other, other_env, first)) if *other != tid => {
                             let at = r.namespace.as_ref().map(|n| n.span).unwrap_or(ix.span);
                             cx.err(
-                                Diagnostic::error("tenant::resource::shared", format!("Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`", ix.value), at, format!("`{tid}` ({})", e.name.value))
-                                    .with_label(*first, format!("`{other}` ({other_env})"))
-                                    .with_help("give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)"),
+                                Diagnostic::error(
+                                    "tenant::resource::shared",
+                                    format!(
+                                        "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
+                                        ix.value
+                                    ),
+                                    at,
+                                    format!("`{tid}` ({})", e.name.value),
+                                )
+                                .with_label(*first, format!("`{other}` ({other_env})"))
+                                .with_help("give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)"),
                             );
                         }
                         Some(_) => {}
@@ -849,7 +1382,17 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn conflict(cx: &mut Cx<'_>, first_host: &str, this_host: &str, first_tenant: &str, first_env: &str, first_span: Span, tenant: &str, env: &str, span: Span) {
+fn conflict(
+    cx: &mut Cx<'_>,
+    first_host: &str,
+    this_host: &str,
+    first_tenant: &str,
+    first_env: &str,
+    first_span: Span,
+    tenant: &str,
+    env: &str,
+    span: Span,
+) {
     let msg = if first_host == this_host {
         if first_tenant == tenant {
             format!("host `{this_host}` is claimed by tenant `{tenant}` in both `{first_env}` and `{env}`")

@@ -45,12 +45,15 @@ pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) 
             let r = e.range();
             let mut msg = e.kind().to_string();
             let help = match e.kind() {
-                jsonc_parser::errors::ParseErrorKind::CommentsNotAllowed | jsonc_parser::errors::ParseErrorKind::TrailingCommasNotAllowed => {
+                jsonc_parser::errors::ParseErrorKind::CommentsNotAllowed
+                | jsonc_parser::errors::ParseErrorKind::TrailingCommasNotAllowed => {
                     Some("plain `.json` files are strict JSON; rename the file to `.jsonc` to allow comments and trailing commas")
                 }
                 jsonc_parser::errors::ParseErrorKind::SingleQuotedStringsNotAllowed => Some("JSON strings use double quotes"),
                 jsonc_parser::errors::ParseErrorKind::ExpectedStringObjectProperty
-                | jsonc_parser::errors::ParseErrorKind::UnexpectedWord => Some("object keys are double-quoted strings; values are strings, numbers, true, false, null, objects or lists"),
+                | jsonc_parser::errors::ParseErrorKind::UnexpectedWord => {
+                    Some("object keys are double-quoted strings; values are strings, numbers, true, false, null, objects or lists")
+                }
                 jsonc_parser::errors::ParseErrorKind::NonFiniteNumbersNotAllowed => Some("NaN and Infinity are not JSON numbers"),
                 _ => None,
             };

@@ -118,7 +118,13 @@ static RATE_LIMITS: &[Rule] = &[
 ];
 static PLATFORM_ROOT: &[Rule] = &[r("platform", "", Collect::Root, Arg::Field("worker"), Ctx::Platform)];
 static PLATFORM: &[Rule] = &[
-    r("compatibility-flags", "compatibility_flags", Collect::One, Arg::Values, Ctx::Default),
+    r(
+        "compatibility-flags",
+        "compatibility_flags",
+        Collect::One,
+        Arg::Values,
+        Ctx::Default,
+    ),
     r("environment", "environments", Collect::Map, Arg::Auto, Ctx::Default),
     binding("kv"),
     binding("durable-object"),
@@ -175,7 +181,12 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
                 if let Some(first) = msg.get(..1) {
                     msg = first.to_lowercase() + &msg[1..];
                 }
-                let mut diag = Diagnostic::error("syntax::kdl", msg, Span::new(file, start, end), d.label.unwrap_or_else(|| "here".into()));
+                let mut diag = Diagnostic::error(
+                    "syntax::kdl",
+                    msg,
+                    Span::new(file, start, end),
+                    d.label.unwrap_or_else(|| "here".into()),
+                );
                 if let Some(h) = d.help {
                     diag = diag.with_help(h);
                 }
@@ -265,7 +276,12 @@ impl Converter<'_> {
             },
             KdlValue::Float(f) if f.is_finite() => Kind::Float(*f),
             KdlValue::Float(_) => {
-                self.diags.push(Diagnostic::error("schema::type", "non-finite numbers are not allowed", span, "here"));
+                self.diags.push(Diagnostic::error(
+                    "schema::type",
+                    "non-finite numbers are not allowed",
+                    span,
+                    "here",
+                ));
                 Kind::Null
             }
             KdlValue::Bool(b) => Kind::Bool(*b),
@@ -305,7 +321,10 @@ impl Converter<'_> {
                         let node_span = self.span(node.span());
                         match out.iter_mut().find(|e| e.key == rule.key) {
                             Some(Entry {
-                                value: Value { kind: Kind::Array(items), .. },
+                                value:
+                                    Value {
+                                        kind: Kind::Array(items), ..
+                                    },
                                 ..
                             }) => items.push(v),
                             _ => out.push(Entry {
@@ -323,8 +342,13 @@ impl Converter<'_> {
                         let first = node.entries().iter().find(|e| e.name().is_none());
                         let Some(first) = first else {
                             self.diags.push(
-                                Diagnostic::error("schema::missing", format!("`{name}` needs a name as its first argument"), name_span, "no name")
-                                    .with_help(format!("write `{name} \"<name>\" …`")),
+                                Diagnostic::error(
+                                    "schema::missing",
+                                    format!("`{name}` needs a name as its first argument"),
+                                    name_span,
+                                    "no name",
+                                )
+                                .with_help(format!("write `{name} \"<name>\" …`")),
                             );
                             continue;
                         };
@@ -345,7 +369,10 @@ impl Converter<'_> {
                         let entry = Entry { key, key_span, value: v };
                         match out.iter_mut().find(|e| e.key == rule.key) {
                             Some(Entry {
-                                value: Value { kind: Kind::Object(items), .. },
+                                value:
+                                    Value {
+                                        kind: Kind::Object(items), ..
+                                    },
                                 ..
                             }) => items.push(entry),
                             _ => out.push(Entry {
@@ -439,7 +466,11 @@ impl Converter<'_> {
                 "not expected here",
             );
             d = d.with_help(match arg {
-                Arg::Field(f) => format!("`{}` takes one argument ({}); other settings are properties like `key=value`", node.name().value(), snake_to_kebab(f)),
+                Arg::Field(f) => format!(
+                    "`{}` takes one argument ({}); other settings are properties like `key=value`",
+                    node.name().value(),
+                    snake_to_kebab(f)
+                ),
                 _ => "settings are written as properties (`key=value`) or child nodes".to_string(),
             });
             self.diags.push(d);

@@ -70,16 +70,26 @@ pub fn report_text_problems(file: FileId, text: &str, problems: &[TextProblem], 
                 ok = false;
                 let at = floor_char(text, *pos);
                 diags.push(
-                    Diagnostic::error("file::binary", "file looks binary (contains a NUL byte)", Span::new(file, at, at), "NUL byte here")
-                        .with_help("tenant files are UTF-8 text in KDL, JSON or JSONC"),
+                    Diagnostic::error(
+                        "file::binary",
+                        "file looks binary (contains a NUL byte)",
+                        Span::new(file, at, at),
+                        "NUL byte here",
+                    )
+                    .with_help("tenant files are UTF-8 text in KDL, JSON or JSONC"),
                 );
             }
             TextProblem::InvalidUtf8(pos) => {
                 ok = false;
                 let at = floor_char(text, *pos);
                 diags.push(
-                    Diagnostic::error("file::encoding", "file is not valid UTF-8", Span::new(file, at, at), "invalid byte sequence starts here")
-                        .with_help("re-save the file with UTF-8 encoding"),
+                    Diagnostic::error(
+                        "file::encoding",
+                        "file is not valid UTF-8",
+                        Span::new(file, at, at),
+                        "invalid byte sequence starts here",
+                    )
+                    .with_help("re-save the file with UTF-8 encoding"),
                 );
             }
         }
@@ -145,12 +155,11 @@ pub fn parse(sources: &SourceMap, file: FileId, kind: DocKind, diags: &mut Diagn
     let text: Arc<str> = f.text.clone();
     if text.trim().is_empty() {
         diags.push(
-            Diagnostic::error("file::empty", "file is empty", Span::file_start(file), "nothing here")
-                .with_help(match kind {
-                    DocKind::Tenant => "a tenant file declares one tenant; `tenants new <id>` writes a complete one",
-                    DocKind::Platform => "the platform file declares the Worker, its environments and bindings",
-                    DocKind::Accounts => "the accounts file lists Cloudflare accounts and the env var holding each API token",
-                }),
+            Diagnostic::error("file::empty", "file is empty", Span::file_start(file), "nothing here").with_help(match kind {
+                DocKind::Tenant => "a tenant file declares one tenant; `tenants new <id>` writes a complete one",
+                DocKind::Platform => "the platform file declares the Worker, its environments and bindings",
+                DocKind::Accounts => "the accounts file lists Cloudflare accounts and the env var holding each API token",
+            }),
         );
         return None;
     }
