@@ -1,0 +1,139 @@
+//! End-to-end checks of the `tenants` CLI on copies of the example tenants:
+//! the acceptance checks of the compiler-core issue.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+/// The `tenants` binary, built by cargo for this workspace.
+fn tenants_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
+    let exe = if cfg!(debug_assertions) { target.join("debug/tenants") } else { target.join("release/tenants") };
+    if !exe.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "--bin", "tenants"])
+            .args(if cfg!(debug_assertions) { vec![] } else { vec!["--release"] })
+            .current_dir(workspace())
+            .status()
+            .expect("cargo build runs");
+        assert!(status.success(), "building the tenants binary failed");
+    }
+    exe
+}
+
+fn copy_examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(workspace().join("tenants")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let p = dir.join(file);
+    let s = std::fs::read_to_string(&p).unwrap();
+    assert!(s.contains(from), "{file} does not contain {from:?}");
+    std::fs::write(&p, s.replacen(from, to, 1)).unwrap();
+}
+
+fn check_json(dir: &Path) -> (i32, serde_json::Value) {
+    let out = Command::new(tenants_bin())
+        .args(["check", "--format", "json", "--root"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--format json prints one JSON object");
+    (out.status.code().unwrap(), v)
+}
+
+fn line_of(dir: &Path, file: &str, needle: &str) -> u64 {
+    let s = std::fs::read_to_string(dir.join(file)).unwrap();
+    s.lines().position(|l| l.contains(needle)).expect("needle present") as u64 + 1
+}
+
+#[test]
+fn examples_check_clean_with_exit_0() {
+    let out = Command::new(tenants_bin()).args(["check", "--root"]).arg(workspace().join("tenants")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn unknown_key_exits_1_and_json_names_file_and_line() {
+    let dir = copy_examples();
+    edit(dir.path(), "acme.kdl", "    account \"acme\"\n", "    account \"acme\"\n    colour \"red\"\n");
+    let (code, v) = check_json(dir.path());
+    assert_eq!(code, 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "schema::unknown-key");
+    assert!(d["file"].as_str().unwrap().ends_with("acme.kdl"));
+    assert_eq!(d["line"].as_u64().unwrap(), line_of(dir.path(), "acme.kdl", "colour"));
+    assert_eq!(d["column"], 5);
+    assert_eq!(v["summary"]["valid"], false);
+}
+
+#[test]
+fn second_tenant_claiming_a_host_exits_1_naming_both_files() {
+    let dir = copy_examples();
+    edit(dir.path(), "globex.jsonc", "\"globex.example.org\"", "\"acme.example.com\"");
+    let (code, v) = check_json(dir.path());
+    assert_eq!(code, 1);
+    let diags = v["diagnostics"].as_array().unwrap();
+    let d = diags.iter().find(|d| d["code"] == "tenant::host::conflict").expect("a host conflict");
+    assert!(d["file"].as_str().unwrap().ends_with("globex.jsonc"));
+    assert_eq!(d["line"].as_u64().unwrap(), line_of(dir.path(), "globex.jsonc", "\"acme.example.com\""));
+    let files: Vec<&str> = d["labels"].as_array().unwrap().iter().map(|l| l["file"].as_str().unwrap()).collect();
+    assert!(files.iter().any(|f| f.ends_with("acme.kdl")), "second label points into acme.kdl: {files:?}");
+}
+
+#[test]
+fn chat_model_as_embedding_model_exits_1_at_the_model() {
+    let dir = copy_examples();
+    edit(dir.path(), "initech.json", "\"model\": \"@cf/baai/bge-base-en-v1.5\"", "\"model\": \"@cf/meta/llama-3.1-8b-instruct\"");
+    let (code, v) = check_json(dir.path());
+    assert_eq!(code, 1);
+    let d = &v["diagnostics"][0];
+    assert_eq!(d["code"], "tenant::model::task");
+    assert!(d["file"].as_str().unwrap().ends_with("initech.json"));
+    assert_eq!(d["line"].as_u64().unwrap(), line_of(dir.path(), "initech.json", "\"embedding\""));
+}
+
+#[test]
+fn github_format_prints_one_annotation_per_error() {
+    let dir = copy_examples();
+    edit(dir.path(), "acme.kdl", "top-k=5", "top-k=500");
+    edit(dir.path(), "globex.jsonc", "\"account\": \"shared\"", "\"account\": \"shard\"");
+    let out = Command::new(tenants_bin()).args(["check", "--format", "github", "--root"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert!(lines[0].starts_with("::error file=") && lines[0].contains("acme.kdl") && lines[0].contains("title=schema%3A%3Arange::"));
+    assert!(lines[1].contains("globex.jsonc") && lines[1].contains("did you mean `shared`?"));
+}
+
+#[test]
+fn missing_root_is_exit_2_and_bad_flag_is_exit_2() {
+    let out = Command::new(tenants_bin()).args(["check", "--root", "/nonexistent/tenants"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(tenants_bin()).args(["check", "--format", "xml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn schema_check_passes_on_the_committed_schemas_and_fails_when_stale() {
+    let out = Command::new(tenants_bin()).args(["schema", "--check", "--out"]).arg(workspace().join("schemas")).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tenants_bin()).args(["schema", "--out"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let p = dir.path().join("tenant.schema.json");
+    let s = std::fs::read_to_string(&p).unwrap();
+    std::fs::write(&p, s.replacen("\"title\"", "\"x-stale\": 1, \"title\"", 1)).unwrap();
+    let out = Command::new(tenants_bin()).args(["schema", "--check", "--out"]).arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("tenant.schema.json"));
+}
