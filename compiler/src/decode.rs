@@ -25,6 +25,8 @@ impl<T> Sp<T> {
 pub struct Decoder<'d> {
     pub format: Format,
     pub diags: &'d mut Diagnostics,
+    /// The file's text, to size the head of an object (a KDL node name).
+    text: std::sync::Arc<str>,
 }
 
 /// An object whose keys were checked; look-ups return the first occurrence.
@@ -33,24 +35,39 @@ pub struct Obj<'v> {
     pub entries: &'v [Entry],
     /// Name of the object in messages, e.g. "tenant" or "env `dev`".
     pub what: String,
+    head_len: u32,
 }
 
 impl<'v> Obj<'v> {
     pub fn get(&self, key: &str) -> Option<&'v Entry> {
         self.entries.iter().find(|e| e.key == key)
     }
-    /// Where a missing field should be reported: the start of the object.
+    /// Where a missing field should be reported: the opening `{` of a JSON
+    /// object, the node name of a KDL node.
     pub fn head(&self) -> Span {
         Span {
-            end: (self.span.start + 1).min(self.span.end),
+            end: (self.span.start + self.head_len).min(self.span.end),
             ..self.span
         }
     }
 }
 
 impl<'d> Decoder<'d> {
-    pub fn new(format: Format, diags: &'d mut Diagnostics) -> Self {
-        Decoder { format, diags }
+    pub fn new(format: Format, text: std::sync::Arc<str>, diags: &'d mut Diagnostics) -> Self {
+        Decoder { format, diags, text }
+    }
+
+    fn head_len(&self, span: Span) -> u32 {
+        let rest = self.text.get(span.start as usize..span.end as usize).unwrap_or("");
+        match self.format {
+            Format::Kdl => rest
+                .char_indices()
+                .find(|(_, c)| c.is_whitespace() || *c == '{' || *c == ';' || *c == '"')
+                .map(|(i, _)| i)
+                .unwrap_or(rest.len())
+                .max(1) as u32,
+            _ => 1,
+        }
     }
 
     /// A key as the user wrote it in this file's format.
@@ -67,6 +84,21 @@ impl<'d> Decoder<'d> {
 
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
         let found = v.kind.type_name();
+        if self.format == Format::Kdl && matches!(v.kind, Kind::Object(_)) && expected != "an object" {
+            let name = self.disp(key);
+            self.push(
+                Diagnostic::error(
+                    "schema::type",
+                    format!("`{name}` takes a single value, not properties or children"),
+                    v.span,
+                    format!("expected {expected}"),
+                )
+                .with_help(format!(
+                    "write `{name} <value>` on its own line; other settings go on their own lines too"
+                )),
+            );
+            return;
+        }
         self.push(Diagnostic::error(
             "schema::type",
             format!("`{}` must be {expected}, found {found}", self.disp(key)),
@@ -97,7 +129,11 @@ impl<'d> Decoder<'d> {
                 continue;
             }
             if !known.contains(&e.key.as_str()) {
-                let shown: Vec<String> = known.iter().filter(|k| **k != "$schema").map(|k| self.disp(k)).collect();
+                let shown: Vec<String> = known
+                    .iter()
+                    .filter(|k| **k != "$schema" && !(self.format == Format::Kdl && crate::frontend::kdl::hidden_in_kdl(k)))
+                    .map(|k| self.disp(k))
+                    .collect();
                 let name = self.disp(&e.key);
                 let mut d = Diagnostic::error(
                     "schema::unknown-key",
@@ -105,9 +141,14 @@ impl<'d> Decoder<'d> {
                     e.key_span,
                     "unknown key",
                 );
-                d = match did_you_mean(&name, shown.iter().map(String::as_str)) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("expected one of: {}", shown.join(", "))),
+                let home = home_of(&e.key).filter(|(ctx_key, _, _)| !what.contains(ctx_key));
+                d = match (did_you_mean(&name, shown.iter().map(String::as_str)), home) {
+                    (_, Some((_, kdl, json))) => d.with_help(match self.format {
+                        Format::Kdl => format!("`{name}` belongs inside {kdl}"),
+                        _ => format!("`{name}` belongs inside {json}"),
+                    }),
+                    (Some(s), None) => d.with_help(format!("did you mean `{s}`?")),
+                    (None, None) => d.with_help(format!("expected one of: {}", shown.join(", "))),
                 };
                 self.push(d);
             }
@@ -116,6 +157,7 @@ impl<'d> Decoder<'d> {
             span: v.span,
             entries,
             what,
+            head_len: self.head_len(v.span),
         })
     }
 
@@ -174,7 +216,7 @@ impl<'d> Decoder<'d> {
                     self.push(
                         Diagnostic::error(
                             "schema::range",
-                            format!("`{}` is {i}, outside {}..={}", self.disp(key), range.start(), range.end()),
+                            format!("`{}` is {i}, must be between {} and {}", self.disp(key), range.start(), range.end()),
                             v.span,
                             "out of range",
                         )
@@ -182,6 +224,18 @@ impl<'d> Decoder<'d> {
                     );
                     None
                 }
+            }
+            Kind::Float(f) if f.fract() == 0.0 && f.abs() >= 9.0e18 => {
+                self.push(
+                    Diagnostic::error(
+                        "schema::range",
+                        format!("`{}` is far too large", self.disp(key)),
+                        v.span,
+                        "out of range",
+                    )
+                    .with_help(format!("use a value from {} to {}", range.start(), range.end())),
+                );
+                None
             }
             _ => {
                 self.type_error(v, key, "an integer");
@@ -206,7 +260,7 @@ impl<'d> Decoder<'d> {
             self.push(
                 Diagnostic::error(
                     "schema::range",
-                    format!("`{}` is {x}, outside {}..={}", self.disp(key), range.start(), range.end()),
+                    format!("`{}` is {x}, must be between {} and {}", self.disp(key), range.start(), range.end()),
                     e.value.span,
                     "out of range",
                 )
@@ -292,4 +346,44 @@ impl<'d> Decoder<'d> {
             }
         }
     }
+}
+
+/// Where a key that is unknown in one object belongs instead: (the `what`
+/// fragment of the object it belongs to, KDL wording, JSON wording).
+fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
+    const ENV: (&str, &str, &str) = ("env `", "an `env \"<name>\" { … }` block", "an environment object under `envs`");
+    const AI: (&str, &str, &str) = ("`ai`", "`ai { … }`", "the `ai` object");
+    const RAG: (&str, &str, &str) = ("`rag`", "`rag` (e.g. `rag chunk-size=800`)", "the `rag` object");
+    const SESSIONS: (&str, &str, &str) = (
+        "`sessions`",
+        "`sessions` (e.g. `sessions retention-days=30`)",
+        "the `sessions` object",
+    );
+    const CACHE: (&str, &str, &str) = ("`cache`", "`cache` (e.g. `cache search-ttl=300`)", "the `cache` object");
+    const SAFETY: (&str, &str, &str) = ("`safety`", "`safety` (e.g. `safety max-input-chars=8000`)", "the `safety` object");
+    const TTS: (&str, &str, &str) = ("`tts`", "`tts` (e.g. `tts enabled=#true`)", "the `tts` object");
+    const LIMITS: (&str, &str, &str) = ("`rate_limits`", "`rate-limit { … }`", "the `rate_limits` object");
+    const BUDGET: (&str, &str, &str) = (
+        "`budget`",
+        "`budget` inside `ai` (e.g. `budget tokens-per-day=2000000`)",
+        "`ai.budget`",
+    );
+    const RESOLUTION: (&str, &str, &str) = (
+        "`resolution`",
+        "`resolution` (e.g. `resolution header=\"dev-only\"`)",
+        "the `resolution` object",
+    );
+    Some(match key {
+        "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
+        "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" | "model" => AI,
+        "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,
+        "retention_days" | "max_messages" => SESSIONS,
+        "search_ttl" | "chat_ttl" => CACHE,
+        "max_input_chars" | "pii_redaction" | "blocked_terms" => SAFETY,
+        "voice" | "max_chars" | "enabled" => TTS,
+        "user" | "ip" => LIMITS,
+        "tokens_per_day" => BUDGET,
+        "header" => RESOLUTION,
+        _ => return None,
+    })
 }

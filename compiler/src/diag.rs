@@ -113,7 +113,9 @@ pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str
         let score = strsim::jaro_winkler(name, c);
         let lev = strsim::levenshtein(name, c);
         let ok = score >= 0.8 || (lev <= 2 && c.len() > 2);
-        if ok && best.is_none_or(|(s, _)| score > s) {
+        // Ties go to the alphabetically first candidate, so suggestions are
+        // stable whatever order the candidates come in.
+        if ok && best.is_none_or(|(s, b)| score > s || (score == s && c < b)) {
             best = Some((score, c));
         }
     }

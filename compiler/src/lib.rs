@@ -190,19 +190,21 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
         frontend::parse(sources, id, kind, diags)
     };
     let platform = decode(&sources, pid, pok, DocKind::Platform, &mut diags).and_then(|v| {
-        let mut d = decode::Decoder::new(sources.get(pid).format, &mut diags);
+        let mut d = decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags);
         raw::decode_platform(&mut d, pid, &v)
     });
-    let accounts = decode(&sources, aid, aok, DocKind::Accounts, &mut diags)
+    let accounts_value = decode(&sources, aid, aok, DocKind::Accounts, &mut diags);
+    let accounts_parsed = accounts_value.is_some();
+    let accounts = accounts_value
         .map(|v| {
-            let mut d = decode::Decoder::new(sources.get(aid).format, &mut diags);
+            let mut d = decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags);
             raw::decode_accounts(&mut d, &v)
         })
         .unwrap_or_default();
     let mut tenants = Vec::new();
     for (id, ok) in &tenant_files {
         if let Some(v) = decode(&sources, *id, *ok, DocKind::Tenant, &mut diags) {
-            let mut d = decode::Decoder::new(sources.get(*id).format, &mut diags);
+            let mut d = decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut diags);
             if let Some(t) = raw::decode_tenant(&mut d, *id, &v) {
                 tenants.push(t);
             }
@@ -212,6 +214,7 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
     let inputs = validate::Inputs {
         platform,
         accounts,
+        accounts_parsed,
         tenants,
     };
     let model = validate::validate(&sources, &inputs, &mut diags, prior);

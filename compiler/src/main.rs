@@ -74,7 +74,9 @@ fn main() -> ExitCode {
                 }
             };
             let items = &comp.diagnostics.items;
-            let summary = comp.summary();
+            let mut summary = comp.summary();
+            // With --deny-warnings a warning fails the run: say so in every format.
+            summary.valid = summary.errors == 0 && !(deny_warnings && summary.warnings > 0);
             match format {
                 OutputFormat::Json => print!("{}", diag::render_json(&comp.sources, items, &summary)),
                 OutputFormat::Github => print!("{}", diag::render_github(&comp.sources, items)),
@@ -91,7 +93,7 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            if summary.errors > 0 || (deny_warnings && summary.warnings > 0) {
+            if !summary.valid {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

@@ -18,6 +18,9 @@ pub struct RawPlatform {
     pub compatibility_date: Option<Sp<String>>,
     pub compatibility_flags: Vec<Sp<String>>,
     pub environments: Vec<RawEnvironment>,
+    /// Whether the `environments` key was written, and where.
+    pub environments_given: bool,
+    pub environments_span: Option<Span>,
     pub bindings: Vec<RawBinding>,
     pub models: Vec<RawModel>,
     pub tools: Vec<RawToolDef>,
@@ -95,12 +98,9 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     for e in d.map(&o, "environments") {
         let name = Sp::new(e.key.clone(), e.key_span);
-        let (development, workers_dev) = match &e.value.kind {
-            Kind::Null => (None, None),
-            _ => match d.object(&e.value, "environments", format!("environment `{}`", e.key), ENVIRONMENT_KEYS) {
-                Some(eo) => (d.boolean(&eo, "development"), d.boolean(&eo, "workers_dev")),
-                None => (None, None),
-            },
+        let (development, workers_dev) = match d.object(&e.value, "environments", format!("environment `{}`", e.key), ENVIRONMENT_KEYS) {
+            Some(eo) => (d.boolean(&eo, "development"), d.boolean(&eo, "workers_dev")),
+            None => (None, None),
         };
         environments.push(RawEnvironment {
             name,
@@ -164,6 +164,8 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
         compatibility_date,
         compatibility_flags,
         environments,
+        environments_given: o.get("environments").is_some(),
+        environments_span: o.get("environments").map(|e| e.key_span),
         bindings,
         models,
         tools,
@@ -187,6 +189,9 @@ pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
         return vec![];
     };
     let mut out = Vec::new();
+    if o.get("accounts").is_none() {
+        d.missing(&o, "accounts", "list the Cloudflare accounts tenants deploy to");
+    }
     for e in d.map(&o, "accounts") {
         let Some(ao) = d.object(&e.value, "accounts", format!("account `{}`", e.key), ACCOUNT_KEYS) else {
             continue;
@@ -215,6 +220,8 @@ pub struct RawTenant {
     pub account: Option<Sp<String>>,
     pub header_policy: Option<Sp<String>>,
     pub envs: Vec<RawTenantEnv>,
+    /// Span of the `envs` key (KDL: the first `env` node) when present.
+    pub envs_span: Option<Span>,
     pub ai: Option<RawAi>,
     pub rag: RawRag,
     pub sessions: RawSessions,
@@ -370,6 +377,8 @@ fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
     let mut out = Vec::new();
     for e in d.map(o, "vars") {
         match &e.value.kind {
+            // A KDL `var NAME` without a value was reported by the KDL front end.
+            Kind::Null if d.format == crate::source::Format::Kdl => {}
             Kind::Str(s) => out.push((Sp::new(e.key.clone(), e.key_span), Sp::new(s.clone(), e.value.span))),
             other => d.push(
                 crate::diag::Diagnostic::error(
@@ -581,12 +590,9 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
     };
     let mut tools = Vec::new();
     for t in d.map(&o, "tools") {
-        let roles = match &t.value.kind {
-            Kind::Null => vec![],
-            _ => match d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
-                Some(to) => d.string_list(&to, "roles"),
-                None => vec![],
-            },
+        let roles = match d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
+            Some(to) => d.string_list(&to, "roles"),
+            None => vec![],
         };
         tools.push(RawTool {
             name: Sp::new(t.key.clone(), t.key_span),
@@ -623,6 +629,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         account,
         header_policy,
         envs,
+        envs_span: o.get("envs").map(|e| e.key_span),
         ai,
         rag,
         sessions,

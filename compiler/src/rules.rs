@@ -27,6 +27,19 @@ pub fn is_class_name(s: &str) -> bool {
     !b.is_empty() && b.len() <= 64 && b[0].is_ascii_uppercase() && b.iter().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// A Workers AI model id: `@<namespace>/<author>/<name>`, e.g. `@cf/meta/llama-3.1-8b-instruct`.
+pub fn is_model_id(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('@') else { return false };
+    let mut parts = rest.splitn(2, '/');
+    let (Some(ns), Some(path)) = (parts.next(), parts.next()) else {
+        return false;
+    };
+    !ns.is_empty()
+        && ns.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && !path.is_empty()
+        && path.bytes().all(|c| c.is_ascii_alphanumeric() || b"._/-".contains(&c))
+}
+
 pub fn is_hex32(s: &str) -> bool {
     s.len() == 32 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }

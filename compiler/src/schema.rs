@@ -508,6 +508,7 @@ pub fn render_all() -> Vec<(&'static str, String)> {
         .into_iter()
         .map(|(name, schema)| {
             let mut v = serde_json::to_value(&schema).expect("schema serializes");
+            strip_null(&mut v);
             if let Some(obj) = v.as_object_mut() {
                 obj.insert(
                     "$id".into(),
@@ -519,6 +520,45 @@ pub fn render_all() -> Vec<(&'static str, String)> {
             (name, s)
         })
         .collect()
+}
+
+/// The compiler rejects `null` for every optional key (leave the key out
+/// instead), so the schemas must too: schemars makes every `Option<T>`
+/// nullable; remove `null` from types, `anyOf`/`oneOf` alternatives and
+/// defaults.
+fn strip_null(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            if map.get("default") == Some(&Value::Null) {
+                map.remove("default");
+            }
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    map.insert("type".into(), only);
+                }
+            }
+            for key in ["anyOf", "oneOf"] {
+                if let Some(Value::Array(alts)) = map.get_mut(key) {
+                    alts.retain(|a| a.get("type") != Some(&Value::String("null".into())) || a.as_object().is_some_and(|o| o.len() > 1));
+                    if alts.len() == 1 {
+                        let Some(Value::Object(only)) = alts.pop() else { continue };
+                        map.remove(key);
+                        for (k, val) in only {
+                            map.entry(k).or_insert(val);
+                        }
+                    }
+                }
+            }
+            for val in map.values_mut() {
+                strip_null(val);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_null),
+        _ => {}
+    }
 }
 
 /// Names of files in `dir` that are missing or differ from `files`.

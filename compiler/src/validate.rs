@@ -16,11 +16,22 @@ use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::raw::*;
 use crate::resolved::{self as res, defaults};
 use crate::rules::*;
+
+fn with_article(s: &str) -> String {
+    if s.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        format!("an {s}")
+    } else {
+        format!("a {s}")
+    }
+}
 use crate::source::{Format, SourceMap, Span};
 
 pub struct Inputs {
     pub platform: Option<RawPlatform>,
     pub accounts: Vec<RawAccount>,
+    /// False when the accounts file could not be read or parsed: account
+    /// references are then not checked (the file's own errors say why).
+    pub accounts_parsed: bool,
     pub tenants: Vec<RawTenant>,
 }
 
@@ -69,21 +80,25 @@ pub fn validate(sources: &SourceMap, inputs: &Inputs, diags: &mut Diagnostics, p
         diags,
         catalog: Catalog::builtin(),
     };
-    let platform = inputs.platform.as_ref().and_then(|p| check_platform(&mut cx, p));
+    // Tenants are checked even when the platform or accounts file has errors:
+    // against what could be read of it, or (when it could not be parsed at
+    // all) without the platform-dependent rules.
+    let platform = match &inputs.platform {
+        Some(p) => check_platform(&mut cx, p),
+        None => PlatformInfo::unknown(),
+    };
     let accounts = check_accounts(&mut cx, &inputs.accounts);
+    let accounts_known = inputs.accounts_parsed;
     let mut tenants = Vec::new();
-    if let Some(platform) = &platform {
-        for t in &inputs.tenants {
-            if let Some(rt) = check_tenant(&mut cx, platform, &accounts, t) {
-                tenants.push(rt);
-            }
+    for t in &inputs.tenants {
+        if let Some(rt) = check_tenant(&mut cx, &platform, accounts_known.then_some(&accounts), t) {
+            tenants.push(rt);
         }
-        cross_tenant(&mut cx, &inputs.tenants);
     }
-    if cx.diags.error_count() > 0 || prior_errors > 0 {
+    cross_tenant(&mut cx, &inputs.tenants);
+    if cx.diags.error_count() > 0 || prior_errors > 0 || !platform.complete {
         return None;
     }
-    let platform = platform?;
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
     Some(res::Model {
         platform: platform.resolved,
@@ -93,12 +108,35 @@ pub fn validate(sources: &SourceMap, inputs: &Inputs, diags: &mut Diagnostics, p
 }
 
 struct PlatformInfo {
+    /// False when the platform file could not be parsed: platform-dependent
+    /// tenant rules (environments, bindings, tools) are skipped.
+    complete: bool,
     resolved: res::Platform,
     /// Binding name → span of its declaration (and of its dimensions).
     binding_spans: HashMap<String, (Span, Option<Span>)>,
 }
 
-fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
+impl PlatformInfo {
+    fn unknown() -> Self {
+        PlatformInfo {
+            complete: false,
+            resolved: res::Platform {
+                worker: String::new(),
+                compatibility_date: String::new(),
+                compatibility_flags: vec![],
+                environments: vec![],
+                bindings: vec![],
+                tools: vec![],
+                custom_models: vec![],
+            },
+            binding_spans: HashMap::new(),
+        }
+    }
+}
+
+/// Checks the platform file and returns what could be resolved of it (with
+/// `complete` false when something essential is missing).
+fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
     let mut ok = true;
     if let Some(w) = &p.worker {
         if !is_slug(&w.value, 40) {
@@ -167,8 +205,17 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
             workers_dev: e.workers_dev.as_ref().map(|b| b.value).unwrap_or(development),
         });
     }
-    if p.environments.is_empty() && !environments.is_empty() {
+    if p.environments.is_empty() && p.environments_given {
         ok = false;
+        cx.err(
+            Diagnostic::error(
+                "platform::env::none",
+                "the platform declares no environments",
+                p.environments_span.unwrap_or(p.span),
+                "empty",
+            )
+            .with_help("declare at least one environment, e.g. dev, stage and prod"),
+        );
     }
     let mut bindings = Vec::new();
     let mut binding_spans = HashMap::new();
@@ -312,6 +359,18 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     }
     let mut custom_models = Vec::new();
     for m in &p.models {
+        if !is_model_id(&m.id.value) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::model::id",
+                    format!("`{}` is not a model id", m.id.value),
+                    m.id.span,
+                    "invalid model id",
+                )
+                .with_help("model ids look like `@cf/<author>/<model>` (or `@hf/…`)"),
+            );
+        }
         let Some(task) = &m.task else {
             ok = false;
             continue;
@@ -344,7 +403,7 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
     }
     let mut tools = Vec::new();
     for t in &p.tools {
-        if !is_slug(&t.name.value, 40) {
+        if !is_slug(&t.name.value, 32) {
             ok = false;
             cx.err(
                 Diagnostic::error(
@@ -376,16 +435,14 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
             roles: t.roles.iter().map(|r| r.value.clone()).collect(),
         });
     }
-    if !ok {
-        return None;
-    }
     bindings.sort_by(|a, b| a.name.cmp(&b.name));
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     custom_models.sort_by(|a, b| a.id.cmp(&b.id));
-    Some(PlatformInfo {
+    PlatformInfo {
+        complete: ok && !p.environments.is_empty(),
         resolved: res::Platform {
-            worker: p.worker.as_ref()?.value.clone(),
-            compatibility_date: p.compatibility_date.as_ref()?.value.clone(),
+            worker: p.worker.as_ref().map(|w| w.value.clone()).unwrap_or_default(),
+            compatibility_date: p.compatibility_date.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
             compatibility_flags: p.compatibility_flags.iter().map(|f| f.value.clone()).collect(),
             environments,
             bindings,
@@ -393,14 +450,14 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> Option<PlatformInfo> {
             custom_models,
         },
         binding_spans,
-    })
+    }
 }
 
 fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, (res::Account, Span)> {
     let mut out = BTreeMap::new();
     for a in accounts {
         let mut ok = true;
-        if !is_slug(&a.key.value, 40) {
+        if !is_slug(&a.key.value, 32) {
             ok = false;
             cx.err(
                 Diagnostic::error(
@@ -427,8 +484,12 @@ fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, 
             }
         }
         if let Some(t) = &a.token_env {
-            if secret_check(cx, t, "`token_env`") {
+            if let Some(what) = looks_like_secret(&t.value) {
                 ok = false;
+                cx.err(
+                    Diagnostic::error("accounts::token-value", format!("`token_env` looks like {what}, not the name of an environment variable"), t.span, "this looks like a credential")
+                        .with_help(format!("write the NAME of the variable that holds the token, e.g. CF_API_TOKEN_{}, and set the variable in CI secrets; then rotate this token, it is in git history", a.key.value.to_ascii_uppercase().replace('-', "_"))),
+                );
             } else if !is_upper_name(&t.value) {
                 ok = false;
                 cx.err(
@@ -454,7 +515,7 @@ fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, 
                     a.key.span,
                 ),
             );
-        } else if let Some(_) = &a.account_id {
+        } else {
             // Keep the key known so tenants referring to it do not get a second, misleading error.
             out.entry(a.key.value.clone()).or_insert((
                 res::Account {
@@ -512,7 +573,7 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
 fn check_tenant(
     cx: &mut Cx<'_>,
     p: &PlatformInfo,
-    accounts: &BTreeMap<String, (res::Account, Span)>,
+    accounts: Option<&BTreeMap<String, (res::Account, Span)>>,
     t: &RawTenant,
 ) -> Option<res::Tenant> {
     let before = cx.diags.error_count();
@@ -549,7 +610,7 @@ fn check_tenant(
             );
         }
     }
-    if let Some(a) = &t.account {
+    if let (Some(a), Some(accounts)) = (&t.account, accounts) {
         if !accounts.contains_key(&a.value) {
             let mut d = Diagnostic::error(
                 "tenant::account::unknown",
@@ -565,6 +626,20 @@ fn check_tenant(
                 )),
             };
             cx.err(d);
+        }
+    }
+    if let Some(n) = &t.name {
+        let len = n.value.chars().count();
+        if len > 200 || n.value.trim().is_empty() {
+            cx.err(
+                Diagnostic::error(
+                    "tenant::name::invalid",
+                    "a display name has 1 to 200 characters",
+                    n.span,
+                    format!("{len} characters"),
+                )
+                .with_help("e.g. \"Acme Corp\""),
+            );
         }
     }
     let header_policy = match t.header_policy.as_ref().map(|h| h.value.as_str()) {
@@ -591,11 +666,13 @@ fn check_tenant(
             cx.err(
                 Diagnostic::error(
                     "tenant::var::reserved",
-                    format!("`{}` is set by the compiler", k.value),
+                    format!("`{}` is a reserved var name", k.value),
                     k.span,
                     "reserved",
                 )
-                .with_help("TENANT_ID and TENANT_ENV pin each deployment to its tenant and environment; choose another name"),
+                .with_help(
+                    "TENANT_ID and TENANT_ENV are reserved for pinning each deployment to its tenant and environment; choose another name",
+                ),
             );
         } else if binding_names.contains(k.value.as_str()) {
             cx.err(
@@ -656,7 +733,7 @@ fn check_tenant(
     // Environments.
     let env_names: Vec<&str> = p.resolved.environments.iter().map(|e| e.name.as_str()).collect();
     let mut envs = Vec::new();
-    for e in &t.envs {
+    for e in t.envs.iter().filter(|_| p.complete) {
         if !env_names.contains(&e.name.value.as_str()) {
             let mut d = Diagnostic::error(
                 "tenant::env::unknown",
@@ -673,11 +750,16 @@ fn check_tenant(
     }
     for pe in &p.resolved.environments {
         let Some(e) = t.envs.iter().find(|e| e.name.value == pe.name) else {
-            if !t.envs.is_empty() || t.span.len() > 0 {
-                let at = t.id.as_ref().map(|i| i.span).unwrap_or(Span {
-                    end: t.span.start + 1,
-                    ..t.span
-                });
+            // Without any `envs` the decoder already reported the missing key.
+            if let Some(envs_span) = t.envs_span {
+                let at = if t.envs.is_empty() {
+                    envs_span
+                } else {
+                    t.id.as_ref().map(|i| i.span).unwrap_or(Span {
+                        end: t.span.start + 1,
+                        ..t.span
+                    })
+                };
                 let help = cx.syntax(
                     at,
                     format!("add `env \"{}\" {{ host \"…\" … }}` with its hosts and binding resources", pe.name),
@@ -699,7 +781,7 @@ fn check_tenant(
             let help = cx.syntax(
                 e.name.span,
                 "add `host \"tenant.example.com\"`".into(),
-                "add `\"hosts\": [\"tenant.example.com\"]`".into(),
+                "list at least one host: `\"hosts\": [\"tenant.example.com\"]`".into(),
             );
             cx.err(
                 Diagnostic::error(
@@ -748,10 +830,10 @@ fn check_tenant(
                     Diagnostic::error(
                         "tenant::binding::kind",
                         format!(
-                            "`{}` is a {} binding, given a {} resource",
+                            "`{}` is {} binding, given {} resource",
                             b.name,
-                            expected.replace('_', "-"),
-                            r.kind.replace('_', "-")
+                            with_article(&expected.replace('_', "-")),
+                            with_article(&r.kind.replace('_', "-"))
                         ),
                         r.binding.span,
                         "wrong kind of resource",
@@ -759,8 +841,10 @@ fn check_tenant(
                     .with_label(decl, "declared here")
                     .with_help(if matches!(expected, "durable-object" | "ai") {
                         "this binding needs no per-tenant resource; remove the entry".to_string()
+                    } else if cx.fmt(r.binding.span) == Format::Kdl {
+                        format!("write it as `{} {} …`", expected.replace('_', "-"), b.name)
                     } else {
-                        format!("write it under `{}`", expected.replace('_', "-"))
+                        format!("write it under `{expected}`")
                     }),
                 );
                 continue;
@@ -1111,7 +1195,7 @@ fn check_tenant(
     // Tools.
     let tool_names: Vec<&str> = p.resolved.tools.iter().map(|t| t.name.as_str()).collect();
     let mut tools = Vec::new();
-    for tool in &t.tools {
+    for tool in t.tools.iter().filter(|_| p.complete) {
         let Some(def) = p.resolved.tools.iter().find(|d| d.name == tool.name.value) else {
             let mut d = Diagnostic::error(
                 "tenant::tool::unknown",
@@ -1127,6 +1211,18 @@ fn check_tenant(
             continue;
         };
         for r in &tool.roles {
+            if !is_slug(&r.value, 32) {
+                cx.err(
+                    Diagnostic::error(
+                        "tenant::tool::role",
+                        format!("`{}` is not a valid role name", r.value),
+                        r.span,
+                        "invalid role",
+                    )
+                    .with_help("lowercase letters, digits and dashes, e.g. \"admin\""),
+                );
+                continue;
+            }
             if !def.roles.is_empty() && !def.roles.contains(&r.value) {
                 let mut d = Diagnostic::error(
                     "tenant::tool::role",
@@ -1276,6 +1372,19 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                 };
                 let map = if is_wild { &mut wild } else { &mut exact };
                 if let Some(first) = map.get(&key) {
+                    if first.tenant == claim.tenant && first.env == claim.env {
+                        cx.err(
+                            Diagnostic::error(
+                                "tenant::host::duplicate",
+                                format!("host `{n}` is listed twice in environment `{}`", claim.env),
+                                claim.span,
+                                "listed again",
+                            )
+                            .with_label(first.span, "first listed here")
+                            .with_help("remove one of them"),
+                        );
+                        continue;
+                    }
                     conflict(
                         cx,
                         &n,
@@ -1307,6 +1416,11 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
         while let Some(pos) = rest.find('.') {
             rest = &rest[pos + 1..];
             if let Some(w) = wild.get(rest) {
+                if w.tenant == claim.tenant && w.env == claim.env {
+                    // `*.acme.example.com` next to `api.acme.example.com` in one
+                    // environment: both route to the same deployment.
+                    continue;
+                }
                 let this = if *is_wild { format!("*.{key}") } else { key.clone() };
                 conflict(
                     cx,

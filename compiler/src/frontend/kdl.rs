@@ -163,6 +163,20 @@ pub fn node_name_for(json_key: &str) -> Option<&'static str> {
     None
 }
 
+fn lower_first(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// JSON keys that have no KDL spelling of their own (written through node
+/// kinds, e.g. `kv CACHE` for `bindings.CACHE`); never suggested to KDL users.
+pub fn hidden_in_kdl(json_key: &str) -> bool {
+    matches!(json_key, "$schema" | "bindings")
+}
+
 pub fn kebab_to_snake(s: &str) -> String {
     s.replace('-', "_")
 }
@@ -187,8 +201,14 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
                     Span::new(file, start, end),
                     d.label.unwrap_or_else(|| "here".into()),
                 );
-                if let Some(h) = d.help {
-                    diag = diag.with_help(h);
+                let word: String = text[start..]
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
+                    .collect();
+                if matches!(word.as_str(), "true" | "false" | "null" | "inf" | "nan") {
+                    diag = diag.with_help(format!("KDL v2 writes keywords with a `#`: `#{word}`"));
+                } else if let Some(h) = d.help {
+                    diag = diag.with_help(lower_first(&h));
                 }
                 diags.push(diag);
             }
@@ -297,6 +317,25 @@ impl Converter<'_> {
             let name = node.name().value();
             let name_span = self.span(node.name().span());
             let rule = rules(ctx).iter().find(|r| r.node == name);
+            if rule.is_none() {
+                // The JSON spelling of a key that KDL writes differently
+                // (`hosts` for `host`, `rate-limits` for `rate-limit`), or a
+                // snake_case name: point at the KDL spelling instead of
+                // accepting it or reporting a confusing cascade.
+                let snake = kebab_to_snake(name);
+                let alias = rules(ctx)
+                    .iter()
+                    .find(|r| r.key == snake && r.node != name && r.tag.is_none() && !matches!(r.collect, Collect::Root));
+                if alias.is_some() || name.contains('_') {
+                    let suggestion = alias.map(|r| r.node.to_string()).unwrap_or_else(|| snake_to_kebab(name));
+                    self.diags.push(
+                        Diagnostic::error("schema::unknown-key", format!("unknown node `{name}`"), name_span, "unknown node").with_help(
+                            format!("did you mean `{suggestion}`? (KDL names use dashes; lists and maps are written as one node per item)"),
+                        ),
+                    );
+                    continue;
+                }
+            }
             match rule {
                 None => {
                     let v = self.auto_value(node, Ctx::Default);
@@ -478,6 +517,18 @@ impl Converter<'_> {
         for e in node.entries() {
             if let Some(name) = e.name() {
                 let span = self.span(e.span());
+                if name.value().contains('_') {
+                    self.diags.push(
+                        Diagnostic::error(
+                            "schema::unknown-key",
+                            format!("unknown property `{}`", name.value()),
+                            self.span(name.span()),
+                            "unknown property",
+                        )
+                        .with_help(format!("did you mean `{}`? KDL names use dashes", snake_to_kebab(name.value()))),
+                    );
+                    continue;
+                }
                 entries.push(Entry {
                     key: kebab_to_snake(name.value()),
                     key_span: self.span(name.span()),

@@ -156,7 +156,9 @@ pub fn parse(sources: &SourceMap, file: FileId, kind: DocKind, diags: &mut Diagn
     if text.trim().is_empty() {
         diags.push(
             Diagnostic::error("file::empty", "file is empty", Span::file_start(file), "nothing here").with_help(match kind {
-                DocKind::Tenant => "a tenant file declares one tenant; `tenants new <id>` writes a complete one",
+                DocKind::Tenant => {
+                    "a tenant file declares one tenant; copy an existing tenant file to start (docs/tenant-format.md lists every field)"
+                }
                 DocKind::Platform => "the platform file declares the Worker, its environments and bindings",
                 DocKind::Accounts => "the accounts file lists Cloudflare accounts and the env var holding each API token",
             }),

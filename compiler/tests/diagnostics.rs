@@ -1,0 +1,1102 @@
+//! Snapshot tests of the compiler's diagnostics.
+//!
+//! Each test copies the example `tenants/` directory into a temporary
+//! directory, breaks it with a few [`Edit`]s, compiles it and pins:
+//!
+//! - the code (and, where it matters, the exact source text) of the primary
+//!   diagnostic the test is about, asserted in code so the test name says
+//!   which behaviour it protects;
+//! - the full human rendering and the full JSON rendering, as insta
+//!   snapshots (`tests/snapshots/diagnostics__<test>-{human,json}.snap`).
+//!
+//! Edits are textual and panic when their `from` text is not found exactly
+//! once, so a change to the examples fails loudly instead of silently
+//! testing nothing.
+//!
+//! Regenerate the snapshots with
+//! `INSTA_UPDATE=always cargo test -p tenants-compiler --test diagnostics`
+//! and review the diff.
+
+use std::path::{Path, PathBuf};
+
+use tenants_compiler::diag::{self, Diagnostic, Severity};
+use tenants_compiler::source::SourceMap;
+
+// ------------------------------------------------------------------ harness
+
+/// One change to the copied `tenants/` directory.
+enum Edit {
+    /// Replace the only occurrence of `from` in `file` by `to`.
+    Replace { file: &'static str, from: String, to: String },
+    /// Create or overwrite `file`.
+    Write { file: &'static str, contents: Vec<u8> },
+    /// Put `bytes` before the current contents of `file`.
+    Prepend { file: &'static str, bytes: Vec<u8> },
+    /// Delete `file`.
+    Remove { file: &'static str },
+}
+
+fn replace(file: &'static str, from: impl Into<String>, to: impl Into<String>) -> Edit {
+    Edit::Replace {
+        file,
+        from: from.into(),
+        to: to.into(),
+    }
+}
+fn write(file: &'static str, contents: impl Into<Vec<u8>>) -> Edit {
+    Edit::Write {
+        file,
+        contents: contents.into(),
+    }
+}
+fn prepend(file: &'static str, bytes: impl Into<Vec<u8>>) -> Edit {
+    Edit::Prepend { file, bytes: bytes.into() }
+}
+fn remove(file: &'static str) -> Edit {
+    Edit::Remove { file }
+}
+
+impl Edit {
+    fn describe(&self) -> String {
+        match self {
+            Edit::Replace { file, from, to } => format!("{file}: replace {from:?} with {to:?}"),
+            Edit::Write { file, contents } => {
+                let text = String::from_utf8_lossy(contents);
+                match text.lines().next() {
+                    Some(first) if text.lines().count() > 1 => {
+                        format!("{file}: write {} lines starting {first:?}", text.lines().count())
+                    }
+                    _ => format!("{file}: write {text:?}"),
+                }
+            }
+            Edit::Prepend { file, bytes } => format!("{file}: prepend {bytes:02x?}"),
+            Edit::Remove { file } => format!("{file}: remove"),
+        }
+    }
+
+    fn apply(&self, dir: &Path) {
+        match self {
+            Edit::Replace { file, from, to } => {
+                let path = dir.join(file);
+                let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {file}: {e}"));
+                let n = text.matches(from.as_str()).count();
+                assert!(n == 1, "edit of {file}: {from:?} occurs {n} times, expected exactly once");
+                std::fs::write(&path, text.replacen(from.as_str(), to, 1)).unwrap();
+            }
+            Edit::Write { file, contents } => std::fs::write(dir.join(file), contents).unwrap(),
+            Edit::Prepend { file, bytes } => {
+                let path = dir.join(file);
+                let mut all = bytes.clone();
+                all.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {file}: {e}")));
+                std::fs::write(&path, all).unwrap();
+            }
+            Edit::Remove { file } => std::fs::remove_file(dir.join(file)).unwrap_or_else(|e| panic!("cannot remove {file}: {e}")),
+        }
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants")
+}
+
+/// What one broken input produced, with file names as `tenants/<file>`.
+struct Outcome {
+    sources: SourceMap,
+    items: Vec<Diagnostic>,
+}
+
+impl Outcome {
+    fn codes(&self) -> Vec<&'static str> {
+        self.items.iter().map(|d| d.code).collect()
+    }
+
+    /// Assert a diagnostic with `code` exists whose primary label is in
+    /// `file` and covers exactly `text` (use "" for an empty span).
+    #[track_caller]
+    fn expect(&self, code: &str, file: &str, text: &str) -> &Diagnostic {
+        let want = format!("tenants/{file}");
+        let found = self.items.iter().find(|d| {
+            let span = d.primary();
+            let f = self.sources.get(span.file);
+            d.code == code && f.name == want && f.slice(span) == text
+        });
+        match found {
+            Some(d) => d,
+            None => panic!(
+                "no `{code}` diagnostic at {text:?} in {want}; got:\n{}",
+                diag::render_short(&self.sources, &self.items)
+            ),
+        }
+    }
+
+    /// Assert a diagnostic with `code` exists whose primary label is in `file`.
+    #[track_caller]
+    fn expect_first(&self, code: &str, file: &str) -> &Diagnostic {
+        let want = format!("tenants/{file}");
+        match self
+            .items
+            .iter()
+            .find(|d| d.code == code && self.sources.get(d.primary().file).name == want)
+        {
+            Some(d) => d,
+            None => panic!(
+                "no `{code}` diagnostic in {want}; got:\n{}",
+                diag::render_short(&self.sources, &self.items)
+            ),
+        }
+    }
+
+    #[track_caller]
+    fn expect_code(&self, code: &str) {
+        assert!(
+            self.codes().contains(&code),
+            "no `{code}` diagnostic; got:\n{}",
+            diag::render_short(&self.sources, &self.items)
+        );
+    }
+
+    fn errors(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+    }
+    fn warnings(&self) -> usize {
+        self.items.iter().filter(|d| d.severity == Severity::Warning).count()
+    }
+}
+
+/// Copy the examples, apply `edits`, compile, snapshot both renderings.
+fn run(name: &str, edits: &[Edit]) -> Outcome {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+        }
+    }
+    for e in edits {
+        e.apply(tmp.path());
+    }
+    let comp = tenants_compiler::compile(tmp.path()).unwrap_or_else(|e| panic!("load error: {e}"));
+    let summary = comp.summary();
+
+    // Show files as `tenants/<file>` (what `tenants check` prints from the
+    // repository root) and scrub the temporary path from every text, before
+    // rendering so that line wrapping does not depend on the temp dir.
+    let prefix = tmp.path().to_string_lossy().replace('\\', "/");
+    let scrub = |s: &str| s.replace(&prefix, "tenants");
+    let mut sources = SourceMap::default();
+    for f in comp.sources.files() {
+        sources.add(scrub(&f.name), f.path.clone(), f.format, f.text.clone());
+    }
+    let items: Vec<Diagnostic> = comp
+        .diagnostics
+        .items
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            d.message = scrub(&d.message);
+            d.help = d.help.as_deref().map(scrub);
+            for l in &mut d.labels {
+                l.message = scrub(&l.message);
+            }
+            d
+        })
+        .collect();
+
+    let human = diag::render_human(&sources, &items, false);
+    let json = diag::render_json(&sources, &items, &summary);
+    for out in [&human, &json] {
+        assert!(!out.contains(&prefix), "temporary path leaked into output:\n{out}");
+    }
+    assert!(comp.model.is_none() || summary.errors == 0, "a model was produced despite errors");
+
+    // Diagnostics must not depend on hash-map order: a second compilation
+    // of the same files gives the same output.
+    let again = tenants_compiler::compile(tmp.path()).unwrap();
+    assert_eq!(
+        diag::render_short(&comp.sources, &comp.diagnostics.items),
+        diag::render_short(&again.sources, &again.diagnostics.items),
+        "two compilations of the same input disagree"
+    );
+
+    let description = edits.iter().map(Edit::describe).collect::<Vec<_>>().join("\n");
+    insta::with_settings!({ description => description, omit_expression => true }, {
+        insta::assert_snapshot!(format!("{name}-human"), human);
+        insta::assert_snapshot!(format!("{name}-json"), json);
+    });
+    Outcome { sources, items }
+}
+
+/// A broken input: at least one error, and no model.
+#[track_caller]
+fn check(name: &str, edits: &[Edit]) -> Outcome {
+    let o = run(name, edits);
+    assert!(
+        o.errors() > 0,
+        "expected errors for {name}, got:\n{}",
+        diag::render_short(&o.sources, &o.items)
+    );
+    o
+}
+
+/// A suspicious but valid input: warnings only.
+#[track_caller]
+fn check_warning(name: &str, edits: &[Edit]) -> Outcome {
+    let o = run(name, edits);
+    assert_eq!(o.errors(), 0, "{}", diag::render_short(&o.sources, &o.items));
+    assert!(o.warnings() > 0, "expected a warning for {name}");
+    o
+}
+
+/// A complete, valid tenant in JSON with its own hosts and resources
+/// (`n` makes ids and hosts unique).
+fn json_tenant(id: &str, account: &str, n: u8) -> String {
+    let kv = |env: u8| format!("{n:x}{env:x}").repeat(16);
+    let env = |env: &str, k: u8| {
+        format!(
+            r#"    "{env}": {{
+      "hosts": ["{env}.{id}{n}.example.com"],
+      "kv": {{ "CACHE": {{ "id": "{}" }} }},
+      "vectorize": {{ "DOCS": {{ "index": "{id}{n}-docs-{env}" }} }}
+    }}"#,
+            kv(k)
+        )
+    };
+    format!(
+        r#"{{
+  "id": "{id}",
+  "name": "Tenant {id}",
+  "account": "{account}",
+  "envs": {{
+{},
+{},
+{}
+  }},
+  "ai": {{ "chat": "@cf/meta/llama-3.1-8b-instruct", "embedding": "@cf/baai/bge-base-en-v1.5" }}
+}}
+"#,
+        env("dev", 1),
+        env("stage", 2),
+        env("prod", 3)
+    )
+}
+
+// --------------------------------------------------------- the examples
+
+#[test]
+fn examples_check_clean() {
+    let comp = tenants_compiler::compile(&examples_dir()).unwrap();
+    assert!(
+        comp.diagnostics.items.is_empty(),
+        "{}",
+        diag::render_short(&comp.sources, &comp.diagnostics.items)
+    );
+    assert!(comp.model.is_some());
+}
+
+#[test]
+fn generated_tenant_checks_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["platform.kdl", "accounts.jsonc"] {
+        std::fs::copy(examples_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    std::fs::write(tmp.path().join("hooli.json"), json_tenant("hooli", "shared", 7)).unwrap();
+    let comp = tenants_compiler::compile(tmp.path()).unwrap();
+    assert!(
+        comp.diagnostics.items.is_empty(),
+        "{}",
+        diag::render_short(&comp.sources, &comp.diagnostics.items)
+    );
+}
+
+// ------------------------------------------------------------------ syntax
+
+#[test]
+fn kdl_unclosed_string_is_a_syntax_error() {
+    let o = check(
+        "kdl_unclosed_string_is_a_syntax_error",
+        &[replace("acme.kdl", r#"name "Acme Corp""#, r#"name "Acme Corp"#)],
+    );
+    o.expect_code("syntax::kdl");
+}
+
+#[test]
+fn kdl_v1_bare_boolean_is_a_syntax_error() {
+    let o = check(
+        "kdl_v1_bare_boolean_is_a_syntax_error",
+        &[replace("acme.kdl", "tts enabled=#true", "tts enabled=true")],
+    );
+    o.expect_code("syntax::kdl");
+}
+
+#[test]
+fn json_missing_comma_is_a_syntax_error() {
+    let o = check(
+        "json_missing_comma_is_a_syntax_error",
+        &[replace("initech.json", r#""name": "Initech","#, r#""name": "Initech""#)],
+    );
+    o.expect_code("syntax::json");
+}
+
+#[test]
+fn comment_in_plain_json_is_rejected_with_rename_hint() {
+    let o = check(
+        "comment_in_plain_json_is_rejected_with_rename_hint",
+        &[replace(
+            "initech.json",
+            r#""id": "initech","#,
+            r#""id": "initech", // must match the file name"#,
+        )],
+    );
+    let d = o.expect("syntax::json", "initech.json", "// must match the file name");
+    assert!(d.help.as_deref().unwrap_or("").contains(".jsonc"));
+}
+
+#[test]
+fn trailing_comma_in_plain_json_is_rejected() {
+    let o = check(
+        "trailing_comma_in_plain_json_is_rejected",
+        &[replace(
+            "initech.json",
+            r#""secrets": ["GATEWAY_TOKEN"]"#,
+            r#""secrets": ["GATEWAY_TOKEN"],"#,
+        )],
+    );
+    o.expect_code("syntax::json");
+}
+
+#[test]
+fn single_quoted_string_in_jsonc_is_rejected() {
+    let o = check(
+        "single_quoted_string_in_jsonc_is_rejected",
+        &[replace(
+            "globex.jsonc",
+            r#""name": "Globex Corporation""#,
+            r#""name": 'Globex Corporation'"#,
+        )],
+    );
+    // The parser reports the opening quote only.
+    o.expect("syntax::json", "globex.jsonc", "'");
+}
+
+#[test]
+fn syntax_error_in_one_file_does_not_hide_errors_in_others() {
+    let o = check(
+        "syntax_error_in_one_file_does_not_hide_errors_in_others",
+        &[
+            replace("initech.json", r#""name": "Initech","#, r#""name": "Initech""#),
+            replace("globex.jsonc", r#""account": "shared""#, r#""account": "shraed""#),
+        ],
+    );
+    o.expect_code("syntax::json");
+    o.expect("tenant::account::unknown", "globex.jsonc", r#""shraed""#);
+}
+
+// ------------------------------------------------------------- file level
+
+#[test]
+fn byte_order_mark_is_a_warning_only() {
+    let o = check_warning(
+        "byte_order_mark_is_a_warning_only",
+        &[prepend("initech.json", b"\xEF\xBB\xBF".to_vec())],
+    );
+    o.expect("file::bom", "initech.json", "");
+}
+
+#[test]
+fn empty_tenant_file_is_an_error() {
+    let o = check("empty_tenant_file_is_an_error", &[write("globex.jsonc", "  \n")]);
+    o.expect("file::empty", "globex.jsonc", "");
+}
+
+#[test]
+fn empty_kdl_platform_file_is_an_error() {
+    let o = check("empty_kdl_platform_file_is_an_error", &[write("platform.kdl", "")]);
+    o.expect("file::empty", "platform.kdl", "");
+}
+
+// ------------------------------------------------------------------ schema
+
+#[test]
+fn unknown_kdl_property_suggests_the_right_name() {
+    let o = check(
+        "unknown_kdl_property_suggests_the_right_name",
+        &[replace("acme.kdl", "retention-days=30", "retension-days=30")],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "retension-days");
+    assert_eq!(d.help.as_deref(), Some("did you mean `retention-days`?"));
+}
+
+#[test]
+fn unknown_kdl_node_suggests_the_kdl_node_name() {
+    let o = check(
+        "unknown_kdl_node_suggests_the_kdl_node_name",
+        &[replace("acme.kdl", r#"secrets "GATEWAY_TOKEN""#, r#"secret "GATEWAY_TOKEN""#)],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "secret");
+    assert_eq!(d.help.as_deref(), Some("did you mean `secrets`?"));
+}
+
+#[test]
+fn unknown_json_key_suggests_the_right_name() {
+    let o = check(
+        "unknown_json_key_suggests_the_right_name",
+        &[replace("globex.jsonc", r#""max_messages": 500"#, r#""max_mesages": 500"#)],
+    );
+    let d = o.expect("schema::unknown-key", "globex.jsonc", r#""max_mesages""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `max_messages`?"));
+}
+
+#[test]
+fn kdl_string_where_integer_expected_is_a_type_error() {
+    let o = check(
+        "kdl_string_where_integer_expected_is_a_type_error",
+        &[replace("acme.kdl", "max-tokens=1024", r#"max-tokens="1024""#)],
+    );
+    o.expect("schema::type", "acme.kdl", r#"max-tokens="1024""#);
+}
+
+#[test]
+fn json_string_where_boolean_expected_is_a_type_error() {
+    let o = check(
+        "json_string_where_boolean_expected_is_a_type_error",
+        &[replace("globex.jsonc", r#""pii_redaction": false"#, r#""pii_redaction": "no""#)],
+    );
+    o.expect("schema::type", "globex.jsonc", r#""no""#);
+}
+
+#[test]
+fn kdl_integer_out_of_range_names_the_range() {
+    let o = check(
+        "kdl_integer_out_of_range_names_the_range",
+        &[replace("acme.kdl", "top-k=5", "top-k=500")],
+    );
+    let d = o.expect("schema::range", "acme.kdl", "top-k=500");
+    assert!(d.message.contains("between 1 and 50"), "{}", d.message);
+}
+
+#[test]
+fn json_temperature_out_of_range_names_the_range() {
+    let o = check(
+        "json_temperature_out_of_range_names_the_range",
+        &[replace("globex.jsonc", r#""temperature": 0.3"#, r#""temperature": 3.5"#)],
+    );
+    o.expect("schema::range", "globex.jsonc", "3.5");
+}
+
+#[test]
+fn header_policy_with_underscore_is_an_invalid_choice() {
+    let o = check(
+        "header_policy_with_underscore_is_an_invalid_choice",
+        &[replace("acme.kdl", r#"header="dev-only""#, r#"header="dev_only""#)],
+    );
+    let d = o.expect("schema::enum", "acme.kdl", r#"header="dev_only""#);
+    assert!(d.help.as_deref().unwrap_or("").contains("did you mean `dev-only`"));
+}
+
+#[test]
+fn kdl_tenant_without_account_is_missing_a_field() {
+    let o = check(
+        "kdl_tenant_without_account_is_missing_a_field",
+        &[replace("acme.kdl", "    account \"acme\"\n", "")],
+    );
+    let d = o.expect_first("schema::missing", "acme.kdl");
+    assert!(d.message.contains("`account`"), "{}", d.message);
+}
+
+#[test]
+fn json_tenant_without_name_is_missing_a_field() {
+    let o = check(
+        "json_tenant_without_name_is_missing_a_field",
+        &[replace("initech.json", "  \"name\": \"Initech\",\n", "")],
+    );
+    let d = o.expect_first("schema::missing", "initech.json");
+    assert!(d.message.contains("`name`"), "{}", d.message);
+}
+
+#[test]
+fn json_duplicate_property_is_reported_with_both_locations() {
+    let o = check(
+        "json_duplicate_property_is_reported_with_both_locations",
+        &[replace(
+            "globex.jsonc",
+            r#""cache": { "search_ttl": 600, "chat_ttl": 60 },"#,
+            r#""cache": { "search_ttl": 600, "chat_ttl": 60, "search_ttl": 60 },"#,
+        )],
+    );
+    let d = o.expect_first("schema::duplicate-key", "globex.jsonc");
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn kdl_duplicate_node_is_reported_with_both_locations() {
+    let o = check(
+        "kdl_duplicate_node_is_reported_with_both_locations",
+        &[replace(
+            "acme.kdl",
+            "    cache search-ttl=300\n",
+            "    cache search-ttl=300\n    cache chat-ttl=60\n",
+        )],
+    );
+    let d = o.expect_first("schema::duplicate-key", "acme.kdl");
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn kdl_environment_declared_twice_is_a_duplicate() {
+    let o = check(
+        "kdl_environment_declared_twice_is_a_duplicate",
+        &[replace("acme.kdl", r#"env "stage" {"#, r#"env "dev" {"#)],
+    );
+    let d = o.expect_first("schema::duplicate-key", "acme.kdl");
+    assert_eq!(d.labels.len(), 2);
+}
+
+// ------------------------------------------------------------------ tenants
+
+#[test]
+fn tenant_id_declared_in_two_files_is_labelled_in_both() {
+    let o = check(
+        "tenant_id_declared_in_two_files_is_labelled_in_both",
+        &[write("acme.json", json_tenant("acme", "acme", 2))],
+    );
+    let d = o.expect_first("tenant::id::duplicate", "acme.kdl");
+    let files: Vec<&str> = d.labels.iter().map(|l| o.sources.get(l.span.file).name.as_str()).collect();
+    assert_eq!(files, ["tenants/acme.kdl", "tenants/acme.json"]);
+}
+
+#[test]
+fn tenant_id_must_match_the_file_name() {
+    let o = check(
+        "tenant_id_must_match_the_file_name",
+        &[replace("initech.json", r#""id": "initech""#, r#""id": "initek""#)],
+    );
+    o.expect("tenant::id::file-name", "initech.json", r#""initek""#);
+}
+
+#[test]
+fn unknown_account_suggests_a_known_one() {
+    let o = check(
+        "unknown_account_suggests_a_known_one",
+        &[replace("acme.kdl", r#"account "acme""#, r#"account "acmee""#)],
+    );
+    let d = o.expect("tenant::account::unknown", "acme.kdl", r#""acmee""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `acme`?"));
+}
+
+#[test]
+fn misspelled_environment_is_unknown_and_the_real_one_missing() {
+    let o = check(
+        "misspelled_environment_is_unknown_and_the_real_one_missing",
+        &[replace("acme.kdl", r#"env "prod" {"#, r#"env "prdo" {"#)],
+    );
+    let d = o.expect("tenant::env::unknown", "acme.kdl", r#""prdo""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `prod`?"));
+    o.expect_code("tenant::env::missing");
+}
+
+#[test]
+fn environment_without_settings_is_missing() {
+    let o = check(
+        "environment_without_settings_is_missing",
+        &[replace(
+            "acme.kdl",
+            r#"    env "stage" {
+        host "acme.stage.example.com"
+        kv CACHE id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b"
+        vectorize DOCS index="acme-docs-stage"
+    }
+"#,
+            "",
+        )],
+    );
+    let d = o.expect("tenant::env::missing", "acme.kdl", r#""acme""#);
+    assert!(d.message.contains("`stage`"), "{}", d.message);
+}
+
+// ------------------------------------------------------------------ hosts
+
+#[test]
+fn host_claimed_by_two_tenants_is_labelled_in_both_files() {
+    let o = check(
+        "host_claimed_by_two_tenants_is_labelled_in_both_files",
+        &[replace("globex.jsonc", r#""globex.example.org","#, r#""acme.example.com","#)],
+    );
+    let d = o.expect("tenant::host::conflict", "globex.jsonc", r#""acme.example.com""#);
+    let files: Vec<&str> = d.labels.iter().map(|l| o.sources.get(l.span.file).name.as_str()).collect();
+    assert_eq!(files, ["tenants/globex.jsonc", "tenants/acme.kdl"]);
+}
+
+#[test]
+fn wildcard_host_overlapping_another_tenants_host_is_a_conflict() {
+    let o = check(
+        "wildcard_host_overlapping_another_tenants_host_is_a_conflict",
+        &[replace("globex.jsonc", r#""ai.globex.example.org""#, r#""*.example.com""#)],
+    );
+    let d = o.expect("tenant::host::conflict", "acme.kdl", r#""acme.example.com""#);
+    assert!(d.message.contains("overlaps `*.example.com`"), "{}", d.message);
+}
+
+#[test]
+fn same_host_in_two_environments_of_one_tenant_is_a_conflict() {
+    let o = check(
+        "same_host_in_two_environments_of_one_tenant_is_a_conflict",
+        &[replace(
+            "acme.kdl",
+            r#"host "acme.stage.example.com""#,
+            r#"host "acme.example.com""#,
+        )],
+    );
+    let d = o.expect("tenant::host::conflict", "acme.kdl", r#""acme.example.com""#);
+    assert!(d.message.contains("in both `stage` and `prod`"), "{}", d.message);
+}
+
+#[test]
+fn uppercase_host_is_invalid() {
+    let o = check(
+        "uppercase_host_is_invalid",
+        &[replace("acme.kdl", r#"host "acme.localhost""#, r#"host "Acme.localhost""#)],
+    );
+    let d = o.expect("tenant::host::invalid", "acme.kdl", r#""Acme.localhost""#);
+    assert_eq!(d.help.as_deref(), Some("write `acme.localhost`"));
+}
+
+#[test]
+fn host_with_scheme_is_invalid() {
+    let o = check(
+        "host_with_scheme_is_invalid",
+        &[replace(
+            "initech.json",
+            r#""initech-stage.example.net""#,
+            r#""https://initech-stage.example.net/""#,
+        )],
+    );
+    let d = o.expect("tenant::host::invalid", "initech.json", r#""https://initech-stage.example.net/""#);
+    assert_eq!(d.help.as_deref(), Some("write the host only, e.g. `initech-stage.example.net`"));
+}
+
+#[test]
+fn host_with_port_is_invalid() {
+    let o = check(
+        "host_with_port_is_invalid",
+        &[replace("globex.jsonc", r#""globex.localhost""#, r#""globex.localhost:8787""#)],
+    );
+    o.expect("tenant::host::invalid", "globex.jsonc", r#""globex.localhost:8787""#);
+}
+
+#[test]
+fn environment_with_an_empty_host_list_has_no_host() {
+    let o = check(
+        "environment_with_an_empty_host_list_has_no_host",
+        &[replace("globex.jsonc", r#""hosts": ["globex.localhost"],"#, r#""hosts": [],"#)],
+    );
+    o.expect("tenant::host::missing", "globex.jsonc", r#""dev""#);
+}
+
+// --------------------------------------------------------------- resources
+
+#[test]
+fn kv_namespace_shared_by_two_tenants_is_labelled_in_both_files() {
+    let o = check(
+        "kv_namespace_shared_by_two_tenants_is_labelled_in_both_files",
+        &[replace(
+            "globex.jsonc",
+            "3c4d5e6f708192a3b4c5d6e7f8011223",
+            "9d6c1f0e0a1b4c2d8e3f405162738495",
+        )],
+    );
+    let d = o.expect("tenant::resource::shared", "globex.jsonc", r#""9d6c1f0e0a1b4c2d8e3f405162738495""#);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn vectorize_index_and_namespace_shared_by_two_tenants_is_an_error() {
+    let o = check(
+        "vectorize_index_and_namespace_shared_by_two_tenants_is_an_error",
+        &[replace(
+            "initech.json",
+            r#""vectorize": { "DOCS": { "index": "shared-docs" } },"#,
+            r#""vectorize": { "DOCS": { "index": "shared-docs", "namespace": "globex" } },"#,
+        )],
+    );
+    let d = o.expect_first("tenant::resource::shared", "initech.json");
+    assert!(d.message.contains("`shared-docs` namespace `globex`"), "{}", d.message);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn misspelled_binding_is_unknown_with_suggestion() {
+    let o = check(
+        "misspelled_binding_is_unknown_with_suggestion",
+        &[replace(
+            "acme.kdl",
+            r#"kv CACHE id="0f2ac74b498b48028cb68387c421e279""#,
+            r#"kv CACH id="0f2ac74b498b48028cb68387c421e279""#,
+        )],
+    );
+    let d = o.expect("tenant::binding::unknown", "acme.kdl", "CACH");
+    assert_eq!(d.help.as_deref(), Some("did you mean `CACHE`?"));
+}
+
+#[test]
+fn kv_entry_for_a_vectorize_binding_is_the_wrong_kind() {
+    let o = check(
+        "kv_entry_for_a_vectorize_binding_is_the_wrong_kind",
+        &[replace(
+            "acme.kdl",
+            r#"vectorize DOCS index="acme-docs-dev""#,
+            r#"kv DOCS id="0f2ac74b498b48028cb68387c421e27a""#,
+        )],
+    );
+    let d = o.expect("tenant::binding::kind", "acme.kdl", "DOCS");
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/platform.kdl");
+}
+
+#[test]
+fn kdl_env_without_vectorize_resource_is_missing_a_binding() {
+    let o = check(
+        "kdl_env_without_vectorize_resource_is_missing_a_binding",
+        &[replace("acme.kdl", "        vectorize DOCS index=\"acme-docs-stage\"\n", "")],
+    );
+    let d = o.expect("tenant::resource::missing", "acme.kdl", r#""stage""#);
+    assert!(d.message.contains("binding `DOCS`"), "{}", d.message);
+}
+
+#[test]
+fn json_env_without_kv_resource_is_missing_a_binding() {
+    let o = check(
+        "json_env_without_kv_resource_is_missing_a_binding",
+        &[replace(
+            "initech.json",
+            "      \"kv\": { \"CACHE\": { \"id\": \"5e6f708192a3b4c5d6e7f80112233445\" } },\n",
+            "",
+        )],
+    );
+    let d = o.expect("tenant::resource::missing", "initech.json", r#""stage""#);
+    assert!(d.help.as_deref().unwrap_or("").contains(r#""kv": { "CACHE""#));
+}
+
+#[test]
+fn invalid_kv_namespace_id_is_rejected() {
+    let o = check(
+        "invalid_kv_namespace_id_is_rejected",
+        &[replace(
+            "initech.json",
+            r#""4d5e6f708192a3b4c5d6e7f801122334""#,
+            r#""4d5e6f70-8192-a3b4-c5d6-e7f801122334""#,
+        )],
+    );
+    o.expect("tenant::kv::id", "initech.json", r#""4d5e6f70-8192-a3b4-c5d6-e7f801122334""#);
+}
+
+// ------------------------------------------------------------------- tools
+
+#[test]
+fn misspelled_tool_is_unknown_with_suggestion() {
+    let o = check(
+        "misspelled_tool_is_unknown_with_suggestion",
+        &[replace("acme.kdl", r#"tool "summarize""#, r#"tool "summarise""#)],
+    );
+    let d = o.expect("tenant::tool::unknown", "acme.kdl", r#""summarise""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `summarize`?"));
+}
+
+#[test]
+fn tool_granted_to_a_role_the_platform_does_not_allow() {
+    let o = check(
+        "tool_granted_to_a_role_the_platform_does_not_allow",
+        &[replace(
+            "globex.jsonc",
+            r#""roles": ["analyst"]"#,
+            r#""roles": ["analyst", "intern"]"#,
+        )],
+    );
+    let d = o.expect("tenant::tool::role", "globex.jsonc", r#""intern""#);
+    assert_eq!(d.help.as_deref(), Some("the platform allows: admin, analyst"));
+}
+
+// ------------------------------------------------------------------ models
+
+#[test]
+fn misspelled_chat_model_is_unknown_with_suggestion() {
+    let o = check(
+        "misspelled_chat_model_is_unknown_with_suggestion",
+        &[replace(
+            "acme.kdl",
+            r#"chat "@cf/meta/llama-3.1-8b-instruct""#,
+            r#"chat "@cf/meta/llama-3.1-8b-instuct""#,
+        )],
+    );
+    let d = o.expect("tenant::model::unknown", "acme.kdl", r#""@cf/meta/llama-3.1-8b-instuct""#);
+    assert!(d
+        .help
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("did you mean `@cf/meta/llama-3.1-8b-instruct`?"));
+}
+
+#[test]
+fn chat_model_used_as_embedding_model_is_the_wrong_task() {
+    let o = check(
+        "chat_model_used_as_embedding_model_is_the_wrong_task",
+        &[replace(
+            "globex.jsonc",
+            r#""embedding": "@cf/baai/bge-base-en-v1.5""#,
+            r#""embedding": "@cf/meta/llama-3.1-8b-instruct""#,
+        )],
+    );
+    o.expect("tenant::model::task", "globex.jsonc", r#""@cf/meta/llama-3.1-8b-instruct""#);
+}
+
+#[test]
+fn embedding_model_used_as_chat_model_is_the_wrong_task() {
+    let o = check(
+        "embedding_model_used_as_chat_model_is_the_wrong_task",
+        &[replace(
+            "initech.json",
+            r#""chat": "@cf/mistralai/mistral-small-3.1-24b-instruct""#,
+            r#""chat": "@cf/baai/bge-m3""#,
+        )],
+    );
+    o.expect("tenant::model::task", "initech.json", r#""@cf/baai/bge-m3""#);
+}
+
+#[test]
+fn embedding_dimensions_differ_from_the_index_labelled_in_tenant_and_platform() {
+    let o = check(
+        "embedding_dimensions_differ_from_the_index_labelled_in_tenant_and_platform",
+        &[replace(
+            "acme.kdl",
+            r#"embedding "@cf/baai/bge-base-en-v1.5""#,
+            r#"embedding "@cf/baai/bge-small-en-v1.5""#,
+        )],
+    );
+    let d = o.expect("tenant::model::dimensions", "acme.kdl", r#""@cf/baai/bge-small-en-v1.5""#);
+    let second = &d.labels[1];
+    assert_eq!(o.sources.get(second.span.file).name, "tenants/platform.kdl");
+    assert_eq!(o.sources.get(second.span.file).slice(second.span), "dimensions=768");
+}
+
+#[test]
+fn missing_embedding_model_when_the_platform_has_a_vectorize_index() {
+    let o = check(
+        "missing_embedding_model_when_the_platform_has_a_vectorize_index",
+        &[replace("acme.kdl", "        embedding \"@cf/baai/bge-base-en-v1.5\"\n", "")],
+    );
+    o.expect("tenant::ai::embedding-missing", "acme.kdl", "a");
+}
+
+#[test]
+fn tts_enabled_without_a_tts_model() {
+    let o = check(
+        "tts_enabled_without_a_tts_model",
+        &[replace("acme.kdl", "        tts \"@cf/myshell-ai/melotts\"\n", "")],
+    );
+    o.expect("tenant::tts::model-missing", "acme.kdl", "enabled=#true");
+}
+
+#[test]
+fn unknown_route_override_suggests_a_route() {
+    let o = check(
+        "unknown_route_override_suggests_a_route",
+        &[replace("acme.kdl", r#"route "search""#, r#"route "serach""#)],
+    );
+    let d = o.expect("tenant::ai::route", "acme.kdl", r#""serach""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `search`?"));
+}
+
+#[test]
+fn rag_overlap_not_smaller_than_chunk_size() {
+    let o = check(
+        "rag_overlap_not_smaller_than_chunk_size",
+        &[replace("acme.kdl", "overlap=100", "overlap=800")],
+    );
+    o.expect("tenant::rag::overlap", "acme.kdl", "overlap=800");
+}
+
+// ----------------------------------------------------------------- secrets
+
+#[test]
+fn api_key_pasted_into_secrets_is_flagged() {
+    let o = check(
+        "api_key_pasted_into_secrets_is_flagged",
+        &[replace(
+            "globex.jsonc",
+            r#""secrets": ["GATEWAY_TOKEN", "SEARCH_API_KEY"]"#,
+            r#""secrets": ["GATEWAY_TOKEN", "sk-live-4f9a8b7c6d5e4f3a2b1c0d9e"]"#,
+        )],
+    );
+    o.expect("tenant::secret::value", "globex.jsonc", r#""sk-live-4f9a8b7c6d5e4f3a2b1c0d9e""#);
+}
+
+#[test]
+fn cloudflare_token_pasted_into_secrets_is_flagged() {
+    let o = check(
+        "cloudflare_token_pasted_into_secrets_is_flagged",
+        &[replace(
+            "acme.kdl",
+            r#"secrets "GATEWAY_TOKEN""#,
+            r#"secrets "GATEWAY_TOKEN" "Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#,
+        )],
+    );
+    o.expect("tenant::secret::value", "acme.kdl", r#""Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#);
+}
+
+#[test]
+fn bearer_token_in_a_var_value_is_flagged() {
+    let o = check(
+        "bearer_token_in_a_var_value_is_flagged",
+        &[replace(
+            "acme.kdl",
+            r#"var SUPPORT_EMAIL "support@acme.example.com""#,
+            r#"var UPSTREAM_AUTH "Bearer 3f9c2e7a1b8d4f6e""#,
+        )],
+    );
+    let d = o.expect("tenant::secret::value", "acme.kdl", r#""Bearer 3f9c2e7a1b8d4f6e""#);
+    assert!(d.message.contains("var `UPSTREAM_AUTH`"), "{}", d.message);
+}
+
+#[test]
+fn secret_listed_twice_is_reported_with_both_locations() {
+    let o = check(
+        "secret_listed_twice_is_reported_with_both_locations",
+        &[replace(
+            "initech.json",
+            r#""secrets": ["GATEWAY_TOKEN"]"#,
+            r#""secrets": ["GATEWAY_TOKEN", "GATEWAY_TOKEN"]"#,
+        )],
+    );
+    let d = o.expect("tenant::secret::duplicate", "initech.json", r#""GATEWAY_TOKEN""#);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn var_named_tenant_id_is_reserved() {
+    let o = check(
+        "var_named_tenant_id_is_reserved",
+        &[replace(
+            "globex.jsonc",
+            r#""vars": { "LOG_LEVEL": "info" }"#,
+            r#""vars": { "TENANT_ID": "globex" }"#,
+        )],
+    );
+    o.expect("tenant::var::reserved", "globex.jsonc", r#""TENANT_ID""#);
+}
+
+// ---------------------------------------------------- platform and accounts
+
+#[test]
+fn platform_compatibility_date_must_be_a_real_date() {
+    let o = check(
+        "platform_compatibility_date_must_be_a_real_date",
+        &[replace("platform.kdl", r#""2026-11-01""#, r#""2026-11-31""#)],
+    );
+    o.expect("platform::compatibility-date", "platform.kdl", r#""2026-11-31""#);
+}
+
+#[test]
+fn durable_object_binding_without_class() {
+    let o = check(
+        "durable_object_binding_without_class",
+        &[replace(
+            "platform.kdl",
+            r#"durable-object RATE_LIMITER class="RateLimiter""#,
+            "durable-object RATE_LIMITER",
+        )],
+    );
+    o.expect("schema::missing", "platform.kdl", "RATE_LIMITER");
+}
+
+#[test]
+fn malformed_account_id_is_rejected() {
+    let o = check(
+        "malformed_account_id_is_rejected",
+        &[replace(
+            "accounts.jsonc",
+            r#""5f1d2c3b4a5968778695a4b3c2d1e0f9""#,
+            r#""5F1D2C3B4A5968778695A4B3C2D1E0F""#,
+        )],
+    );
+    o.expect("accounts::account-id", "accounts.jsonc", r#""5F1D2C3B4A5968778695A4B3C2D1E0F""#);
+}
+
+#[test]
+fn api_token_value_instead_of_env_var_name_is_flagged() {
+    let o = check(
+        "api_token_value_instead_of_env_var_name_is_flagged",
+        &[replace(
+            "accounts.jsonc",
+            r#""CF_API_TOKEN_SHARED""#,
+            r#""Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#,
+        )],
+    );
+    o.expect(
+        "accounts::token-value",
+        "accounts.jsonc",
+        r#""Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#,
+    );
+}
+
+#[test]
+fn lowercase_token_env_is_not_an_env_var_name() {
+    let o = check(
+        "lowercase_token_env_is_not_an_env_var_name",
+        &[replace("accounts.jsonc", r#""CF_API_TOKEN_ACME""#, r#""cf-api-token-acme""#)],
+    );
+    o.expect("accounts::token-env", "accounts.jsonc", r#""cf-api-token-acme""#);
+}
+
+#[test]
+fn kdl_accounts_file_reports_bad_id_and_missing_token_env() {
+    let o = check(
+        "kdl_accounts_file_reports_bad_id_and_missing_token_env",
+        &[
+            remove("accounts.jsonc"),
+            write(
+                "accounts.kdl",
+                r#"account "acme" account-id="5f1d2c3b4a5968778695a4b3c2d1e0f9" token-env="CF_API_TOKEN_ACME"
+account "shared" account-id="a1b2c3d4-e5f6-0718-293a-4b5c6d7e8f90"
+"#,
+            ),
+        ],
+    );
+    o.expect(
+        "accounts::account-id",
+        "accounts.kdl",
+        r#"account-id="a1b2c3d4-e5f6-0718-293a-4b5c6d7e8f90""#,
+    );
+    let d = o.expect_first("schema::missing", "accounts.kdl");
+    assert!(d.message.contains("`token-env`"), "{}", d.message);
+}
+
+// ---------------------------------------------------------- all at once
+
+#[test]
+fn every_error_in_one_file_is_reported_in_one_run() {
+    let o = check(
+        "every_error_in_one_file_is_reported_in_one_run",
+        &[
+            replace("acme.kdl", r#"header="dev-only""#, r#"header="dev_only""#),
+            replace("acme.kdl", r#"host "acme.localhost""#, r#"host "Acme.localhost""#),
+            replace("acme.kdl", "max-tokens=1024", r#"max-tokens="1024""#),
+            replace("acme.kdl", "overlap=100", "overlap=900"),
+            replace("acme.kdl", "top-k=5", "top-k=0"),
+            replace("acme.kdl", "retention-days=30", "retension-days=30"),
+            replace("acme.kdl", r#"tool "summarize""#, r#"tool "sumarize""#),
+            replace("acme.kdl", r#"route "search""#, r#"route "serach""#),
+        ],
+    );
+    for code in [
+        "schema::enum",
+        "schema::type",
+        "schema::range",
+        "schema::unknown-key",
+        "tenant::host::invalid",
+        "tenant::rag::overlap",
+        "tenant::tool::unknown",
+        "tenant::ai::route",
+    ] {
+        o.expect_code(code);
+    }
+    assert!(o.errors() >= 8, "{}", diag::render_short(&o.sources, &o.items));
+    assert!(o.items.iter().all(|d| o.sources.get(d.primary().file).name == "tenants/acme.kdl"));
+}
