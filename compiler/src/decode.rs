@@ -107,6 +107,11 @@ impl<'d> Decoder<'d> {
         ));
     }
 
+    /// `$schema`, where present, is a string (editors read it; the compiler does not).
+    pub fn schema_key(&mut self, o: &Obj<'_>) {
+        self.string(o, "$schema");
+    }
+
     /// Check that `v` is an object, with no duplicate and no unknown keys.
     pub fn object<'v>(&mut self, v: &'v Value, key: &str, what: impl Into<String>, known: &[&str]) -> Option<Obj<'v>> {
         let Kind::Object(entries) = &v.kind else {
@@ -208,6 +213,17 @@ impl<'d> Decoder<'d> {
     }
 
     pub fn int_value(&mut self, v: &Value, key: &str, range: RangeInclusive<i64>) -> Option<Sp<i64>> {
+        // An integer written with a fraction of zero (`8.0`) is an integer,
+        // as JSON Schema counts it.
+        if let Kind::Float(f) = v.kind {
+            if f.fract() == 0.0 && f.abs() < 9.0e18 {
+                let as_int = Value {
+                    span: v.span,
+                    kind: Kind::Int(f as i64),
+                };
+                return self.int_value(&as_int, key, range);
+            }
+        }
         match &v.kind {
             Kind::Int(i) => {
                 if range.contains(i) {

@@ -85,6 +85,7 @@ pub const TOOL_DEF_KEYS: &[&str] = &["description", "roles"];
 
 pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawPlatform> {
     let o = d.object(v, "platform", "the platform file", PLATFORM_KEYS)?;
+    d.schema_key(&o);
     let worker = d.req_string(
         &o,
         "worker",
@@ -188,6 +189,7 @@ pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
     let Some(o) = d.object(v, "accounts", "the accounts file", ACCOUNTS_KEYS) else {
         return vec![];
     };
+    d.schema_key(&o);
     let mut out = Vec::new();
     if o.get("accounts").is_none() {
         d.missing(&o, "accounts", "list the Cloudflare accounts tenants deploy to");
@@ -407,6 +409,7 @@ fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> 
 
 pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawTenant> {
     let o = d.object(v, "tenant", "the tenant", TENANT_KEYS)?;
+    d.schema_key(&o);
     let id = d.req_string(
         &o,
         "id",

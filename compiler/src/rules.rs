@@ -76,7 +76,7 @@ pub fn is_date(s: &str) -> bool {
         2 => 28,
         _ => return false,
     };
-    (2000..=2100).contains(&y) && d >= 1 && d <= days
+    (2000..=2099).contains(&y) && d >= 1 && d <= days
 }
 
 /// Check a host as written in a tenant file: lowercase ASCII (punycode for

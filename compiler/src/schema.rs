@@ -107,7 +107,7 @@ pub enum HeaderPolicy {
 #[serde(deny_unknown_fields)]
 pub struct TenantEnv {
     /// Hostnames routed to this tenant: exact (`acme.example.com`) or wildcard (`*.acme.example.com`), lowercase, punycode for IDNs.
-    #[schemars(length(min = 1), inner(pattern(HOST)), example = vec!["acme.example.com", "*.acme.example.com"])]
+    #[schemars(length(min = 1), inner(pattern(HOST), length(max = 253)), example = vec!["acme.example.com", "*.acme.example.com"])]
     pub hosts: Vec<String>,
     /// KV namespace per KV binding of the platform.
     #[serde(default)]
@@ -436,6 +436,7 @@ pub enum Metric {
 
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(extend("if" = {"properties": {"task": {"const": "text-embeddings"}}, "required": ["task"]}, "then" = {"required": ["dimensions"]}))]
 pub struct ModelDef {
     pub task: Task,
     /// Output vector length (required for text-embeddings).

@@ -890,7 +890,7 @@ fn check_tenant(
                             .or_else(|| t.id.as_ref().map(|i| i.value.clone()))
                             .unwrap_or_default();
                         if let Some(n) = &r.namespace {
-                            if n.value.is_empty() || n.value.len() > 64 {
+                            if n.value.is_empty() || n.value.chars().count() > 64 {
                                 cx.err(
                                     Diagnostic::error(
                                         "tenant::vectorize::namespace",

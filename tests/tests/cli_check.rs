@@ -10,8 +10,14 @@ fn workspace() -> PathBuf {
 
 /// The `tenants` binary, built by cargo for this workspace.
 fn tenants_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
-    let exe = if cfg!(debug_assertions) { target.join("debug/tenants") } else { target.join("release/tenants") };
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    let exe = if cfg!(debug_assertions) {
+        target.join("debug/tenants")
+    } else {
+        target.join("release/tenants")
+    };
     if !exe.exists() {
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "--bin", "tenants"])
@@ -57,14 +63,23 @@ fn line_of(dir: &Path, file: &str, needle: &str) -> u64 {
 
 #[test]
 fn examples_check_clean_with_exit_0() {
-    let out = Command::new(tenants_bin()).args(["check", "--root"]).arg(workspace().join("tenants")).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["check", "--root"])
+        .arg(workspace().join("tenants"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
 fn unknown_key_exits_1_and_json_names_file_and_line() {
     let dir = copy_examples();
-    edit(dir.path(), "acme.kdl", "    account \"acme\"\n", "    account \"acme\"\n    colour \"red\"\n");
+    edit(
+        dir.path(),
+        "acme.kdl",
+        "    account \"acme\"\n",
+        "    account \"acme\"\n    colour \"red\"\n",
+    );
     let (code, v) = check_json(dir.path());
     assert_eq!(code, 1);
     let d = &v["diagnostics"][0];
@@ -82,17 +97,36 @@ fn second_tenant_claiming_a_host_exits_1_naming_both_files() {
     let (code, v) = check_json(dir.path());
     assert_eq!(code, 1);
     let diags = v["diagnostics"].as_array().unwrap();
-    let d = diags.iter().find(|d| d["code"] == "tenant::host::conflict").expect("a host conflict");
+    let d = diags
+        .iter()
+        .find(|d| d["code"] == "tenant::host::conflict")
+        .expect("a host conflict");
     assert!(d["file"].as_str().unwrap().ends_with("globex.jsonc"));
-    assert_eq!(d["line"].as_u64().unwrap(), line_of(dir.path(), "globex.jsonc", "\"acme.example.com\""));
-    let files: Vec<&str> = d["labels"].as_array().unwrap().iter().map(|l| l["file"].as_str().unwrap()).collect();
-    assert!(files.iter().any(|f| f.ends_with("acme.kdl")), "second label points into acme.kdl: {files:?}");
+    assert_eq!(
+        d["line"].as_u64().unwrap(),
+        line_of(dir.path(), "globex.jsonc", "\"acme.example.com\"")
+    );
+    let files: Vec<&str> = d["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["file"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("acme.kdl")),
+        "second label points into acme.kdl: {files:?}"
+    );
 }
 
 #[test]
 fn chat_model_as_embedding_model_exits_1_at_the_model() {
     let dir = copy_examples();
-    edit(dir.path(), "initech.json", "\"model\": \"@cf/baai/bge-base-en-v1.5\"", "\"model\": \"@cf/meta/llama-3.1-8b-instruct\"");
+    edit(
+        dir.path(),
+        "initech.json",
+        "\"model\": \"@cf/baai/bge-base-en-v1.5\"",
+        "\"model\": \"@cf/meta/llama-3.1-8b-instruct\"",
+    );
     let (code, v) = check_json(dir.path());
     assert_eq!(code, 1);
     let d = &v["diagnostics"][0];
@@ -106,7 +140,11 @@ fn github_format_prints_one_annotation_per_error() {
     let dir = copy_examples();
     edit(dir.path(), "acme.kdl", "top-k=5", "top-k=500");
     edit(dir.path(), "globex.jsonc", "\"account\": \"shared\"", "\"account\": \"shard\"");
-    let out = Command::new(tenants_bin()).args(["check", "--format", "github", "--root"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["check", "--format", "github", "--root"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let lines: Vec<&str> = stdout.lines().collect();
@@ -117,7 +155,10 @@ fn github_format_prints_one_annotation_per_error() {
 
 #[test]
 fn missing_root_is_exit_2_and_bad_flag_is_exit_2() {
-    let out = Command::new(tenants_bin()).args(["check", "--root", "/nonexistent/tenants"]).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["check", "--root", "/nonexistent/tenants"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = Command::new(tenants_bin()).args(["check", "--format", "xml"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -125,15 +166,27 @@ fn missing_root_is_exit_2_and_bad_flag_is_exit_2() {
 
 #[test]
 fn schema_check_passes_on_the_committed_schemas_and_fails_when_stale() {
-    let out = Command::new(tenants_bin()).args(["schema", "--check", "--out"]).arg(workspace().join("schemas")).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["schema", "--check", "--out"])
+        .arg(workspace().join("schemas"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(tenants_bin()).args(["schema", "--out"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["schema", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let p = dir.path().join("tenant.schema.json");
     let s = std::fs::read_to_string(&p).unwrap();
     std::fs::write(&p, s.replacen("\"title\"", "\"x-stale\": 1, \"title\"", 1)).unwrap();
-    let out = Command::new(tenants_bin()).args(["schema", "--check", "--out"]).arg(dir.path()).output().unwrap();
+    let out = Command::new(tenants_bin())
+        .args(["schema", "--check", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenant.schema.json"));
 }

@@ -1,0 +1,792 @@
+//! The same configuration written in KDL, JSON or JSONC resolves to the same
+//! model.
+//!
+//! `tests/fixtures/equivalence/` holds every example of `tenants/` written in
+//! the other format (a "mirror": KDL ↔ JSON/JSONC), using every construct the
+//! original uses. Each test copies the examples into a fresh directory, swaps
+//! some files for their mirrors, and compares the resolved models of both
+//! directories. The shorthand tests at the end pin the KDL ↔ JSON mapping of
+//! one construct each.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::*;
+use tenants_compiler::resolved::{self, Model};
+
+// ------------------------------------------------------------------ mirrors of the examples
+
+fn is_kdl(name: &str) -> bool {
+    name.ends_with(".kdl")
+}
+
+/// The mirror fixture of an example file: same stem, the other format.
+fn mirror_of(example: &str) -> PathBuf {
+    let stem = example.rsplit_once('.').map(|(s, _)| s).unwrap_or(example);
+    let found: Vec<PathBuf> = config_files(&mirrors_dir())
+        .into_iter()
+        .filter(|p| common::stem(p) == stem)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "expected exactly one mirror of {example} in {}, found {found:?}",
+        mirrors_dir().display()
+    );
+    let mirror = found.into_iter().next().unwrap();
+    assert_ne!(
+        is_kdl(example),
+        is_kdl(file_name(&mirror)),
+        "the mirror of {example} must be in the other format (KDL ↔ JSON/JSONC), found {}",
+        mirror.display()
+    );
+    mirror
+}
+
+/// The example files with the files named in `swap` replaced by their mirrors.
+fn examples_swapped(swap: &[&str]) -> Vec<(String, String)> {
+    let files = example_files();
+    for s in swap {
+        assert!(
+            files.iter().any(|(n, _)| n == s),
+            "{s} is not an example in {}",
+            examples_dir().display()
+        );
+    }
+    files
+        .into_iter()
+        .map(|(name, text)| {
+            if swap.contains(&name.as_str()) {
+                let m = mirror_of(&name);
+                (file_name(&m).to_string(), std::fs::read_to_string(&m).unwrap())
+            } else {
+                (name, text)
+            }
+        })
+        .collect()
+}
+
+fn original_model() -> Model {
+    let dir = dir_with(&example_files());
+    compile_ok(dir.path(), "tenants/ (originals)")
+}
+
+/// Swap `swap` for their mirrors; the model must not change.
+fn assert_mirror_equivalent(swap: &[&str]) {
+    let original = original_model();
+    let files = examples_swapped(swap);
+    let dir = dir_with(&files);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    let mirrored = compile_ok(dir.path(), &format!("examples with {swap:?} mirrored ({names:?})"));
+    assert_models_eq(
+        &original,
+        &mirrored,
+        &format!("mirroring {swap:?} changed the resolved model (left: originals, right: mirrored {names:?})"),
+    );
+}
+
+/// The original of a mirror, looked up by stem so a renamed example is noticed.
+fn example_named(stem: &str) -> String {
+    let names: Vec<String> = example_files()
+        .into_iter()
+        .map(|(n, _)| n)
+        .filter(|n| n.rsplit_once('.').map(|(s, _)| s) == Some(stem))
+        .collect();
+    assert_eq!(names.len(), 1, "expected one example named {stem}.*, found {names:?}");
+    names.into_iter().next().unwrap()
+}
+
+#[test]
+fn every_example_has_a_mirror_and_every_mirror_an_example() {
+    let examples = example_files();
+    assert!(examples.len() >= 3, "expected examples in {}", examples_dir().display());
+    for (name, _) in &examples {
+        mirror_of(name);
+    }
+    for m in config_files(&mirrors_dir()) {
+        let stem = common::stem(&m);
+        assert!(
+            examples.iter().any(|(n, _)| n.rsplit_once('.').map(|(s, _)| s) == Some(stem)),
+            "{} mirrors no example file",
+            m.display()
+        );
+    }
+}
+
+#[test]
+fn examples_compile_without_diagnostics() {
+    let dir = dir_with(&example_files());
+    let c = compile(dir.path());
+    assert!(c.diagnostics.items.is_empty(), "examples:\n{}", render(&c));
+    let m = c.model.expect("model");
+    assert_eq!(m.tenants.len(), example_files().len() - 2);
+}
+
+#[test]
+fn acme_mirror_is_equivalent() {
+    let name = example_named("acme");
+    assert_mirror_equivalent(&[&name]);
+}
+
+#[test]
+fn globex_mirror_is_equivalent() {
+    let name = example_named("globex");
+    assert_mirror_equivalent(&[&name]);
+}
+
+#[test]
+fn initech_mirror_is_equivalent() {
+    let name = example_named("initech");
+    assert_mirror_equivalent(&[&name]);
+}
+
+#[test]
+fn platform_mirror_is_equivalent() {
+    let name = example_named("platform");
+    assert_mirror_equivalent(&[&name]);
+}
+
+#[test]
+fn accounts_mirror_is_equivalent() {
+    let name = example_named("accounts");
+    assert_mirror_equivalent(&[&name]);
+}
+
+/// Each example tenant alone, whatever their number (catches a new example).
+#[test]
+fn each_tenant_mirror_is_equivalent() {
+    for (name, _) in example_files() {
+        let stem = name.rsplit_once('.').unwrap().0;
+        if stem != "platform" && stem != "accounts" {
+            assert_mirror_equivalent(&[&name]);
+        }
+    }
+}
+
+#[test]
+fn all_files_mirrored_at_once_are_equivalent() {
+    let names: Vec<String> = example_files().into_iter().map(|(n, _)| n).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    assert_mirror_equivalent(&refs);
+    // No original format survives the swap.
+    for (name, _) in examples_swapped(&refs) {
+        assert!(!names.contains(&name), "{name} was not swapped");
+    }
+}
+
+#[test]
+fn mirrors_compile_without_diagnostics() {
+    let names: Vec<String> = example_files().into_iter().map(|(n, _)| n).collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let dir = dir_with(&examples_swapped(&refs));
+    let c = compile(dir.path());
+    assert!(c.diagnostics.items.is_empty(), "mirrors:\n{}", render(&c));
+}
+
+/// `.json` and `.jsonc` read the same document the same way.
+#[test]
+fn json_and_jsonc_are_equivalent() {
+    let original = original_model();
+    let files: Vec<(String, String)> = example_files()
+        .into_iter()
+        .map(|(name, text)| match name.strip_suffix(".json") {
+            Some(stem) => (
+                format!("{stem}.jsonc"),
+                format!("// was {name}\n{}", text.replacen('{', "{ /* a comment */", 1)),
+            ),
+            None => (name, text),
+        })
+        .collect();
+    assert!(files.iter().all(|(n, _)| !n.ends_with(".json")), "no .json example left");
+    let dir = dir_with(&files);
+    assert_models_eq(
+        &original,
+        &compile_ok(dir.path(), ".json examples renamed to .jsonc"),
+        ".json vs .jsonc",
+    );
+}
+
+// ------------------------------------------------------------------ shorthand forms
+
+const PLATFORM_KDL: &str = r#"
+platform "shorthand" {
+    compatibility-date "2026-11-01"
+    environment "dev"
+    environment "prod"
+    kv CACHE
+    tool "summarize"
+    tool "ingest-docs" roles="admin"
+    tool "web-search" {
+        roles "admin" "analyst"
+    }
+}
+"#;
+const ACCOUNTS_KDL: &str = r#"account "main" account-id="0123456789abcdef0123456789abcdef" token-env="CF_API_TOKEN""#;
+
+const ENVS_KDL: &str = r#"
+    env "dev" {
+        host "t.localhost"
+        kv CACHE id="00000000000000000000000000000001"
+    }
+    env "prod" {
+        host "t.example.com"
+        kv CACHE id="00000000000000000000000000000002"
+    }
+"#;
+const ENVS_JSON: &str = r#""envs": {
+    "dev": { "hosts": ["t.localhost"], "kv": { "CACHE": { "id": "00000000000000000000000000000001" } } },
+    "prod": { "hosts": ["t.example.com"], "kv": { "CACHE": { "id": "00000000000000000000000000000002" } } }
+}"#;
+const AI_KDL: &str = r#"ai { chat "@cf/meta/llama-3.1-8b-instruct"; }"#;
+const AI_JSON: &str = r#""ai": { "chat": "@cf/meta/llama-3.1-8b-instruct" }"#;
+
+/// A tenant `t` in KDL: `body` is the node list inside `tenant "t" { … }`
+/// after name and account.
+fn tenant_kdl(body: &str) -> String {
+    format!("tenant \"t\" {{\n    name \"T\"\n    account \"main\"\n{body}\n}}\n")
+}
+
+/// A tenant `t` in JSON: `body` is the comma-separated members after id, name, account.
+fn tenant_json(body: &str) -> String {
+    format!("{{\n  \"id\": \"t\",\n  \"name\": \"T\",\n  \"account\": \"main\",\n{body}\n}}\n")
+}
+
+/// The model of a directory with the shorthand platform, accounts and one tenant file.
+fn model_of(tenant_file: &str, text: &str) -> Model {
+    let dir = dir_with(&[
+        ("platform.kdl".into(), PLATFORM_KDL.into()),
+        ("accounts.kdl".into(), ACCOUNTS_KDL.into()),
+        (tenant_file.into(), text.into()),
+    ]);
+    compile_ok(dir.path(), &format!("{tenant_file}:\n{text}"))
+}
+
+/// Every form yields the same model; returns the tenant for further checks.
+fn same_tenant(forms: &[(&str, String)]) -> resolved::Tenant {
+    let models: Vec<Model> = forms.iter().map(|(file, text)| model_of(file, text)).collect();
+    for (i, m) in models.iter().enumerate().skip(1) {
+        assert_models_eq(
+            &models[0],
+            m,
+            &format!(
+                "different models for\n--- {}\n{}\n--- {}\n{}",
+                forms[0].0, forms[0].1, forms[i].0, forms[i].1
+            ),
+        );
+    }
+    assert_eq!(models[0].tenants.len(), 1);
+    models[0].tenants[0].clone()
+}
+
+/// KDL body and JSON body with the default envs (and, unless the body has
+/// its own, the default ai).
+fn kdl(body: &str) -> (&'static str, String) {
+    let ai = if body.contains("ai {") || body.contains("ai gateway") {
+        ""
+    } else {
+        AI_KDL
+    };
+    ("t.kdl", tenant_kdl(&format!("{ENVS_KDL}\n    {ai}\n{body}")))
+}
+fn json(body: &str) -> (&'static str, String) {
+    let ai = if body.contains("\"ai\"") {
+        String::new()
+    } else {
+        format!("{AI_JSON},\n")
+    };
+    let body = if body.trim().is_empty() {
+        String::new()
+    } else {
+        format!(",\n{body}")
+    };
+    ("t.json", tenant_json(&format!("{ENVS_JSON},\n{ai}  \"secrets\": []{body}")))
+}
+fn jsonc(body: &str) -> (&'static str, String) {
+    let (_, text) = json(body);
+    // A comment, and a trailing comma after the last member.
+    let text = text.replacen("\"secrets\": []", "\"secrets\": [] /* none */", 1);
+    let text = text.trim_end().strip_suffix('}').expect("an object").trim_end().to_string();
+    ("t.jsonc", format!("// JSONC\n{text},\n}}\n"))
+}
+
+#[test]
+fn shorthand_single_role_is_a_one_element_list() {
+    let t = same_tenant(&[
+        kdl(r#"tool "ingest-docs" roles="admin""#),
+        kdl(r#"tool "ingest-docs" { roles "admin"; }"#),
+        json(r#""tools": { "ingest-docs": { "roles": ["admin"] } }"#),
+    ]);
+    assert_eq!(t.tools.len(), 1);
+    assert_eq!(t.tools[0].name, "ingest-docs");
+    assert_eq!(t.tools[0].roles, vec!["admin".to_string()]);
+}
+
+#[test]
+fn shorthand_several_roles_are_arguments() {
+    let t = same_tenant(&[
+        kdl(r#"tool "web-search" { roles "analyst" "admin"; }"#),
+        json(r#""tools": { "web-search": { "roles": ["analyst", "admin"] } }"#),
+    ]);
+    assert_eq!(t.tools[0].roles, vec!["admin".to_string(), "analyst".to_string()]);
+}
+
+#[test]
+fn shorthand_tool_without_settings() {
+    let t = same_tenant(&[
+        kdl(r#"tool "summarize""#),
+        kdl(r#"tool "summarize" {}"#),
+        json(r#""tools": { "summarize": {} }"#),
+        json(r#""tools": { "summarize": { "roles": [] } }"#),
+    ]);
+    assert_eq!(t.tools.len(), 1);
+    assert!(t.tools[0].roles.is_empty());
+}
+
+#[test]
+fn shorthand_chat_model_argument() {
+    let t = same_tenant(&[
+        kdl(r#"ai { chat "@cf/meta/llama-3.3-70b-instruct-fp8-fast"; }"#),
+        kdl(r#"ai { chat model="@cf/meta/llama-3.3-70b-instruct-fp8-fast"; }"#),
+        kdl(r#"ai { chat { model "@cf/meta/llama-3.3-70b-instruct-fp8-fast"; }; }"#),
+        json(r#""ai": { "chat": "@cf/meta/llama-3.3-70b-instruct-fp8-fast" }"#),
+        json(r#""ai": { "chat": { "model": "@cf/meta/llama-3.3-70b-instruct-fp8-fast" } }"#),
+    ]);
+    assert_eq!(t.ai.chat_model, "@cf/meta/llama-3.3-70b-instruct-fp8-fast");
+    assert_eq!(t.ai.max_tokens, resolved::defaults::MAX_TOKENS);
+}
+
+#[test]
+fn shorthand_chat_model_argument_with_properties() {
+    let t = same_tenant(&[
+        kdl(r#"ai { chat "@cf/meta/llama-3.1-8b-instruct" max-tokens=300 temperature=0.25; }"#),
+        json(r#""ai": { "chat": { "model": "@cf/meta/llama-3.1-8b-instruct", "max_tokens": 300, "temperature": 0.25 } }"#),
+        jsonc(r#""ai": { "chat": { "model": "@cf/meta/llama-3.1-8b-instruct", "max_tokens": 300, "temperature": 0.25, }, }"#),
+    ]);
+    assert_eq!((t.ai.max_tokens, t.ai.temperature), (300, 0.25));
+}
+
+#[test]
+fn shorthand_integer_temperature_is_a_number() {
+    let t = same_tenant(&[
+        kdl(r#"ai { chat "@cf/meta/llama-3.1-8b-instruct" temperature=1; }"#),
+        kdl(r#"ai { chat "@cf/meta/llama-3.1-8b-instruct" temperature=1.0; }"#),
+        json(r#""ai": { "chat": { "model": "@cf/meta/llama-3.1-8b-instruct", "temperature": 1 } }"#),
+        json(r#""ai": { "chat": { "model": "@cf/meta/llama-3.1-8b-instruct", "temperature": 1.0 } }"#),
+    ]);
+    assert_eq!(t.ai.temperature, 1.0);
+}
+
+#[test]
+fn shorthand_embedding_and_tts_model_argument() {
+    let t = same_tenant(&[
+        kdl(r#"ai {
+            chat "@cf/meta/llama-3.1-8b-instruct"
+            embedding "@cf/baai/bge-base-en-v1.5"
+            tts "@cf/myshell-ai/melotts"
+        }"#),
+        kdl(r#"ai {
+            chat "@cf/meta/llama-3.1-8b-instruct"
+            embedding model="@cf/baai/bge-base-en-v1.5"
+            tts { model "@cf/myshell-ai/melotts"; }
+        }"#),
+        json(
+            r#""ai": { "chat": "@cf/meta/llama-3.1-8b-instruct", "embedding": "@cf/baai/bge-base-en-v1.5", "tts": "@cf/myshell-ai/melotts" }"#,
+        ),
+        json(
+            r#""ai": { "chat": "@cf/meta/llama-3.1-8b-instruct", "embedding": { "model": "@cf/baai/bge-base-en-v1.5" }, "tts": { "model": "@cf/myshell-ai/melotts" } }"#,
+        ),
+    ]);
+    assert_eq!(t.ai.embedding_model.as_deref(), Some("@cf/baai/bge-base-en-v1.5"));
+    assert_eq!(t.ai.tts_model.as_deref(), Some("@cf/myshell-ai/melotts"));
+}
+
+#[test]
+fn shorthand_route_and_budget() {
+    let t = same_tenant(&[
+        kdl(r#"ai gateway="t-gw" {
+            chat "@cf/meta/llama-3.1-8b-instruct"
+            route "search" chat="@cf/meta/llama-3.3-70b-instruct-fp8-fast" max-tokens=2048
+            route "chat" max-tokens=64
+            budget tokens-per-day=2000000
+        }"#),
+        kdl(r#"ai {
+            gateway "t-gw"
+            chat "@cf/meta/llama-3.1-8b-instruct"
+            route "chat" { max-tokens 64; }
+            route "search" {
+                chat "@cf/meta/llama-3.3-70b-instruct-fp8-fast"
+                max-tokens 2048
+            }
+            budget { tokens-per-day 2000000; }
+        }"#),
+        json(
+            r#""ai": {
+            "gateway": "t-gw",
+            "chat": "@cf/meta/llama-3.1-8b-instruct",
+            "routes": {
+                "search": { "chat": "@cf/meta/llama-3.3-70b-instruct-fp8-fast", "max_tokens": 2048 },
+                "chat": { "max_tokens": 64 }
+            },
+            "budget": { "tokens_per_day": 2000000 }
+        }"#,
+        ),
+    ]);
+    assert_eq!(t.ai.gateway.as_deref(), Some("t-gw"));
+    assert_eq!(t.ai.routes.len(), 2);
+    assert_eq!(t.ai.tokens_per_day, Some(2_000_000));
+}
+
+#[test]
+fn shorthand_rate_limit_argument_is_the_limit() {
+    let t = same_tenant(&[
+        kdl(r#"rate-limit { user 60; }"#),
+        kdl(r#"rate-limit { user limit=60; }"#),
+        kdl(r#"rate-limit user=60"#),
+        json(r#""rate_limits": { "user": 60 }"#),
+        json(r#""rate_limits": { "user": { "limit": 60 } }"#),
+        json(r#""rate_limits": { "user": { "limit": 60, "per": "minute" } }"#),
+    ]);
+    assert_eq!(t.rate_limits.user.limit, 60);
+    assert_eq!(t.rate_limits.user.per, resolved::Window::Minute);
+}
+
+#[test]
+fn shorthand_rate_limit_argument_with_window() {
+    let t = same_tenant(&[
+        kdl(r#"rate-limit {
+            tenant 5000 per="hour"
+            user 7 per="second"
+            ip 100000 per="day"
+        }"#),
+        kdl(r#"rate-limit {
+            tenant limit=5000 per="hour"
+            user { limit 7; per "second"; }
+            ip { limit 100000; per "day"; }
+        }"#),
+        json(
+            r#""rate_limits": {
+            "tenant": { "limit": 5000, "per": "hour" },
+            "user": { "limit": 7, "per": "second" },
+            "ip": { "limit": 100000, "per": "day" }
+        }"#,
+        ),
+    ]);
+    assert_eq!(
+        (t.rate_limits.tenant.per, t.rate_limits.user.per, t.rate_limits.ip.per),
+        (resolved::Window::Hour, resolved::Window::Second, resolved::Window::Day)
+    );
+    assert_eq!(t.rate_limits.ip.limit, 100_000);
+}
+
+#[test]
+fn shorthand_repeated_host_is_a_list() {
+    let envs_kdl = r#"
+    env "dev" {
+        host "t.localhost"
+        host "*.t.localhost"
+        kv CACHE id="00000000000000000000000000000001"
+    }
+    env "prod" {
+        host "t.example.com"
+        kv CACHE id="00000000000000000000000000000002"
+        host "www.t.example.com"
+    }
+"#;
+    let envs_json = r#""envs": {
+    "dev": { "hosts": ["t.localhost", "*.t.localhost"], "kv": { "CACHE": { "id": "00000000000000000000000000000001" } } },
+    "prod": { "kv": { "CACHE": { "id": "00000000000000000000000000000002" } }, "hosts": ["t.example.com", "www.t.example.com"] }
+}"#;
+    let t = same_tenant(&[
+        ("t.kdl", tenant_kdl(&format!("{envs_kdl}\n{AI_KDL}"))),
+        ("t.json", tenant_json(&format!("{envs_json},\n{AI_JSON}"))),
+    ]);
+    assert_eq!(t.envs[0].name, "dev");
+    assert_eq!(t.envs[0].hosts, vec!["t.localhost", "*.t.localhost"]);
+    assert_eq!(t.envs[1].hosts, vec!["t.example.com", "www.t.example.com"]);
+}
+
+#[test]
+fn shorthand_var_node_is_a_map_entry() {
+    let envs_kdl = r#"
+    env "dev" {
+        host "t.localhost"
+        kv CACHE id="00000000000000000000000000000001"
+        var LEVEL "debug"
+        var "ONLY_DEV" "1"
+    }
+    env "prod" {
+        host "t.example.com"
+        kv CACHE id="00000000000000000000000000000002"
+    }
+"#;
+    let envs_json = r#""envs": {
+    "dev": { "hosts": ["t.localhost"], "kv": { "CACHE": { "id": "00000000000000000000000000000001" } }, "vars": { "LEVEL": "debug", "ONLY_DEV": "1" } },
+    "prod": { "hosts": ["t.example.com"], "kv": { "CACHE": { "id": "00000000000000000000000000000002" } } }
+}"#;
+    let t = same_tenant(&[
+        (
+            "t.kdl",
+            tenant_kdl(&format!("{envs_kdl}\n{AI_KDL}\nvar LEVEL \"info\"\nvar EMAIL \"a@b.example\"")),
+        ),
+        (
+            "t.json",
+            tenant_json(&format!(
+                "{envs_json},\n{AI_JSON},\n\"vars\": {{ \"LEVEL\": \"info\", \"EMAIL\": \"a@b.example\" }}"
+            )),
+        ),
+    ]);
+    assert_eq!(t.envs[0].vars.get("LEVEL").map(String::as_str), Some("debug"));
+    assert_eq!(t.envs[0].vars.get("ONLY_DEV").map(String::as_str), Some("1"));
+    assert_eq!(t.envs[1].vars.get("LEVEL").map(String::as_str), Some("info"));
+    assert_eq!(t.envs[1].vars.get("EMAIL").map(String::as_str), Some("a@b.example"));
+}
+
+#[test]
+fn shorthand_resource_properties_or_children() {
+    let envs = |dev: &str| {
+        format!(
+            "env \"dev\" {{\n host \"t.localhost\"\n {dev}\n}}\nenv \"prod\" {{\n host \"t.example.com\"\n kv CACHE id=\"00000000000000000000000000000002\"\n}}"
+        )
+    };
+    let t = same_tenant(&[
+        (
+            "t.kdl",
+            tenant_kdl(&format!("{}\n{AI_KDL}", envs(r#"kv CACHE id="00000000000000000000000000000001""#))),
+        ),
+        (
+            "t.kdl",
+            tenant_kdl(&format!(
+                "{}\n{AI_KDL}",
+                envs(r#"kv "CACHE" { id "00000000000000000000000000000001"; }"#)
+            )),
+        ),
+        ("t.json", tenant_json(&format!("{ENVS_JSON},\n{AI_JSON}"))),
+    ]);
+    assert!(t.envs[0].resources.iter().any(|r| r.kind
+        == resolved::ResourceKind::Kv {
+            id: "00000000000000000000000000000001".into()
+        }));
+}
+
+#[test]
+fn shorthand_secrets_arguments_are_a_list() {
+    let t = same_tenant(&[
+        kdl(r#"secrets "GATEWAY_TOKEN" "SEARCH_API_KEY""#),
+        (
+            "t.json",
+            tenant_json(&format!(
+                "{ENVS_JSON},\n{AI_JSON},\n\"secrets\": [\"SEARCH_API_KEY\", \"GATEWAY_TOKEN\"]"
+            )),
+        ),
+    ]);
+    assert_eq!(t.secrets, vec!["GATEWAY_TOKEN", "SEARCH_API_KEY"]);
+    let one = same_tenant(&[
+        kdl(r#"secrets "GATEWAY_TOKEN""#),
+        (
+            "t.json",
+            tenant_json(&format!("{ENVS_JSON},\n{AI_JSON},\n\"secrets\": [\"GATEWAY_TOKEN\"]")),
+        ),
+    ]);
+    assert_eq!(one.secrets, vec!["GATEWAY_TOKEN"]);
+}
+
+#[test]
+fn shorthand_kebab_case_properties_are_snake_case_keys() {
+    let t = same_tenant(&[
+        kdl(r#"
+            rag chunk-size=1000 overlap=50 top-k=3 min-score=0.25
+            sessions retention-days=7 max-messages=20
+            cache search-ttl=0 chat-ttl=60
+            tts enabled=#false voice="en-gb" max-chars=99
+            safety max-input-chars=100 pii-redaction=#true blocked-terms="secret"
+            resolution header="always"
+        "#),
+        kdl(r#"
+            rag {
+                chunk-size 1000
+                overlap 50
+                top-k 3
+                min-score 0.25
+            }
+            sessions { retention-days 7; max-messages 20; }
+            cache { search-ttl 0; chat-ttl 60; }
+            tts { enabled #false; voice "en-gb"; max-chars 99; }
+            safety { max-input-chars 100; pii-redaction #true; blocked-terms "secret"; }
+            resolution { header "always"; }
+        "#),
+        json(
+            r#""rag": { "chunk_size": 1000, "overlap": 50, "top_k": 3, "min_score": 0.25 },
+            "sessions": { "retention_days": 7, "max_messages": 20 },
+            "cache": { "search_ttl": 0, "chat_ttl": 60 },
+            "tts": { "enabled": false, "voice": "en-gb", "max_chars": 99 },
+            "safety": { "max_input_chars": 100, "pii_redaction": true, "blocked_terms": ["secret"] },
+            "resolution": { "header": "always" }"#,
+        ),
+        jsonc(
+            r#""rag": { "chunk_size": 1000, "overlap": 50, "top_k": 3, "min_score": 0.25, },
+            // comment
+            "sessions": { "retention_days": 7, "max_messages": 20 },
+            "cache": { "search_ttl": 0, "chat_ttl": 60 },
+            "tts": { "enabled": false, "voice": "en-gb", "max_chars": 99 },
+            "safety": { "max_input_chars": 100, "pii_redaction": true, "blocked_terms": ["secret",], },
+            "resolution": { "header": "always" }"#,
+        ),
+    ]);
+    assert_eq!((t.rag.chunk_size, t.rag.top_k, t.rag.min_score), (1000, 3, 0.25));
+    assert_eq!((t.sessions.retention_days, t.cache.chat_ttl, t.tts.max_chars), (7, 60, 99));
+    assert_eq!(t.safety.blocked_terms, vec!["secret"]);
+    assert_eq!(t.header_policy, resolved::HeaderPolicy::Always);
+    assert!(t.envs.iter().all(|e| e.header_allowed));
+}
+
+#[test]
+fn shorthand_several_blocked_terms() {
+    let t = same_tenant(&[
+        kdl(r#"safety { blocked-terms "a" "b c"; }"#),
+        json(r#""safety": { "blocked_terms": ["a", "b c"] }"#),
+    ]);
+    assert_eq!(t.safety.blocked_terms, vec!["a", "b c"]);
+}
+
+#[test]
+fn shorthand_tenant_id_argument() {
+    let body = format!("{ENVS_KDL}\n{AI_KDL}");
+    let t = same_tenant(&[
+        ("t.kdl", tenant_kdl(&body)),
+        ("t.kdl", format!("tenant id=\"t\" {{\n name \"T\"\n account \"main\"\n{body}\n}}")),
+        ("t.kdl", format!("tenant {{\n id \"t\"\n name \"T\"\n account \"main\"\n{body}\n}}")),
+        json(""),
+    ]);
+    assert_eq!(t.id, "t");
+}
+
+// ------------------------------------------------------------------ platform and accounts shorthands
+
+fn platform_model(platform_file: &str, text: &str) -> Model {
+    let tenant = tenant_kdl(&format!("{ENVS_KDL}\n{AI_KDL}"));
+    let dir = dir_with(&[
+        (platform_file.into(), text.into()),
+        ("accounts.kdl".into(), ACCOUNTS_KDL.into()),
+        ("t.kdl".into(), tenant),
+    ]);
+    compile_ok(dir.path(), &format!("{platform_file}:\n{text}"))
+}
+
+#[test]
+fn shorthand_platform_forms() {
+    let kdl_props = r#"
+platform "shorthand" {
+    compatibility-date "2026-11-01"
+    compatibility-flags "nodejs_compat"
+    environment "dev"
+    environment "prod" development=#false workers-dev=#true
+    kv CACHE
+    durable-object SESSIONS class="ChatSession"
+    analytics-engine EVENTS dataset="events"
+    ai AI
+    tool "summarize"
+    tool "ingest-docs" roles="admin"
+    tool "web-search" {
+        roles "admin" "analyst"
+    }
+}
+"#;
+    let kdl_children = r#"
+platform {
+    worker "shorthand"
+    compatibility-date "2026-11-01"
+    compatibility-flags "nodejs_compat"
+    environment "dev" {}
+    environment "prod" {
+        development #false
+        workers-dev #true
+    }
+    kv "CACHE"
+    durable-object SESSIONS { class "ChatSession"; }
+    analytics-engine EVENTS { dataset "events"; }
+    ai AI
+    tool "summarize" {}
+    tool "ingest-docs" { roles "admin"; }
+    tool "web-search" roles="admin" {
+        description ""
+    }
+}
+"#;
+    let json = r#"{
+  "worker": "shorthand",
+  "compatibility_date": "2026-11-01",
+  "compatibility_flags": ["nodejs_compat"],
+  "environments": { "dev": {}, "prod": { "development": false, "workers_dev": true } },
+  "bindings": {
+    "CACHE": { "type": "kv" },
+    "SESSIONS": { "type": "durable-object", "class": "ChatSession" },
+    "EVENTS": { "type": "analytics-engine", "dataset": "events" },
+    "AI": { "type": "ai" }
+  },
+  "tools": {
+    "summarize": {},
+    "ingest-docs": { "roles": ["admin"] },
+    "web-search": { "roles": ["admin", "analyst"] }
+  }
+}"#;
+    let a = platform_model("platform.kdl", kdl_props);
+    let c = platform_model("platform.json", json);
+    assert_models_eq(&a, &c, "platform.kdl (properties) vs platform.json");
+    // The children form differs only in web-search's roles (one, not two).
+    let mut b = platform_model("platform.kdl", kdl_children);
+    let ws = b.platform.tools.iter_mut().find(|t| t.name == "web-search").unwrap();
+    assert_eq!(ws.roles, vec!["admin"]);
+    ws.roles.push("analyst".into());
+    assert_models_eq(&a, &b, "platform.kdl (properties) vs platform.kdl (children)");
+    assert_eq!(a.platform.compatibility_flags, vec!["nodejs_compat"]);
+    let prod = &a.platform.environments[1];
+    assert_eq!((prod.name.as_str(), prod.development, prod.workers_dev), ("prod", false, true));
+    let dev = &a.platform.environments[0];
+    assert_eq!((dev.name.as_str(), dev.development, dev.workers_dev), ("dev", true, true));
+}
+
+#[test]
+fn shorthand_environment_without_settings() {
+    let base = |envs: &str| format!("platform \"shorthand\" {{\n compatibility-date \"2026-11-01\"\n {envs}\n kv CACHE\n}}");
+    let json = |envs: &str| {
+        format!(
+            r#"{{ "worker": "shorthand", "compatibility_date": "2026-11-01", "environments": {{ {envs} }}, "bindings": {{ "CACHE": {{ "type": "kv" }} }} }}"#
+        )
+    };
+    let m = platform_model("platform.kdl", &base("environment \"dev\"\n environment \"prod\""));
+    for (file, text) in [
+        ("platform.kdl", base("environment \"dev\" {}\n environment \"prod\" {}")),
+        ("platform.json", json(r#""dev": {}, "prod": {}"#)),
+        ("platform.jsonc", json(r#""dev": {}, "prod": {},"#)),
+    ] {
+        let other = platform_model(file, &text);
+        assert_models_eq(&m, &other, &format!("{file}:\n{text}"));
+    }
+}
+
+#[test]
+fn shorthand_accounts_properties_or_children() {
+    let tenant = tenant_kdl(&format!("{ENVS_KDL}\n{AI_KDL}"));
+    let model = |file: &str, text: &str| {
+        let dir = dir_with(&[
+            ("platform.kdl".into(), PLATFORM_KDL.into()),
+            (file.into(), text.into()),
+            ("t.kdl".into(), tenant.clone()),
+        ]);
+        compile_ok(dir.path(), &format!("{file}:\n{text}"))
+    };
+    let a = model("accounts.kdl", ACCOUNTS_KDL);
+    let b = model(
+        "accounts.kdl",
+        "account \"main\" {\n account-id \"0123456789abcdef0123456789abcdef\"\n token-env \"CF_API_TOKEN\"\n}",
+    );
+    let c = model(
+        "accounts.json",
+        r#"{ "accounts": { "main": { "account_id": "0123456789abcdef0123456789abcdef", "token_env": "CF_API_TOKEN" } } }"#,
+    );
+    assert_models_eq(&a, &b, "accounts.kdl: properties vs children");
+    assert_models_eq(&a, &c, "accounts.kdl vs accounts.json");
+    assert_eq!(a.accounts.len(), 1);
+    assert_eq!(a.accounts[0].token_env, "CF_API_TOKEN");
+}
