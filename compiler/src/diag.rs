@@ -372,6 +372,19 @@ pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> S
         .without_syntax_highlighting();
     let mut out = String::new();
     for d in diags {
+        // miette cannot draw labels far right on very long lines (it panics
+        // past column 65,535): such diagnostics get the plain form.
+        let too_wide = d.labels.iter().any(|l| {
+            let f = sources.get(l.span.file);
+            let (_, col) = f.line_col(l.span.start);
+            let (_, end_col) = f.line_col(l.span.end);
+            col > MAX_RENDER_COLUMN || end_col > MAX_RENDER_COLUMN
+        });
+        if too_wide {
+            out.push_str(&render_plain(sources, d));
+            out.push('\n');
+            continue;
+        }
         let report = to_miette(sources, d);
         let mut s = String::new();
         if handler.render_report(&mut s, &report).is_err() {
@@ -391,6 +404,22 @@ pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> S
         out.push('\n');
     }
     out
+}
+
+/// Widest column the graphical renderer is asked to draw.
+const MAX_RENDER_COLUMN: usize = 4096;
+
+/// A diagnostic without source snippets: header, every label's location, help.
+fn render_plain(sources: &SourceMap, d: &Diagnostic) -> String {
+    let mut s = format!("{}[{}]: {}\n", sev_word(d.severity), d.code, d.message);
+    for l in &d.labels {
+        let loc = locate(sources, l.span);
+        s.push_str(&format!("  --> {}:{}:{}: {}\n", loc.file, loc.line, loc.column, l.message));
+    }
+    if let Some(h) = &d.help {
+        s.push_str(&format!("  help: {h}\n"));
+    }
+    s
 }
 
 fn sev_word(s: Severity) -> &'static str {

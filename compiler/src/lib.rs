@@ -49,6 +49,11 @@ pub struct Compilation {
 }
 
 impl Compilation {
+    /// True when a file could not be read (an I/O error: exit code 2).
+    pub fn has_io_errors(&self) -> bool {
+        self.diagnostics.items.iter().any(|d| d.code == "file::read")
+    }
+
     pub fn summary(&self) -> Summary {
         Summary {
             files: self.sources.files().len(),
@@ -146,7 +151,18 @@ fn read_file(sources: &mut SourceMap, root: &Path, path: &Path, diags: &mut Diag
         .and_then(Format::from_extension)
         .unwrap_or(Format::Json);
     let name = display_name(root, path);
-    let meta = std::fs::metadata(path).map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
+    let unreadable = |sources: &mut SourceMap, diags: &mut Diagnostics, e: std::io::Error| {
+        let id = sources.add(name.clone(), path.to_path_buf(), format, Arc::from(""));
+        diags.push(
+            Diagnostic::error("file::read", format!("cannot read file: {e}"), Span::file_start(id), "not read")
+                .with_help("check the file's permissions; the other files were still checked"),
+        );
+        (id, false)
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) => return Ok(unreadable(sources, diags, e)),
+    };
     if meta.len() > frontend::MAX_FILE_BYTES {
         let id = sources.add(name, path.to_path_buf(), format, Arc::from(""));
         diags.push(
@@ -160,7 +176,10 @@ fn read_file(sources: &mut SourceMap, root: &Path, path: &Path, diags: &mut Diag
         );
         return Ok((id, false));
     }
-    let bytes = std::fs::read(path).map_err(|e| LoadError(format!("cannot read {}: {e}", path.display())))?;
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => return Ok(unreadable(sources, diags, e)),
+    };
     let (text, problems) = frontend::decode_text(&bytes);
     let id = sources.add(name, path.to_path_buf(), format, Arc::from(text.as_str()));
     let ok = frontend::report_text_problems(id, &text, &problems, diags);

@@ -69,6 +69,18 @@ fn main() -> ExitCode {
             let comp = match compile(&root) {
                 Ok(c) => c,
                 Err(e) => {
+                    // Machine formats still get something to parse.
+                    match format {
+                        OutputFormat::Json => println!(
+                            "{}",
+                            serde_json::json!({ "error": { "message": e.to_string() }, "diagnostics": [] })
+                        ),
+                        OutputFormat::Github => println!(
+                            "::error title=tenants::load::{}",
+                            e.to_string().replace('%', "%25").replace('\n', "%0A")
+                        ),
+                        OutputFormat::Human => {}
+                    }
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
                 }
@@ -93,7 +105,9 @@ fn main() -> ExitCode {
                     );
                 }
             }
-            if !summary.valid {
+            if comp.has_io_errors() {
+                ExitCode::from(2)
+            } else if !summary.valid {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS

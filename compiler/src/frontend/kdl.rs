@@ -220,6 +220,7 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
         DocKind::Platform => Ctx::PlatformRoot,
         DocKind::Accounts => Ctx::AccountsRoot,
     };
+    let errors_before = diags.error_count();
     let mut cv = Converter { file, diags };
     let doc_span = Span::new(file, 0, text.len());
     match kind {
@@ -261,7 +262,7 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
                     cv.diags.push(d);
                 }
             }
-            if root.is_none() && !cv.diags.has_errors() {
+            if root.is_none() && cv.diags.error_count() == errors_before {
                 cv.diags.push(
                     Diagnostic::error(
                         "schema::missing",

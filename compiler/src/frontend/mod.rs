@@ -105,15 +105,40 @@ fn floor_char(text: &str, mut pos: usize) -> usize {
     pos
 }
 
-/// Deepest bracket nesting outside strings and comments, with the offset
-/// where [`MAX_NESTING`] was first exceeded. A cheap pre-scan: the parsers are
-/// recursive, so hostile nesting is refused before they see it.
-pub fn nesting_violation(text: &str) -> Option<usize> {
+/// Where bracket nesting first exceeds [`MAX_NESTING`], outside strings and
+/// comments. A linear pre-scan: the parsers are recursive, so hostile nesting
+/// is refused before they see it. The scan knows each format's strings and
+/// comments (KDL raw strings `#"…"#`, multi-line `"""…"""`, nested `/* */`);
+/// and as a safety net, if it ever loses track, a file whose brackets would
+/// nest too deep when counted *ignoring* strings and comments is scanned
+/// again that way (a false positive needs more than 64 levels of brackets
+/// inside strings, which no tenant file has).
+pub fn nesting_violation(text: &str, format: Format) -> Option<usize> {
     let b = text.as_bytes();
+    let kdl = format == Format::Kdl;
     let mut depth = 0usize;
     let mut i = 0;
+    let mut unterminated = false;
     while i < b.len() {
         match b[i] {
+            b'"' if kdl && b[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                loop {
+                    if i >= b.len() {
+                        unterminated = true;
+                        break;
+                    }
+                    if b[i] == b'\\' {
+                        i += 2;
+                        continue;
+                    }
+                    if b[i..].starts_with(b"\"\"\"") {
+                        i += 2;
+                        break;
+                    }
+                    i += 1;
+                }
+            }
             b'"' => {
                 i += 1;
                 while i < b.len() && b[i] != b'"' {
@@ -122,6 +147,29 @@ pub fn nesting_violation(text: &str) -> Option<usize> {
                     }
                     i += 1;
                 }
+                if i >= b.len() {
+                    unterminated = true;
+                }
+            }
+            b'#' if kdl => {
+                let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
+                if b.get(i + hashes) == Some(&b'"') {
+                    // Raw string: ends at a quote followed by the same number of `#`.
+                    i += hashes + 1;
+                    loop {
+                        if i >= b.len() {
+                            unterminated = true;
+                            break;
+                        }
+                        if b[i] == b'"' && b[i + 1..].iter().take(hashes).filter(|c| **c == b'#').count() == hashes {
+                            i += hashes;
+                            break;
+                        }
+                        i += 1;
+                    }
+                } else {
+                    i += hashes - 1;
+                }
             }
             b'/' if b.get(i + 1) == Some(&b'/') => {
                 while i < b.len() && b[i] != b'\n' {
@@ -129,11 +177,22 @@ pub fn nesting_violation(text: &str) -> Option<usize> {
                 }
             }
             b'/' if b.get(i + 1) == Some(&b'*') => {
+                let mut level = 1;
                 i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                while i < b.len() && level > 0 {
+                    if kdl && b[i] == b'/' && b.get(i + 1) == Some(&b'*') {
+                        level += 1;
+                        i += 1;
+                    } else if b[i] == b'*' && b.get(i + 1) == Some(&b'/') {
+                        level -= 1;
+                        i += 1;
+                    }
                     i += 1;
                 }
-                i += 1;
+                if level > 0 {
+                    unterminated = true;
+                }
+                continue;
             }
             b'{' | b'[' | b'(' => {
                 depth += 1;
@@ -145,6 +204,33 @@ pub fn nesting_violation(text: &str) -> Option<usize> {
             _ => {}
         }
         i += 1;
+    }
+    if unterminated {
+        // The scan ran into an unterminated string or comment: whatever
+        // follows was not checked. Fall back to counting every bracket.
+        return raw_nesting_violation(b, MAX_NESTING);
+    }
+    // Belt and braces: even counting brackets inside strings, no file nests
+    // beyond what the recursive parsers handle on a small (2 MiB) stack.
+    raw_nesting_violation(b, MAX_RAW_NESTING)
+}
+
+/// Hard bound on bracket depth counted without regard to strings.
+pub const MAX_RAW_NESTING: usize = 1024;
+
+fn raw_nesting_violation(b: &[u8], limit: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, c) in b.iter().enumerate() {
+        match c {
+            b'{' | b'[' | b'(' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b'}' | b']' | b')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
     }
     None
 }
@@ -165,7 +251,7 @@ pub fn parse(sources: &SourceMap, file: FileId, kind: DocKind, diags: &mut Diagn
         );
         return None;
     }
-    if let Some(at) = nesting_violation(&text) {
+    if let Some(at) = nesting_violation(&text, f.format) {
         diags.push(
             Diagnostic::error(
                 "file::nesting",
