@@ -1385,17 +1385,7 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                         );
                         continue;
                     }
-                    conflict(
-                        cx,
-                        &n,
-                        &n,
-                        first.tenant,
-                        first.env,
-                        first.span,
-                        &claim.tenant.to_string(),
-                        claim.env,
-                        claim.span,
-                    );
+                    conflict(cx, &n, &n, first.tenant, first.env, first.span, claim.tenant, claim.env, claim.span);
                     continue;
                 }
                 map.insert(

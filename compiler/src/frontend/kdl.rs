@@ -185,7 +185,8 @@ pub fn snake_to_kebab(s: &str) -> String {
 }
 
 pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -> Option<Value> {
-    let doc = match KdlDocument::parse_v2(text) {
+    // The fast path returns the reference parser's document or nothing.
+    let doc = match super::kdl_fast::parse(text).map(Ok).unwrap_or_else(|| KdlDocument::parse_v2(text)) {
         Ok(doc) => doc,
         Err(err) => {
             for d in err.diagnostics {

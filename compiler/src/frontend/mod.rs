@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod kdl;
+pub mod kdl_fast;
 
 use std::sync::Arc;
 
