@@ -99,6 +99,10 @@ fn test() -> Result<(), ExitCode> {
 }
 
 fn bench() -> Result<(), ExitCode> {
+    // The table also times the real CLI: build it first.
+    let mut b = cargo();
+    b.args(["build", "--quiet", "--release", "--bin", "tenants"]);
+    run("cargo build --release --bin tenants", b)?;
     let mut c = cargo();
     c.args(["run", "--quiet", "--release", "-p", "tenants-compiler", "--example", "bench_check"]);
     run("bench: tenants check on generated corpora", c)
