@@ -83,6 +83,9 @@ impl<'d> Decoder<'d> {
     }
 
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
+        if v.kind == Kind::Invalid {
+            return; // reported by the front end
+        }
         let found = v.kind.type_name();
         if self.format == Format::Kdl && matches!(v.kind, Kind::Object(_)) && expected != "an object" {
             let name = self.disp(key);

@@ -379,8 +379,8 @@ fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
     let mut out = Vec::new();
     for e in d.map(o, "vars") {
         match &e.value.kind {
-            // A KDL `var NAME` without a value was reported by the KDL front end.
-            Kind::Null if d.format == crate::source::Format::Kdl => {}
+            // Already reported by the front end (a KDL `var NAME` without a value).
+            Kind::Invalid => {}
             Kind::Str(s) => out.push((Sp::new(e.key.clone(), e.key_span), Sp::new(s.clone(), e.value.span))),
             other => d.push(
                 crate::diag::Diagnostic::error(

@@ -22,6 +22,10 @@ pub enum Kind {
     Str(String),
     Array(Vec<Value>),
     Object(Vec<Entry>),
+    /// A value the front end already reported as broken (e.g. a KDL `var`
+    /// node without a value); decoders skip it silently, so one mistake
+    /// gives one diagnostic.
+    Invalid,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,7 @@ impl Kind {
             Kind::Str(_) => "a string",
             Kind::Array(_) => "a list",
             Kind::Object(_) => "an object",
+            Kind::Invalid => "an invalid value",
         }
     }
 }

@@ -304,7 +304,7 @@ impl Converter<'_> {
                     span,
                     "here",
                 ));
-                Kind::Null
+                Kind::Invalid
             }
             KdlValue::Bool(b) => Kind::Bool(*b),
             KdlValue::Null => Kind::Null,
@@ -471,7 +471,7 @@ impl Converter<'_> {
                 ));
                 return Value {
                     span: node_span,
-                    kind: Kind::Null,
+                    kind: Kind::Invalid,
                 };
             }
             _ => {}
