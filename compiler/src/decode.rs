@@ -122,8 +122,12 @@ impl<'d> Decoder<'d> {
             return None;
         };
         let what = what.into();
+        // First index of each key: linear even for objects with 100k keys.
+        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            if let Some(first) = entries[..i].iter().find(|p| p.key == e.key) {
+            let first_index = *seen.entry(e.key.as_str()).or_insert(i);
+            if first_index != i {
+                let first = &entries[first_index];
                 self.push(
                     Diagnostic::error(
                         "schema::duplicate-key",
@@ -341,8 +345,9 @@ impl<'d> Decoder<'d> {
         match &e.value.kind {
             Kind::Object(entries) => {
                 let mut out: Vec<&Entry> = Vec::new();
+                let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(entries.len());
                 for ent in entries {
-                    if let Some(first) = out.iter().find(|p| p.key == ent.key) {
+                    if let Some(first) = seen.get(ent.key.as_str()).map(|j| out[*j]) {
                         self.push(
                             Diagnostic::error(
                                 "schema::duplicate-key",
@@ -355,6 +360,7 @@ impl<'d> Decoder<'d> {
                         );
                         continue;
                     }
+                    seen.insert(&ent.key, out.len());
                     out.push(ent);
                 }
                 out

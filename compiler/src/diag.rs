@@ -80,14 +80,20 @@ impl Diagnostic {
 #[derive(Debug, Default, Clone)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
+    /// Errors in `items` (kept by `push` and `sort`).
+    errors: usize,
 }
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
+        if d.severity == Severity::Error {
+            self.errors += 1;
+        }
         self.items.push(d);
     }
+    /// O(1): passes call this per tenant to see whether they added errors.
     pub fn error_count(&self) -> usize {
-        self.items.iter().filter(|d| d.severity == Severity::Error).count()
+        self.errors
     }
     pub fn warning_count(&self) -> usize {
         self.items.iter().filter(|d| d.severity == Severity::Warning).count()
@@ -102,6 +108,7 @@ impl Diagnostics {
             (pa.file, pa.start, a.code, &a.message).cmp(&(pb.file, pb.start, b.code, &b.message))
         });
         self.items.dedup();
+        self.errors = self.items.iter().filter(|d| d.severity == Severity::Error).count();
     }
 }
 
@@ -371,7 +378,17 @@ pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> S
         .with_links(false)
         .without_syntax_highlighting();
     let mut out = String::new();
+    let mut per_file: std::collections::HashMap<crate::source::FileId, usize> = std::collections::HashMap::new();
+    let mut hidden: std::collections::BTreeMap<crate::source::FileId, usize> = std::collections::BTreeMap::new();
     for d in diags {
+        // A terminal shows the first MAX_HUMAN_PER_FILE of a file; the machine
+        // formats always carry every diagnostic.
+        let n = per_file.entry(d.primary().file).or_insert(0);
+        *n += 1;
+        if *n > MAX_HUMAN_PER_FILE {
+            *hidden.entry(d.primary().file).or_insert(0) += 1;
+            continue;
+        }
         // miette cannot draw labels far right on very long lines (it panics
         // past column 65,535): such diagnostics get the plain form.
         let too_wide = d.labels.iter().any(|l| {
@@ -403,8 +420,17 @@ pub fn render_human(sources: &SourceMap, diags: &[Diagnostic], color: bool) -> S
         out.push_str(&s);
         out.push('\n');
     }
+    for (file, n) in hidden {
+        out.push_str(&format!(
+            "… and {n} more diagnostic(s) in {} not shown here (`--format json` lists all)\n\n",
+            sources.get(file).name
+        ));
+    }
     out
 }
+
+/// Diagnostics per file drawn by [`render_human`].
+pub const MAX_HUMAN_PER_FILE: usize = 100;
 
 /// Widest column the graphical renderer is asked to draw.
 const MAX_RENDER_COLUMN: usize = 4096;

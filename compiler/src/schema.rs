@@ -31,46 +31,54 @@ const MODEL_ID: &str = r"^@[a-z0-9-]+/[A-Za-z0-9._/-]+$";
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Tenant", example = tenant_example())]
 pub struct TenantDoc {
-    /// Path or URL of this schema, for editors.
+    /// Path or URL of this schema, for editors (relative paths work, e.g. `../schemas/tenant.schema.json`); the compiler ignores it.
     #[serde(rename = "$schema", default)]
+    #[schemars(example = &"../schemas/tenant.schema.json")]
     pub schema: Option<String>,
-    /// Tenant id: lowercase letters, digits and single dashes; must equal the file name.
-    #[schemars(pattern(SLUG), example = &"acme")]
+    /// Tenant id: 1–32 characters, lowercase letters, digits and single dashes, starting with a letter; must equal the file name without its extension. Deployed scripts are named `<worker>-<id>-<env>`.
+    #[schemars(pattern(SLUG), example = &"acme", example = &"globex")]
     pub id: String,
-    /// Display name.
+    /// Display name: 1–200 characters, not only whitespace.
     #[schemars(length(min = 1, max = 200), example = &"Acme Corp")]
     pub name: String,
-    /// Key of the Cloudflare account in the accounts file.
+    /// Key of the Cloudflare account (in the accounts file) this tenant deploys to.
     #[schemars(pattern(SLUG), example = &"acme")]
     pub account: String,
-    /// When the `x-tenant-id` header may select this tenant.
+    /// When the `x-tenant-id` request header may select this tenant. Default: `{"header": "never"}` (hosts only).
     #[serde(default)]
     pub resolution: Option<Resolution>,
-    /// Settings per environment; every environment of the platform file must be present.
+    /// Hosts, binding resources and vars per environment, by environment name; exactly the environments of the platform file, each present.
     #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
     pub envs: BTreeMap<String, TenantEnv>,
+    /// Models (chat, embedding, text-to-speech), AI Gateway, per-route overrides and token budget. Required: at least the chat model.
     pub ai: Ai,
+    /// Retrieval (RAG) settings. Default: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5.
     #[serde(default)]
     pub rag: Option<Rag>,
+    /// Chat session settings. Default: sessions kept 30 days, 200 messages per session.
     #[serde(default)]
     pub sessions: Option<Sessions>,
+    /// Request rate limits per tenant, user and client IP. Default: 1000, 60 and 120 requests per minute.
     #[serde(default)]
     pub rate_limits: Option<RateLimits>,
+    /// Cache TTLs in seconds. Default: search results 300 seconds, chat answers not cached.
     #[serde(default)]
     pub cache: Option<Cache>,
-    /// Tools this tenant may use (names from the platform file), with the roles allowed to call each.
+    /// Platform tools this tenant may use, by tool name (`{}` for a tool without role restriction), with the roles allowed to call each. Default: no tools.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
     pub tools: Option<BTreeMap<String, Option<Tool>>>,
+    /// Text-to-speech settings (the model is `ai.tts`). Default: disabled, at most 2000 characters per request.
     #[serde(default)]
     pub tts: Option<Tts>,
+    /// Input limits, PII redaction and blocked terms. Default: messages of at most 8000 characters, no redaction, no blocked terms.
     #[serde(default)]
     pub safety: Option<Safety>,
-    /// NAMES of the secrets this tenant's Worker needs (values are set with `wrangler secret put`, never here).
+    /// NAMES of the secrets this tenant's Worker needs, UPPER_SNAKE_CASE, each listed once and not also a var; values are set with `wrangler secret put NAME`, never here. Default: none.
     #[serde(default)]
-    #[schemars(inner(pattern(UPPER)), example = vec!["GATEWAY_TOKEN"])]
+    #[schemars(inner(pattern(UPPER)), extend("uniqueItems" = true), example = vec!["GATEWAY_TOKEN"])]
     pub secrets: Option<Vec<String>>,
-    /// Plain-text vars for every environment (an environment's `vars` override them).
+    /// Plain-text vars for every environment, by UPPER_SNAKE_CASE name (not `TENANT_ID`, `TENANT_ENV` or a binding name); an environment's `vars` override them. Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub vars: Option<BTreeMap<String, String>>,
@@ -86,14 +94,16 @@ fn tenant_example() -> serde_json::Value {
     })
 }
 
+/// How a request selects this tenant besides its host.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
-    /// `never`: hosts only (default). `dev-only`: the header is honoured in development environments. `always`: honoured everywhere.
+    /// When the `x-tenant-id` header may select this tenant. `never`: hosts only (default). `dev-only`: the header is honoured in the platform's development environments. `always`: honoured in every environment.
     #[serde(default)]
     pub header: Option<HeaderPolicy>,
 }
 
+/// Header policy: `never`, `dev-only` or `always`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum HeaderPolicy {
@@ -106,51 +116,55 @@ pub enum HeaderPolicy {
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TenantEnv {
-    /// Hostnames routed to this tenant: exact (`acme.example.com`) or wildcard (`*.acme.example.com`), lowercase, punycode for IDNs.
-    #[schemars(length(min = 1), inner(pattern(HOST), length(max = 253)), example = vec!["acme.example.com", "*.acme.example.com"])]
+    /// Hostnames routed to this tenant in this environment, at least one, each listed once: exact (`acme.example.com`) or a leading wildcard covering at least two labels (`*.acme.example.com`, matching subdomains at any depth but not the apex); lowercase ASCII (punycode for IDNs), at most 253 characters, no scheme, port or path; a trailing dot is ignored when hosts are compared.
+    #[schemars(length(min = 1), inner(pattern(HOST), length(max = 253)), extend("uniqueItems" = true), example = vec!["acme.example.com", "*.acme.example.com"], example = vec!["acme.localhost"])]
     pub hosts: Vec<String>,
-    /// KV namespace per KV binding of the platform.
+    /// KV namespace per `kv` binding of the platform, by binding name; required for every `kv` binding.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub kv: Option<BTreeMap<String, KvResource>>,
-    /// Vectorize index (and namespace) per Vectorize binding.
+    /// Vectorize index (and namespace) per `vectorize` binding of the platform, by binding name; required for every `vectorize` binding.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub vectorize: Option<BTreeMap<String, VectorizeResource>>,
-    /// Analytics Engine dataset per analytics binding (defaults to the platform's dataset).
+    /// Analytics Engine dataset per `analytics-engine` binding of the platform, by binding name. Default: the binding's `dataset` in the platform file; required when the platform gives none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub analytics_engine: Option<BTreeMap<String, AnalyticsResource>>,
-    /// Vars for this environment, over the tenant's `vars`.
+    /// Vars for this environment, by UPPER_SNAKE_CASE name; they override the tenant-level `vars`. Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub vars: Option<BTreeMap<String, String>>,
 }
 
+/// The KV namespace of a `kv` binding in one environment.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KvResource {
-    /// KV namespace id, as printed by `wrangler kv namespace create`.
+    /// KV namespace id (32 lowercase hex characters), as printed by `wrangler kv namespace create`; not shared with another tenant.
     #[schemars(pattern(HEX32), example = &"0f2ac74b498b48028cb68387c421e279")]
     pub id: String,
 }
 
+/// The Vectorize index of a `vectorize` binding in one environment.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VectorizeResource {
-    /// Vectorize index name.
+    /// Vectorize index name (1–32 characters: lowercase letters, digits and dashes), as created with `wrangler vectorize create`.
     #[schemars(pattern(r"^[a-z0-9][a-z0-9-]{0,31}$"), example = &"acme-docs")]
     pub index: String,
-    /// Namespace inside the index; defaults to the tenant id.
+    /// Namespace inside the index, 1–64 characters. Default: the tenant id. An index and namespace pair is not shared with another tenant.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 64))]
+    #[schemars(length(min = 1, max = 64), example = &"acme")]
     pub namespace: Option<String>,
 }
 
+/// The Analytics Engine dataset of an `analytics-engine` binding in one environment.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AnalyticsResource {
-    #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"))]
+    /// Analytics Engine dataset name (1–64 characters: letters, digits and `_`); overrides the binding's `dataset` in the platform file.
+    #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"), example = &"acme_events")]
     pub dataset: String,
 }
 
@@ -158,48 +172,55 @@ pub struct AnalyticsResource {
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ai {
-    /// AI Gateway id requests go through.
+    /// AI Gateway id requests go through (1–64 characters: lowercase letters, digits and single dashes, as created in the AI Gateway dashboard). Default: none.
     #[serde(default)]
     #[schemars(pattern(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,63}$"), example = &"acme-gw")]
     pub gateway: Option<String>,
-    /// Chat (text-generation) model: an id, or an object with limits.
+    /// Chat model (a `text-generation` model): an id, or an object with the id and generation limits.
     pub chat: ChatRef,
-    /// Embedding model; its dimensions must equal each Vectorize binding's.
+    /// Embedding model for RAG (a `text-embeddings` model): an id or `{"model": id}`. Required when the platform has a `vectorize` binding; its vectors must have the `dimensions` of every such binding. Default: none.
     #[serde(default)]
+    #[schemars(example = &"@cf/baai/bge-base-en-v1.5")]
     pub embedding: Option<ModelRef>,
-    /// Text-to-speech model.
+    /// Text-to-speech model (a `text-to-speech` model): an id or `{"model": id}`. Required when `tts.enabled` is true. Default: none.
     #[serde(default)]
+    #[schemars(example = &"@cf/myshell-ai/melotts")]
     pub tts: Option<ModelRef>,
-    /// Per-route overrides of the chat model (routes: chat, search, tools, tts).
+    /// Per-route overrides of the chat model and token limit, by route: `chat`, `search`, `tools` or `tts`. Default: none (every route uses `ai.chat`).
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"enum": ["chat", "search", "tools", "tts"]}))]
     pub routes: Option<BTreeMap<String, RouteOverride>>,
+    /// Daily token budget. Default: unlimited.
     #[serde(default)]
     pub budget: Option<Budget>,
 }
 
+/// A chat model: its id (`@<namespace>/<path>`, e.g. `@cf/meta/llama-3.1-8b-instruct`), or an object with the id and limits.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ChatRef {
-    Id(#[schemars(pattern(MODEL_ID))] String),
+    Id(#[schemars(pattern(MODEL_ID), example = &"@cf/meta/llama-3.1-8b-instruct")] String),
     Full(Chat),
 }
 
+/// A chat model with generation limits.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Chat {
+    /// Model id of a `text-generation` model, from the Workers AI catalog or the platform's `models`.
     #[schemars(pattern(MODEL_ID), example = &"@cf/meta/llama-3.1-8b-instruct")]
     pub model: String,
-    /// Maximum tokens generated per answer (default 1024).
+    /// Maximum tokens generated per answer, 1–131072. Default: 1024.
     #[serde(default)]
     #[schemars(range(min = 1, max = 131072))]
     pub max_tokens: Option<u32>,
-    /// Sampling temperature (default 0.7).
+    /// Sampling temperature, 0.0–2.0. Default: 0.7.
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 2.0))]
     pub temperature: Option<f64>,
 }
 
+/// A model: its id (`@<namespace>/<path>`, e.g. `@cf/baai/bge-base-en-v1.5`), or `{"model": id}`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum ModelRef {
@@ -207,60 +228,70 @@ pub enum ModelRef {
     Full(ModelOnly),
 }
 
+/// A model given as an object.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelOnly {
-    #[schemars(pattern(MODEL_ID))]
+    /// Model id, from the Workers AI catalog or the platform's `models`, of the task its key needs (`embedding`: `text-embeddings`, `tts`: `text-to-speech`).
+    #[schemars(pattern(MODEL_ID), example = &"@cf/baai/bge-base-en-v1.5")]
     pub model: String,
 }
 
+/// Overrides for one route of the Worker.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteOverride {
-    /// Chat model for this route (defaults to `ai.chat`).
+    /// Model id of the `text-generation` model for this route. Default: the model of `ai.chat`.
     #[serde(default)]
-    #[schemars(pattern(MODEL_ID))]
+    #[schemars(pattern(MODEL_ID), example = &"@cf/meta/llama-3.3-70b-instruct-fp8-fast")]
     pub chat: Option<String>,
+    /// Maximum tokens generated per answer on this route, 1–131072. Default: `ai.chat.max_tokens`, else 1024.
     #[serde(default)]
     #[schemars(range(min = 1, max = 131072))]
     pub max_tokens: Option<u32>,
 }
 
+/// Token budget of the tenant.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
-    /// Tokens per UTC day across all routes; unlimited when absent.
+    /// Tokens per UTC day across all routes, 1–1,000,000,000,000. Default: unlimited.
     #[serde(default)]
     #[schemars(range(min = 1, max = 1_000_000_000_000u64), example = 2_000_000)]
     pub tokens_per_day: Option<u64>,
 }
 
-/// Retrieval settings (defaults: 800 / 100 / 5 / 0.5).
+/// Retrieval settings (defaults: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5).
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rag {
+    /// Characters per document chunk, 64–8192; larger than the effective `overlap`. Default: 800.
     #[serde(default)]
     #[schemars(range(min = 64, max = 8192))]
     pub chunk_size: Option<u32>,
-    /// Characters shared by consecutive chunks; smaller than `chunk_size`.
+    /// Characters shared by consecutive chunks, 0–4096; smaller than the effective `chunk_size` (checked after defaults, so `chunk_size` 64 alone is too small for the default overlap). Default: 100.
     #[serde(default)]
     #[schemars(range(min = 0, max = 4096))]
     pub overlap: Option<u32>,
+    /// Chunks retrieved per query, 1–50. Default: 5.
     #[serde(default)]
     #[schemars(range(min = 1, max = 50))]
     pub top_k: Option<u32>,
+    /// Minimum similarity score of a retrieved chunk, 0.0–1.0. Default: 0.5.
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_score: Option<f64>,
 }
 
-/// Chat sessions (defaults: 30 days, 200 messages).
+/// Chat sessions (defaults: kept 30 days, 200 messages).
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sessions {
+    /// Days a chat session is kept, 1–3650. Default: 30.
     #[serde(default)]
     #[schemars(range(min = 1, max = 3650))]
     pub retention_days: Option<u32>,
+    /// Messages kept per session, 1–10000. Default: 200.
     #[serde(default)]
     #[schemars(range(min = 1, max = 10000))]
     pub max_messages: Option<u32>,
@@ -270,32 +301,39 @@ pub struct Sessions {
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimits {
+    /// Requests per window for the whole tenant: an integer (requests per minute) or `{limit, per}`. Default: 1000 per minute.
     #[serde(default)]
     pub tenant: Option<RateLimit>,
+    /// Requests per window per user: an integer (requests per minute) or `{limit, per}`. Default: 60 per minute.
     #[serde(default)]
     pub user: Option<RateLimit>,
+    /// Requests per window per client IP: an integer (requests per minute) or `{limit, per}`. Default: 120 per minute.
     #[serde(default)]
     pub ip: Option<RateLimit>,
 }
 
+/// A rate limit: requests per minute, or requests per a chosen window.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum RateLimit {
-    /// Requests per minute.
+    /// Requests per minute, 1–1,000,000.
     PerMinute(#[schemars(range(min = 1, max = 1_000_000))] u32),
     Full(RateLimitFull),
 }
 
+/// A rate limit with its window.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitFull {
+    /// Requests allowed per window, 1–1,000,000.
     #[schemars(range(min = 1, max = 1_000_000))]
     pub limit: u32,
-    /// Window (default minute).
+    /// Length of the window: `second`, `minute`, `hour` or `day`. Default: `minute`.
     #[serde(default)]
     pub per: Option<Window>,
 }
 
+/// Rate-limit window: `second`, `minute`, `hour` or `day`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Window {
@@ -305,24 +343,27 @@ pub enum Window {
     Day,
 }
 
-/// Cache TTLs in seconds (0 disables).
+/// Cache TTLs in seconds (0 disables; defaults: search 300, chat 0).
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Cache {
+    /// How long search results are cached, in seconds, 0–604800 (7 days); 0 disables. Default: 300.
     #[serde(default)]
     #[schemars(range(min = 0, max = 604800))]
     pub search_ttl: Option<u32>,
+    /// How long chat answers are cached, in seconds, 0–604800 (7 days); 0 disables. Default: 0 (not cached).
     #[serde(default)]
     #[schemars(range(min = 0, max = 604800))]
     pub chat_ttl: Option<u32>,
 }
 
+/// A platform tool enabled for this tenant.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tool {
-    /// Roles allowed to call the tool; empty or absent: every authenticated user.
+    /// Roles allowed to call the tool (lowercase letters, digits and single dashes, at most 32 characters); when the platform tool lists roles, each must be one of them. Duplicates are dropped. Default: empty, meaning every authenticated user.
     #[serde(default)]
-    #[schemars(inner(pattern(SLUG)))]
+    #[schemars(inner(pattern(SLUG)), example = vec!["admin", "analyst"])]
     pub roles: Option<Vec<String>>,
 }
 
@@ -330,27 +371,33 @@ pub struct Tool {
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Tts {
+    /// Enable text-to-speech for this tenant; when true, `ai.tts` must name a model. Default: false.
     #[serde(default)]
     pub enabled: Option<bool>,
+    /// Voice name passed to the TTS model (not checked by the compiler). Default: none.
     #[serde(default)]
+    #[schemars(example = &"en-us")]
     pub voice: Option<String>,
+    /// Longest text accepted for speech, in characters, 1–20000. Default: 2000.
     #[serde(default)]
     #[schemars(range(min = 1, max = 20000))]
     pub max_chars: Option<u32>,
 }
 
+/// Input limits, PII redaction and blocked terms.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Safety {
-    /// Longest user message accepted (default 8000).
+    /// Longest user message accepted, in characters, 1–200000. Default: 8000.
     #[serde(default)]
     #[schemars(range(min = 1, max = 200000))]
     pub max_input_chars: Option<u32>,
-    /// Redact e-mail addresses and phone numbers before they reach a model.
+    /// Redact e-mail addresses and phone numbers before they reach a model. Default: false.
     #[serde(default)]
     pub pii_redaction: Option<bool>,
-    /// Terms that make a request be refused.
+    /// Terms that make a request be refused (any strings). Default: none.
     #[serde(default)]
+    #[schemars(example = vec!["internal-only", "confidential"])]
     pub blocked_terms: Option<Vec<String>>,
 }
 
@@ -361,71 +408,98 @@ pub struct Safety {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Platform")]
 pub struct PlatformDoc {
+    /// Path or URL of this schema, for editors (relative paths work, e.g. `../schemas/platform.schema.json`); the compiler ignores it.
     #[serde(rename = "$schema", default)]
+    #[schemars(example = &"../schemas/platform.schema.json")]
     pub schema: Option<String>,
-    /// Worker name; scripts are deployed as `<worker>-<tenant>-<env>`.
+    /// Worker name: 1–40 characters, lowercase letters, digits and single dashes, starting with a letter; scripts are deployed as `<worker>-<tenant>-<env>`.
     #[schemars(pattern(r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,39}$"), example = &"ai-platform")]
     pub worker: String,
+    /// Workers compatibility date, `YYYY-MM-DD`: a real calendar date in the years 2000–2099.
     #[schemars(pattern(DATE), example = &"2026-11-01")]
     pub compatibility_date: String,
+    /// Workers compatibility flags, snake_case (lowercase letters, digits and `_`). Default: none.
     #[serde(default)]
-    #[schemars(inner(pattern(r"^[a-z0-9_]+$")))]
+    #[schemars(inner(pattern(r"^[a-z0-9_]+$")), example = vec!["nodejs_compat"])]
     pub compatibility_flags: Option<Vec<String>>,
-    /// Environments every tenant configures.
+    /// Environments every tenant configures, by name (1–16 characters: lowercase letters, digits and single dashes); at least one. `{}` for an environment with default settings.
     #[schemars(extend("propertyNames" = {"pattern": r"^[a-z](?:[a-z0-9]|-(?=[a-z0-9])){0,15}$"}), extend("minProperties" = 1))]
     pub environments: BTreeMap<String, Option<EnvironmentDef>>,
-    /// Bindings the Worker needs, by binding name.
+    /// Bindings the Worker needs, by UPPER_SNAKE_CASE binding name; at most one `ai` binding. Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub bindings: Option<BTreeMap<String, BindingDef>>,
-    /// Models added to the Workers AI catalog (fine-tunes, new models).
+    /// Models added to the shipped Workers AI catalog (fine-tunes, new models), by model id (`@<namespace>/<path>`, e.g. `@cf/acme/support-llama`). Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": MODEL_ID}))]
     pub models: Option<BTreeMap<String, ModelDef>>,
-    /// Tools the Worker implements, which tenants may enable.
+    /// Tools the Worker implements, which tenants may enable, by name (1–32 characters: lowercase letters, digits and single dashes). Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
     pub tools: Option<BTreeMap<String, ToolDef>>,
 }
 
+/// Settings of one environment.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnvironmentDef {
-    /// `dev-only` header resolution applies here (default: true for `dev`).
+    /// Marks a development environment: under a tenant's `dev-only` header policy, `x-tenant-id` is honoured here. Default: true for an environment named `dev`, false otherwise.
     #[serde(default)]
     pub development: Option<bool>,
-    /// Deploy to workers.dev too (default: same as `development`).
+    /// Also deploy to workers.dev. Default: the value of `development`.
     #[serde(default)]
     pub workers_dev: Option<bool>,
 }
 
+/// A binding of the Worker; `type` selects its kind and the fields it takes.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = describe_binding_type)]
 pub enum BindingDef {
     /// A KV namespace; each tenant supplies its namespace id per environment.
     Kv {},
-    /// A Durable Object class exported by the Worker (SQLite storage).
+    /// A Durable Object class exported by the Worker (SQLite storage); tenants supply nothing.
     DurableObject {
-        #[schemars(pattern(r"^[A-Z][A-Za-z0-9]{0,63}$"))]
+        /// Name of the Durable Object class the Worker exports: PascalCase, letters and digits, at most 64 characters.
+        #[schemars(pattern(r"^[A-Z][A-Za-z0-9]{0,63}$"), example = &"ChatSession")]
         class: String,
     },
     /// A Vectorize index; each tenant supplies its index per environment.
     Vectorize {
-        #[schemars(range(min = 1, max = 1536))]
+        /// Vector size of the index (number of dimensions), 1–1536; every tenant's embedding model must return vectors of this length.
+        #[schemars(range(min = 1, max = 1536), example = 768)]
         dimensions: u32,
+        /// Distance metric of the index. Default: `cosine`.
         #[serde(default)]
         metric: Option<Metric>,
     },
-    /// The Workers AI binding.
+    /// The Workers AI binding (at most one); tenants supply nothing.
     Ai {},
     /// An Analytics Engine dataset (tenants may override the dataset).
     AnalyticsEngine {
+        /// Default dataset name for every tenant (1–64 characters: letters, digits and `_`). Default: none, and then every tenant must give its own.
         #[serde(default)]
-        #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"))]
+        #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"), example = &"ai_platform_events")]
         dataset: Option<String>,
     },
 }
 
+/// Describe the `type` tag of every binding variant (schemars gives it none).
+fn describe_binding_type(schema: &mut Schema) {
+    let Some(variants) = schema.get_mut("oneOf").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    for variant in variants {
+        if let Some(serde_json::Value::Object(tag)) = variant.pointer_mut("/properties/type") {
+            tag.insert(
+                "description".into(),
+                "Binding kind: `kv`, `durable-object`, `vectorize`, `ai` or `analytics-engine`.".into(),
+            );
+        }
+    }
+}
+
+/// Vectorize distance metric: `cosine`, `euclidean` or `dot-product`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Metric {
@@ -434,17 +508,20 @@ pub enum Metric {
     DotProduct,
 }
 
+/// A model added to the catalog.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(extend("if" = {"properties": {"task": {"const": "text-embeddings"}}, "required": ["task"]}, "then" = {"required": ["dimensions"]}))]
 pub struct ModelDef {
+    /// What the model does; decides where tenants may use it (`ai.chat` and routes: `text-generation`, `ai.embedding`: `text-embeddings`, `ai.tts`: `text-to-speech`).
     pub task: Task,
-    /// Output vector length (required for text-embeddings).
+    /// Length of the vectors the model returns (number of dimensions), 1–4096; required for `text-embeddings`. Default: none.
     #[serde(default)]
-    #[schemars(range(min = 1, max = 4096))]
+    #[schemars(range(min = 1, max = 4096), example = 768)]
     pub dimensions: Option<u32>,
 }
 
+/// Task of a model.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Task {
@@ -457,14 +534,17 @@ pub enum Task {
     Summarization,
 }
 
+/// A tool the Worker implements.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ToolDef {
+    /// Human-readable description of the tool. Default: empty.
     #[serde(default)]
+    #[schemars(example = &"Search the public web")]
     pub description: Option<String>,
-    /// Roles a tenant may grant this tool to; empty: any.
+    /// Roles a tenant may grant this tool to (each 1–32 characters: lowercase letters, digits and single dashes). Default: empty, meaning a tenant may grant any role.
     #[serde(default)]
-    #[schemars(inner(pattern(SLUG)))]
+    #[schemars(inner(pattern(SLUG)), example = vec!["admin", "analyst"])]
     pub roles: Option<Vec<String>>,
 }
 
@@ -475,17 +555,21 @@ pub struct ToolDef {
 #[serde(deny_unknown_fields)]
 #[schemars(title = "Accounts")]
 pub struct AccountsDoc {
+    /// Path or URL of this schema, for editors (relative paths work, e.g. `../schemas/accounts.schema.json`); the compiler ignores it.
     #[serde(rename = "$schema", default)]
+    #[schemars(example = &"../schemas/accounts.schema.json")]
     pub schema: Option<String>,
+    /// Cloudflare accounts by key, the `account` of tenant files (1–32 characters: lowercase letters, digits and single dashes).
     #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
     pub accounts: BTreeMap<String, AccountDef>,
 }
 
+/// One Cloudflare account.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountDef {
-    /// Cloudflare account id (32 hex characters).
-    #[schemars(pattern(HEX32))]
+    /// Cloudflare account id: 32 lowercase hex characters (dashboard Workers overview or `wrangler whoami`).
+    #[schemars(pattern(HEX32), example = &"5f1d2c3b4a5968778695a4b3c2d1e0f9")]
     pub account_id: String,
     /// NAME of the environment variable that holds the account's API token (never the token).
     #[schemars(pattern(UPPER), example = &"CF_API_TOKEN_ACME")]
@@ -508,14 +592,10 @@ pub fn render_all() -> Vec<(&'static str, String)> {
     schemas()
         .into_iter()
         .map(|(name, schema)| {
+            // No `$id`: the files are self-contained, and documents name them
+            // by relative path in `$schema`.
             let mut v = serde_json::to_value(&schema).expect("schema serializes");
             strip_null(&mut v);
-            if let Some(obj) = v.as_object_mut() {
-                obj.insert(
-                    "$id".into(),
-                    serde_json::Value::String(format!("https://tenants-as-code.dev/schemas/{name}")),
-                );
-            }
             let mut s = serde_json::to_string_pretty(&v).expect("schema serializes");
             s.push('\n');
             (name, s)
@@ -562,13 +642,28 @@ fn strip_null(v: &mut serde_json::Value) {
     }
 }
 
-/// Names of files in `dir` that are missing or differ from `files`.
+/// Paths of the files in `dir` that are out of date: those of `files` that are
+/// missing or differ, then (sorted, marked as unexpected) every other
+/// `*.schema.json` file in `dir`, which `write_all` would leave behind.
 pub fn stale_files(dir: &Path, files: &[(&str, String)]) -> Vec<String> {
-    files
+    let mut out: Vec<String> = files
         .iter()
         .filter(|(name, content)| std::fs::read_to_string(dir.join(name)).ok().as_deref() != Some(content.as_str()))
         .map(|(name, _)| dir.join(name).display().to_string())
-        .collect()
+        .collect();
+    // A directory that cannot be read has no extra files to report; its
+    // expected files are already reported as missing.
+    let mut unexpected: Vec<String> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".schema.json") && !files.iter().any(|(name, _)| name == n))
+        .map(|n| format!("{} (unexpected: not a generated schema; delete it)", dir.join(n).display()))
+        .collect();
+    unexpected.sort();
+    out.extend(unexpected);
+    out
 }
 
 /// Write files atomically (temporary file in the same directory, then rename).

@@ -72,16 +72,21 @@ pub struct SourceFile {
     pub text: Arc<str>,
     /// Byte offsets of line starts, for line/column look-ups.
     line_starts: Vec<u32>,
+    /// Pure ASCII text: a column is a byte difference (O(1), no counting).
+    ascii: bool,
 }
 
 impl SourceFile {
     pub fn new(id: FileId, name: String, path: PathBuf, format: Format, text: Arc<str>) -> Self {
+        // Lines end at LF, CRLF or a lone CR (as miette and editors count them).
         let mut line_starts = vec![0u32];
-        for (i, b) in text.bytes().enumerate() {
-            if b == b'\n' {
+        let bytes = text.as_bytes();
+        for (i, b) in bytes.iter().enumerate() {
+            if *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
                 line_starts.push((i + 1) as u32);
             }
         }
+        let ascii = text.is_ascii();
         SourceFile {
             id,
             name,
@@ -89,6 +94,7 @@ impl SourceFile {
             format,
             text,
             line_starts,
+            ascii,
         }
     }
 
@@ -100,6 +106,9 @@ impl SourceFile {
             Err(i) => i - 1,
         };
         let start = self.line_starts[line] as usize;
+        if self.ascii {
+            return (line + 1, offset as usize - start + 1);
+        }
         let mut end = offset as usize;
         while !self.text.is_char_boundary(end) {
             end -= 1;

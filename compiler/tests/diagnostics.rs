@@ -280,6 +280,59 @@ fn json_tenant(id: &str, account: &str, n: u8) -> String {
     )
 }
 
+/// The same tenant as [`json_tenant`], written in KDL.
+fn kdl_tenant(id: &str, account: &str, n: u8) -> String {
+    let kv = |env: u8| format!("{n:x}{env:x}").repeat(16);
+    let env = |env: &str, k: u8| {
+        format!(
+            r#"    env "{env}" {{
+        host "{env}.{id}{n}.example.com"
+        kv CACHE id="{}"
+        vectorize DOCS index="{id}{n}-docs-{env}"
+    }}
+"#,
+            kv(k)
+        )
+    };
+    format!(
+        r#"tenant "{id}" {{
+    name "Tenant {id}"
+    account "{account}"
+{}{}{}    ai {{
+        chat "@cf/meta/llama-3.1-8b-instruct"
+        embedding "@cf/baai/bge-base-en-v1.5"
+    }}
+}}
+"#,
+        env("dev", 1),
+        env("stage", 2),
+        env("prod", 3)
+    )
+}
+
+/// The JSONC mirror of `tenants/platform.kdl`.
+const PLATFORM_JSONC: &str = include_str!("fixtures/equivalence/platform.jsonc");
+
+/// Replace `platform.kdl` by its JSONC mirror, then apply `edits` (which may
+/// edit `platform.jsonc`).
+fn on_json_platform(edits: impl IntoIterator<Item = Edit>) -> Vec<Edit> {
+    let mut all = vec![remove("platform.kdl"), write("platform.jsonc", PLATFORM_JSONC)];
+    all.extend(edits);
+    all
+}
+
+/// The KDL mirror of `tenants/accounts.jsonc`.
+const ACCOUNTS_KDL: &str = r#"account "acme" account-id="5f1d2c3b4a5968778695a4b3c2d1e0f9" token-env="CF_API_TOKEN_ACME"
+account "shared" account-id="a1b2c3d4e5f60718293a4b5c6d7e8f90" token-env="CF_API_TOKEN_SHARED"
+"#;
+
+/// Replace `accounts.jsonc` by its KDL mirror, then apply `edits`.
+fn on_kdl_accounts(edits: impl IntoIterator<Item = Edit>) -> Vec<Edit> {
+    let mut all = vec![remove("accounts.jsonc"), write("accounts.kdl", ACCOUNTS_KDL)];
+    all.extend(edits);
+    all
+}
+
 // --------------------------------------------------------- the examples
 
 #[test]
@@ -306,6 +359,37 @@ fn generated_tenant_checks_clean() {
         "{}",
         diag::render_short(&comp.sources, &comp.diagnostics.items)
     );
+}
+
+#[test]
+fn generated_kdl_tenant_checks_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["platform.kdl", "accounts.jsonc"] {
+        std::fs::copy(examples_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    std::fs::write(tmp.path().join("hooli.kdl"), kdl_tenant("hooli", "shared", 7)).unwrap();
+    let comp = tenants_compiler::compile(tmp.path()).unwrap();
+    assert!(
+        comp.diagnostics.items.is_empty(),
+        "{}",
+        diag::render_short(&comp.sources, &comp.diagnostics.items)
+    );
+}
+
+#[test]
+fn examples_with_the_json_platform_mirror_check_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    for f in ["acme.kdl", "globex.jsonc", "initech.json", "accounts.jsonc"] {
+        std::fs::copy(examples_dir().join(f), tmp.path().join(f)).unwrap();
+    }
+    std::fs::write(tmp.path().join("platform.jsonc"), PLATFORM_JSONC).unwrap();
+    let comp = tenants_compiler::compile(tmp.path()).unwrap();
+    assert!(
+        comp.diagnostics.items.is_empty(),
+        "{}",
+        diag::render_short(&comp.sources, &comp.diagnostics.items)
+    );
+    assert!(comp.model.is_some());
 }
 
 // ------------------------------------------------------------------ syntax
@@ -412,6 +496,24 @@ fn empty_tenant_file_is_an_error() {
 fn empty_kdl_platform_file_is_an_error() {
     let o = check("empty_kdl_platform_file_is_an_error", &[write("platform.kdl", "")]);
     o.expect("file::empty", "platform.kdl", "");
+}
+
+#[test]
+fn nul_byte_makes_a_file_binary() {
+    let o = check(
+        "nul_byte_makes_a_file_binary",
+        &[write("globex.jsonc", b"{ \"id\": \"globex\0\" }\n".to_vec())],
+    );
+    o.expect("file::binary", "globex.jsonc", "");
+}
+
+#[test]
+fn invalid_utf8_is_an_encoding_error() {
+    let o = check(
+        "invalid_utf8_is_an_encoding_error",
+        &[write("acme.kdl", b"tenant \"acme\" {\n    name \"Acme \xE9\"\n}\n".to_vec())],
+    );
+    o.expect_first("file::encoding", "acme.kdl");
 }
 
 // ------------------------------------------------------------------ schema
@@ -551,6 +653,39 @@ fn kdl_environment_declared_twice_is_a_duplicate() {
     assert_eq!(d.labels.len(), 2);
 }
 
+#[test]
+fn json_header_policy_with_underscore_is_an_invalid_choice() {
+    let o = check(
+        "json_header_policy_with_underscore_is_an_invalid_choice",
+        &[replace("globex.jsonc", r#""header": "never""#, r#""header": "dev_only""#)],
+    );
+    let d = o.expect("schema::enum", "globex.jsonc", r#""dev_only""#);
+    assert!(d.help.as_deref().unwrap_or("").contains("did you mean `dev-only`"));
+}
+
+#[test]
+fn kdl_setting_written_as_a_bare_argument_is_unexpected() {
+    let o = check(
+        "kdl_setting_written_as_a_bare_argument_is_unexpected",
+        &[replace("acme.kdl", "max-tokens=1024", "1024")],
+    );
+    o.expect("schema::unexpected-argument", "acme.kdl", "1024");
+}
+
+#[test]
+fn kdl_platform_without_environments_is_missing_a_field() {
+    let o = check(
+        "kdl_platform_without_environments_is_missing_a_field",
+        &[replace(
+            "platform.kdl",
+            "    environment \"dev\" development=#true workers-dev=#true\n    environment \"stage\"\n    environment \"prod\"\n",
+            "",
+        )],
+    );
+    let d = o.expect_first("schema::missing", "platform.kdl");
+    assert!(d.message.contains("`environment`"), "{}", d.message);
+}
+
 // ------------------------------------------------------------------ tenants
 
 #[test]
@@ -610,6 +745,93 @@ fn environment_without_settings_is_missing() {
         )],
     );
     let d = o.expect("tenant::env::missing", "acme.kdl", r#""acme""#);
+    assert!(d.message.contains("`stage`"), "{}", d.message);
+}
+
+#[test]
+fn json_tenant_id_declared_in_two_files_is_labelled_in_both() {
+    let o = check(
+        "json_tenant_id_declared_in_two_files_is_labelled_in_both",
+        &[write("globex.json", json_tenant("globex", "shared", 3))],
+    );
+    let d = o.expect("tenant::id::duplicate", "globex.jsonc", r#""globex""#);
+    let files: Vec<&str> = d.labels.iter().map(|l| o.sources.get(l.span.file).name.as_str()).collect();
+    assert_eq!(files, ["tenants/globex.jsonc", "tenants/globex.json"]);
+}
+
+#[test]
+fn kdl_tenant_id_must_match_the_file_name() {
+    let o = check(
+        "kdl_tenant_id_must_match_the_file_name",
+        &[replace("acme.kdl", r#"tenant "acme""#, r#"tenant "acme-corp""#)],
+    );
+    o.expect("tenant::id::file-name", "acme.kdl", r#""acme-corp""#);
+}
+
+#[test]
+fn kdl_uppercase_tenant_id_is_invalid() {
+    let o = check(
+        "kdl_uppercase_tenant_id_is_invalid",
+        &[replace("acme.kdl", r#"tenant "acme""#, r#"tenant "Acme""#)],
+    );
+    o.expect("tenant::id::invalid", "acme.kdl", r#""Acme""#);
+}
+
+#[test]
+fn json_tenant_id_with_underscore_is_invalid() {
+    let o = check(
+        "json_tenant_id_with_underscore_is_invalid",
+        &[replace("initech.json", r#""id": "initech""#, r#""id": "init_ech""#)],
+    );
+    o.expect("tenant::id::invalid", "initech.json", r#""init_ech""#);
+}
+
+#[test]
+fn json_blank_display_name_is_invalid() {
+    let o = check(
+        "json_blank_display_name_is_invalid",
+        &[replace("initech.json", r#""name": "Initech""#, r#""name": "   ""#)],
+    );
+    o.expect("tenant::name::invalid", "initech.json", r#""   ""#);
+}
+
+#[test]
+fn kdl_display_name_over_200_characters_is_invalid() {
+    let long = format!("\"Acme {}\"", "x".repeat(200));
+    let o = check(
+        "kdl_display_name_over_200_characters_is_invalid",
+        &[replace("acme.kdl", r#""Acme Corp""#, long.clone())],
+    );
+    o.expect("tenant::name::invalid", "acme.kdl", &long);
+}
+
+#[test]
+fn json_misspelled_environment_is_unknown_and_the_real_one_missing() {
+    let o = check(
+        "json_misspelled_environment_is_unknown_and_the_real_one_missing",
+        &[replace("globex.jsonc", r#""prod": {"#, r#""prdo": {"#)],
+    );
+    let d = o.expect("tenant::env::unknown", "globex.jsonc", r#""prdo""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `prod`?"));
+    o.expect_first("tenant::env::missing", "globex.jsonc");
+}
+
+#[test]
+fn json_environment_without_settings_is_missing() {
+    let o = check(
+        "json_environment_without_settings_is_missing",
+        &[replace(
+            "initech.json",
+            r#"    "stage": {
+      "hosts": ["initech-stage.example.net"],
+      "kv": { "CACHE": { "id": "5e6f708192a3b4c5d6e7f80112233445" } },
+      "vectorize": { "DOCS": { "index": "shared-docs-stage" } }
+    },
+"#,
+            "",
+        )],
+    );
+    let d = o.expect_first("tenant::env::missing", "initech.json");
     assert!(d.message.contains("`stage`"), "{}", d.message);
 }
 
@@ -690,6 +912,43 @@ fn environment_with_an_empty_host_list_has_no_host() {
         &[replace("globex.jsonc", r#""hosts": ["globex.localhost"],"#, r#""hosts": [],"#)],
     );
     o.expect("tenant::host::missing", "globex.jsonc", r#""dev""#);
+}
+
+#[test]
+fn kdl_environment_without_a_host_has_no_host() {
+    let o = check(
+        "kdl_environment_without_a_host_has_no_host",
+        &[replace("acme.kdl", "        host \"acme.localhost\"\n", "")],
+    );
+    o.expect("tenant::host::missing", "acme.kdl", r#""dev""#);
+}
+
+#[test]
+fn kdl_host_listed_twice_in_one_environment_is_a_duplicate() {
+    let o = check(
+        "kdl_host_listed_twice_in_one_environment_is_a_duplicate",
+        &[replace(
+            "acme.kdl",
+            r#"host "acme.localhost""#,
+            "host \"acme.localhost\"\n        host \"acme.localhost\"",
+        )],
+    );
+    let d = o.expect("tenant::host::duplicate", "acme.kdl", r#""acme.localhost""#);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn json_host_listed_twice_with_a_trailing_dot_is_a_duplicate() {
+    let o = check(
+        "json_host_listed_twice_with_a_trailing_dot_is_a_duplicate",
+        &[replace(
+            "initech.json",
+            r#""hosts": ["initech.localhost"]"#,
+            r#""hosts": ["initech.localhost", "initech.localhost."]"#,
+        )],
+    );
+    let d = o.expect("tenant::host::duplicate", "initech.json", r#""initech.localhost.""#);
+    assert_eq!(d.labels.len(), 2);
 }
 
 // --------------------------------------------------------------- resources
@@ -788,6 +1047,145 @@ fn invalid_kv_namespace_id_is_rejected() {
     o.expect("tenant::kv::id", "initech.json", r#""4d5e6f70-8192-a3b4-c5d6-e7f801122334""#);
 }
 
+#[test]
+fn kdl_kv_namespace_shared_by_two_tenants_is_labelled_in_both_files() {
+    let o = check(
+        "kdl_kv_namespace_shared_by_two_tenants_is_labelled_in_both_files",
+        &[
+            write("hooli.kdl", kdl_tenant("hooli", "shared", 7)),
+            replace("hooli.kdl", "73".repeat(16), "3c4d5e6f708192a3b4c5d6e7f8011223"),
+        ],
+    );
+    let d = o.expect("tenant::resource::shared", "hooli.kdl", r#"id="3c4d5e6f708192a3b4c5d6e7f8011223""#);
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/globex.jsonc");
+}
+
+#[test]
+fn kdl_vectorize_index_and_namespace_shared_by_two_tenants_is_an_error() {
+    let o = check(
+        "kdl_vectorize_index_and_namespace_shared_by_two_tenants_is_an_error",
+        &[
+            write("hooli.kdl", kdl_tenant("hooli", "shared", 7)),
+            replace(
+                "hooli.kdl",
+                r#"index="hooli7-docs-prod""#,
+                r#"index="shared-docs" namespace="globex""#,
+            ),
+        ],
+    );
+    let d = o.expect("tenant::resource::shared", "hooli.kdl", r#"namespace="globex""#);
+    assert!(d.message.contains("`shared-docs` namespace `globex`"), "{}", d.message);
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/globex.jsonc");
+}
+
+#[test]
+fn json_misspelled_binding_is_unknown_with_suggestion() {
+    let o = check(
+        "json_misspelled_binding_is_unknown_with_suggestion",
+        &[replace(
+            "initech.json",
+            r#""kv": { "CACHE": { "id": "4d5e6f708192a3b4c5d6e7f801122334" } }"#,
+            r#""kv": { "CACH": { "id": "4d5e6f708192a3b4c5d6e7f801122334" } }"#,
+        )],
+    );
+    let d = o.expect("tenant::binding::unknown", "initech.json", r#""CACH""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `CACHE`?"));
+}
+
+#[test]
+fn json_kv_entry_for_a_vectorize_binding_is_the_wrong_kind() {
+    let o = check(
+        "json_kv_entry_for_a_vectorize_binding_is_the_wrong_kind",
+        &[replace(
+            "initech.json",
+            "\"kv\": { \"CACHE\": { \"id\": \"4d5e6f708192a3b4c5d6e7f801122334\" } },\n      \"vectorize\": { \"DOCS\": { \"index\": \"shared-docs-dev\" } }",
+            r#""kv": { "CACHE": { "id": "4d5e6f708192a3b4c5d6e7f801122334" }, "DOCS": { "id": "4d5e6f708192a3b4c5d6e7f801122335" } }"#,
+        )],
+    );
+    let d = o.expect("tenant::binding::kind", "initech.json", r#""DOCS""#);
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/platform.kdl");
+}
+
+#[test]
+fn kdl_invalid_kv_namespace_id_is_rejected() {
+    let o = check(
+        "kdl_invalid_kv_namespace_id_is_rejected",
+        &[replace(
+            "acme.kdl",
+            r#"id="0f2ac74b498b48028cb68387c421e279""#,
+            r#"id="0f2ac74b-498b-4802-8cb6-8387c421e279""#,
+        )],
+    );
+    o.expect("tenant::kv::id", "acme.kdl", r#"id="0f2ac74b-498b-4802-8cb6-8387c421e279""#);
+}
+
+#[test]
+fn kdl_vectorize_index_with_underscores_is_invalid() {
+    let o = check(
+        "kdl_vectorize_index_with_underscores_is_invalid",
+        &[replace("acme.kdl", r#"index="acme-docs-dev""#, r#"index="acme_docs_dev""#)],
+    );
+    o.expect("tenant::vectorize::index", "acme.kdl", r#"index="acme_docs_dev""#);
+}
+
+#[test]
+fn json_vectorize_index_with_uppercase_is_invalid() {
+    let o = check(
+        "json_vectorize_index_with_uppercase_is_invalid",
+        &[replace(
+            "initech.json",
+            r#""index": "shared-docs-dev""#,
+            r#""index": "Shared-Docs-Dev""#,
+        )],
+    );
+    o.expect("tenant::vectorize::index", "initech.json", r#""Shared-Docs-Dev""#);
+}
+
+#[test]
+fn json_vectorize_namespace_over_64_characters_is_invalid() {
+    let long = format!("\"globex-{}\"", "x".repeat(60));
+    let o = check(
+        "json_vectorize_namespace_over_64_characters_is_invalid",
+        &[replace(
+            "globex.jsonc",
+            r#""index": "shared-docs-dev", "namespace": "globex""#,
+            format!(r#""index": "shared-docs-dev", "namespace": {long}"#),
+        )],
+    );
+    o.expect("tenant::vectorize::namespace", "globex.jsonc", &long);
+}
+
+#[test]
+fn kdl_empty_vectorize_namespace_is_invalid() {
+    let o = check(
+        "kdl_empty_vectorize_namespace_is_invalid",
+        &[replace(
+            "acme.kdl",
+            r#"index="acme-docs-dev""#,
+            r#"index="acme-docs-dev" namespace="""#,
+        )],
+    );
+    o.expect("tenant::vectorize::namespace", "acme.kdl", r#"namespace="""#);
+}
+
+#[test]
+fn kdl_analytics_dataset_with_dashes_is_invalid() {
+    let o = check(
+        "kdl_analytics_dataset_with_dashes_is_invalid",
+        &[replace("acme.kdl", r#"dataset="acme_events""#, r#"dataset="acme-events""#)],
+    );
+    o.expect("tenant::analytics::dataset", "acme.kdl", r#"dataset="acme-events""#);
+}
+
+#[test]
+fn json_analytics_dataset_with_dashes_is_invalid() {
+    let o = check(
+        "json_analytics_dataset_with_dashes_is_invalid",
+        &[replace("initech.json", r#""initech_events""#, r#""initech-events""#)],
+    );
+    o.expect("tenant::analytics::dataset", "initech.json", r#""initech-events""#);
+}
+
 // ------------------------------------------------------------------- tools
 
 #[test]
@@ -812,6 +1210,30 @@ fn tool_granted_to_a_role_the_platform_does_not_allow() {
     );
     let d = o.expect("tenant::tool::role", "globex.jsonc", r#""intern""#);
     assert_eq!(d.help.as_deref(), Some("the platform allows: admin, analyst"));
+}
+
+#[test]
+fn json_misspelled_tool_is_unknown_with_suggestion() {
+    let o = check(
+        "json_misspelled_tool_is_unknown_with_suggestion",
+        &[replace("globex.jsonc", r#""summarize": {},"#, r#""summarise": {},"#)],
+    );
+    let d = o.expect("tenant::tool::unknown", "globex.jsonc", r#""summarise""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `summarize`?"));
+}
+
+#[test]
+fn kdl_tool_granted_to_a_role_the_platform_does_not_allow() {
+    let o = check(
+        "kdl_tool_granted_to_a_role_the_platform_does_not_allow",
+        &[replace(
+            "acme.kdl",
+            r#"tool "ingest-docs" roles="admin""#,
+            r#"tool "ingest-docs" roles="intern""#,
+        )],
+    );
+    let d = o.expect("tenant::tool::role", "acme.kdl", r#"roles="intern""#);
+    assert_eq!(d.help.as_deref(), Some("the platform allows: admin"));
 }
 
 // ------------------------------------------------------------------ models
@@ -913,6 +1335,132 @@ fn rag_overlap_not_smaller_than_chunk_size() {
     o.expect("tenant::rag::overlap", "acme.kdl", "overlap=800");
 }
 
+#[test]
+fn json_misspelled_chat_model_is_unknown_with_suggestion() {
+    let o = check(
+        "json_misspelled_chat_model_is_unknown_with_suggestion",
+        &[replace(
+            "initech.json",
+            r#""chat": "@cf/mistralai/mistral-small-3.1-24b-instruct""#,
+            r#""chat": "@cf/mistralai/mistral-smal-3.1-24b-instruct""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::model::unknown",
+        "initech.json",
+        r#""@cf/mistralai/mistral-smal-3.1-24b-instruct""#,
+    );
+    assert!(d
+        .help
+        .as_deref()
+        .unwrap_or("")
+        .starts_with("did you mean `@cf/mistralai/mistral-small-3.1-24b-instruct`?"));
+}
+
+#[test]
+fn kdl_embedding_model_used_as_chat_model_is_the_wrong_task() {
+    let o = check(
+        "kdl_embedding_model_used_as_chat_model_is_the_wrong_task",
+        &[replace(
+            "acme.kdl",
+            r#"chat "@cf/meta/llama-3.1-8b-instruct" max-tokens=1024"#,
+            r#"chat "@cf/baai/bge-m3" max-tokens=1024"#,
+        )],
+    );
+    o.expect("tenant::model::task", "acme.kdl", r#""@cf/baai/bge-m3""#);
+}
+
+#[test]
+fn json_embedding_dimensions_differ_from_the_index_labelled_in_tenant_and_platform() {
+    let o = check(
+        "json_embedding_dimensions_differ_from_the_index_labelled_in_tenant_and_platform",
+        &[replace(
+            "initech.json",
+            r#""embedding": { "model": "@cf/baai/bge-base-en-v1.5" }"#,
+            r#""embedding": { "model": "@cf/baai/bge-small-en-v1.5" }"#,
+        )],
+    );
+    let d = o.expect("tenant::model::dimensions", "initech.json", r#""@cf/baai/bge-small-en-v1.5""#);
+    let second = &d.labels[1];
+    assert_eq!(o.sources.get(second.span.file).name, "tenants/platform.kdl");
+    assert_eq!(o.sources.get(second.span.file).slice(second.span), "dimensions=768");
+}
+
+#[test]
+fn json_platform_embedding_dimensions_are_labelled_in_the_platform_file() {
+    let o = check(
+        "json_platform_embedding_dimensions_are_labelled_in_the_platform_file",
+        &on_json_platform([replace(
+            "acme.kdl",
+            r#"embedding "@cf/baai/bge-base-en-v1.5""#,
+            r#"embedding "@cf/baai/bge-small-en-v1.5""#,
+        )]),
+    );
+    let d = o.expect("tenant::model::dimensions", "acme.kdl", r#""@cf/baai/bge-small-en-v1.5""#);
+    let second = &d.labels[1];
+    assert_eq!(o.sources.get(second.span.file).name, "tenants/platform.jsonc");
+    assert_eq!(o.sources.get(second.span.file).slice(second.span), "768");
+}
+
+#[test]
+fn json_missing_embedding_model_when_the_platform_has_a_vectorize_index() {
+    let o = check(
+        "json_missing_embedding_model_when_the_platform_has_a_vectorize_index",
+        &[replace(
+            "initech.json",
+            "    \"embedding\": { \"model\": \"@cf/baai/bge-base-en-v1.5\" },\n",
+            "",
+        )],
+    );
+    o.expect_first("tenant::ai::embedding-missing", "initech.json");
+}
+
+#[test]
+fn json_tts_enabled_without_a_tts_model() {
+    let o = check(
+        "json_tts_enabled_without_a_tts_model",
+        &[replace("initech.json", ",\n    \"tts\": \"@cf/deepgram/aura-1\"", "")],
+    );
+    o.expect_first("tenant::tts::model-missing", "initech.json");
+}
+
+#[test]
+fn json_unknown_route_override_suggests_a_route() {
+    let o = check(
+        "json_unknown_route_override_suggests_a_route",
+        &[replace("globex.jsonc", r#""routes": { "chat": {"#, r#""routes": { "caht": {"#)],
+    );
+    let d = o.expect("tenant::ai::route", "globex.jsonc", r#""caht""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `chat`?"));
+}
+
+#[test]
+fn json_rag_overlap_not_smaller_than_chunk_size() {
+    let o = check(
+        "json_rag_overlap_not_smaller_than_chunk_size",
+        &[replace("globex.jsonc", r#""overlap": 200"#, r#""overlap": 1200"#)],
+    );
+    o.expect("tenant::rag::overlap", "globex.jsonc", "1200");
+}
+
+#[test]
+fn kdl_gateway_id_with_a_space_is_invalid() {
+    let o = check(
+        "kdl_gateway_id_with_a_space_is_invalid",
+        &[replace("acme.kdl", r#"gateway="acme-gw""#, r#"gateway="Acme GW""#)],
+    );
+    o.expect("tenant::ai::gateway", "acme.kdl", r#"gateway="Acme GW""#);
+}
+
+#[test]
+fn json_gateway_id_with_underscore_is_invalid() {
+    let o = check(
+        "json_gateway_id_with_underscore_is_invalid",
+        &[replace("globex.jsonc", r#""gateway": "globex-gw""#, r#""gateway": "globex_gw""#)],
+    );
+    o.expect("tenant::ai::gateway", "globex.jsonc", r#""globex_gw""#);
+}
+
 // ----------------------------------------------------------------- secrets
 
 #[test]
@@ -980,6 +1528,125 @@ fn var_named_tenant_id_is_reserved() {
         )],
     );
     o.expect("tenant::var::reserved", "globex.jsonc", r#""TENANT_ID""#);
+}
+
+#[test]
+fn kdl_secret_listed_twice_is_reported_with_both_locations() {
+    let o = check(
+        "kdl_secret_listed_twice_is_reported_with_both_locations",
+        &[replace(
+            "acme.kdl",
+            r#"secrets "GATEWAY_TOKEN""#,
+            r#"secrets "GATEWAY_TOKEN" "GATEWAY_TOKEN""#,
+        )],
+    );
+    let d = o.expect("tenant::secret::duplicate", "acme.kdl", r#""GATEWAY_TOKEN""#);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn json_lowercase_secret_name_is_invalid() {
+    let o = check(
+        "json_lowercase_secret_name_is_invalid",
+        &[replace(
+            "initech.json",
+            r#""secrets": ["GATEWAY_TOKEN"]"#,
+            r#""secrets": ["gateway-token"]"#,
+        )],
+    );
+    o.expect("tenant::secret::name", "initech.json", r#""gateway-token""#);
+}
+
+#[test]
+fn kdl_secret_name_with_a_space_is_invalid() {
+    let o = check(
+        "kdl_secret_name_with_a_space_is_invalid",
+        &[replace("acme.kdl", r#"secrets "GATEWAY_TOKEN""#, r#"secrets "Gateway Token""#)],
+    );
+    o.expect("tenant::secret::name", "acme.kdl", r#""Gateway Token""#);
+}
+
+#[test]
+fn json_secret_with_the_name_of_an_environment_var_is_a_conflict() {
+    let o = check(
+        "json_secret_with_the_name_of_an_environment_var_is_a_conflict",
+        &[replace(
+            "globex.jsonc",
+            r#""vars": { "LOG_LEVEL": "warn" },"#,
+            r#""vars": { "LOG_LEVEL": "warn", "SEARCH_API_KEY": "none" },"#,
+        )],
+    );
+    o.expect("tenant::secret::conflict", "globex.jsonc", r#""SEARCH_API_KEY""#);
+}
+
+#[test]
+fn kdl_secret_with_the_name_of_a_var_is_a_conflict() {
+    let o = check(
+        "kdl_secret_with_the_name_of_a_var_is_a_conflict",
+        &[replace(
+            "acme.kdl",
+            r#"secrets "GATEWAY_TOKEN""#,
+            r#"secrets "GATEWAY_TOKEN" "SUPPORT_EMAIL""#,
+        )],
+    );
+    o.expect("tenant::secret::conflict", "acme.kdl", r#""SUPPORT_EMAIL""#);
+}
+
+#[test]
+fn json_var_with_the_name_of_a_binding_is_a_conflict() {
+    let o = check(
+        "json_var_with_the_name_of_a_binding_is_a_conflict",
+        &[replace(
+            "globex.jsonc",
+            r#""vars": { "LOG_LEVEL": "info" }"#,
+            r#""vars": { "LOG_LEVEL": "info", "CACHE": "on" }"#,
+        )],
+    );
+    o.expect("tenant::var::conflict", "globex.jsonc", r#""CACHE""#);
+}
+
+#[test]
+fn kdl_environment_var_with_the_name_of_a_binding_is_a_conflict() {
+    let o = check(
+        "kdl_environment_var_with_the_name_of_a_binding_is_a_conflict",
+        &[replace("acme.kdl", r#"var LOG_LEVEL "debug""#, r#"var EVENTS "off""#)],
+    );
+    o.expect("tenant::var::conflict", "acme.kdl", "EVENTS");
+}
+
+#[test]
+fn kdl_var_named_tenant_env_is_reserved() {
+    let o = check(
+        "kdl_var_named_tenant_env_is_reserved",
+        &[replace(
+            "acme.kdl",
+            r#"var SUPPORT_EMAIL "support@acme.example.com""#,
+            r#"var TENANT_ENV "prod""#,
+        )],
+    );
+    o.expect("tenant::var::reserved", "acme.kdl", "TENANT_ENV");
+}
+
+#[test]
+fn json_lowercase_var_name_is_invalid() {
+    let o = check(
+        "json_lowercase_var_name_is_invalid",
+        &[replace(
+            "globex.jsonc",
+            r#""vars": { "LOG_LEVEL": "info" }"#,
+            r#""vars": { "log-level": "info" }"#,
+        )],
+    );
+    o.expect("tenant::var::name", "globex.jsonc", r#""log-level""#);
+}
+
+#[test]
+fn kdl_camel_case_var_name_is_invalid() {
+    let o = check(
+        "kdl_camel_case_var_name_is_invalid",
+        &[replace("acme.kdl", r#"var LOG_LEVEL "debug""#, r#"var logLevel "debug""#)],
+    );
+    o.expect("tenant::var::name", "acme.kdl", "logLevel");
 }
 
 // ---------------------------------------------------- platform and accounts
@@ -1066,6 +1733,329 @@ account "shared" account-id="a1b2c3d4-e5f6-0718-293a-4b5c6d7e8f90"
     );
     let d = o.expect_first("schema::missing", "accounts.kdl");
     assert!(d.message.contains("`token-env`"), "{}", d.message);
+}
+
+#[test]
+fn kdl_worker_name_with_spaces_is_invalid() {
+    let o = check(
+        "kdl_worker_name_with_spaces_is_invalid",
+        &[replace("platform.kdl", r#"platform "ai-platform""#, r#"platform "AI Platform""#)],
+    );
+    o.expect("platform::worker::invalid", "platform.kdl", r#""AI Platform""#);
+}
+
+#[test]
+fn json_platform_worker_name_with_underscore_is_invalid() {
+    let o = check(
+        "json_platform_worker_name_with_underscore_is_invalid",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""worker": "ai-platform""#,
+            r#""worker": "ai_platform""#,
+        )]),
+    );
+    o.expect("platform::worker::invalid", "platform.jsonc", r#""ai_platform""#);
+}
+
+#[test]
+fn json_platform_compatibility_date_must_be_a_real_date() {
+    let o = check(
+        "json_platform_compatibility_date_must_be_a_real_date",
+        &on_json_platform([replace("platform.jsonc", r#""2026-11-01""#, r#""2026-11-31""#)]),
+    );
+    o.expect("platform::compatibility-date", "platform.jsonc", r#""2026-11-31""#);
+}
+
+#[test]
+fn kdl_compatibility_flag_with_dashes_is_invalid() {
+    let o = check(
+        "kdl_compatibility_flag_with_dashes_is_invalid",
+        &[replace("platform.kdl", r#""nodejs_compat""#, r#""nodejs-compat""#)],
+    );
+    o.expect("platform::compatibility-flag", "platform.kdl", r#""nodejs-compat""#);
+}
+
+#[test]
+fn json_platform_compatibility_flag_with_uppercase_is_invalid() {
+    let o = check(
+        "json_platform_compatibility_flag_with_uppercase_is_invalid",
+        &on_json_platform([replace("platform.jsonc", r#""nodejs_compat""#, r#""Nodejs_Compat""#)]),
+    );
+    o.expect("platform::compatibility-flag", "platform.jsonc", r#""Nodejs_Compat""#);
+}
+
+#[test]
+fn kdl_uppercase_environment_name_is_invalid() {
+    let o = check(
+        "kdl_uppercase_environment_name_is_invalid",
+        &[replace("platform.kdl", r#"environment "stage""#, r#"environment "Stage""#)],
+    );
+    o.expect("platform::env::invalid", "platform.kdl", r#""Stage""#);
+}
+
+#[test]
+fn json_platform_environment_name_over_16_characters_is_invalid() {
+    let o = check(
+        "json_platform_environment_name_over_16_characters_is_invalid",
+        &on_json_platform([replace("platform.jsonc", r#""stage": {},"#, r#""staging-environment": {},"#)]),
+    );
+    o.expect("platform::env::invalid", "platform.jsonc", r#""staging-environment""#);
+}
+
+#[test]
+fn json_platform_with_no_environments_is_an_error() {
+    let o = check(
+        "json_platform_with_no_environments_is_an_error",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#"  "environments": {
+    "dev": { "development": true, "workers_dev": true },
+    // `environment "stage"` without settings: an empty object.
+    "stage": {},
+    "prod": {},
+  },"#,
+            r#"  "environments": {},"#,
+        )]),
+    );
+    o.expect("platform::env::none", "platform.jsonc", r#""environments""#);
+}
+
+#[test]
+fn json_platform_durable_object_binding_without_class() {
+    let o = check(
+        "json_platform_durable_object_binding_without_class",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""RATE_LIMITER": { "type": "durable-object", "class": "RateLimiter" }"#,
+            r#""RATE_LIMITER": { "type": "durable-object" }"#,
+        )]),
+    );
+    let d = o.expect("schema::missing", "platform.jsonc", r#""RATE_LIMITER""#);
+    assert!(d.message.contains("`class`"), "{}", d.message);
+}
+
+#[test]
+fn kdl_lowercase_binding_name_is_invalid() {
+    let o = check(
+        "kdl_lowercase_binding_name_is_invalid",
+        &[replace(
+            "platform.kdl",
+            "durable-object RATE_LIMITER",
+            "durable-object rate-limiter",
+        )],
+    );
+    o.expect("platform::binding::name", "platform.kdl", "rate-limiter");
+}
+
+#[test]
+fn json_platform_lowercase_binding_name_is_invalid() {
+    let o = check(
+        "json_platform_lowercase_binding_name_is_invalid",
+        &on_json_platform([replace("platform.jsonc", r#""RATE_LIMITER": {"#, r#""rate-limiter": {"#)]),
+    );
+    o.expect("platform::binding::name", "platform.jsonc", r#""rate-limiter""#);
+}
+
+#[test]
+fn kdl_dimensions_on_a_kv_binding_does_not_apply() {
+    let o = check(
+        "kdl_dimensions_on_a_kv_binding_does_not_apply",
+        &[replace("platform.kdl", "kv CACHE", "kv CACHE dimensions=768")],
+    );
+    o.expect("platform::binding::field", "platform.kdl", "dimensions=768");
+}
+
+#[test]
+fn json_platform_dimensions_on_a_kv_binding_does_not_apply() {
+    let o = check(
+        "json_platform_dimensions_on_a_kv_binding_does_not_apply",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""CACHE": { "type": "kv" }"#,
+            r#""CACHE": { "type": "kv", "dimensions": 768 }"#,
+        )]),
+    );
+    o.expect("platform::binding::field", "platform.jsonc", "768");
+}
+
+#[test]
+fn kdl_durable_object_class_in_kebab_case_is_invalid() {
+    let o = check(
+        "kdl_durable_object_class_in_kebab_case_is_invalid",
+        &[replace("platform.kdl", r#"class="ChatSession""#, r#"class="chat-session""#)],
+    );
+    o.expect("platform::binding::class", "platform.kdl", r#"class="chat-session""#);
+}
+
+#[test]
+fn json_platform_durable_object_class_in_snake_case_is_invalid() {
+    let o = check(
+        "json_platform_durable_object_class_in_snake_case_is_invalid",
+        &on_json_platform([replace("platform.jsonc", r#""class": "ChatSession""#, r#""class": "chat_session""#)]),
+    );
+    o.expect("platform::binding::class", "platform.jsonc", r#""chat_session""#);
+}
+
+#[test]
+fn kdl_platform_dataset_with_dashes_is_invalid() {
+    let o = check(
+        "kdl_platform_dataset_with_dashes_is_invalid",
+        &[replace(
+            "platform.kdl",
+            r#"dataset="ai_platform_events""#,
+            r#"dataset="ai-platform-events""#,
+        )],
+    );
+    o.expect("platform::binding::dataset", "platform.kdl", r#"dataset="ai-platform-events""#);
+}
+
+#[test]
+fn json_platform_dataset_with_dashes_is_invalid() {
+    let o = check(
+        "json_platform_dataset_with_dashes_is_invalid",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""dataset": "ai_platform_events""#,
+            r#""dataset": "ai-platform-events""#,
+        )]),
+    );
+    o.expect("platform::binding::dataset", "platform.jsonc", r#""ai-platform-events""#);
+}
+
+#[test]
+fn kdl_second_ai_binding_is_an_error() {
+    let o = check(
+        "kdl_second_ai_binding_is_an_error",
+        &[replace("platform.kdl", "    ai AI\n", "    ai AI\n    ai WORKERS_AI\n")],
+    );
+    o.expect("platform::binding::duplicate-ai", "platform.kdl", "WORKERS_AI");
+}
+
+#[test]
+fn json_platform_second_ai_binding_is_an_error() {
+    let o = check(
+        "json_platform_second_ai_binding_is_an_error",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""AI": { "type": "ai" },"#,
+            "\"AI\": { \"type\": \"ai\" },\n    \"WORKERS_AI\": { \"type\": \"ai\" },",
+        )]),
+    );
+    o.expect("platform::binding::duplicate-ai", "platform.jsonc", r#""WORKERS_AI""#);
+}
+
+#[test]
+fn kdl_model_id_without_namespace_is_invalid() {
+    let o = check(
+        "kdl_model_id_without_namespace_is_invalid",
+        &[replace(
+            "platform.kdl",
+            "    analytics-engine EVENTS dataset=\"ai_platform_events\"\n",
+            "    analytics-engine EVENTS dataset=\"ai_platform_events\"\n    model \"acme/support-llama\" task=\"text-generation\"\n",
+        )],
+    );
+    o.expect("platform::model::id", "platform.kdl", r#""acme/support-llama""#);
+}
+
+#[test]
+fn json_platform_model_id_without_at_sign_is_invalid() {
+    let o = check(
+        "json_platform_model_id_without_at_sign_is_invalid",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#"  "tools": {"#,
+            "  \"models\": { \"cf/acme/support-llama\": { \"task\": \"text-generation\" } },\n  \"tools\": {",
+        )]),
+    );
+    o.expect("platform::model::id", "platform.jsonc", r#""cf/acme/support-llama""#);
+}
+
+#[test]
+fn kdl_tool_name_with_underscore_is_invalid() {
+    let o = check(
+        "kdl_tool_name_with_underscore_is_invalid",
+        &[replace("platform.kdl", r#"tool "web-search""#, r#"tool "web_search""#)],
+    );
+    o.expect("platform::tool::name", "platform.kdl", r#""web_search""#);
+}
+
+#[test]
+fn json_platform_tool_name_with_a_space_is_invalid() {
+    let o = check(
+        "json_platform_tool_name_with_a_space_is_invalid",
+        &on_json_platform([replace("platform.jsonc", r#""web-search": {"#, r#""Web Search": {"#)]),
+    );
+    o.expect("platform::tool::name", "platform.jsonc", r#""Web Search""#);
+}
+
+#[test]
+fn kdl_uppercase_tool_role_is_invalid() {
+    let o = check(
+        "kdl_uppercase_tool_role_is_invalid",
+        &[replace("platform.kdl", r#"roles "admin" "analyst""#, r#"roles "admin" "Analyst""#)],
+    );
+    o.expect("platform::tool::role", "platform.kdl", r#""Analyst""#);
+}
+
+#[test]
+fn json_platform_tool_role_with_a_space_is_invalid() {
+    let o = check(
+        "json_platform_tool_role_with_a_space_is_invalid",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""roles": ["admin", "analyst"]"#,
+            r#""roles": ["admin", "data analyst"]"#,
+        )]),
+    );
+    o.expect("platform::tool::role", "platform.jsonc", r#""data analyst""#);
+}
+
+#[test]
+fn kdl_api_token_value_instead_of_env_var_name_is_flagged() {
+    let o = check(
+        "kdl_api_token_value_instead_of_env_var_name_is_flagged",
+        &on_kdl_accounts([replace(
+            "accounts.kdl",
+            r#""CF_API_TOKEN_SHARED""#,
+            r#""Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#,
+        )]),
+    );
+    o.expect(
+        "accounts::token-value",
+        "accounts.kdl",
+        r#"token-env="Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7""#,
+    );
+}
+
+#[test]
+fn kdl_lowercase_token_env_is_not_an_env_var_name() {
+    let o = check(
+        "kdl_lowercase_token_env_is_not_an_env_var_name",
+        &on_kdl_accounts([replace("accounts.kdl", r#""CF_API_TOKEN_ACME""#, r#""cf-api-token-acme""#)]),
+    );
+    o.expect("accounts::token-env", "accounts.kdl", r#"token-env="cf-api-token-acme""#);
+}
+
+#[test]
+fn json_account_key_with_a_space_is_invalid() {
+    let o = check(
+        "json_account_key_with_a_space_is_invalid",
+        &[replace(
+            "accounts.jsonc",
+            r#""accounts": {"#,
+            "\"accounts\": {\n    \"Acme Corp\": { \"account_id\": \"00112233445566778899aabbccddeeff\", \"token_env\": \"CF_API_TOKEN_ACME_CORP\" },",
+        )],
+    );
+    o.expect("accounts::key", "accounts.jsonc", r#""Acme Corp""#);
+}
+
+#[test]
+fn kdl_account_key_with_underscore_is_invalid() {
+    let o = check(
+        "kdl_account_key_with_underscore_is_invalid",
+        &on_kdl_accounts([replace("accounts.kdl", r#"account "shared""#, r#"account "shared_2""#)]),
+    );
+    o.expect("accounts::key", "accounts.kdl", r#""shared_2""#);
 }
 
 // ---------------------------------------------------------- all at once

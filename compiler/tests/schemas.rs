@@ -157,6 +157,35 @@ fn committed_schemas_are_up_to_date() {
         .filter(|n| n.ends_with(".schema.json"))
         .collect();
     assert_eq!(on_disk, expected, "schema files in schemas/ that render_all() does not produce");
+    assert_eq!(
+        schema::stale_files(&schemas_dir(), &rendered),
+        Vec::<String>::new(),
+        "stale_files on schemas/"
+    );
+}
+
+/// `stale_files` (behind `tenants schema --check`) reports missing and
+/// differing files, and `*.schema.json` files that are not generated.
+#[test]
+fn stale_files_reports_missing_changed_and_unexpected_schemas() {
+    let rendered = schema::render_all();
+    let mut files: Vec<(String, String)> = rendered.iter().map(|(n, t)| (n.to_string(), t.clone())).collect();
+    files.push(("notes.json".into(), "{}".into()));
+    let dir = dir_with(&files);
+    assert_eq!(schema::stale_files(dir.path(), &rendered), Vec::<String>::new(), "fresh directory");
+
+    std::fs::write(dir.path().join("old.schema.json"), "{}").unwrap();
+    std::fs::write(dir.path().join("platform.schema.json"), "{}").unwrap();
+    std::fs::remove_file(dir.path().join("accounts.schema.json")).unwrap();
+    let stale = schema::stale_files(dir.path(), &rendered);
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    assert_eq!(stale.len(), 3, "{stale:#?}");
+    assert_eq!(stale[0], path("platform.schema.json"));
+    assert_eq!(stale[1], path("accounts.schema.json"));
+    assert!(
+        stale[2].starts_with(&path("old.schema.json")) && stale[2].contains("unexpected"),
+        "{stale:#?}"
+    );
 }
 
 // ------------------------------------------------------------------ (b) valid JSON Schemas
@@ -169,11 +198,8 @@ fn schemas_are_valid_json_schemas() {
             s["$schema"], "https://json-schema.org/draft/2020-12/schema",
             "{kind}: unexpected draft"
         );
-        assert_eq!(
-            s["$id"],
-            format!("https://tenants-as-code.dev/schemas/{kind}.schema.json"),
-            "{kind}: $id"
-        );
+        // Self-contained: no `$id` (documents name the file by a relative `$schema` path).
+        assert!(s.get("$id").is_none(), "{kind}: unexpected $id {}", s["$id"]);
         if let Err(e) = jsonschema::meta::validate(s) {
             panic!("{kind}.schema.json violates its meta-schema at {}: {e}", e.instance_path().as_str());
         }
@@ -193,6 +219,69 @@ fn schemas_are_valid_json_schemas() {
                 assert!(errs.is_empty(), "{kind}: the schema's example is invalid: {errs:#?}");
             }
         }
+    }
+}
+
+/// Every property of every object in the schemas (root, `$defs`, binding
+/// variants) has a description, and every `examples` entry anywhere is valid
+/// against the schema it sits in.
+#[test]
+fn every_property_is_described_and_examples_validate() {
+    let mut failures = Vec::new();
+    for kind in KINDS {
+        let s = schema_doc(kind);
+        let mut objects: Vec<(String, &Value)> = vec![("(root)".into(), s)];
+        for (name, d) in s["$defs"].as_object().unwrap() {
+            objects.push((name.clone(), d));
+            for v in d.get("oneOf").and_then(Value::as_array).into_iter().flatten() {
+                objects.push((format!("{name}[{}]", v["properties"]["type"]["const"]), v));
+            }
+        }
+        for (name, o) in objects {
+            for (prop, p) in o.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                match p.get("description").and_then(Value::as_str) {
+                    Some(d) if !d.trim().is_empty() => {}
+                    _ => failures.push(format!("{kind}: {name}.{prop} has no description")),
+                }
+            }
+        }
+        let mut with_examples = Vec::new();
+        collect_examples(s, "", &mut with_examples);
+        for (ptr, sub) in with_examples {
+            // The subschema, with the document's `$defs` so that its `$ref`s resolve.
+            let mut doc = sub.clone();
+            let obj = doc.as_object_mut().unwrap();
+            obj.insert("$schema".into(), s["$schema"].clone());
+            obj.insert("$defs".into(), s["$defs"].clone());
+            let v = jsonschema::validator_for(&doc).unwrap_or_else(|e| panic!("{kind}{ptr}: {e}"));
+            for ex in sub["examples"].as_array().unwrap() {
+                if !v.is_valid(ex) {
+                    failures.push(format!("{kind}: example {ex} at {ptr} does not validate"));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (JSON pointer, subschema) of every subschema below the root that has `examples`.
+fn collect_examples<'a>(v: &'a Value, ptr: &str, out: &mut Vec<(String, &'a Value)>) {
+    match v {
+        Value::Object(o) => {
+            if !ptr.is_empty() && o.contains_key("examples") {
+                out.push((ptr.to_string(), v));
+            }
+            for (k, x) in o {
+                if k != "examples" {
+                    collect_examples(x, &format!("{ptr}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                }
+            }
+        }
+        Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .for_each(|(i, x)| collect_examples(x, &format!("{ptr}/{i}"), out)),
+        _ => {}
     }
 }
 
@@ -574,6 +663,19 @@ fn broken_cases() -> Vec<Broken> {
             "globex",
             vec![Set("/id", json!("Globex"))],
             "tenant::id::invalid",
+        ),
+        // lists whose entries must be unique (`uniqueItems`)
+        b(
+            "secret listed twice",
+            "globex",
+            vec![Set("/secrets", json!(["GATEWAY_TOKEN", "GATEWAY_TOKEN"]))],
+            "tenant::secret::duplicate",
+        ),
+        b(
+            "host listed twice in one environment",
+            "globex",
+            vec![Set("/envs/dev/hosts", json!(["globex.localhost", "globex.localhost"]))],
+            "tenant::host::duplicate",
         ),
         b(
             "lowercase secret name",
