@@ -117,6 +117,12 @@ fn inputs_outside_the_subset_fall_back_and_errors_always_fall_back() {
         "a \"\\u{41}\"",
         "a x = 1",
         "a\u{a0}1",
+        // KDL newlines and forbidden code points inside comments and strings.
+        "a // note\u{2028}b 1",
+        "a \"x\u{2028}y\"",
+        "a \"\u{202e}\"",
+        "a /* \u{85} */ 1",
+        "a \"\u{feff}\"",
         // Errors: the reference parser must produce the diagnostics.
         "a {",
         "a }",
@@ -184,6 +190,14 @@ fn token() -> impl Strategy<Value = String> {
         Just("(t)".to_string()),
         Just("/-".to_string()),
         Just("\r\n".to_string()),
+        Just("\u{2028}".to_string()),
+        Just("\u{85}".to_string()),
+        Just("\u{202e}".to_string()),
+        Just("\u{feff}".to_string()),
+        Just("\"a\u{2028}b\"".to_string()),
+        Just("\"\u{202e}\"".to_string()),
+        Just("// c\u{2028}x\n".to_string()),
+        Just("/* \u{200e} */".to_string()),
     ]
 }
 

@@ -32,7 +32,7 @@ pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) 
     };
     match parse_to_ast(text, &collect, &opts) {
         Ok(res) => match res.value {
-            Some(v) => Some(lower(&v, file)),
+            Some(v) => Some(lower(&v, file, text, diags)),
             None => {
                 diags.push(
                     Diagnostic::error("file::empty", "file holds no JSON value", Span::file_start(file), "nothing here")
@@ -70,13 +70,16 @@ pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) 
     }
 }
 
-fn lower(v: &ast::Value<'_>, file: FileId) -> Value {
+fn lower(v: &ast::Value<'_>, file: FileId, text: &str, diags: &mut Diagnostics) -> Value {
     let sp = |r: jsonc_parser::common::Range| Span::new(file, r.start, r.end);
     match v {
-        ast::Value::StringLit(s) => Value {
-            span: sp(s.range),
-            kind: Kind::Str(s.value.to_string()),
-        },
+        ast::Value::StringLit(s) => {
+            control_chars(text, s.range, file, diags);
+            Value {
+                span: sp(s.range),
+                kind: Kind::Str(s.value.to_string()),
+            }
+        }
         ast::Value::NumberLit(n) => {
             let kind = if let Ok(i) = n.value.parse::<i64>() {
                 Kind::Int(i)
@@ -98,7 +101,7 @@ fn lower(v: &ast::Value<'_>, file: FileId) -> Value {
         },
         ast::Value::Array(a) => Value {
             span: sp(a.range),
-            kind: Kind::Array(a.elements.iter().map(|e| lower(e, file)).collect()),
+            kind: Kind::Array(a.elements.iter().map(|e| lower(e, file, text, diags)).collect()),
         },
         ast::Value::Object(o) => Value {
             span: sp(o.range),
@@ -107,17 +110,67 @@ fn lower(v: &ast::Value<'_>, file: FileId) -> Value {
                     .iter()
                     .map(|p| {
                         let (key, key_range) = match &p.name {
-                            ast::ObjectPropName::String(s) => (s.value.to_string(), s.range),
+                            ast::ObjectPropName::String(s) => {
+                                control_chars(text, s.range, file, diags);
+                                (s.value.to_string(), s.range)
+                            }
                             ast::ObjectPropName::Word(w) => (w.value.to_string(), w.range),
                         };
                         Entry {
                             key,
                             key_span: sp(key_range),
-                            value: lower(&p.value, file),
+                            value: lower(&p.value, file, text, diags),
                         }
                     })
                     .collect(),
             ),
         },
+    }
+}
+
+/// JSON forbids raw control characters (U+0000–U+001F) inside strings; they
+/// must be escaped (`\n`, `\t`, `\u0001`). jsonc-parser lets them through.
+fn control_chars(text: &str, range: jsonc_parser::common::Range, file: FileId, diags: &mut Diagnostics) {
+    let raw = text.as_bytes().get(range.start..range.end).unwrap_or(&[]);
+    if let Some(pos) = raw.iter().position(|b| *b < 0x20) {
+        let at = range.start + pos;
+        diags.push(
+            Diagnostic::error(
+                "syntax::json",
+                "control character in a string",
+                Span::new(file, at, at + 1),
+                "raw control character",
+            )
+            .with_help("JSON strings escape control characters: write \\n, \\t or \\u00XX"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes(text: &str, format: Format) -> Vec<&'static str> {
+        let mut d = Diagnostics::default();
+        parse(text, FileId(0), format, &mut d);
+        d.items.iter().map(|x| x.code).collect()
+    }
+
+    #[test]
+    fn raw_control_characters_in_strings_are_syntax_errors_in_both_formats() {
+        for f in [Format::Json, Format::Jsonc] {
+            assert_eq!(codes("{\"a\": \"x\ty\"}", f), ["syntax::json"]);
+            assert_eq!(codes("{\"a\u{1}\": 1}", f), ["syntax::json"]);
+            assert!(codes("{\"a\": \"x\\ty\"}", f).is_empty(), "escaped tab is fine");
+        }
+    }
+
+    #[test]
+    fn json_is_strict_and_jsonc_allows_only_comments_and_trailing_commas() {
+        assert_eq!(codes("{\"a\": 1, // c\n}", Format::Json), ["syntax::json"]);
+        assert!(codes("{\"a\": 1, // c\n}", Format::Jsonc).is_empty());
+        for loose in ["{'a': 1}", "{a: 1}", "{\"a\": NaN}", "{\"a\": 0x1}", "{\"a\": +1}", "{\"a\": .5}"] {
+            assert_eq!(codes(loose, Format::Jsonc), ["syntax::json"], "{loose}");
+        }
     }
 }

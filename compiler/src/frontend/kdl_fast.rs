@@ -61,6 +61,26 @@ fn is_ident_byte(c: u8) -> bool {
         )
 }
 
+/// Characters the KDL v2 spec treats as newlines or forbids outright (bidi
+/// controls, a mid-file BOM, C0/C1 controls). Inside a comment or a string
+/// the fast path gives up on them, so the reference parser decides — what a
+/// reviewer sees in a pull request must be what the compiler reads.
+fn special(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
+        | '\u{200e}' | '\u{200f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}'
+        | '\u{2066}'..='\u{2069}' | '\u{feff}')
+}
+
+/// Check the character at byte `i` (non-ASCII or control) for [`special`].
+fn plain_at(s: &str, i: usize) -> Option<()> {
+    if !s.is_char_boundary(i) {
+        return Some(()); // inside a character already checked at its first byte
+    }
+    let c = s[i..].chars().next()?;
+    (!special(c)).then_some(())
+}
+
 fn span(start: usize, end: usize) -> miette::SourceSpan {
     miette::SourceSpan::new(start.into(), end - start)
 }
@@ -88,6 +108,10 @@ impl P<'_> {
                 level -= 1;
                 self.i += 2;
             } else {
+                let c = self.b[self.i];
+                if c >= 0x80 || (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f {
+                    plain_at(self.s, self.i)?;
+                }
                 self.i += 1;
             }
         }
@@ -124,19 +148,23 @@ impl P<'_> {
                 Some(b'\n') => self.i += 1,
                 Some(b'\r') if self.at(b"\r\n") => self.i += 2,
                 Some(b'\r' | 0x0b | 0x0c) => return None,
-                Some(b'/') if self.at(b"//") => self.line_comment(),
+                Some(b'/') if self.at(b"//") => self.line_comment()?,
                 _ => return Some(()),
             }
         }
     }
 
-    fn line_comment(&mut self) {
+    fn line_comment(&mut self) -> Option<()> {
         while let Some(c) = self.peek() {
+            if c >= 0x80 || (c < 0x20 && c != b'\t' && c != b'\n') || c == 0x7f {
+                plain_at(self.s, self.i)?;
+            }
             self.i += 1;
             if c == b'\n' {
                 break;
             }
         }
+        Some(())
     }
 
     fn nodes(&mut self, in_children: bool) -> Option<Vec<KdlNode>> {
@@ -198,7 +226,7 @@ impl P<'_> {
             Some(b';') => self.i += 1,
             Some(b'\n') => self.i += 1,
             Some(b'\r') if self.at(b"\r\n") => self.i += 2,
-            Some(b'/') if self.at(b"//") => self.line_comment(),
+            Some(b'/') if self.at(b"//") => self.line_comment()?,
             None | Some(b'}') => {}
             _ => return None,
         }
@@ -379,6 +407,10 @@ impl P<'_> {
                 }
                 b'\n' | b'\r' => return None,
                 c if c < 0x20 || c == 0x7f => return None,
+                c if c >= 0x80 => {
+                    plain_at(self.s, self.i)?;
+                    self.i += 1;
+                }
                 _ => self.i += 1,
             }
         }
