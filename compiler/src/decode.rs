@@ -400,12 +400,12 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
     );
     Some(match key {
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
-        "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" | "model" => AI,
+        "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
         "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,
         "retention_days" | "max_messages" => SESSIONS,
         "search_ttl" | "chat_ttl" => CACHE,
         "max_input_chars" | "pii_redaction" | "blocked_terms" => SAFETY,
-        "voice" | "max_chars" | "enabled" => TTS,
+        "voice" | "max_chars" => TTS,
         "user" | "ip" => LIMITS,
         "tokens_per_day" => BUDGET,
         "header" => RESOLUTION,

@@ -102,6 +102,10 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
         let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
             continue;
         };
+        // Dotfiles (editor backups, `.x.json`) are not tenants.
+        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
+            continue;
+        }
         if Format::from_extension(ext).is_none() || !path.is_file() {
             continue;
         }

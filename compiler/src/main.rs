@@ -12,7 +12,8 @@ use tenants_compiler::{compile, diag, schema};
 #[command(
     name = "tenants",
     version,
-    about = "Compile tenant files (KDL, JSON, JSONC) into validated config for a multi-tenant Cloudflare Worker"
+    about = "Compile tenant files (KDL, JSON, JSONC) into validated config for a multi-tenant Cloudflare Worker",
+    after_help = "Exit codes: 0 valid (or schemas fresh); 1 invalid input, stale schemas, or warnings with --deny-warnings; 2 usage or I/O error (missing directory, missing or duplicate platform/accounts file, unreadable file).\nDocs: docs/tenant-format.md, docs/diagnostics.md"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -76,7 +77,7 @@ fn main() -> ExitCode {
                             serde_json::json!({ "error": { "message": e.to_string() }, "diagnostics": [] })
                         ),
                         OutputFormat::Github => println!(
-                            "::error title=tenants::load::{}",
+                            "::error title=tenants%3A%3Aload::{}",
                             e.to_string().replace('%', "%25").replace('\n', "%0A")
                         ),
                         OutputFormat::Human => {}

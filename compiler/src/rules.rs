@@ -137,6 +137,12 @@ pub fn check_host(h: &str) -> Result<(), (String, String)> {
             ));
         }
     }
+    if body.rsplit('.').next().is_some_and(|tld| tld.bytes().all(|c| c.is_ascii_digit())) {
+        return Err((
+            "a host must be a DNS name, not an IP address".into(),
+            "Workers routes match hostnames; use the name that points at this address".into(),
+        ));
+    }
     if h.starts_with("*.") && !body.contains('.') {
         return Err((
             "a wildcard must cover a domain with at least two labels".into(),
@@ -151,16 +157,38 @@ pub fn normalize_host(h: &str) -> String {
     h.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// What [`looks_like_secret`] says of a string that is only random-looking.
+pub const HIGH_ENTROPY: &str = "a high-entropy token";
+
 /// Does this string look like a credential rather than a name? Returns what
-/// it looks like.
+/// it looks like ([`HIGH_ENTROPY`] for the uncertain, statistical case).
 pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     let t = s.trim();
     let lower = t.to_ascii_lowercase();
-    if lower.starts_with("bearer ") || lower.starts_with("basic ") {
-        return Some("an Authorization header value");
+    // `Bearer <token>` / `Basic <base64>`, alone or as a whole header line.
+    for scheme in ["bearer ", "basic "] {
+        if let Some(pos) = lower.find(scheme) {
+            let token = &t[pos + scheme.len()..];
+            let at_start = pos == 0 || lower[..pos].trim_end().ends_with(':');
+            if at_start && token.len() >= 8 && !token.contains(char::is_whitespace) {
+                return Some("an Authorization header value");
+            }
+        }
     }
-    if t.starts_with("-----BEGIN") {
+    if t.contains("-----BEGIN") {
         return Some("a private key");
+    }
+    // scheme://user:password@host
+    if let Some(rest) = t.split_once("://").map(|(_, r)| r) {
+        let authority = rest.split('/').next().unwrap_or("");
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            if userinfo.split_once(':').is_some_and(|(_, pw)| !pw.is_empty()) {
+                return Some("a URL with a password");
+            }
+        }
+    }
+    if lower.contains("hooks.slack.com/services/") {
+        return Some("a Slack webhook URL");
     }
     const PREFIXES: &[&str] = &[
         "sk-",
@@ -178,21 +206,30 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
         "glpat-",
         "hf_",
     ];
-    if PREFIXES.iter().any(|p| t.starts_with(p)) && t.len() >= 16 {
-        return Some("an API key");
+    // A known key prefix followed by at least 16 token characters, digits among them
+    // (`hf_transformers_cache_dir` is a name, `hf_AbC123…` a key).
+    if let Some(p) = PREFIXES.iter().find(|p| t.starts_with(**p)) {
+        let rest = &t[p.len()..];
+        if rest.len() >= 16
+            && rest.bytes().any(|c| c.is_ascii_digit())
+            && rest.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        {
+            return Some("an API key");
+        }
     }
     let parts: Vec<&str> = t.split('.').collect();
     if parts.len() == 3 && t.starts_with("eyJ") && parts.iter().all(|p| p.len() >= 4) {
         return Some("a JSON Web Token");
     }
-    if t.len() >= 32 && !t.contains(char::is_whitespace) && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-+/=.".contains(&c)) {
+    // Random-looking: long, no separators a path or a file name would have.
+    if t.len() >= 32 && !t.contains(char::is_whitespace) && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-+=".contains(&c)) {
         let has = |f: fn(&u8) -> bool| t.as_bytes().iter().any(f);
         let classes = [has(u8::is_ascii_uppercase), has(u8::is_ascii_lowercase), has(u8::is_ascii_digit)]
             .iter()
             .filter(|x| **x)
             .count();
         if classes >= 3 && entropy(t) >= 3.8 {
-            return Some("a high-entropy token");
+            return Some(HIGH_ENTROPY);
         }
     }
     None
@@ -220,7 +257,7 @@ mod tests {
 
     #[test]
     fn secrets_are_spotted_and_names_are_not() {
-        assert_eq!(looks_like_secret("Bearer abc.def"), Some("an Authorization header value"));
+        assert_eq!(looks_like_secret("Bearer abc.def.ghi"), Some("an Authorization header value"));
         assert_eq!(looks_like_secret("sk-proj-abcdefghijklmnop1234"), Some("an API key"));
         assert_eq!(
             looks_like_secret("Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4"),
@@ -229,6 +266,22 @@ mod tests {
         assert_eq!(looks_like_secret("GATEWAY_TOKEN"), None);
         assert_eq!(looks_like_secret("0f2ac74b498b48028cb68387c421e279"), None);
         assert_eq!(looks_like_secret("help@acme.example.com"), None);
+        assert_eq!(looks_like_secret("Basic plan"), None);
+        assert_eq!(looks_like_secret("hf_transformers_cache_dir"), None);
+        assert_eq!(looks_like_secret("sk-learn-model-v1"), None);
+        assert_eq!(looks_like_secret("ghp_16C7e42F292c6912E7710c838347Ae178B4a"), Some("an API key"));
+        assert_eq!(looks_like_secret("Bearer of good news"), None);
+        assert_eq!(looks_like_secret("/Users/Alice/Documents/Projects2024/ConfigFile.json"), None);
+        assert_eq!(looks_like_secret("https://docs.example.com/a/b"), None);
+        assert_eq!(
+            looks_like_secret("Authorization: Bearer abcdefgh12345678"),
+            Some("an Authorization header value")
+        );
+        assert_eq!(
+            looks_like_secret("postgres://app:s3cret@db.example.com/app"),
+            Some("a URL with a password")
+        );
+        assert_eq!(looks_like_secret("key\n-----BEGIN PRIVATE KEY-----"), Some("a private key"));
     }
 
     #[test]

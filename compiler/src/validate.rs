@@ -57,21 +57,28 @@ impl Cx<'_> {
     }
 }
 
-fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str) -> bool {
-    if let Some(what) = looks_like_secret(&s.value) {
-        cx.err(
-            Diagnostic::error(
-                "tenant::secret::value",
-                format!("{slot} looks like {what}, not a name"),
-                s.span,
-                "this looks like a credential",
-            )
-            .with_help("never put secret values in tenant files: list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`; then rotate this credential, it is in git history"),
-        );
-        true
+/// Report a credential-looking value. `slot` names where it was found;
+/// `is_name` says whether only a name belongs there. Certain shapes (bearer
+/// headers, known key prefixes, private keys, URLs with passwords) are
+/// errors; a merely high-entropy string is a warning (it may be an id).
+fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool) -> bool {
+    let Some(what) = looks_like_secret(&s.value) else {
+        return false;
+    };
+    let certain = what != HIGH_ENTROPY;
+    let message = if is_name {
+        format!("{slot} looks like {what}, not a name")
     } else {
-        false
-    }
+        format!("{slot} looks like {what}")
+    };
+    let help = "never put secret values in tenant files: list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`; if this is a real credential, rotate it, it is in git history";
+    let d = if certain {
+        Diagnostic::error("tenant::secret::value", message, s.span, "this looks like a credential")
+    } else {
+        Diagnostic::warning("tenant::secret::value", message, s.span, "this may be a credential")
+    };
+    cx.err(d.with_help(help));
+    certain
 }
 
 pub fn validate(sources: &SourceMap, inputs: &Inputs, diags: &mut Diagnostics, prior_errors: usize) -> Option<res::Model> {
@@ -197,6 +204,10 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
                 )
                 .with_help("lowercase letters, digits and dashes, at most 16 characters"),
             );
+        }
+        if !is_slug(&e.name.value, 16) {
+            // Not required of tenants: they would be told to add an invalid name.
+            continue;
         }
         let development = e.development.as_ref().map(|b| b.value).unwrap_or(e.name.value == "dev");
         environments.push(res::Environment {
@@ -685,7 +696,7 @@ fn check_tenant(
                 .with_help("choose another name"),
             );
         }
-        secret_check(cx, v, &format!("the value of var `{}`", k.value));
+        secret_check(cx, v, &format!("the value of var `{}`", k.value), false);
     };
     for (k, v) in &t.vars {
         check_var(cx, k, v);
@@ -693,7 +704,7 @@ fn check_tenant(
     }
     let mut seen_secrets: HashMap<&str, Span> = HashMap::new();
     for s in &t.secrets {
-        if secret_check(cx, s, "an entry of `secrets`") {
+        if secret_check(cx, s, "an entry of `secrets`", true) {
             continue;
         }
         if !is_upper_name(&s.value) {
