@@ -1,2 +1,3 @@
-//! Workspace-level tests (`tests/tests/*.rs`): they drive the built `tenants`
-//! binary the way a user or CI does, on copies of the example tenants.
+//! Workspace-level tests (`tests/tests/*.rs`): checks on the repository as a
+//! whole (layout, README, CI). Tests that drive the `tenants` binary live in
+//! `compiler/tests/cli.rs`, where cargo hands them the freshly built binary.

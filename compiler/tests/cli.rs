@@ -8,26 +8,9 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
-/// The `tenants` binary, built by cargo for this workspace.
+/// The `tenants` binary cargo built for this test run (never a stale one).
 fn tenants_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
-    let exe = if cfg!(debug_assertions) {
-        target.join("debug/tenants")
-    } else {
-        target.join("release/tenants")
-    };
-    if !exe.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "--bin", "tenants"])
-            .args(if cfg!(debug_assertions) { vec![] } else { vec!["--release"] })
-            .current_dir(workspace())
-            .status()
-            .expect("cargo build runs");
-        assert!(status.success(), "building the tenants binary failed");
-    }
-    exe
+    PathBuf::from(env!("CARGO_BIN_EXE_tenants"))
 }
 
 fn copy_examples() -> tempfile::TempDir {
