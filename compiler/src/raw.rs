@@ -39,6 +39,8 @@ pub struct RawBinding {
     pub kind: Option<Sp<String>>,
     pub class: Option<Sp<String>>,
     pub dimensions: Option<Sp<i64>>,
+    /// `dimensions` was written (possibly with a value already reported as invalid).
+    pub dimensions_given: bool,
     pub metric: Option<Sp<String>>,
     pub dataset: Option<Sp<String>>,
 }
@@ -126,6 +128,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
             kind,
             class: d.string(&bo, "class"),
             dimensions: d.int(&bo, "dimensions", 1..=1536),
+            dimensions_given: bo.get("dimensions").is_some(),
             metric: d.choice(&bo, "metric", METRICS),
             dataset: d.string(&bo, "dataset"),
         });

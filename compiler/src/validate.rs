@@ -299,11 +299,18 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
                 },
                 None => {
                     ok = false;
-                    cx.err(
-                        Diagnostic::error("schema::missing", format!("vectorize binding `{}` is missing `dimensions`", b.name.value), b.name.span, "`dimensions` required")
-                            .with_help("the vector size of the index, which must equal the embedding model's output (e.g. 768 for @cf/baai/bge-base-en-v1.5)"),
-                    );
-                    continue;
+                    if !b.dimensions_given {
+                        cx.err(
+                            Diagnostic::error("schema::missing", format!("vectorize binding `{}` is missing `dimensions`", b.name.value), b.name.span, "`dimensions` required")
+                                .with_help("the vector size of the index, which must equal the embedding model's output (e.g. 768 for @cf/baai/bge-base-en-v1.5)"),
+                        );
+                    }
+                    // Keep the binding known (dimensions 0: not compared), so
+                    // tenants that use it are not told it does not exist.
+                    res::BindingKind::Vectorize {
+                        dimensions: 0,
+                        metric: "cosine".into(),
+                    }
                 }
             },
             "ai" => {
@@ -1092,7 +1099,7 @@ fn check_tenant(
         if let Some((info, span)) = &emb {
             for b in &p.resolved.bindings {
                 if let res::BindingKind::Vectorize { dimensions, .. } = &b.kind {
-                    if info.dimensions != Some(*dimensions) {
+                    if *dimensions != 0 && info.dimensions != Some(*dimensions) {
                         let (decl, dims) = p.binding_spans[&b.name];
                         cx.err(
                             Diagnostic::error(

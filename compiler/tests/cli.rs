@@ -173,3 +173,18 @@ fn schema_check_passes_on_the_committed_schemas_and_fails_when_stale() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("tenant.schema.json"));
 }
+
+#[test]
+fn an_invalid_platform_binding_gives_one_error_not_one_per_tenant() {
+    let dir = copy_examples();
+    edit(dir.path(), "platform.kdl", "dimensions=768", "dimensions=2048");
+    let (code, v) = check_json(dir.path());
+    assert_eq!(code, 1);
+    let codes: Vec<&str> = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["schema::range"], "tenants using DOCS are not told it does not exist");
+}
