@@ -20,6 +20,7 @@
 //!
 //! Entry point: [`compile`] (or [`load`] + [`check`] for finer control).
 
+pub mod artifacts;
 pub mod catalog;
 pub mod decode;
 pub mod diag;
@@ -31,6 +32,7 @@ pub mod schema;
 pub mod source;
 pub mod validate;
 pub mod value;
+pub mod wrangler;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

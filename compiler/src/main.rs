@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tenants_compiler::{compile, diag, schema};
+use tenants_compiler::{artifacts, compile, diag, schema};
 
 #[derive(Parser)]
 #[command(
@@ -41,6 +41,36 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Validate, then write one wrangler.jsonc per tenant and environment and the tenant registry.
+    #[command(
+        after_help = "Output: OUT/<tenant>/<env>/wrangler.jsonc and OUT/registry.json. Unchanged files are not rewritten; configs of removed tenants or environments are deleted. A rerun with no input change is skipped by content hash.\nExit codes: 0 built (or fresh with --check); 1 invalid tenants, or stale output with --check; 2 usage or I/O error (unknown --tenant/--env included).\nDocs: docs/artifacts.md"
+    )]
+    Build {
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Write nothing; exit 1 if the output directory differs from what would be written.
+        #[arg(long)]
+        check: bool,
+        /// The Worker bundle the configs' `main` points at [default: <root>/../runtime/build/index.js].
+        #[arg(long)]
+        main: Option<PathBuf>,
+        /// Wrangler's config schema the configs' `$schema` points at [default: <root>/../node_modules/wrangler/config-schema.json].
+        #[arg(long)]
+        wrangler_schema: Option<PathBuf>,
+        /// How to print diagnostics when the tenants are invalid.
+        #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+        format: OutputFormat,
+    },
     /// Write the JSON Schemas for tenant, platform and accounts files.
     Schema {
         /// Output directory.
@@ -50,6 +80,160 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+}
+
+/// Compile `root`; on a load error print it (in the machine formats too) and
+/// return exit code 2.
+fn load(root: &std::path::Path, format: OutputFormat) -> Result<tenants_compiler::Compilation, ExitCode> {
+    match compile(root) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            // Machine formats still get something to parse.
+            match format {
+                OutputFormat::Json => println!(
+                    "{}",
+                    serde_json::json!({ "error": { "message": e.to_string() }, "diagnostics": [] })
+                ),
+                OutputFormat::Github => println!(
+                    "::error title=tenants%3A%3Aload::{}",
+                    e.to_string().replace('%', "%25").replace('\n', "%0A")
+                ),
+                OutputFormat::Human => {}
+            }
+            eprintln!("error: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Print the diagnostics of a compilation; the exit code they mean.
+/// `always`: print the summary even when there is nothing to report.
+fn report(comp: &tenants_compiler::Compilation, format: OutputFormat, deny_warnings: bool, always: bool) -> ExitCode {
+    let items = &comp.diagnostics.items;
+    let mut summary = comp.summary();
+    // With --deny-warnings a warning fails the run: say so in every format.
+    summary.valid = summary.errors == 0 && !(deny_warnings && summary.warnings > 0);
+    if always || !items.is_empty() {
+        match format {
+            OutputFormat::Json => print!("{}", diag::render_json(&comp.sources, items, &summary)),
+            OutputFormat::Github => print!("{}", diag::render_github(&comp.sources, items)),
+            OutputFormat::Human => {
+                let color = std::io::stderr().is_terminal();
+                eprint!("{}", diag::render_human(&comp.sources, items, color));
+                eprintln!(
+                    "{}: {} files, {} tenants, {} error(s), {} warning(s)",
+                    if summary.valid { "ok" } else { "invalid" },
+                    summary.files,
+                    summary.tenants,
+                    summary.errors,
+                    summary.warnings
+                );
+            }
+        }
+    }
+    if comp.has_io_errors() {
+        ExitCode::from(2)
+    } else if !summary.valid {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build(
+    root: PathBuf,
+    out: PathBuf,
+    env: Option<String>,
+    tenant: Option<String>,
+    check: bool,
+    main: Option<PathBuf>,
+    wrangler_schema: Option<PathBuf>,
+    format: OutputFormat,
+) -> ExitCode {
+    let mut opts = artifacts::Options::new(root.clone(), out.clone());
+    opts.env = env;
+    opts.tenant = tenant;
+    if let Some(m) = main {
+        opts.main = m;
+    }
+    if let Some(s) = wrangler_schema {
+        opts.schema = s;
+    }
+    let start = std::time::Instant::now();
+    if !check && artifacts::up_to_date(&opts) {
+        eprintln!(
+            "up to date: {} (no tenant file changed; {:.0} ms)",
+            out.display(),
+            start.elapsed().as_secs_f64() * 1000.0
+        );
+        return ExitCode::SUCCESS;
+    }
+    let comp = match load(&root, format) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let code = report(&comp, format, false, false);
+    if code != ExitCode::SUCCESS {
+        eprintln!("nothing was written to {}", out.display());
+        return code;
+    }
+    let plan = match artifacts::plan(&comp, &opts) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if check {
+        let drift = artifacts::check(&plan, &out);
+        if drift.is_empty() {
+            eprintln!("{} is up to date ({} files)", out.display(), plan.outputs.len());
+            return ExitCode::SUCCESS;
+        }
+        for d in drift.iter().take(50) {
+            eprintln!("{d}");
+        }
+        if drift.len() > 50 {
+            eprintln!("... and {} more", drift.len() - 50);
+        }
+        eprintln!(
+            "{} is stale: run `tenants build --root {} --out {}` and commit or redeploy the result",
+            out.display(),
+            root.display(),
+            out.display()
+        );
+        return ExitCode::from(1);
+    }
+    let written = match artifacts::write(&plan, &out) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: writing {}: {e}", out.display());
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = artifacts::record(&opts, &plan) {
+        eprintln!("warning: cannot record the build cache: {e}");
+    }
+    eprint!("{}", artifacts::summary_table(&plan, Some(&written)));
+    for d in &written.deleted {
+        eprintln!("deleted (stale): {}", out.join(d).display());
+    }
+    eprintln!(
+        "built {} config(s) for {} tenant(s) into {}: {} written, {} unchanged, {} deleted ({:.0} ms)",
+        plan.rows.len(),
+        plan.rows
+            .iter()
+            .map(|r| r.tenant.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        out.display(),
+        written.written.len(),
+        written.unchanged,
+        written.deleted.len(),
+        start.elapsed().as_secs_f64() * 1000.0
+    );
+    ExitCode::SUCCESS
 }
 
 fn main() -> ExitCode {
@@ -67,53 +251,22 @@ fn main() -> ExitCode {
             format,
             deny_warnings,
         } => {
-            let comp = match compile(&root) {
+            let comp = match load(&root, format) {
                 Ok(c) => c,
-                Err(e) => {
-                    // Machine formats still get something to parse.
-                    match format {
-                        OutputFormat::Json => println!(
-                            "{}",
-                            serde_json::json!({ "error": { "message": e.to_string() }, "diagnostics": [] })
-                        ),
-                        OutputFormat::Github => println!(
-                            "::error title=tenants%3A%3Aload::{}",
-                            e.to_string().replace('%', "%25").replace('\n', "%0A")
-                        ),
-                        OutputFormat::Human => {}
-                    }
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
+                Err(code) => return code,
             };
-            let items = &comp.diagnostics.items;
-            let mut summary = comp.summary();
-            // With --deny-warnings a warning fails the run: say so in every format.
-            summary.valid = summary.errors == 0 && !(deny_warnings && summary.warnings > 0);
-            match format {
-                OutputFormat::Json => print!("{}", diag::render_json(&comp.sources, items, &summary)),
-                OutputFormat::Github => print!("{}", diag::render_github(&comp.sources, items)),
-                OutputFormat::Human => {
-                    let color = std::io::stderr().is_terminal();
-                    eprint!("{}", diag::render_human(&comp.sources, items, color));
-                    eprintln!(
-                        "{}: {} files, {} tenants, {} error(s), {} warning(s)",
-                        if summary.valid { "ok" } else { "invalid" },
-                        summary.files,
-                        summary.tenants,
-                        summary.errors,
-                        summary.warnings
-                    );
-                }
-            }
-            if comp.has_io_errors() {
-                ExitCode::from(2)
-            } else if !summary.valid {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
+            report(&comp, format, deny_warnings, true)
         }
+        Command::Build {
+            root,
+            out,
+            env,
+            tenant,
+            check,
+            main,
+            wrangler_schema,
+            format,
+        } => build(root, out, env, tenant, check, main, wrangler_schema, format),
         Command::Schema { out, check } => {
             let files = schema::render_all();
             if check {

@@ -1,8 +1,11 @@
 //! Project automation: `cargo xtask <command>`.
 //!
-//! - `build`: compile `tenants/` (validate everything, write `schemas/`).
-//! - `test`:  the whole test suite: every crate's tests, the example tenants,
-//!   schema freshness.
+//! - `setup`: install the pinned JavaScript tooling (`npm ci` from the committed
+//!   `package-lock.json` into `node_modules/`); a second run does nothing.
+//! - `build`: compile `tenants/` (validate everything, write `schemas/` and
+//!   the per-tenant wrangler configs and registry into `out/`).
+//! - `test`:  setup, then the whole test suite: every crate's tests, the
+//!   example tenants, schema freshness.
 //! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000 tenants).
 //!
 //! Each step runs a child process and stops at the first failure with its exit code.
@@ -40,7 +43,41 @@ fn tenants(args: &[&str]) -> Command {
 
 fn build() -> Result<(), ExitCode> {
     run("tenants check --root tenants", tenants(&["check", "--root", "tenants"]))?;
-    run("tenants schema --out schemas", tenants(&["schema", "--out", "schemas"]))
+    run("tenants schema --out schemas", tenants(&["schema", "--out", "schemas"]))?;
+    run(
+        "tenants build --root tenants --out out",
+        tenants(&["build", "--root", "tenants", "--out", "out"]),
+    )
+}
+
+/// The workspace root (xtask lives one level below it).
+fn workspace() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is inside the workspace")
+        .to_path_buf()
+}
+
+/// `npm ci` from the committed lock file, skipped when `node_modules/` was
+/// installed from the same lock file (a stamp holds the lock file's bytes).
+fn setup() -> Result<(), ExitCode> {
+    let root = workspace();
+    let lock = std::fs::read(root.join("package-lock.json")).map_err(|e| {
+        eprintln!("    FAILED: cannot read package-lock.json: {e}");
+        ExitCode::from(2)
+    })?;
+    let stamp = root.join("node_modules").join(".xtask-setup-stamp");
+    if std::fs::read(&stamp).is_ok_and(|s| s == lock) && root.join("node_modules/wrangler/config-schema.json").is_file() {
+        eprintln!("==> setup: node_modules is current (package-lock.json unchanged)");
+        return Ok(());
+    }
+    let mut npm = Command::new("npm");
+    npm.current_dir(&root).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    run("npm ci (pinned wrangler)", npm)?;
+    std::fs::write(&stamp, &lock).map_err(|e| {
+        eprintln!("    FAILED: cannot write {}: {e}", stamp.display());
+        ExitCode::from(2)
+    })
 }
 
 /// Run `cargo test`, echoing its output, and add up its `test result:` lines.
@@ -82,6 +119,7 @@ fn run_tests(what: &str, mut cmd: Command, totals: &mut (u64, u64)) -> Result<()
 }
 
 fn test() -> Result<(), ExitCode> {
+    setup()?;
     let mut totals = (0, 0);
     let mut t = cargo();
     t.args(["test", "--workspace", "--all-targets"]);
@@ -111,11 +149,12 @@ fn bench() -> Result<(), ExitCode> {
 fn main() -> ExitCode {
     let cmd = std::env::args().nth(1).unwrap_or_default();
     let result = match cmd.as_str() {
+        "setup" => setup(),
         "build" => build(),
         "test" => test(),
         "bench" => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <build|test|bench>\n  build  validate tenants/ and write schemas/\n  test   run the whole test suite\n  bench  benchmark the checker on 100/1,000/10,000 generated tenants");
+            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark the checker on 100/1,000/10,000 generated tenants");
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,303 @@
+//! `tenants build`: wrangler configs and the registry — validity against
+//! wrangler's own config schema, determinism, stale-file deletion, selection,
+//! `--check`, and the no-change fast path.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+fn tenants_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_tenants"))
+}
+
+/// A throw-away repository: `tenants/` copied from the examples, `out/` empty.
+fn repo() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("tenants");
+    std::fs::create_dir(&t).unwrap();
+    for e in std::fs::read_dir(workspace().join("tenants")).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), t.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
+fn build(repo: &Path, extra: &[&str]) -> Output {
+    Command::new(tenants_bin())
+        .current_dir(repo)
+        .arg("build")
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) {
+    assert_eq!(o.status.code(), Some(0), "stderr:\n{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Every file under `dir`, relative path → bytes.
+fn tree(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    let mut m = BTreeMap::new();
+    walk(dir, dir, &mut m);
+    m
+}
+
+fn configs(dir: &Path) -> Vec<String> {
+    tree(dir).into_keys().filter(|k| k.ends_with("/wrangler.jsonc")).collect()
+}
+
+fn jsonc(bytes: &[u8]) -> serde_json::Value {
+    let text = std::str::from_utf8(bytes).unwrap();
+    jsonc_parser::parse_to_serde_value::<serde_json::Value>(text, &Default::default()).unwrap()
+}
+
+#[test]
+fn every_example_config_validates_against_wranglers_own_schema() {
+    let schema_path = workspace().join("node_modules/wrangler/config-schema.json");
+    let text = std::fs::read_to_string(&schema_path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}\nwrangler's config schema comes from the pinned npm package: run `cargo xtask setup` (cargo xtask test does)",
+            schema_path.display()
+        )
+    });
+    let schema: serde_json::Value = serde_json::from_str(&text).unwrap();
+    // The check is only worth something if wrangler's schema rejects unknown
+    // top-level fields.
+    assert_eq!(schema["definitions"]["RawConfig"]["additionalProperties"], serde_json::json!(false));
+    let validator = jsonschema::draft7::new(&schema).expect("wrangler's schema compiles");
+
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let files = configs(&r.path().join("out"));
+    assert_eq!(files.len(), 9, "3 tenants x 3 environments: {files:?}");
+    let all = tree(&r.path().join("out"));
+    for f in &files {
+        let v = jsonc(&all[f]);
+        let errors: Vec<String> = validator
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(errors.is_empty(), "{f} fails wrangler's schema:\n{}", errors.join("\n"));
+        // A value that breaks the schema is caught: the validator is live.
+        let mut bad = v.clone();
+        bad["kv_namespace"] = serde_json::json!([]);
+        assert!(!validator.is_valid(&bad), "an unknown field must be rejected");
+    }
+}
+
+#[test]
+fn configs_are_complete_and_pinned() {
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let all = tree(&r.path().join("out"));
+    let v = jsonc(&all["acme/prod/wrangler.jsonc"]);
+    assert_eq!(v["name"], "ai-platform-acme-prod");
+    assert_eq!(v["main"], "../../../runtime/build/index.js");
+    assert_eq!(v["$schema"], "../../../node_modules/wrangler/config-schema.json");
+    assert_eq!(v["account_id"], "5f1d2c3b4a5968778695a4b3c2d1e0f9");
+    assert_eq!(v["vars"]["TENANT_ID"], "acme");
+    assert_eq!(v["vars"]["TENANT_ENV"], "prod");
+    assert_eq!(v["kv_namespaces"][0]["id"], "9d6c1f0e0a1b4c2d8e3f405162738495");
+    assert_eq!(
+        v["routes"][0],
+        serde_json::json!({ "pattern": "acme.example.com", "custom_domain": true })
+    );
+    assert_eq!(v["routes"][1], "*.acme.example.com/*");
+    assert_eq!(v["analytics_engine_datasets"][0]["dataset"], "acme_events");
+    assert_eq!(v["secrets"]["required"], serde_json::json!(["GATEWAY_TOKEN"]));
+    assert_eq!(
+        v["migrations"][0]["new_sqlite_classes"],
+        serde_json::json!(["ChatSession", "RateLimiter"])
+    );
+    assert!(v.get("env").is_none(), "flattened: no env sections");
+    // Every platform binding is stated in every file (wrangler does not inherit).
+    for f in configs(&r.path().join("out")) {
+        let v = jsonc(&all[&f]);
+        let n = v["kv_namespaces"].as_array().unwrap().len()
+            + v["durable_objects"]["bindings"].as_array().unwrap().len()
+            + v["vectorize"].as_array().unwrap().len()
+            + usize::from(v["ai"].is_object())
+            + v["analytics_engine_datasets"].as_array().unwrap().len();
+        assert_eq!(n, 6, "{f}");
+        let text = String::from_utf8_lossy(&all[&f]).into_owned();
+        assert!(text.starts_with("// Generated by `tenants build` from tenants/"), "{f}: {text}");
+    }
+    // Local-only hosts never become routes.
+    let dev = jsonc(&all["acme/dev/wrangler.jsonc"]);
+    assert_eq!(dev["routes"], serde_json::json!([]));
+    assert_eq!(dev["workers_dev"], true);
+}
+
+#[test]
+fn registry_lists_tenants_environments_and_content_hashes() {
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let out = r.path().join("out");
+    let reg: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("registry.json")).unwrap()).unwrap();
+    let tenants = reg["tenants"].as_array().unwrap();
+    assert_eq!(
+        tenants.iter().map(|t| t["id"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["acme", "globex", "initech"]
+    );
+    for t in tenants {
+        let src = r.path().join(t["source"]["path"].as_str().unwrap());
+        let bytes = std::fs::read(&src).unwrap();
+        assert_eq!(t["source"]["sha256"], tenants_compiler::artifacts::sha256_hex(&bytes));
+        for e in t["environments"].as_array().unwrap() {
+            let cfg = std::fs::read(out.join(e["config"]["path"].as_str().unwrap())).unwrap();
+            assert_eq!(e["config"]["sha256"], tenants_compiler::artifacts::sha256_hex(&cfg));
+            assert!(!e["hosts"].as_array().unwrap().is_empty());
+        }
+    }
+    assert_eq!(
+        tenants[0]["environments"][2]["hosts"],
+        serde_json::json!(["acme.example.com", "*.acme.example.com"]),
+        "hosts as written"
+    );
+}
+
+#[test]
+fn two_builds_give_byte_identical_trees_and_a_rerun_writes_nothing() {
+    let (a, b) = (repo(), repo());
+    ok(&build(a.path(), &[]));
+    ok(&build(b.path(), &[]));
+    let ta = tree(&a.path().join("out"));
+    let tb = tree(&b.path().join("out"));
+    let strip = |t: &BTreeMap<String, Vec<u8>>| -> BTreeMap<String, Vec<u8>> {
+        t.iter()
+            .filter(|(k, _)| *k != ".tenants-cache")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    assert_eq!(strip(&ta), strip(&tb));
+    assert!(!ta.keys().any(|k| k.contains(".tmp-")), "no temporary file left behind");
+    // Rerun: the fast path.
+    let o = build(a.path(), &[]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("up to date"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(tree(&a.path().join("out")), ta);
+    // A change to one tenant rewrites only that tenant's configs (and the registry).
+    let f = a.path().join("tenants/acme.kdl");
+    let s = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("LOG_LEVEL \"debug\"", "LOG_LEVEL \"trace\"");
+    std::fs::write(&f, s).unwrap();
+    let o = build(a.path(), &[]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("2 written, 8 unchanged"), "{err}");
+}
+
+#[test]
+fn a_removed_tenant_or_environment_loses_its_configs_and_nothing_else() {
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let out = r.path().join("out");
+    // Something of the user's in the output directory is never touched.
+    std::fs::write(out.join("acme/notes.txt"), "mine").unwrap();
+    std::fs::write(out.join("initech/prod/wrangler.jsonc.bak"), "mine").unwrap();
+    std::fs::remove_file(r.path().join("tenants/globex.jsonc")).unwrap();
+    let o = build(r.path(), &[]);
+    ok(&o);
+    assert!(!out.join("globex").exists(), "the removed tenant's directory is gone");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("deleted (stale)"));
+    assert_eq!(std::fs::read_to_string(out.join("acme/notes.txt")).unwrap(), "mine");
+    assert!(out.join("initech/prod/wrangler.jsonc.bak").exists());
+    let reg = std::fs::read_to_string(out.join("registry.json")).unwrap();
+    assert!(!reg.contains("globex"));
+    // A hand-written wrangler.jsonc (no generated marker) is not deleted.
+    std::fs::create_dir_all(out.join("mine/dev")).unwrap();
+    std::fs::write(out.join("mine/dev/wrangler.jsonc"), "{}").unwrap();
+    ok(&build(r.path(), &[]));
+    assert!(out.join("mine/dev/wrangler.jsonc").exists());
+}
+
+#[test]
+fn env_and_tenant_select_what_is_built() {
+    let r = repo();
+    ok(&build(r.path(), &["--env", "dev"]));
+    assert_eq!(
+        configs(&r.path().join("out")),
+        ["acme/dev/wrangler.jsonc", "globex/dev/wrangler.jsonc", "initech/dev/wrangler.jsonc"]
+    );
+    ok(&build(r.path(), &["--tenant", "acme", "--env", "prod"]));
+    assert_eq!(configs(&r.path().join("out")), ["acme/prod/wrangler.jsonc"]);
+    let o = build(r.path(), &["--tenant", "acmee"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did you mean `acme`"));
+    let o = build(r.path(), &["--env", "production"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_reports_changed_missing_and_stale_files_with_exit_1() {
+    let r = repo();
+    let o = build(r.path(), &["--check"]);
+    assert_eq!(o.status.code(), Some(1), "nothing built yet");
+    ok(&build(r.path(), &[]));
+    ok(&build(r.path(), &["--check"]));
+    let out = r.path().join("out");
+    let f = out.join("acme/prod/wrangler.jsonc");
+    let s = std::fs::read_to_string(&f).unwrap().replace("acme_events", "hand_edit");
+    std::fs::write(&f, s).unwrap();
+    std::fs::remove_file(out.join("globex/dev/wrangler.jsonc")).unwrap();
+    std::fs::create_dir_all(out.join("gone/dev")).unwrap();
+    std::fs::copy(out.join("acme/dev/wrangler.jsonc"), out.join("gone/dev/wrangler.jsonc")).unwrap();
+    let o = build(r.path(), &["--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("changed: acme/prod/wrangler.jsonc"), "{err}");
+    assert!(err.contains("missing: globex/dev/wrangler.jsonc"), "{err}");
+    assert!(err.contains("stale: gone/dev/wrangler.jsonc"), "{err}");
+    // A hand edit defeats the fast path too: the next build repairs it.
+    let o = build(r.path(), &[]);
+    ok(&o);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("up to date"));
+    ok(&build(r.path(), &["--check"]));
+}
+
+#[test]
+fn an_invalid_tenant_writes_nothing_and_exits_1() {
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let before = tree(&r.path().join("out"));
+    let f = r.path().join("tenants/acme.kdl");
+    let s = std::fs::read_to_string(&f)
+        .unwrap()
+        .replace("rag chunk-size=800", "rag chunk-sise=800");
+    std::fs::write(&f, s).unwrap();
+    let o = build(r.path(), &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("acme.kdl") && err.contains("chunk-size"), "{err}");
+    assert!(err.contains("nothing was written"));
+    let after = tree(&r.path().join("out"));
+    assert_eq!(
+        before.iter().filter(|(k, _)| *k != ".tenants-cache").collect::<Vec<_>>(),
+        after.iter().filter(|(k, _)| *k != ".tenants-cache").collect::<Vec<_>>()
+    );
+    let o = build(r.path(), &["--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["diagnostics"][0]["file"].as_str().unwrap(), "tenants/acme.kdl");
+    let missing = build(r.path(), &["--root", "nope"]);
+    assert_eq!(missing.status.code(), Some(2));
+}
