@@ -21,6 +21,7 @@
 //! Entry point: [`compile`] (or [`load`] + [`check`] for finer control).
 
 pub mod artifacts;
+pub mod cargo_build;
 pub mod catalog;
 pub mod decode;
 pub mod diag;
