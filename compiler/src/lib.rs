@@ -25,6 +25,7 @@ pub mod cargo_build;
 pub mod catalog;
 pub mod decode;
 pub mod diag;
+pub mod diff;
 pub mod frontend;
 pub mod raw;
 pub mod resolved;

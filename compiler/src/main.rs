@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tenants_compiler::{artifacts, compile, diag, schema};
+use tenants_compiler::{artifacts, compile, diag, diff, schema};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,13 @@ enum OutputFormat {
     Human,
     Json,
     Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DiffFormat {
+    Human,
+    Json,
+    Markdown,
 }
 
 #[derive(Subcommand)]
@@ -70,6 +77,30 @@ enum Command {
         /// How to print diagnostics when the tenants are invalid.
         #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
         format: OutputFormat,
+    },
+    /// Show what a change to tenant files does to the generated wrangler configs, per tenant and environment.
+    #[command(
+        after_help = "--against takes a git revision (default HEAD: the uncommitted changes), a directory of tenant files, or the output directory of an earlier `tenants build` (it has a registry.json).\nExit codes: 0 diff printed (with or without changes; 1 with --exit-code when there are changes); 1 the current tenants are invalid; 2 usage, git or I/O error, or an invalid base.\nDocs: docs/artifacts.md"
+    )]
+    Diff {
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// What to compare against: GIT_REF or DIR.
+        #[arg(long, default_value = "HEAD")]
+        against: String,
+        /// Output format: human, json, or markdown (a PR comment).
+        #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+        format: DiffFormat,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Exit 1 when any config changes (like `git diff --exit-code`).
+        #[arg(long)]
+        exit_code: bool,
     },
     /// Write the JSON Schemas for tenant, platform and accounts files.
     Schema {
@@ -236,6 +267,47 @@ fn build(
     ExitCode::SUCCESS
 }
 
+fn diff_cmd(root: PathBuf, against: String, format: DiffFormat, env: Option<String>, tenant: Option<String>, exit_code: bool) -> ExitCode {
+    let fmt = match format {
+        DiffFormat::Json => OutputFormat::Json,
+        _ => OutputFormat::Human,
+    };
+    let comp = match load(&root, fmt) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let code = report(&comp, fmt, false, false);
+    if code != ExitCode::SUCCESS {
+        return code;
+    }
+    let mut opts = artifacts::Options::new(root.clone(), "out");
+    opts.env = env;
+    opts.tenant = tenant;
+    let result = diff::planned_configs(&comp, &opts)
+        .and_then(|after| diff::before_configs(&diff::Against::parse(&against), &opts).map(|before| (before, after)));
+    let (before, after) = match result {
+        Ok(x) => x,
+        Err(e) => {
+            if format == DiffFormat::Json {
+                println!("{}", serde_json::json!({ "error": { "message": e.to_string() } }));
+            }
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let d = diff::diff(against, &before, &after);
+    match format {
+        DiffFormat::Human => print!("{}", diff::render_human(&d)),
+        DiffFormat::Markdown => print!("{}", diff::render_markdown(&d)),
+        DiffFormat::Json => println!("{}", serde_json::to_string_pretty(&d).expect("a diff serialises")),
+    }
+    if exit_code && !d.configs.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -267,6 +339,14 @@ fn main() -> ExitCode {
             wrangler_schema,
             format,
         } => build(root, out, env, tenant, check, main, wrangler_schema, format),
+        Command::Diff {
+            root,
+            against,
+            format,
+            env,
+            tenant,
+            exit_code,
+        } => diff_cmd(root, against, format, env, tenant, exit_code),
         Command::Schema { out, check } => {
             let files = schema::render_all();
             if check {
