@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use tenants_compiler::{artifacts, compile, diag, diff, schema};
+use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
 
 #[derive(Parser)]
 #[command(
@@ -25,6 +25,55 @@ enum OutputFormat {
     Human,
     Json,
     Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum NewFormat {
+    Kdl,
+    Jsonc,
+}
+
+#[derive(Subcommand)]
+enum AddCommand {
+    /// Add a binding (kv, durable-object, vectorize, ai, analytics-engine) to the platform file.
+    #[command(
+        after_help = "Each tenant environment that needs a resource for it gets a TODO placeholder (kv: id, vectorize: index, analytics-engine without --dataset: dataset); a durable object also gets a class skeleton in runtime/src/objects/. The files' comments and formatting are kept.\nExit codes: 0 added; 2 usage error (unknown kind, name taken, missing --class/--dimensions) or I/O error."
+    )]
+    Binding {
+        /// kv | durable-object | vectorize | ai | analytics-engine
+        kind: String,
+        /// The binding name, e.g. SEARCH_CACHE.
+        name: String,
+        /// durable-object: the class name.
+        #[arg(long)]
+        class: Option<String>,
+        /// vectorize: vector dimensions.
+        #[arg(long)]
+        dimensions: Option<u32>,
+        /// vectorize: cosine (default), euclidean or dot-product.
+        #[arg(long)]
+        metric: Option<String>,
+        /// analytics-engine: the default dataset.
+        #[arg(long)]
+        dataset: Option<String>,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+    },
+    /// Add an environment to the platform file and an environment block with placeholders to every tenant.
+    Env {
+        /// The environment name, e.g. qa.
+        name: String,
+        /// `dev-only` header resolution applies here.
+        #[arg(long)]
+        development: bool,
+        /// Deploy to workers.dev too.
+        #[arg(long)]
+        workers_dev: bool,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -101,6 +150,40 @@ enum Command {
         /// Exit 1 when any config changes (like `git diff --exit-code`).
         #[arg(long)]
         exit_code: bool,
+    },
+    /// Start a new repository: tenants/platform.kdl, tenants/accounts.jsonc, an example tenant, schemas/.
+    Init {
+        /// The repository directory (created if missing).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+    },
+    /// Create a tenant file with every required field and a TODO placeholder per host and resource.
+    #[command(
+        after_help = "Placeholders (\"TODO: …\") are reported by `tenants check` as tenant::placeholder until filled in.\nExit codes: 0 created; 2 usage error (invalid or existing id, unknown --from/--account) or I/O error. Docs: docs/generators.md"
+    )]
+    New {
+        /// The new tenant's id (also its file name).
+        id: String,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// File format of the new tenant.
+        #[arg(long, value_enum, default_value_t = NewFormat::Kdl)]
+        format: NewFormat,
+        /// Copy every setting (models, limits, tools, TTS, safety, secrets, vars) from this tenant.
+        #[arg(long)]
+        from: Option<String>,
+        /// Display name [default: the id].
+        #[arg(long)]
+        name: Option<String>,
+        /// Account key from the accounts file [default: the --from tenant's, or the only account].
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Add a binding or an environment to the platform file (and placeholders to every tenant).
+    Add {
+        #[command(subcommand)]
+        what: AddCommand,
     },
     /// Write the JSON Schemas for tenant, platform and accounts files.
     Schema {
@@ -308,6 +391,33 @@ fn diff_cmd(root: PathBuf, against: String, format: DiffFormat, env: Option<Stri
     }
 }
 
+/// Print what a generator did; exit 0, or 2 with the reason.
+fn gen_report(r: Result<generate::Outcome, generate::GenError>) -> ExitCode {
+    match r {
+        Ok(o) => {
+            for p in &o.created {
+                eprintln!("created {}", p.display());
+            }
+            for p in &o.edited {
+                eprintln!("edited  {}", p.display());
+            }
+            if o.todo.is_empty() {
+                eprintln!("nothing left to fill in: `tenants check` passes");
+            } else {
+                eprintln!("\nto fill in ({}), then run `tenants check`:", o.todo.len());
+                for t in &o.todo {
+                    eprintln!("  {t}");
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -339,6 +449,55 @@ fn main() -> ExitCode {
             wrangler_schema,
             format,
         } => build(root, out, env, tenant, check, main, wrangler_schema, format),
+        Command::Init { dir } => gen_report(generate::init(&dir)),
+        Command::New {
+            id,
+            root,
+            format,
+            from,
+            name,
+            account,
+        } => {
+            let f = match format {
+                NewFormat::Kdl => generate::FileFormat::Kdl,
+                NewFormat::Jsonc => generate::FileFormat::Jsonc,
+            };
+            gen_report(generate::new_tenant(
+                &root,
+                &id,
+                f,
+                from.as_deref(),
+                name.as_deref(),
+                account.as_deref(),
+            ))
+        }
+        Command::Add { what } => match what {
+            AddCommand::Binding {
+                kind,
+                name,
+                class,
+                dimensions,
+                metric,
+                dataset,
+                root,
+            } => gen_report(generate::add_binding(
+                &root,
+                generate::BindingSpec {
+                    kind,
+                    name,
+                    class,
+                    dimensions,
+                    metric,
+                    dataset,
+                },
+            )),
+            AddCommand::Env {
+                name,
+                development,
+                workers_dev,
+                root,
+            } => gen_report(generate::add_env(&root, &name, development, workers_dev)),
+        },
         Command::Diff {
             root,
             against,

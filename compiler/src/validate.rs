@@ -588,6 +588,29 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
     }
 }
 
+/// A `TODO…` value left by `tenants new` / `tenants add`: one clear error
+/// (and no second one about its shape). True when `value` is a placeholder.
+fn placeholder(cx: &mut Cx<'_>, value: &str, span: Span, what: &str, env: &str) -> bool {
+    if !value.starts_with(PLACEHOLDER_PREFIX) {
+        return false;
+    }
+    cx.err(
+        Diagnostic::error(
+            "tenant::placeholder",
+            format!("the {what} in environment `{env}` is still a placeholder"),
+            span,
+            "fill this in",
+        )
+        .with_help(format!(
+            "replace the `{PLACEHOLDER_PREFIX}…` value that `tenants new` or `tenants add` wrote with the real {what}"
+        )),
+    );
+    true
+}
+
+/// Values that start with this are placeholders written by the generators.
+pub const PLACEHOLDER_PREFIX: &str = "TODO";
+
 fn check_tenant(
     cx: &mut Cx<'_>,
     p: &PlatformInfo,
@@ -813,6 +836,9 @@ fn check_tenant(
         }
         let mut hosts = Vec::new();
         for h in &e.hosts {
+            if placeholder(cx, &h.value, h.span, "host", &pe.name) {
+                continue;
+            }
             match check_host(&h.value) {
                 Ok(()) => hosts.push(normalize_host(&h.value)),
                 Err((msg, help)) => cx.err(Diagnostic::error("tenant::host::invalid", msg, h.span, "invalid host").with_help(help)),
@@ -870,7 +896,9 @@ fn check_tenant(
             match r.kind {
                 "kv" => {
                     if let Some(id) = &r.id {
-                        if !is_hex32(&id.value) {
+                        if placeholder(cx, &id.value, id.span, &format!("KV namespace id of `{}`", b.name), &pe.name) {
+                            // Reported; the binding still counts as given.
+                        } else if !is_hex32(&id.value) {
                             cx.err(
                                 Diagnostic::error(
                                     "tenant::kv::id",
@@ -890,7 +918,9 @@ fn check_tenant(
                 }
                 "vectorize" => {
                     if let Some(ix) = &r.index {
-                        if !is_index_name(&ix.value) {
+                        if placeholder(cx, &ix.value, ix.span, &format!("Vectorize index of `{}`", b.name), &pe.name) {
+                            // Reported; the binding still counts as given.
+                        } else if !is_index_name(&ix.value) {
                             cx.err(
                                 Diagnostic::error(
                                     "tenant::vectorize::index",
@@ -931,7 +961,15 @@ fn check_tenant(
                 }
                 _ => {
                     if let Some(ds) = &r.dataset {
-                        if !is_dataset_name(&ds.value) {
+                        if placeholder(
+                            cx,
+                            &ds.value,
+                            ds.span,
+                            &format!("Analytics Engine dataset of `{}`", b.name),
+                            &pe.name,
+                        ) {
+                            // Reported; the binding still counts as given.
+                        } else if !is_dataset_name(&ds.value) {
                             cx.err(
                                 Diagnostic::error(
                                     "tenant::analytics::dataset",
