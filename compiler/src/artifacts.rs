@@ -1,13 +1,17 @@
-//! Build artifacts: every tenant × environment `wrangler.jsonc` plus the
+//! Build artifacts: every tenant × environment wrangler config plus the
 //! tenant registry, planned in memory and written to an output directory.
 //!
 //! Layout of an output directory (`--out`, default `out/`):
 //!
 //! ```text
-//! out/registry.json                  the tenant registry (see docs/artifacts.md)
-//! out/<tenant>/<env>/wrangler.jsonc  one complete config per tenant and environment
-//! out/.tenants-cache                 the no-change fast path's key (not an artifact)
+//! out/registry.json                   the tenant registry (see docs/artifacts.md)
+//! out/<env>/<tenant>.wrangler.jsonc   one complete config per tenant and environment
+//! out/.tenants-cache                  the no-change fast path's key (not an artifact)
 //! ```
+//!
+//! One directory per environment (not per tenant × environment): 10,000
+//! tenants make 3 directories, not 40,000, which is most of a cold build's
+//! file-system time (docs/benchmarks.md).
 //!
 //! Invariants:
 //! - [`plan`] is pure: the same model and options give byte-identical outputs;
@@ -26,7 +30,7 @@ use sha2::{Digest, Sha256};
 
 use crate::resolved::Model;
 use crate::wrangler::{self, Paths};
-use crate::Compilation;
+use crate::{par_map, Compilation};
 
 pub const REGISTRY_FILE: &str = "registry.json";
 pub const CACHE_FILE: &str = ".tenants-cache";
@@ -250,25 +254,23 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
     let (platform_file, platform_ref) = find_source(crate::PLATFORM_STEM).unwrap_or_default();
     let (_, accounts_ref) = find_source(crate::ACCOUNTS_STEM).unwrap_or_default();
 
-    // Paths inside a config are relative to `<out>/<tenant>/<env>/`; every
-    // such directory is two levels below `out`, so one computation serves all.
-    let probe = opts.out.join("t").join("e");
+    // Paths inside a config are relative to `<out>/<env>/`; every such
+    // directory is one level below `out`, so one computation serves all.
+    let probe = opts.out.join("e");
     let paths = Paths {
         main: relative_path(&probe, &opts.main),
         schema: relative_path(&probe, &opts.schema),
         source_dir: source_dir.clone(),
     };
 
-    let mut outputs = Vec::new();
-    let mut rows = Vec::new();
-    let mut reg_tenants = Vec::new();
-    for t in &model.tenants {
-        if opts.tenant.as_ref().is_some_and(|x| x != &t.id) {
-            continue;
-        }
+    let selected: Vec<&crate::resolved::Tenant> = model.tenants.iter().filter(|t| opts.tenant.as_ref().is_none_or(|x| x == &t.id)).collect();
+    // Rendering is independent per tenant: spread it over the cores.
+    let per_tenant = par_map(&selected, |t| {
         let (tenant_file, source) = find_source(&t.id).unwrap_or_default();
         let account = model.accounts.iter().find(|a| a.key == t.account);
         let mut envs = Vec::new();
+        let mut rows = Vec::new();
+        let mut outputs = Vec::new();
         for e in &t.envs {
             if opts.env.as_ref().is_some_and(|x| x != &e.name) {
                 continue;
@@ -282,11 +284,7 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                 env: e.name.clone(),
                 script: script.clone(),
                 path: path.clone(),
-                routes: e
-                    .hosts
-                    .iter()
-                    .filter(|h| !wrangler::is_local_host(h.trim_start_matches("*.")))
-                    .count(),
+                routes: e.hosts.iter().filter(|h| !wrangler::is_local_host(h.trim_start_matches("*."))).count(),
                 bindings: e.resources.len(),
             });
             envs.push(RegistryEnv {
@@ -305,14 +303,23 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                 sha256: sha,
             });
         }
-        reg_tenants.push(RegistryTenant {
+        let reg = RegistryTenant {
             id: t.id.clone(),
             name: t.name.clone(),
             account: t.account.clone(),
             account_id: account.map(|a| a.account_id.clone()).unwrap_or_default(),
             source,
             environments: envs,
-        });
+        };
+        (rows, outputs, reg)
+    });
+    let mut outputs = Vec::new();
+    let mut rows = Vec::new();
+    let mut reg_tenants = Vec::new();
+    for (r, o, t) in per_tenant {
+        rows.extend(r);
+        outputs.extend(o);
+        reg_tenants.push(t);
     }
     let registry = Registry {
         generator: format!("tenants {}", env!("CARGO_PKG_VERSION")),
@@ -378,33 +385,43 @@ fn is_generated(path: &Path) -> bool {
     buf[..n].starts_with(wrangler::GENERATED_MARKER.as_bytes())
 }
 
-/// Generated configs already in `out`: `<tenant>/<env>/wrangler.jsonc` files
-/// that carry the generated marker.
-fn existing_configs(out: &Path) -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let Ok(tenants) = std::fs::read_dir(out) else {
+/// Names of the `<env>/<tenant>.wrangler.jsonc` files in `out` (not yet
+/// checked for the generated marker).
+fn config_names(out: &Path) -> Vec<(String, PathBuf)> {
+    let mut found = Vec::new();
+    let Ok(envs) = std::fs::read_dir(out) else {
         return found;
     };
-    for t in tenants.flatten() {
-        if !t.file_type().is_ok_and(|ft| ft.is_dir()) {
+    for e in envs.flatten() {
+        if !e.file_type().is_ok_and(|ft| ft.is_dir()) {
             continue;
         }
-        let Ok(envs) = std::fs::read_dir(t.path()) else {
+        let Ok(files) = std::fs::read_dir(e.path()) else {
             continue;
         };
-        for e in envs.flatten() {
-            let p = e.path().join(wrangler::CONFIG_FILE);
-            if p.is_file() && is_generated(&p) {
-                found.insert(format!(
-                    "{}/{}/{}",
-                    t.file_name().to_string_lossy(),
-                    e.file_name().to_string_lossy(),
-                    wrangler::CONFIG_FILE
-                ));
+        let env = e.file_name().to_string_lossy().into_owned();
+        for f in files.flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.ends_with(wrangler::CONFIG_SUFFIX) {
+                found.push((format!("{env}/{name}"), f.path()));
             }
         }
     }
     found
+}
+
+/// Generated configs in `out` that `planned` does not contain: stale ones.
+/// Only files whose first line is the generated marker count.
+fn stale_configs(out: &Path, planned: &BTreeSet<&str>) -> Vec<String> {
+    let candidates: Vec<(String, PathBuf)> = config_names(out).into_iter().filter(|(rel, _)| !planned.contains(rel.as_str())).collect();
+    let mut stale: Vec<String> = candidates
+        .iter()
+        .zip(par_map(&candidates, |(_, p)| p.is_file() && is_generated(p)))
+        .filter(|(_, ok)| *ok)
+        .map(|((rel, _), _)| rel.clone())
+        .collect();
+    stale.sort();
+    stale
 }
 
 /// Compare the output directory with a plan; empty means fresh.
@@ -418,32 +435,9 @@ pub fn check(plan: &Plan, out: &Path) -> Vec<Drift> {
     .flatten()
     .collect();
     let planned: BTreeSet<&str> = plan.outputs.iter().map(|o| o.path.as_str()).collect();
-    for p in existing_configs(out) {
-        if !planned.contains(p.as_str()) {
-            drift.push(Drift::Stale(p));
-        }
-    }
+    drift.extend(stale_configs(out, &planned).into_iter().map(Drift::Stale));
     drift.sort();
     drift
-}
-
-/// Run `f` over `items` on every core, keeping the order.
-fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    if threads <= 1 || items.len() < 64 {
-        return items.iter().map(&f).collect();
-    }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("worker thread panicked"))
-            .collect()
-    })
 }
 
 /// Write a file through a temporary sibling and a rename. Configs are
@@ -463,13 +457,28 @@ fn write_replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// (and the directories they leave empty). The registry is written last, so
 /// a registry always describes configs that are on disk.
 pub fn write(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
-    std::fs::create_dir_all(out)?;
+    if !out.exists() {
+        return write_fresh(plan, out);
+    }
+    // What the last build wrote (content hash, size, time): a file whose
+    // size and time are unchanged since holds that content, so it need not
+    // be read to know it is unchanged.
+    let known: std::collections::HashMap<String, (String, u64, u128)> = std::fs::read(out.join(CACHE_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<CacheKey>(&b).ok())
+        .map(|k| k.outputs.into_iter().map(|(p, h, l, t)| (p, (h, l, t))).collect())
+        .unwrap_or_default();
     // Drop the cache key first: if this run fails half-way, the next run must
     // not take the fast path.
     let _ = std::fs::remove_file(out.join(CACHE_FILE));
     let (configs, registry): (Vec<&Output>, Vec<&Output>) = plan.outputs.iter().partition(|o| o.path != REGISTRY_FILE);
     let results = par_map(&configs, |o| -> std::io::Result<bool> {
         let path = out.join(&o.path);
+        if let Some((sha, len, mtime)) = known.get(&o.path) {
+            if *sha == o.sha256 && stat(&path) == Some((*len, *mtime)) {
+                return Ok(false);
+            }
+        }
         if std::fs::read(&path).is_ok_and(|b| b == o.bytes) {
             return Ok(false);
         }
@@ -488,17 +497,12 @@ pub fn write(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
         }
     }
     let planned: BTreeSet<&str> = configs.iter().map(|o| o.path.as_str()).collect();
-    for p in existing_configs(out) {
-        if planned.contains(p.as_str()) {
-            continue;
-        }
+    for p in stale_configs(out, &planned) {
         let path = out.join(&p);
         std::fs::remove_file(&path)?;
-        // Remove `<env>/` and `<tenant>/` when they are left empty.
-        for dir in path.ancestors().skip(1).take(2) {
-            if std::fs::remove_dir(dir).is_err() {
-                break;
-            }
+        // Remove `<env>/` when it is left empty.
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::remove_dir(dir);
         }
         report.deleted.push(p);
     }
@@ -514,6 +518,36 @@ pub fn write(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
     Ok(report)
 }
 
+/// A new output directory: write the whole tree into a temporary sibling,
+/// then rename it into place — atomic as a whole, so its files need no
+/// temporary file each.
+fn write_fresh(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
+    let parent = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let stage = parent.join(format!(".{}.tmp-{}", file_name(out), std::process::id()));
+    let _ = std::fs::remove_dir_all(&stage);
+    let result = (|| {
+        std::fs::create_dir(&stage)?;
+        let dirs: BTreeSet<&str> = plan.outputs.iter().filter_map(|o| o.path.rsplit_once('/').map(|(d, _)| d)).collect();
+        for d in dirs {
+            std::fs::create_dir_all(stage.join(d))?;
+        }
+        for r in par_map(&plan.outputs, |o| std::fs::write(stage.join(&o.path), &o.bytes)) {
+            r?;
+        }
+        std::fs::rename(&stage, out)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&stage);
+        return Err(e);
+    }
+    Ok(WriteReport {
+        written: plan.outputs.iter().map(|o| o.path.clone()).collect(),
+        unchanged: 0,
+        deleted: Vec::new(),
+    })
+}
+
 /// The fast path's key: the generator (this executable's identity), the
 /// options, and every input file's content hash. Equal keys and intact
 /// outputs mean a rebuild would write exactly what is on disk.
@@ -526,7 +560,8 @@ struct CacheKey {
     main: String,
     schema: String,
     inputs: Vec<(String, String)>,
-    outputs: Vec<(String, String)>,
+    /// Every written file: path, content hash, size, modification time (ns).
+    outputs: Vec<(String, String, u64, u128)>,
 }
 
 fn generator_identity() -> String {
@@ -555,7 +590,13 @@ fn input_hashes(root: &Path) -> Option<Vec<(String, String)>> {
     hashed.into_iter().collect()
 }
 
-fn cache_key(opts: &Options, inputs: Vec<(String, String)>, outputs: Vec<(String, String)>) -> CacheKey {
+fn stat(path: &Path) -> Option<(u64, u128)> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.modified().ok()?.duration_since(std::time::UNIX_EPOCH).ok()?.as_nanos();
+    Some((m.len(), t))
+}
+
+fn cache_key(opts: &Options, inputs: Vec<(String, String)>, outputs: Vec<(String, String, u64, u128)>) -> CacheKey {
     let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string();
     CacheKey {
         generator: generator_identity(),
@@ -569,9 +610,11 @@ fn cache_key(opts: &Options, inputs: Vec<(String, String)>, outputs: Vec<(String
     }
 }
 
-/// The no-change fast path: true when the inputs are byte-identical to the
-/// last successful build into `out` (same generator, same options) and every
-/// output it wrote is still there with the same content hash.
+/// The no-change fast path: true when the inputs are byte-identical (by
+/// content hash) to the last successful build into `out` with the same
+/// generator and options, and every file that build wrote is still there,
+/// untouched (same size and modification time — a hand edit changes both or
+/// the time), with no other generated config beside them.
 pub fn up_to_date(opts: &Options) -> bool {
     let Ok(text) = std::fs::read(opts.out.join(CACHE_FILE)) else {
         return false;
@@ -586,25 +629,24 @@ pub fn up_to_date(opts: &Options) -> bool {
     if current != stored {
         return false;
     }
-    let intact = par_map(&stored.outputs, |(path, sha)| {
-        std::fs::read(opts.out.join(path)).is_ok_and(|b| &sha256_hex(&b) == sha)
-    });
-    intact.into_iter().all(|ok| ok) && existing_configs_count_matches(&opts.out, &stored.outputs)
+    let intact = par_map(&stored.outputs, |(path, _, len, mtime)| stat(&opts.out.join(path)) == Some((*len, *mtime)));
+    intact.into_iter().all(|ok| ok) && config_count(&opts.out) == stored.outputs.iter().filter(|o| o.0 != REGISTRY_FILE).count()
 }
 
-/// No generated config beyond the recorded ones (a stale one copied back in).
-fn existing_configs_count_matches(out: &Path, outputs: &[(String, String)]) -> bool {
-    let Ok(tenants) = std::fs::read_dir(out) else {
-        return false;
+/// How many `*.wrangler.jsonc` files `out/<env>/` holds (a stale config
+/// copied back in defeats the fast path).
+fn config_count(out: &Path) -> usize {
+    let Ok(envs) = std::fs::read_dir(out) else {
+        return 0;
     };
-    let mut dirs = 0usize;
-    for t in tenants.flatten() {
-        if t.file_type().is_ok_and(|ft| ft.is_dir()) {
-            dirs += std::fs::read_dir(t.path()).map(|r| r.count()).unwrap_or(0);
-        }
-    }
-    // Every recorded config has its own `<tenant>/<env>/` directory.
-    dirs == outputs.iter().filter(|(p, _)| p != REGISTRY_FILE).count()
+    envs.flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| {
+            std::fs::read_dir(e.path())
+                .map(|r| r.flatten().filter(|f| f.file_name().to_string_lossy().ends_with(wrangler::CONFIG_SUFFIX)).count())
+                .unwrap_or(0)
+        })
+        .sum()
 }
 
 /// Record the fast path's key after a successful write.
@@ -612,7 +654,14 @@ pub fn record(opts: &Options, plan: &Plan) -> std::io::Result<()> {
     let Some(inputs) = input_hashes(&opts.root) else {
         return Ok(());
     };
-    let outputs = plan.outputs.iter().map(|o| (o.path.clone(), o.sha256.clone())).collect();
+    let stats = par_map(&plan.outputs, |o| stat(&opts.out.join(&o.path)));
+    let mut outputs = Vec::with_capacity(plan.outputs.len());
+    for (o, st) in plan.outputs.iter().zip(stats) {
+        let Some((len, mtime)) = st else {
+            return Ok(());
+        };
+        outputs.push((o.path.clone(), o.sha256.clone(), len, mtime));
+    }
     let key = cache_key(opts, inputs, outputs);
     let bytes = serde_json::to_vec(&key).expect("the cache key serialises");
     crate::write_atomic(&opts.out.join(CACHE_FILE), &bytes)

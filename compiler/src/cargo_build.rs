@@ -30,6 +30,12 @@ pub fn artifacts_dir(out_dir: &Path) -> PathBuf {
 /// `runtime/build/index.js` and `node_modules/` live. Returns the warnings to
 /// show (one line each), or the rendered diagnostics as the error.
 pub fn build(tenants_dir: &Path, repo: &Path, out: &Path) -> Result<Vec<String>, String> {
+    let mut opts = artifacts::Options::new(tenants_dir, out);
+    opts.main = repo.join("runtime").join("build").join("index.js");
+    opts.schema = repo.join("node_modules").join("wrangler").join("config-schema.json");
+    if artifacts::up_to_date(&opts) {
+        return Ok(Vec::new());
+    }
     let comp = crate::compile(tenants_dir).map_err(|e| format!("error: {e}"))?;
     if comp.diagnostics.has_errors() {
         let s = comp.summary();
@@ -41,9 +47,6 @@ pub fn build(tenants_dir: &Path, repo: &Path, out: &Path) -> Result<Vec<String>,
             tenants_dir.display()
         ));
     }
-    let mut opts = artifacts::Options::new(tenants_dir, out);
-    opts.main = repo.join("runtime").join("build").join("index.js");
-    opts.schema = repo.join("node_modules").join("wrangler").join("config-schema.json");
     let plan = artifacts::plan(&comp, &opts).map_err(|e| format!("error: {e}"))?;
     artifacts::write(&plan, out).map_err(|e| format!("error: writing {}: {e}", out.display()))?;
     artifacts::record(&opts, &plan).map_err(|e| format!("error: writing {}: {e}", out.display()))?;

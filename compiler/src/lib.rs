@@ -230,14 +230,22 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
             raw::decode_accounts(&mut d, &v)
         })
         .unwrap_or_default();
+    // Tenant files parse and decode independently: spread them over the
+    // cores, each with its own diagnostics, merged in file order.
+    let per_file = par_map(&tenant_files, |(id, ok)| {
+        let mut file_diags = Diagnostics::default();
+        let tenant = decode(&sources, *id, *ok, DocKind::Tenant, &mut file_diags).and_then(|v| {
+            let mut d = decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut file_diags);
+            raw::decode_tenant(&mut d, *id, &v)
+        });
+        (tenant, file_diags)
+    });
     let mut tenants = Vec::new();
-    for (id, ok) in &tenant_files {
-        if let Some(v) = decode(&sources, *id, *ok, DocKind::Tenant, &mut diags) {
-            let mut d = decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut diags);
-            if let Some(t) = raw::decode_tenant(&mut d, *id, &v) {
-                tenants.push(t);
-            }
+    for (tenant, file_diags) in per_file {
+        for d in file_diags.items {
+            diags.push(d);
         }
+        tenants.extend(tenant);
     }
     let prior = diags.error_count();
     let inputs = validate::Inputs {
@@ -253,6 +261,19 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
         diagnostics: diags,
         model,
         tenant_files: tenant_files.into_iter().map(|(id, _)| id).collect(),
+    })
+}
+
+/// Run `f` over `items` on every core (at most 8 threads), keeping the order.
+pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
+    if threads <= 1 || items.len() < 64 {
+        return items.iter().map(&f).collect();
+    }
+    let chunk = items.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items.chunks(chunk).map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread panicked")).collect()
     })
 }
 

@@ -97,9 +97,9 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
-    /// Validate, then write one wrangler.jsonc per tenant and environment and the tenant registry.
+    /// Validate, then write one wrangler config per tenant and environment and the tenant registry.
     #[command(
-        after_help = "Output: OUT/<tenant>/<env>/wrangler.jsonc and OUT/registry.json. Unchanged files are not rewritten; configs of removed tenants or environments are deleted. A rerun with no input change is skipped by content hash.\nExit codes: 0 built (or fresh with --check); 1 invalid tenants, or stale output with --check; 2 usage or I/O error (unknown --tenant/--env included).\nDocs: docs/artifacts.md"
+        after_help = "Output: OUT/<env>/<tenant>.wrangler.jsonc and OUT/registry.json. Unchanged files are not rewritten; configs of removed tenants or environments are deleted. A rerun with no input change is skipped by content hash.\nExit codes: 0 built (or fresh with --check); 1 invalid tenants, or stale output with --check; 2 usage or I/O error (unknown --tenant/--env included).\nDocs: docs/artifacts.md"
     )]
     Build {
         /// The tenants directory.
@@ -283,15 +283,26 @@ fn build(
         );
         return ExitCode::SUCCESS;
     }
+    // `TENANTS_TIMINGS=1` prints where a build's time goes (docs/benchmarks.md).
+    let timings = std::env::var_os("TENANTS_TIMINGS").is_some();
+    let phase = |what: &str, t: std::time::Instant| {
+        if timings {
+            eprintln!("timing: {what} {:.0} ms", t.elapsed().as_secs_f64() * 1000.0);
+        }
+    };
+    phase("fast-path check", start);
+    let t = std::time::Instant::now();
     let comp = match load(&root, format) {
         Ok(c) => c,
         Err(code) => return code,
     };
+    phase("compile", t);
     let code = report(&comp, format, false, false);
     if code != ExitCode::SUCCESS {
         eprintln!("nothing was written to {}", out.display());
         return code;
     }
+    let t = std::time::Instant::now();
     let plan = match artifacts::plan(&comp, &opts) {
         Ok(p) => p,
         Err(e) => {
@@ -319,6 +330,8 @@ fn build(
         );
         return ExitCode::from(1);
     }
+    phase("plan", t);
+    let t = std::time::Instant::now();
     let written = match artifacts::write(&plan, &out) {
         Ok(r) => r,
         Err(e) => {
@@ -326,9 +339,15 @@ fn build(
             return ExitCode::from(2);
         }
     };
+    phase("write", t);
+    let t = std::time::Instant::now();
     if let Err(e) = artifacts::record(&opts, &plan) {
         eprintln!("warning: cannot record the build cache: {e}");
     }
+    phase("record", t);
+    let t = std::time::Instant::now();
+    drop(comp);
+    phase("drop", t);
     eprint!("{}", artifacts::summary_table(&plan, Some(&written)));
     for d in &written.deleted {
         eprintln!("deleted (stale): {}", out.join(d).display());

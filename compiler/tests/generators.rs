@@ -119,7 +119,7 @@ fn init_makes_a_repository_that_checks_and_builds() {
     ok(&run(&repo, &["check"]));
     ok(&run(&repo, &["schema", "--check"]));
     ok(&run(&repo, &["build"]));
-    assert!(repo.join("out/example/prod/wrangler.jsonc").is_file());
+    assert!(repo.join("out/prod/example.wrangler.jsonc").is_file());
     // A second init refuses and writes nothing.
     let before = read(&repo.join("tenants/example.kdl"));
     let o = run(d.path(), &["init", "repo"]);
@@ -245,7 +245,7 @@ fn add_binding_durable_object_writes_the_class_skeleton() {
     assert_eq!(codes(&t), Vec::<String>::new());
     // The class is declared to wrangler with a SQLite migration.
     ok(&run(r.path(), &["build"]));
-    let cfg = read(&r.path().join("out/acme/prod/wrangler.jsonc"));
+    let cfg = read(&r.path().join("out/prod/acme.wrangler.jsonc"));
     assert!(cfg.contains("\"SearchIndex\""), "{cfg}");
 }
 
@@ -292,7 +292,7 @@ fn add_env_adds_an_environment_block_to_every_tenant() {
     fill_placeholders(&t);
     assert_eq!(codes(&t), Vec::<String>::new());
     ok(&run(r.path(), &["build"]));
-    assert!(r.path().join("out/globex/qa/wrangler.jsonc").is_file());
+    assert!(r.path().join("out/qa/globex.wrangler.jsonc").is_file());
 }
 
 #[test]

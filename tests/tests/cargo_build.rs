@@ -75,7 +75,7 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     assert!(o.status.success(), "clean build failed:\n{}", stderr(&o));
     let reg = std::fs::read_to_string(artifacts.join("registry.json")).unwrap();
     assert!(reg.contains("\"id\": \"acme\"") && !reg.contains("hooli"), "{reg}");
-    assert!(artifacts.join("acme/prod/wrangler.jsonc").is_file());
+    assert!(artifacts.join("prod/acme.wrangler.jsonc").is_file());
 
     // Added file: the next build sees it.
     let acme = std::fs::read_to_string(ws.join("tenants/acme.kdl")).unwrap();
@@ -83,7 +83,7 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     std::fs::write(&new, hooli(&acme)).unwrap();
     let o = cargo_build(&ws, &target);
     assert!(o.status.success(), "build with a new tenant failed:\n{}", stderr(&o));
-    let cfg = std::fs::read_to_string(artifacts.join("hooli/dev/wrangler.jsonc")).unwrap();
+    let cfg = std::fs::read_to_string(artifacts.join("dev/hooli.wrangler.jsonc")).unwrap();
     assert!(cfg.contains("\"name\": \"ai-platform-hooli-dev\""), "{cfg}");
 
     // Edited into an invalid file: the build fails with the diagnostic.
@@ -99,7 +99,7 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     assert!(err.contains("schema::unknown-key"), "no diagnostic code in:\n{err}");
     assert!(err.contains("retention-days"), "no did-you-mean help in:\n{err}");
     assert!(
-        artifacts.join("hooli/dev/wrangler.jsonc").is_file(),
+        artifacts.join("dev/hooli.wrangler.jsonc").is_file(),
         "a failed build leaves the last good artifacts"
     );
 
@@ -107,6 +107,8 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     std::fs::remove_file(&new).unwrap();
     let o = cargo_build(&ws, &target);
     assert!(o.status.success(), "build after deleting a tenant failed:\n{}", stderr(&o));
-    assert!(!artifacts.join("hooli").exists(), "the deleted tenant's configs are gone");
+    for env in ["dev", "stage", "prod"] {
+        assert!(!artifacts.join(format!("{env}/hooli.wrangler.jsonc")).exists(), "the deleted tenant's configs are gone");
+    }
     assert!(!std::fs::read_to_string(artifacts.join("registry.json")).unwrap().contains("hooli"));
 }
