@@ -6,7 +6,8 @@
 //!   the per-tenant wrangler configs and registry into `out/`).
 //! - `test`:  setup, then the whole test suite: every crate's tests, the
 //!   example tenants, schema freshness.
-//! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000 tenants).
+//! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000
+//!   tenants), then the build benchmark (1,000 and 10,000 tenants × 3 environments).
 //!
 //! Each step runs a child process and stops at the first failure with its exit code.
 
@@ -143,7 +144,10 @@ fn bench() -> Result<(), ExitCode> {
     run("cargo build --release --bin tenants", b)?;
     let mut c = cargo();
     c.args(["run", "--quiet", "--release", "-p", "tenants-compiler", "--example", "bench_check"]);
-    run("bench: tenants check on generated corpora", c)
+    run("bench: tenants check on generated corpora", c)?;
+    let mut b = cargo();
+    b.args(["run", "--quiet", "--release", "-p", "tenants-compiler", "--example", "bench_build"]);
+    run("bench: tenants build (1,000 and 10,000 tenants x 3 environments)", b)
 }
 
 fn main() -> ExitCode {
@@ -154,7 +158,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "bench" => bench(),
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark the checker on 100/1,000/10,000 generated tenants");
+            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)");
             return ExitCode::from(2);
         }
     };
