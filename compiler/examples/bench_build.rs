@@ -31,7 +31,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         [] => parent(&[1_000, 10_000]),
-        ["--sizes", list] => match list.split(',').map(|s| s.trim().replace('_', "").parse()).collect::<Result<Vec<usize>, _>>() {
+        ["--sizes", list] => match list
+            .split(',')
+            .map(|s| s.trim().replace('_', "").parse())
+            .collect::<Result<Vec<usize>, _>>()
+        {
             Ok(v) => parent(&v),
             Err(e) => Err(format!("bad --sizes: {e}")),
         },
@@ -39,7 +43,11 @@ fn main() -> ExitCode {
         ["--write", dir, n] => n
             .parse()
             .map_err(|e| format!("bad size: {e}"))
-            .and_then(|n: usize| std::fs::create_dir_all(dir).and_then(|()| corpus::write_corpus(Path::new(dir), n)).map_err(|e| e.to_string()))
+            .and_then(|n: usize| {
+                std::fs::create_dir_all(dir)
+                    .and_then(|()| corpus::write_corpus(Path::new(dir), n))
+                    .map_err(|e| e.to_string())
+            })
             .map(|_| ()),
         _ => Err("usage: bench_build [--sizes 1000,10000] | --one N | --write DIR N".into()),
     };
@@ -65,7 +73,10 @@ fn cli_binary() -> Result<PathBuf, String> {
     if bin.is_file() {
         Ok(bin)
     } else {
-        Err(format!("{} not found: run `cargo build --release --bin tenants` first", bin.display()))
+        Err(format!(
+            "{} not found: run `cargo build --release --bin tenants` first",
+            bin.display()
+        ))
     }
 }
 

@@ -263,7 +263,11 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
         source_dir: source_dir.clone(),
     };
 
-    let selected: Vec<&crate::resolved::Tenant> = model.tenants.iter().filter(|t| opts.tenant.as_ref().is_none_or(|x| x == &t.id)).collect();
+    let selected: Vec<&crate::resolved::Tenant> = model
+        .tenants
+        .iter()
+        .filter(|t| opts.tenant.as_ref().is_none_or(|x| x == &t.id))
+        .collect();
     // Rendering is independent per tenant: spread it over the cores.
     let per_tenant = par_map(&selected, |t| {
         let (tenant_file, source) = find_source(&t.id).unwrap_or_default();
@@ -284,7 +288,11 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                 env: e.name.clone(),
                 script: script.clone(),
                 path: path.clone(),
-                routes: e.hosts.iter().filter(|h| !wrangler::is_local_host(h.trim_start_matches("*."))).count(),
+                routes: e
+                    .hosts
+                    .iter()
+                    .filter(|h| !wrangler::is_local_host(h.trim_start_matches("*.")))
+                    .count(),
                 bindings: e.resources.len(),
             });
             envs.push(RegistryEnv {
@@ -413,7 +421,10 @@ fn config_names(out: &Path) -> Vec<(String, PathBuf)> {
 /// Generated configs in `out` that `planned` does not contain: stale ones.
 /// Only files whose first line is the generated marker count.
 fn stale_configs(out: &Path, planned: &BTreeSet<&str>) -> Vec<String> {
-    let candidates: Vec<(String, PathBuf)> = config_names(out).into_iter().filter(|(rel, _)| !planned.contains(rel.as_str())).collect();
+    let candidates: Vec<(String, PathBuf)> = config_names(out)
+        .into_iter()
+        .filter(|(rel, _)| !planned.contains(rel.as_str()))
+        .collect();
     let mut stale: Vec<String> = candidates
         .iter()
         .zip(par_map(&candidates, |(_, p)| p.is_file() && is_generated(p)))
@@ -458,7 +469,13 @@ fn write_replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// a registry always describes configs that are on disk.
 pub fn write(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
     if !out.exists() {
-        return write_fresh(plan, out);
+        match write_fresh(plan, out) {
+            Ok(r) => return Ok(r),
+            // Another build created `out` meanwhile (two cargo profiles
+            // building at once): update it file by file instead.
+            Err(_) if out.is_dir() => {}
+            Err(e) => return Err(e),
+        }
     }
     // What the last build wrote (content hash, size, time): a file whose
     // size and time are unchanged since holds that content, so it need not
@@ -528,7 +545,11 @@ fn write_fresh(plan: &Plan, out: &Path) -> std::io::Result<WriteReport> {
     let _ = std::fs::remove_dir_all(&stage);
     let result = (|| {
         std::fs::create_dir(&stage)?;
-        let dirs: BTreeSet<&str> = plan.outputs.iter().filter_map(|o| o.path.rsplit_once('/').map(|(d, _)| d)).collect();
+        let dirs: BTreeSet<&str> = plan
+            .outputs
+            .iter()
+            .filter_map(|o| o.path.rsplit_once('/').map(|(d, _)| d))
+            .collect();
         for d in dirs {
             std::fs::create_dir_all(stage.join(d))?;
         }
@@ -629,7 +650,9 @@ pub fn up_to_date(opts: &Options) -> bool {
     if current != stored {
         return false;
     }
-    let intact = par_map(&stored.outputs, |(path, _, len, mtime)| stat(&opts.out.join(path)) == Some((*len, *mtime)));
+    let intact = par_map(&stored.outputs, |(path, _, len, mtime)| {
+        stat(&opts.out.join(path)) == Some((*len, *mtime))
+    });
     intact.into_iter().all(|ok| ok) && config_count(&opts.out) == stored.outputs.iter().filter(|o| o.0 != REGISTRY_FILE).count()
 }
 
@@ -643,7 +666,11 @@ fn config_count(out: &Path) -> usize {
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .map(|e| {
             std::fs::read_dir(e.path())
-                .map(|r| r.flatten().filter(|f| f.file_name().to_string_lossy().ends_with(wrangler::CONFIG_SUFFIX)).count())
+                .map(|r| {
+                    r.flatten()
+                        .filter(|f| f.file_name().to_string_lossy().ends_with(wrangler::CONFIG_SUFFIX))
+                        .count()
+                })
                 .unwrap_or(0)
         })
         .sum()

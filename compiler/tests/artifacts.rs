@@ -219,7 +219,10 @@ fn a_removed_tenant_or_environment_loses_its_configs_and_nothing_else() {
     let o = build(r.path(), &[]);
     ok(&o);
     for env in ["dev", "stage", "prod"] {
-        assert!(!out.join(format!("{env}/globex.wrangler.jsonc")).exists(), "the removed tenant's configs are gone");
+        assert!(
+            !out.join(format!("{env}/globex.wrangler.jsonc")).exists(),
+            "the removed tenant's configs are gone"
+        );
     }
     assert!(String::from_utf8_lossy(&o.stderr).contains("deleted (stale)"));
     assert_eq!(std::fs::read_to_string(out.join("prod/notes.txt")).unwrap(), "mine");
@@ -232,7 +235,9 @@ fn a_removed_tenant_or_environment_loses_its_configs_and_nothing_else() {
     assert!(out.join("dev/mine.wrangler.jsonc").exists());
     // A removed environment: its directory goes once it is empty.
     let platform = r.path().join("tenants/platform.kdl");
-    let p = std::fs::read_to_string(&platform).unwrap().replace("    environment \"stage\"\n", "");
+    let p = std::fs::read_to_string(&platform)
+        .unwrap()
+        .replace("    environment \"stage\"\n", "");
     std::fs::write(&platform, p).unwrap();
     for t in ["acme.kdl", "initech.json"] {
         let f = r.path().join("tenants").join(t);
@@ -321,4 +326,41 @@ fn an_invalid_tenant_writes_nothing_and_exits_1() {
     assert_eq!(v["diagnostics"][0]["file"].as_str().unwrap(), "tenants/acme.kdl");
     let missing = build(r.path(), &["--root", "nope"]);
     assert_eq!(missing.status.code(), Some(2));
+}
+
+#[test]
+fn the_config_printer_matches_serde_json_pretty_byte_for_byte() {
+    use tenants_compiler::wrangler::{config_tree, Paths, J};
+    let comp = tenants_compiler::compile(&workspace().join("tenants")).unwrap();
+    let model = comp.model.as_ref().unwrap();
+    let paths = Paths {
+        main: "../../runtime/build/index.js".into(),
+        schema: "../../node_modules/wrangler/config-schema.json".into(),
+        source_dir: "tenants".into(),
+    };
+    let mut n = 0;
+    for t in &model.tenants {
+        let account = model.accounts.iter().find(|a| a.key == t.account).unwrap();
+        for e in &t.envs {
+            let tree = config_tree(model, t, e, account, &paths);
+            let mut ours = String::new();
+            tree.write_pretty(&mut ours, 0);
+            assert_eq!(ours, serde_json::to_string_pretty(&tree.to_value()).unwrap(), "{}/{}", t.id, e.name);
+            n += 1;
+        }
+    }
+    assert_eq!(n, 9);
+    // Every escape serde_json makes, empty containers, nesting.
+    let weird = J::Obj(vec![
+        (
+            "q\"uote",
+            J::Str("back\\slash \"quoted\" \n\r\t \u{8}\u{c} \u{1}\u{1f} \u{7f} é ✓ 𝄞"),
+        ),
+        ("empty_arr", J::Arr(vec![])),
+        ("empty_obj", J::Obj(vec![])),
+        ("nested", J::Arr(vec![J::Obj(vec![("a", J::Bool(false))]), J::Owned("x".into())])),
+    ]);
+    let mut ours = String::new();
+    weird.write_pretty(&mut ours, 0);
+    assert_eq!(ours, serde_json::to_string_pretty(&weird.to_value()).unwrap());
 }

@@ -2090,3 +2090,40 @@ fn every_error_in_one_file_is_reported_in_one_run() {
     assert!(o.errors() >= 8, "{}", diag::render_short(&o.sources, &o.items));
     assert!(o.items.iter().all(|d| o.sources.get(d.primary().file).name == "tenants/acme.kdl"));
 }
+
+#[test]
+fn kdl_placeholder_left_by_a_generator_is_one_error_each() {
+    let o = check(
+        "kdl_placeholder_left_by_a_generator_is_one_error_each",
+        &[
+            replace(
+                "acme.kdl",
+                r#"id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b""#,
+                r#"id="TODO: KV namespace id""#,
+            ),
+            replace(
+                "acme.kdl",
+                r#"host "acme.stage.example.com""#,
+                r#"host "TODO: host of acme in stage""#,
+            ),
+        ],
+    );
+    o.expect("tenant::placeholder", "acme.kdl", r#"id="TODO: KV namespace id""#);
+    o.expect("tenant::placeholder", "acme.kdl", r#""TODO: host of acme in stage""#);
+    // No second error about the placeholder's shape (not hex, not a host).
+    assert_eq!(o.errors(), 2, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn json_placeholder_vectorize_index_is_flagged() {
+    let o = check(
+        "json_placeholder_vectorize_index_is_flagged",
+        &[replace(
+            "initech.json",
+            r#""index": "shared-docs-stage""#,
+            r#""index": "TODO: Vectorize index""#,
+        )],
+    );
+    o.expect("tenant::placeholder", "initech.json", r#""TODO: Vectorize index""#);
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}

@@ -108,7 +108,10 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     let o = cargo_build(&ws, &target);
     assert!(o.status.success(), "build after deleting a tenant failed:\n{}", stderr(&o));
     for env in ["dev", "stage", "prod"] {
-        assert!(!artifacts.join(format!("{env}/hooli.wrangler.jsonc")).exists(), "the deleted tenant's configs are gone");
+        assert!(
+            !artifacts.join(format!("{env}/hooli.wrangler.jsonc")).exists(),
+            "the deleted tenant's configs are gone"
+        );
     }
     assert!(!std::fs::read_to_string(artifacts.join("registry.json")).unwrap().contains("hooli"));
 }
