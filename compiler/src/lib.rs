@@ -23,6 +23,7 @@
 pub mod artifacts;
 pub mod cargo_build;
 pub mod catalog;
+pub mod codegen;
 pub mod decode;
 pub mod diag;
 pub mod diff;

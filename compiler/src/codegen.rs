@@ -1,0 +1,494 @@
+//! Rust code for the runtime, generated from the resolved model: the
+//! `TenantId` and `EnvName` enums, static per-tenant config, and the baked,
+//! fail-closed host → tenant routing table. The `tenants-macros` crate only
+//! turns these tokens into its output; all logic lives here.
+//!
+//! Invariants:
+//! - pure and deterministic: the same model gives the same tokens (the
+//!   perfect hashes use phf's fixed seed);
+//! - the emitted code is plain Rust over `core` and `phf` (no allocation, no
+//!   parsing, no start-up work): config is `static` data, lookups hash a
+//!   normalised copy of the host in a stack buffer;
+//! - fail-closed: a host that is not in the table of the environment asked
+//!   about resolves to `None` — never to a default tenant, never to a
+//!   tenant of another environment.
+//!
+//! The shape of the emitted code is documented in docs/generated-code.md.
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::resolved::{HeaderPolicy, Model, Tenant};
+
+/// The enum variant for a tenant or environment id: `acme-eu` → `AcmeEu`.
+pub fn variant_name(id: &str) -> String {
+    let mut s = String::with_capacity(id.len());
+    for part in id.split('-') {
+        let mut cs = part.chars();
+        if let Some(c) = cs.next() {
+            s.push(c.to_ascii_uppercase());
+            s.extend(cs);
+        }
+    }
+    s
+}
+
+/// Variant identifiers for ids, unique even when two ids camel-case alike
+/// (`a-b1` and `a-b-1`): a clash falls back to the id with `_` for `-`.
+pub fn variants(ids: &[&str]) -> Vec<Ident> {
+    let names: Vec<String> = ids.iter().map(|i| variant_name(i)).collect();
+    names
+        .iter()
+        .zip(ids)
+        .map(|(n, id)| {
+            let clash = names.iter().filter(|m| *m == n).count() > 1;
+            if clash {
+                format_ident!(
+                    "{}",
+                    format!("{}_", variant_name(id.split('-').next().unwrap_or(id))) + &id.replace('-', "_")
+                )
+            } else {
+                format_ident!("{}", n)
+            }
+        })
+        .collect()
+}
+
+fn opt_str(v: &Option<String>) -> TokenStream {
+    match v {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn f64_lit(v: f64) -> Literal {
+    Literal::f64_suffixed(v)
+}
+
+/// A perfect-hash `phf::Map<&'static str, TenantId>` literal.
+fn phf_map(entries: &[(String, &Ident)]) -> TokenStream {
+    let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
+    let state = phf_generator::generate_hash(&keys);
+    let key = state.key;
+    let disps = state.disps.iter().map(|(a, b)| quote!((#a, #b)));
+    let ordered = state.map.iter().map(|&i| {
+        let (k, v) = &entries[i];
+        quote!((#k, TenantId::#v))
+    });
+    quote! {
+        ::phf::Map {
+            key: #key,
+            disps: &[#(#disps),*],
+            entries: &[#(#ordered),*],
+        }
+    }
+}
+
+/// The tokens for a whole model. `tracked` are files whose contents the
+/// expansion depends on: they are `include_bytes!`-ed so that cargo
+/// recompiles the invoking crate when one changes.
+pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
+    let tenant_ids: Vec<&str> = model.tenants.iter().map(|t| t.id.as_str()).collect();
+    let tv = variants(&tenant_ids);
+    let env_ids: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
+    let ev = variants(&env_ids);
+    let n_tenants = tv.len();
+    let n_envs = ev.len();
+    let tenant_idx = (0..n_tenants).map(|i| i as u16);
+    let env_idx = (0..n_envs).map(|i| i as u8);
+    let dev_flags = model.platform.environments.iter().map(|e| e.development);
+
+    // The routing tables, one per environment.
+    let mut exact_tables = Vec::new();
+    let mut wild_tables = Vec::new();
+    for env in &model.platform.environments {
+        let mut exact = Vec::new();
+        let mut wild = Vec::new();
+        for (t, v) in model.tenants.iter().zip(&tv) {
+            for te in t.envs.iter().filter(|x| x.name == env.name) {
+                for h in &te.hosts {
+                    let h = crate::rules::normalize_host(h);
+                    match h.strip_prefix("*.") {
+                        Some(base) => wild.push((base.to_string(), v)),
+                        None => exact.push((h, v)),
+                    }
+                }
+            }
+        }
+        exact.sort();
+        wild.sort();
+        exact_tables.push(phf_map(&exact));
+        wild_tables.push(phf_map(&wild));
+    }
+
+    let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
+    let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
+    let n_tracked = tracked.len();
+
+    quote! {
+        /// Every tenant of `tenants/`, one variant each (`tenants-macros`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u16)]
+        pub enum TenantId {
+            #(#tv = #tenant_idx),*
+        }
+
+        impl TenantId {
+            /// Every tenant, in id order.
+            pub const ALL: [TenantId; #n_tenants] = [#(TenantId::#tv),*];
+            /// The tenant id as written in its file.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    #(TenantId::#tv => #tenant_ids),*
+                }
+            }
+            /// The tenant's static config (O(1): an index into [`TENANTS`]).
+            pub fn config(self) -> &'static TenantConfig {
+                &TENANTS[self as usize]
+            }
+            /// Whether `x-tenant-id` may select this tenant in `env`
+            /// (its header policy × the environment).
+            pub fn header_allowed(self, env: EnvName) -> bool {
+                self.config().envs[env as usize].header_allowed
+            }
+        }
+
+        impl ::core::fmt::Display for TenantId {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// `"nope".parse::<TenantId>()`: not a tenant of `tenants/`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct UnknownTenant;
+
+        impl ::core::str::FromStr for TenantId {
+            type Err = UnknownTenant;
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                match s {
+                    #(#tenant_ids => ::core::result::Result::Ok(TenantId::#tv),)*
+                    _ => ::core::result::Result::Err(UnknownTenant),
+                }
+            }
+        }
+
+        /// Every environment of the platform file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum EnvName {
+            #(#ev = #env_idx),*
+        }
+
+        impl EnvName {
+            /// Every environment, in platform-file order.
+            pub const ALL: [EnvName; #n_envs] = [#(EnvName::#ev),*];
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    #(EnvName::#ev => #env_ids),*
+                }
+            }
+            /// A development environment (`dev-only` header resolution applies).
+            pub const fn is_development(self) -> bool {
+                match self {
+                    #(EnvName::#ev => #dev_flags),*
+                }
+            }
+            /// The tenant this (normalised) host belongs to in this
+            /// environment: exact match first, then the longest wildcard
+            /// suffix; `None` for anything else.
+            pub fn resolve_host(self, host: &str) -> ::core::option::Option<TenantId> {
+                let mut buf = [0u8; MAX_HOST_LEN];
+                let host = normalize_host(host, &mut buf)?;
+                if let ::core::option::Option::Some(t) = EXACT_HOSTS[self as usize].get(host) {
+                    return ::core::option::Option::Some(*t);
+                }
+                // `*.acme.example.com` matches `x.acme.example.com` and
+                // deeper, never `acme.example.com` itself: drop one label at
+                // a time from the left, longest suffix first.
+                let wild = &WILDCARD_HOSTS[self as usize];
+                let mut rest = host;
+                while let ::core::option::Option::Some(dot) = rest.find('.') {
+                    rest = &rest[dot + 1..];
+                    if let ::core::option::Option::Some(t) = wild.get(rest) {
+                        return ::core::option::Option::Some(*t);
+                    }
+                }
+                ::core::option::Option::None
+            }
+        }
+
+        impl ::core::fmt::Display for EnvName {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        /// `"qa".parse::<EnvName>()`: not an environment of the platform file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct UnknownEnv;
+
+        impl ::core::str::FromStr for EnvName {
+            type Err = UnknownEnv;
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                match s {
+                    #(#env_ids => ::core::result::Result::Ok(EnvName::#ev),)*
+                    _ => ::core::result::Result::Err(UnknownEnv),
+                }
+            }
+        }
+
+        /// The longest DNS name.
+        pub const MAX_HOST_LEN: usize = 253;
+
+        /// Normalise a `Host` header value for lookup, into `buf`: ASCII
+        /// lowercase, port and one trailing dot removed. `None` for what can
+        /// be no tenant's host: empty, too long, non-ASCII (hosts arrive in
+        /// punycode), an IPv6 literal or a malformed port.
+        pub fn normalize_host<'b>(host: &str, buf: &'b mut [u8; MAX_HOST_LEN]) -> ::core::option::Option<&'b str> {
+            let host = match host.rsplit_once(':') {
+                ::core::option::Option::Some((h, port)) if !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit()) => h,
+                ::core::option::Option::Some(_) => return ::core::option::Option::None,
+                ::core::option::Option::None => host,
+            };
+            let host = host.strip_suffix('.').unwrap_or(host);
+            if host.is_empty() || host.len() > MAX_HOST_LEN || !host.is_ascii() {
+                return ::core::option::Option::None;
+            }
+            let out = &mut buf[..host.len()];
+            for (o, b) in out.iter_mut().zip(host.bytes()) {
+                *o = b.to_ascii_lowercase();
+            }
+            ::core::str::from_utf8(out).ok()
+        }
+
+        /// Exact hosts per environment (index: `EnvName as usize`).
+        static EXACT_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#exact_tables),*];
+        /// Wildcard bases (`*.acme.example.com` → `acme.example.com`) per environment.
+        static WILDCARD_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#wild_tables),*];
+
+        /// A tenant's header policy as written.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum HeaderPolicy { Never, DevOnly, Always }
+
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct RouteOverride { pub route: &'static str, pub chat_model: &'static str, pub max_tokens: u32 }
+
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct AiConfig {
+            pub gateway: ::core::option::Option<&'static str>,
+            pub chat_model: &'static str,
+            pub max_tokens: u32,
+            pub temperature: f64,
+            pub embedding_model: ::core::option::Option<&'static str>,
+            pub tts_model: ::core::option::Option<&'static str>,
+            pub routes: &'static [RouteOverride],
+            pub tokens_per_day: ::core::option::Option<u64>,
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct RagConfig { pub chunk_size: u32, pub overlap: u32, pub top_k: u32, pub min_score: f64 }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct SessionsConfig { pub retention_days: u32, pub max_messages: u32 }
+
+        /// `limit` requests per `window_secs` seconds.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct RateLimit { pub limit: u32, pub window_secs: u32 }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct RateLimits { pub tenant: RateLimit, pub user: RateLimit, pub ip: RateLimit }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct CacheConfig { pub search_ttl: u32, pub chat_ttl: u32 }
+
+        /// An enabled tool; empty `roles`: every authenticated user.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ToolConfig { pub name: &'static str, pub roles: &'static [&'static str] }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct TtsConfig { pub enabled: bool, pub voice: ::core::option::Option<&'static str>, pub max_chars: u32 }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct SafetyConfig { pub max_input_chars: u32, pub pii_redaction: bool, pub blocked_terms: &'static [&'static str] }
+
+        /// A tenant in one environment.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct TenantEnvConfig {
+            pub env: EnvName,
+            pub hosts: &'static [&'static str],
+            pub header_allowed: bool,
+            /// Vars (tenant-level overlaid with the environment's), by name.
+            pub vars: &'static [(&'static str, &'static str)],
+            /// The tenant's namespace in each Vectorize binding's index.
+            pub vectorize_namespaces: &'static [(&'static str, &'static str)],
+        }
+
+        /// A tenant's static config.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct TenantConfig {
+            pub id: TenantId,
+            pub name: &'static str,
+            pub account: &'static str,
+            pub header_policy: HeaderPolicy,
+            pub ai: AiConfig,
+            pub rag: RagConfig,
+            pub sessions: SessionsConfig,
+            pub rate_limits: RateLimits,
+            pub cache: CacheConfig,
+            pub tools: &'static [ToolConfig],
+            pub tts: TtsConfig,
+            pub safety: SafetyConfig,
+            /// Secret names (values live in the Worker's secrets).
+            pub secrets: &'static [&'static str],
+            /// One entry per environment, indexed by `EnvName as usize`.
+            pub envs: &'static [TenantEnvConfig; #n_envs],
+        }
+
+        /// Every tenant's config, indexed by `TenantId as usize`.
+        pub static TENANTS: [TenantConfig; #n_tenants] = [#(#configs),*];
+
+        // Recompile when a tenant file changes.
+        const _: [&[u8]; #n_tracked] = [#(#tracked),*];
+    }
+}
+
+fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStream {
+    let (id, name, account) = (&t.id, &t.name, &t.account);
+    let policy = match t.header_policy {
+        HeaderPolicy::Never => quote!(HeaderPolicy::Never),
+        HeaderPolicy::DevOnly => quote!(HeaderPolicy::DevOnly),
+        HeaderPolicy::Always => quote!(HeaderPolicy::Always),
+    };
+    let _ = id;
+    let ai = &t.ai;
+    let gateway = opt_str(&ai.gateway);
+    let chat = &ai.chat_model;
+    let max_tokens = ai.max_tokens;
+    let temperature = f64_lit(ai.temperature);
+    let embedding = opt_str(&ai.embedding_model);
+    let tts_model = opt_str(&ai.tts_model);
+    let routes = ai.routes.iter().map(|r| {
+        let (route, m, mt) = (&r.route, &r.chat_model, r.max_tokens);
+        quote!(RouteOverride { route: #route, chat_model: #m, max_tokens: #mt })
+    });
+    let budget = match ai.tokens_per_day {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (cs, ov, tk) = (t.rag.chunk_size, t.rag.overlap, t.rag.top_k);
+    let ms = f64_lit(t.rag.min_score);
+    let (rd, mm) = (t.sessions.retention_days, t.sessions.max_messages);
+    let rl = |l: &crate::resolved::RateLimit| {
+        let (limit, w) = (l.limit, l.per.seconds());
+        quote!(RateLimit { limit: #limit, window_secs: #w })
+    };
+    let (rt, ru, ri) = (rl(&t.rate_limits.tenant), rl(&t.rate_limits.user), rl(&t.rate_limits.ip));
+    let (st, ct) = (t.cache.search_ttl, t.cache.chat_ttl);
+    let tools = t.tools.iter().map(|x| {
+        let n = &x.name;
+        let roles = &x.roles;
+        quote!(ToolConfig { name: #n, roles: &[#(#roles),*] })
+    });
+    let tts_enabled = t.tts.enabled;
+    let voice = opt_str(&t.tts.voice);
+    let max_chars = t.tts.max_chars;
+    let (mic, pii) = (t.safety.max_input_chars, t.safety.pii_redaction);
+    let terms = &t.safety.blocked_terms;
+    let secrets = &t.secrets;
+    let envs = model.platform.environments.iter().zip(ev).map(|(pe, e)| {
+        let te = t.envs.iter().find(|x| x.name == pe.name);
+        let hosts: Vec<&String> = te.map(|x| x.hosts.iter().collect()).unwrap_or_default();
+        let allowed = te.is_some_and(|x| x.header_allowed);
+        let vars = te.map(|x| x.vars.iter().map(|(k, v)| quote!((#k, #v))).collect::<Vec<_>>()).unwrap_or_default();
+        let ns = te
+            .map(|x| {
+                x.resources
+                    .iter()
+                    .filter_map(|r| match &r.kind {
+                        crate::resolved::ResourceKind::Vectorize { namespace, .. } => {
+                            let b = &r.binding;
+                            Some(quote!((#b, #namespace)))
+                        }
+                        _ => None,
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*] })
+    });
+    quote! {
+        TenantConfig {
+            id: TenantId::#v,
+            name: #name,
+            account: #account,
+            header_policy: #policy,
+            ai: AiConfig {
+                gateway: #gateway,
+                chat_model: #chat,
+                max_tokens: #max_tokens,
+                temperature: #temperature,
+                embedding_model: #embedding,
+                tts_model: #tts_model,
+                routes: &[#(#routes),*],
+                tokens_per_day: #budget,
+            },
+            rag: RagConfig { chunk_size: #cs, overlap: #ov, top_k: #tk, min_score: #ms },
+            sessions: SessionsConfig { retention_days: #rd, max_messages: #mm },
+            rate_limits: RateLimits { tenant: #rt, user: #ru, ip: #ri },
+            cache: CacheConfig { search_ttl: #st, chat_ttl: #ct },
+            tools: &[#(#tools),*],
+            tts: TtsConfig { enabled: #tts_enabled, voice: #voice, max_chars: #max_chars },
+            safety: SafetyConfig { max_input_chars: #mic, pii_redaction: #pii, blocked_terms: &[#(#terms),*] },
+            secrets: &[#(#secrets),*],
+            envs: &[#(#envs),*],
+        }
+    }
+}
+
+/// Why the macro cannot expand (a compile error at the macro's argument).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandError(pub String);
+
+/// Compile `dir` and generate its tokens. `workspace` bounds where the
+/// directory may be (a path outside it is refused).
+pub fn expand_dir(dir: &std::path::Path, workspace: &std::path::Path, shown_as: &str) -> Result<TokenStream, ExpandError> {
+    let canon = |p: &std::path::Path| std::fs::canonicalize(p);
+    let d = canon(dir).map_err(|_| {
+        ExpandError(format!(
+            "tenants directory `{shown_as}` not found (looked for {}); the path is relative to the file that invokes the macro",
+            dir.display()
+        ))
+    })?;
+    if !d.is_dir() {
+        return Err(ExpandError(format!("`{shown_as}` ({}) is not a directory", d.display())));
+    }
+    if let Ok(ws) = canon(workspace) {
+        if !d.starts_with(&ws) {
+            return Err(ExpandError(format!(
+                "tenants directory `{shown_as}` ({}) is outside the workspace {}: tenant files must live in the repository that builds them",
+                d.display(),
+                ws.display()
+            )));
+        }
+    }
+    let layout = crate::discover(&d).map_err(|e| ExpandError(e.to_string()))?;
+    if layout.tenants.is_empty() {
+        return Err(ExpandError(format!(
+            "tenants directory `{shown_as}` has no tenant files: add one with `tenants new <id>`"
+        )));
+    }
+    let comp = crate::compile_layout(&d, &layout).map_err(|e| ExpandError(e.to_string()))?;
+    let Some(model) = &comp.model else {
+        let s = comp.summary();
+        return Err(ExpandError(format!(
+            "invalid tenants in `{shown_as}`: {} error(s)\n\n{}",
+            s.errors,
+            crate::diag::render_human(&comp.sources, &comp.diagnostics.items, false)
+        )));
+    };
+    let mut tracked: Vec<String> = vec![layout.platform.display().to_string(), layout.accounts.display().to_string()];
+    tracked.extend(layout.tenants.iter().map(|p| p.display().to_string()));
+    let _ = Span::call_site();
+    Ok(expand(model, &tracked))
+}

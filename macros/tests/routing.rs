@@ -1,0 +1,124 @@
+//! The baked routing table and static config that `include_tenants!`
+//! generates, on the example tenants and on an IDN fixture: exact and
+//! wildcard hosts, case, trailing dot and port normalisation, unknown hosts
+//! and hosts of another environment resolving to nobody.
+
+mod examples {
+    tenants_macros::include_tenants!("../../tenants");
+}
+
+mod idn {
+    tenants_macros::include_tenants!("fixtures/idn");
+}
+
+use examples::{EnvName, TenantId};
+
+#[test]
+fn tenant_id_round_trips_through_its_string() {
+    assert_eq!(TenantId::ALL, [TenantId::Acme, TenantId::Globex, TenantId::Initech]);
+    for t in TenantId::ALL {
+        assert_eq!(t.as_str().parse::<TenantId>(), Ok(t));
+        assert_eq!(t.to_string(), t.as_str());
+        assert_eq!(t.config().id, t);
+    }
+    assert_eq!("hooli".parse::<TenantId>(), Err(examples::UnknownTenant));
+    assert_eq!("ACME".parse::<TenantId>(), Err(examples::UnknownTenant), "ids are exact");
+    assert_eq!(EnvName::ALL.map(EnvName::as_str), ["dev", "stage", "prod"]);
+    assert!(EnvName::Dev.is_development() && !EnvName::Prod.is_development());
+    assert_eq!("prod".parse::<EnvName>(), Ok(EnvName::Prod));
+}
+
+#[test]
+fn exact_hosts_resolve_in_their_environment_only() {
+    assert_eq!(EnvName::Prod.resolve_host("acme.example.com"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("globex.example.org"), Some(TenantId::Globex));
+    assert_eq!(EnvName::Prod.resolve_host("ai.globex.example.org"), Some(TenantId::Globex));
+    assert_eq!(EnvName::Stage.resolve_host("acme.stage.example.com"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Dev.resolve_host("acme.localhost"), Some(TenantId::Acme));
+    // A host of another environment is nobody's here.
+    assert_eq!(EnvName::Dev.resolve_host("acme.example.com"), None);
+    assert_eq!(EnvName::Prod.resolve_host("acme.localhost"), None);
+    assert_eq!(EnvName::Prod.resolve_host("acme.stage.example.com"), None);
+}
+
+#[test]
+fn wildcards_match_subdomains_not_the_base_and_take_the_longest_suffix() {
+    assert_eq!(EnvName::Prod.resolve_host("eu.acme.example.com"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("a.b.c.acme.example.com"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("x.initech.example.net"), Some(TenantId::Initech));
+    // `*.acme.example.com` does not cover a lookalike or a parent.
+    assert_eq!(EnvName::Prod.resolve_host("evilacme.example.com"), None);
+    assert_eq!(EnvName::Prod.resolve_host("example.com"), None);
+    assert_eq!(EnvName::Prod.resolve_host("acme.example.com.evil.test"), None);
+    // globex has no wildcard: its subdomains are nobody's.
+    assert_eq!(EnvName::Prod.resolve_host("x.globex.example.org"), None);
+    assert_eq!(EnvName::Stage.resolve_host("x.acme.example.com"), None);
+}
+
+#[test]
+fn hosts_are_normalised_before_lookup() {
+    assert_eq!(EnvName::Prod.resolve_host("ACME.Example.COM"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("acme.example.com."), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("acme.example.com:443"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Prod.resolve_host("Acme.Example.Com.:8787"), Some(TenantId::Acme));
+    assert_eq!(EnvName::Dev.resolve_host("acme.localhost:8787"), Some(TenantId::Acme));
+    // What can be nobody's host.
+    for bad in [
+        "",
+        ":443",
+        "acme.example.com:",
+        "acme.example.com:http",
+        "acme.example.com:123456",
+        "[::1]:8787",
+        "acme.example.com..",
+        " acme.example.com",
+    ] {
+        assert_eq!(EnvName::Prod.resolve_host(bad), None, "{bad:?}");
+    }
+    let long = format!("{}.acme.example.com", "a".repeat(300));
+    assert_eq!(EnvName::Prod.resolve_host(&long), None);
+}
+
+#[test]
+fn idn_hosts_resolve_in_punycode_and_unicode_forms_are_refused() {
+    use idn::{EnvName, TenantId};
+    assert_eq!(EnvName::Prod.resolve_host("xn--bcher-kva.example.net"), Some(TenantId::Bucher));
+    assert_eq!(EnvName::Prod.resolve_host("XN--BCHER-KVA.example.net."), Some(TenantId::Bucher));
+    assert_eq!(EnvName::Prod.resolve_host("shop.xn--bcher-kva.example.net"), Some(TenantId::Bucher));
+    // A Host header is ASCII (browsers send the punycode form); a raw
+    // Unicode name is refused, never guessed at.
+    assert_eq!(EnvName::Prod.resolve_host("bücher.example.net"), None);
+    assert_eq!(EnvName::Dev.resolve_host("xn--bcher-kva.localhost"), Some(TenantId::Bucher));
+}
+
+#[test]
+fn static_config_carries_each_tenants_settings() {
+    let acme = TenantId::Acme.config();
+    assert_eq!(acme.name, "Acme Corp");
+    assert_eq!(acme.account, "acme");
+    assert_eq!(acme.header_policy, examples::HeaderPolicy::DevOnly);
+    assert_eq!(acme.ai.chat_model, "@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(acme.ai.gateway, Some("acme-gw"));
+    assert_eq!(acme.ai.routes[0].route, "search");
+    assert_eq!(acme.ai.tokens_per_day, Some(2_000_000));
+    assert_eq!(
+        acme.rate_limits.ip,
+        examples::RateLimit {
+            limit: 120,
+            window_secs: 60
+        }
+    );
+    assert_eq!(acme.tools.iter().map(|t| t.name).collect::<Vec<_>>(), ["ingest-docs", "summarize"]);
+    assert_eq!(acme.secrets, ["GATEWAY_TOKEN"]);
+    let dev = acme.envs[EnvName::Dev as usize];
+    assert_eq!(dev.env, EnvName::Dev);
+    assert!(dev.vars.contains(&("LOG_LEVEL", "debug")));
+    assert_eq!(dev.vectorize_namespaces, [("DOCS", "acme")]);
+    // Header policy x environment.
+    assert!(TenantId::Acme.header_allowed(EnvName::Dev));
+    assert!(!TenantId::Acme.header_allowed(EnvName::Prod));
+    assert!(!TenantId::Globex.header_allowed(EnvName::Dev), "globex: never");
+    let globex = TenantId::Globex.config();
+    assert_eq!(globex.envs[EnvName::Prod as usize].vectorize_namespaces, [("DOCS", "globex")]);
+    assert_eq!(globex.rate_limits.ip, examples::RateLimit { limit: 10, window_secs: 1 });
+}
