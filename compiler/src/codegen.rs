@@ -15,7 +15,7 @@
 //!
 //! The shape of the emitted code is documented in docs/generated-code.md.
 
-use proc_macro2::{Ident, Literal, Span, TokenStream};
+use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::resolved::{HeaderPolicy, Model, Tenant};
@@ -122,6 +122,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
     }
 
     let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
+    let env_struct = env_tokens(model);
     let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
     let n_tracked = tracked.len();
 
@@ -348,8 +349,200 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         /// Every tenant's config, indexed by `TenantId as usize`.
         pub static TENANTS: [TenantConfig; #n_tenants] = [#(#configs),*];
 
+        #env_struct
+
         // Recompile when a tenant file changes.
         const _: [&[u8]; #n_tracked] = [#(#tracked),*];
+    }
+}
+
+/// `CACHE` → `cache`, `RATE_LIMITER` → `rate_limiter`: the accessor name.
+pub fn accessor_name(binding: &str) -> String {
+    binding.to_ascii_lowercase()
+}
+
+/// The typed `Env`: one field and accessor per platform binding, of its
+/// workers-rs type; built once from `worker::Env`, naming every missing or
+/// mistyped binding at once.
+fn env_tokens(model: &Model) -> TokenStream {
+    use crate::resolved::BindingKind;
+    let mut fields = Vec::new();
+    let mut getters = Vec::new();
+    let mut reads = Vec::new();
+    let mut names = Vec::new();
+    let mut table = Vec::new();
+    for b in &model.platform.bindings {
+        let name = &b.name;
+        let f = format_ident!("{}", accessor_name(name));
+        let (ty, read, what) = match &b.kind {
+            BindingKind::Kv => (quote!(::worker::KvStore), quote!(env.kv(#name)), "KV namespace"),
+            BindingKind::DurableObject { .. } => (
+                quote!(::worker::ObjectNamespace),
+                quote!(env.durable_object(#name)),
+                "Durable Object namespace",
+            ),
+            BindingKind::Ai => (quote!(::worker::Ai), quote!(env.ai(#name)), "Workers AI binding"),
+            BindingKind::AnalyticsEngine { .. } => (
+                quote!(::worker::AnalyticsEngineDataset),
+                quote!(env.analytics_engine(#name)),
+                "Analytics Engine dataset",
+            ),
+            BindingKind::Vectorize { .. } => (
+                quote!(VectorizeIndex),
+                quote!(VectorizeIndex::from_env(&env, #name)),
+                "Vectorize index",
+            ),
+        };
+        let doc = format!("The `{name}` binding ({what}).");
+        fields.push(quote!(#f: #ty));
+        getters.push(quote! {
+            #[doc = #doc]
+            pub fn #f(&self) -> &#ty {
+                &self.#f
+            }
+        });
+        reads.push(quote! {
+            let #f = match #read {
+                ::core::result::Result::Ok(v) => ::core::option::Option::Some(v),
+                ::core::result::Result::Err(e) => {
+                    problems.push(::std::format!("binding `{}` ({}): {}", #name, #what, e));
+                    ::core::option::Option::None
+                }
+            };
+        });
+        names.push(f);
+        let kind = match &b.kind {
+            BindingKind::Kv => "kv",
+            BindingKind::DurableObject { .. } => "durable-object",
+            BindingKind::Ai => "ai",
+            BindingKind::AnalyticsEngine { .. } => "analytics-engine",
+            BindingKind::Vectorize { .. } => "vectorize",
+        };
+        table.push(quote!((#name, #kind)));
+    }
+    let mut secret_names: Vec<&String> = model.tenants.iter().flat_map(|t| t.secrets.iter()).collect();
+    secret_names.sort();
+    secret_names.dedup();
+    let secrets = secret_names.iter().map(|s| {
+        let f = format_ident!("secret_{}", accessor_name(s));
+        let doc = format!("The `{s}` secret (required by the tenants that list it).");
+        quote! {
+            #[doc = #doc]
+            pub fn #f(&self) -> ::worker::Result<::worker::Secret> {
+                self.inner.secret(#s)
+            }
+        }
+    });
+    let n_bindings = table.len();
+    quote! {
+        /// A Vectorize index binding (workers-rs has no wrapper): the bound
+        /// JavaScript object, reached only through a declared binding.
+        #[derive(Debug, Clone)]
+        pub struct VectorizeIndex {
+            binding: &'static str,
+            js: ::worker::wasm_bindgen::JsValue,
+        }
+
+        impl VectorizeIndex {
+            fn from_env(env: &::worker::Env, binding: &'static str) -> ::worker::Result<Self> {
+                let js = ::worker::js_sys::Reflect::get(env, &::worker::wasm_bindgen::JsValue::from_str(binding))
+                    .map_err(|_| ::worker::Error::from(::std::format!("cannot read binding `{binding}`")))?;
+                if js.is_undefined() || js.is_null() {
+                    return ::core::result::Result::Err(::worker::Error::from(::std::format!("binding `{binding}` is not defined")));
+                }
+                ::core::result::Result::Ok(VectorizeIndex { binding, js })
+            }
+            /// The binding name.
+            pub fn binding(&self) -> &'static str {
+                self.binding
+            }
+            /// The bound object, for the Vectorize adapter's externs.
+            pub fn as_js(&self) -> &::worker::wasm_bindgen::JsValue {
+                &self.js
+            }
+        }
+
+        /// The Worker's environment, typed from the platform file: one
+        /// accessor per binding, plus the deployment's pin (`TENANT_ID`,
+        /// `TENANT_ENV`). No binding name is spelled anywhere else.
+        pub struct Env {
+            inner: ::worker::Env,
+            pinned_tenant: TenantId,
+            pinned_env: EnvName,
+            #(#fields),*
+        }
+
+        /// What `Env::from_worker` found wrong: every missing or mistyped
+        /// binding and var, not just the first.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct EnvError {
+            pub problems: ::std::vec::Vec<::std::string::String>,
+        }
+
+        impl ::core::fmt::Display for EnvError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str("the Worker's environment does not match tenants/: ")?;
+                f.write_str(&self.problems.join("; "))
+            }
+        }
+
+        impl ::std::error::Error for EnvError {}
+
+        impl Env {
+            /// Every binding the platform file declares: (name, kind).
+            pub const BINDINGS: [(&'static str, &'static str); #n_bindings] = [#(#table),*];
+
+            /// Read every binding and the pin once, at the start of a request.
+            pub fn from_worker(env: ::worker::Env) -> ::core::result::Result<Env, EnvError> {
+                let mut problems: ::std::vec::Vec<::std::string::String> = ::std::vec::Vec::new();
+                #(#reads)*
+                let pinned_tenant = match env.var("TENANT_ID") {
+                    ::core::result::Result::Ok(v) => match v.to_string().parse::<TenantId>() {
+                        ::core::result::Result::Ok(t) => ::core::option::Option::Some(t),
+                        ::core::result::Result::Err(_) => {
+                            problems.push(::std::format!("var `TENANT_ID` = `{}` is not a tenant of tenants/", v.to_string()));
+                            ::core::option::Option::None
+                        }
+                    },
+                    ::core::result::Result::Err(e) => {
+                        problems.push(::std::format!("var `TENANT_ID`: {e}"));
+                        ::core::option::Option::None
+                    }
+                };
+                let pinned_env = match env.var("TENANT_ENV") {
+                    ::core::result::Result::Ok(v) => match v.to_string().parse::<EnvName>() {
+                        ::core::result::Result::Ok(t) => ::core::option::Option::Some(t),
+                        ::core::result::Result::Err(_) => {
+                            problems.push(::std::format!("var `TENANT_ENV` = `{}` is not an environment of the platform file", v.to_string()));
+                            ::core::option::Option::None
+                        }
+                    },
+                    ::core::result::Result::Err(e) => {
+                        problems.push(::std::format!("var `TENANT_ENV`: {e}"));
+                        ::core::option::Option::None
+                    }
+                };
+                if let (::core::option::Option::Some(pinned_tenant), ::core::option::Option::Some(pinned_env), #(::core::option::Option::Some(#names)),*) = (pinned_tenant, pinned_env, #(#names),*) {
+                    if problems.is_empty() {
+                        return ::core::result::Result::Ok(Env { inner: env, pinned_tenant, pinned_env, #(#names),* });
+                    }
+                }
+                ::core::result::Result::Err(EnvError { problems })
+            }
+
+            /// The tenant this deployment serves (its `TENANT_ID` var).
+            pub fn pinned_tenant(&self) -> TenantId {
+                self.pinned_tenant
+            }
+
+            /// The environment this deployment runs in (its `TENANT_ENV` var).
+            pub fn pinned_env(&self) -> EnvName {
+                self.pinned_env
+            }
+
+            #(#getters)*
+            #(#secrets)*
+        }
     }
 }
 
@@ -456,19 +649,16 @@ pub fn expand_dir(dir: &std::path::Path, workspace: &std::path::Path, shown_as: 
     let canon = |p: &std::path::Path| std::fs::canonicalize(p);
     let d = canon(dir).map_err(|_| {
         ExpandError(format!(
-            "tenants directory `{shown_as}` not found (looked for {}); the path is relative to the file that invokes the macro",
-            dir.display()
+            "tenants directory `{shown_as}` not found: the path is relative to the file that invokes the macro (as with include_str!)"
         ))
     })?;
     if !d.is_dir() {
-        return Err(ExpandError(format!("`{shown_as}` ({}) is not a directory", d.display())));
+        return Err(ExpandError(format!("`{shown_as}` is not a directory")));
     }
     if let Ok(ws) = canon(workspace) {
         if !d.starts_with(&ws) {
             return Err(ExpandError(format!(
-                "tenants directory `{shown_as}` ({}) is outside the workspace {}: tenant files must live in the repository that builds them",
-                d.display(),
-                ws.display()
+                "tenants directory `{shown_as}` is outside the workspace: tenant files must live in the repository that builds them"
             )));
         }
     }
@@ -481,14 +671,26 @@ pub fn expand_dir(dir: &std::path::Path, workspace: &std::path::Path, shown_as: 
     let comp = crate::compile_layout(&d, &layout).map_err(|e| ExpandError(e.to_string()))?;
     let Some(model) = &comp.model else {
         let s = comp.summary();
+        // Name files relative to the workspace, as `tenants check` run from
+        // its root would, so the message reads the same on every machine.
+        let ws = canon(workspace).unwrap_or_else(|_| workspace.to_path_buf());
+        let mut sources = crate::source::SourceMap::default();
+        for f in comp.sources.files() {
+            let name = f
+                .path
+                .strip_prefix(&ws)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| f.name.clone());
+            sources.add(name, f.path.clone(), f.format, f.text.clone());
+        }
         return Err(ExpandError(format!(
-            "invalid tenants in `{shown_as}`: {} error(s)\n\n{}",
+            "invalid tenants in `{shown_as}`: {} error(s), {} warning(s)\n\n{}",
             s.errors,
-            crate::diag::render_human(&comp.sources, &comp.diagnostics.items, false)
+            s.warnings,
+            crate::diag::render_human(&sources, &comp.diagnostics.items, false)
         )));
     };
     let mut tracked: Vec<String> = vec![layout.platform.display().to_string(), layout.accounts.display().to_string()];
     tracked.extend(layout.tenants.iter().map(|p| p.display().to_string()));
-    let _ = Span::call_site();
     Ok(expand(model, &tracked))
 }

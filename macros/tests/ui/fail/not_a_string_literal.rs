@@ -1,0 +1,5 @@
+mod tenants {
+    tenants_macros::include_tenants!(tenants);
+}
+
+fn main() {}

@@ -1,0 +1,30 @@
+// Code that uses the generated `Env`, `TenantId`, config and routing table
+// compiles: every accessor has its workers-rs type.
+mod tenants {
+    tenants_macros::include_tenants!("../../../../tenants");
+}
+
+use tenants::{Env, EnvName, TenantId};
+
+#[allow(dead_code)]
+fn uses_env(env: &Env) -> (&worker::KvStore, &worker::ObjectNamespace, &worker::ObjectNamespace, &worker::Ai, &worker::AnalyticsEngineDataset, &'static str) {
+    let _pin: (TenantId, EnvName) = (env.pinned_tenant(), env.pinned_env());
+    let _secret: worker::Result<worker::Secret> = env.secret_gateway_token();
+    (env.cache(), env.sessions(), env.rate_limiter(), env.ai(), env.events(), env.docs().binding())
+}
+
+#[allow(dead_code)]
+fn build(raw: worker::Env) -> Result<Env, tenants::EnvError> {
+    Env::from_worker(raw)
+}
+
+fn main() {
+    let t: TenantId = "acme".parse().unwrap();
+    assert_eq!(t, TenantId::Acme);
+    assert_eq!(EnvName::Prod.resolve_host("x.acme.example.com"), Some(TenantId::Acme));
+    let config: &'static tenants::TenantConfig = TenantId::Globex.config();
+    assert_eq!(config.rag.top_k, 8);
+    assert_eq!(Env::BINDINGS.len(), 6);
+    const ALL: [TenantId; 3] = TenantId::ALL;
+    assert_eq!(ALL.len(), 3);
+}
