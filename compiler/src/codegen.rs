@@ -62,15 +62,24 @@ fn opt_str(v: &Option<String>) -> TokenStream {
 }
 
 fn f64_lit(v: f64) -> Literal {
-    Literal::f64_suffixed(v)
+    Literal::f64_unsuffixed(v)
+}
+
+/// An integer literal without a type suffix (`1024`, not `1024u32`): the
+/// field types say the type, and `cargo expand` reads better.
+fn n(v: impl Into<u64>) -> Literal {
+    Literal::u64_unsuffixed(v.into())
 }
 
 /// A perfect-hash `phf::Map<&'static str, TenantId>` literal.
 fn phf_map(entries: &[(String, &Ident)]) -> TokenStream {
     let keys: Vec<&str> = entries.iter().map(|(k, _)| k.as_str()).collect();
     let state = phf_generator::generate_hash(&keys);
-    let key = state.key;
-    let disps = state.disps.iter().map(|(a, b)| quote!((#a, #b)));
+    let key = n(state.key);
+    let disps = state.disps.iter().map(|(a, b)| {
+        let (a, b) = (n(*a), n(*b));
+        quote!((#a, #b))
+    });
     let ordered = state.map.iter().map(|&i| {
         let (k, v) = &entries[i];
         quote!((#k, TenantId::#v))
@@ -92,10 +101,10 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
     let tv = variants(&tenant_ids);
     let env_ids: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
     let ev = variants(&env_ids);
-    let n_tenants = tv.len();
-    let n_envs = ev.len();
-    let tenant_idx = (0..n_tenants).map(|i| i as u16);
-    let env_idx = (0..n_envs).map(|i| i as u8);
+    let n_tenants = n(tv.len() as u64);
+    let n_envs = n(ev.len() as u64);
+    let tenant_idx = (0..tv.len()).map(|i| n(i as u64));
+    let env_idx = (0..ev.len()).map(|i| n(i as u64));
     let dev_flags = model.platform.environments.iter().map(|e| e.development);
 
     // The routing tables, one per environment.
@@ -124,7 +133,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
     let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
     let env_struct = env_tokens(model);
     let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
-    let n_tracked = tracked.len();
+    let n_tracked = n(tracked.len() as u64);
 
     quote! {
         /// Every tenant of `tenants/`, one variant each (`tenants-macros`).
@@ -433,7 +442,7 @@ fn env_tokens(model: &Model) -> TokenStream {
             }
         }
     });
-    let n_bindings = table.len();
+    let n_bindings = n(table.len() as u64);
     quote! {
         /// A Vectorize index binding (workers-rs has no wrapper): the bound
         /// JavaScript object, reached only through a declared binding.
@@ -557,27 +566,30 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     let ai = &t.ai;
     let gateway = opt_str(&ai.gateway);
     let chat = &ai.chat_model;
-    let max_tokens = ai.max_tokens;
+    let max_tokens = n(ai.max_tokens);
     let temperature = f64_lit(ai.temperature);
     let embedding = opt_str(&ai.embedding_model);
     let tts_model = opt_str(&ai.tts_model);
     let routes = ai.routes.iter().map(|r| {
-        let (route, m, mt) = (&r.route, &r.chat_model, r.max_tokens);
+        let (route, m, mt) = (&r.route, &r.chat_model, n(r.max_tokens));
         quote!(RouteOverride { route: #route, chat_model: #m, max_tokens: #mt })
     });
     let budget = match ai.tokens_per_day {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
+        Some(b) => {
+            let b = n(b);
+            quote!(::core::option::Option::Some(#b))
+        }
         None => quote!(::core::option::Option::None),
     };
-    let (cs, ov, tk) = (t.rag.chunk_size, t.rag.overlap, t.rag.top_k);
+    let (cs, ov, tk) = (n(t.rag.chunk_size), n(t.rag.overlap), n(t.rag.top_k));
     let ms = f64_lit(t.rag.min_score);
-    let (rd, mm) = (t.sessions.retention_days, t.sessions.max_messages);
+    let (rd, mm) = (n(t.sessions.retention_days), n(t.sessions.max_messages));
     let rl = |l: &crate::resolved::RateLimit| {
-        let (limit, w) = (l.limit, l.per.seconds());
+        let (limit, w) = (n(l.limit), n(l.per.seconds()));
         quote!(RateLimit { limit: #limit, window_secs: #w })
     };
     let (rt, ru, ri) = (rl(&t.rate_limits.tenant), rl(&t.rate_limits.user), rl(&t.rate_limits.ip));
-    let (st, ct) = (t.cache.search_ttl, t.cache.chat_ttl);
+    let (st, ct) = (n(t.cache.search_ttl), n(t.cache.chat_ttl));
     let tools = t.tools.iter().map(|x| {
         let n = &x.name;
         let roles = &x.roles;
@@ -585,8 +597,8 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     });
     let tts_enabled = t.tts.enabled;
     let voice = opt_str(&t.tts.voice);
-    let max_chars = t.tts.max_chars;
-    let (mic, pii) = (t.safety.max_input_chars, t.safety.pii_redaction);
+    let max_chars = n(t.tts.max_chars);
+    let (mic, pii) = (n(t.safety.max_input_chars), t.safety.pii_redaction);
     let terms = &t.safety.blocked_terms;
     let secrets = &t.secrets;
     let envs = model.platform.environments.iter().zip(ev).map(|(pe, e)| {
