@@ -6,6 +6,8 @@
 //!   the per-tenant wrangler configs and registry into `out/`).
 //! - `test`:  setup, then the whole test suite: every crate's tests, the
 //!   example tenants, schema freshness.
+//! - `bench lookup [--quick]`: the routing-table benchmark (criterion against
+//!   a start-up-built HashMap and a linear scan, compile time, wasm sizes).
 //! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000
 //!   tenants), then the build benchmark (1,000 and 10,000 tenants × 3 environments).
 //!
@@ -137,6 +139,17 @@ fn test() -> Result<(), ExitCode> {
     result
 }
 
+/// `cargo xtask bench lookup`: the routing-table benchmark (criterion,
+/// compile time, wasm sizes) on a generated crate in `target/bench-lookup/`.
+fn bench_lookup(quick: bool) -> Result<(), ExitCode> {
+    let mut c = cargo();
+    c.args(["run", "--quiet", "--release", "-p", "tenants-compiler", "--example", "bench_lookup"]);
+    if quick {
+        c.args(["--", "--quick"]);
+    }
+    run("bench: host -> tenant lookup (10, 1,000, 10,000 tenants baked)", c)
+}
+
 fn bench() -> Result<(), ExitCode> {
     // The table also times the real CLI: build it first.
     let mut b = cargo();
@@ -156,9 +169,12 @@ fn main() -> ExitCode {
         "setup" => setup(),
         "build" => build(),
         "test" => test(),
-        "bench" => bench(),
+        "bench" => match std::env::args().nth(2).as_deref() {
+            Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
+            _ => bench(),
+        },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)");
+            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes");
             return ExitCode::from(2);
         }
     };
