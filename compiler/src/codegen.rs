@@ -130,10 +130,10 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         wild_tables.push(phf_map(&wild));
     }
 
+    let by_id = phf_map(&tenant_ids.iter().map(|s| s.to_string()).zip(tv.iter()).collect::<Vec<_>>());
     let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
     let env_struct = env_tokens(model);
     let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
-    let n_tracked = n(tracked.len() as u64);
 
     quote! {
         /// Every tenant of `tenants/`, one variant each (`tenants-macros`).
@@ -148,9 +148,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub const ALL: [TenantId; #n_tenants] = [#(TenantId::#tv),*];
             /// The tenant id as written in its file.
             pub const fn as_str(self) -> &'static str {
-                match self {
-                    #(TenantId::#tv => #tenant_ids),*
-                }
+                TENANT_IDS[self as usize]
             }
             /// The tenant's static config (O(1): an index into [`TENANTS`]).
             pub fn config(self) -> &'static TenantConfig {
@@ -176,12 +174,14 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         impl ::core::str::FromStr for TenantId {
             type Err = UnknownTenant;
             fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
-                match s {
-                    #(#tenant_ids => ::core::result::Result::Ok(TenantId::#tv),)*
-                    _ => ::core::result::Result::Err(UnknownTenant),
-                }
+                TENANT_BY_ID.get(s).copied().ok_or(UnknownTenant)
             }
         }
+
+        /// Tenant ids, indexed by `TenantId as usize`.
+        static TENANT_IDS: [&str; #n_tenants] = [#(#tenant_ids),*];
+        /// Tenant id → `TenantId` (a perfect hash: O(1) at any size).
+        static TENANT_BY_ID: ::phf::Map<&'static str, TenantId> = #by_id;
 
         /// Every environment of the platform file.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -361,7 +361,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         #env_struct
 
         // Recompile when a tenant file changes.
-        const _: [&[u8]; #n_tracked] = [#(#tracked),*];
+        #(const _: &[u8] = #tracked;)*
     }
 }
 
