@@ -97,6 +97,7 @@ opt-level = "z"
 lto = true
 codegen-units = 1
 panic = "abort"
+strip = true
 
 [workspace]
 "#,

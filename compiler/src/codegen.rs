@@ -208,8 +208,15 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             /// environment: exact match first, then the longest wildcard
             /// suffix; `None` for anything else.
             pub fn resolve_host(self, host: &str) -> ::core::option::Option<TenantId> {
-                let mut buf = [0u8; MAX_HOST_LEN];
-                let host = normalize_host(host, &mut buf)?;
+                let mut buf: [u8; MAX_HOST_LEN];
+                // The common case needs no copy (and no zeroed buffer):
+                // already lowercase, no port, no trailing dot.
+                let host = if is_normal_host(host) {
+                    host
+                } else {
+                    buf = [0u8; MAX_HOST_LEN];
+                    normalize_host(host, &mut buf)?
+                };
                 if let ::core::option::Option::Some(t) = EXACT_HOSTS[self as usize].get(host) {
                     return ::core::option::Option::Some(*t);
                 }
@@ -250,6 +257,15 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
 
         /// The longest DNS name.
         pub const MAX_HOST_LEN: usize = 253;
+
+        /// True when `host` is already what [`normalize_host`] would make of
+        /// it: 1–253 bytes of lowercase ASCII letters, digits, `-` and `.`,
+        /// not ending in `.`.
+        #[inline]
+        pub fn is_normal_host(host: &str) -> bool {
+            let b = host.as_bytes();
+            !b.is_empty() && b.len() <= MAX_HOST_LEN && b[b.len() - 1] != b'.' && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
+        }
 
         /// Normalise a `Host` header value for lookup, into `buf`: ASCII
         /// lowercase, port and one trailing dot removed. `None` for what can

@@ -1,8 +1,8 @@
 //! `cargo build` runs the tenant compiler: on a copy of the workspace, a
 //! real `cargo build -p tenants-runtime` writes the artifacts, sees a tenant
-//! file added (a new directory entry, not only edits of known files), fails
-//! with the rendered diagnostic on an invalid file, and drops the configs of
-//! a deleted one.
+//! file added (a new directory entry, not only edits of known files) — in
+//! the artifacts and in the generated `TenantId` — fails with the rendered
+//! diagnostic on an invalid file, and drops the configs of a deleted one.
 //!
 //! The copy builds into `target/cargo-build-it/` of this workspace, kept
 //! between runs so only the first run compiles the compiler's dependencies.
@@ -85,6 +85,22 @@ fn cargo_build_compiles_tenants_and_sees_added_edited_and_deleted_files() {
     assert!(o.status.success(), "build with a new tenant failed:\n{}", stderr(&o));
     let cfg = std::fs::read_to_string(artifacts.join("dev/hooli.wrangler.jsonc")).unwrap();
     assert!(cfg.contains("\"name\": \"ai-platform-hooli-dev\""), "{cfg}");
+    // The runtime's generated types saw the new file too: code naming the
+    // new tenant's variant compiles.
+    let lib = ws.join("runtime/src/lib.rs");
+    let original_lib = std::fs::read_to_string(&lib).unwrap();
+    std::fs::write(
+        &lib,
+        format!("{original_lib}\nconst _: tenants::TenantId = tenants::TenantId::Hooli;\n"),
+    )
+    .unwrap();
+    let o = cargo_build(&ws, &target);
+    assert!(
+        o.status.success(),
+        "TenantId::Hooli is not generated after adding hooli.kdl:\n{}",
+        stderr(&o)
+    );
+    std::fs::write(&lib, &original_lib).unwrap();
 
     // Edited into an invalid file: the build fails with the diagnostic.
     let text = std::fs::read_to_string(&new)
