@@ -364,3 +364,39 @@ fn the_config_printer_matches_serde_json_pretty_byte_for_byte() {
     weird.write_pretty(&mut ours, 0);
     assert_eq!(ours, serde_json::to_string_pretty(&weird.to_value()).unwrap());
 }
+
+#[test]
+fn no_config_carries_another_tenants_resources_hosts_or_pin() {
+    // Tenant isolation in the artifacts: each config names only its own
+    // tenant's KV namespaces, indexes, datasets, hosts and pin.
+    let r = repo();
+    ok(&build(r.path(), &[]));
+    let out = r.path().join("out");
+    let all = tree(&out);
+    let mut owned: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for f in configs(&out) {
+        let v = jsonc(&all[&f]);
+        let tenant = v["vars"]["TENANT_ID"].as_str().unwrap().to_string();
+        assert!(f.ends_with(&format!("/{tenant}.wrangler.jsonc")), "{f} is pinned to {tenant}");
+        assert!(v["name"].as_str().unwrap().contains(&format!("-{tenant}-")), "{f}");
+        let mut mine = Vec::new();
+        for kv in v["kv_namespaces"].as_array().unwrap() {
+            mine.push(kv["id"].as_str().unwrap().to_string());
+        }
+        for r in v["routes"].as_array().unwrap() {
+            mine.push(r.get("pattern").and_then(|p| p.as_str()).or(r.as_str()).unwrap().to_string());
+        }
+        owned.entry(tenant).or_default().extend(mine);
+    }
+    for (tenant, values) in &owned {
+        for f in configs(&out) {
+            let text = String::from_utf8_lossy(&all[&f]).into_owned();
+            if f.ends_with(&format!("/{tenant}.wrangler.jsonc")) {
+                continue;
+            }
+            for v in values {
+                assert!(!text.contains(v.as_str()), "{f} contains `{v}`, which belongs to {tenant}");
+            }
+        }
+    }
+}
