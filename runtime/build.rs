@@ -9,5 +9,5 @@ fn main() {
         .parent()
         .expect("the runtime crate lives inside the repository")
         .to_path_buf();
-    tenants_compiler::cargo_build::build_script(&repo.join("tenants"), &repo);
+    tenants_compiler::cargo_build::build_script(&repo.join("tenants"));
 }

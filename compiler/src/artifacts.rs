@@ -631,22 +631,33 @@ fn cache_key(opts: &Options, inputs: Vec<(String, String)>, outputs: Vec<(String
     }
 }
 
+/// The content hashes of a build's input files, taken once per build and
+/// shared by [`up_to_date`] and [`record`] (hashed before compiling: if a
+/// file changes meanwhile, the recorded hash is the old one and the next
+/// build does not take the fast path). `None` inside: the directory could
+/// not be read, so there is no fast path.
+pub struct Inputs(Option<Vec<(String, String)>>);
+
+pub fn hash_inputs(opts: &Options) -> Inputs {
+    Inputs(input_hashes(&opts.root))
+}
+
 /// The no-change fast path: true when the inputs are byte-identical (by
 /// content hash) to the last successful build into `out` with the same
 /// generator and options, and every file that build wrote is still there,
 /// untouched (same size and modification time — a hand edit changes both or
 /// the time), with no other generated config beside them.
-pub fn up_to_date(opts: &Options) -> bool {
+pub fn up_to_date(opts: &Options, inputs: &Inputs) -> bool {
+    let Some(inputs) = &inputs.0 else {
+        return false;
+    };
     let Ok(text) = std::fs::read(opts.out.join(CACHE_FILE)) else {
         return false;
     };
     let Ok(stored) = serde_json::from_slice::<CacheKey>(&text) else {
         return false;
     };
-    let Some(inputs) = input_hashes(&opts.root) else {
-        return false;
-    };
-    let current = cache_key(opts, inputs, stored.outputs.clone());
+    let current = cache_key(opts, inputs.clone(), stored.outputs.clone());
     if current != stored {
         return false;
     }
@@ -677,8 +688,8 @@ fn config_count(out: &Path) -> usize {
 }
 
 /// Record the fast path's key after a successful write.
-pub fn record(opts: &Options, plan: &Plan) -> std::io::Result<()> {
-    let Some(inputs) = input_hashes(&opts.root) else {
+pub fn record(opts: &Options, plan: &Plan, inputs: &Inputs) -> std::io::Result<()> {
+    let Some(inputs) = inputs.0.clone() else {
         return Ok(());
     };
     let stats = par_map(&plan.outputs, |o| stat(&opts.out.join(&o.path)));

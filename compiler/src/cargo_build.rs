@@ -26,14 +26,14 @@ pub fn artifacts_dir(out_dir: &Path) -> PathBuf {
         .join("tenants")
 }
 
-/// Compile `tenants_dir` and write its artifacts into `out`. `repo` is where
-/// `runtime/build/index.js` and `node_modules/` live. Returns the warnings to
+/// Compile `tenants_dir` and write its artifacts into `out`, with the paths
+/// `tenants build` uses by default (`runtime/build/index.js` and
+/// `node_modules/` next to the tenants directory). Returns the warnings to
 /// show (one line each), or the rendered diagnostics as the error.
-pub fn build(tenants_dir: &Path, repo: &Path, out: &Path) -> Result<Vec<String>, String> {
-    let mut opts = artifacts::Options::new(tenants_dir, out);
-    opts.main = repo.join("runtime").join("build").join("index.js");
-    opts.schema = repo.join("node_modules").join("wrangler").join("config-schema.json");
-    if artifacts::up_to_date(&opts) {
+pub fn build(tenants_dir: &Path, out: &Path) -> Result<Vec<String>, String> {
+    let opts = artifacts::Options::new(tenants_dir, out);
+    let inputs = artifacts::hash_inputs(&opts);
+    if artifacts::up_to_date(&opts, &inputs) {
         return Ok(Vec::new());
     }
     let comp = crate::compile(tenants_dir).map_err(|e| format!("error: {e}"))?;
@@ -49,7 +49,7 @@ pub fn build(tenants_dir: &Path, repo: &Path, out: &Path) -> Result<Vec<String>,
     }
     let plan = artifacts::plan(&comp, &opts).map_err(|e| format!("error: {e}"))?;
     artifacts::write(&plan, out).map_err(|e| format!("error: writing {}: {e}", out.display()))?;
-    artifacts::record(&opts, &plan).map_err(|e| format!("error: writing {}: {e}", out.display()))?;
+    artifacts::record(&opts, &plan, &inputs).map_err(|e| format!("error: writing {}: {e}", out.display()))?;
     Ok(crate::diag::render_short(&comp.sources, &comp.diagnostics.items)
         .lines()
         .map(str::to_string)
@@ -59,13 +59,13 @@ pub fn build(tenants_dir: &Path, repo: &Path, out: &Path) -> Result<Vec<String>,
 /// Everything a build script does, printing cargo's instructions: rerun on
 /// any change under `tenants_dir`, fail with the diagnostics, export
 /// `TENANTS_ARTIFACTS_DIR` to the crate being built.
-pub fn build_script(tenants_dir: &Path, repo: &Path) {
+pub fn build_script(tenants_dir: &Path) {
     println!("cargo:rerun-if-changed={}", tenants_dir.display());
     let out_dir = std::env::var_os("OUT_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("target"));
     let out = artifacts_dir(&out_dir);
-    match build(tenants_dir, repo, &out) {
+    match build(tenants_dir, &out) {
         Ok(warnings) => {
             for w in warnings {
                 println!("cargo:warning={w}");

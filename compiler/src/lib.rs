@@ -7,7 +7,11 @@
 //! files ─ frontend (KDL | JSON | JSONC) → value::Value (spanned, format-neutral)
 //!       ─ raw::decode_*                → raw model (as written, spanned)
 //!       ─ validate::validate           → resolved::Model (as used, plain data)
-//!       ─ emitters (schemas, …)
+//!       ─ emitters: schema (JSON Schemas), wrangler + artifacts (configs,
+//!         registry), diff, codegen (tokens for the proc-macro)
+//!
+//! Front ends: the `tenants` CLI (`main.rs`), `cargo_build` (build scripts),
+//! `generate` (generators that edit files), and the `tenants-macros` crate.
 //! ```
 //!
 //! Invariants:

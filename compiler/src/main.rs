@@ -275,7 +275,8 @@ fn build(
         opts.schema = s;
     }
     let start = std::time::Instant::now();
-    if !check && artifacts::up_to_date(&opts) {
+    let inputs = artifacts::hash_inputs(&opts);
+    if !check && artifacts::up_to_date(&opts, &inputs) {
         eprintln!(
             "up to date: {} (no tenant file changed; {:.0} ms)",
             out.display(),
@@ -341,7 +342,7 @@ fn build(
     };
     phase("write", t);
     let t = std::time::Instant::now();
-    if let Err(e) = artifacts::record(&opts, &plan) {
+    if let Err(e) = artifacts::record(&opts, &plan, &inputs) {
         eprintln!("warning: cannot record the build cache: {e}");
     }
     phase("record", t);

@@ -6,8 +6,9 @@
 //! the CLI report the same diagnostics.
 //!
 //! `include_tenants!("../../tenants")` expands, where it is invoked, to the
-//! `TenantId` and `EnvName` enums, static per-tenant config (`TENANTS`) and
-//! the baked host → tenant routing table (`EnvName::resolve_host`); see
+//! `TenantId` and `EnvName` enums, static per-tenant config (`TENANTS`),
+//! the baked host → tenant routing table (`EnvName::resolve_host`) and the
+//! typed `Env` (one workers-rs accessor per platform binding); see
 //! docs/generated-code.md. The path is relative to the file that invokes
 //! the macro (like `include_str!`) and must stay inside the workspace.
 //!
@@ -20,8 +21,6 @@
 //!   one recompiles the invoking crate; new or deleted files are seen
 //!   through the invoking crate's build script watching the directory
 //!   (`runtime/build.rs`).
-//!
-//! Status: the typed `Env` accessors arrive with the workers-rs runtime.
 
 use proc_macro::TokenStream;
 use quote::quote_spanned;
