@@ -344,6 +344,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub env: EnvName,
             pub hosts: &'static [&'static str],
             pub header_allowed: bool,
+            /// Origins allowed cross-origin (CORS), compared exactly.
+            pub cors_origins: &'static [&'static str],
             /// Vars (tenant-level overlaid with the environment's), by name.
             pub vars: &'static [(&'static str, &'static str)],
             /// The tenant's namespace in each Vectorize binding's index.
@@ -431,6 +433,7 @@ fn env_tokens(model: &Model) -> TokenStream {
                 ::core::result::Result::Ok(v) => ::core::option::Option::Some(v),
                 ::core::result::Result::Err(e) => {
                     problems.push(::std::format!("binding `{}` ({}): {}", #name, #what, e));
+                    missing_bindings.push(#name);
                     ::core::option::Option::None
                 }
             };
@@ -501,7 +504,14 @@ fn env_tokens(model: &Model) -> TokenStream {
         /// binding and var, not just the first.
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct EnvError {
+            /// One sentence per problem.
             pub problems: ::std::vec::Vec<::std::string::String>,
+            /// The names (from `Env::BINDINGS`) of the bindings that are
+            /// missing or of the wrong type.
+            pub missing_bindings: ::std::vec::Vec<&'static str>,
+            /// The deployment's pin, when `TENANT_ID` and `TENANT_ENV` were
+            /// both valid (so requests can still be attributed).
+            pub pin: ::core::option::Option<(TenantId, EnvName)>,
         }
 
         impl ::core::fmt::Display for EnvError {
@@ -520,6 +530,7 @@ fn env_tokens(model: &Model) -> TokenStream {
             /// Read every binding and the pin once, at the start of a request.
             pub fn from_worker(env: ::worker::Env) -> ::core::result::Result<Env, EnvError> {
                 let mut problems: ::std::vec::Vec<::std::string::String> = ::std::vec::Vec::new();
+                let mut missing_bindings: ::std::vec::Vec<&'static str> = ::std::vec::Vec::new();
                 #(#reads)*
                 let pinned_tenant = match env.var("TENANT_ID") {
                     ::core::result::Result::Ok(v) => match v.to_string().parse::<TenantId>() {
@@ -547,12 +558,16 @@ fn env_tokens(model: &Model) -> TokenStream {
                         ::core::option::Option::None
                     }
                 };
+                let pin = match (pinned_tenant, pinned_env) {
+                    (::core::option::Option::Some(t), ::core::option::Option::Some(e)) => ::core::option::Option::Some((t, e)),
+                    _ => ::core::option::Option::None,
+                };
                 if let (::core::option::Option::Some(pinned_tenant), ::core::option::Option::Some(pinned_env), #(::core::option::Option::Some(#names)),*) = (pinned_tenant, pinned_env, #(#names),*) {
                     if problems.is_empty() {
                         return ::core::result::Result::Ok(Env { inner: env, pinned_tenant, pinned_env, #(#names),* });
                     }
                 }
-                ::core::result::Result::Err(EnvError { problems })
+                ::core::result::Result::Err(EnvError { problems, missing_bindings, pin })
             }
 
             /// The tenant this deployment serves (its `TENANT_ID` var).
@@ -621,6 +636,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         let te = t.envs.iter().find(|x| x.name == pe.name);
         let hosts: Vec<&String> = te.map(|x| x.hosts.iter().collect()).unwrap_or_default();
         let allowed = te.is_some_and(|x| x.header_allowed);
+        let cors: Vec<&String> = te.map(|x| x.cors_origins.iter().collect()).unwrap_or_default();
         let vars = te.map(|x| x.vars.iter().map(|(k, v)| quote!((#k, #v))).collect::<Vec<_>>()).unwrap_or_default();
         let ns = te
             .map(|x| {
@@ -636,7 +652,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*] })
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*] })
     });
     quote! {
         TenantConfig {

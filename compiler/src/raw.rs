@@ -244,6 +244,8 @@ pub struct RawTenantEnv {
     pub name: Sp<String>,
     pub span: Span,
     pub hosts: Vec<Sp<String>>,
+    /// Browser origins allowed to call this tenant cross-origin (CORS).
+    pub cors_origins: Vec<Sp<String>>,
     /// (kind, binding name, resource fields)
     pub resources: Vec<RawResource>,
     pub vars: Vec<(Sp<String>, Sp<String>)>,
@@ -355,7 +357,7 @@ pub const TENANT_KEYS: &[&str] = &[
 ];
 pub const RESOLUTION_KEYS: &[&str] = &["header"];
 pub const HEADER_POLICIES: &[&str] = &["never", "dev-only", "always"];
-pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "kv", "vectorize", "analytics_engine", "vars"];
+pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "cors_origins", "kv", "vectorize", "analytics_engine", "vars"];
 pub const KV_KEYS: &[&str] = &["id"];
 pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
 pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
@@ -440,6 +442,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             continue;
         };
         let hosts = d.string_list(&eo, "hosts");
+        let cors_origins = d.string_list(&eo, "cors_origins");
         let mut resources = Vec::new();
         for (kind, keys) in [("kv", KV_KEYS), ("vectorize", VECTORIZE_KEYS), ("analytics_engine", ANALYTICS_KEYS)] {
             for r in d.map(&eo, kind) {
@@ -476,6 +479,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             name: Sp::new(e.key.clone(), e.key_span),
             span: e.value.span,
             hosts,
+            cors_origins,
             resources,
             vars: vars(d, &eo),
         });

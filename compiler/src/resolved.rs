@@ -104,6 +104,8 @@ pub struct Tenant {
 pub struct TenantEnv {
     pub name: String,
     pub hosts: Vec<String>,
+    /// Origins allowed cross-origin (CORS), normalised, sorted, unique.
+    pub cors_origins: Vec<String>,
     /// Whether `x-tenant-id` is honoured here (policy × environment).
     pub header_allowed: bool,
     pub resources: Vec<Resource>,

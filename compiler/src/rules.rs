@@ -79,6 +79,52 @@ pub fn is_date(s: &str) -> bool {
     (2000..=2099).contains(&y) && d >= 1 && d <= days
 }
 
+/// Check a CORS origin as written in a tenant file: `https://host` or
+/// `http://host`, optionally with a port, nothing else (no path, no
+/// trailing slash, no wildcard: an origin is compared exactly). Returns the
+/// origin as browsers send it in `Origin`, or a message and a help text.
+pub fn check_origin(o: &str) -> Result<String, (String, String)> {
+    let example = "e.g. `https://app.acme.example.com` or `http://localhost:3000`";
+    if o == "*" || o.contains('*') {
+        return Err((
+            "a CORS origin cannot be a wildcard".into(),
+            format!("list each origin that may call this tenant, {example}"),
+        ));
+    }
+    let Some((scheme, rest)) = o.split_once("://") else {
+        return Err(("a CORS origin needs a scheme".into(), format!("write `https://{o}`; {example}")));
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err((
+            format!("unsupported scheme `{scheme}` in a CORS origin"),
+            format!("use https (or http for local development), {example}"),
+        ));
+    }
+    if rest.contains('/') || rest.contains('?') || rest.contains('#') {
+        return Err((
+            "a CORS origin has no path".into(),
+            format!(
+                "write `{scheme}://{}`: browsers send scheme, host and port only",
+                rest.split(['/', '?', '#']).next().unwrap_or("")
+            ),
+        ));
+    }
+    let (host, port) = match rest.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (rest, None),
+    };
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()) || p.parse::<u32>().map_or(true, |n| n == 0 || n > 65535) {
+            return Err((format!("`{p}` is not a valid port"), format!("a port is 1–65535, {example}")));
+        }
+    }
+    if host == "localhost" || host == "127.0.0.1" {
+        return Ok(o.to_string());
+    }
+    check_host(host).map_err(|(m, h)| (format!("invalid host in CORS origin: {m}"), h))?;
+    Ok(o.to_string())
+}
+
 /// Check a host as written in a tenant file: lowercase ASCII (punycode for
 /// IDNs), optional leading `*.`, no scheme, port or path. Returns a message
 /// and a help text when invalid.

@@ -119,6 +119,10 @@ pub struct TenantEnv {
     /// Hostnames routed to this tenant in this environment, at least one, each listed once: exact (`acme.example.com`) or a leading wildcard covering at least two labels (`*.acme.example.com`, matching subdomains at any depth but not the apex); lowercase ASCII (punycode for IDNs), at most 253 characters, no scheme, port or path; a trailing dot is ignored when hosts are compared.
     #[schemars(length(min = 1), inner(pattern(HOST), length(max = 253)), extend("uniqueItems" = true), example = vec!["acme.example.com", "*.acme.example.com"], example = vec!["acme.localhost"])]
     pub hosts: Vec<String>,
+    /// Browser origins allowed to call this tenant cross-origin (CORS) in this environment, compared exactly: `https://host` or `http://host`, optionally with a port, no path or wildcard. Other cross-origin requests are refused. Default: none (same-origin only).
+    #[serde(default)]
+    #[schemars(inner(pattern(r"^https?://[a-z0-9.-]+(:[0-9]{1,5})?$")), extend("uniqueItems" = true), example = vec!["https://app.acme.example.com"])]
+    pub cors_origins: Option<Vec<String>>,
     /// KV namespace per `kv` binding of the platform, by binding name; required for every `kv` binding.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]

@@ -844,6 +844,18 @@ fn check_tenant(
                 Err((msg, help)) => cx.err(Diagnostic::error("tenant::host::invalid", msg, h.span, "invalid host").with_help(help)),
             }
         }
+        let mut cors_origins = Vec::new();
+        for o in &e.cors_origins {
+            if placeholder(cx, &o.value, o.span, "CORS origin", &pe.name) {
+                continue;
+            }
+            match check_origin(&o.value) {
+                Ok(origin) => cors_origins.push(origin),
+                Err((msg, help)) => cx.err(Diagnostic::error("tenant::cors::invalid", msg, o.span, "invalid origin").with_help(help)),
+            }
+        }
+        cors_origins.sort();
+        cors_origins.dedup();
         let mut resources = Vec::new();
         for r in &e.resources {
             let Some(b) = p.resolved.bindings.iter().find(|b| b.name == r.binding.value) else {
@@ -1073,6 +1085,7 @@ fn check_tenant(
         envs.push(res::TenantEnv {
             name: pe.name.clone(),
             hosts,
+            cors_origins,
             header_allowed: match header_policy {
                 res::HeaderPolicy::Always => true,
                 res::HeaderPolicy::DevOnly => pe.development,

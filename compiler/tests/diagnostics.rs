@@ -906,6 +906,32 @@ fn host_with_port_is_invalid() {
 }
 
 #[test]
+fn cors_origin_with_a_path_is_invalid() {
+    let o = check(
+        "cors_origin_with_a_path_is_invalid",
+        &[replace(
+            "acme.kdl",
+            r#"cors-origin "http://localhost:3000""#,
+            r#"cors-origin "http://localhost:3000/app""#,
+        )],
+    );
+    let d = o.expect("tenant::cors::invalid", "acme.kdl", r#""http://localhost:3000/app""#);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("write `http://localhost:3000`: browsers send scheme, host and port only")
+    );
+}
+
+#[test]
+fn wildcard_cors_origin_is_invalid_in_json() {
+    let o = check(
+        "wildcard_cors_origin_is_invalid_in_json",
+        &[replace("globex.jsonc", r#""https://portal.globex.example.org""#, r#""*""#)],
+    );
+    o.expect("tenant::cors::invalid", "globex.jsonc", r#""*""#);
+}
+
+#[test]
 fn environment_with_an_empty_host_list_has_no_host() {
     let o = check(
         "environment_with_an_empty_host_list_has_no_host",

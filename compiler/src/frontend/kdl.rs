@@ -100,6 +100,7 @@ static TENANT: &[Rule] = &[
 ];
 static TENANT_ENV: &[Rule] = &[
     r("host", "hosts", Collect::List, Arg::Value, Ctx::Default),
+    r("cors-origin", "cors_origins", Collect::List, Arg::Value, Ctx::Default),
     r("kv", "kv", Collect::Map, Arg::Auto, Ctx::Default),
     r("vectorize", "vectorize", Collect::Map, Arg::Auto, Ctx::Default),
     r("analytics-engine", "analytics_engine", Collect::Map, Arg::Auto, Ctx::Default),

@@ -1,0 +1,97 @@
+//! CORS per tenant and environment (`cors-origin` in the tenant file).
+//!
+//! A request without `Origin`, or whose `Origin` is the request's own
+//! scheme and host, is not cross-origin. A cross-origin request from an
+//! origin the tenant lists is served with `access-control-allow-origin`
+//! set to that origin (never `*`) and `vary: origin`; from any other origin
+//! it is refused with 403 `origin_not_allowed` before a handler runs, so a
+//! browser page elsewhere cannot make the Worker act for a tenant.
+
+use crate::envelope::{ErrorCode, Failure};
+use crate::tenants::TenantEnvConfig;
+
+/// Headers a browser may send cross-origin.
+pub const ALLOW_HEADERS: &str = "authorization, content-type, x-request-id";
+/// Headers a browser page may read.
+pub const EXPOSE_HEADERS: &str = "x-request-id";
+/// How long a browser may cache a preflight, in seconds.
+pub const MAX_AGE: &str = "600";
+
+/// What CORS makes of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cors {
+    /// No `Origin`, or the request's own origin.
+    SameOrigin,
+    /// A listed origin: echo it.
+    Allowed(&'static str),
+}
+
+/// Check `origin` against the tenant's list; `host` is the request's `Host`.
+pub fn check(cfg: &TenantEnvConfig, origin: Option<&str>, host: Option<&str>) -> Result<Cors, Failure> {
+    let Some(origin) = origin else { return Ok(Cors::SameOrigin) };
+    if let Some(h) = host {
+        let own = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        if own.is_some_and(|o| o.eq_ignore_ascii_case(h)) {
+            return Ok(Cors::SameOrigin);
+        }
+    }
+    match cfg.cors_origins.iter().find(|o| **o == origin) {
+        Some(o) => Ok(Cors::Allowed(o)),
+        None => Err(Failure::new(
+            ErrorCode::OriginNotAllowed,
+            format!(
+                "origin `{}` may not call this tenant; list it with `cors-origin` in the tenant file",
+                origin.chars().take(100).collect::<String>()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::{EnvName, TenantId};
+
+    fn cfg(t: TenantId, e: EnvName) -> &'static TenantEnvConfig {
+        &t.config().envs[e as usize]
+    }
+
+    #[test]
+    fn listed_origin_is_echoed() {
+        let c = cfg(TenantId::Acme, EnvName::Prod);
+        assert_eq!(
+            check(c, Some("https://app.acme.example.com"), Some("acme.example.com")),
+            Ok(Cors::Allowed("https://app.acme.example.com"))
+        );
+    }
+
+    #[test]
+    fn same_origin_and_no_origin_pass() {
+        let c = cfg(TenantId::Globex, EnvName::Dev);
+        assert_eq!(check(c, None, Some("globex.localhost")), Ok(Cors::SameOrigin));
+        assert_eq!(
+            check(c, Some("http://globex.localhost:8787"), Some("globex.localhost:8787")),
+            Ok(Cors::SameOrigin)
+        );
+    }
+
+    #[test]
+    fn another_tenants_origin_is_refused() {
+        // acme's prod origin calling globex.
+        let c = cfg(TenantId::Globex, EnvName::Prod);
+        let f = check(c, Some("https://app.acme.example.com"), Some("globex.example.org")).unwrap_err();
+        assert_eq!(f.code, ErrorCode::OriginNotAllowed);
+        // acme's dev origin is not valid in acme's prod.
+        let c = cfg(TenantId::Acme, EnvName::Prod);
+        assert!(check(c, Some("http://localhost:3000"), Some("acme.example.com")).is_err());
+        // Exact comparison: no suffix or case tricks.
+        for o in [
+            "https://app.acme.example.com.evil.test",
+            "https://APP.acme.example.com",
+            "null",
+            "https://app.acme.example.com:443",
+        ] {
+            assert!(check(c, Some(o), Some("acme.example.com")).is_err(), "{o}");
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The request pipeline end to end, natively: resolution, envelopes,
+//! request ids, logs, limits, methods, CORS. (The same cases run against
+//! the real Worker on workerd in `cargo xtask e2e`.)
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context as TaskCx, Poll, Waker};
+
+use serde_json::Value;
+use tenants_runtime::app::{handle, Context, DeploymentState, MAX_BODY_BYTES};
+use tenants_runtime::http::{Response, TestRequest};
+use tenants_runtime::ports::{FixedClock, MemoryLog};
+use tenants_runtime::request_id::RequestIds;
+use tenants_runtime::resolve::Deployment;
+use tenants_runtime::tenants::{EnvName, TenantId};
+
+/// The core's futures never wait on I/O yet: poll to completion.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = TaskCx::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+struct Served {
+    resp: Response,
+    log: Value,
+}
+
+impl Served {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.resp.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.resp.body)))
+    }
+
+    /// Assert the error envelope: status, code, and the request id in the
+    /// body, the header and the log line.
+    fn error(&self, status: u16, code: &str) -> String {
+        assert_eq!(self.resp.status, status, "{}", String::from_utf8_lossy(&self.resp.body));
+        let v = self.json();
+        let e = v.get("error").and_then(Value::as_object).expect("an error envelope");
+        assert_eq!(v.as_object().unwrap().len(), 1, "only `error` at the top: {v}");
+        let mut keys: Vec<&str> = e.keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(keys, ["code", "message", "request_id"]);
+        assert_eq!(e["code"], code);
+        assert!(!e["message"].as_str().unwrap().is_empty());
+        let id = e["request_id"].as_str().unwrap().to_string();
+        self.same_id(&id);
+        assert_eq!(self.log["error"], code);
+        assert_eq!(self.resp.header("content-type"), Some("application/json; charset=utf-8"));
+        id
+    }
+
+    fn same_id(&self, id: &str) {
+        assert_eq!(self.resp.header("x-request-id"), Some(id));
+        assert_eq!(self.log["request_id"], id);
+    }
+}
+
+fn serve_in(state: &DeploymentState, req: TestRequest) -> Served {
+    let ids = RequestIds::new(7);
+    let clock = FixedClock::new(&[1_000.0, 1_012.0]);
+    let log = MemoryLog::default();
+    let cx = Context {
+        deployment: state,
+        ids: &ids,
+        clock: &clock,
+        log: &log,
+    };
+    let resp = block_on(handle(&req, &cx));
+    let lines = log.lines.borrow();
+    assert_eq!(lines.len(), 1, "one log line per request: {lines:?}");
+    let log: Value = serde_json::from_str(&lines[0]).expect("the log line is JSON");
+    Served { resp, log }
+}
+
+fn serve(tenant: TenantId, env: EnvName, req: TestRequest) -> Served {
+    serve_in(&DeploymentState::Ready(Deployment::complete(tenant, env)), req)
+}
+
+fn get(host: &str, path: &str) -> TestRequest {
+    TestRequest::get(path).with("host", host)
+}
+
+#[test]
+fn each_tenant_host_gets_its_health_with_a_success_envelope() {
+    for t in TenantId::ALL {
+        for e in EnvName::ALL {
+            for h in t.config().envs[e as usize].hosts {
+                let host = h.strip_prefix("*.").map(|b| format!("www.{b}")).unwrap_or_else(|| h.to_string());
+                let s = serve(t, e, get(&host, "/health"));
+                assert_eq!(s.resp.status, 200);
+                let v = s.json();
+                assert_eq!(v["data"]["tenant"], t.as_str());
+                assert_eq!(v["data"]["env"], e.as_str());
+                assert_eq!(v["data"]["status"], "ok");
+                assert_eq!(v["data"]["resolved_by"], "host");
+                assert_eq!(v["data"]["version"], tenants_runtime::BUILD_VERSION);
+                for (name, kind) in tenants_runtime::tenants::Env::BINDINGS {
+                    assert_eq!(v["data"]["bindings"][name], serde_json::json!({"kind": kind, "present": true}));
+                }
+                let id = v["request_id"].as_str().unwrap().to_string();
+                s.same_id(&id);
+                assert_eq!(s.log["tenant"], t.as_str());
+                assert_eq!(s.log["env"], e.as_str());
+                assert_eq!(s.log["route"], "health");
+                assert_eq!(s.log["status"], 200);
+                assert_eq!(s.log["level"], "info");
+                assert_eq!(s.log["latency_ms"], 12);
+                assert_eq!(s.log["error"], Value::Null);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_log_line_has_every_documented_field() {
+    let s = serve(TenantId::Acme, EnvName::Dev, get("acme.localhost", "/health"));
+    let mut keys: Vec<&str> = s.log.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "env",
+            "error",
+            "host",
+            "latency_ms",
+            "level",
+            "method",
+            "msg",
+            "path",
+            "request_id",
+            "route",
+            "status",
+            "tenant"
+        ]
+    );
+}
+
+#[test]
+fn unknown_host_is_404_and_runs_no_handler() {
+    let s = serve(TenantId::Acme, EnvName::Dev, get("nobody.localhost", "/health"));
+    s.error(404, "tenant_unknown");
+    assert_eq!(s.log["tenant"], Value::Null);
+    assert_eq!(s.log["route"], Value::Null);
+    assert_eq!(s.log["level"], "warn");
+}
+
+#[test]
+fn missing_host_is_404() {
+    serve(TenantId::Acme, EnvName::Dev, TestRequest::get("/health")).error(404, "tenant_unknown");
+}
+
+#[test]
+fn header_only_requests_follow_each_tenants_policy() {
+    // dev: acme dev-only → honoured, globex never → refused, initech always → honoured.
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("127.0.0.1:8787", "/health").with("x-tenant-id", "acme"),
+    );
+    assert_eq!(s.resp.status, 200);
+    assert_eq!(s.json()["data"]["resolved_by"], "header");
+    serve(
+        TenantId::Globex,
+        EnvName::Dev,
+        get("127.0.0.1", "/health").with("x-tenant-id", "globex"),
+    )
+    .error(403, "tenant_header_not_allowed");
+    assert_eq!(
+        serve(
+            TenantId::Initech,
+            EnvName::Dev,
+            get("localhost", "/health").with("x-tenant-id", "initech")
+        )
+        .resp
+        .status,
+        200
+    );
+    // prod: dev-only is no longer honoured.
+    serve(
+        TenantId::Acme,
+        EnvName::Prod,
+        get("127.0.0.1", "/health").with("x-tenant-id", "acme"),
+    )
+    .error(403, "tenant_header_not_allowed");
+    assert_eq!(
+        serve(
+            TenantId::Initech,
+            EnvName::Prod,
+            get("127.0.0.1", "/health").with("x-tenant-id", "initech")
+        )
+        .resp
+        .status,
+        200
+    );
+}
+
+#[test]
+fn header_naming_another_tenant_than_the_host_is_rejected() {
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("x-tenant-id", "initech"),
+    );
+    s.error(400, "tenant_conflict");
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("x-tenant-id", "Acme"),
+    );
+    s.error(400, "tenant_conflict");
+}
+
+#[test]
+fn pinned_deployment_refuses_another_tenants_host() {
+    let s = serve(TenantId::Acme, EnvName::Dev, get("globex.localhost", "/health"));
+    s.error(421, "tenant_not_served");
+    // The log names the tenant the request resolved to? No: the request was
+    // refused before any tenant context existed.
+    assert_eq!(s.log["tenant"], Value::Null);
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("127.0.0.1", "/health").with("x-tenant-id", "initech"),
+    )
+    .error(421, "tenant_not_served");
+}
+
+#[test]
+fn well_formed_request_id_is_echoed_and_malformed_is_replaced() {
+    let id = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("x-request-id", id),
+    );
+    assert_eq!(s.json()["request_id"], id);
+    s.same_id(id);
+    for bad in ["bad id with spaces", "x", "\"quoted\"-1234", &"z".repeat(300)] {
+        let s = serve(
+            TenantId::Acme,
+            EnvName::Dev,
+            get("acme.localhost", "/nope").with("x-request-id", bad),
+        );
+        let got = s.error(404, "not_found");
+        assert_ne!(got, bad);
+        assert_eq!(got.len(), 32);
+    }
+}
+
+#[test]
+fn oversized_or_unparsable_bodies_are_refused() {
+    let big = (MAX_BODY_BYTES + 1).to_string();
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        TestRequest::new("POST", "/health")
+            .with("host", "acme.localhost")
+            .with("content-length", &big),
+    )
+    .error(413, "payload_too_large");
+    // Before routing: an unknown path with a huge body is still 413.
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        TestRequest::new("POST", "/upload")
+            .with("host", "acme.localhost")
+            .with("content-length", &big),
+    )
+    .error(413, "payload_too_large");
+    // /health takes no body at all.
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("content-length", "5"),
+    )
+    .error(413, "payload_too_large");
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("transfer-encoding", "chunked"),
+    )
+    .error(413, "payload_too_large");
+    serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        get("acme.localhost", "/health").with("content-length", "ten"),
+    )
+    .error(400, "invalid_content_length");
+    // An empty body is fine.
+    assert_eq!(
+        serve(
+            TenantId::Acme,
+            EnvName::Dev,
+            get("acme.localhost", "/health").with("content-length", "0")
+        )
+        .resp
+        .status,
+        200
+    );
+}
+
+#[test]
+fn wrong_method_is_405_with_allow() {
+    for m in ["POST", "PUT", "DELETE", "PATCH", "get", "BREW"] {
+        let s = serve(
+            TenantId::Acme,
+            EnvName::Dev,
+            TestRequest::new(m, "/health").with("host", "acme.localhost"),
+        );
+        s.error(405, "method_not_allowed");
+        assert_eq!(s.resp.header("allow"), Some("GET, HEAD, OPTIONS"));
+    }
+}
+
+#[test]
+fn unknown_path_is_404_not_found() {
+    for p in ["/", "/healthz", "/health/", "/chat", "/%00"] {
+        serve(TenantId::Acme, EnvName::Dev, get("acme.localhost", p)).error(404, "not_found");
+    }
+}
+
+#[test]
+fn head_has_no_body() {
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Dev,
+        TestRequest::new("HEAD", "/health").with("host", "acme.localhost"),
+    );
+    assert_eq!(s.resp.status, 200);
+    assert!(s.resp.body.is_empty());
+    assert!(s.resp.header("x-request-id").is_some());
+}
+
+#[test]
+fn cors_preflight_and_requests_follow_the_tenants_origins() {
+    let origin = "https://app.acme.example.com";
+    let pre = TestRequest::new("OPTIONS", "/health")
+        .with("host", "acme.example.com")
+        .with("origin", origin)
+        .with("access-control-request-method", "GET");
+    let s = serve(TenantId::Acme, EnvName::Prod, pre);
+    assert_eq!(s.resp.status, 204);
+    assert!(s.resp.body.is_empty());
+    assert_eq!(s.resp.header("access-control-allow-origin"), Some(origin));
+    assert_eq!(s.resp.header("access-control-allow-methods"), Some("GET, HEAD, OPTIONS"));
+    assert_eq!(s.resp.header("vary"), Some("origin"));
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Prod,
+        get("acme.example.com", "/health").with("origin", origin),
+    );
+    assert_eq!(s.resp.status, 200);
+    assert_eq!(s.resp.header("access-control-allow-origin"), Some(origin));
+    assert_eq!(s.resp.header("access-control-expose-headers"), Some("x-request-id"));
+    // Errors after the CORS check are readable by the allowed page too.
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Prod,
+        get("acme.example.com", "/nope").with("origin", origin),
+    );
+    s.error(404, "not_found");
+    assert_eq!(s.resp.header("access-control-allow-origin"), Some(origin));
+}
+
+#[test]
+fn cors_refuses_another_tenants_origin() {
+    // globex's portal calling acme: refused before any handler.
+    let s = serve(
+        TenantId::Acme,
+        EnvName::Prod,
+        get("acme.example.com", "/health").with("origin", "https://portal.globex.example.org"),
+    );
+    s.error(403, "origin_not_allowed");
+    assert_eq!(s.resp.header("access-control-allow-origin"), None);
+    let s = serve(
+        TenantId::Globex,
+        EnvName::Prod,
+        TestRequest::new("OPTIONS", "/health")
+            .with("host", "globex.example.org")
+            .with("origin", "https://app.acme.example.com")
+            .with("access-control-request-method", "GET"),
+    );
+    s.error(403, "origin_not_allowed");
+}
+
+#[test]
+fn misconfigured_deployment_fails_every_request_closed() {
+    let state = DeploymentState::Misconfigured {
+        problems: "var `TENANT_ID` = `hooli` is not a tenant of tenants/".into(),
+    };
+    let s = serve_in(&state, get("acme.localhost", "/health"));
+    s.error(500, "deployment_misconfigured");
+    assert_eq!(s.log["level"], "error");
+    assert!(s.log["detail"].as_str().unwrap().contains("hooli"));
+    // The problem is logged, not sent to the client.
+    assert!(!String::from_utf8_lossy(&s.resp.body).contains("hooli"));
+}
+
+#[test]
+fn missing_binding_makes_health_degraded() {
+    let mut d = Deployment::complete(TenantId::Globex, EnvName::Dev);
+    d.bindings.iter_mut().find(|b| b.0 == "DOCS").unwrap().2 = false;
+    let s = serve_in(&DeploymentState::Ready(d), get("globex.localhost", "/health"));
+    let v = s.json();
+    assert_eq!(v["data"]["status"], "degraded");
+    assert_eq!(v["data"]["bindings"]["DOCS"]["present"], false);
+}
+
+#[test]
+fn hostile_input_always_gets_an_envelope_and_a_request_id() {
+    let hosts = [
+        "",
+        " ",
+        "acme.localhost\r\nx: y",
+        "[::1]:80",
+        "ACME.LOCALHOST..",
+        "a".repeat(1000).as_str(),
+        "é.localhost",
+        "acme.localhost:99999",
+    ]
+    .map(String::from);
+    let paths = ["", "health", "/health?x", "//health", "/\u{0}", "/health#", &"/x".repeat(2000)].map(String::from);
+    for h in &hosts {
+        for p in &paths {
+            for m in ["GET", "", "OPTIONS", "\u{1F600}"] {
+                let req = TestRequest::new(m, p)
+                    .with("host", h)
+                    .with("x-tenant-id", h)
+                    .with("origin", h)
+                    .with("content-length", h);
+                let s = serve(TenantId::Acme, EnvName::Dev, req);
+                let id = s.resp.header("x-request-id").expect("x-request-id on every response").to_string();
+                if s.resp.status >= 400 {
+                    let v = s.json();
+                    assert_eq!(v["error"]["request_id"], id.as_str());
+                }
+                assert!(s.log["path"].as_str().unwrap().chars().count() <= 200);
+            }
+        }
+    }
+}
