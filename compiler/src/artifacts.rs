@@ -196,6 +196,9 @@ pub struct RegistryEnv {
     pub script: String,
     pub hosts: Vec<String>,
     pub header_allowed: bool,
+    /// Origins allowed cross-origin (CORS).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
     pub config: SourceRef,
 }
 
@@ -300,6 +303,7 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                 script,
                 hosts: e.hosts.clone(),
                 header_allowed: e.header_allowed,
+                cors_origins: e.cors_origins.clone(),
                 config: SourceRef {
                     path: path.clone(),
                     sha256: sha.clone(),

@@ -1,11 +1,18 @@
 //! Project automation: `cargo xtask <command>`.
 //!
-//! - `setup`: install the pinned JavaScript tooling (`npm ci` from the committed
-//!   `package-lock.json` into `node_modules/`); a second run does nothing.
+//! - `setup`: install the toolchain (see `toolchain.rs`): the wasm32 target,
+//!   Node 22 + wrangler + binaryen + hono from `package-lock.json`,
+//!   worker-build and wasm-bindgen-cli at Cargo.lock's versions; a second
+//!   run checks and does nothing.
 //! - `build`: compile `tenants/` (validate everything, write `schemas/` and
 //!   the per-tenant wrangler configs and registry into `out/`).
 //! - `test`:  setup, then the whole test suite: every crate's tests, the
-//!   example tenants, schema freshness.
+//!   example tenants, schema freshness, and the end-to-end suite (`e2e`).
+//! - `e2e`: build the Worker, run it per tenant on local workerd (`wrangler
+//!   dev --local`) and send it every case; `wrangler deploy --dry-run` on
+//!   every generated config.
+//! - `dev --tenant ID [--env dev] [--port N]`: build and run the Worker
+//!   locally for one tenant; Ctrl-C stops it.
 //! - `bench lookup [--quick]`: the routing-table benchmark (criterion against
 //!   a start-up-built HashMap and a linear scan, compile time, wasm sizes).
 //! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000
@@ -15,11 +22,21 @@
 
 use std::process::{Command, ExitCode};
 
-fn cargo() -> Command {
+mod e2e;
+mod net;
+mod toolchain;
+
+/// Print a failure and give the exit code for it (2: the tooling failed).
+pub(crate) fn fail(msg: String) -> ExitCode {
+    eprintln!("    FAILED: {msg}");
+    ExitCode::from(2)
+}
+
+pub(crate) fn cargo() -> Command {
     Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
 }
 
-fn run(what: &str, mut cmd: Command) -> Result<(), ExitCode> {
+pub(crate) fn run(what: &str, mut cmd: Command) -> Result<(), ExitCode> {
     eprintln!("==> {what}");
     let start = std::time::Instant::now();
     match cmd.status() {
@@ -38,7 +55,7 @@ fn run(what: &str, mut cmd: Command) -> Result<(), ExitCode> {
     }
 }
 
-fn tenants(args: &[&str]) -> Command {
+pub(crate) fn tenants(args: &[&str]) -> Command {
     let mut c = cargo();
     c.args(["run", "--quiet", "--release", "--bin", "tenants", "--"]).args(args);
     c
@@ -54,33 +71,15 @@ fn build() -> Result<(), ExitCode> {
 }
 
 /// The workspace root (xtask lives one level below it).
-fn workspace() -> std::path::PathBuf {
+pub(crate) fn workspace() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask is inside the workspace")
         .to_path_buf()
 }
 
-/// `npm ci` from the committed lock file, skipped when `node_modules/` was
-/// installed from the same lock file (a stamp holds the lock file's bytes).
 fn setup() -> Result<(), ExitCode> {
-    let root = workspace();
-    let lock = std::fs::read(root.join("package-lock.json")).map_err(|e| {
-        eprintln!("    FAILED: cannot read package-lock.json: {e}");
-        ExitCode::from(2)
-    })?;
-    let stamp = root.join("node_modules").join(".xtask-setup-stamp");
-    if std::fs::read(&stamp).is_ok_and(|s| s == lock) && root.join("node_modules/wrangler/config-schema.json").is_file() {
-        eprintln!("==> setup: node_modules is current (package-lock.json unchanged)");
-        return Ok(());
-    }
-    let mut npm = Command::new("npm");
-    npm.current_dir(&root).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
-    run("npm ci (pinned wrangler)", npm)?;
-    std::fs::write(&stamp, &lock).map_err(|e| {
-        eprintln!("    FAILED: cannot write {}: {e}", stamp.display());
-        ExitCode::from(2)
-    })
+    toolchain::setup().map(drop)
 }
 
 /// Run `cargo test`, echoing its output, and add up its `test result:` lines.
@@ -122,7 +121,7 @@ fn run_tests(what: &str, mut cmd: Command, totals: &mut (u64, u64)) -> Result<()
 }
 
 fn test() -> Result<(), ExitCode> {
-    setup()?;
+    let tc = toolchain::setup()?;
     let mut totals = (0, 0);
     let mut t = cargo();
     t.args(["test", "--workspace", "--all-targets"]);
@@ -133,10 +132,71 @@ fn test() -> Result<(), ExitCode> {
                 tenants(&["check", "--root", "tenants", "--deny-warnings"]),
             )
         })
-        .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])));
+        .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])))
+        .and_then(|()| {
+            let (passed, failed) = e2e::e2e(&tc)?;
+            totals.0 += passed;
+            totals.1 += failed;
+            if failed > 0 {
+                Err(ExitCode::from(1))
+            } else {
+                Ok(())
+            }
+        });
     // The closing line CI reads.
     println!("xtask test: {} passed, {} failed", totals.0, totals.1);
     result
+}
+
+fn e2e_only() -> Result<(), ExitCode> {
+    let tc = toolchain::setup()?;
+    match e2e::e2e(&tc)? {
+        (_, 0) => Ok(()),
+        _ => Err(ExitCode::from(1)),
+    }
+}
+
+/// The value after `--name` in the arguments.
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+/// `cargo xtask dev --tenant ID [--env dev] [--port N]`.
+fn dev(args: &[String]) -> Result<(), ExitCode> {
+    let Some(tenant) = flag(args, "--tenant") else {
+        eprintln!("usage: cargo xtask dev --tenant ID [--env dev] [--port N]");
+        return Err(ExitCode::from(2));
+    };
+    let env = flag(args, "--env").unwrap_or_else(|| "dev".into());
+    let port: u16 = match flag(args, "--port") {
+        None => 8787,
+        Some(p) => p.parse().map_err(|_| fail(format!("--port `{p}` is not a port number")))?,
+    };
+    let tc = toolchain::setup()?;
+    toolchain::build_worker(&tc)?;
+    let out = tc.root.join("target/dev").join(format!("{tenant}-{env}"));
+    e2e::render(&tc, &out, Some(&env), Some(&tenant))?;
+    let t = e2e::registry(&out, &env)?
+        .into_iter()
+        .find(|t| t.id == tenant)
+        .ok_or_else(|| fail(format!("no tenant `{tenant}` in `{env}`")))?;
+    let mut c = tc.wrangler();
+    c.current_dir(t.config.parent().unwrap_or(&out))
+        .args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
+        .arg(&t.config)
+        .arg("--persist-to")
+        .arg(tc.root.join(".wrangler/state"));
+    eprintln!("==> wrangler dev --local: tenant `{tenant}`, environment `{env}`");
+    eprintln!("    http://{}:{port}/health", t.host);
+    eprintln!("    curl -H 'Host: {}' http://127.0.0.1:{port}/health", t.host);
+    eprintln!("    Ctrl-C stops it.");
+    // Same process group as this one, so Ctrl-C reaches wrangler and workerd.
+    let status = c.status().map_err(|e| fail(format!("cannot start wrangler: {e}")))?;
+    if status.success() || status.code().is_none() {
+        Ok(())
+    } else {
+        Err(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8))
+    }
 }
 
 /// `cargo xtask bench lookup`: the routing-table benchmark (criterion,
@@ -164,17 +224,20 @@ fn bench() -> Result<(), ExitCode> {
 }
 
 fn main() -> ExitCode {
-    let cmd = std::env::args().nth(1).unwrap_or_default();
+    let args: Vec<String> = std::env::args().collect();
+    let cmd = args.get(1).cloned().unwrap_or_default();
     let result = match cmd.as_str() {
         "setup" => setup(),
         "build" => build(),
         "test" => test(),
+        "e2e" => e2e_only(),
+        "dev" => dev(&args),
         "bench" => match std::env::args().nth(2).as_deref() {
             Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|bench>\n  setup  install the pinned npm tooling (wrangler) into node_modules/\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes");
+            eprintln!("usage: cargo xtask <setup|build|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes");
             return ExitCode::from(2);
         }
     };

@@ -1,0 +1,159 @@
+//! Loopback plumbing for the end-to-end suite and the benchmarks: free
+//! ports, a raw HTTP/1.1 client (so tests can send any `Host`, a lying
+//! `content-length` or a malformed header), and child processes stopped by
+//! their process group when the guard drops — also when a test panics.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A port the OS says is free on 127.0.0.1 right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A response as received.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    /// Lowercased names.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Result<serde_json::Value, String> {
+        serde_json::from_slice(&self.body).map_err(|e| format!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Send one request (`Connection: close`) and read the whole response.
+/// `headers` are sent as given, in order; `body` follows them.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Reply> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    s.write_all(head.as_bytes())?;
+    // The server may answer (413) and close before reading a large body.
+    let _ = s.write_all(body);
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    parse(&raw).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "malformed response: {:?}",
+            String::from_utf8_lossy(&raw[..raw.len().min(300)])
+        ))
+    })
+}
+
+fn parse(raw: &[u8]) -> Option<Reply> {
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&raw[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[end + 4..].to_vec();
+    if headers.iter().any(|(n, v)| n == "transfer-encoding" && v.contains("chunked")) {
+        body = dechunk(&body)?;
+    }
+    Some(Reply { status, headers, body })
+}
+
+fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let nl = b.windows(2).position(|w| w == b"\r\n")?;
+        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).ok()?.split(';').next()?.trim(), 16).ok()?;
+        b = &b[nl + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// A child process in its own process group, stopped (TERM, then KILL)
+/// with everything it started when dropped.
+pub struct Guard {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Guard {
+    /// Spawn `cmd` in a new process group with stdout and stderr appended to `log`.
+    pub fn spawn(name: &str, mut cmd: Command, log: &Path) -> std::io::Result<Guard> {
+        let out = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        let err = out.try_clone()?;
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        Ok(Guard {
+            child: cmd.spawn()?,
+            name: name.to_string(),
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and how).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
+    fn signal_group(&self, sig: &str) {
+        let _ = Command::new("kill")
+            .args([sig, "--", &format!("-{}", self.pid())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.signal_group("-TERM");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while self.exited().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // Whatever the group started may outlive its leader.
+        self.signal_group("-KILL");
+        let _ = self.child.wait();
+    }
+}
+
+/// Poll until `ready` returns true, the process exits, or `timeout` passes.
+pub fn wait_ready(g: &mut Guard, timeout: Duration, mut ready: impl FnMut() -> bool) -> Result<Duration, String> {
+    let start = Instant::now();
+    loop {
+        if let Some(s) = g.exited() {
+            return Err(format!("{} exited before it was ready ({s})", g.name));
+        }
+        if ready() {
+            return Ok(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return Err(format!("{} was not ready after {}s", g.name, timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

