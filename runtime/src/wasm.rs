@@ -4,22 +4,24 @@
 //!
 //! Performance notes (docs/runtime.md, "Performance"): the entry point takes
 //! the raw `web_sys::Request` (no `worker::Request` conversion, no `cf`
-//! object), reads each header only when the core asks for it, and answers
-//! with one `Response` constructor call; the deployment (pin, bindings) is
-//! read from `env` once per isolate, since bindings and vars are fixed for
-//! a deployed version.
+//! object); one JavaScript call packs the method, URL and headers into one
+//! string, and one call builds the response and writes the log line; a
+//! handler that completes without I/O returns its response without a
+//! Promise; the deployment (pin, bindings) is read from `env` once per
+//! isolate, since bindings and vars are fixed for a deployed version.
 
 use std::cell::RefCell;
+use std::future::Future;
 use std::rc::Rc;
 
 use worker::js_sys;
 use worker::wasm_bindgen;
 use worker::worker_sys::web_sys;
-use worker::{durable_object, event, DurableObject, Env, State};
+use worker::{durable_object, DurableObject, Env, State};
 
 use crate::app::{self, DeploymentState};
 use crate::envelope::{error_response, ErrorCode, Failure};
-use crate::http::{path_of_url, Incoming, Response};
+use crate::http::{header, path_of_url, Incoming, Response};
 use crate::objects::{rate_limiter, session};
 use crate::ports::{Clock, LogSink};
 use crate::request_id::RequestIds;
@@ -98,11 +100,77 @@ impl LogSink for ConsoleLog {
     }
 }
 
-/// The incoming request, read lazily.
+/// Keeps the request's log line so it crosses to JavaScript together with
+/// the response, in one call.
+#[derive(Default)]
+struct BufferedLog(RefCell<String>);
+
+impl LogSink for BufferedLog {
+    fn line(&self, json: &str) {
+        let mut b = self.0.borrow_mut();
+        if !b.is_empty() {
+            b.push('\n');
+        }
+        b.push_str(json);
+    }
+}
+
+// One call in each direction per request: JavaScript reads the method, the
+// URL and every header the core may ask for into one string; the response
+// status, headers, body and log line go back in one call. (Each crossing
+// and each string conversion costs more than the work the core does.)
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
+const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding", "access-control-request-method"];
+export function read_request(r) {
+  const h = r.headers;
+  let s = r.method + "\0" + r.url;
+  for (const n of NAMES) {
+    const v = h.get(n);
+    s += v === null ? "\0" : "\0=" + v;
+  }
+  return s;
+}
+export function respond(status, headers, body, log) {
+  if (log.length > 0) console.log(log);
+  const h = new Headers();
+  const p = headers.split("\0");
+  for (let i = 0; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
+  return new Response(body.length > 0 ? body.slice() : null, { status, headers: h });
+}
+"#)]
+extern "C" {
+    fn read_request(r: &web_sys::Request) -> String;
+    fn respond(status: u16, headers: &str, body: &[u8], log: &str) -> web_sys::Response;
+}
+
+/// The header names `read_request` reads, in its order.
+const NAMES: [&str; 7] = [
+    header::HOST,
+    header::TENANT_ID,
+    header::REQUEST_ID,
+    header::ORIGIN,
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::AC_REQUEST_METHOD,
+];
+
+/// The incoming request, as `read_request` packed it.
 struct WasmRequest {
     method: String,
     url: String,
-    headers: web_sys::Headers,
+    headers: [Option<String>; 7],
+}
+
+impl WasmRequest {
+    fn read(req: &web_sys::Request) -> WasmRequest {
+        let packed = read_request(req);
+        // NUL cannot occur in a method, a serialised URL or a header value.
+        let mut it = packed.split('\0');
+        let method = it.next().unwrap_or_default().to_string();
+        let url = it.next().unwrap_or_default().to_string();
+        let headers = std::array::from_fn(|_| it.next().and_then(|v| v.strip_prefix('=')).map(str::to_string));
+        WasmRequest { method, url, headers }
+    }
 }
 
 impl Incoming for WasmRequest {
@@ -115,47 +183,54 @@ impl Incoming for WasmRequest {
     }
 
     fn header(&self, name: &'static str) -> Option<String> {
-        self.headers.get(name).ok().flatten()
+        match NAMES.iter().position(|n| *n == name) {
+            Some(i) => self.headers[i].clone(),
+            None => None,
+        }
     }
 }
 
-fn to_web(mut r: Response) -> Result<web_sys::Response, worker::wasm_bindgen::JsValue> {
-    let init = web_sys::ResponseInit::new();
-    init.set_status(r.status);
-    let headers = web_sys::Headers::new()?;
+fn to_web(r: &Response, log: &str) -> web_sys::Response {
+    let mut headers = String::with_capacity(128);
     for (name, value) in &r.headers {
-        headers.set(name, value)?;
+        headers.push_str(name);
+        headers.push('\0');
+        // The core never produces NUL in a header value; drop it if it did.
+        headers.extend(value.chars().filter(|c| *c != '\0'));
+        headers.push('\0');
     }
-    init.set_headers(&headers);
-    let body = if r.body.is_empty() { None } else { Some(r.body.as_mut_slice()) };
-    web_sys::Response::new_with_opt_u8_array_and_init(body, &init)
+    respond(r.status, &headers, &r.body, log)
 }
 
-/// A response that could not be built (an invalid header value, say) is
-/// still an envelope.
-fn internal(message: &str) -> worker::Result<web_sys::Response> {
-    let r = error_response(&Failure::new(ErrorCode::Internal, message), "");
-    to_web(r).map_err(|_| worker::Error::from("cannot build a response"))
-}
-
-#[event(fetch)]
-async fn fetch(req: web_sys::Request, env: Env, _ctx: worker::Context) -> worker::Result<web_sys::Response> {
-    let iso = isolate(env);
-    let req = WasmRequest {
-        method: req.method(),
-        url: req.url(),
-        headers: req.headers(),
-    };
+async fn serve(req: WasmRequest, iso: Rc<Isolate>, log: Rc<BufferedLog>) -> Response {
     let cx = app::Context {
         deployment: &iso.deployment,
         ids: &iso.ids,
         clock: &JsClock,
-        log: &ConsoleLog,
+        log: &*log,
     };
-    let resp = app::handle(&req, &cx).await;
-    match to_web(resp) {
-        Ok(r) => Ok(r),
-        Err(_) => internal("the response could not be built"),
+    app::handle(&req, &cx).await
+}
+
+/// The Worker's `fetch` handler (worker-build's shim calls the `fetch`
+/// export). The core runs synchronously to completion when it does no I/O,
+/// as `/health` does: the response is returned directly, without a Promise
+/// and a microtask round trip; otherwise it continues as a Promise.
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+pub fn fetch(req: web_sys::Request, env: Env, _ctx: worker::wasm_bindgen::JsValue) -> worker::wasm_bindgen::JsValue {
+    let iso = isolate(env);
+    let request = WasmRequest::read(&req);
+    let log = Rc::new(BufferedLog::default());
+    let mut fut = Box::pin(serve(request, iso, log.clone()));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(resp) => to_web(&resp, &log.0.borrow()).into(),
+        std::task::Poll::Pending => worker::wasm_bindgen_futures::future_to_promise(async move {
+            let resp = fut.await;
+            Ok(to_web(&resp, &log.0.borrow()).into())
+        })
+        .into(),
     }
 }
 

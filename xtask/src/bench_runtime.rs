@@ -1,0 +1,391 @@
+//! `cargo xtask bench runtime`: the Worker's `/health` (full tenant
+//! resolution, request id, envelope, one JSON log line) on plain `workerd
+//! serve` — not `wrangler dev`, whose proxy caps throughput — side by side
+//! with the equivalent Hono Worker (`bench/hono/index.ts`, tenant lookup
+//! from a JSON map generated from the same tenants) on the same workerd.
+//!
+//! For each Worker: cold start (process start → first 200, and the first
+//! request's own latency), then wrk at 20 and 50 connections (requests/s,
+//! p50, p99), and the bundle sizes. Needs `wrk` on PATH.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::e2e::{registry, render};
+use crate::net::{free_port, request, Guard};
+use crate::toolchain::{build_worker, Toolchain};
+use crate::{fail, run};
+
+const TENANT: &str = "acme";
+const ENV: &str = "dev";
+
+struct Bundle {
+    name: &'static str,
+    modules: Vec<(String, &'static str, PathBuf)>,
+}
+
+/// The JSON map the Hono Worker looks tenants up in.
+fn hono_table(configs: &Path) -> Result<Value, ExitCode> {
+    let text = std::fs::read_to_string(configs.join("registry.json")).map_err(|e| fail(format!("registry: {e}")))?;
+    let reg: Value = serde_json::from_str(&text).map_err(|e| fail(format!("registry: {e}")))?;
+    let (mut exact, mut wildcard, mut tenants) = (json!({}), json!({}), json!({}));
+    for t in reg["tenants"].as_array().into_iter().flatten() {
+        let id = t["id"].as_str().unwrap_or_default();
+        for e in t["environments"].as_array().into_iter().flatten().filter(|e| e["name"] == ENV) {
+            for h in e["hosts"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                match h.strip_prefix("*.") {
+                    Some(base) => wildcard[base] = json!(id),
+                    None => exact[h] = json!(id),
+                }
+            }
+            tenants[id] = json!({"id": id, "name": t["name"], "header_allowed": e["header_allowed"]});
+        }
+    }
+    let bindings = json!([
+        ["AI", "ai"],
+        ["CACHE", "kv"],
+        ["DOCS", "vectorize"],
+        ["EVENTS", "analytics-engine"],
+        ["RATE_LIMITER", "durable-object"],
+        ["SESSIONS", "durable-object"]
+    ]);
+    Ok(json!({"exact": exact, "wildcard": wildcard, "tenants": tenants, "bindings": bindings}))
+}
+
+fn bundle_hono(tc: &Toolchain, work: &Path, configs: &Path) -> Result<Bundle, ExitCode> {
+    let dir = work.join("hono");
+    std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
+    std::fs::copy(tc.root.join("bench/hono/index.ts"), dir.join("index.ts")).map_err(|e| fail(format!("bench/hono/index.ts: {e}")))?;
+    let table = hono_table(configs)?;
+    std::fs::write(dir.join("tenants.json"), table.to_string()).map_err(|e| fail(format!("tenants.json: {e}")))?;
+    let mut c = Command::new(&tc.esbuild);
+    c.current_dir(&dir)
+        .args([
+            "index.ts",
+            "--bundle",
+            "--format=esm",
+            "--platform=browser",
+            "--minify",
+            "--target=es2022",
+        ])
+        .args(["--external:cloudflare:*", "--outfile=index.js", "--log-level=warning"]);
+    run("esbuild bench/hono/index.ts (Hono)", c)?;
+    Ok(Bundle {
+        name: "Hono (TypeScript)",
+        modules: vec![("index.js".into(), "esModule", dir.join("index.js"))],
+    })
+}
+
+/// Every module worker-build wrote (the entry `index.js` first).
+fn worker_modules(build: &Path) -> Result<Vec<(String, &'static str, PathBuf)>, ExitCode> {
+    let mut found = Vec::new();
+    for sub in ["", "worker"] {
+        let dir = build.join(sub);
+        for f in std::fs::read_dir(&dir)
+            .map_err(|e| fail(format!("{}: {e}", dir.display())))?
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().to_string();
+            let kind = if name.ends_with(".js") || name.ends_with(".mjs") {
+                "esModule"
+            } else if name.ends_with(".wasm") {
+                "wasm"
+            } else {
+                continue;
+            };
+            let rel = if sub.is_empty() { name } else { format!("{sub}/{name}") };
+            found.push((rel, kind, f.path()));
+        }
+    }
+    found.sort_by_key(|m| (m.0 != "index.js", m.0.clone()));
+    // Only what the entry point reaches: with panic recovery, index.js
+    // imports index_bg.wasm; without, it re-exports worker/shim.mjs.
+    let entry = std::fs::read_to_string(build.join("index.js")).unwrap_or_default();
+    if entry.contains("./worker/shim.mjs") {
+        found.retain(|m| m.0.starts_with("worker/") || m.0 == "index.js");
+    } else {
+        found.retain(|m| !m.0.starts_with("worker/"));
+    }
+    Ok(found)
+}
+
+fn capnp(b: &Bundle, port: u16, dir: &Path) -> Result<PathBuf, ExitCode> {
+    let slug = b.name.split_whitespace().next().unwrap_or("w").to_lowercase();
+    // `embed` paths are relative to the config file: copy the modules next to it.
+    let mdir = dir.join(format!("{slug}-modules"));
+    std::fs::create_dir_all(&mdir).map_err(|e| fail(format!("{}: {e}", mdir.display())))?;
+    let mut modules = Vec::new();
+    for (name, kind, path) in &b.modules {
+        if let Some(parent) = mdir.join(name).parent() {
+            std::fs::create_dir_all(parent).map_err(|e| fail(format!("{}: {e}", parent.display())))?;
+        }
+        std::fs::copy(path, mdir.join(name)).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+        modules.push(format!("(name = \"{name}\", {kind} = embed \"{slug}-modules/{name}\")"));
+    }
+    let text = format!(
+        r#"using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [ (name = "main", worker = .worker), (name = "kv", network = (allow = ["local"])) ],
+  sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+  modules = [ {modules} ],
+  compatibilityDate = "2026-11-01",
+  compatibilityFlags = ["nodejs_compat"],
+  bindings = [
+    (name = "TENANT_ID", text = "{TENANT}"),
+    (name = "TENANT_ENV", text = "{ENV}"),
+    (name = "CACHE", kvNamespace = "kv"),
+    (name = "SESSIONS", durableObjectNamespace = (className = "ChatSession")),
+    (name = "RATE_LIMITER", durableObjectNamespace = (className = "RateLimiter")),
+  ],
+  durableObjectNamespaces = [
+    (className = "ChatSession", uniqueKey = "bench-chat-session", enableSql = true),
+    (className = "RateLimiter", uniqueKey = "bench-rate-limiter", enableSql = true),
+  ],
+  durableObjectStorage = (inMemory = void),
+);
+"#,
+        modules = modules.join(", ")
+    );
+    let path = dir.join(format!("{slug}.capnp"));
+    std::fs::write(&path, text).map_err(|e| fail(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// The Hono Worker has no Durable Object classes: give it the two the
+/// config binds, as empty classes, so both Workers see the same env.
+fn add_hono_classes(b: &Bundle) -> Result<(), ExitCode> {
+    let path = &b.modules[0].2;
+    let mut js = std::fs::read_to_string(path).map_err(|e| fail(format!("{e}")))?;
+    js.push_str("\nimport{DurableObject as __DO}from\"cloudflare:workers\";export class ChatSession extends __DO{};export class RateLimiter extends __DO{};\n");
+    std::fs::write(path, js).map_err(|e| fail(format!("{e}")))
+}
+
+#[derive(Debug, Default, Clone)]
+struct Wrk {
+    rps: f64,
+    p50: String,
+    p99: String,
+    non_2xx: u64,
+}
+
+fn wrk(port: u16, conns: u32, secs: u32) -> Result<Wrk, ExitCode> {
+    let o = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-H",
+            &format!("Host: {TENANT}.localhost"),
+        ])
+        .arg(format!("http://127.0.0.1:{port}/health"))
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| fail(format!("cannot run wrk (install it: apt-get install wrk): {e}")))?;
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    let mut w = Wrk::default();
+    for line in text.lines().map(str::trim) {
+        let mut it = line.split_whitespace();
+        match (it.next(), it.next()) {
+            (Some("Requests/sec:"), Some(v)) => w.rps = v.parse().unwrap_or(0.0),
+            (Some("50%"), Some(v)) => w.p50 = v.to_string(),
+            (Some("99%"), Some(v)) => w.p99 = v.to_string(),
+            (Some("Non-2xx"), _) => w.non_2xx = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            _ => {}
+        }
+    }
+    if w.rps == 0.0 {
+        return Err(fail(format!("wrk printed no Requests/sec:\n{text}")));
+    }
+    Ok(w)
+}
+
+struct Row {
+    name: &'static str,
+    cold_ms: f64,
+    first_ms: f64,
+    c20: Wrk,
+    c50: Wrk,
+    raw: u64,
+    gzip: u64,
+}
+
+fn gzip_size(paths: &[PathBuf]) -> u64 {
+    paths
+        .iter()
+        .map(|p| {
+            Command::new("sh")
+                .arg("-c")
+                .arg(format!("gzip -9 -c '{}' | wc -c", p.display()))
+                .output()
+                .ok()
+                .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+struct Running {
+    name: &'static str,
+    port: u16,
+    cold_ms: f64,
+    first_ms: f64,
+    raw: u64,
+    gzip: u64,
+    _guard: Guard,
+}
+
+/// Start `workerd serve` for one bundle; cold start is process start →
+/// first 200 on `/health`, and the first request's own latency.
+fn start(tc: &Toolchain, b: &Bundle, work: &Path) -> Result<Running, ExitCode> {
+    let port = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
+    let cfg = capnp(b, port, work)?;
+    let mut c = Command::new(&tc.workerd);
+    c.args(["serve", "--experimental"]).arg(&cfg);
+    let log = work.join(format!("{}.log", cfg.file_stem().and_then(|s| s.to_str()).unwrap_or("w")));
+    let t0 = Instant::now();
+    let mut g = Guard::spawn(&format!("workerd serve ({})", b.name), c, &log).map_err(|e| fail(format!("workerd: {e}")))?;
+    let host = format!("{TENANT}.localhost");
+    let first_ms;
+    loop {
+        if g.exited().is_some() {
+            return Err(fail(format!("workerd exited; see {}", log.display())));
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            return Err(fail(format!("workerd did not answer in 30s; see {}", log.display())));
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            let t = Instant::now();
+            let r = request(port, "GET", "/health", &[("host", &host)], b"").map_err(|e| fail(format!("first request: {e}")))?;
+            first_ms = t.elapsed().as_secs_f64() * 1000.0;
+            if r.status != 200 {
+                return Err(fail(format!(
+                    "{}: /health answered {}: {}",
+                    b.name,
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                )));
+            }
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let cold_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    eprintln!(
+        "    {}: cold start {cold_ms:.0} ms (first request {first_ms:.1} ms), port {port}, pid {}",
+        b.name,
+        g.pid()
+    );
+    let files: Vec<PathBuf> = b.modules.iter().map(|m| m.2.clone()).collect();
+    let raw = files.iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum();
+    Ok(Running {
+        name: b.name,
+        port,
+        cold_ms,
+        first_ms,
+        raw,
+        gzip: gzip_size(&files),
+        _guard: g,
+    })
+}
+
+/// The run with the median throughput.
+fn median(mut runs: Vec<Wrk>) -> Wrk {
+    runs.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+    runs[runs.len() / 2].clone()
+}
+
+pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Err(fail("wrk is not installed (apt-get install wrk)".into()));
+    }
+    if std::env::var_os("BENCH_NO_BUILD").is_none() {
+        build_worker(tc)?;
+    }
+    let work = tc.root.join("target/bench-runtime");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
+    let configs = work.join("configs");
+    render(tc, &configs, Some(ENV), None)?;
+    registry(&configs, ENV)?;
+    let rust = Bundle {
+        name: "Rust (workers-rs)",
+        modules: worker_modules(&tc.root.join("runtime/build"))?,
+    };
+    let hono = bundle_hono(tc, &work, &configs)?;
+    add_hono_classes(&hono)?;
+    let (secs, rounds) = if quick { (3, 1) } else { (10, 3) };
+    eprintln!("==> bench: /health on workerd serve, Host: {TENANT}.localhost; wrk -t2 {secs}s x {rounds} rounds, alternating, median");
+    let running = [start(tc, &rust, &work)?, start(tc, &hono, &work)?];
+    for r in &running {
+        wrk(r.port, 20, 2)?; // warm-up
+    }
+    let mut rows = Vec::new();
+    let mut results: Vec<[Vec<Wrk>; 2]> = vec![[vec![], vec![]], [vec![], vec![]]];
+    for (ci, conns) in [20u32, 50].into_iter().enumerate() {
+        for round in 0..rounds {
+            // Alternate which Worker goes first, so drift hits both.
+            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
+            for w in order {
+                let r = wrk(running[w].port, conns, secs)?;
+                eprintln!(
+                    "    {} c={conns} round {}: {:.0} req/s, p50 {}, p99 {}",
+                    running[w].name,
+                    round + 1,
+                    r.rps,
+                    r.p50,
+                    r.p99
+                );
+                results[w][ci].push(r);
+            }
+        }
+    }
+    for (w, r) in running.iter().enumerate() {
+        rows.push(Row {
+            name: r.name,
+            cold_ms: r.cold_ms,
+            first_ms: r.first_ms,
+            c20: median(results[w][0].clone()),
+            c50: median(results[w][1].clone()),
+            raw: r.raw,
+            gzip: r.gzip,
+        });
+    }
+    drop(running);
+    println!();
+    println!("| Worker | req/s c=20 | p50 | p99 | req/s c=50 | p50 | p99 | cold start (first 200) | first request | bundle raw | gzip |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} ms | {:.1} ms | {:.1} KiB | {:.1} KiB |",
+            r.name,
+            r.c20.rps,
+            r.c20.p50,
+            r.c20.p99,
+            r.c50.rps,
+            r.c50.p50,
+            r.c50.p99,
+            r.cold_ms,
+            r.first_ms,
+            r.raw as f64 / 1024.0,
+            r.gzip as f64 / 1024.0
+        );
+        if r.c20.non_2xx + r.c50.non_2xx > 0 {
+            println!("  ({}: {} non-2xx responses)", r.name, r.c20.non_2xx + r.c50.non_2xx);
+        }
+    }
+    if let [rs, h] = &rows[..] {
+        println!();
+        println!(
+            "Rust / Hono throughput: {:.2}x at c=20, {:.2}x at c=50",
+            rs.c20.rps / h.c20.rps,
+            rs.c50.rps / h.c50.rps
+        );
+    }
+    Ok(())
+}
