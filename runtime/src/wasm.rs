@@ -120,21 +120,25 @@ impl LogSink for BufferedLog {
 // status, headers, body and log line go back in one call. (Each crossing
 // and each string conversion costs more than the work the core does.)
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
-const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding", "access-control-request-method"];
 export function read_request(r) {
   const h = r.headers;
-  let s = r.method + "\0" + r.url;
-  for (const n of NAMES) {
-    const v = h.get(n);
-    s += v === null ? "\0" : "\0=" + v;
-  }
-  return s;
+  const method = r.method;
+  // Only what the core can use: body headers when there is a body, the
+  // preflight header on OPTIONS.
+  const body = r.body !== null;
+  return method + "\0" + r.url + "\0" + f(h.get("host")) + "\0" + f(h.get("x-tenant-id")) + "\0" +
+    f(h.get("x-request-id")) + "\0" + f(h.get("origin")) + "\0" +
+    (body ? f(h.get("content-length")) + "\0" + f(h.get("transfer-encoding")) : "\0") + "\0" +
+    (method === "OPTIONS" ? f(h.get("access-control-request-method")) : "");
+}
+function f(v) {
+  return v === null ? "" : "=" + v;
 }
 export function respond(status, headers, body, log) {
   if (log.length > 0) console.log(log);
-  const h = new Headers();
+  const h = {};
   const p = headers.split("\0");
-  for (let i = 0; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
+  for (let i = 0; i + 1 < p.length; i += 2) h[p[i]] = p[i + 1];
   return new Response(body.length > 0 ? body.slice() : null, { status, headers: h });
 }
 "#)]

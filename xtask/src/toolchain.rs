@@ -217,10 +217,14 @@ pub fn build_worker(tc: &Toolchain) -> Result<PathBuf, ExitCode> {
     let mut c = Command::new(&tc.worker_build);
     c.current_dir(tc.root.join("runtime")).arg("--release");
     tc.apply(&mut c);
+    // Whole-program optimisation for the wasm build only (the native
+    // release builds keep the workspace profile): ~10% smaller, a little faster.
+    c.env("CARGO_PROFILE_RELEASE_LTO", "true")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");
     if let Some(v) = git_version(&tc.root) {
         c.env("TENANTS_BUILD_VERSION", v);
     }
-    run("worker-build --release (runtime/ -> runtime/build/)", c)?;
+    run("worker-build --release, LTO (runtime/ -> runtime/build/)", c)?;
     let main = tc.root.join("runtime/build/index.js");
     if !main.is_file() {
         return Err(fail(format!("worker-build wrote no {}", main.display())));
