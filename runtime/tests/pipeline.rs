@@ -82,6 +82,11 @@ fn serve(tenant: TenantId, env: EnvName, req: TestRequest) -> Served {
     serve_in(&DeploymentState::Ready(Deployment::complete(tenant, env)), req)
 }
 
+/// Serve in acme's dev deployment.
+fn acme_dev(req: TestRequest) -> Served {
+    serve(TenantId::Acme, EnvName::Dev, req)
+}
+
 fn get(host: &str, path: &str) -> TestRequest {
     TestRequest::get(path).with("host", host)
 }
@@ -119,7 +124,7 @@ fn each_tenant_host_gets_its_health_with_a_success_envelope() {
 
 #[test]
 fn the_log_line_has_every_documented_field() {
-    let s = serve(TenantId::Acme, EnvName::Dev, get("acme.localhost", "/health"));
+    let s = acme_dev(get("acme.localhost", "/health"));
     let mut keys: Vec<&str> = s.log.as_object().unwrap().keys().map(String::as_str).collect();
     keys.sort();
     assert_eq!(
@@ -143,7 +148,7 @@ fn the_log_line_has_every_documented_field() {
 
 #[test]
 fn unknown_host_is_404_and_runs_no_handler() {
-    let s = serve(TenantId::Acme, EnvName::Dev, get("nobody.localhost", "/health"));
+    let s = acme_dev(get("nobody.localhost", "/health"));
     s.error(404, "tenant_unknown");
     assert_eq!(s.log["tenant"], Value::Null);
     assert_eq!(s.log["route"], Value::Null);
@@ -152,17 +157,13 @@ fn unknown_host_is_404_and_runs_no_handler() {
 
 #[test]
 fn missing_host_is_404() {
-    serve(TenantId::Acme, EnvName::Dev, TestRequest::get("/health")).error(404, "tenant_unknown");
+    acme_dev(TestRequest::get("/health")).error(404, "tenant_unknown");
 }
 
 #[test]
 fn header_only_requests_follow_each_tenants_policy() {
     // dev: acme dev-only → honoured, globex never → refused, initech always → honoured.
-    let s = serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("127.0.0.1:8787", "/health").with("x-tenant-id", "acme"),
-    );
+    let s = acme_dev(get("127.0.0.1:8787", "/health").with("x-tenant-id", "acme"));
     assert_eq!(s.resp.status, 200);
     assert_eq!(s.json()["data"]["resolved_by"], "header");
     serve(
@@ -202,51 +203,29 @@ fn header_only_requests_follow_each_tenants_policy() {
 
 #[test]
 fn header_naming_another_tenant_than_the_host_is_rejected() {
-    let s = serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("x-tenant-id", "initech"),
-    );
+    let s = acme_dev(get("acme.localhost", "/health").with("x-tenant-id", "initech"));
     s.error(400, "tenant_conflict");
-    let s = serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("x-tenant-id", "Acme"),
-    );
+    let s = acme_dev(get("acme.localhost", "/health").with("x-tenant-id", "Acme"));
     s.error(400, "tenant_conflict");
 }
 
 #[test]
 fn pinned_deployment_refuses_another_tenants_host() {
-    let s = serve(TenantId::Acme, EnvName::Dev, get("globex.localhost", "/health"));
+    let s = acme_dev(get("globex.localhost", "/health"));
     s.error(421, "tenant_not_served");
-    // The log names the tenant the request resolved to? No: the request was
-    // refused before any tenant context existed.
+    // Refused before any tenant context existed: no tenant in the log.
     assert_eq!(s.log["tenant"], Value::Null);
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("127.0.0.1", "/health").with("x-tenant-id", "initech"),
-    )
-    .error(421, "tenant_not_served");
+    acme_dev(get("127.0.0.1", "/health").with("x-tenant-id", "initech")).error(421, "tenant_not_served");
 }
 
 #[test]
 fn well_formed_request_id_is_echoed_and_malformed_is_replaced() {
     let id = "6f1c2d3e-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
-    let s = serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("x-request-id", id),
-    );
+    let s = acme_dev(get("acme.localhost", "/health").with("x-request-id", id));
     assert_eq!(s.json()["request_id"], id);
     s.same_id(id);
     for bad in ["bad id with spaces", "x", "\"quoted\"-1234", &"z".repeat(300)] {
-        let s = serve(
-            TenantId::Acme,
-            EnvName::Dev,
-            get("acme.localhost", "/nope").with("x-request-id", bad),
-        );
+        let s = acme_dev(get("acme.localhost", "/nope").with("x-request-id", bad));
         let got = s.error(404, "not_found");
         assert_ne!(got, bad);
         assert_eq!(got.len(), 32);
@@ -256,51 +235,26 @@ fn well_formed_request_id_is_echoed_and_malformed_is_replaced() {
 #[test]
 fn oversized_or_unparsable_bodies_are_refused() {
     let big = (MAX_BODY_BYTES + 1).to_string();
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
+    acme_dev(
         TestRequest::new("POST", "/health")
             .with("host", "acme.localhost")
             .with("content-length", &big),
     )
     .error(413, "payload_too_large");
     // Before routing: an unknown path with a huge body is still 413.
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
+    acme_dev(
         TestRequest::new("POST", "/upload")
             .with("host", "acme.localhost")
             .with("content-length", &big),
     )
     .error(413, "payload_too_large");
     // /health takes no body at all.
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("content-length", "5"),
-    )
-    .error(413, "payload_too_large");
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("transfer-encoding", "chunked"),
-    )
-    .error(413, "payload_too_large");
-    serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        get("acme.localhost", "/health").with("content-length", "ten"),
-    )
-    .error(400, "invalid_content_length");
+    acme_dev(get("acme.localhost", "/health").with("content-length", "5")).error(413, "payload_too_large");
+    acme_dev(get("acme.localhost", "/health").with("transfer-encoding", "chunked")).error(413, "payload_too_large");
+    acme_dev(get("acme.localhost", "/health").with("content-length", "ten")).error(400, "invalid_content_length");
     // An empty body is fine.
     assert_eq!(
-        serve(
-            TenantId::Acme,
-            EnvName::Dev,
-            get("acme.localhost", "/health").with("content-length", "0")
-        )
-        .resp
-        .status,
+        acme_dev(get("acme.localhost", "/health").with("content-length", "0")).resp.status,
         200
     );
 }
@@ -308,11 +262,7 @@ fn oversized_or_unparsable_bodies_are_refused() {
 #[test]
 fn wrong_method_is_405_with_allow() {
     for m in ["POST", "PUT", "DELETE", "PATCH", "get", "BREW"] {
-        let s = serve(
-            TenantId::Acme,
-            EnvName::Dev,
-            TestRequest::new(m, "/health").with("host", "acme.localhost"),
-        );
+        let s = acme_dev(TestRequest::new(m, "/health").with("host", "acme.localhost"));
         s.error(405, "method_not_allowed");
         assert_eq!(s.resp.header("allow"), Some("GET, HEAD, OPTIONS"));
     }
@@ -321,17 +271,13 @@ fn wrong_method_is_405_with_allow() {
 #[test]
 fn unknown_path_is_404_not_found() {
     for p in ["/", "/healthz", "/health/", "/chat", "/%00"] {
-        serve(TenantId::Acme, EnvName::Dev, get("acme.localhost", p)).error(404, "not_found");
+        acme_dev(get("acme.localhost", p)).error(404, "not_found");
     }
 }
 
 #[test]
 fn head_has_no_body() {
-    let s = serve(
-        TenantId::Acme,
-        EnvName::Dev,
-        TestRequest::new("HEAD", "/health").with("host", "acme.localhost"),
-    );
+    let s = acme_dev(TestRequest::new("HEAD", "/health").with("host", "acme.localhost"));
     assert_eq!(s.resp.status, 200);
     assert!(s.resp.body.is_empty());
     assert!(s.resp.header("x-request-id").is_some());
@@ -434,7 +380,7 @@ fn hostile_input_always_gets_an_envelope_and_a_request_id() {
                     .with("x-tenant-id", h)
                     .with("origin", h)
                     .with("content-length", h);
-                let s = serve(TenantId::Acme, EnvName::Dev, req);
+                let s = acme_dev(req);
                 let id = s.resp.header("x-request-id").expect("x-request-id on every response").to_string();
                 if s.resp.status >= 400 {
                     let v = s.json();
