@@ -30,6 +30,7 @@ pub mod catalog;
 pub mod codegen;
 pub mod decode;
 pub mod diag;
+pub mod deploy;
 pub mod diff;
 pub mod frontend;
 pub mod generate;

