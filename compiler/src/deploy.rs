@@ -47,6 +47,8 @@ pub struct Job {
     /// The generated wrangler config.
     pub config: PathBuf,
     pub config_sha256: String,
+    /// The tenant file's hash (its static config is baked into the Worker).
+    pub source_sha256: String,
     pub hosts: Vec<String>,
 }
 
@@ -84,6 +86,7 @@ pub struct Outcome {
     /// The last lines wrangler printed (masked).
     pub output_tail: Option<String>,
     pub config_sha256: String,
+    pub source_sha256: String,
 }
 
 /// How to run wrangler.
@@ -132,7 +135,9 @@ pub fn jobs(model: &Model, registry: &Registry, out: &Path, env: &str, tenants: 
         if !tenants.is_empty() && !tenants.contains(&t.id) {
             continue;
         }
-        let Some(e) = t.environments.iter().find(|e| e.name == env) else { continue };
+        let Some(e) = t.environments.iter().find(|e| e.name == env) else {
+            continue;
+        };
         let account = model
             .accounts
             .iter()
@@ -147,6 +152,7 @@ pub fn jobs(model: &Model, registry: &Registry, out: &Path, env: &str, tenants: 
             script: e.script.clone(),
             config: out.join(&e.config.path),
             config_sha256: e.config.sha256.clone(),
+            source_sha256: t.source.sha256.clone(),
             hosts: e.hosts.clone(),
         });
     }
@@ -206,7 +212,15 @@ pub fn run(
     progress: &(dyn Fn(Event) + Sync),
 ) -> Vec<Outcome> {
     let secrets: Vec<String> = opts.token_vars.iter().filter_map(|v| std::env::var(v).ok()).collect();
-    let state = Arc::new((Mutex::new(Sched { taken: vec![false; jobs.len()], running: 0, per_account: HashMap::new(), stop: false }), Condvar::new()));
+    let state = Arc::new((
+        Mutex::new(Sched {
+            taken: vec![false; jobs.len()],
+            running: 0,
+            per_account: HashMap::new(),
+            stop: false,
+        }),
+        Condvar::new(),
+    ));
     let results: Mutex<Vec<Option<Outcome>>> = Mutex::new(vec![None; jobs.len()]);
     let workers = opts.concurrency.max(1).min(jobs.len().max(1));
     let per_account = opts.per_account.max(1);
@@ -224,9 +238,8 @@ pub fn run(
                         if s.stop || s.taken.iter().all(|t| *t) {
                             break None;
                         }
-                        let free = (0..jobs.len()).find(|&i| {
-                            !s.taken[i] && s.per_account.get(&jobs[i].account).copied().unwrap_or(0) < per_account
-                        });
+                        let free = (0..jobs.len())
+                            .find(|&i| !s.taken[i] && s.per_account.get(&jobs[i].account).copied().unwrap_or(0) < per_account);
                         if let Some(i) = free {
                             s.taken[i] = true;
                             s.running += 1;
@@ -235,12 +248,18 @@ pub fn run(
                         }
                         // Every remaining job's account is at its limit: wait for one to
                         // finish; wake up now and then to see Ctrl-C.
-                        s = cv.wait_timeout(s, Duration::from_millis(100)).map(|r| r.0).unwrap_or_else(|p| p.into_inner().0);
+                        s = cv
+                            .wait_timeout(s, Duration::from_millis(100))
+                            .map(|r| r.0)
+                            .unwrap_or_else(|p| p.into_inner().0);
                     }
                 };
                 let Some(i) = picked else { break };
                 let job = &jobs[i];
-                progress(Event::Started { tenant: job.tenant.clone(), env: job.env.clone() });
+                progress(Event::Started {
+                    tenant: job.tenant.clone(),
+                    env: job.env.clone(),
+                });
                 let outcome = run_one(job, runner, opts, &secrets);
                 let failed = outcome.status == Status::Failed;
                 progress(Event::Finished(outcome.clone()));
@@ -289,6 +308,7 @@ fn skipped(j: &Job, why: &str) -> Outcome {
         error: Some(why.to_string()),
         output_tail: None,
         config_sha256: j.config_sha256.clone(),
+        source_sha256: j.source_sha256.clone(),
     }
 }
 
@@ -323,7 +343,10 @@ pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Comma
             )
         })?;
         if token.trim().is_empty() {
-            return Err(format!("environment variable `{}` (account `{}`) is empty", job.token_env, job.account));
+            return Err(format!(
+                "environment variable `{}` (account `{}`) is empty",
+                job.token_env, job.account
+            ));
         }
         c.env("CLOUDFLARE_API_TOKEN", token);
     }
@@ -379,7 +402,10 @@ fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String])
         let text = format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default());
         match status {
             Some(s) => Ok((s.success(), text)),
-            None => Err(format!("wrangler did not finish within {} s and was stopped", opts.timeout.as_secs())),
+            None => Err(format!(
+                "wrangler did not finish within {} s and was stopped",
+                opts.timeout.as_secs()
+            )),
         }
     })();
     o.duration_ms = start.elapsed().as_millis() as u64;
@@ -442,7 +468,9 @@ impl Report {
                 o.error.clone().unwrap_or_default().chars().take(100).collect(),
             ]);
         }
-        let widths: Vec<usize> = (0..6).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+        let widths: Vec<usize> = (0..6)
+            .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+            .collect();
         let mut s = String::new();
         for r in &rows {
             let line: Vec<String> = r.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
@@ -467,7 +495,10 @@ mod tests {
 
     #[test]
     fn mask_hides_every_secret_and_ignores_short_ones() {
-        let s = mask("token abcdefgh1234 and zyxwvuts9876 and ab", &["abcdefgh1234".into(), "zyxwvuts9876".into(), "ab".into()]);
+        let s = mask(
+            "token abcdefgh1234 and zyxwvuts9876 and ab",
+            &["abcdefgh1234".into(), "zyxwvuts9876".into(), "ab".into()],
+        );
         assert_eq!(s, "token *** and *** and ab");
     }
 

@@ -73,6 +73,9 @@ pub struct Record {
     pub script: String,
     pub version_id: Option<String>,
     pub config_sha256: String,
+    /// The tenant file's hash at deploy time.
+    #[serde(default)]
+    pub source_sha256: String,
     pub commit: Option<String>,
     /// Seconds since the Unix epoch.
     pub time: u64,
@@ -83,7 +86,11 @@ fn state_file(repo: &Path) -> PathBuf {
 }
 
 fn git_commit(repo: &Path) -> Option<String> {
-    let o = std::process::Command::new("git").current_dir(repo).args(["rev-parse", "HEAD"]).output().ok()?;
+    let o = std::process::Command::new("git")
+        .current_dir(repo)
+        .args(["rev-parse", "HEAD"])
+        .output()
+        .ok()?;
     o.status.success().then(|| String::from_utf8_lossy(&o.stdout).trim().to_string())
 }
 
@@ -120,7 +127,10 @@ fn read_records(repo: &Path) -> Result<Vec<Record>, String> {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Ask for the environment's name on a terminal.
@@ -146,7 +156,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
             *m = abs;
         }
     }
-    if a.all == !a.tenants.is_empty() {
+    if a.all != a.tenants.is_empty() {
         return usage("name the tenants to deploy, or pass --all");
     }
     if a.concurrency == 0 || a.per_account == 0 {
@@ -162,7 +172,9 @@ pub fn deploy(mut a: Args) -> ExitCode {
         eprintln!("nothing was deployed: fix the errors above first");
         return code;
     }
-    let Some(model) = comp.model.as_ref() else { return usage("no model") };
+    let Some(model) = comp.model.as_ref() else {
+        return usage("no model");
+    };
     let Some(penv) = model.platform.environments.iter().find(|e| e.name == a.env) else {
         let names: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
         return usage(format!("unknown environment `{}` (the platform has: {})", a.env, names.join(", ")));
@@ -180,7 +192,9 @@ pub fn deploy(mut a: Args) -> ExitCode {
     if let Err(e) = artifacts::write(&plan, &a.out) {
         return usage(format!("cannot write {}: {e}", a.out.display()));
     }
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else { return usage("the build wrote no registry") };
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
+        return usage("the build wrote no registry");
+    };
     let registry: Registry = match serde_json::from_slice(&reg.bytes) {
         Ok(r) => r,
         Err(e) => return usage(format!("registry: {e}")),
@@ -200,7 +214,10 @@ pub fn deploy(mut a: Args) -> ExitCode {
     }
     // 3. A non-development environment needs a confirmation.
     if !a.dry_run && !penv.development && !a.yes && !confirm(&a.env, jobs.len()) {
-        return usage(format!("deploying to `{}` needs --yes (or a typed confirmation on a terminal); nothing was deployed", a.env));
+        return usage(format!(
+            "deploying to `{}` needs --yes (or a typed confirmation on a terminal); nothing was deployed",
+            a.env
+        ));
     }
 
     let repo = artifacts::repo_dir(&a.root);
@@ -259,7 +276,11 @@ pub fn deploy(mut a: Args) -> ExitCode {
                 "-".repeat(width - filled),
                 l.0,
                 total,
-                if l.1.is_empty() { String::new() } else { format!("running: {}", l.1.join(", ")) }
+                if l.1.is_empty() {
+                    String::new()
+                } else {
+                    format!("running: {}", l.1.join(", "))
+                }
             );
             let _ = std::io::stderr().flush();
         }
@@ -286,6 +307,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
                 script: o.script.clone(),
                 version_id: o.version_id.clone(),
                 config_sha256: o.config_sha256.clone(),
+                source_sha256: o.source_sha256.clone(),
                 commit: commit.clone(),
                 time: now_secs(),
             })
@@ -337,7 +359,8 @@ struct StatusRow {
     version_id: Option<String>,
     commit: Option<String>,
     time: Option<u64>,
-    /// `current`, `changed` (the config differs from the deployed one) or `never deployed`.
+    /// `current`, `changed` (the generated config or the tenant file differs
+    /// from the deployed one) or `never deployed`.
     state: &'static str,
 }
 
@@ -355,7 +378,9 @@ pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else { return usage("no registry") };
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
+        return usage("no registry");
+    };
     let registry: Registry = match serde_json::from_slice(&reg.bytes) {
         Ok(r) => r,
         Err(e) => return usage(format!("registry: {e}")),
@@ -376,7 +401,7 @@ pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
                 time: last.map(|r| r.time),
                 state: match last {
                     None => "never deployed",
-                    Some(r) if r.config_sha256 == e.config.sha256 => "current",
+                    Some(r) if r.config_sha256 == e.config.sha256 && r.source_sha256 == t.source.sha256 => "current",
                     Some(_) => "changed",
                 },
             });

@@ -160,7 +160,9 @@ enum Command {
         exit_code: bool,
     },
     /// Deploy tenants to one environment with wrangler: validate everything, write the artifacts, then `wrangler deploy` per tenant.
-    #[command(after_help = "Credentials: each wrangler child gets CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN of its tenant's account only (the token from the variable named by `token_env` in the accounts file); no token is printed. A non-development environment needs --yes, or a typed confirmation on a terminal.\nRecords: each successful deploy appends to state/deploys.jsonl (see `tenants status`).\nExit codes: 0 every tenant deployed (or dry-run ok); 1 invalid tenants (nothing deployed) or a tenant failed or was skipped; 2 usage or I/O error, missing Worker bundle, or no confirmation. Docs: docs/deploy.md")]
+    #[command(
+        after_help = "Credentials: each wrangler child gets CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN of its tenant's account only (the token from the variable named by `token_env` in the accounts file); no token is printed. A non-development environment needs --yes, or a typed confirmation on a terminal.\nRecords: each successful deploy appends to state/deploys.jsonl (see `tenants status`).\nExit codes: 0 every tenant deployed (or dry-run ok); 1 invalid tenants (nothing deployed) or a tenant failed or was skipped; 2 usage or I/O error, missing Worker bundle, or no confirmation. Docs: docs/deploy.md"
+    )]
     Deploy {
         /// Tenant ids to deploy (or --all).
         tenants: Vec<String>,
