@@ -85,6 +85,9 @@ pub struct Outcome {
     pub error: Option<String>,
     /// The last lines wrangler printed (masked).
     pub output_tail: Option<String>,
+    /// wrangler's `[WARNING]` lines (masked).
+    #[serde(default)]
+    pub warnings: Vec<String>,
     pub config_sha256: String,
     pub source_sha256: String,
 }
@@ -307,20 +310,23 @@ fn skipped(j: &Job, why: &str) -> Outcome {
         version_id: None,
         error: Some(why.to_string()),
         output_tail: None,
+        warnings: vec![],
         config_sha256: j.config_sha256.clone(),
         source_sha256: j.source_sha256.clone(),
     }
 }
 
-/// The wrangler command for one job, with exactly its own credentials.
-pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Command, String> {
-    let (program, args) = runner.program.split_first().ok_or("no wrangler program configured")?;
+/// A wrangler command for `job` with exactly its own account's
+/// credentials: `args` follow the runner's program; with `need_token`, the
+/// account's token variable must be set (else an error naming it).
+pub fn wrangler_command(job: &Job, runner: &Runner, token_vars: &[String], args: &[OsString], need_token: bool) -> Result<Command, String> {
+    let (program, pre) = runner.program.split_first().ok_or("no wrangler program configured")?;
     let mut c = Command::new(program);
-    c.args(args);
+    c.args(pre);
     for (k, v) in &runner.env {
         c.env(k, v);
     }
-    for v in &opts.token_vars {
+    for v in token_vars {
         c.env_remove(v);
     }
     for (k, _) in std::env::vars_os() {
@@ -332,10 +338,8 @@ pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Comma
     c.env("CLOUDFLARE_ACCOUNT_ID", &job.account_id);
     c.env("TENANTS_DEPLOY_TENANT", &job.tenant).env("TENANTS_DEPLOY_ENV", &job.env);
     c.env("WRANGLER_SEND_METRICS", "false");
-    c.arg("deploy").arg("--config").arg(&job.config);
-    if opts.dry_run {
-        c.arg("--dry-run").arg("--outdir").arg(opts.outdir.join(&job.env).join(&job.tenant));
-    } else {
+    c.args(args);
+    if need_token {
         let token = std::env::var(&job.token_env).map_err(|_| {
             format!(
                 "environment variable `{}` (the API token of account `{}`) is not set; nothing was sent",
@@ -355,6 +359,19 @@ pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Comma
     }
     c.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
     Ok(c)
+}
+
+/// The `wrangler deploy` command for one job.
+pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Command, String> {
+    let mut args: Vec<OsString> = vec!["deploy".into(), "--config".into(), job.config.clone().into()];
+    if opts.dry_run {
+        args.extend([
+            "--dry-run".into(),
+            "--outdir".into(),
+            opts.outdir.join(&job.env).join(&job.tenant).into(),
+        ]);
+    }
+    wrangler_command(job, runner, &opts.token_vars, &args, !opts.dry_run)
 }
 
 fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String]) -> Outcome {
@@ -413,6 +430,11 @@ fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String])
         Ok((ok, text)) => {
             let text = mask(&text, secrets);
             o.output_tail = Some(tail(&text, 12));
+            o.warnings = text
+                .lines()
+                .filter(|l| l.contains("[WARNING]"))
+                .map(|l| l.trim().to_string())
+                .collect();
             if ok {
                 o.status = Status::Ok;
                 o.version_id = parse_version_id(&text);

@@ -424,3 +424,143 @@ pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+pub struct RollbackArgs {
+    pub tenant: String,
+    pub env: String,
+    pub to: Option<String>,
+    pub root: PathBuf,
+    pub out: PathBuf,
+    pub message: String,
+    pub yes: bool,
+    pub wrangler: Option<String>,
+}
+
+/// The version before the tenant's current one, from the records.
+pub fn previous_version(records: &[Record], tenant: &str, env: &str) -> Option<String> {
+    let mut versions: Vec<&str> = records
+        .iter()
+        .filter(|r| r.tenant == tenant && r.env == env)
+        .filter_map(|r| r.version_id.as_deref())
+        .collect();
+    let current = versions.pop()?;
+    versions.into_iter().rev().find(|v| *v != current).map(String::from)
+}
+
+pub fn rollback(mut a: RollbackArgs) -> ExitCode {
+    for p in [&mut a.root, &mut a.out] {
+        if let Ok(abs) = std::path::absolute(&*p) {
+            *p = abs;
+        }
+    }
+    let comp = match load(&a.root, OutputFormat::Human) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
+        eprintln!("nothing was rolled back: fix the errors above first");
+        return ExitCode::from(1);
+    }
+    let Some(model) = comp.model.as_ref() else {
+        return usage("no model");
+    };
+    let Some(penv) = model.platform.environments.iter().find(|e| e.name == a.env) else {
+        return usage(format!("unknown environment `{}`", a.env));
+    };
+    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
+    opts.env = Some(a.env.clone());
+    let plan = match artifacts::plan(&comp, &opts) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    if let Err(e) = artifacts::write(&plan, &a.out) {
+        return usage(format!("cannot write {}: {e}", a.out.display()));
+    }
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
+        return usage("no registry");
+    };
+    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("registry: {e}")),
+    };
+    let jobs = match deploy::jobs(model, &registry, &a.out, &a.env, std::slice::from_ref(&a.tenant)) {
+        Ok(j) => j,
+        Err(e) => return usage(e),
+    };
+    let Some(job) = jobs.first() else {
+        return usage(format!("tenant `{}` has no `{}` environment", a.tenant, a.env));
+    };
+    let repo = artifacts::repo_dir(&a.root);
+    let records = match read_records(&repo) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let Some(target) = a.to.clone().or_else(|| previous_version(&records, &a.tenant, &a.env)) else {
+        return usage(format!(
+            "no earlier version of `{}` in `{}` is recorded in {}; pass --to VERSION",
+            a.tenant,
+            a.env,
+            state_file(&repo).display()
+        ));
+    };
+    if !penv.development && !a.yes && !confirm(&a.env, 1) {
+        return usage(format!(
+            "rolling back in `{}` needs --yes (or a typed confirmation on a terminal)",
+            a.env
+        ));
+    }
+    let runner = runner(&repo, a.wrangler.as_deref());
+    let token_vars: Vec<String> = model.accounts.iter().map(|x| x.token_env.clone()).collect();
+    let args: Vec<std::ffi::OsString> = vec![
+        "rollback".into(),
+        target.clone().into(),
+        "--config".into(),
+        job.config.clone().into(),
+        "--name".into(),
+        job.script.clone().into(),
+        "--message".into(),
+        a.message.clone().into(),
+        "--yes".into(),
+    ];
+    let mut cmd = match deploy::wrangler_command(job, &runner, &token_vars, &args, true) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let secrets: Vec<String> = token_vars.iter().filter_map(|v| std::env::var(v).ok()).collect();
+    eprintln!("rolling back {} ({}) to version {target}", a.tenant, a.env);
+    let out = match cmd.output() {
+        Ok(o) => o,
+        Err(e) => return usage(format!("cannot start wrangler: {e}")),
+    };
+    let text = deploy::mask(
+        &format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
+        &secrets,
+    );
+    eprint!("{text}");
+    if !out.status.success() {
+        eprintln!("rollback failed ({}); nothing was recorded", out.status);
+        return ExitCode::from(1);
+    }
+    let rec = Record {
+        action: "rollback".into(),
+        tenant: job.tenant.clone(),
+        env: job.env.clone(),
+        account: job.account.clone(),
+        script: job.script.clone(),
+        version_id: Some(target),
+        // The configs of the version rolled back to are not known here: an
+        // empty hash makes `tenants status` report the tenant as changed.
+        config_sha256: String::new(),
+        source_sha256: String::new(),
+        commit: git_commit(&repo),
+        time: now_secs(),
+    };
+    if let Err(e) = append_records(&repo, &[rec]) {
+        eprintln!("error: rolled back, but cannot append to {}: {e}", state_file(&repo).display());
+        return ExitCode::from(2);
+    }
+    ExitCode::SUCCESS
+}

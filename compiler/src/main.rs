@@ -212,6 +212,35 @@ enum Command {
         #[arg(long, default_value_t = 600)]
         timeout: u64,
     },
+    /// Roll one tenant's Worker back to its previous recorded version (or --to VERSION) with `wrangler rollback`, and record it.
+    #[command(
+        after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
+    )]
+    Rollback {
+        /// The tenant.
+        tenant: String,
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// The version id to roll back to [default: the previous recorded one].
+        #[arg(long)]
+        to: Option<String>,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// Where the generated configs are written first.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Why (passed to wrangler as the rollback message).
+        #[arg(long, default_value = "tenants rollback")]
+        message: String,
+        /// Confirm a rollback in a non-development environment without a prompt.
+        #[arg(long)]
+        yes: bool,
+        /// The wrangler command (as for deploy).
+        #[arg(long, env = "TENANTS_WRANGLER")]
+        wrangler: Option<String>,
+    },
     /// What is deployed where, from state/deploys.jsonl, and which tenants changed since.
     Status {
         /// The tenants directory.
@@ -580,6 +609,25 @@ fn main() -> ExitCode {
             yes,
             wrangler,
             timeout,
+        }),
+        Command::Rollback {
+            tenant,
+            env,
+            to,
+            root,
+            out,
+            message,
+            yes,
+            wrangler,
+        } => deploy_cmd::rollback(deploy_cmd::RollbackArgs {
+            tenant,
+            env,
+            to,
+            root,
+            out,
+            message,
+            yes,
+            wrangler,
         }),
         Command::Status { root, env, format } => deploy_cmd::status(&root, env.as_deref(), format == DeployFormat::Json),
         Command::New {

@@ -27,7 +27,7 @@ echo "using token $CLOUDFLARE_API_TOKEN for $t"
 sleep "${STANDIN_SLEEP:-0.05}"
 echo "end $t $CLOUDFLARE_ACCOUNT_ID $(now)" >> "$STANDIN_LOG"
 case " $STANDIN_FAIL " in *" $t "*) echo "✘ [ERROR] stand-in failure for $t (token $CLOUDFLARE_API_TOKEN)" >&2; exit 1;; esac
-echo "Current Version ID: v-$t"
+echo "Current Version ID: ${STANDIN_VERSION:-v-$t}"
 "#;
 
 struct Repo {
@@ -382,4 +382,48 @@ fn deploys_are_recorded_and_status_shows_what_changed_since() {
         .collect();
     assert_eq!(state["globex-00001"], "current");
     assert_eq!(state["acme-00000"], "changed", "{v}");
+}
+
+#[test]
+fn rollback_goes_to_the_previous_recorded_version_and_is_recorded() {
+    let r = Repo::new(2);
+    // Nothing recorded yet: a usage error, wrangler not run.
+    let o = r.tenants("rollback", &["acme-00000", "--env", "dev"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("pass --to VERSION"));
+    for v in ["ver-1", "ver-2"] {
+        let o = r.deploy(&["acme-00000", "--env", "dev"], &[("STANDIN_VERSION", v)]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let o = r.tenants("rollback", &["acme-00000", "--env", "dev"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains(ACME_TOKEN));
+    let args = r
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("args acme-00000 rollback"))
+        .last()
+        .unwrap();
+    assert!(
+        args.contains("rollback ver-1 --config") && args.contains("--name ai-platform-acme-00000-dev"),
+        "{args}"
+    );
+    let env: Vec<String> = r
+        .log_lines()
+        .into_iter()
+        .filter(|l| l.starts_with("env acme-00000 CLOUDFLARE_API_TOKEN"))
+        .collect();
+    assert!(env.iter().all(|l| l.ends_with(ACME_TOKEN)), "{env:?}");
+    let records = std::fs::read_to_string(r.path().join("state/deploys.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(records.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["action"].as_str(), last["version_id"].as_str()),
+        (Some("rollback"), Some("ver-1"))
+    );
+    // Production needs --yes; an explicit --to is passed through.
+    let o = r.tenants("rollback", &["acme-00000", "--env", "prod", "--to", "ver-0"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = r.tenants("rollback", &["acme-00000", "--env", "prod", "--to", "ver-0", "--yes"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(r.log_lines().iter().any(|l| l.starts_with("args acme-00000 rollback ver-0")));
 }

@@ -434,52 +434,72 @@ fn exported_names(bundle: &str) -> Vec<String> {
         .collect()
 }
 
-/// `wrangler deploy --dry-run --outdir` on every config of every environment.
+/// `tenants deploy --all --env E --dry-run` (the real wrangler's `deploy
+/// --dry-run --outdir` per tenant) for every environment: every tenant ok,
+/// no wrangler warning, and each bundle exports every Durable Object class
+/// its config declares.
 pub fn dry_run(tc: &Toolchain, out: &Path, work: &Path, tally: &mut Tally) -> Result<(), ExitCode> {
-    let mut configs: Vec<PathBuf> = Vec::new();
-    for env in std::fs::read_dir(out)
+    let mut envs: Vec<String> = std::fs::read_dir(out)
         .map_err(|e| fail(format!("cannot read {}: {e}", out.display())))?
         .flatten()
-    {
-        if env.path().is_dir() {
-            for f in std::fs::read_dir(env.path()).into_iter().flatten().flatten() {
-                if f.file_name().to_string_lossy().ends_with(".wrangler.jsonc") {
-                    configs.push(f.path());
+        .filter(|e| e.path().is_dir() && !e.file_name().to_string_lossy().starts_with('.'))
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    envs.sort();
+    for env in &envs {
+        let outdir = work.join("dry-run");
+        let report = work.join(format!("dry-run-{env}.json"));
+        let root = tc.root.join("tenants").display().to_string();
+        let cfgs = work.join("deploy-configs").display().to_string();
+        let (od, rep) = (outdir.display().to_string(), report.display().to_string());
+        let mut c = tenants(&[
+            "deploy",
+            "--all",
+            "--env",
+            env,
+            "--dry-run",
+            "--root",
+            &root,
+            "--out",
+            &cfgs,
+            "--outdir",
+            &od,
+            "--report",
+            &rep,
+        ]);
+        tc.apply(&mut c);
+        let status = c.status().map_err(|e| fail(format!("cannot run tenants deploy: {e}")))?;
+        let text = std::fs::read_to_string(&report).unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let results = v["results"].as_array().cloned().unwrap_or_default();
+        tally.case(
+            &format!("tenants deploy --all --env {env} --dry-run"),
+            check(status.success() && !results.is_empty(), || format!("exit {status}, report: {text}")),
+        );
+        for r in &results {
+            let tenant = r["tenant"].as_str().unwrap_or_default();
+            let dir = outdir.join(env).join(tenant);
+            let cfg = work.join("deploy-configs").join(env).join(format!("{tenant}.wrangler.jsonc"));
+            let result = (|| {
+                check(r["status"] == "ok", || format!("status {}: {}", r["status"], r["error"]))?;
+                let warnings = r["warnings"].as_array().cloned().unwrap_or_default();
+                check(warnings.is_empty(), || format!("wrangler warnings: {warnings:?}"))?;
+                let bundle = std::fs::read_to_string(dir.join("index.js")).map_err(|e| format!("no bundle in {}: {e}", dir.display()))?;
+                let exported = exported_names(&bundle);
+                for class in declared_classes(&cfg) {
+                    check(exported.contains(&class), || {
+                        format!("Durable Object class {class} is not exported (exports: {exported:?})")
+                    })?;
                 }
-            }
+                check(exported.iter().any(|e| e == "default"), || {
+                    "no default export (fetch handler)".into()
+                })
+            })();
+            tally.case(
+                &format!("wrangler deploy --dry-run {env}/{tenant}: no warning, classes exported"),
+                result,
+            );
         }
-    }
-    configs.sort();
-    if configs.is_empty() {
-        return Err(fail(format!("no configs in {}", out.display())));
-    }
-    for cfg in &configs {
-        let rel = cfg.strip_prefix(out).unwrap_or(cfg).display().to_string();
-        let dir = work.join("dry-run").join(rel.replace(['/', '.'], "_"));
-        let _ = std::fs::remove_dir_all(&dir);
-        let mut c = tc.wrangler();
-        c.current_dir(cfg.parent().unwrap_or(out))
-            .args(["deploy", "--dry-run", "--outdir"])
-            .arg(&dir)
-            .arg("--config")
-            .arg(cfg);
-        let result = (|| {
-            let o = c.output().map_err(|e| format!("cannot run wrangler: {e}"))?;
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            check(o.status.success(), || format!("exit {}:\n{text}", o.status))?;
-            check(!text.contains("WARNING"), || format!("warnings:\n{text}"))?;
-            let bundle = std::fs::read_to_string(dir.join("index.js")).map_err(|e| format!("no bundle in {}: {e}", dir.display()))?;
-            let exported = exported_names(&bundle);
-            for class in declared_classes(cfg) {
-                check(exported.contains(&class), || {
-                    format!("Durable Object class {class} is not exported (exports: {exported:?})")
-                })?;
-            }
-            check(exported.iter().any(|e| e == "default"), || {
-                "no default export (fetch handler)".into()
-            })
-        })();
-        tally.case(&format!("wrangler deploy --dry-run {rel}"), result);
     }
     Ok(())
 }
@@ -522,7 +542,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     }
     drop(devs); // stops every wrangler/workerd process group
 
-    eprintln!("==> e2e: wrangler deploy --dry-run on every config");
+    eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
     dry_run(tc, &all, &work, &mut tally)?;
     println!("e2e: {} passed, {} failed", tally.passed, tally.failed.len());
     for f in &tally.failed {
