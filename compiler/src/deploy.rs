@@ -119,7 +119,7 @@ pub struct DeployOptions {
 #[derive(Debug, Clone)]
 pub enum Event {
     Started { tenant: String, env: String },
-    Finished(Outcome),
+    Finished(Box<Outcome>),
 }
 
 /// The jobs of `env` for `tenants` (all when empty), from a build's registry.
@@ -265,7 +265,7 @@ pub fn run(
                 });
                 let outcome = run_one(job, runner, opts, &secrets);
                 let failed = outcome.status == Status::Failed;
-                progress(Event::Finished(outcome.clone()));
+                progress(Event::Finished(Box::new(outcome.clone())));
                 results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(outcome);
                 let (lock, cv) = &*state;
                 let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
@@ -292,7 +292,7 @@ pub fn run(
         .map(|(r, j)| {
             r.unwrap_or_else(|| {
                 let o = skipped(j, reason);
-                progress(Event::Finished(o.clone()));
+                progress(Event::Finished(Box::new(o.clone())));
                 o
             })
         })
