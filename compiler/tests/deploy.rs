@@ -401,8 +401,7 @@ fn rollback_goes_to_the_previous_recorded_version_and_is_recorded() {
     let args = r
         .log_lines()
         .into_iter()
-        .filter(|l| l.starts_with("args acme-00000 rollback"))
-        .next_back()
+        .rfind(|l| l.starts_with("args acme-00000 rollback"))
         .unwrap();
     assert!(
         args.contains("rollback ver-1 --config") && args.contains("--name ai-platform-acme-00000-dev"),
