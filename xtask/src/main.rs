@@ -11,6 +11,8 @@
 //! - `e2e`: build the Worker, run it per tenant on local workerd (`wrangler
 //!   dev --local`) and send it every case; `wrangler deploy --dry-run` on
 //!   every generated config.
+//! - `build-worker`: build the Worker into `runtime/build/` (what
+//!   `tenants deploy` uploads).
 //! - `dev --tenant ID [--env dev] [--port N]`: build and run the Worker
 //!   locally for one tenant; Ctrl-C stops it.
 //! - `bench lookup [--quick]`: the routing-table benchmark (criterion against
@@ -232,6 +234,7 @@ fn main() -> ExitCode {
         "build" => build(),
         "test" => test(),
         "e2e" => e2e_only(),
+        "build-worker" => toolchain::setup().and_then(|tc| toolchain::build_worker(&tc)).map(drop),
         "dev" => dev(&args),
         "bench" => match std::env::args().nth(2).as_deref() {
             Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
@@ -239,7 +242,7 @@ fn main() -> ExitCode {
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };
