@@ -388,15 +388,9 @@ fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String])
             c.process_group(0);
         }
         let mut child = c.spawn().map_err(|e| format!("cannot start wrangler: {e}"))?;
+        let pid = child.id();
         let mut out = child.stdout.take();
         let mut err = child.stderr.take();
-        let t_out = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(o) = out.as_mut() {
-                let _ = o.read_to_string(&mut s);
-            }
-            s
-        });
         let t_err = std::thread::spawn(move || {
             let mut s = String::new();
             if let Some(e) = err.as_mut() {
@@ -404,25 +398,33 @@ fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String])
             }
             s
         });
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if start.elapsed() > opts.timeout => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-                Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-                Err(_) => break None,
+        // Wait on a thread, so the job ends the moment wrangler exits and a
+        // hung wrangler can still be stopped at the timeout.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(o) = out.as_mut() {
+                let _ = o.read_to_string(&mut s);
             }
-        };
-        let text = format!("{}{}", t_out.join().unwrap_or_default(), t_err.join().unwrap_or_default());
-        match status {
-            Some(s) => Ok((s.success(), text)),
-            None => Err(format!(
-                "wrangler did not finish within {} s and was stopped",
-                opts.timeout.as_secs()
-            )),
+            let _ = tx.send((child.wait(), s));
+        });
+        let left = opts.timeout.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left) {
+            Ok((status, stdout)) => {
+                let text = format!("{stdout}{}", t_err.join().unwrap_or_default());
+                match status {
+                    Ok(s) => Ok((s.success(), text)),
+                    Err(e) => Err(format!("cannot wait for wrangler: {e}")),
+                }
+            }
+            Err(_) => {
+                // Its process group: wrangler and whatever it started.
+                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+                Err(format!(
+                    "wrangler did not finish within {} s and was stopped",
+                    opts.timeout.as_secs()
+                ))
+            }
         }
     })();
     o.duration_ms = start.elapsed().as_millis() as u64;

@@ -426,3 +426,22 @@ fn rollback_goes_to_the_previous_recorded_version_and_is_recorded() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(r.log_lines().iter().any(|l| l.starts_with("args acme-00000 rollback ver-0")));
 }
+
+#[test]
+fn a_hung_wrangler_is_stopped_at_the_timeout_and_fails() {
+    let r = Repo::new(1);
+    let rep = r.path().join("report.json");
+    let t = std::time::Instant::now();
+    let o = r.deploy(
+        &["--all", "--env", "dev", "--timeout", "1", "--report", rep.to_str().unwrap()],
+        &[("STANDIN_SLEEP", "30")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "the stand-in was not stopped");
+    let rep = report(&rep);
+    assert_eq!(rep["results"][0]["status"], "failed");
+    assert!(
+        rep["results"][0]["error"].as_str().unwrap().contains("did not finish within 1 s"),
+        "{rep}"
+    );
+}

@@ -238,11 +238,23 @@ fn main() -> ExitCode {
         "dev" => dev(&args),
         "bench" => match std::env::args().nth(2).as_deref() {
             Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
+            Some("deploy") => {
+                let mut b = cargo();
+                b.args(["build", "--quiet", "--release", "--bin", "tenants"]);
+                run("cargo build --release --bin tenants", b).and_then(|()| {
+                    let mut c = cargo();
+                    c.args(["run", "--quiet", "--release", "-p", "tenants-compiler", "--example", "bench_deploy"]);
+                    run(
+                        "bench: tenants deploy --all --dry-run scheduling overhead (1,000 tenants, stand-in wrangler)",
+                        c,
+                    )
+                })
+            }
             Some("runtime") => toolchain::setup().and_then(|tc| bench_runtime::bench(&tc, std::env::args().any(|a| a == "--quick"))),
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };
