@@ -564,3 +564,144 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
     }
     ExitCode::SUCCESS
 }
+
+#[derive(Serialize)]
+struct DriftRow {
+    tenant: String,
+    env: String,
+    script: String,
+    changes: Vec<tenants_compiler::drift::Change>,
+    error: Option<String>,
+}
+
+/// The generated config as JSON (its `//` header lines stripped).
+fn config_json(bytes: &[u8]) -> serde_json::Value {
+    let text = String::from_utf8_lossy(bytes);
+    let body: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+    serde_json::from_str(&body.join("\n")).unwrap_or(serde_json::Value::Null)
+}
+
+pub fn drift(root: &Path, env: &str, tenant: Option<&str>, api_base: &str, format: &str) -> ExitCode {
+    use tenants_compiler::drift;
+    let comp = match load(root, OutputFormat::Human) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
+        return ExitCode::from(2);
+    }
+    let Some(model) = comp.model.as_ref() else {
+        return usage("no model");
+    };
+    let mut opts = artifacts::Options::new(root.to_path_buf(), PathBuf::from("out"));
+    opts.env = Some(env.to_string());
+    opts.tenant = tenant.map(String::from);
+    let plan = match artifacts::plan(&comp, &opts) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
+        return usage("no registry");
+    };
+    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
+        Ok(r) => r,
+        Err(e) => return usage(format!("registry: {e}")),
+    };
+    let jobs = match deploy::jobs(
+        model,
+        &registry,
+        Path::new(""),
+        env,
+        &tenant.map(|t| vec![t.to_string()]).unwrap_or_default(),
+    ) {
+        Ok(j) => j,
+        Err(e) => return usage(e),
+    };
+    let mut rows = Vec::new();
+    for j in &jobs {
+        let path = j.config.to_string_lossy().to_string();
+        let cfg = plan
+            .outputs
+            .iter()
+            .find(|o| o.path == path)
+            .map(|o| config_json(&o.bytes))
+            .unwrap_or_default();
+        let exp = drift::expected(&cfg);
+        let mut row = DriftRow {
+            tenant: j.tenant.clone(),
+            env: j.env.clone(),
+            script: j.script.clone(),
+            changes: vec![],
+            error: None,
+        };
+        match std::env::var(&j.token_env) {
+            Err(_) => {
+                row.error = Some(format!(
+                    "environment variable `{}` (the API token of account `{}`) is not set",
+                    j.token_env, j.account
+                ))
+            }
+            Ok(token) => {
+                let api = drift::Api::new(api_base, &token);
+                match drift::fetch(&api, &j.account_id, &j.script, &exp) {
+                    Ok(got) => row.changes = drift::compare(&exp, got.as_ref()),
+                    Err(e) => row.error = Some(deploy::mask(&e, &[token])),
+                }
+            }
+        }
+        rows.push(row);
+    }
+    let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    match format {
+        "json" => println!("{}", serde_json::to_string_pretty(&rows).unwrap_or_default()),
+        "markdown" => {
+            println!("| tenant | env | change | what | name | expected | deployed |");
+            println!("|---|---|---|---|---|---|---|");
+            for r in &rows {
+                if let Some(e) = &r.error {
+                    println!("| {} | {} | error | | | {} | |", r.tenant, r.env, e.replace('|', "\\|"));
+                }
+                for c in &r.changes {
+                    println!(
+                        "| {} | {} | {} | {} | `{}` | `{}` | `{}` |",
+                        r.tenant,
+                        r.env,
+                        c.change,
+                        c.what,
+                        c.name,
+                        show(&c.expected),
+                        show(&c.deployed)
+                    );
+                }
+            }
+        }
+        _ => {
+            for r in &rows {
+                match (&r.error, r.changes.is_empty()) {
+                    (Some(e), _) => println!("{} ({}): error: {e}", r.tenant, r.env),
+                    (None, true) => println!("{} ({}): no drift", r.tenant, r.env),
+                    (None, false) => {
+                        println!("{} ({}): {} difference(s)", r.tenant, r.env, r.changes.len());
+                        for c in &r.changes {
+                            println!(
+                                "  {:<8} {:<19} {:<16} expected {}, deployed {}",
+                                c.change,
+                                c.what,
+                                c.name,
+                                show(&c.expected),
+                                show(&c.deployed)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if rows.iter().any(|r| r.error.is_some()) {
+        ExitCode::from(2)
+    } else if rows.iter().any(|r| !r.changes.is_empty()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -32,6 +32,7 @@ pub mod decode;
 pub mod deploy;
 pub mod diag;
 pub mod diff;
+pub mod drift;
 pub mod frontend;
 pub mod generate;
 pub mod raw;

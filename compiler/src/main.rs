@@ -241,6 +241,27 @@ enum Command {
         #[arg(long, env = "TENANTS_WRANGLER")]
         wrangler: Option<String>,
     },
+    /// Compare the generated configs of an environment with what the Cloudflare API says is deployed.
+    #[command(
+        after_help = "Reads each tenant's Worker settings (bindings, vars, compatibility date and flags), custom domains and routes with its own account's token (the variable named by `token_env`). 429 and 5xx are retried with backoff.\nExit codes: 0 no drift; 1 drift; 2 usage error, a missing token variable, or an API error. Docs: docs/deploy.md"
+    )]
+    Drift {
+        /// The environment.
+        #[arg(long)]
+        env: String,
+        /// Only this tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// The tenants directory.
+        #[arg(long, default_value = "tenants")]
+        root: PathBuf,
+        /// Output: human, json, or markdown (a PR comment).
+        #[arg(long, value_enum, default_value_t = DiffFormat::Human)]
+        format: DiffFormat,
+        /// The Cloudflare API base URL.
+        #[arg(long, env = "CLOUDFLARE_API_BASE_URL", default_value = "https://api.cloudflare.com/client/v4")]
+        api_base: String,
+    },
     /// What is deployed where, from state/deploys.jsonl, and which tenants changed since.
     Status {
         /// The tenants directory.
@@ -629,6 +650,23 @@ fn main() -> ExitCode {
             yes,
             wrangler,
         }),
+        Command::Drift {
+            env,
+            tenant,
+            root,
+            format,
+            api_base,
+        } => deploy_cmd::drift(
+            &root,
+            &env,
+            tenant.as_deref(),
+            &api_base,
+            match format {
+                DiffFormat::Human => "human",
+                DiffFormat::Json => "json",
+                DiffFormat::Markdown => "markdown",
+            },
+        ),
         Command::Status { root, env, format } => deploy_cmd::status(&root, env.as_deref(), format == DeployFormat::Json),
         Command::New {
             id,
