@@ -327,15 +327,21 @@ pub fn deploy(mut a: Args) -> ExitCode {
     if a.dry_run && !a.json {
         eprintln!("plan ({}):", a.env);
         for j in &jobs {
+            let shape = std::fs::read(&j.config)
+                .map(|b| tenants_compiler::drift::expected(&config_json(&b)))
+                .unwrap_or_default();
+            let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+            eprintln!("  {} -> script {} in account {} ({})", j.tenant, j.script, j.account, j.account_id);
             eprintln!(
-                "  {} -> script {} in account {} ({}); hosts: {}; config {}",
-                j.tenant,
-                j.script,
-                j.account,
-                j.account_id,
-                if j.hosts.is_empty() { "-".to_string() } else { j.hosts.join(", ") },
-                j.config.display()
+                "      bindings: {}",
+                list(shape.bindings.iter().map(|(k, v)| format!("{k} ({v})")).collect())
             );
+            eprintln!(
+                "      routes: {}; custom domains: {}",
+                list(shape.routes.clone()),
+                list(shape.domains.clone())
+            );
+            eprintln!("      config: {}", j.config.display());
         }
     }
     if a.json {

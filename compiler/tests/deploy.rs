@@ -445,3 +445,62 @@ fn a_hung_wrangler_is_stopped_at_the_timeout_and_fails() {
         "{rep}"
     );
 }
+
+#[test]
+fn dry_run_prints_the_plan_with_bindings_and_routes() {
+    let r = Repo::new(2);
+    let o = r.deploy(&["--all", "--env", "prod", "--dry-run"], &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("acme-00000 -> script ai-platform-acme-00000-prod in account acme"),
+        "{t}"
+    );
+    assert!(t.contains("CACHE (kv_namespace "), "{t}");
+    assert!(t.contains("SESSIONS (durable_object_namespace ChatSession)"), "{t}");
+    assert!(t.contains("routes: "), "{t}");
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_scheduling_lets_running_deploys_finish_and_writes_the_report() {
+    let r = Repo::new(6);
+    let rep = r.path().join("report.json");
+    let child = Command::new(env!("CARGO_BIN_EXE_tenants"))
+        .current_dir(r.path())
+        .args([
+            "deploy",
+            "--all",
+            "--env",
+            "dev",
+            "--concurrency",
+            "2",
+            "--report",
+            rep.to_str().unwrap(),
+        ])
+        .env("TENANTS_WRANGLER", r.path().join("standin.sh"))
+        .env("STANDIN_LOG", &r.log)
+        .env("STANDIN_SLEEP", "1.5")
+        .env("CF_API_TOKEN_ACME", ACME_TOKEN)
+        .env("CF_API_TOKEN_SHARED", SHARED_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until two deploys are running, then interrupt.
+    let t = std::time::Instant::now();
+    while r.log_lines().iter().filter(|l| l.starts_with("start ")).count() < 2 {
+        assert!(t.elapsed() < std::time::Duration::from_secs(20), "the deploys did not start");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let got = statuses(&report(&rep));
+    let ok = got.iter().filter(|(_, s)| s == "ok").count();
+    let skipped = got.iter().filter(|(_, s)| s == "skipped").count();
+    assert_eq!((ok, skipped), (2, 4), "the running two finished, the rest never started: {got:?}");
+    assert_eq!(r.runs().len(), 2);
+    assert!(report(&rep)["results"][5]["error"].as_str().unwrap().contains("interrupted"));
+}
