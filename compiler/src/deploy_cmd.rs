@@ -15,28 +15,99 @@ use tenants_compiler::write_atomic;
 
 use crate::{load, report, OutputFormat};
 
+/// Output format of deploy and status.
+#[derive(Clone, Copy, clap::ValueEnum, PartialEq, Eq)]
+pub enum DeployFormat {
+    Human,
+    Json,
+}
+
+#[derive(clap::Args)]
 pub struct Args {
+    /// Tenant ids to deploy (or --all).
     pub tenants: Vec<String>,
+    /// Deploy every tenant that has the environment.
+    #[arg(long, conflicts_with = "tenants")]
     pub all: bool,
+    /// The environment.
+    #[arg(long)]
     pub env: String,
+    /// The tenants directory.
+    #[arg(long, default_value = "tenants")]
     pub root: PathBuf,
+    /// Where the generated configs are written first.
+    #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    /// The built Worker bundle [default: <root>/../runtime/build/index.js].
+    #[arg(long)]
     pub main: Option<PathBuf>,
+    /// Run `wrangler deploy --dry-run --outdir` per tenant (offline) and print the plan.
+    #[arg(long)]
     pub dry_run: bool,
+    /// Where dry-run bundles go.
+    #[arg(long, default_value = "target/deploy-dry-run")]
     pub outdir: PathBuf,
+    /// Deploys running at once, overall.
+    #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Deploys running at once per Cloudflare account.
+    #[arg(long, default_value_t = 2)]
     pub per_account: usize,
+    /// Attempt every tenant even after a failure (default: stop starting new ones).
+    #[arg(long)]
     pub continue_on_error: bool,
-    pub json: bool,
+    /// Output: human (table on stderr) or json (the report on stdout).
+    #[arg(long, value_enum, default_value_t = DeployFormat::Human)]
+    pub format: DeployFormat,
+    /// Also write the JSON report to this file.
+    #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Confirm a deploy to a non-development environment without a prompt.
+    #[arg(long)]
     pub yes: bool,
+    /// The wrangler command [default: Node 22 + wrangler from node_modules/, else `wrangler` on PATH].
+    #[arg(long, env = "TENANTS_WRANGLER")]
     pub wrangler: Option<String>,
+    /// Stop a single wrangler run after this many seconds.
+    #[arg(long, default_value_t = 600)]
     pub timeout: u64,
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// What every command here starts with: validate everything (diagnostics
+/// printed; on errors `refused` is said and exit `invalid` returned), plan
+/// the artifacts for `opts`, write them when `write`, and read the registry.
+fn prepare(
+    opts: &artifacts::Options,
+    write: bool,
+    refused: &str,
+    invalid: u8,
+) -> Result<(tenants_compiler::Compilation, artifacts::Plan, Registry), ExitCode> {
+    let comp = load(&opts.root, OutputFormat::Human)?;
+    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
+        if !refused.is_empty() {
+            eprintln!("{refused}");
+        }
+        return Err(ExitCode::from(invalid));
+    }
+    let plan = artifacts::plan(&comp, opts).map_err(usage)?;
+    if write {
+        artifacts::write(&plan, &opts.out).map_err(|e| usage(format!("cannot write {}: {e}", opts.out.display())))?;
+    }
+    let reg = plan
+        .outputs
+        .iter()
+        .find(|o| o.path == "registry.json")
+        .ok_or_else(|| usage("the build wrote no registry"))?;
+    let registry: Registry = serde_json::from_slice(&reg.bytes).map_err(|e| usage(format!("registry: {e}")))?;
+    if comp.model.is_none() {
+        return Err(usage("no model"));
+    }
+    Ok((comp, plan, registry))
 }
 
 /// The wrangler command: `--wrangler`/`TENANTS_WRANGLER` (split on spaces),
@@ -162,16 +233,16 @@ pub fn deploy(mut a: Args) -> ExitCode {
     if a.concurrency == 0 || a.per_account == 0 {
         return usage("--concurrency and --per-account must be at least 1");
     }
-    // 1. Validate everything: any error, nothing is deployed.
-    let comp = match load(&a.root, OutputFormat::Human) {
-        Ok(c) => c,
+    // 1. Validate everything (any error: nothing is deployed); 2. the artifacts, once.
+    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
+    opts.env = Some(a.env.clone());
+    if let Some(m) = &a.main {
+        opts.main = m.clone();
+    }
+    let (comp, _, registry) = match prepare(&opts, true, "nothing was deployed: fix the errors above first", 1) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    let code = report(&comp, OutputFormat::Human, false, false);
-    if code != ExitCode::SUCCESS {
-        eprintln!("nothing was deployed: fix the errors above first");
-        return code;
-    }
     let Some(model) = comp.model.as_ref() else {
         return usage("no model");
     };
@@ -179,29 +250,9 @@ pub fn deploy(mut a: Args) -> ExitCode {
         let names: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
         return usage(format!("unknown environment `{}` (the platform has: {})", a.env, names.join(", ")));
     };
-    // 2. The artifacts, once.
-    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
-    opts.env = Some(a.env.clone());
-    if let Some(m) = &a.main {
-        opts.main = m.clone();
-    }
-    let plan = match artifacts::plan(&comp, &opts) {
-        Ok(p) => p,
-        Err(e) => return usage(e),
-    };
-    if let Err(e) = artifacts::write(&plan, &a.out) {
-        return usage(format!("cannot write {}: {e}", a.out.display()));
-    }
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
-        return usage("the build wrote no registry");
-    };
-    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
-        Ok(r) => r,
-        Err(e) => return usage(format!("registry: {e}")),
-    };
     if !opts.main.is_file() {
         return usage(format!(
-            "the Worker bundle {} does not exist: build it first (`cargo xtask deploy …` builds it, or run worker-build in runtime/)",
+            "the Worker bundle {} does not exist: build it first with `cargo xtask build-worker`",
             opts.main.display()
         ));
     }
@@ -324,7 +375,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
             io_error = true;
         }
     }
-    if a.dry_run && !a.json {
+    if a.dry_run && a.format != DeployFormat::Json {
         eprintln!("plan ({}):", a.env);
         for j in &jobs {
             let shape = std::fs::read(&j.config)
@@ -344,7 +395,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
             eprintln!("      config: {}", j.config.display());
         }
     }
-    if a.json {
+    if a.format == DeployFormat::Json {
         println!("{json}");
     } else {
         eprint!("{}", rep.table());
@@ -371,25 +422,11 @@ struct StatusRow {
 }
 
 pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
-    let comp = match load(root, OutputFormat::Human) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
-        return ExitCode::from(1);
-    }
     let mut opts = artifacts::Options::new(root.to_path_buf(), PathBuf::from("out"));
     opts.env = env.map(String::from);
-    let plan = match artifacts::plan(&comp, &opts) {
+    let (_, _, registry) = match prepare(&opts, false, "", 1) {
         Ok(p) => p,
-        Err(e) => return usage(e),
-    };
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
-        return usage("no registry");
-    };
-    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
-        Ok(r) => r,
-        Err(e) => return usage(format!("registry: {e}")),
+        Err(code) => return code,
     };
     let records = match read_records(&artifacts::repo_dir(root)) {
         Ok(r) => r,
@@ -431,14 +468,30 @@ pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+#[derive(clap::Args)]
 pub struct RollbackArgs {
+    /// The tenant.
     pub tenant: String,
+    /// The environment.
+    #[arg(long)]
     pub env: String,
+    /// The version id to roll back to [default: the previous recorded one].
+    #[arg(long)]
     pub to: Option<String>,
+    /// The tenants directory.
+    #[arg(long, default_value = "tenants")]
     pub root: PathBuf,
+    /// Where the generated configs are written first.
+    #[arg(long, default_value = "out")]
     pub out: PathBuf,
+    /// Why (passed to wrangler as the rollback message).
+    #[arg(long, default_value = "tenants rollback")]
     pub message: String,
+    /// Confirm a rollback in a non-development environment without a prompt.
+    #[arg(long)]
     pub yes: bool,
+    /// The wrangler command (as for deploy).
+    #[arg(long, env = "TENANTS_WRANGLER")]
     pub wrangler: Option<String>,
 }
 
@@ -459,35 +512,17 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
             *p = abs;
         }
     }
-    let comp = match load(&a.root, OutputFormat::Human) {
-        Ok(c) => c,
+    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
+    opts.env = Some(a.env.clone());
+    let (comp, _, registry) = match prepare(&opts, true, "nothing was rolled back: fix the errors above first", 1) {
+        Ok(p) => p,
         Err(code) => return code,
     };
-    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
-        eprintln!("nothing was rolled back: fix the errors above first");
-        return ExitCode::from(1);
-    }
     let Some(model) = comp.model.as_ref() else {
         return usage("no model");
     };
     let Some(penv) = model.platform.environments.iter().find(|e| e.name == a.env) else {
         return usage(format!("unknown environment `{}`", a.env));
-    };
-    let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
-    opts.env = Some(a.env.clone());
-    let plan = match artifacts::plan(&comp, &opts) {
-        Ok(p) => p,
-        Err(e) => return usage(e),
-    };
-    if let Err(e) = artifacts::write(&plan, &a.out) {
-        return usage(format!("cannot write {}: {e}", a.out.display()));
-    }
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
-        return usage("no registry");
-    };
-    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
-        Ok(r) => r,
-        Err(e) => return usage(format!("registry: {e}")),
     };
     let jobs = match deploy::jobs(model, &registry, &a.out, &a.env, std::slice::from_ref(&a.tenant)) {
         Ok(j) => j,
@@ -589,29 +624,15 @@ fn config_json(bytes: &[u8]) -> serde_json::Value {
 
 pub fn drift(root: &Path, env: &str, tenant: Option<&str>, api_base: &str, format: &str) -> ExitCode {
     use tenants_compiler::drift;
-    let comp = match load(root, OutputFormat::Human) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
-        return ExitCode::from(2);
-    }
-    let Some(model) = comp.model.as_ref() else {
-        return usage("no model");
-    };
     let mut opts = artifacts::Options::new(root.to_path_buf(), PathBuf::from("out"));
     opts.env = Some(env.to_string());
     opts.tenant = tenant.map(String::from);
-    let plan = match artifacts::plan(&comp, &opts) {
+    let (comp, plan, registry) = match prepare(&opts, false, "", 2) {
         Ok(p) => p,
-        Err(e) => return usage(e),
+        Err(code) => return code,
     };
-    let Some(reg) = plan.outputs.iter().find(|o| o.path == "registry.json") else {
-        return usage("no registry");
-    };
-    let registry: Registry = match serde_json::from_slice(&reg.bytes) {
-        Ok(r) => r,
-        Err(e) => return usage(format!("registry: {e}")),
+    let Some(model) = comp.model.as_ref() else {
+        return usage("no model");
     };
     let jobs = match deploy::jobs(
         model,

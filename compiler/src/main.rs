@@ -30,12 +30,6 @@ enum OutputFormat {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum DeployFormat {
-    Human,
-    Json,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum NewFormat {
     Kdl,
     Jsonc,
@@ -163,84 +157,12 @@ enum Command {
     #[command(
         after_help = "Credentials: each wrangler child gets CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN of its tenant's account only (the token from the variable named by `token_env` in the accounts file); no token is printed. A non-development environment needs --yes, or a typed confirmation on a terminal.\nRecords: each successful deploy appends to state/deploys.jsonl (see `tenants status`).\nExit codes: 0 every tenant deployed (or dry-run ok); 1 invalid tenants (nothing deployed) or a tenant failed or was skipped; 2 usage or I/O error, missing Worker bundle, or no confirmation. Docs: docs/deploy.md"
     )]
-    Deploy {
-        /// Tenant ids to deploy (or --all).
-        tenants: Vec<String>,
-        /// Deploy every tenant that has the environment.
-        #[arg(long, conflicts_with = "tenants")]
-        all: bool,
-        /// The environment.
-        #[arg(long)]
-        env: String,
-        /// The tenants directory.
-        #[arg(long, default_value = "tenants")]
-        root: PathBuf,
-        /// Where the generated configs are written first.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// The built Worker bundle [default: <root>/../runtime/build/index.js].
-        #[arg(long)]
-        main: Option<PathBuf>,
-        /// Run `wrangler deploy --dry-run --outdir` per tenant (offline) and print the plan.
-        #[arg(long)]
-        dry_run: bool,
-        /// Where dry-run bundles go.
-        #[arg(long, default_value = "target/deploy-dry-run")]
-        outdir: PathBuf,
-        /// Deploys running at once, overall.
-        #[arg(long, default_value_t = 4)]
-        concurrency: usize,
-        /// Deploys running at once per Cloudflare account.
-        #[arg(long, default_value_t = 2)]
-        per_account: usize,
-        /// Attempt every tenant even after a failure (default: stop starting new ones).
-        #[arg(long)]
-        continue_on_error: bool,
-        /// Output: human (table on stderr) or json (the report on stdout).
-        #[arg(long, value_enum, default_value_t = DeployFormat::Human)]
-        format: DeployFormat,
-        /// Also write the JSON report to this file.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Confirm a deploy to a non-development environment without a prompt.
-        #[arg(long)]
-        yes: bool,
-        /// The wrangler command [default: Node 22 + wrangler from node_modules/, else `wrangler` on PATH].
-        #[arg(long, env = "TENANTS_WRANGLER")]
-        wrangler: Option<String>,
-        /// Stop a single wrangler run after this many seconds.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-    },
+    Deploy(deploy_cmd::Args),
     /// Roll one tenant's Worker back to its previous recorded version (or --to VERSION) with `wrangler rollback`, and record it.
     #[command(
         after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
     )]
-    Rollback {
-        /// The tenant.
-        tenant: String,
-        /// The environment.
-        #[arg(long)]
-        env: String,
-        /// The version id to roll back to [default: the previous recorded one].
-        #[arg(long)]
-        to: Option<String>,
-        /// The tenants directory.
-        #[arg(long, default_value = "tenants")]
-        root: PathBuf,
-        /// Where the generated configs are written first.
-        #[arg(long, default_value = "out")]
-        out: PathBuf,
-        /// Why (passed to wrangler as the rollback message).
-        #[arg(long, default_value = "tenants rollback")]
-        message: String,
-        /// Confirm a rollback in a non-development environment without a prompt.
-        #[arg(long)]
-        yes: bool,
-        /// The wrangler command (as for deploy).
-        #[arg(long, env = "TENANTS_WRANGLER")]
-        wrangler: Option<String>,
-    },
+    Rollback(deploy_cmd::RollbackArgs),
     /// Compare the generated configs of an environment with what the Cloudflare API says is deployed.
     #[command(
         after_help = "Reads each tenant's Worker settings (bindings, vars, compatibility date and flags), custom domains and routes with its own account's token (the variable named by `token_env`). 429 and 5xx are retried with backoff.\nExit codes: 0 no drift; 1 drift; 2 usage error, a missing token variable, or an API error. Docs: docs/deploy.md"
@@ -271,8 +193,8 @@ enum Command {
         #[arg(long)]
         env: Option<String>,
         /// Output: human or json.
-        #[arg(long, value_enum, default_value_t = DeployFormat::Human)]
-        format: DeployFormat,
+        #[arg(long, value_enum, default_value_t = deploy_cmd::DeployFormat::Human)]
+        format: deploy_cmd::DeployFormat,
     },
     /// Start a new repository: tenants/platform.kdl, tenants/accounts.jsonc, an example tenant, schemas/.
     Init {
@@ -596,60 +518,8 @@ fn main() -> ExitCode {
             format,
         } => build(root, out, env, tenant, check, main, wrangler_schema, format),
         Command::Init { dir } => gen_report(generate::init(&dir)),
-        Command::Deploy {
-            tenants,
-            all,
-            env,
-            root,
-            out,
-            main,
-            dry_run,
-            outdir,
-            concurrency,
-            per_account,
-            continue_on_error,
-            format,
-            report,
-            yes,
-            wrangler,
-            timeout,
-        } => deploy_cmd::deploy(deploy_cmd::Args {
-            tenants,
-            all,
-            env,
-            root,
-            out,
-            main,
-            dry_run,
-            outdir,
-            concurrency,
-            per_account,
-            continue_on_error,
-            json: format == DeployFormat::Json,
-            report,
-            yes,
-            wrangler,
-            timeout,
-        }),
-        Command::Rollback {
-            tenant,
-            env,
-            to,
-            root,
-            out,
-            message,
-            yes,
-            wrangler,
-        } => deploy_cmd::rollback(deploy_cmd::RollbackArgs {
-            tenant,
-            env,
-            to,
-            root,
-            out,
-            message,
-            yes,
-            wrangler,
-        }),
+        Command::Deploy(args) => deploy_cmd::deploy(args),
+        Command::Rollback(args) => deploy_cmd::rollback(args),
         Command::Drift {
             env,
             tenant,
@@ -667,7 +537,7 @@ fn main() -> ExitCode {
                 DiffFormat::Markdown => "markdown",
             },
         ),
-        Command::Status { root, env, format } => deploy_cmd::status(&root, env.as_deref(), format == DeployFormat::Json),
+        Command::Status { root, env, format } => deploy_cmd::status(&root, env.as_deref(), format == deploy_cmd::DeployFormat::Json),
         Command::New {
             id,
             root,
