@@ -139,6 +139,9 @@ pub fn jobs(model: &Model, registry: &Registry, out: &Path, env: &str, tenants: 
             continue;
         }
         let Some(e) = t.environments.iter().find(|e| e.name == env) else {
+            if tenants.contains(&t.id) {
+                return Err(format!("tenant `{}` has no `{env}` environment", t.id));
+            }
             continue;
         };
         let account = model
@@ -162,12 +165,21 @@ pub fn jobs(model: &Model, registry: &Registry, out: &Path, env: &str, tenants: 
     Ok(jobs)
 }
 
-/// Replace every secret (8 characters or more) in `text` with `***`.
+/// Replace every secret (8 characters or more, as given and trimmed) in
+/// `text` with `***`, longest first, so a secret that is a prefix of
+/// another cannot leave the other's tail visible.
 pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut all: Vec<&str> = secrets
+        .iter()
+        .flat_map(|x| [x.as_str(), x.trim()])
+        .filter(|x| x.len() >= 8)
+        .collect();
+    all.sort_by_key(|x| std::cmp::Reverse(x.len()));
+    all.dedup();
     let mut s = text.to_string();
-    for secret in secrets.iter().filter(|x| x.len() >= 8) {
-        if s.contains(secret.as_str()) {
-            s = s.replace(secret.as_str(), "***");
+    for secret in all {
+        if s.contains(secret) {
+            s = s.replace(secret, "***");
         }
     }
     s
@@ -242,11 +254,11 @@ pub fn run(
                             break None;
                         }
                         let free = (0..jobs.len())
-                            .find(|&i| !s.taken[i] && s.per_account.get(&jobs[i].account).copied().unwrap_or(0) < per_account);
+                            .find(|&i| !s.taken[i] && s.per_account.get(&jobs[i].account_id).copied().unwrap_or(0) < per_account);
                         if let Some(i) = free {
                             s.taken[i] = true;
                             s.running += 1;
-                            *s.per_account.entry(jobs[i].account.clone()).or_insert(0) += 1;
+                            *s.per_account.entry(jobs[i].account_id.clone()).or_insert(0) += 1;
                             break Some(i);
                         }
                         // Every remaining job's account is at its limit: wait for one to
@@ -259,18 +271,28 @@ pub fn run(
                 };
                 let Some(i) = picked else { break };
                 let job = &jobs[i];
-                progress(Event::Started {
-                    tenant: job.tenant.clone(),
-                    env: job.env.clone(),
+                // Whatever happens in the job or the progress display, the job gets
+                // an outcome and its account slot is released below.
+                let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    progress(Event::Started {
+                        tenant: job.tenant.clone(),
+                        env: job.env.clone(),
+                    });
+                    let o = run_one(job, runner, opts, &secrets);
+                    progress(Event::Finished(Box::new(o.clone())));
+                    o
+                }))
+                .unwrap_or_else(|_| {
+                    let mut o = skipped(job, "internal error while deploying this tenant");
+                    o.status = Status::Failed;
+                    o
                 });
-                let outcome = run_one(job, runner, opts, &secrets);
                 let failed = outcome.status == Status::Failed;
-                progress(Event::Finished(Box::new(outcome.clone())));
                 results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(outcome);
                 let (lock, cv) = &*state;
                 let mut s = lock.lock().unwrap_or_else(|p| p.into_inner());
                 s.running -= 1;
-                if let Some(n) = s.per_account.get_mut(&job.account) {
+                if let Some(n) = s.per_account.get_mut(&job.account_id) {
                     *n -= 1;
                 }
                 if failed && !opts.continue_on_error {
@@ -292,7 +314,7 @@ pub fn run(
         .map(|(r, j)| {
             r.unwrap_or_else(|| {
                 let o = skipped(j, reason);
-                progress(Event::Finished(Box::new(o.clone())));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| progress(Event::Finished(Box::new(o.clone())))));
                 o
             })
         })
@@ -524,6 +546,9 @@ mod tests {
             &["abcdefgh1234".into(), "zyxwvuts9876".into(), "ab".into()],
         );
         assert_eq!(s, "token *** and *** and ab");
+        // A prefix does not leave the longer secret's tail; a trailing newline in the variable still matches.
+        let s = mask("x abcdefgh12345678 y", &["abcdefgh".into(), "abcdefgh12345678\n".into()]);
+        assert_eq!(s, "x *** y");
     }
 
     #[test]

@@ -300,14 +300,15 @@ pub fn deploy(mut a: Args) -> ExitCode {
             Event::Started { tenant, env } => {
                 l.1.push(tenant.clone());
                 if !tty {
-                    eprintln!("start   {tenant} ({env})");
+                    let _ = writeln!(std::io::stderr(), "start   {tenant} ({env})");
                 }
             }
             Event::Finished(o) => {
                 l.0 += 1;
                 l.1.retain(|t| t != &o.tenant);
                 if !tty {
-                    eprintln!(
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "{:<7} {} ({}) {:.1}s{}",
                         o.status.as_str(),
                         o.tenant,
@@ -321,7 +322,8 @@ pub fn deploy(mut a: Args) -> ExitCode {
         if tty {
             let width = 24;
             let filled = l.0 * width / total.max(1);
-            eprint!(
+            let _ = write!(
+                std::io::stderr(),
                 "\r\x1b[2K[{}{}] {}/{} {}",
                 "#".repeat(filled),
                 "-".repeat(width - filled),
@@ -461,7 +463,10 @@ pub fn status(root: &Path, env: Option<&str>, json: bool) -> ExitCode {
                 r.env,
                 r.state,
                 r.version_id.as_deref().unwrap_or("-"),
-                r.commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("-")
+                r.commit
+                    .as_deref()
+                    .map(|c| c.chars().take(12).collect::<String>())
+                    .unwrap_or_else(|| "-".into())
             );
         }
     }
@@ -495,15 +500,24 @@ pub struct RollbackArgs {
     pub wrangler: Option<String>,
 }
 
-/// The version before the tenant's current one, from the records.
-pub fn previous_version(records: &[Record], tenant: &str, env: &str) -> Option<String> {
-    let mut versions: Vec<&str> = records
-        .iter()
-        .filter(|r| r.tenant == tenant && r.env == env)
-        .filter_map(|r| r.version_id.as_deref())
-        .collect();
-    let current = versions.pop()?;
-    versions.into_iter().rev().find(|v| *v != current).map(String::from)
+/// The version before the tenant's current one, from the records: deploys
+/// push their version, a rollback to a version pops back to it, so rolling
+/// back twice goes two versions back, never forward again. `Err` when the
+/// latest deploy's version id was not recorded.
+pub fn previous_version(records: &[Record], tenant: &str, env: &str) -> Result<Option<String>, String> {
+    let mut stack: Vec<String> = Vec::new();
+    for r in records.iter().filter(|r| r.tenant == tenant && r.env == env) {
+        match (r.action.as_str(), &r.version_id) {
+            ("rollback", Some(v)) => match stack.iter().rposition(|x| x == v) {
+                Some(i) => stack.truncate(i + 1),
+                None => stack.push(v.clone()),
+            },
+            (_, Some(v)) => stack.push(v.clone()),
+            (_, None) => return Err("the latest deploy's version id was not recorded".into()),
+        }
+    }
+    stack.pop();
+    Ok(stack.pop())
 }
 
 pub fn rollback(mut a: RollbackArgs) -> ExitCode {
@@ -536,7 +550,14 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
         Ok(r) => r,
         Err(e) => return usage(e),
     };
-    let Some(target) = a.to.clone().or_else(|| previous_version(&records, &a.tenant, &a.env)) else {
+    let previous = match &a.to {
+        Some(v) => Some(v.clone()),
+        None => match previous_version(&records, &a.tenant, &a.env) {
+            Ok(v) => v,
+            Err(e) => return usage(format!("{e}; pass --to VERSION")),
+        },
+    };
+    let Some(target) = previous else {
         return usage(format!(
             "no earlier version of `{}` in `{}` is recorded in {}; pass --to VERSION",
             a.tenant,
@@ -730,5 +751,39 @@ pub fn drift(root: &Path, env: &str, tenant: Option<&str>, api_base: &str, forma
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(action: &str, v: Option<&str>) -> Record {
+        Record {
+            action: action.into(),
+            tenant: "acme".into(),
+            env: "prod".into(),
+            account: "acme".into(),
+            script: "s".into(),
+            version_id: v.map(String::from),
+            config_sha256: String::new(),
+            source_sha256: String::new(),
+            commit: None,
+            time: 0,
+        }
+    }
+
+    #[test]
+    fn rolling_back_twice_goes_two_versions_back() {
+        let mut r = vec![rec("deploy", Some("v0")), rec("deploy", Some("v1")), rec("deploy", Some("v2"))];
+        assert_eq!(previous_version(&r, "acme", "prod"), Ok(Some("v1".into())));
+        r.push(rec("rollback", Some("v1")));
+        assert_eq!(previous_version(&r, "acme", "prod"), Ok(Some("v0".into())));
+        r.push(rec("rollback", Some("v0")));
+        assert_eq!(previous_version(&r, "acme", "prod"), Ok(None));
+        r.push(rec("deploy", Some("v3")));
+        assert_eq!(previous_version(&r, "acme", "prod"), Ok(Some("v0".into())));
+        r.push(rec("deploy", None));
+        assert!(previous_version(&r, "acme", "prod").is_err());
     }
 }

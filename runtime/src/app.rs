@@ -120,7 +120,7 @@ async fn pipeline<R: Incoming>(
     let ctx = resolve(dep, host, req.header(header::TENANT_ID).as_deref())?;
     trace.tenant = Some(ctx.tenant().as_str());
 
-    let cors = cors::check(ctx.env_config(), req.header(header::ORIGIN).as_deref(), host)?;
+    let cors = cors::check(ctx.env_config(), req.header(header::ORIGIN).as_deref(), host, req.scheme())?;
     if let Cors::Allowed(o) = cors {
         trace.cors = Some(o);
     }

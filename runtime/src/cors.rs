@@ -26,11 +26,13 @@ pub enum Cors {
     Allowed(&'static str),
 }
 
-/// Check `origin` against the tenant's list; `host` is the request's `Host`.
-pub fn check(cfg: &TenantEnvConfig, origin: Option<&str>, host: Option<&str>) -> Result<Cors, Failure> {
+/// Check `origin` against the tenant's list; `host` is the request's
+/// `Host`, `scheme` its URL's scheme (`https`).
+pub fn check(cfg: &TenantEnvConfig, origin: Option<&str>, host: Option<&str>, scheme: &str) -> Result<Cors, Failure> {
     let Some(origin) = origin else { return Ok(Cors::SameOrigin) };
     if let Some(h) = host {
-        let own = origin.strip_prefix("https://").or_else(|| origin.strip_prefix("http://"));
+        // Same origin: the same scheme and the same host (with its port).
+        let own = origin.strip_prefix(scheme).and_then(|o| o.strip_prefix("://"));
         if own.is_some_and(|o| o.eq_ignore_ascii_case(h)) {
             return Ok(Cors::SameOrigin);
         }
@@ -59,31 +61,29 @@ mod tests {
     #[test]
     fn listed_origin_is_echoed() {
         let c = cfg(TenantId::Acme, EnvName::Prod);
-        assert_eq!(
-            check(c, Some("https://app.acme.example.com"), Some("acme.example.com")),
-            Ok(Cors::Allowed("https://app.acme.example.com"))
-        );
+        let got = check(c, Some("https://app.acme.example.com"), Some("acme.example.com"), "https");
+        assert_eq!(got, Ok(Cors::Allowed("https://app.acme.example.com")));
     }
 
     #[test]
     fn same_origin_and_no_origin_pass() {
         let c = cfg(TenantId::Globex, EnvName::Dev);
-        assert_eq!(check(c, None, Some("globex.localhost")), Ok(Cors::SameOrigin));
-        assert_eq!(
-            check(c, Some("http://globex.localhost:8787"), Some("globex.localhost:8787")),
-            Ok(Cors::SameOrigin)
-        );
+        assert_eq!(check(c, None, Some("globex.localhost"), "https"), Ok(Cors::SameOrigin));
+        let own = check(c, Some("http://globex.localhost:8787"), Some("globex.localhost:8787"), "http");
+        assert_eq!(own, Ok(Cors::SameOrigin));
+        // The same host over another scheme is another origin.
+        assert!(check(c, Some("http://globex.localhost"), Some("globex.localhost"), "https").is_err());
     }
 
     #[test]
     fn another_tenants_origin_is_refused() {
         // acme's prod origin calling globex.
         let c = cfg(TenantId::Globex, EnvName::Prod);
-        let f = check(c, Some("https://app.acme.example.com"), Some("globex.example.org")).unwrap_err();
+        let f = check(c, Some("https://app.acme.example.com"), Some("globex.example.org"), "https").unwrap_err();
         assert_eq!(f.code, ErrorCode::OriginNotAllowed);
         // acme's dev origin is not valid in acme's prod.
         let c = cfg(TenantId::Acme, EnvName::Prod);
-        assert!(check(c, Some("http://localhost:3000"), Some("acme.example.com")).is_err());
+        assert!(check(c, Some("http://localhost:3000"), Some("acme.example.com"), "https").is_err());
         // Exact comparison: no suffix or case tricks.
         for o in [
             "https://app.acme.example.com.evil.test",
@@ -91,7 +91,7 @@ mod tests {
             "null",
             "https://app.acme.example.com:443",
         ] {
-            assert!(check(c, Some(o), Some("acme.example.com")).is_err(), "{o}");
+            assert!(check(c, Some(o), Some("acme.example.com"), "https").is_err(), "{o}");
         }
     }
 }

@@ -64,6 +64,8 @@ pub trait Incoming {
     fn path(&self) -> &str;
     /// One header's value, or `None`. Names are lowercase.
     fn header(&self, name: &'static str) -> Option<String>;
+    /// The URL's scheme (`https`, `http`).
+    fn scheme(&self) -> &str;
 }
 
 /// A response value; the adapter turns it into the platform's response.
@@ -97,6 +99,8 @@ pub struct TestRequest {
     pub method: String,
     pub path: String,
     pub headers: Vec<(String, String)>,
+    /// Empty means `https`.
+    pub scheme: String,
 }
 
 impl TestRequest {
@@ -105,6 +109,7 @@ impl TestRequest {
             method: method.into(),
             path: path.into(),
             headers: vec![],
+            scheme: String::new(),
         }
     }
 
@@ -126,6 +131,14 @@ impl Incoming for TestRequest {
 
     fn path(&self) -> &str {
         &self.path
+    }
+
+    fn scheme(&self) -> &str {
+        if self.scheme.is_empty() {
+            "https"
+        } else {
+            &self.scheme
+        }
     }
 
     fn header(&self, name: &'static str) -> Option<String> {

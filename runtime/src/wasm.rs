@@ -123,12 +123,13 @@ impl LogSink for BufferedLog {
 export function read_request(r) {
   const h = r.headers;
   const method = r.method;
-  // Only what the core can use: body headers when there is a body, the
-  // preflight header on OPTIONS.
+  // Only what the core can use: body headers when there is a body (a body
+  // without content-length is reported as chunked), the preflight header
+  // on OPTIONS.
   const body = r.body !== null;
   return method + "\0" + r.url + "\0" + f(h.get("host")) + "\0" + f(h.get("x-tenant-id")) + "\0" +
     f(h.get("x-request-id")) + "\0" + f(h.get("origin")) + "\0" +
-    (body ? f(h.get("content-length")) + "\0" + f(h.get("transfer-encoding")) : "\0") + "\0" +
+    (body ? f(h.get("content-length")) + "\0" + (h.get("content-length") === null ? "=chunked" : f(h.get("transfer-encoding"))) : "\0") + "\0" +
     (method === "OPTIONS" ? f(h.get("access-control-request-method")) : "");
 }
 function f(v) {
@@ -184,6 +185,10 @@ impl Incoming for WasmRequest {
 
     fn path(&self) -> &str {
         path_of_url(&self.url)
+    }
+
+    fn scheme(&self) -> &str {
+        self.url.split_once("://").map_or("https", |(s, _)| s)
     }
 
     fn header(&self, name: &'static str) -> Option<String> {
