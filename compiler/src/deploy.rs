@@ -396,59 +396,60 @@ pub fn command(job: &Job, runner: &Runner, opts: &DeployOptions) -> Result<Comma
     wrangler_command(job, runner, &opts.token_vars, &args, !opts.dry_run)
 }
 
+/// Run `c` (stdout and stderr piped) in its own process group; `Ok((success,
+/// output))`, or an error when it cannot start or runs past `timeout` (then
+/// its whole process group is killed).
+pub fn run_timed(mut c: Command, timeout: Duration) -> Result<(bool, String), String> {
+    #[cfg(unix)]
+    {
+        // Its own process group: a Ctrl-C on the terminal stops scheduling,
+        // not the deploys already running.
+        use std::os::unix::process::CommandExt;
+        c.process_group(0);
+    }
+    let mut child = c.spawn().map_err(|e| format!("cannot start wrangler: {e}"))?;
+    let pid = child.id();
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_err = std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_string(&mut s);
+        }
+        s
+    });
+    // Wait on a thread, so the job ends the moment wrangler exits and a
+    // hung wrangler can still be stopped at the timeout.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut s = String::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_string(&mut s);
+        }
+        let _ = tx.send((child.wait(), s));
+    });
+    let left = timeout;
+    match rx.recv_timeout(left) {
+        Ok((status, stdout)) => {
+            let text = format!("{stdout}{}", t_err.join().unwrap_or_default());
+            match status {
+                Ok(s) => Ok((s.success(), text)),
+                Err(e) => Err(format!("cannot wait for wrangler: {e}")),
+            }
+        }
+        Err(_) => {
+            // Its process group: wrangler and whatever it started.
+            let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
+            Err(format!("wrangler did not finish within {} s and was stopped", timeout.as_secs()))
+        }
+    }
+}
+
 fn run_one(job: &Job, runner: &Runner, opts: &DeployOptions, secrets: &[String]) -> Outcome {
     let start = Instant::now();
     let mut o = skipped(job, "");
     o.error = None;
-    let result: Result<(bool, String), String> = (|| {
-        let mut c = command(job, runner, opts)?;
-        #[cfg(unix)]
-        {
-            // Its own process group: a Ctrl-C on the terminal stops scheduling,
-            // not the deploys already running.
-            use std::os::unix::process::CommandExt;
-            c.process_group(0);
-        }
-        let mut child = c.spawn().map_err(|e| format!("cannot start wrangler: {e}"))?;
-        let pid = child.id();
-        let mut out = child.stdout.take();
-        let mut err = child.stderr.take();
-        let t_err = std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(e) = err.as_mut() {
-                let _ = e.read_to_string(&mut s);
-            }
-            s
-        });
-        // Wait on a thread, so the job ends the moment wrangler exits and a
-        // hung wrangler can still be stopped at the timeout.
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(o) = out.as_mut() {
-                let _ = o.read_to_string(&mut s);
-            }
-            let _ = tx.send((child.wait(), s));
-        });
-        let left = opts.timeout.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left) {
-            Ok((status, stdout)) => {
-                let text = format!("{stdout}{}", t_err.join().unwrap_or_default());
-                match status {
-                    Ok(s) => Ok((s.success(), text)),
-                    Err(e) => Err(format!("cannot wait for wrangler: {e}")),
-                }
-            }
-            Err(_) => {
-                // Its process group: wrangler and whatever it started.
-                let _ = Command::new("kill").args(["-KILL", "--", &format!("-{pid}")]).status();
-                Err(format!(
-                    "wrangler did not finish within {} s and was stopped",
-                    opts.timeout.as_secs()
-                ))
-            }
-        }
-    })();
+    let result: Result<(bool, String), String> = command(job, runner, opts).and_then(|c| run_timed(c, opts.timeout));
     o.duration_ms = start.elapsed().as_millis() as u64;
     match result {
         Ok((ok, text)) => {

@@ -498,6 +498,9 @@ pub struct RollbackArgs {
     /// The wrangler command (as for deploy).
     #[arg(long, env = "TENANTS_WRANGLER")]
     pub wrangler: Option<String>,
+    /// Stop wrangler after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
 }
 
 /// The version before the tenant's current one, from the records: deploys
@@ -584,7 +587,7 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
         a.message.clone().into(),
         "--yes".into(),
     ];
-    let mut cmd = match deploy::wrangler_command(job, &runner, &token_vars, &args, true) {
+    let cmd = match deploy::wrangler_command(job, &runner, &token_vars, &args, true) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -593,17 +596,17 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
     };
     let secrets: Vec<String> = token_vars.iter().filter_map(|v| std::env::var(v).ok()).collect();
     eprintln!("rolling back {} ({}) to version {target}", a.tenant, a.env);
-    let out = match cmd.output() {
-        Ok(o) => o,
-        Err(e) => return usage(format!("cannot start wrangler: {e}")),
+    let (ok, text) = match deploy::run_timed(cmd, Duration::from_secs(a.timeout.max(1))) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}; nothing was recorded", deploy::mask(&e, &secrets));
+            return ExitCode::from(1);
+        }
     };
-    let text = deploy::mask(
-        &format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)),
-        &secrets,
-    );
+    let text = deploy::mask(&text, &secrets);
     eprint!("{text}");
-    if !out.status.success() {
-        eprintln!("rollback failed ({}); nothing was recorded", out.status);
+    if !ok {
+        eprintln!("rollback failed; nothing was recorded");
         return ExitCode::from(1);
     }
     let rec = Record {

@@ -504,3 +504,18 @@ fn ctrl_c_stops_scheduling_lets_running_deploys_finish_and_writes_the_report() {
     assert_eq!(r.runs().len(), 2);
     assert!(report(&rep)["results"][5]["error"].as_str().unwrap().contains("interrupted"));
 }
+
+#[test]
+fn a_hung_rollback_is_stopped_at_the_timeout() {
+    let r = Repo::new(1);
+    let t = std::time::Instant::now();
+    let o = r.tenants(
+        "rollback",
+        &["acme-00000", "--env", "dev", "--to", "ver-0", "--timeout", "1"],
+        &[("STANDIN_SLEEP", "30")],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(t.elapsed() < std::time::Duration::from_secs(20), "the stand-in was not stopped");
+    assert!(text(&o).contains("did not finish within 1 s"), "{}", text(&o));
+    assert!(!r.path().join("state/deploys.jsonl").exists(), "a failed rollback is not recorded");
+}
