@@ -62,7 +62,14 @@ pub struct Args {
     /// Also write the JSON report to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
-    /// Confirm a deploy to a non-development environment without a prompt.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// How wrangler is run, for deploy and rollback.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Confirm a non-development environment without a prompt.
     #[arg(long)]
     pub yes: bool,
     /// The wrangler command [default: Node 22 + wrangler from node_modules/, else `wrangler` on PATH].
@@ -71,6 +78,19 @@ pub struct Args {
     /// Stop a single wrangler run after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+}
+
+impl RunArgs {
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.timeout.max(1))
+    }
+}
+
+/// Make `p` absolute (wrangler runs in each config's directory).
+fn absolutize(p: &mut PathBuf) {
+    if let Ok(abs) = std::path::absolute(&*p) {
+        *p = abs;
+    }
 }
 
 fn usage(msg: impl std::fmt::Display) -> ExitCode {
@@ -216,16 +236,8 @@ fn confirm(env: &str, n: usize) -> bool {
 }
 
 pub fn deploy(mut a: Args) -> ExitCode {
-    // wrangler runs in each config's directory: every path must be absolute.
-    for p in [&mut a.root, &mut a.out, &mut a.outdir] {
-        if let Ok(abs) = std::path::absolute(&*p) {
-            *p = abs;
-        }
-    }
-    if let Some(m) = a.main.as_mut() {
-        if let Ok(abs) = std::path::absolute(&*m) {
-            *m = abs;
-        }
+    for p in [&mut a.root, &mut a.out, &mut a.outdir].into_iter().chain(a.main.as_mut()) {
+        absolutize(p);
     }
     if a.all != a.tenants.is_empty() {
         return usage("name the tenants to deploy, or pass --all");
@@ -264,7 +276,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
         return usage(format!("no tenant has the environment `{}`", a.env));
     }
     // 3. A non-development environment needs a confirmation.
-    if !a.dry_run && !penv.development && !a.yes && !confirm(&a.env, jobs.len()) {
+    if !a.dry_run && !penv.development && !a.run.yes && !confirm(&a.env, jobs.len()) {
         return usage(format!(
             "deploying to `{}` needs --yes (or a typed confirmation on a terminal); nothing was deployed",
             a.env
@@ -272,7 +284,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
     }
 
     let repo = artifacts::repo_dir(&a.root);
-    let runner = runner(&repo, a.wrangler.as_deref());
+    let runner = runner(&repo, a.run.wrangler.as_deref());
     let dopts = DeployOptions {
         dry_run: a.dry_run,
         outdir: a.outdir.clone(),
@@ -280,7 +292,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
         per_account: a.per_account,
         continue_on_error: a.continue_on_error,
         token_vars: model.accounts.iter().map(|x| x.token_env.clone()).collect(),
-        timeout: Duration::from_secs(a.timeout.max(1)),
+        timeout: a.run.timeout(),
     };
     let interrupted = Arc::new(AtomicBool::new(false));
     {
@@ -492,15 +504,8 @@ pub struct RollbackArgs {
     /// Why (passed to wrangler as the rollback message).
     #[arg(long, default_value = "tenants rollback")]
     pub message: String,
-    /// Confirm a rollback in a non-development environment without a prompt.
-    #[arg(long)]
-    pub yes: bool,
-    /// The wrangler command (as for deploy).
-    #[arg(long, env = "TENANTS_WRANGLER")]
-    pub wrangler: Option<String>,
-    /// Stop wrangler after this many seconds.
-    #[arg(long, default_value_t = 600)]
-    pub timeout: u64,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// The version before the tenant's current one, from the records: deploys
@@ -525,9 +530,7 @@ pub fn previous_version(records: &[Record], tenant: &str, env: &str) -> Result<O
 
 pub fn rollback(mut a: RollbackArgs) -> ExitCode {
     for p in [&mut a.root, &mut a.out] {
-        if let Ok(abs) = std::path::absolute(&*p) {
-            *p = abs;
-        }
+        absolutize(p);
     }
     let mut opts = artifacts::Options::new(a.root.clone(), a.out.clone());
     opts.env = Some(a.env.clone());
@@ -568,13 +571,13 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
             state_file(&repo).display()
         ));
     };
-    if !penv.development && !a.yes && !confirm(&a.env, 1) {
+    if !penv.development && !a.run.yes && !confirm(&a.env, 1) {
         return usage(format!(
             "rolling back in `{}` needs --yes (or a typed confirmation on a terminal)",
             a.env
         ));
     }
-    let runner = runner(&repo, a.wrangler.as_deref());
+    let runner = runner(&repo, a.run.wrangler.as_deref());
     let token_vars: Vec<String> = model.accounts.iter().map(|x| x.token_env.clone()).collect();
     let args: Vec<std::ffi::OsString> = vec![
         "rollback".into(),
@@ -596,7 +599,7 @@ pub fn rollback(mut a: RollbackArgs) -> ExitCode {
     };
     let secrets: Vec<String> = token_vars.iter().filter_map(|v| std::env::var(v).ok()).collect();
     eprintln!("rolling back {} ({}) to version {target}", a.tenant, a.env);
-    let (ok, text) = match deploy::run_timed(cmd, Duration::from_secs(a.timeout.max(1))) {
+    let (ok, text) = match deploy::run_timed(cmd, a.run.timeout()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {}; nothing was recorded", deploy::mask(&e, &secrets));
