@@ -350,6 +350,53 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub vars: &'static [(&'static str, &'static str)],
             /// The tenant's namespace in each Vectorize binding's index.
             pub vectorize_namespaces: &'static [(&'static str, &'static str)],
+            pub auth: AuthConfig,
+        }
+
+        /// A JWS algorithm a tenant accepts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum JwtAlg { Rs256, Es256, EdDsa }
+        /// A public JSON Web Key written inline in the tenant file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Jwk {
+            pub kid: &'static str,
+            pub kty: &'static str,
+            pub alg: ::core::option::Option<&'static str>,
+            pub crv: ::core::option::Option<&'static str>,
+            pub n: ::core::option::Option<&'static str>,
+            pub e: ::core::option::Option<&'static str>,
+            pub x: ::core::option::Option<&'static str>,
+            pub y: ::core::option::Option<&'static str>,
+        }
+        /// Where the verification keys come from.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum KeySource { Url(&'static str), Inline(&'static [Jwk]) }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct JwtConfig {
+            pub issuer: &'static str,
+            pub audience: &'static str,
+            pub keys: KeySource,
+            pub algorithms: &'static [JwtAlg],
+            pub user_claim: &'static str,
+            pub roles_claim: &'static str,
+            pub clock_skew_secs: u32,
+        }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AccessConfig {
+            pub team_domain: &'static str,
+            pub issuer: &'static str,
+            pub audience: &'static str,
+            pub keys: KeySource,
+        }
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ApiKeysConfig { pub kv_binding: &'static str }
+        /// Who may call in one environment. All `None`/`false`: nobody (fail closed).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AuthConfig {
+            pub jwt: ::core::option::Option<JwtConfig>,
+            pub access: ::core::option::Option<AccessConfig>,
+            pub api_keys: ::core::option::Option<ApiKeysConfig>,
+            pub none: bool,
         }
 
         /// A tenant's static config.
@@ -462,6 +509,19 @@ fn env_tokens(model: &Model) -> TokenStream {
         }
     });
     let n_bindings = n(table.len() as u64);
+    let objects: Vec<TokenStream> = model
+        .platform
+        .bindings
+        .iter()
+        .filter_map(|b| match &b.kind {
+            BindingKind::DurableObject { class } => {
+                let name = &b.name;
+                Some(quote!((#name, #class)))
+            }
+            _ => None,
+        })
+        .collect();
+    let n_objects = n(objects.len() as u64);
     quote! {
         /// A Vectorize index binding (workers-rs has no wrapper): the bound
         /// JavaScript object, reached only through a declared binding.
@@ -526,6 +586,8 @@ fn env_tokens(model: &Model) -> TokenStream {
         impl Env {
             /// Every binding the platform file declares: (name, kind).
             pub const BINDINGS: [(&'static str, &'static str); #n_bindings] = [#(#table),*];
+            /// Every Durable Object binding and the class it binds: (name, class).
+            pub const DURABLE_OBJECT_CLASSES: [(&'static str, &'static str); #n_objects] = [#(#objects),*];
 
             /// Read every binding and the pin once, at the start of a request.
             pub fn from_worker(env: ::worker::Env) -> ::core::result::Result<Env, EnvError> {
@@ -652,7 +714,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*] })
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: AuthConfig { jwt: None, access: None, api_keys: Some(ApiKeysConfig { kv_binding: "CACHE" }), none: #allowed } })
     });
     quote! {
         TenantConfig {

@@ -3,25 +3,32 @@
 //! The multi-tenant Worker: a cdylib built to wasm with worker-build and run
 //! on workerd, and an rlib whose core is tested natively with `cargo test`.
 //!
-//! Layers (docs/runtime.md):
+//! Layers (docs/architecture.md, docs/runtime.md):
 //!
-//! - [`app`]: the pipeline — request id, deployment check, tenant
-//!   resolution ([`resolve`]), CORS ([`cors`]), body limits, routing
-//!   ([`router`]), method checks, envelopes ([`envelope`]), one log line
-//!   ([`log`]) per request;
-//! - [`handlers`]: `/health` (chat, search, tools and TTS build on this);
-//! - [`ports`]: clock and log sink as traits, with in-memory adapters;
-//! - `wasm` (wasm32 only): the adapters over workers-rs — the `fetch`
-//!   entry point, the request/response conversion, console logging, and
-//!   the Durable Object classes ([`objects`]) the generated configs declare.
+//! - the core: [`app`] (the pipeline, the route table with each route's
+//!   policy, envelopes, request ids, the log line, streamed responses),
+//!   [`http`] (the request and response the core sees, JSON bodies with
+//!   schema errors, server-sent events), [`tenancy`] (fail-closed
+//!   resolution, storage keys, CORS), [`ports`] (traits for everything
+//!   the platform provides, with in-memory adapters);
+//! - capabilities, a folder each: [`auth`] (JWT, Cloudflare Access, API
+//!   keys, development users → a [`auth::Principal`]), [`limits`] (rate
+//!   limits through the limiter port), [`features`] (the handlers);
+//! - [`objects`]: the Durable Objects' protocols and state logic;
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the route table
+//!   and the request and response types;
+//! - `wasm` (wasm32 only): everything that touches workers-rs or
+//!   JavaScript — the `fetch` entry, the request/response shim (typed
+//!   headers, capped body reads, streamed bodies), the port adapters over
+//!   the bindings and WebCrypto, and the Durable Object classes.
 //!
 //! Invariants:
 //!
 //! - fail closed: a request reaches a handler only with a
-//!   [`resolve::TenantCtx`], which only [`resolve::resolve`] builds; a
-//!   request it cannot attribute to exactly one tenant, or that belongs to
-//!   another tenant than the deployment's pin, gets an error envelope;
-//! - every storage key comes from [`resolve::TenantCtx::key`] ([`keys`]);
+//!   [`tenancy::resolve::TenantCtx`], which only
+//!   [`tenancy::resolve::resolve`] builds, and (except on `/health`) a
+//!   [`auth::Principal`], which only [`auth::authenticate`] builds;
+//! - every storage key comes from [`tenancy::resolve::TenantCtx::key`];
 //! - every response carries `x-request-id`, every failure is
 //!   `{"error":{"code","message","request_id"}}`, nothing panics on input;
 //! - no binding name, tenant id or host is spelled in this crate's code:
@@ -34,17 +41,14 @@ pub mod tenants {
 }
 
 pub mod app;
-pub mod cors;
-pub mod envelope;
-pub mod handlers;
+pub mod auth;
+pub mod features;
 pub mod http;
-pub mod keys;
-pub mod log;
+pub mod limits;
 pub mod objects;
+pub mod openapi;
 pub mod ports;
-pub mod request_id;
-pub mod resolve;
-pub mod router;
+pub mod tenancy;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

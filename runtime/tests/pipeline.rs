@@ -2,28 +2,14 @@
 //! request ids, logs, limits, methods, CORS. (The same cases run against
 //! the real Worker on workerd in `cargo xtask e2e`.)
 
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context as TaskCx, Poll, Waker};
+mod support;
 
 use serde_json::Value;
-use tenants_runtime::app::{handle, Context, DeploymentState, MAX_BODY_BYTES};
+use support::{block_on, Harness};
+use tenants_runtime::app::{DeploymentState, MAX_BODY_BYTES};
 use tenants_runtime::http::{Response, TestRequest};
-use tenants_runtime::ports::{FixedClock, MemoryLog};
-use tenants_runtime::request_id::RequestIds;
-use tenants_runtime::resolve::Deployment;
+use tenants_runtime::tenancy::resolve::Deployment;
 use tenants_runtime::tenants::{EnvName, TenantId};
-
-/// The core's futures never wait on I/O yet: poll to completion.
-fn block_on<F: Future>(f: F) -> F::Output {
-    let mut f = pin!(f);
-    let mut cx = TaskCx::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-            return v;
-        }
-    }
-}
 
 struct Served {
     resp: Response,
@@ -32,14 +18,14 @@ struct Served {
 
 impl Served {
     fn json(&self) -> Value {
-        serde_json::from_slice(&self.resp.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(&self.resp.body)))
+        serde_json::from_slice(self.resp.body.bytes())
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {:?}", String::from_utf8_lossy(self.resp.body.bytes())))
     }
 
     /// Assert the error envelope: status, code, and the request id in the
     /// body, the header and the log line.
     fn error(&self, status: u16, code: &str) -> String {
-        assert_eq!(self.resp.status, status, "{}", String::from_utf8_lossy(&self.resp.body));
+        assert_eq!(self.resp.status, status, "{}", String::from_utf8_lossy(self.resp.body.bytes()));
         let v = self.json();
         let e = v.get("error").and_then(Value::as_object).expect("an error envelope");
         assert_eq!(v.as_object().unwrap().len(), 1, "only `error` at the top: {v}");
@@ -62,17 +48,9 @@ impl Served {
 }
 
 fn serve_in(state: &DeploymentState, req: TestRequest) -> Served {
-    let ids = RequestIds::new(7);
-    let clock = FixedClock::new(&[1_000.0, 1_012.0]);
-    let log = MemoryLog::default();
-    let cx = Context {
-        deployment: state,
-        ids: &ids,
-        clock: &clock,
-        log: &log,
-    };
-    let resp = block_on(handle(&req, &cx));
-    let lines = log.lines.borrow();
+    let h = Harness::new(&[1_000.0, 1_012.0]);
+    let resp = block_on(h.handle(state, &req));
+    let lines = h.log.lines.borrow();
     assert_eq!(lines.len(), 1, "one log line per request: {lines:?}");
     let log: Value = serde_json::from_str(&lines[0]).expect("the log line is JSON");
     Served { resp, log }
@@ -279,7 +257,7 @@ fn unknown_path_is_404_not_found() {
 fn head_has_no_body() {
     let s = acme_dev(TestRequest::new("HEAD", "/health").with("host", "acme.localhost"));
     assert_eq!(s.resp.status, 200);
-    assert!(s.resp.body.is_empty());
+    assert!(s.resp.body.bytes().is_empty());
     assert!(s.resp.header("x-request-id").is_some());
 }
 
@@ -292,7 +270,7 @@ fn cors_preflight_and_requests_follow_the_tenants_origins() {
         .with("access-control-request-method", "GET");
     let s = serve(TenantId::Acme, EnvName::Prod, pre);
     assert_eq!(s.resp.status, 204);
-    assert!(s.resp.body.is_empty());
+    assert!(s.resp.body.bytes().is_empty());
     assert_eq!(s.resp.header("access-control-allow-origin"), Some(origin));
     assert_eq!(s.resp.header("access-control-allow-methods"), Some("GET, HEAD, OPTIONS"));
     assert_eq!(s.resp.header("vary"), Some("origin"));
@@ -345,7 +323,7 @@ fn misconfigured_deployment_fails_every_request_closed() {
     assert_eq!(s.log["level"], "error");
     assert!(s.log["detail"].as_str().unwrap().contains("hooli"));
     // The problem is logged, not sent to the client.
-    assert!(!String::from_utf8_lossy(&s.resp.body).contains("hooli"));
+    assert!(!String::from_utf8_lossy(s.resp.body.bytes()).contains("hooli"));
 }
 
 #[test]

@@ -1,14 +1,14 @@
-//! The Durable Object classes the platform file declares (`SESSIONS` →
-//! `ChatSession`, `RATE_LIMITER` → `RateLimiter`). wrangler's generated
-//! configs declare them as SQLite classes, so the Worker must export them
-//! (`wrangler deploy --dry-run` fails otherwise).
+//! Typed Durable Object protocols and their state logic (plain Rust,
+//! tested natively): `RATE_LIMITER` → `RateLimiter` ([`rate_limiter`]),
+//! `SESSIONS` → `ChatSession` ([`session`]). The classes themselves
+//! (wasm32 only, `crate::wasm::objects`) keep that state in Durable Object
+//! storage; wrangler's generated configs declare them as SQLite classes, so
+//! the Worker must export them.
 //!
-//! Their state logic is plain Rust here, tested natively; the classes
-//! themselves (wasm32 only, in `crate::wasm`) keep that state in Durable
-//! Object storage. An object is reached only through a name made by
-//! [`crate::resolve::TenantCtx::key`], so one tenant cannot address
-//! another's object. The `/chat` and rate-limit middleware issues wire them
-//! into the request path; today nothing in the Worker's routes calls them.
+//! An object is reached only through a name made by
+//! [`crate::tenancy::resolve::TenantCtx::key`], so one tenant cannot
+//! address another's object. The rate limiter is on the request path
+//! (`crate::limits`); sessions are wired in by `/chat`.
 
 pub mod rate_limiter;
 pub mod session;

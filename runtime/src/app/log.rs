@@ -7,29 +7,47 @@
 //! ```
 //!
 //! `tenant` and `route` are `null` when the request never got that far;
-//! `error` is the envelope's code. Levels: `info` below 400, `warn` for 4xx,
+//! `error` is the envelope's code; `user` and `auth` say who called;
+//! `detail` what only the log may say (why a credential was refused). A
+//! streamed response's line is written when the stream ends, with
+//! `stream`, `chunks` and `bytes`. Levels: `info` below 400, `warn` for 4xx,
 //! `error` for 5xx. Client-controlled text (path, host) is JSON-escaped and
 //! cut to 200 characters.
 
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
-pub struct RequestLog<'a> {
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RequestLog {
     pub level: &'static str,
     pub msg: &'static str,
-    pub request_id: &'a str,
+    pub request_id: String,
     pub tenant: Option<&'static str>,
     pub env: &'static str,
     pub route: Option<&'static str>,
-    pub method: &'a str,
-    pub path: &'a str,
-    pub host: Option<&'a str>,
+    pub method: String,
+    pub path: String,
+    pub host: Option<String>,
     pub status: u16,
     pub latency_ms: u64,
     pub error: Option<&'static str>,
-    /// Extra detail for 5xx (what was misconfigured).
+    /// The authenticated user (never a token or key).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<&'a str>,
+    pub user: Option<String>,
+    /// How the user authenticated (`jwt`, `access`, `api-key`, `development`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<&'static str>,
+    /// What the envelope does not say: why a credential was refused, which
+    /// limit refused, what is misconfigured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// For streamed responses, written when the stream ends: `completed`,
+    /// `cancelled` (the client went away) or `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chunks: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 pub fn level(status: u16) -> &'static str {
@@ -48,7 +66,7 @@ pub fn clip(s: &str) -> &str {
     }
 }
 
-impl RequestLog<'_> {
+impl RequestLog {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| r#"{"level":"error","msg":"log line could not be encoded"}"#.into())
     }

@@ -7,7 +7,7 @@
 //! it is refused with 403 `origin_not_allowed` before a handler runs, so a
 //! browser page elsewhere cannot make the Worker act for a tenant.
 
-use crate::envelope::{ErrorCode, Failure};
+use crate::app::envelope::{ErrorCode, Failure};
 use crate::tenants::TenantEnvConfig;
 
 /// Headers a browser may send cross-origin.

@@ -8,7 +8,7 @@
 //! parts are percent-encoded (`/`, `%` and control characters), so no part
 //! can forge a separator and climb into another space or tenant.
 
-use crate::resolve::TenantCtx;
+use crate::tenancy::resolve::TenantCtx;
 
 /// What a key is for. Each space is a separate key prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,8 +17,10 @@ pub enum Space {
     Cache,
     /// Chat sessions (Durable Object names).
     Session,
-    /// Rate-limit counters (Durable Object names).
+    /// Rate-limit counters (Durable Object names and bucket keys).
     RateLimit,
+    /// API key records (KV).
+    ApiKey,
 }
 
 impl Space {
@@ -27,6 +29,7 @@ impl Space {
             Space::Cache => "cache",
             Space::Session => "session",
             Space::RateLimit => "ratelimit",
+            Space::ApiKey => "apikey",
         }
     }
 }
@@ -100,7 +103,7 @@ mod tests {
             let k = acme.key(Space::Cache, &[p]);
             assert!(k.as_str().starts_with("t/acme/cache/"), "{}", k.as_str());
             assert_eq!(k.as_str().matches('/').count(), 3, "a part added a separator: {}", k.as_str());
-            for space in [Space::Cache, Space::Session, Space::RateLimit] {
+            for space in [Space::Cache, Space::Session, Space::RateLimit, Space::ApiKey] {
                 for q in evil {
                     assert_ne!(k, globex.key(space, &[q]));
                 }

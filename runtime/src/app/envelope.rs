@@ -2,10 +2,11 @@
 //!
 //! Every failure the Worker can produce is an [`ErrorCode`]: a stable
 //! machine-readable code, an HTTP status and a message for people. The body
-//! is always `{"error":{"code","message","request_id"}}` with
-//! `content-type: application/json`; never a bare status, HTML or panic
-//! text. JSON routes answer `{"data":…,"request_id":…}`.
+//! is always `{"error":{"code","message","request_id"}}` (plus `details`
+//! for body errors) with `content-type: application/json`; never a bare
+//! status, HTML or panic text. JSON routes answer `{"data":…,"request_id":…}`.
 
+use crate::http::body::Detail;
 use crate::http::Response;
 use serde::Serialize;
 
@@ -26,20 +27,41 @@ pub enum ErrorCode {
     OriginNotAllowed,
     /// `content-length` is not a number.
     InvalidContentLength,
-    /// The body is larger than the route accepts.
+    /// The body is larger than the route accepts (counted as it arrives).
     PayloadTooLarge,
-    /// No route has this path.
+    /// The body is not JSON (`content-type`).
+    UnsupportedMediaType,
+    /// The body is not valid JSON (`details` has the line and column).
+    InvalidJson,
+    /// The body is JSON but breaks the route's schema (`details` lists every
+    /// field error with its JSON pointer).
+    InvalidRequest,
+    /// No credentials, or credentials that were not accepted
+    /// (`www-authenticate` says which schemes the tenant takes).
+    Unauthenticated,
+    /// Authenticated, but without a role the route needs.
+    Forbidden,
+    /// A rate limit of the tenant file is used up (`retry-after`).
+    RateLimited,
+    /// No route has this path (or the named resource does not exist).
     NotFound,
     /// The route exists but not with this method (`allow` lists the methods).
     MethodNotAllowed,
     /// The deployment's vars do not name a tenant and environment of this build.
     DeploymentMisconfigured,
+    /// The deployment lacks a binding the route needs.
+    BindingUnavailable,
+    /// The rate limiter cannot be reached; requests are refused, not let
+    /// through unlimited (`retry-after`).
+    RateLimiterUnavailable,
+    /// The identity provider's keys cannot be fetched and none are cached.
+    AuthUnavailable,
     /// Anything else that went wrong inside the Worker.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::TenantUnknown,
         ErrorCode::TenantHeaderNotAllowed,
         ErrorCode::TenantConflict,
@@ -47,9 +69,18 @@ impl ErrorCode {
         ErrorCode::OriginNotAllowed,
         ErrorCode::InvalidContentLength,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::InvalidJson,
+        ErrorCode::InvalidRequest,
+        ErrorCode::Unauthenticated,
+        ErrorCode::Forbidden,
+        ErrorCode::RateLimited,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::DeploymentMisconfigured,
+        ErrorCode::BindingUnavailable,
+        ErrorCode::RateLimiterUnavailable,
+        ErrorCode::AuthUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -62,9 +93,18 @@ impl ErrorCode {
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::InvalidContentLength => "invalid_content_length",
             ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::UnsupportedMediaType => "unsupported_media_type",
+            ErrorCode::InvalidJson => "invalid_json",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotFound => "not_found",
             ErrorCode::MethodNotAllowed => "method_not_allowed",
             ErrorCode::DeploymentMisconfigured => "deployment_misconfigured",
+            ErrorCode::BindingUnavailable => "binding_unavailable",
+            ErrorCode::RateLimiterUnavailable => "rate_limiter_unavailable",
+            ErrorCode::AuthUnavailable => "auth_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -78,9 +118,18 @@ impl ErrorCode {
             ErrorCode::OriginNotAllowed => 403,
             ErrorCode::InvalidContentLength => 400,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::InvalidJson => 400,
+            ErrorCode::InvalidRequest => 422,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::RateLimited => 429,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::DeploymentMisconfigured => 500,
+            ErrorCode::BindingUnavailable => 503,
+            ErrorCode::RateLimiterUnavailable => 503,
+            ErrorCode::AuthUnavailable => 503,
             ErrorCode::Internal => 500,
         }
     }
@@ -92,7 +141,15 @@ pub struct Failure {
     pub code: ErrorCode,
     pub message: String,
     /// For 405: the methods the route accepts.
-    pub allow: Option<&'static str>,
+    pub allow: Option<String>,
+    /// Extra response headers (`www-authenticate`, `retry-after`, …).
+    pub headers: Vec<(&'static str, String)>,
+    /// Body problems (`invalid_json`, `invalid_request`), in the envelope
+    /// as `details`.
+    pub details: Vec<Detail>,
+    /// What only the log line may say (why a credential was refused);
+    /// never in the envelope.
+    pub log_detail: Option<String>,
 }
 
 impl Failure {
@@ -101,7 +158,25 @@ impl Failure {
             code,
             message: message.into(),
             allow: None,
+            headers: Vec::new(),
+            details: Vec::new(),
+            log_detail: None,
         }
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Failure {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    pub fn with_details(mut self, details: Vec<Detail>) -> Failure {
+        self.details = details;
+        self
+    }
+
+    pub fn with_log_detail(mut self, detail: impl Into<String>) -> Failure {
+        self.log_detail = Some(detail.into());
+        self
     }
 }
 
@@ -117,6 +192,8 @@ struct ErrorInner<'a> {
     code: &'static str,
     message: &'a str,
     request_id: &'a str,
+    #[serde(skip_serializing_if = "<[Detail]>::is_empty")]
+    details: &'a [Detail],
 }
 
 #[derive(Serialize)]
@@ -132,28 +209,22 @@ pub fn error_response(failure: &Failure, request_id: &str) -> Response {
             code: failure.code.code(),
             message: &failure.message,
             request_id,
+            details: &failure.details,
         },
     })
     .unwrap_or_else(|_| br#"{"error":{"code":"internal","message":"could not encode the error","request_id":""}}"#.to_vec());
     let mut headers = vec![("content-type", JSON.to_string())];
-    if let Some(allow) = failure.allow {
-        headers.push(("allow", allow.to_string()));
+    if let Some(allow) = &failure.allow {
+        headers.push(("allow", allow.clone()));
     }
-    Response {
-        status: failure.code.status(),
-        headers,
-        body,
-    }
+    headers.extend(failure.headers.iter().cloned());
+    Response::new(failure.code.status(), headers, body)
 }
 
 /// The success envelope `{"data":…,"request_id":…}` with status 200.
 pub fn data_response<T: Serialize>(data: &T, request_id: &str) -> Response {
     match serde_json::to_vec(&DataBody { data, request_id }) {
-        Ok(body) => Response {
-            status: 200,
-            headers: vec![("content-type", JSON.to_string())],
-            body,
-        },
+        Ok(body) => Response::new(200, vec![("content-type", JSON.to_string())], body),
         Err(e) => error_response(
             &Failure::new(ErrorCode::Internal, format!("could not encode the response: {e}")),
             request_id,
@@ -178,11 +249,11 @@ mod tests {
     #[test]
     fn error_envelope_escapes_the_message_and_carries_allow() {
         let mut f = Failure::new(ErrorCode::MethodNotAllowed, "no \"POST\" here");
-        f.allow = Some("GET, HEAD, OPTIONS");
+        f.allow = Some("GET, HEAD, OPTIONS".into());
         let r = error_response(&f, "req-12345678");
         assert_eq!(r.status, 405);
         assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
-        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(r.body.bytes()).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"error": {"code": "method_not_allowed", "message": "no \"POST\" here", "request_id": "req-12345678"}})

@@ -12,9 +12,9 @@
 //!    fields and no constructor outside this module, so a handler cannot
 //!    exist without a resolved tenant.
 //!
-//! Rule 5 (storage keys) lives in [`crate::keys`], on the context.
+//! Rule 5 (storage keys) lives in [`crate::tenancy::keys`], on the context.
 
-use crate::envelope::{ErrorCode, Failure};
+use crate::app::envelope::{ErrorCode, Failure};
 use crate::tenants::{EnvName, TenantConfig, TenantEnvConfig, TenantId};
 
 /// What the deployment is: its pin, build version and bindings.

@@ -1,11 +1,12 @@
 //! `GET /health`: which tenant this is, in which environment, which build,
 //! and which of the platform's bindings the deployment has.
 
-use crate::resolve::{Deployment, TenantCtx};
+use crate::tenancy::resolve::{Deployment, TenantCtx};
+use schemars::JsonSchema;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct Health {
     pub tenant: &'static str,
     pub name: &'static str,
@@ -18,7 +19,7 @@ pub struct Health {
     pub bindings: BTreeMap<&'static str, Binding>,
 }
 
-#[derive(Debug, Serialize, PartialEq)]
+#[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct Binding {
     pub kind: &'static str,
     pub present: bool,

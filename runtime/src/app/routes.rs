@@ -1,0 +1,206 @@
+//! The route table, with each route's policy as data: methods, the body
+//! it takes, who may call it, whether it is rate-limited, whether it
+//! exists outside development environments. The pipeline
+//! ([`super::handle`]) enforces the policy before any handler runs; the
+//! OpenAPI document (`crate::openapi`) is generated from the same table.
+//!
+//! A path no route has is 404 `not_found`; a known path with another
+//! method is 405 `method_not_allowed` with `allow`. `OPTIONS` is answered
+//! on every route (CORS preflight, or the `allow` list). Paths match
+//! exactly, except a trailing `{id}` segment (no `/` inside).
+
+use crate::http::Method;
+
+/// The handlers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Health,
+    Me,
+    KeysList,
+    KeysCreate,
+    KeysRevoke,
+    DevStream,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No authentication, no rate limit (`/health`).
+    Public,
+    /// Any authenticated principal with one of `roles` (empty: any).
+    Principal { roles: &'static [&'static str] },
+}
+
+/// One method on one path.
+#[derive(Debug)]
+pub struct RouteSpec {
+    pub path: &'static str,
+    pub method: Method,
+    pub route: Route,
+    /// Name used in logs and as the OpenAPI operation id.
+    pub name: &'static str,
+    pub access: Access,
+    /// Charged to the tenant's rate limits.
+    pub limited: bool,
+    /// The largest body accepted, in bytes (0: none).
+    pub max_body: u64,
+    /// Served only in development environments (404 elsewhere).
+    pub dev_only: bool,
+}
+
+const ADMIN: &[&str] = &["admin"];
+
+pub static ROUTES: &[RouteSpec] = &[
+    RouteSpec {
+        path: "/health",
+        method: Method::Get,
+        route: Route::Health,
+        name: "health",
+        access: Access::Public,
+        limited: false,
+        max_body: 0,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/health",
+        method: Method::Head,
+        route: Route::Health,
+        name: "health",
+        access: Access::Public,
+        limited: false,
+        max_body: 0,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/v1/me",
+        method: Method::Get,
+        route: Route::Me,
+        name: "me",
+        access: Access::Principal { roles: &[] },
+        limited: true,
+        max_body: 0,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/v1/keys",
+        method: Method::Get,
+        route: Route::KeysList,
+        name: "keys.list",
+        access: Access::Principal { roles: ADMIN },
+        limited: true,
+        max_body: 0,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/v1/keys",
+        method: Method::Post,
+        route: Route::KeysCreate,
+        name: "keys.create",
+        access: Access::Principal { roles: ADMIN },
+        limited: true,
+        max_body: 4 * 1024,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/v1/keys/{id}",
+        method: Method::Delete,
+        route: Route::KeysRevoke,
+        name: "keys.revoke",
+        access: Access::Principal { roles: ADMIN },
+        limited: true,
+        max_body: 0,
+        dev_only: false,
+    },
+    RouteSpec {
+        path: "/v1/dev/stream",
+        method: Method::Get,
+        route: Route::DevStream,
+        name: "dev.stream",
+        access: Access::Principal { roles: &[] },
+        limited: true,
+        max_body: 0,
+        dev_only: true,
+    },
+];
+
+/// The routes of one path, with the `{id}` it captured.
+#[derive(Debug)]
+pub struct PathMatch<'p> {
+    pub path: &'static str,
+    pub specs: Vec<&'static RouteSpec>,
+    pub param: Option<&'p str>,
+}
+
+impl PathMatch<'_> {
+    /// The `allow` header: the methods, then `OPTIONS`.
+    pub fn allow(&self) -> String {
+        let mut v: Vec<&str> = self.specs.iter().map(|s| s.method.as_str()).collect();
+        v.push("OPTIONS");
+        v.join(", ")
+    }
+
+    pub fn for_method(&self, m: Method) -> Option<&'static RouteSpec> {
+        self.specs.iter().copied().find(|s| s.method == m)
+    }
+}
+
+fn matches<'p>(pattern: &str, path: &'p str) -> Option<Option<&'p str>> {
+    match pattern.strip_suffix("{id}") {
+        None => (pattern == path).then_some(None),
+        Some(prefix) => {
+            let id = path.strip_prefix(prefix)?;
+            (!id.is_empty() && !id.contains('/') && id.len() <= 128).then_some(Some(id))
+        }
+    }
+}
+
+/// The routes for a path.
+pub fn find(path: &str) -> Option<PathMatch<'_>> {
+    let mut found: Option<PathMatch<'_>> = None;
+    for spec in ROUTES {
+        if let Some(param) = matches(spec.path, path) {
+            match &mut found {
+                Some(m) if m.path == spec.path => m.specs.push(spec),
+                Some(_) => {}
+                None => {
+                    found = Some(PathMatch {
+                        path: spec.path,
+                        specs: vec![spec],
+                        param,
+                    })
+                }
+            }
+        }
+    }
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allow_lists_every_method_of_the_path_and_options() {
+        assert_eq!(find("/health").unwrap().allow(), "GET, HEAD, OPTIONS");
+        assert_eq!(find("/v1/keys").unwrap().allow(), "GET, POST, OPTIONS");
+        assert_eq!(find("/v1/keys/abc").unwrap().allow(), "DELETE, OPTIONS");
+    }
+
+    #[test]
+    fn paths_match_exactly_and_ids_are_one_segment() {
+        assert!(find("/health").is_some());
+        for p in ["/health/", "/HEALTH", "/health/x", "/", "", "/v1/keys/", "/v1/keys/a/b"] {
+            assert!(find(p).is_none(), "{p}");
+        }
+        assert_eq!(find("/v1/keys/0123abcd").unwrap().param, Some("0123abcd"));
+    }
+
+    #[test]
+    fn only_health_is_public_and_every_other_route_is_limited() {
+        for r in ROUTES {
+            assert_eq!(r.access == Access::Public, r.route == Route::Health, "{}", r.path);
+            assert_eq!(r.limited, r.access != Access::Public, "{}", r.path);
+            assert!(r.max_body == 0 || r.method == Method::Post, "{}", r.path);
+        }
+    }
+}

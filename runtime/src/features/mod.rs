@@ -1,0 +1,15 @@
+//! Capabilities, one module (later one folder) each, over the core
+//! ([`crate::app`], [`crate::http`], [`crate::ports`]). A handler takes a
+//! [`crate::app::Scope`] — tenant context, principal, ports — and returns
+//! a response or a [`crate::app::envelope::Failure`].
+//!
+//! - [`health`]: `GET /health` (public);
+//! - [`me`]: `GET /v1/me`, who the caller is and how much rate limit is left;
+//! - [`keys`]: `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, API keys (admin);
+//! - [`dev_stream`]: `GET /v1/dev/stream`, a server-sent-events test stream
+//!   (development environments only).
+
+pub mod dev_stream;
+pub mod health;
+pub mod keys;
+pub mod me;

@@ -1,0 +1,293 @@
+//! The OpenAPI 3.1 document of the Worker's HTTP API, generated from the
+//! route table ([`crate::app::routes::ROUTES`]: paths, methods, who may
+//! call, limits, bodies) and the request and response types (their JSON
+//! Schemas, derived with schemars — the same schemas the body decoder
+//! enforces). `cargo xtask openapi` writes it to `docs/openapi.json`; a
+//! test fails when the committed file is stale.
+
+use schemars::generate::{Contract, SchemaSettings};
+use schemars::{JsonSchema, SchemaGenerator};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use crate::app::envelope::ErrorCode;
+use crate::app::routes::{Access, Route, RouteSpec, ROUTES};
+use crate::http::body::Detail;
+use crate::http::Method;
+
+/// The error envelope, as documented.
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Serialize, JsonSchema)]
+#[allow(dead_code)]
+struct ErrorBody {
+    /// A stable machine-readable code (see the `x-error-codes` of each response).
+    code: String,
+    /// For people; never part of the API contract.
+    message: String,
+    request_id: String,
+    /// Body problems (`invalid_json`, `invalid_request`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    details: Vec<Detail>,
+}
+
+struct Gen {
+    de: SchemaGenerator,
+    ser: SchemaGenerator,
+}
+
+impl Gen {
+    fn new() -> Gen {
+        let settings = |contract| {
+            let mut s = SchemaSettings::draft2020_12();
+            s.definitions_path = "/components/schemas".into();
+            s.meta_schema = None;
+            s.contract = contract;
+            s
+        };
+        Gen {
+            de: SchemaGenerator::new(settings(Contract::Deserialize)),
+            ser: SchemaGenerator::new(settings(Contract::Serialize)),
+        }
+    }
+
+    fn request<T: JsonSchema>(&mut self) -> Value {
+        self.de.subschema_for::<T>().to_value()
+    }
+
+    fn response<T: JsonSchema>(&mut self) -> Value {
+        self.ser.subschema_for::<T>().to_value()
+    }
+}
+
+/// The error codes a route can answer with, by status.
+fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
+    use ErrorCode::*;
+    let mut v = vec![
+        TenantUnknown,
+        TenantHeaderNotAllowed,
+        TenantConflict,
+        TenantNotServed,
+        OriginNotAllowed,
+        InvalidContentLength,
+        PayloadTooLarge,
+        MethodNotAllowed,
+        DeploymentMisconfigured,
+        Internal,
+    ];
+    if spec.dev_only || spec.path.contains("{id}") || matches!(spec.route, Route::KeysList | Route::KeysCreate) {
+        v.push(NotFound);
+    }
+    if let Access::Principal { roles } = spec.access {
+        v.extend([Unauthenticated, AuthUnavailable, BindingUnavailable]);
+        if !roles.is_empty() {
+            v.push(Forbidden);
+        }
+    }
+    if spec.limited {
+        v.extend([RateLimited, RateLimiterUnavailable]);
+    }
+    if spec.max_body > 0 {
+        v.extend([UnsupportedMediaType, InvalidJson, InvalidRequest]);
+    }
+    if spec.route == Route::DevStream {
+        v.push(InvalidRequest);
+    }
+    v.sort_by_key(|c| (c.status(), c.code()));
+    v.dedup();
+    v
+}
+
+fn data_envelope(inner: Value) -> Value {
+    json!({
+        "type": "object",
+        "required": ["data", "request_id"],
+        "properties": {"data": inner, "request_id": {"type": "string"}},
+        "additionalProperties": false,
+    })
+}
+
+fn limit_headers() -> Value {
+    json!({
+        "ratelimit-limit": {"$ref": "#/components/headers/RateLimitLimit"},
+        "ratelimit-remaining": {"$ref": "#/components/headers/RateLimitRemaining"},
+        "ratelimit-reset": {"$ref": "#/components/headers/RateLimitReset"},
+        "x-request-id": {"$ref": "#/components/headers/RequestId"},
+    })
+}
+
+fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
+    use crate::features::{health::Health, keys, me::Me};
+    let json_body = |schema: Value| json!({"application/json": {"schema": data_envelope(schema)}});
+    let (status, description, content) = match spec.route {
+        Route::Health if spec.method == Method::Head => ("200", "The tenant is served (no body).", Value::Null),
+        Route::Health => (
+            "200",
+            "Which tenant, environment and build; which bindings are present.",
+            json_body(g.response::<Health>()),
+        ),
+        Route::Me => ("200", "The caller as the Worker sees them.", json_body(g.response::<Me>())),
+        Route::KeysList => (
+            "200",
+            "The environment's API keys (never the keys themselves).",
+            json_body(g.response::<keys::KeyList>()),
+        ),
+        Route::KeysCreate => (
+            "201",
+            "The new key, shown this once, and its record.",
+            json_body(g.response::<keys::CreatedKey>()),
+        ),
+        Route::KeysRevoke => ("200", "The key is revoked.", json_body(g.response::<keys::Revoked>())),
+        Route::DevStream => (
+            "200",
+            "Server-sent events: `tick` events, then `done` (or `error`).",
+            json!({"text/event-stream": {"schema": {"type": "string"}}}),
+        ),
+    };
+    let mut r = json!({"description": description});
+    if !content.is_null() {
+        r["content"] = content;
+    }
+    r["headers"] = if spec.limited {
+        limit_headers()
+    } else {
+        json!({"x-request-id": {"$ref": "#/components/headers/RequestId"}})
+    };
+    (status.to_string(), r)
+}
+
+fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
+    let mut responses = Map::new();
+    let (status, ok) = success(g, spec);
+    responses.insert(status, ok);
+    let mut by_status: std::collections::BTreeMap<u16, Vec<&'static str>> = std::collections::BTreeMap::new();
+    for c in errors(spec) {
+        by_status.entry(c.status()).or_default().push(c.code());
+    }
+    for (status, codes) in by_status {
+        let mut headers = json!({"x-request-id": {"$ref": "#/components/headers/RequestId"}});
+        match status {
+            401 => headers["www-authenticate"] = json!({"description": "The schemes the tenant accepts.", "schema": {"type": "string"}}),
+            405 => headers["allow"] = json!({"description": "The methods the path accepts.", "schema": {"type": "string"}}),
+            429 | 503 => headers["retry-after"] = json!({"description": "Seconds to wait.", "schema": {"type": "integer"}}),
+            _ => {}
+        }
+        if status == 429 {
+            let extra = limit_headers();
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                headers[k] = v.clone();
+            }
+        }
+        responses.insert(
+            status.to_string(),
+            json!({
+                "description": format!("Error: {}.", codes.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")),
+                "headers": headers,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+                "x-error-codes": codes,
+            }),
+        );
+    }
+    let mut op = json!({
+        "operationId": if spec.method == Method::Head { format!("{}.head", spec.name) } else { spec.name.to_string() },
+        "summary": summary(spec),
+        "responses": responses,
+    });
+    match spec.access {
+        Access::Public => op["security"] = json!([]),
+        Access::Principal { roles } => {
+            op["security"] = json!([{"bearer": []}, {"apiKey": []}, {"cloudflareAccess": []}]);
+            op["x-roles"] = json!(roles);
+        }
+    }
+    if spec.limited {
+        op["x-rate-limited"] = json!(true);
+    }
+    if spec.dev_only {
+        op["x-development-only"] = json!(true);
+    }
+    if spec.path.contains("{id}") {
+        op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The key id (16 hex characters).", "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}]);
+    }
+    if spec.route == Route::DevStream {
+        op["parameters"] = json!([
+            {"name": "events", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 5}},
+            {"name": "interval_ms", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 10000, "default": 100}},
+            {"name": "fail_after", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 1000}},
+        ]);
+    }
+    if spec.route == Route::KeysCreate {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::keys::CreateKey>()}},
+            "x-max-bytes": spec.max_body,
+        });
+    }
+    op
+}
+
+fn summary(spec: &RouteSpec) -> &'static str {
+    match spec.route {
+        Route::Health => "The deployment's tenant, environment, build and bindings",
+        Route::Me => "Who the caller is",
+        Route::KeysList => "List the environment's API keys",
+        Route::KeysCreate => "Issue an API key (shown once)",
+        Route::KeysRevoke => "Revoke an API key",
+        Route::DevStream => "A test stream of server-sent events (development environments only)",
+    }
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut g = Gen::new();
+    let mut paths = Map::new();
+    for spec in ROUTES {
+        let item = paths.entry(spec.path.to_string()).or_insert_with(|| json!({}));
+        item[spec.method.as_str().to_ascii_lowercase()] = operation(&mut g, spec);
+    }
+    let _ = g.response::<ErrorEnvelope>();
+    let mut schemas = g.de.take_definitions(true);
+    for (k, v) in g.ser.take_definitions(true) {
+        schemas.entry(k).or_insert(v);
+    }
+    let schemas: Map<String, Value> = {
+        let mut v: Vec<(String, Value)> = schemas.into_iter().collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().collect()
+    };
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "tenants-as-code Worker",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The multi-tenant AI Worker's HTTP API. Every request is resolved to one tenant by its host (docs/runtime.md); every response carries `x-request-id`; every error is the envelope `{\"error\":{\"code\",\"message\",\"request_id\"}}`. Authentication and rate limits follow the tenant file (docs/auth.md).",
+        },
+        "servers": [{"url": "https://{host}", "variables": {"host": {"default": "acme.example.com", "description": "A host of the tenant (tenants/*)."}}}],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT or API key (tak_…)", "description": "A JWT from the tenant's identity provider, or an API key."},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key", "description": "An API key issued with `tenants keys create` or `POST /v1/keys`."},
+                "cloudflareAccess": {"type": "apiKey", "in": "header", "name": "cf-access-jwt-assertion", "description": "The assertion Cloudflare Access adds in front of the Worker."},
+            },
+            "headers": {
+                "RequestId": {"description": "The request's id (also in every log line).", "schema": {"type": "string"}},
+                "RateLimitLimit": {"description": "The limit of the tightest bucket (tenant, user or IP).", "schema": {"type": "integer"}},
+                "RateLimitRemaining": {"description": "Requests left in that bucket now.", "schema": {"type": "integer"}},
+                "RateLimitReset": {"description": "Seconds until that bucket is full again.", "schema": {"type": "integer"}},
+            },
+        },
+    })
+}
+
+/// The document as the committed file holds it (pretty, newline at the end).
+pub fn document_text() -> String {
+    let mut s = serde_json::to_string_pretty(&document()).unwrap_or_default();
+    s.push('\n');
+    s
+}

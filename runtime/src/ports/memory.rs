@@ -1,0 +1,218 @@
+//! In-memory adapters for native tests, benchmarks and tools. They behave
+//! like the real ones where the core can tell (KV listing by prefix, the
+//! limiter's atomic multi-bucket hit through the same state logic as the
+//! Durable Object), and can be told to fail.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use super::{Clock, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, LogSink, PortError, Random, Timer};
+use crate::objects::rate_limiter::{self, Buckets, HitReply, HitRequest};
+use crate::tenancy::keys::StorageKey;
+
+/// A clock that returns the values it is given, in turn (then the last).
+#[derive(Debug, Default)]
+pub struct FixedClock {
+    pub times: RefCell<Vec<f64>>,
+}
+
+impl FixedClock {
+    pub fn new(times: &[f64]) -> FixedClock {
+        let mut v = times.to_vec();
+        v.reverse();
+        FixedClock { times: RefCell::new(v) }
+    }
+}
+
+impl Clock for FixedClock {
+    fn now_ms(&self) -> f64 {
+        let mut t = self.times.borrow_mut();
+        if t.len() > 1 {
+            t.pop().unwrap_or_default()
+        } else {
+            t.last().copied().unwrap_or_default()
+        }
+    }
+}
+
+/// A clock tests move by hand; [`ManualTimer`] advances it.
+#[derive(Debug, Default)]
+pub struct ManualClock(pub Cell<f64>);
+
+impl ManualClock {
+    pub fn at(ms: f64) -> Rc<ManualClock> {
+        Rc::new(ManualClock(Cell::new(ms)))
+    }
+    pub fn advance(&self, ms: f64) {
+        self.0.set(self.0.get() + ms);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> f64 {
+        self.0.get()
+    }
+}
+
+/// Log lines kept in memory.
+#[derive(Debug, Default)]
+pub struct MemoryLog {
+    pub lines: RefCell<Vec<String>>,
+}
+
+impl LogSink for MemoryLog {
+    fn line(&self, json: &str) {
+        self.lines.borrow_mut().push(json.to_string());
+    }
+}
+
+/// A timer that completes at once, moving a [`ManualClock`] (if any) by
+/// the time slept.
+#[derive(Default)]
+pub struct ManualTimer {
+    pub clock: Option<Rc<ManualClock>>,
+    pub slept_ms: Cell<u64>,
+}
+
+impl Timer for ManualTimer {
+    fn sleep(&self, ms: u32) -> LocalFuture<'static, ()> {
+        if let Some(c) = &self.clock {
+            c.advance(f64::from(ms));
+        }
+        self.slept_ms.set(self.slept_ms.get() + u64::from(ms));
+        Box::pin(async {})
+    }
+}
+
+/// Deterministic "randomness" (a counter through splitmix64): tests only.
+#[derive(Default)]
+pub struct SeqRandom(pub Cell<u64>);
+
+impl Random for SeqRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let mut z = self.0.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+            self.0.set(z);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            chunk.copy_from_slice(&z.to_le_bytes()[..chunk.len()]);
+        }
+    }
+}
+
+/// HTTP answers by URL; counts requests. An unknown URL is a `PortError`.
+#[derive(Default)]
+pub struct MemoryHttp {
+    pub routes: RefCell<BTreeMap<String, Fetched>>,
+    pub requests: RefCell<Vec<String>>,
+}
+
+impl MemoryHttp {
+    pub fn serve(&self, url: &str, status: u16, body: &str) {
+        self.routes.borrow_mut().insert(
+            url.to_string(),
+            Fetched {
+                status,
+                body: body.as_bytes().to_vec(),
+            },
+        );
+    }
+}
+
+impl HttpClient for MemoryHttp {
+    fn get<'a>(&'a self, url: &'a str, _timeout_ms: u32) -> LocalFuture<'a, Result<Fetched, PortError>> {
+        self.requests.borrow_mut().push(url.to_string());
+        let r = self.routes.borrow().get(url).cloned();
+        Box::pin(async move { r.ok_or_else(|| PortError(format!("connection refused: {url}"))) })
+    }
+}
+
+/// A KV namespace in memory (key → (value, metadata)).
+#[derive(Default)]
+pub struct MemoryKv {
+    pub map: RefCell<BTreeMap<String, (String, Option<String>)>>,
+    /// When set, every call fails.
+    pub down: Cell<bool>,
+}
+
+impl MemoryKv {
+    fn check(&self) -> Result<(), PortError> {
+        if self.down.get() {
+            Err(PortError("KV is unavailable".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Kv for MemoryKv {
+    fn get<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<Option<String>, PortError>> {
+        let r = self.check().map(|_| self.map.borrow().get(key.as_str()).map(|(v, _)| v.clone()));
+        Box::pin(async move { r })
+    }
+
+    fn put<'a>(&'a self, key: &'a StorageKey, value: &'a str, metadata: Option<&'a str>) -> LocalFuture<'a, Result<(), PortError>> {
+        let r = self.check().map(|_| {
+            self.map
+                .borrow_mut()
+                .insert(key.as_str().to_string(), (value.to_string(), metadata.map(str::to_string)));
+        });
+        Box::pin(async move { r })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<(), PortError>> {
+        let r = self.check().map(|_| {
+            self.map.borrow_mut().remove(key.as_str());
+        });
+        Box::pin(async move { r })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a StorageKey) -> LocalFuture<'a, Result<Vec<KvEntry>, PortError>> {
+        let r = self.check().map(|_| {
+            self.map
+                .borrow()
+                .iter()
+                .filter(|(k, _)| k.starts_with(prefix.as_str()))
+                .map(|(k, (_, m))| KvEntry {
+                    key: k.clone(),
+                    metadata: m.clone(),
+                })
+                .collect()
+        });
+        Box::pin(async move { r })
+    }
+}
+
+/// The limiter's state logic ([`rate_limiter::apply`]) over in-memory
+/// buckets, one map per limiter object, like the Durable Object.
+pub struct MemoryLimiter {
+    pub clock: Rc<dyn Clock>,
+    pub objects: RefCell<BTreeMap<String, Buckets>>,
+    /// When set, every call fails (the object cannot be reached).
+    pub down: Cell<bool>,
+}
+
+impl MemoryLimiter {
+    pub fn new(clock: Rc<dyn Clock>) -> MemoryLimiter {
+        MemoryLimiter {
+            clock,
+            objects: RefCell::new(BTreeMap::new()),
+            down: Cell::new(false),
+        }
+    }
+}
+
+impl Limiter for MemoryLimiter {
+    fn hit<'a>(&'a self, object: &'a StorageKey, req: &'a HitRequest) -> LocalFuture<'a, Result<HitReply, PortError>> {
+        let r = if self.down.get() {
+            Err(PortError("the rate limiter object cannot be reached".into()))
+        } else {
+            let mut objects = self.objects.borrow_mut();
+            let buckets = objects.entry(object.as_str().to_string()).or_default();
+            Ok(rate_limiter::apply(buckets, self.clock.now_ms(), req))
+        };
+        Box::pin(async move { r })
+    }
+}

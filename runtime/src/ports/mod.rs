@@ -1,0 +1,146 @@
+//! Ports: what the core needs from the platform, as traits. Handlers and
+//! middleware talk to these, never to workers-rs. The wasm adapters
+//! (`crate::wasm::adapters`) implement them over the real bindings; the
+//! in-memory ones in [`memory`] keep the core testable with `cargo test`.
+//!
+//! Invariants:
+//! - every port that stores or reads tenant data takes a
+//!   [`StorageKey`], which only [`crate::tenancy::resolve::TenantCtx::key`]
+//!   builds: no port accepts a raw string key;
+//! - futures are `!Send` ([`LocalFuture`]): workerd runs one request at a
+//!   time per isolate thread, and JavaScript values cannot cross threads;
+//! - a port that cannot reach its backend returns [`PortError`]; the
+//!   pipeline decides what that means (see `crate::limits` for the
+//!   limiter's policy).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use crate::tenancy::keys::StorageKey;
+
+pub mod memory;
+
+/// A boxed, single-threaded future.
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// A backend failed or could not be reached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortError(pub String);
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch. (On workerd the clock advances only
+/// across I/O, so CPU-only requests log a latency of 0.)
+pub trait Clock {
+    fn now_ms(&self) -> f64;
+}
+
+/// Where log lines go.
+pub trait LogSink {
+    fn line(&self, json: &str);
+}
+
+/// Timers.
+pub trait Timer {
+    fn sleep(&self, ms: u32) -> LocalFuture<'static, ()>;
+}
+
+/// Randomness from the platform's CSPRNG.
+pub trait Random {
+    fn fill(&self, buf: &mut [u8]);
+}
+
+/// A JWS algorithm the verifier supports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SigAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256.
+    Rs256,
+    /// ECDSA P-256 with SHA-256; the signature is `r || s` (64 bytes).
+    Es256,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl SigAlg {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SigAlg::Rs256 => "RS256",
+            SigAlg::Es256 => "ES256",
+            SigAlg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// Signature verification (WebCrypto on workerd).
+pub trait Crypto {
+    /// Verify `sig` over `data` with the public key `jwk` (a JSON Web Key,
+    /// as JSON text). `Err` when the key cannot be imported for `alg`.
+    fn verify<'a>(&'a self, alg: SigAlg, jwk: &'a str, data: &'a [u8], sig: &'a [u8]) -> LocalFuture<'a, Result<bool, PortError>>;
+}
+
+/// An HTTP response as the core sees it (JWKS documents).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+/// Outgoing HTTP `GET` (JWKS and Access certificates).
+pub trait HttpClient {
+    fn get<'a>(&'a self, url: &'a str, timeout_ms: u32) -> LocalFuture<'a, Result<Fetched, PortError>>;
+}
+
+/// One entry of a KV listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvEntry {
+    pub key: String,
+    /// The metadata stored with the value (JSON text), if any.
+    pub metadata: Option<String>,
+}
+
+/// A KV namespace (one binding). Keys are [`StorageKey`]s only.
+pub trait Kv {
+    fn get<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<Option<String>, PortError>>;
+    fn put<'a>(&'a self, key: &'a StorageKey, value: &'a str, metadata: Option<&'a str>) -> LocalFuture<'a, Result<(), PortError>>;
+    fn delete<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<(), PortError>>;
+    /// Keys under `prefix` (a key of the same tenant and space), with metadata.
+    fn list<'a>(&'a self, prefix: &'a StorageKey) -> LocalFuture<'a, Result<Vec<KvEntry>, PortError>>;
+}
+
+/// The rate limiter (the `RATE_LIMITER` Durable Object on workerd).
+pub trait Limiter {
+    /// Apply `req` atomically in the limiter object named `object`.
+    fn hit<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        req: &'a crate::objects::rate_limiter::HitRequest,
+    ) -> LocalFuture<'a, Result<crate::objects::rate_limiter::HitReply, PortError>>;
+}
+
+/// Everything the pipeline and handlers reach the platform through.
+/// Optional ports are bindings a deployment may lack (a 503 on the routes
+/// that need them).
+#[derive(Clone)]
+pub struct Ports {
+    pub clock: Rc<dyn Clock>,
+    pub log: Rc<dyn LogSink>,
+    pub timer: Rc<dyn Timer>,
+    pub random: Rc<dyn Random>,
+    pub crypto: Rc<dyn Crypto>,
+    pub http: Rc<dyn HttpClient>,
+    /// KV namespaces by binding name.
+    pub kv: Vec<(&'static str, Rc<dyn Kv>)>,
+    pub limiter: Option<Rc<dyn Limiter>>,
+}
+
+impl Ports {
+    /// The KV namespace of a binding, if the deployment has it.
+    pub fn kv(&self, binding: &str) -> Option<&Rc<dyn Kv>> {
+        self.kv.iter().find(|(b, _)| *b == binding).map(|(_, k)| k)
+    }
+}

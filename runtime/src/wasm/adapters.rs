@@ -1,0 +1,193 @@
+//! The ports over workerd: the clock, timers and randomness of the
+//! runtime, WebCrypto for signatures, `fetch` for key sets, KV namespaces
+//! and the rate limiter Durable Object.
+//!
+//! Crypto choice: WebCrypto (`crypto.subtle`) rather than pure-Rust RSA /
+//! ECDSA / Ed25519 crates — verification runs in workerd's native code
+//! (BoringSSL), adds no code to the wasm, and imported keys are cached in
+//! JavaScript per isolate; docs/auth.md has the measurements.
+
+use std::time::Duration;
+
+use worker::js_sys;
+use worker::wasm_bindgen::{self, JsCast, JsValue};
+use worker::wasm_bindgen_futures::JsFuture;
+
+use crate::objects::rate_limiter::{HitReply, HitRequest};
+use crate::ports::{Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, SigAlg, Timer};
+use crate::tenancy::keys::StorageKey;
+
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
+const keys = new Map();
+const IMPORT = {
+  RS256: { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" },
+  ES256: { name: "ECDSA", namedCurve: "P-256" },
+  EdDSA: { name: "Ed25519" },
+};
+const VERIFY = {
+  RS256: { name: "RSASSA-PKCS1-v1_5" },
+  ES256: { name: "ECDSA", hash: "SHA-256" },
+  EdDSA: { name: "Ed25519" },
+};
+export async function verify_sig(alg, jwk, data, sig) {
+  const id = alg + jwk;
+  let k = keys.get(id);
+  if (k === undefined) {
+    k = await crypto.subtle.importKey("jwk", JSON.parse(jwk), IMPORT[alg], false, ["verify"]);
+    if (keys.size >= 256) keys.clear();
+    keys.set(id, k);
+  }
+  return await crypto.subtle.verify(VERIFY[alg], k, sig, data);
+}
+export async function http_get(url, timeoutMs) {
+  const ctrl = new AbortController();
+  const t = setTimeout(() => ctrl.abort(), timeoutMs);
+  try {
+    const r = await fetch(url, { signal: ctrl.signal, headers: { accept: "application/json" } });
+    const b = new Uint8Array(await r.arrayBuffer());
+    return [r.status, b];
+  } finally {
+    clearTimeout(t);
+  }
+}
+export function random_fill(buf) {
+  crypto.getRandomValues(buf);
+}
+"#)]
+extern "C" {
+    fn verify_sig(alg: &str, jwk: &str, data: &[u8], sig: &[u8]) -> js_sys::Promise;
+    fn http_get(url: &str, timeout_ms: u32) -> js_sys::Promise;
+    fn random_fill(buf: &mut [u8]);
+}
+
+fn js_err(e: JsValue) -> PortError {
+    PortError(
+        e.dyn_ref::<js_sys::Error>()
+            .map(|e| String::from(e.message()))
+            .or_else(|| e.as_string())
+            .unwrap_or_else(|| format!("{e:?}")),
+    )
+}
+
+pub struct JsClock;
+
+impl Clock for JsClock {
+    fn now_ms(&self) -> f64 {
+        js_sys::Date::now()
+    }
+}
+
+pub struct JsTimer;
+
+impl Timer for JsTimer {
+    fn sleep(&self, ms: u32) -> LocalFuture<'static, ()> {
+        // Dropping the Delay clears the timeout (cancellation).
+        Box::pin(worker::Delay::from(Duration::from_millis(u64::from(ms))))
+    }
+}
+
+pub struct JsRandom;
+
+impl Random for JsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        // getRandomValues takes at most 65,536 bytes at a time.
+        for chunk in buf.chunks_mut(65_536) {
+            random_fill(chunk);
+        }
+    }
+}
+
+pub struct WebCrypto;
+
+impl Crypto for WebCrypto {
+    fn verify<'a>(&'a self, alg: SigAlg, jwk: &'a str, data: &'a [u8], sig: &'a [u8]) -> LocalFuture<'a, Result<bool, PortError>> {
+        Box::pin(async move {
+            let v = JsFuture::from(verify_sig(alg.as_str(), jwk, data, sig)).await.map_err(js_err)?;
+            Ok(v.as_bool() == Some(true))
+        })
+    }
+}
+
+pub struct FetchClient;
+
+impl HttpClient for FetchClient {
+    fn get<'a>(&'a self, url: &'a str, timeout_ms: u32) -> LocalFuture<'a, Result<Fetched, PortError>> {
+        Box::pin(async move {
+            let v = JsFuture::from(http_get(url, timeout_ms)).await.map_err(js_err)?;
+            let arr: js_sys::Array = v.unchecked_into();
+            let status = arr.get(0).as_f64().unwrap_or(0.0) as u16;
+            let body = js_sys::Uint8Array::new(&arr.get(1)).to_vec();
+            Ok(Fetched { status, body })
+        })
+    }
+}
+
+/// A KV namespace binding.
+pub struct KvAdapter(pub worker::KvStore);
+
+impl Kv for KvAdapter {
+    fn get<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<Option<String>, PortError>> {
+        Box::pin(async move { self.0.get(key.as_str()).text().await.map_err(|e| PortError(e.to_string())) })
+    }
+
+    fn put<'a>(&'a self, key: &'a StorageKey, value: &'a str, metadata: Option<&'a str>) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move {
+            let err = |e: worker::kv::KvError| PortError(e.to_string());
+            let mut b = self.0.put(key.as_str(), value).map_err(err)?;
+            if let Some(m) = metadata {
+                let v: serde_json::Value = serde_json::from_str(m).map_err(|e| PortError(e.to_string()))?;
+                b = b.metadata(v).map_err(err)?;
+            }
+            b.execute().await.map_err(err)
+        })
+    }
+
+    fn delete<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move { self.0.delete(key.as_str()).await.map_err(|e| PortError(e.to_string())) })
+    }
+
+    fn list<'a>(&'a self, prefix: &'a StorageKey) -> LocalFuture<'a, Result<Vec<KvEntry>, PortError>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let mut b = self.0.list().prefix(prefix.as_str().to_string());
+                if let Some(c) = cursor.take() {
+                    b = b.cursor(c);
+                }
+                let page = b.execute().await.map_err(|e| PortError(e.to_string()))?;
+                out.extend(page.keys.into_iter().map(|k| KvEntry {
+                    key: k.name,
+                    metadata: k.metadata.map(|m| m.to_string()),
+                }));
+                match page.cursor {
+                    Some(c) if !page.list_complete && !c.is_empty() => cursor = Some(c),
+                    _ => break,
+                }
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The `RATE_LIMITER` Durable Object namespace.
+pub struct DoLimiter(pub worker::ObjectNamespace);
+
+impl Limiter for DoLimiter {
+    fn hit<'a>(&'a self, object: &'a StorageKey, req: &'a HitRequest) -> LocalFuture<'a, Result<HitReply, PortError>> {
+        Box::pin(async move {
+            let err = |e: worker::Error| PortError(e.to_string());
+            let stub = self.0.id_from_name(object.as_str()).map_err(err)?.get_stub().map_err(err)?;
+            let body = serde_json::to_string(req).map_err(|e| PortError(e.to_string()))?;
+            let mut init = worker::RequestInit::new();
+            init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
+            let r = worker::Request::new_with_init("https://rate-limiter/hit", &init).map_err(err)?;
+            let mut resp = stub.fetch_with_request(r).await.map_err(err)?;
+            if resp.status_code() != 200 {
+                let text = resp.text().await.unwrap_or_default();
+                return Err(PortError(format!("limiter answered {}: {}", resp.status_code(), text)));
+            }
+            resp.json::<HitReply>().await.map_err(err)
+        })
+    }
+}

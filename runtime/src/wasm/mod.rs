@@ -1,0 +1,146 @@
+//! Everything that touches workers-rs or JavaScript: the `fetch` entry
+//! point and per-isolate state (here), the request/response shim
+//! ([`shim`]), the port adapters over the bindings and WebCrypto
+//! ([`adapters`]), and the Durable Object classes ([`objects`]).
+//!
+//! Performance notes (docs/runtime.md, "Performance"): the entry point
+//! takes the raw `web_sys::Request` (no `worker::Request` conversion, no
+//! `cf` object); one JavaScript call packs the method, URL and headers into
+//! one string, and one call builds the response and writes the log line; a
+//! request that completes without I/O (as `/health` does) returns its
+//! response without a Promise; the deployment (pin, bindings) and the
+//! ports are built once per isolate, since bindings and vars are fixed for
+//! a deployed version.
+
+pub mod adapters;
+pub mod objects;
+pub mod shim;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::rc::Rc;
+
+use worker::js_sys;
+use worker::wasm_bindgen;
+use worker::Env;
+
+use crate::app::{self, DeploymentState};
+use crate::auth::AuthState;
+use crate::ports::{Kv, Limiter, Ports};
+use crate::tenancy::resolve::Deployment;
+use crate::tenants;
+use adapters::{DoLimiter, FetchClient, JsClock, JsRandom, JsTimer, KvAdapter, WebCrypto};
+use shim::{log_line, to_web, BufferedLog, WasmRequest};
+
+/// What one isolate keeps between requests.
+struct Isolate {
+    deployment: DeploymentState,
+    ids: crate::app::request_id::RequestIds,
+    ports: Ports,
+    auth: AuthState,
+}
+
+thread_local! {
+    static ISOLATE: RefCell<Option<Rc<Isolate>>> = const { RefCell::new(None) };
+}
+
+fn seed() -> u64 {
+    let mut b = [0u8; 8];
+    crate::ports::Random::fill(&JsRandom, &mut b);
+    u64::from_le_bytes(b) ^ (js_sys::Date::now() as u64)
+}
+
+/// The ports over this deployment's bindings; a binding the deployment
+/// lacks is simply absent (routes that need it answer 503).
+fn ports(env: &Env) -> Ports {
+    let mut kv: Vec<(&'static str, Rc<dyn Kv>)> = Vec::new();
+    for (name, kind) in tenants::Env::BINDINGS {
+        if kind == "kv" {
+            if let Ok(store) = env.kv(name) {
+                kv.push((name, Rc::new(KvAdapter(store))));
+            }
+        }
+    }
+    let limiter: Option<Rc<dyn Limiter>> = tenants::Env::DURABLE_OBJECT_CLASSES
+        .iter()
+        .find(|(_, class)| *class == "RateLimiter")
+        .and_then(|(name, _)| env.durable_object(name).ok())
+        .map(|ns| Rc::new(DoLimiter(ns)) as Rc<dyn Limiter>);
+    Ports {
+        clock: Rc::new(JsClock),
+        log: Rc::new(BufferedLog::default()),
+        timer: Rc::new(JsTimer),
+        random: Rc::new(JsRandom),
+        crypto: Rc::new(WebCrypto),
+        http: Rc::new(FetchClient),
+        kv,
+        limiter,
+    }
+}
+
+fn isolate(env: Env) -> Rc<Isolate> {
+    if let Some(i) = ISOLATE.with(|s| s.borrow().clone()) {
+        return i;
+    }
+    let ports = ports(&env);
+    let deployment = match tenants::Env::from_worker(env) {
+        Ok(e) => DeploymentState::Ready(Deployment::complete(e.pinned_tenant(), e.pinned_env())),
+        Err(err) => {
+            log_line(&serde_json::json!({"level": "error", "msg": "deployment", "problems": err.problems}).to_string());
+            match err.pin {
+                Some((tenant, env)) => {
+                    let mut d = Deployment::complete(tenant, env);
+                    for b in &mut d.bindings {
+                        b.2 = !err.missing_bindings.contains(&b.0);
+                    }
+                    DeploymentState::Ready(d)
+                }
+                None => DeploymentState::Misconfigured {
+                    problems: err.problems.join("; "),
+                },
+            }
+        }
+    };
+    let i = Rc::new(Isolate {
+        deployment,
+        ids: crate::app::request_id::RequestIds::new(seed()),
+        ports,
+        auth: AuthState::default(),
+    });
+    ISOLATE.with(|s| *s.borrow_mut() = Some(i.clone()));
+    i
+}
+
+async fn serve(req: WasmRequest, iso: Rc<Isolate>, log: Rc<BufferedLog>) -> crate::http::Response {
+    let mut ports = iso.ports.clone();
+    ports.log = log;
+    let cx = app::Context {
+        deployment: &iso.deployment,
+        ids: &iso.ids,
+        ports: &ports,
+        auth: &iso.auth,
+    };
+    app::handle(&req, &cx).await
+}
+
+/// The Worker's `fetch` handler (worker-build's shim calls the `fetch`
+/// export). The core runs synchronously to completion when it does no I/O,
+/// as `/health` does: the response is returned directly, without a Promise
+/// and a microtask round trip; otherwise it continues as a Promise.
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+pub fn fetch(req: worker::worker_sys::web_sys::Request, env: Env, _ctx: worker::wasm_bindgen::JsValue) -> worker::wasm_bindgen::JsValue {
+    let iso = isolate(env);
+    let request = WasmRequest::read(req);
+    let log = Rc::new(BufferedLog::default());
+    let mut fut = Box::pin(serve(request, iso, log.clone()));
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(resp) => to_web(resp, &log).into(),
+        std::task::Poll::Pending => worker::wasm_bindgen_futures::future_to_promise(async move {
+            let resp = fut.await;
+            Ok(to_web(resp, &log).into())
+        })
+        .into(),
+    }
+}

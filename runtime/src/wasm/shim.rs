@@ -1,0 +1,209 @@
+//! The JavaScript shim: how a workerd `Request` reaches the core and how a
+//! core [`Response`] goes back, in as few crossings as possible.
+//!
+//! - One call packs the method, the URL, whether there is a body and every
+//!   header of [`Header::ALL`] into one string (each crossing and string
+//!   conversion costs more than the work the core does on `/health`); the
+//!   `web_sys::Request` is kept for the body.
+//! - The body is read in JavaScript chunk by chunk, counting bytes, and
+//!   abandoned (the stream cancelled) as soon as it passes the route's
+//!   limit — whatever `content-length` said.
+//! - A bytes response goes back in one call, with its log line. A stream
+//!   goes back as a `ReadableStream` pulled from the Rust stream
+//!   (wasm-streams, high-water mark 0: a chunk is produced only when the
+//!   client has taken the previous one); when the client goes away workerd
+//!   cancels it, which drops the Rust stream and with it the producer.
+
+use std::cell::{Cell, RefCell};
+
+use futures_util::StreamExt;
+use worker::js_sys;
+use worker::wasm_bindgen::{self, JsCast, JsValue};
+use worker::worker_sys::web_sys;
+
+use crate::http::{path_of_url, query_of_url, Body, BodyError, Header, Incoming, Response};
+use crate::ports::{LocalFuture, LogSink};
+
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
+const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding",
+  "access-control-request-method", "content-type", "authorization", "x-api-key", "cf-access-jwt-assertion",
+  "cf-connecting-ip", "x-user-id", "x-user-roles"];
+export function read_request(r) {
+  const h = r.headers;
+  let s = r.method + "\0" + r.url + "\0" + (r.body === null ? "0" : "1");
+  for (let i = 0; i < NAMES.length; i++) {
+    const v = h.get(NAMES[i]);
+    s += v === null ? "\0" : "\0=" + v;
+  }
+  return s;
+}
+export async function read_body(r, limit) {
+  if (r.body === null) return new Uint8Array(0);
+  const reader = r.body.getReader();
+  const parts = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    n += value.byteLength;
+    if (n > limit) {
+      try { await reader.cancel("request body over the limit"); } catch (_) {}
+      return null;
+    }
+    parts.push(value);
+  }
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) { out.set(p, o); o += p.byteLength; }
+  return out;
+}
+function headers_of(headers) {
+  const h = new Headers();
+  const p = headers.split("\0");
+  for (let i = 0; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
+  return h;
+}
+export function respond(status, headers, body, log) {
+  if (log.length > 0) console.log(log);
+  return new Response(body.length > 0 ? body.slice() : null, { status, headers: headers_of(headers) });
+}
+export function respond_stream(status, headers, stream) {
+  return new Response(stream, { status, headers: headers_of(headers) });
+}
+export function log_line(line) {
+  console.log(line);
+}
+"#)]
+extern "C" {
+    fn read_request(r: &web_sys::Request) -> String;
+    fn read_body(r: &web_sys::Request, limit: f64) -> js_sys::Promise;
+    fn respond(status: u16, headers: &str, body: &[u8], log: &str) -> web_sys::Response;
+    fn respond_stream(status: u16, headers: &str, stream: &web_sys::ReadableStream) -> web_sys::Response;
+    pub(crate) fn log_line(line: &str);
+}
+
+/// The incoming request, as `read_request` packed it.
+pub struct WasmRequest {
+    raw: web_sys::Request,
+    method: String,
+    url: String,
+    has_body: bool,
+    headers: [Option<String>; Header::ALL.len()],
+}
+
+impl WasmRequest {
+    pub fn read(req: web_sys::Request) -> WasmRequest {
+        let packed = read_request(&req);
+        // NUL cannot occur in a method, a serialised URL or a header value.
+        let mut it = packed.split('\0');
+        let method = it.next().unwrap_or_default().to_string();
+        let url = it.next().unwrap_or_default().to_string();
+        let has_body = it.next() == Some("1");
+        let headers = std::array::from_fn(|_| it.next().and_then(|v| v.strip_prefix('=')).map(str::to_string));
+        WasmRequest {
+            raw: req,
+            method,
+            url,
+            has_body,
+            headers,
+        }
+    }
+}
+
+impl Incoming for WasmRequest {
+    fn method(&self) -> &str {
+        &self.method
+    }
+
+    fn path(&self) -> &str {
+        path_of_url(&self.url)
+    }
+
+    fn query(&self) -> Option<&str> {
+        query_of_url(&self.url)
+    }
+
+    fn scheme(&self) -> &str {
+        self.url.split_once("://").map_or("https", |(s, _)| s)
+    }
+
+    fn header(&self, name: Header) -> Option<String> {
+        let i = Header::ALL.iter().position(|h| *h == name)?;
+        self.headers[i].clone()
+    }
+
+    fn has_body(&self) -> bool {
+        self.has_body
+    }
+
+    fn read_body(&self, limit: u64) -> LocalFuture<'_, Result<Vec<u8>, BodyError>> {
+        Box::pin(async move {
+            let v = worker::wasm_bindgen_futures::JsFuture::from(read_body(&self.raw, limit as f64))
+                .await
+                .map_err(|e| BodyError::Io(e.as_string().unwrap_or_else(|| format!("{e:?}"))))?;
+            if v.is_null() {
+                return Err(BodyError::TooLarge { limit });
+            }
+            Ok(js_sys::Uint8Array::new(&v).to_vec())
+        })
+    }
+}
+
+/// A request's log line: kept until the response crosses to JavaScript
+/// (one call for both); after that (a stream's line, written when it
+/// ends) written at once.
+#[derive(Default)]
+pub struct BufferedLog {
+    buf: RefCell<String>,
+    flushed: Cell<bool>,
+}
+
+impl BufferedLog {
+    fn take(&self) -> String {
+        self.flushed.set(true);
+        std::mem::take(&mut *self.buf.borrow_mut())
+    }
+}
+
+impl LogSink for BufferedLog {
+    fn line(&self, json: &str) {
+        if self.flushed.get() {
+            log_line(json);
+            return;
+        }
+        let mut b = self.buf.borrow_mut();
+        if !b.is_empty() {
+            b.push('\n');
+        }
+        b.push_str(json);
+    }
+}
+
+/// The core's response as a workerd `Response`.
+pub fn to_web(r: Response, log: &BufferedLog) -> web_sys::Response {
+    let mut headers = String::with_capacity(128);
+    for (name, value) in &r.headers {
+        headers.push_str(name);
+        headers.push('\0');
+        // The core never produces NUL in a header value; drop it if it did.
+        headers.extend(value.chars().filter(|c| *c != '\0'));
+        headers.push('\0');
+    }
+    match r.body {
+        Body::Stream(s) => {
+            let pending = log.take();
+            if !pending.is_empty() {
+                log_line(&pending);
+            }
+            let js = s.map(|chunk| match chunk {
+                Ok(bytes) => Ok(JsValue::from(js_sys::Uint8Array::from(&bytes[..]))),
+                // The core ends a failed stream itself; never reached.
+                Err(e) => Err(JsValue::from_str(&e)),
+            });
+            let stream = wasm_streams::ReadableStream::from_stream(js).into_raw();
+            respond_stream(r.status, &headers, stream.unchecked_ref())
+        }
+        Body::Bytes(b) => respond(r.status, &headers, &b, &log.take()),
+        Body::Empty => respond(r.status, &headers, &[], &log.take()),
+    }
+}
