@@ -34,6 +34,10 @@
 //! - no binding name, tenant id or host is spelled in this crate's code:
 //!   they come from [`tenants`], generated from `tenants/` at compile time.
 
+// `Failure` (the error envelope on its way out) is built at most once per
+// request; boxing it would add an allocation to every error path for no gain.
+#![allow(clippy::result_large_err)]
+
 /// Generated from `tenants/` by `tenants_macros::include_tenants!`
 /// (docs/generated-code.md).
 pub mod tenants {

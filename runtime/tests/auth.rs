@@ -4,6 +4,8 @@
 //! shape, the `www-authenticate` header, and that the reason reaches the
 //! log (through `Failure::log_detail`) but not the client.
 
+#![allow(clippy::result_large_err)]
+
 mod support;
 
 use serde_json::{json, Value};

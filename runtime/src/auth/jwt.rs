@@ -155,7 +155,7 @@ pub fn parse<'t>(token: &'t str, allowed: &[SigAlg]) -> Result<Parsed<'t>, Refus
     Ok(Parsed {
         alg,
         kid: header.get("kid").and_then(Value::as_str).map(str::to_string),
-        signing_input: token[..h.len() + 1 + p.len()].as_bytes(),
+        signing_input: &token.as_bytes()[..h.len() + 1 + p.len()],
         signature,
         claims,
     })

@@ -5,6 +5,7 @@
 use std::cell::{Cell, RefCell};
 
 use worker::js_sys;
+use worker::wasm_bindgen;
 use worker::{durable_object, DurableObject, Env, State};
 
 use crate::app::envelope::{error_response, ErrorCode, Failure};
@@ -85,7 +86,7 @@ impl DurableObject for RateLimiter {
             }
             let n = self.hits.get().wrapping_add(1);
             self.hits.set(n);
-            if n % PURGE_EVERY == 0 {
+            if n.is_multiple_of(PURGE_EVERY) {
                 let gone = rate_limiter::expired(&self.buckets.borrow(), now);
                 for k in &gone {
                     self.buckets.borrow_mut().remove(k);
