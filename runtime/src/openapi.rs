@@ -266,7 +266,7 @@ pub fn document() -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The multi-tenant AI Worker's HTTP API. Every request is resolved to one tenant by its host (docs/runtime.md); every response carries `x-request-id`; every error is the envelope `{\"error\":{\"code\",\"message\",\"request_id\"}}`. Authentication and rate limits follow the tenant file (docs/auth.md).",
         },
-        "servers": [{"url": "https://{host}", "variables": {"host": {"default": "acme.example.com", "description": "A host of the tenant (tenants/*)."}}}],
+        "servers": [{"url": "https://{host}", "variables": {"host": {"default": "acme.example.com"}}}],
         "paths": paths,
         "components": {
             "schemas": schemas,

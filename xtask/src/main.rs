@@ -11,6 +11,7 @@
 //! - `e2e`: build the Worker, run it per tenant on local workerd (`wrangler
 //!   dev --local`) and send it every case; `wrangler deploy --dry-run` on
 //!   every generated config.
+//! - `openapi`: regenerate `docs/openapi.json` and validate it as OpenAPI 3.1.
 //! - `build-worker`: build the Worker into `runtime/build/` (what
 //!   `tenants deploy` uploads).
 //! - `dev --tenant ID [--env dev] [--port N]`: build and run the Worker
@@ -27,6 +28,7 @@ use std::process::{Command, ExitCode};
 mod bench_runtime;
 mod e2e;
 mod net;
+mod openapi;
 mod toolchain;
 
 /// Print a failure and give the exit code for it (2: the tooling failed).
@@ -136,6 +138,7 @@ fn test() -> Result<(), ExitCode> {
             )
         })
         .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])))
+        .and_then(|()| openapi::validate())
         .and_then(|()| {
             let (passed, failed) = e2e::e2e(&tc)?;
             totals.0 += passed;
@@ -236,6 +239,7 @@ fn main() -> ExitCode {
         "e2e" => e2e_only(),
         "build-worker" => toolchain::setup().and_then(|tc| toolchain::build_worker(&tc)).map(drop),
         "dev" => dev(&args),
+        "openapi" => openapi::write(),
         "bench" => match std::env::args().nth(2).as_deref() {
             Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
             Some("deploy") => {
