@@ -698,6 +698,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         let te = t.envs.iter().find(|x| x.name == pe.name);
         let hosts: Vec<&String> = te.map(|x| x.hosts.iter().collect()).unwrap_or_default();
         let allowed = te.is_some_and(|x| x.header_allowed);
+        let auth = interim_auth(model, pe.development);
         let cors: Vec<&String> = te.map(|x| x.cors_origins.iter().collect()).unwrap_or_default();
         let vars = te.map(|x| x.vars.iter().map(|(k, v)| quote!((#k, #v))).collect::<Vec<_>>()).unwrap_or_default();
         let ns = te
@@ -714,7 +715,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: AuthConfig { jwt: None, access: None, api_keys: Some(ApiKeysConfig { kv_binding: "CACHE" }), none: #allowed } })
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth })
     });
     quote! {
         TenantConfig {
@@ -743,6 +744,21 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             envs: &[#(#envs),*],
         }
     }
+}
+
+/// Who may call, until tenant files carry their own `auth` block: API keys
+/// (stored in the platform's KV binding) in every environment, plus
+/// development users (`x-user-id`) in development environments only.
+fn interim_auth(model: &Model, development: bool) -> TokenStream {
+    let kv = model.platform.bindings.iter().find(|b| matches!(b.kind, crate::resolved::BindingKind::Kv));
+    let api_keys = match kv {
+        Some(b) => {
+            let name = &b.name;
+            quote!(::core::option::Option::Some(ApiKeysConfig { kv_binding: #name }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    quote!(AuthConfig { jwt: ::core::option::Option::None, access: ::core::option::Option::None, api_keys: #api_keys, none: #development })
 }
 
 /// Why the macro cannot expand (a compile error at the macro's argument).
