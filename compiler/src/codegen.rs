@@ -750,7 +750,11 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
 /// (stored in the platform's KV binding) in every environment, plus
 /// development users (`x-user-id`) in development environments only.
 fn interim_auth(model: &Model, development: bool) -> TokenStream {
-    let kv = model.platform.bindings.iter().find(|b| matches!(b.kind, crate::resolved::BindingKind::Kv));
+    let kv = model
+        .platform
+        .bindings
+        .iter()
+        .find(|b| matches!(b.kind, crate::resolved::BindingKind::Kv));
     let api_keys = match kv {
         Some(b) => {
             let name = &b.name;

@@ -157,11 +157,11 @@ impl Tally {
     }
 }
 
-fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
+pub(crate) fn send(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Reply, String> {
     request(port, method, path, headers, body).map_err(|e| format!("{method} {path}: {e}"))
 }
 
-fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+pub(crate) fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
     if cond {
         Ok(())
     } else {
@@ -170,7 +170,7 @@ fn check(cond: bool, what: impl FnOnce() -> String) -> Result<(), String> {
 }
 
 /// The request id is in the header and, for JSON bodies, in the body.
-fn request_id(r: &Reply) -> Result<String, String> {
+pub(crate) fn request_id(r: &Reply) -> Result<String, String> {
     let id = r.header("x-request-id").ok_or("no x-request-id header")?.to_string();
     if !r.body.is_empty() {
         let v = r.json()?;
@@ -184,7 +184,7 @@ fn request_id(r: &Reply) -> Result<String, String> {
 }
 
 /// Status, the error envelope (exactly `code`, `message`, `request_id`) and the id.
-fn envelope(r: &Reply, status: u16, code: &str) -> Result<String, String> {
+pub(crate) fn envelope(r: &Reply, status: u16, code: &str) -> Result<String, String> {
     check(r.status == status, || {
         format!("status {} (want {status}): {}", r.status, String::from_utf8_lossy(&r.body))
     })?;
@@ -539,6 +539,8 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     }
     if ready {
         cases(&devs, &mut tally);
+        // initech's tenant file limits each user to 20 requests per hour.
+        crate::e2e_api::cases(&devs, "initech", &mut tally);
     }
     drop(devs); // stops every wrangler/workerd process group
 

@@ -27,6 +27,7 @@ use std::process::{Command, ExitCode};
 
 mod bench_runtime;
 mod e2e;
+mod e2e_api;
 mod net;
 mod openapi;
 mod toolchain;

@@ -1,0 +1,401 @@
+//! End-to-end cases for the request foundations on local workerd:
+//! authentication (development users, API keys issued over HTTP, garbage
+//! and oversized credentials, another tenant's key), roles, rate limits
+//! under concurrency, capped JSON bodies, and streamed responses (chunks
+//! arriving as produced, a client that leaves, a producer that fails).
+//! Each case asserts the status, the envelope and the request id.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::e2e::{check, envelope, request_id, send, Dev, Tally};
+use crate::net::Reply;
+
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+/// Status, an envelope with `details`, and the id; returns the details.
+fn envelope_details(r: &Reply, status: u16, code: &str) -> Result<Vec<Value>, String> {
+    check(r.status == status, || {
+        format!("status {} (want {status}): {}", r.status, String::from_utf8_lossy(&r.body))
+    })?;
+    let v = r.json()?;
+    check(v["error"]["code"] == code, || format!("code {} (want {code})", v["error"]["code"]))?;
+    request_id(r)?;
+    v["error"]["details"].as_array().cloned().ok_or_else(|| format!("no details: {v}"))
+}
+
+/// The log line of a request id in a deployment's wrangler output.
+pub fn log_line(d: &Dev, id: &str, until: impl Fn(&Value) -> bool) -> Result<Value, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = std::fs::read_to_string(&d.log).unwrap_or_default();
+        let found = log.lines().filter(|l| l.contains(id)).find_map(|l| {
+            let start = l.find('{')?;
+            serde_json::from_str::<Value>(&l[start..]).ok().filter(|v| until(v))
+        });
+        if let Some(v) = found {
+            return Ok(v);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no log line for request id {id} in {}", d.log.display()));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Open a streamed GET; returns the socket after the request is sent.
+fn open_stream(port: u16, path: &str, headers: &[(&str, &str)]) -> Result<TcpStream, String> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+    let mut head = format!("GET {path} HTTP/1.1\r\n");
+    for (n, v) in headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("connection: close\r\n\r\n");
+    s.write_all(head.as_bytes()).map_err(|e| e.to_string())?;
+    Ok(s)
+}
+
+/// Read until `n` occurrences of `marker` (or the end); the arrival time
+/// of each, and everything read.
+fn read_events(s: &mut TcpStream, marker: &str, n: usize) -> Result<(Vec<Duration>, String), String> {
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let mut text = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.len() < n {
+        let k = s.read(&mut buf).map_err(|e| format!("read: {e} after {text:?}"))?;
+        if k == 0 {
+            break;
+        }
+        text.push_str(&String::from_utf8_lossy(&buf[..k]));
+        while text.matches(marker).count() > seen.len() {
+            seen.push(start.elapsed());
+        }
+    }
+    Ok((seen, text))
+}
+
+fn header_of(text: &str, name: &str) -> Option<String> {
+    text.lines().take_while(|l| !l.is_empty() && *l != "\r").find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+    })
+}
+
+/// The cases. `devs` are the dev deployments (one per tenant); `limited`
+/// is the tenant whose user limit is 20 per hour.
+pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
+    let Some(d) = devs.iter().find(|d| d.tenant.id != limited) else {
+        return;
+    };
+    let Some(other) = devs.iter().find(|o| o.tenant.id != d.tenant.id) else {
+        return;
+    };
+    let (p, host) = (d.port, d.tenant.host.as_str());
+    let name = |c: &str| format!("{}: {c}", d.tenant.id);
+
+    tally.case(
+        &name("development user -> /v1/me 200, principal in the log line, rate-limit headers"),
+        (|| {
+            let r = send(
+                p,
+                "GET",
+                "/v1/me",
+                &[("host", host), ("x-user-id", "ann"), ("x-user-roles", "reader")],
+                b"",
+            )?;
+            check(r.status == 200, || {
+                format!("status {}: {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let v = r.json()?;
+            check(v["data"]["user"] == "ann" && v["data"]["auth"] == "development", || format!("{v}"))?;
+            for h in ["ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"] {
+                check(r.header(h).is_some(), || format!("no {h} header"))?;
+            }
+            let id = request_id(&r)?;
+            let line = log_line(d, &id, |_| true)?;
+            check(line["user"] == "ann" && line["auth"] == "development", || {
+                format!("log line {line}")
+            })
+        })(),
+    );
+
+    tally.case(
+        &name("garbage bearer token -> 401 unauthenticated with www-authenticate, reason only in the log"),
+        (|| {
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", "Bearer not.a.jwt")], b"")?;
+            let id = envelope(&r, 401, "unauthenticated")?;
+            check(r.header("www-authenticate").is_some_and(|w| w.contains("Bearer")), || {
+                format!("www-authenticate {:?}", r.header("www-authenticate"))
+            })?;
+            let msg = r.json()?["error"]["message"].as_str().unwrap_or_default().to_string();
+            check(msg == "the credentials were not accepted", || {
+                format!("message says too much: {msg}")
+            })?;
+            let line = log_line(d, &id, |_| true)?;
+            check(line["detail"].as_str().is_some_and(|s| s.contains("malformed")), || {
+                format!("log {line}")
+            })?;
+            check(!line.to_string().contains("not.a.jwt"), || "the token is in the log".into())
+        })(),
+    );
+
+    tally.case(
+        &name("8 KiB+ garbage authorization header -> 401"),
+        (|| {
+            let big = format!("Bearer {}", "x".repeat(9000));
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &big)], b"")?;
+            envelope(&r, 401, "unauthenticated").map(drop)
+        })(),
+    );
+
+    tally.case(
+        &name("missing role -> 403 forbidden"),
+        (|| {
+            let r = send(
+                p,
+                "POST",
+                "/v1/keys",
+                &[("host", host), ("x-user-roles", "reader"), JSON, ("content-length", "2")],
+                b"{}",
+            )?;
+            envelope(&r, 403, "forbidden").map(drop)
+        })(),
+    );
+
+    // API keys issued over HTTP: work, fail at another tenant, stop when revoked.
+    tally.case(
+        &name("API key: issued, works, refused by another tenant, revoked without a deploy"),
+        (|| {
+            let body = br#"{"name":"e2e-bot","roles":["reader"]}"#;
+            let len = body.len().to_string();
+            let admin = [
+                ("host", host),
+                ("x-user-id", "admin-1"),
+                ("x-user-roles", "admin"),
+                JSON,
+                ("content-length", len.as_str()),
+            ];
+            let r = send(p, "POST", "/v1/keys", &admin, body)?;
+            check(r.status == 201, || {
+                format!("create: {} {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let v = r.json()?;
+            let key = v["data"]["key"].as_str().ok_or("no key")?.to_string();
+            let id = v["data"]["record"]["id"].as_str().ok_or("no id")?.to_string();
+            let bearer = format!("Bearer {key}");
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &bearer)], b"")?;
+            check(r.status == 200, || {
+                format!("use: {} {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let me = r.json()?;
+            check(me["data"]["auth"] == "api-key" && me["data"]["user"] == "key:e2e-bot", || {
+                format!("{me}")
+            })?;
+            let r = send(
+                other.port,
+                "GET",
+                "/v1/me",
+                &[("host", &other.tenant.host), ("x-api-key", &key)],
+                b"",
+            )?;
+            envelope(&r, 401, "unauthenticated")?;
+            let r = send(
+                p,
+                "DELETE",
+                &format!("/v1/keys/{id}"),
+                &[("host", host), ("x-user-roles", "admin")],
+                b"",
+            )?;
+            check(r.status == 200, || {
+                format!("revoke: {} {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &bearer)], b"")?;
+            envelope(&r, 401, "unauthenticated").map(drop)
+        })(),
+    );
+
+    tally.case(
+        &name("malformed JSON -> 400 invalid_json with line and column"),
+        (|| {
+            let body = b"{\n  \"name\": \"x\",\n  roles\n}";
+            let len = body.len().to_string();
+            let r = send(
+                p,
+                "POST",
+                "/v1/keys",
+                &[("host", host), ("x-user-roles", "admin"), JSON, ("content-length", &len)],
+                body,
+            )?;
+            let d = envelope_details(&r, 400, "invalid_json")?;
+            check(d[0]["line"] == 3 && d[0]["column"] == 3, || format!("details {d:?}"))
+        })(),
+    );
+
+    tally.case(
+        &name("schema error -> 422 invalid_request with JSON pointers"),
+        (|| {
+            let body = br#"{"name": 5, "roles": "admin", "extra": true}"#;
+            let len = body.len().to_string();
+            let r = send(
+                p,
+                "POST",
+                "/v1/keys",
+                &[("host", host), ("x-user-roles", "admin"), JSON, ("content-length", &len)],
+                body,
+            )?;
+            let d = envelope_details(&r, 422, "invalid_request")?;
+            let ptrs: Vec<&str> = d.iter().filter_map(|x| x["pointer"].as_str()).collect();
+            check(ptrs == ["/name", "/roles", "/extra"], || format!("pointers {ptrs:?}"))
+        })(),
+    );
+
+    tally.case(
+        &name("lying content-length (100 declared, 5,000 sent) -> only 100 bytes read, 400 invalid_json"),
+        (|| {
+            let mut body = br#"{"name":""#.to_vec();
+            body.extend(std::iter::repeat_n(b'a', 5000));
+            let r = send(
+                p,
+                "POST",
+                "/v1/keys",
+                &[("host", host), ("x-user-roles", "admin"), JSON, ("content-length", "100")],
+                &body,
+            )?;
+            envelope_details(&r, 400, "invalid_json").map(drop)
+        })(),
+    );
+
+    tally.case(
+        &name("chunked body over the route's 4 KiB cap -> 413 payload_too_large"),
+        (|| {
+            let mut chunked = Vec::new();
+            for _ in 0..6 {
+                chunked.extend(b"400\r\n");
+                chunked.extend(std::iter::repeat_n(b' ', 0x400));
+                chunked.extend(b"\r\n");
+            }
+            chunked.extend(b"0\r\n\r\n");
+            let r = send(
+                p,
+                "POST",
+                "/v1/keys",
+                &[("host", host), ("x-user-roles", "admin"), JSON, ("transfer-encoding", "chunked")],
+                &chunked,
+            )?;
+            envelope(&r, 413, "payload_too_large").map(drop)
+        })(),
+    );
+
+    tally.case(
+        &name("stream: events arrive as produced, not as one buffered body"),
+        (|| {
+            let mut s = open_stream(p, "/v1/dev/stream?events=4&interval_ms=250", &[("host", host)])?;
+            let (at, text) = read_events(&mut s, "event: tick", 4)?;
+            check(at.len() == 4, || format!("{} ticks: {text}", at.len()))?;
+            check(
+                header_of(&text, "content-type").is_some_and(|c| c.starts_with("text/event-stream")),
+                || format!("headers: {text}"),
+            )?;
+            // Four ticks 250 ms apart: the last arrives ≥ 600 ms after the first.
+            let spread = at[3] - at[0];
+            check(spread >= Duration::from_millis(600), || format!("ticks at {at:?}: buffered?"))?;
+            let (_, rest) = read_events(&mut s, "event: done", 1)?;
+            check(rest.contains("event: done"), || format!("no done event: {rest}"))
+        })(),
+    );
+
+    tally.case(
+        &name("stream: a client that disconnects cancels the producer (log says cancelled)"),
+        (|| {
+            let mut s = open_stream(p, "/v1/dev/stream?events=200&interval_ms=100", &[("host", host)])?;
+            let (at, text) = read_events(&mut s, "event: tick", 2)?;
+            check(at.len() == 2, || format!("ticks: {text}"))?;
+            let id = header_of(&text, "x-request-id").ok_or("no x-request-id")?;
+            drop(s);
+            let line = log_line(d, &id, |v| v["stream"].is_string())?;
+            check(line["stream"] == "cancelled", || format!("log {line}"))?;
+            check(line["chunks"].as_u64().is_some_and(|c| c < 50), || {
+                format!("producer kept going: {line}")
+            })
+        })(),
+    );
+
+    tally.case(
+        &name("stream: a producer failure ends with an error event and a `failed` log line"),
+        (|| {
+            let mut s = open_stream(p, "/v1/dev/stream?events=10&interval_ms=10&fail_after=2", &[("host", host)])?;
+            let (_, text) = read_events(&mut s, "event: error", 1)?;
+            check(text.contains("stream_failed") && !text.contains("event: done"), || text.clone())?;
+            let id = header_of(&text, "x-request-id").ok_or("no x-request-id")?;
+            let line = log_line(d, &id, |v| v["stream"].is_string())?;
+            check(line["stream"] == "failed" && line["level"] == "error", || format!("log {line}"))
+        })(),
+    );
+
+    // Rate limits under concurrency, on the tenant limited to 20 per user per hour.
+    if let Some(l) = devs.iter().find(|d| d.tenant.id == limited) {
+        tally.case(
+            &format!("{limited}: 50 parallel requests at a limit of 20 -> exactly 20 pass, 30 get 429 with headers"),
+            (|| {
+                let results: Vec<Result<Reply, String>> = std::thread::scope(|sc| {
+                    let hs: Vec<_> = (0..50)
+                        .map(|_| {
+                            sc.spawn(|| {
+                                send(
+                                    l.port,
+                                    "GET",
+                                    "/v1/me",
+                                    &[("host", &l.tenant.host), ("x-user-id", "burst-user")],
+                                    b"",
+                                )
+                            })
+                        })
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().unwrap_or_else(|_| Err("panicked".into())))
+                        .collect()
+                });
+                let mut ok = 0;
+                let mut limited_replies = Vec::new();
+                for r in results {
+                    let r = r?;
+                    match r.status {
+                        200 => ok += 1,
+                        429 => limited_replies.push(r),
+                        s => return Err(format!("status {s}: {}", String::from_utf8_lossy(&r.body))),
+                    }
+                }
+                check(ok == 20 && limited_replies.len() == 30, || {
+                    format!("{ok} passed, {} limited", limited_replies.len())
+                })?;
+                let r = &limited_replies[0];
+                envelope(r, 429, "rate_limited")?;
+                check(
+                    r.header("retry-after").and_then(|v| v.parse::<u64>().ok()).is_some_and(|s| s >= 1),
+                    || format!("retry-after {:?}", r.header("retry-after")),
+                )?;
+                check(
+                    r.header("ratelimit-limit") == Some("20")
+                        && r.header("ratelimit-remaining") == Some("0")
+                        && r.header("ratelimit-reset").is_some(),
+                    || format!("headers {:?}", r.headers),
+                )?;
+                // Another user of the same tenant is not affected.
+                let r = send(
+                    l.port,
+                    "GET",
+                    "/v1/me",
+                    &[("host", &l.tenant.host), ("x-user-id", "calm-user")],
+                    b"",
+                )?;
+                check(r.status == 200, || format!("other user: {}", r.status))
+            })(),
+        );
+    }
+}
