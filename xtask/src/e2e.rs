@@ -143,7 +143,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn case(&mut self, name: &str, result: Result<(), String>) {
+    pub(crate) fn case(&mut self, name: &str, result: Result<(), String>) {
         match result {
             Ok(()) => {
                 self.passed += 1;
