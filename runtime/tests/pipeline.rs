@@ -369,3 +369,164 @@ fn hostile_input_always_gets_an_envelope_and_a_request_id() {
         }
     }
 }
+
+mod limits_and_auth {
+    //! Authentication, roles and rate limits through the whole pipeline,
+    //! with the in-memory limiter (the Durable Object's state logic).
+
+    use super::support::{block_on, Harness};
+    use serde_json::Value;
+    use tenants_runtime::app::DeploymentState;
+    use tenants_runtime::http::TestRequest;
+    use tenants_runtime::tenancy::resolve::Deployment;
+    use tenants_runtime::tenants::{EnvName, TenantId};
+
+    fn dev(t: TenantId) -> DeploymentState {
+        DeploymentState::Ready(Deployment::complete(t, EnvName::Dev))
+    }
+
+    fn me(host: &str, user: &str) -> TestRequest {
+        TestRequest::get("/v1/me").with("host", host).with("x-user-id", user)
+    }
+
+    fn code(body: &[u8]) -> String {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        v["error"]["code"].as_str().unwrap_or_default().to_string()
+    }
+
+    #[test]
+    fn exactly_the_limit_passes_then_429_with_headers() {
+        // initech: 20 requests per user per hour.
+        let h = Harness::new(&[5_000.0]);
+        let st = dev(TenantId::Initech);
+        let statuses: Vec<u16> = (0..50)
+            .map(|_| block_on(h.handle(&st, &me("initech.localhost", "u1"))).status)
+            .collect();
+        assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 20);
+        assert_eq!(statuses.iter().filter(|s| **s == 429).count(), 30);
+        let r = block_on(h.handle(&st, &me("initech.localhost", "u1")));
+        assert_eq!(code(r.body.bytes()), "rate_limited");
+        assert_eq!(r.header("ratelimit-limit"), Some("20"));
+        assert_eq!(r.header("ratelimit-remaining"), Some("0"));
+        assert_eq!(r.header("retry-after"), Some("180"), "one slot per 3 minutes");
+        assert_eq!(h.last_log()["detail"], "user limit");
+        // Another user, and the same user id at another tenant, are not affected.
+        assert_eq!(block_on(h.handle(&st, &me("initech.localhost", "u2"))).status, 200);
+        let acme = block_on(h.handle(&dev(TenantId::Acme), &me("acme.localhost", "u1")));
+        assert_eq!(acme.status, 200);
+        assert_eq!(acme.header("ratelimit-remaining"), Some("59"));
+    }
+
+    #[test]
+    fn an_unreachable_limiter_fails_closed_with_503() {
+        let mut h = Harness::new(&[5_000.0]);
+        h.limiter.down.set(true);
+        let r = block_on(h.handle(&dev(TenantId::Acme), &me("acme.localhost", "u1")));
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (503, "rate_limiter_unavailable"));
+        assert_eq!(r.header("retry-after"), Some("1"));
+        // A deployment without the binding: the same.
+        h.with_limiter = false;
+        let r = block_on(h.handle(&dev(TenantId::Acme), &me("acme.localhost", "u1")));
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (503, "rate_limiter_unavailable"));
+        // /health needs neither auth nor the limiter.
+        let r = block_on(h.handle(&dev(TenantId::Acme), &TestRequest::get("/health").with("host", "acme.localhost")));
+        assert_eq!(r.status, 200);
+    }
+
+    #[test]
+    fn stage_without_credentials_is_401_and_development_users_do_not_exist_there() {
+        let h = Harness::new(&[5_000.0]);
+        let st = DeploymentState::Ready(Deployment::complete(TenantId::Acme, EnvName::Stage));
+        let r = block_on(h.handle(&st, &me("acme.stage.example.com", "ann")));
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (401, "unauthenticated"));
+        assert_eq!(r.header("www-authenticate"), Some("Bearer realm=\"acme\""));
+        let post = TestRequest::new("POST", "/v1/keys")
+            .with("host", "acme.stage.example.com")
+            .with("content-type", "application/json")
+            .body(br#"{"name":"x"}"#.to_vec());
+        assert_eq!(block_on(h.handle(&st, &post)).status, 401);
+        // The development-only stream does not exist outside development.
+        let r = block_on(h.handle(&st, &TestRequest::get("/v1/dev/stream").with("host", "acme.stage.example.com")));
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (404, "not_found"));
+    }
+
+    #[test]
+    fn api_keys_over_http_issue_list_use_and_revoke() {
+        let h = Harness::new(&[5_000.0]);
+        let st = dev(TenantId::Acme);
+        let admin = |r: TestRequest| r.with("host", "acme.localhost").with("x-user-roles", "admin");
+        let create = admin(TestRequest::new("POST", "/v1/keys"))
+            .with("content-type", "application/json")
+            .body(br#"{"name":"bot","roles":["reader","reader"]}"#.to_vec());
+        let r = block_on(h.handle(&st, &create));
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let v: Value = serde_json::from_slice(r.body.bytes()).unwrap();
+        let key = v["data"]["key"].as_str().unwrap().to_string();
+        assert_eq!(v["data"]["record"]["roles"], serde_json::json!(["reader"]));
+        assert!(
+            !h.kv.map.borrow().values().any(|(val, _)| val.contains(&key)),
+            "the key itself is never stored"
+        );
+        let r = block_on(h.handle(
+            &st,
+            &TestRequest::get("/v1/me").with("host", "acme.localhost").with("x-api-key", &key),
+        ));
+        assert_eq!(r.status, 200);
+        let list = block_on(h.handle(&st, &admin(TestRequest::get("/v1/keys"))));
+        let lv: Value = serde_json::from_slice(list.body.bytes()).unwrap();
+        let id = lv["data"]["keys"][0]["id"].as_str().unwrap().to_string();
+        let del = block_on(h.handle(&st, &admin(TestRequest::new("DELETE", &format!("/v1/keys/{id}")))));
+        assert_eq!(del.status, 200);
+        let r = block_on(h.handle(
+            &st,
+            &TestRequest::get("/v1/me").with("host", "acme.localhost").with("x-api-key", &key),
+        ));
+        assert_eq!(r.status, 401);
+        // The key store down: 503, not 401.
+        h.kv.down.set(true);
+        let r = block_on(h.handle(
+            &st,
+            &TestRequest::get("/v1/me").with("host", "acme.localhost").with("x-api-key", &key),
+        ));
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (503, "auth_unavailable"));
+        // A reader may not manage keys.
+        h.kv.down.set(false);
+        let r = block_on(
+            h.handle(
+                &st,
+                &TestRequest::get("/v1/keys")
+                    .with("host", "acme.localhost")
+                    .with("x-user-roles", "reader"),
+            ),
+        );
+        assert_eq!((r.status, code(r.body.bytes()).as_str()), (403, "forbidden"));
+    }
+
+    #[test]
+    fn a_stream_logs_once_when_it_ends() {
+        use futures_util::StreamExt;
+        let h = Harness::new(&[5_000.0]);
+        let st = dev(TenantId::Acme);
+        let req = TestRequest::get("/v1/dev/stream?events=3&interval_ms=5").with("host", "acme.localhost");
+        let r = block_on(h.handle(&st, &req));
+        assert!(h.log.lines.borrow().is_empty(), "no line before the stream ends");
+        let tenants_runtime::http::Body::Stream(s) = r.body else {
+            panic!("not a stream")
+        };
+        let chunks: Vec<_> = block_on(s.collect::<Vec<_>>());
+        assert_eq!(chunks.len(), 4);
+        let text: String = chunks.into_iter().map(|c| String::from_utf8(c.unwrap()).unwrap()).collect();
+        assert!(text.contains("event: done"), "{text}");
+        let line = h.last_log();
+        assert_eq!((line["stream"].as_str(), line["chunks"].as_u64()), (Some("completed"), Some(4)));
+        // Dropped after one chunk: cancelled.
+        let r = block_on(h.handle(&st, &req));
+        let tenants_runtime::http::Body::Stream(mut s) = r.body else {
+            panic!("not a stream")
+        };
+        let _ = block_on(s.next());
+        drop(s);
+        assert_eq!(h.last_log()["stream"], "cancelled");
+        assert_eq!(h.log.lines.borrow().len(), 2);
+    }
+}
