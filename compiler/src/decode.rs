@@ -398,7 +398,19 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "`resolution` (e.g. `resolution header=\"dev-only\"`)",
         "the `resolution` object",
     );
+    const AUTH: (&str, &str, &str) = (
+        "`auth`",
+        "`auth { … }` (tenant-level, or inside an `env` block to replace it there)",
+        "the `auth` object (tenant-level, or in an environment to replace it there)",
+    );
+    const JWT: (&str, &str, &str) = (
+        "`jwt`",
+        "`jwt` inside `auth` (e.g. `jwt issuer=\"…\" audience=\"…\" { user-claim \"sub\" }`)",
+        "`auth.jwt`",
+    );
     Some(match key {
+        "jwt" | "access" | "api_keys" => AUTH,
+        "user_claim" | "roles_claim" | "clock_skew" => JWT,
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
         "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
         "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,

@@ -1084,9 +1084,93 @@ fn tenant_add_resource(path: &Path, text: &str, platform: &Platform, name: &str)
     Ok(any.then_some(out))
 }
 
+/// When a platform gets its second KV binding, `api-keys` without `kv`
+/// (which meant "the only KV binding") would become ambiguous: name the
+/// binding it meant, `kv`, in every `auth` block of a tenant file.
+fn tenant_pin_api_keys(path: &Path, text: &str, kv: &str) -> Result<Option<String>> {
+    let Some(fmt) = format_of(path) else { return Ok(None) };
+    let mut any = false;
+    let out = if fmt == Format::Kdl {
+        let mut doc = kdl_doc(path, text)?;
+        let t = kdl_top(&mut doc, "tenant", path)?;
+        let pin = |auth: &mut kdl::KdlNode| -> bool {
+            let Some(children) = auth.children_mut() else { return false };
+            let mut changed = false;
+            for n in children.nodes_mut().iter_mut().filter(|n| n.name().value() == "api-keys") {
+                let named = n.entries().iter().any(|e| e.name().is_some_and(|x| x.value() == "kv"))
+                    || n.children().is_some_and(|c| c.nodes().iter().any(|x| x.name().value() == "kv"));
+                let args: Vec<&kdl::KdlEntry> = n.entries().iter().filter(|e| e.name().is_none()).collect();
+                let on = match args.as_slice() {
+                    [] => true,
+                    [a] => *a.value() == kdl::KdlValue::Bool(true),
+                    _ => false,
+                };
+                if named || !on {
+                    continue;
+                }
+                // Parsed from text, so the value is quoted like the rest of the file.
+                let Ok(entry) = format!(" kv={}", kdl_str(kv)).parse::<kdl::KdlEntry>() else {
+                    continue;
+                };
+                n.entries_mut().retain(|e| e.name().is_some());
+                n.entries_mut().push(entry);
+                changed = true;
+            }
+            changed
+        };
+        for node in t.nodes_mut().iter_mut() {
+            match node.name().value() {
+                "auth" => any |= pin(node),
+                "env" => {
+                    if let Some(c) = node.children_mut() {
+                        for a in c.nodes_mut().iter_mut().filter(|n| n.name().value() == "auth") {
+                            any |= pin(a);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        doc.to_string()
+    } else {
+        use jsonc_parser::cst::{CstContainerNode, CstInputValue as I, CstNode};
+        let root = cst(path, text)?;
+        let o = cst_root_object(&root, path)?;
+        let pin = |auth: &jsonc_parser::cst::CstObject| -> bool {
+            let Some(prop) = auth.get("api_keys") else { return false };
+            match prop.value() {
+                Some(v) if v.as_boolean_lit().is_some_and(|b| b.value()) => {
+                    prop.set_value(I::Object(vec![("kv".into(), I::String(kv.into()))]));
+                    true
+                }
+                Some(CstNode::Container(CstContainerNode::Object(x))) if x.get("kv").is_none() => {
+                    x.append("kv", I::String(kv.into()));
+                    true
+                }
+                _ => false,
+            }
+        };
+        let mut blocks: Vec<jsonc_parser::cst::CstObject> = o.object_value("auth").into_iter().collect();
+        if let Some(envs) = o.object_value("envs") {
+            blocks.extend(
+                envs.properties()
+                    .iter()
+                    .filter_map(|p| p.object_value())
+                    .filter_map(|e| e.object_value("auth")),
+            );
+        }
+        for b in &blocks {
+            any |= pin(b);
+        }
+        root.to_string()
+    };
+    Ok(any.then_some(out))
+}
+
 /// `tenants add binding KIND NAME [...]`: add the binding to the platform
 /// file, a resource placeholder to every tenant environment that needs one,
-/// and for a durable object the class skeleton in the runtime crate.
+/// and for a durable object the class skeleton in the runtime crate. The
+/// platform's second KV binding also pins `api-keys` to the first one.
 pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
     let layout = crate::discover(root).map_err(|e| GenError(e.to_string()))?;
     let model = partial_model(root, &[])?;
@@ -1128,9 +1212,27 @@ pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
             _ => BindingKind::Ai,
         },
     });
+    // A second KV binding: API keys that meant "the only one" now name it.
+    let kv_bindings: Vec<&str> = model
+        .platform
+        .bindings
+        .iter()
+        .filter(|b| matches!(b.kind, BindingKind::Kv))
+        .map(|b| b.name.as_str())
+        .collect();
+    let pin_kv = match kv_bindings.as_slice() {
+        [only] if spec.kind == "kv" => Some(*only),
+        _ => None,
+    };
     for t in &layout.tenants {
         let text = read(t)?;
-        if let Some(new) = tenant_add_resource(t, &text, &platform, &spec.name)? {
+        let mut new = tenant_add_resource(t, &text, &platform, &spec.name)?;
+        if let Some(kv) = pin_kv {
+            if let Some(pinned) = tenant_pin_api_keys(t, new.as_deref().unwrap_or(&text), kv)? {
+                new = Some(pinned);
+            }
+        }
+        if let Some(new) = new {
             edits.push(Edit {
                 path: t.clone(),
                 text: new,

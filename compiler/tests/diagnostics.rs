@@ -441,8 +441,8 @@ fn trailing_comma_in_plain_json_is_rejected() {
         "trailing_comma_in_plain_json_is_rejected",
         &[replace(
             "initech.json",
-            r#""secrets": ["GATEWAY_TOKEN"]"#,
-            r#""secrets": ["GATEWAY_TOKEN"],"#,
+            r#""auth": { "api_keys": { "kv": "CACHE" } }"#,
+            r#""auth": { "api_keys": { "kv": "CACHE" } },"#,
         )],
     );
     o.expect_code("syntax::json");
