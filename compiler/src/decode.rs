@@ -82,6 +82,16 @@ impl<'d> Decoder<'d> {
         self.diags.push(d);
     }
 
+    /// Whether an error (of the front end or the decoder) was already
+    /// reported inside `span`: later rules then hold back on conclusions
+    /// drawn from what is missing there, so one mistake gives one error.
+    pub fn errors_within(&self, span: Span) -> bool {
+        self.diags.items.iter().any(|x| {
+            let p = x.primary();
+            x.severity == crate::diag::Severity::Error && p.file == span.file && p.start >= span.start && p.end <= span.end
+        })
+    }
+
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
         if v.kind == Kind::Invalid {
             return; // reported by the front end

@@ -124,7 +124,24 @@ fn kdl_env_lines(env: &Map<String, Value>, ind: &str) -> Vec<String> {
     for (k, v) in obj(env.get("vars").unwrap_or(&Value::Null)) {
         lines.push(format!("{ind}var {k} {}", kdl_scalar(&v)));
     }
+    if let Some(a) = env.get("auth") {
+        lines.push(format!("{ind}auth {{ {} }}", kdl_auth_nodes(&obj(a)).join("; ")));
+    }
     lines
+}
+
+/// The nodes inside a template's `auth` block (`none`, `api-keys`), KDL spelling.
+fn kdl_auth_nodes(auth: &Map<String, Value>) -> Vec<String> {
+    let mut nodes = Vec::new();
+    if let Some(n) = auth.get("none") {
+        nodes.push(format!("none {}", kdl_scalar(n)));
+    }
+    match auth.get("api_keys") {
+        Some(Value::Object(k)) => nodes.push(format!("api-keys{}", kdl_props(k, &[]))),
+        Some(v) => nodes.push(format!("api-keys {}", kdl_scalar(v))),
+        None => {}
+    }
+    nodes
 }
 
 /// One `env "name" { … }` block at indentation `ind` (inner lines one `unit` deeper).
@@ -247,6 +264,13 @@ pub fn render_tenant_kdl(v: &Value, header: &str) -> String {
     for (k, v) in obj(t.get("vars").unwrap_or(&Value::Null)) {
         s.push_str(&format!("{u}var {k} {}\n", kdl_scalar(&v)));
     }
+    if let Some(a) = t.get("auth") {
+        s.push_str(&format!("{u}auth {{\n"));
+        for n in kdl_auth_nodes(&obj(a)) {
+            s.push_str(&format!("{u}{u}{n}\n"));
+        }
+        s.push_str(&format!("{u}}}\n"));
+    }
     s.push_str("}\n");
     s
 }
@@ -321,7 +345,33 @@ fn env_placeholder(platform: &Platform, tenant: &str, env: &str) -> Map<String, 
     let mut m = Map::new();
     m.insert("hosts".into(), json!([host]));
     m.extend(placeholder_resources(platform, tenant, env, None));
+    if dev {
+        // Development: requests without credentials are accepted, API keys too.
+        let mut auth = Map::new();
+        auth.insert("none".into(), true.into());
+        if let Some(k) = api_keys_template(platform) {
+            auth.insert("api_keys".into(), k);
+        }
+        m.insert("auth".into(), Value::Object(auth));
+    }
     m
+}
+
+/// `api_keys` for a new tenant: `true` when the platform has one KV binding,
+/// the first one named when it has several, nothing without one (`tenants
+/// check` then asks for a method in every other environment).
+fn api_keys_template(platform: &Platform) -> Option<Value> {
+    let kv: Vec<&str> = platform
+        .bindings
+        .iter()
+        .filter(|b| matches!(b.kind, BindingKind::Kv))
+        .map(|b| b.name.as_str())
+        .collect();
+    match kv.as_slice() {
+        [] => None,
+        [_] => Some(true.into()),
+        [first, ..] => Some(json!({ "kv": first })),
+    }
 }
 
 /// The embedding model for the platform's first Vectorize binding: the
@@ -393,6 +443,10 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         envs.insert(e.name.clone(), Value::Object(m));
     }
     t.insert("envs".into(), Value::Object(envs));
+    // Who may call: API keys everywhere (development environments add
+    // `none` above). Never copied from `from`: an identity provider's
+    // issuer and audience belong to one tenant.
+    let auth_key = api_keys_template(platform).map(|k| json!({ "api_keys": k }));
     match from {
         None => {
             let mut ai = Map::new();
@@ -482,6 +536,9 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
                 t.insert("vars".into(), Value::Object(common));
             }
         }
+    }
+    if let Some(a) = auth_key {
+        t.insert("auth".into(), a);
     }
     Value::Object(t)
 }
@@ -719,7 +776,7 @@ pub fn new_tenant(
     let v = tenant_json(&model.platform, id, &name, &account, source);
     let header = match from {
         Some(f) => format!("Tenant `{id}`, made by `tenants new {id} --from {f}`: settings copied from `{f}`.\nReplace every \"TODO…\" value (hosts and resources are per tenant), then run `tenants check`."),
-        None => format!("Tenant `{id}`, made by `tenants new {id}`. Replace every \"TODO…\" value, then run `tenants check`.\nEvery field (models, limits, tools, TTS, safety): docs/tenant-format.md"),
+        None => format!("Tenant `{id}`, made by `tenants new {id}`. Replace every \"TODO…\" value, then run `tenants check`.\nEvery field (auth, models, limits, tools, TTS, safety): docs/tenant-format.md"),
     };
     let text = match format {
         FileFormat::Kdl => render_tenant_kdl(&v, &header),

@@ -370,6 +370,9 @@ pub struct RawJwt {
     pub user_claim: Option<Sp<String>>,
     pub roles_claim: Option<Sp<String>>,
     pub clock_skew: Option<Sp<i64>>,
+    /// An error was reported inside the block (a misspelt key, say): what
+    /// seems missing may just be misspelt.
+    pub incomplete: bool,
 }
 
 /// `access`: Cloudflare Access application tokens.
@@ -541,9 +544,6 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
         auth.broken = true;
         return auth;
     };
-    if ao.entries.iter().any(|x| !AUTH_KEYS.contains(&x.key.as_str())) {
-        auth.broken = true; // an unknown key, maybe a misspelt method
-    }
     if let Some(je) = ao.get("jwt") {
         auth.jwt = d.object(&je.value, "jwt", auth_what(d, "jwt", env), JWT_KEYS).map(|jo| {
             // Kept only when every entry could be read (errors are reported already).
@@ -574,6 +574,7 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
                 user_claim: d.string(&jo, "user_claim"),
                 roles_claim: d.string(&jo, "roles_claim"),
                 clock_skew: d.int(&jo, "clock_skew", CLOCK_SKEW),
+                incomplete: d.errors_within(je.value.span),
             }
         });
         auth.broken |= auth.jwt.is_none();
@@ -598,11 +599,17 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
             });
         auth.broken |= auth.access.is_none();
     }
+    // From the key to the end of the value: `api-keys #true`, `"none": true`.
+    let whole = |e: &Entry| Span {
+        start: e.key_span.start.min(e.value.span.start),
+        end: e.value.span.end.max(e.key_span.end),
+        ..e.value.span
+    };
     if let Some(ke) = ao.get("api_keys") {
         match &ke.value.kind {
             Kind::Bool(b) => {
                 auth.api_keys = Some(RawApiKeys {
-                    span: ke.value.span,
+                    span: whole(ke),
                     enabled: *b,
                     kv: None,
                 })
@@ -611,7 +618,7 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
                 auth.api_keys = d
                     .object(&ke.value, "api_keys", auth_what(d, "api_keys", env), API_KEYS_KEYS)
                     .map(|ko| RawApiKeys {
-                        span: ke.value.span,
+                        span: whole(ke),
                         enabled: true,
                         kv: d.string(&ko, "kv"),
                     });
@@ -636,10 +643,11 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
         }
         auth.broken |= auth.api_keys.is_none();
     }
-    if ao.get("none").is_some() {
-        auth.none = d.boolean(&ao, "none");
+    if let Some(ne) = ao.get("none") {
+        auth.none = d.boolean(&ao, "none").map(|b| Sp::new(b.value, whole(ne)));
         auth.broken |= auth.none.is_none();
     }
+    auth.broken |= d.errors_within(e.value.span);
     auth
 }
 

@@ -1106,6 +1106,7 @@ fn check_tenant(
             check_var(cx, k, v);
             vars.insert(k.value.clone(), v.value.clone());
         }
+        auth::check_env(cx, pe, e, t);
         // The environment's own block replaces the tenant-level one.
         let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
         envs.push(res::TenantEnv {

@@ -240,16 +240,26 @@ const ENVS_JSON: &str = r#""envs": {
 }"#;
 const AI_KDL: &str = r#"ai { chat "@cf/meta/llama-3.1-8b-instruct"; }"#;
 const AI_JSON: &str = r#""ai": { "chat": "@cf/meta/llama-3.1-8b-instruct" }"#;
+/// Every environment outside development needs a way in.
+const AUTH_KDL: &str = "auth { api-keys #true; }";
+const AUTH_JSON: &str = r#""auth": { "api_keys": true }"#;
 
 /// A tenant `t` in KDL: `body` is the node list inside `tenant "t" { … }`
-/// after name and account.
+/// after name and account (plus [`AUTH_KDL`] unless it has an `auth`).
 fn tenant_kdl(body: &str) -> String {
-    format!("tenant \"t\" {{\n    name \"T\"\n    account \"main\"\n{body}\n}}\n")
+    let auth = if body.contains("auth {") { "" } else { AUTH_KDL };
+    format!("tenant \"t\" {{\n    name \"T\"\n    account \"main\"\n{body}\n    {auth}\n}}\n")
 }
 
-/// A tenant `t` in JSON: `body` is the comma-separated members after id, name, account.
+/// A tenant `t` in JSON: `body` is the comma-separated members after id,
+/// name, account (plus [`AUTH_JSON`] unless it has an `"auth"`).
 fn tenant_json(body: &str) -> String {
-    format!("{{\n  \"id\": \"t\",\n  \"name\": \"T\",\n  \"account\": \"main\",\n{body}\n}}\n")
+    let auth = if body.contains("\"auth\"") {
+        String::new()
+    } else {
+        format!(",\n  {AUTH_JSON}")
+    };
+    format!("{{\n  \"id\": \"t\",\n  \"name\": \"T\",\n  \"account\": \"main\",\n{body}{auth}\n}}\n")
 }
 
 /// The model of a directory with the shorthand platform, accounts and one tenant file.
@@ -651,7 +661,7 @@ fn shorthand_several_blocked_terms() {
 
 #[test]
 fn shorthand_tenant_id_argument() {
-    let body = format!("{ENVS_KDL}\n{AI_KDL}");
+    let body = format!("{ENVS_KDL}\n{AI_KDL}\n{AUTH_KDL}");
     let t = same_tenant(&[
         ("t.kdl", tenant_kdl(&body)),
         ("t.kdl", format!("tenant id=\"t\" {{\n name \"T\"\n account \"main\"\n{body}\n}}")),

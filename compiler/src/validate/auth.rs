@@ -2,7 +2,7 @@
 //!
 //! Each block is checked once on its own ([`check_block`]: every method's
 //! values, inline keys, the API-key KV binding), then per environment
-//! (`check_env`) for which block applies there — the environment's own,
+//! ([`check_env`]) for which block applies there — the environment's own,
 //! which replaces the tenant-level one, or else the tenant-level one — and
 //! whether it may (`none` only in development environments) and must (a
 //! method outside them) be there. Every problem is a `tenant::auth::*`
@@ -37,6 +37,100 @@ pub(super) fn check_block(cx: &mut Cx<'_>, p: &PlatformInfo, a: &RawAuth) -> res
         api_keys: a.api_keys.as_ref().filter(|k| k.enabled).map(|k| check_api_keys(cx, p, k)),
         none: a.none.as_ref().is_some_and(|n| n.value),
     }
+}
+
+/// Does the block enable anything at all (`none` included)?
+fn enables_something(a: &RawAuth) -> bool {
+    a.jwt.is_some() || a.access.is_some() || a.api_keys.as_ref().is_some_and(|k| k.enabled) || a.none.as_ref().is_some_and(|n| n.value)
+}
+
+/// The environment rules: which block applies to `e`, and whether it may
+/// and must be there.
+pub(super) fn check_env(cx: &mut Cx<'_>, pe: &res::Environment, e: &RawTenantEnv, t: &RawTenant) {
+    let (block, inherited) = match (&e.auth, &t.auth) {
+        (Some(a), _) => (Some(a), false),
+        (None, Some(a)) => (Some(a), true),
+        (None, None) => (None, false),
+    };
+    let env = &pe.name;
+    let kdl = cx.fmt(e.name.span) == Format::Kdl;
+    if pe.development {
+        // Anything goes, nothing included: without a method, every request
+        // that needs a caller is refused (fail closed).
+        return;
+    }
+    let Some(a) = block else {
+        let help = if kdl {
+            "add `auth { jwt issuer=\"…\" audience=\"…\" { jwks-url \"…\" } }`, `auth { api-keys #true }` or `auth { access team-domain=\"…\" audience=\"…\" }`: tenant-level for every environment, or inside this `env` block"
+        } else {
+            "add `\"auth\": { \"jwt\": { \"issuer\": \"…\", \"audience\": \"…\", \"jwks_url\": \"…\" } }`, `\"auth\": { \"api_keys\": true }` or `\"auth\": { \"access\": { \"team_domain\": \"…\", \"audience\": \"…\" } }`: tenant-level for every environment, or in this environment"
+        };
+        cx.err(
+            Diagnostic::error(
+                "tenant::auth::missing",
+                format!("environment `{env}` has no authentication"),
+                e.name.span,
+                "no `auth` applies here",
+            )
+            .with_help(help),
+        );
+        return;
+    };
+    if let Some(none) = a.none.as_ref().filter(|n| n.value) {
+        let dev_flag = if kdl { "`development=#true`" } else { "`\"development\": true`" };
+        let d = if inherited {
+            let help = if kdl {
+                format!("give `env \"{env}\"` its own `auth {{ … }}` without `none` (it replaces the tenant-level one there), or move `none #true` into the `auth` blocks of the development environments")
+            } else {
+                format!("give environment `{env}` its own `\"auth\": {{ … }}` without `none` (it replaces the tenant-level one there), or move `\"none\": true` into the `auth` of the development environments")
+            };
+            Diagnostic::error(
+                "tenant::auth::none",
+                format!("the tenant-level `auth` accepts unauthenticated requests (`none`) in environment `{env}`, which is not a development environment"),
+                none.span,
+                format!("applies to `{env}`"),
+            )
+            .with_label(e.name.span, format!("`{env}` has no `auth` of its own"))
+            .with_help(help)
+        } else {
+            Diagnostic::error(
+                "tenant::auth::none",
+                format!("`none` is not allowed in environment `{env}`, which is not a development environment"),
+                none.span,
+                "unauthenticated requests",
+            )
+            .with_help(format!(
+                "remove `none`: only environments marked {dev_flag} in the platform file may accept requests without credentials"
+            ))
+        };
+        cx.err(d);
+        return;
+    }
+    if a.broken || enables_something(a) {
+        return;
+    }
+    let help = if kdl {
+        "enable a method: `jwt issuer=\"…\" audience=\"…\" { … }`, `api-keys #true` or `access team-domain=\"…\" audience=\"…\"`"
+    } else {
+        "enable a method: `\"jwt\": { … }`, `\"api_keys\": true` or `\"access\": { … }`"
+    };
+    let d = if inherited {
+        Diagnostic::error(
+            "tenant::auth::missing",
+            format!("environment `{env}` uses the tenant-level `auth`, which enables no method"),
+            a.key_span,
+            "no method enabled",
+        )
+        .with_label(e.name.span, format!("`{env}` has no `auth` of its own"))
+    } else {
+        Diagnostic::error(
+            "tenant::auth::missing",
+            format!("the `auth` of environment `{env}` enables no method"),
+            a.key_span,
+            "no method enabled",
+        )
+    };
+    cx.err(d.with_help(help));
 }
 
 // ------------------------------------------------------------------ methods
@@ -79,6 +173,7 @@ fn check_jwt(cx: &mut Cx<'_>, j: &RawJwt) -> Option<res::Jwt> {
             );
             None
         }
+        (None, None) if j.incomplete => None, // a misspelt `jwks-url`, say: reported already
         (None, None) => {
             let help = if kdl {
                 "add `jwks-url \"https://…/.well-known/jwks.json\"` (the identity provider's key set) inside `jwt`, or inline public keys as `key kid=\"…\" kty=\"RSA\" n=\"…\" e=\"AQAB\"` for development and tests"
@@ -213,17 +308,18 @@ fn check_access(cx: &mut Cx<'_>, x: &RawAccess) -> Option<res::Access> {
 /// A Zero Trust team domain: a hostname of at least two labels, no
 /// wildcard, scheme, path or trailing dot.
 fn check_team_domain(td: &str) -> Result<(), (String, String)> {
-    let example = "the team domain only, e.g. `acme.cloudflareaccess.com`";
-    check_host(td).map_err(|(m, h)| (m, format!("{h}; {example}")))?;
+    let example = "write the team domain only, e.g. `acme.cloudflareaccess.com`";
+    if let Some((_, rest)) = td.split_once("://") {
+        let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+        return Err(("a team domain has no scheme".into(), format!("write `{host}`")));
+    }
     if td.starts_with("*.") {
         return Err(("a team domain cannot be a wildcard".into(), example.into()));
     }
-    if td.ends_with('.') {
-        return Err((
-            "a team domain has no trailing dot".into(),
-            format!("write `{}`", td.trim_end_matches('.')),
-        ));
+    if let Some(stripped) = td.strip_suffix('.') {
+        return Err(("a team domain has no trailing dot".into(), format!("write `{stripped}`")));
     }
+    check_host(td)?;
     if !td.contains('.') {
         return Err(("a team domain has at least two labels".into(), example.into()));
     }
