@@ -55,8 +55,8 @@ pub(super) fn check_env(cx: &mut Cx<'_>, pe: &res::Environment, e: &RawTenantEnv
     let env = &pe.name;
     let kdl = cx.fmt(e.name.span) == Format::Kdl;
     if pe.development {
-        // Anything goes, nothing included: without a method, every request
-        // that needs a caller is refused (fail closed).
+        // Any method may be enabled here, `none` included, or none at all:
+        // then every request that needs a caller is refused (fail closed).
         return;
     }
     let Some(a) = block else {
