@@ -200,6 +200,55 @@ pub struct RegistryEnv {
     #[serde(default)]
     pub cors_origins: Vec<String>,
     pub config: SourceRef,
+    /// Who may call (methods and their public identifiers; no key material).
+    #[serde(default)]
+    pub auth: RegistryAuth,
+}
+
+/// The auth of one environment as the registry shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RegistryAuth {
+    /// Enabled methods, in the order `jwt`, `access`, `api-keys`, `none`.
+    pub methods: Vec<String>,
+    pub jwt: Option<RegistryJwt>,
+    pub access: Option<RegistryAccess>,
+    pub api_keys: Option<RegistryApiKeys>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegistryJwt {
+    pub issuer: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegistryAccess {
+    pub team_domain: String,
+    pub audience: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RegistryApiKeys {
+    pub kv_binding: String,
+}
+
+impl RegistryAuth {
+    pub fn of(a: &crate::resolved::Auth) -> RegistryAuth {
+        RegistryAuth {
+            methods: a.methods().into_iter().map(str::to_string).collect(),
+            jwt: a.jwt.as_ref().map(|j| RegistryJwt {
+                issuer: j.issuer.clone(),
+                audience: j.audience.clone(),
+            }),
+            access: a.access.as_ref().map(|x| RegistryAccess {
+                team_domain: x.team_domain.clone(),
+                audience: x.audience.clone(),
+            }),
+            api_keys: a.api_keys.as_ref().map(|k| RegistryApiKeys {
+                kv_binding: k.kv_binding.clone(),
+            }),
+        }
+    }
 }
 
 /// Plan every artifact of a successful compilation.
@@ -308,6 +357,7 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                     path: path.clone(),
                     sha256: sha.clone(),
                 },
+                auth: RegistryAuth::of(&e.auth),
             });
             outputs.push(Output {
                 path,

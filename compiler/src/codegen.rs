@@ -338,6 +338,62 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct SafetyConfig { pub max_input_chars: u32, pub pii_redaction: bool, pub blocked_terms: &'static [&'static str] }
 
+        /// A JWS algorithm a tenant accepts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum JwtAlg { Rs256, Es256, EdDsa }
+
+        /// A public JSON Web Key written inline in the tenant file.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct Jwk {
+            pub kid: &'static str,
+            /// "RSA" | "EC" | "OKP"
+            pub kty: &'static str,
+            pub alg: ::core::option::Option<&'static str>,
+            pub crv: ::core::option::Option<&'static str>,
+            pub n: ::core::option::Option<&'static str>,
+            pub e: ::core::option::Option<&'static str>,
+            pub x: ::core::option::Option<&'static str>,
+            pub y: ::core::option::Option<&'static str>,
+        }
+
+        /// Where the verification keys come from.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum KeySource { Url(&'static str), Inline(&'static [Jwk]) }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct JwtConfig {
+            pub issuer: &'static str,
+            pub audience: &'static str,
+            pub keys: KeySource,
+            pub algorithms: &'static [JwtAlg],
+            pub user_claim: &'static str,
+            pub roles_claim: &'static str,
+            pub clock_skew_secs: u32,
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AccessConfig {
+            pub team_domain: &'static str,
+            /// "https://<team-domain>"
+            pub issuer: &'static str,
+            pub audience: &'static str,
+            /// Url(certs url) unless inline keys were given
+            pub keys: KeySource,
+        }
+
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct ApiKeysConfig { pub kv_binding: &'static str }
+
+        /// Who may call in one environment. All `None`/`false`: nobody (fail closed).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub struct AuthConfig {
+            pub jwt: ::core::option::Option<JwtConfig>,
+            pub access: ::core::option::Option<AccessConfig>,
+            pub api_keys: ::core::option::Option<ApiKeysConfig>,
+            /// Only ever true in a development environment.
+            pub none: bool,
+        }
+
         /// A tenant in one environment.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct TenantEnvConfig {
@@ -350,53 +406,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub vars: &'static [(&'static str, &'static str)],
             /// The tenant's namespace in each Vectorize binding's index.
             pub vectorize_namespaces: &'static [(&'static str, &'static str)],
+            /// Who may call: the environment's `auth`, else the tenant-level one.
             pub auth: AuthConfig,
-        }
-
-        /// A JWS algorithm a tenant accepts.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum JwtAlg { Rs256, Es256, EdDsa }
-        /// A public JSON Web Key written inline in the tenant file.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct Jwk {
-            pub kid: &'static str,
-            pub kty: &'static str,
-            pub alg: ::core::option::Option<&'static str>,
-            pub crv: ::core::option::Option<&'static str>,
-            pub n: ::core::option::Option<&'static str>,
-            pub e: ::core::option::Option<&'static str>,
-            pub x: ::core::option::Option<&'static str>,
-            pub y: ::core::option::Option<&'static str>,
-        }
-        /// Where the verification keys come from.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub enum KeySource { Url(&'static str), Inline(&'static [Jwk]) }
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct JwtConfig {
-            pub issuer: &'static str,
-            pub audience: &'static str,
-            pub keys: KeySource,
-            pub algorithms: &'static [JwtAlg],
-            pub user_claim: &'static str,
-            pub roles_claim: &'static str,
-            pub clock_skew_secs: u32,
-        }
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct AccessConfig {
-            pub team_domain: &'static str,
-            pub issuer: &'static str,
-            pub audience: &'static str,
-            pub keys: KeySource,
-        }
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct ApiKeysConfig { pub kv_binding: &'static str }
-        /// Who may call in one environment. All `None`/`false`: nobody (fail closed).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct AuthConfig {
-            pub jwt: ::core::option::Option<JwtConfig>,
-            pub access: ::core::option::Option<AccessConfig>,
-            pub api_keys: ::core::option::Option<ApiKeysConfig>,
-            pub none: bool,
         }
 
         /// A tenant's static config.
@@ -698,7 +709,6 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         let te = t.envs.iter().find(|x| x.name == pe.name);
         let hosts: Vec<&String> = te.map(|x| x.hosts.iter().collect()).unwrap_or_default();
         let allowed = te.is_some_and(|x| x.header_allowed);
-        let auth = interim_auth(model, pe.development);
         let cors: Vec<&String> = te.map(|x| x.cors_origins.iter().collect()).unwrap_or_default();
         let vars = te.map(|x| x.vars.iter().map(|(k, v)| quote!((#k, #v))).collect::<Vec<_>>()).unwrap_or_default();
         let ns = te
@@ -715,6 +725,8 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
                     .collect::<Vec<_>>()
             })
             .unwrap_or_default();
+        // No environment settings (never in a valid model): nobody gets in.
+        let auth = auth_tokens(te.map(|x| &x.auth).unwrap_or(&crate::resolved::Auth::default()));
         quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth })
     });
     quote! {
@@ -746,23 +758,69 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     }
 }
 
-/// Who may call, until tenant files carry their own `auth` block: API keys
-/// (stored in the platform's KV binding) in every environment, plus
-/// development users (`x-user-id`) in development environments only.
-fn interim_auth(model: &Model, development: bool) -> TokenStream {
-    let kv = model
-        .platform
-        .bindings
-        .iter()
-        .find(|b| matches!(b.kind, crate::resolved::BindingKind::Kv));
-    let api_keys = match kv {
-        Some(b) => {
-            let name = &b.name;
-            quote!(::core::option::Option::Some(ApiKeysConfig { kv_binding: #name }))
+/// `AuthConfig { … }` for one environment: static data, no key material
+/// beyond the public keys written inline.
+fn auth_tokens(a: &crate::resolved::Auth) -> TokenStream {
+    use crate::resolved::{JwtAlg, KeySource};
+    let none_ = quote!(::core::option::Option::None);
+    let some = |t: TokenStream| quote!(::core::option::Option::Some(#t));
+    let keys = |k: &KeySource| match k {
+        KeySource::Url(u) => quote!(KeySource::Url(#u)),
+        KeySource::Inline(list) => {
+            let jwks = list.iter().map(|j| {
+                let (kid, kty) = (&j.kid, &j.kty);
+                let (alg, crv, n, e, x, y) = (
+                    opt_str(&j.alg),
+                    opt_str(&j.crv),
+                    opt_str(&j.n),
+                    opt_str(&j.e),
+                    opt_str(&j.x),
+                    opt_str(&j.y),
+                );
+                quote!(Jwk { kid: #kid, kty: #kty, alg: #alg, crv: #crv, n: #n, e: #e, x: #x, y: #y })
+            });
+            quote!(KeySource::Inline(&[#(#jwks),*]))
         }
-        None => quote!(::core::option::Option::None),
     };
-    quote!(AuthConfig { jwt: ::core::option::Option::None, access: ::core::option::Option::None, api_keys: #api_keys, none: #development })
+    let jwt = match &a.jwt {
+        Some(j) => {
+            let (issuer, audience, user, roles) = (&j.issuer, &j.audience, &j.user_claim, &j.roles_claim);
+            let k = keys(&j.keys);
+            let skew = n(j.clock_skew_secs);
+            let algs = j.algorithms.iter().map(|alg| match alg {
+                JwtAlg::Rs256 => quote!(JwtAlg::Rs256),
+                JwtAlg::Es256 => quote!(JwtAlg::Es256),
+                JwtAlg::EdDsa => quote!(JwtAlg::EdDsa),
+            });
+            some(quote!(JwtConfig {
+                issuer: #issuer,
+                audience: #audience,
+                keys: #k,
+                algorithms: &[#(#algs),*],
+                user_claim: #user,
+                roles_claim: #roles,
+                clock_skew_secs: #skew,
+            }))
+        }
+        None => none_.clone(),
+    };
+    let access = match &a.access {
+        Some(x) => {
+            let (td, issuer, audience) = (&x.team_domain, &x.issuer, &x.audience);
+            let k = keys(&x.keys);
+            some(quote!(AccessConfig { team_domain: #td, issuer: #issuer, audience: #audience, keys: #k }))
+        }
+        None => none_.clone(),
+    };
+    let api_keys = match &a.api_keys {
+        Some(k) => {
+            let b = &k.kv_binding;
+            some(quote!(ApiKeysConfig { kv_binding: #b }))
+        }
+        None => none_,
+    };
+    let none = a.none;
+    quote!(AuthConfig { jwt: #jwt, access: #access, api_keys: #api_keys, none: #none })
 }
 
 /// Why the macro cannot expand (a compile error at the macro's argument).

@@ -82,6 +82,16 @@ impl<'d> Decoder<'d> {
         self.diags.push(d);
     }
 
+    /// Whether an error (of the front end or the decoder) was already
+    /// reported inside `span`: later rules then hold back on conclusions
+    /// drawn from what is missing there, so one mistake gives one error.
+    pub fn errors_within(&self, span: Span) -> bool {
+        self.diags.items.iter().any(|x| {
+            let p = x.primary();
+            x.severity == crate::diag::Severity::Error && p.file == span.file && p.start >= span.start && p.end <= span.end
+        })
+    }
+
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
         if v.kind == Kind::Invalid {
             return; // reported by the front end
@@ -398,7 +408,19 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "`resolution` (e.g. `resolution header=\"dev-only\"`)",
         "the `resolution` object",
     );
+    const AUTH: (&str, &str, &str) = (
+        "`auth`",
+        "`auth { … }` (tenant-level, or inside an `env` block to replace it there)",
+        "the `auth` object (tenant-level, or in an environment to replace it there)",
+    );
+    const JWT: (&str, &str, &str) = (
+        "`jwt`",
+        "`jwt` inside `auth` (e.g. `jwt issuer=\"…\" audience=\"…\" { user-claim \"sub\" }`)",
+        "`auth.jwt`",
+    );
     Some(match key {
+        "jwt" | "access" | "api_keys" => AUTH,
+        "user_claim" | "roles_claim" | "clock_skew" => JWT,
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
         "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
         "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,

@@ -124,7 +124,24 @@ fn kdl_env_lines(env: &Map<String, Value>, ind: &str) -> Vec<String> {
     for (k, v) in obj(env.get("vars").unwrap_or(&Value::Null)) {
         lines.push(format!("{ind}var {k} {}", kdl_scalar(&v)));
     }
+    if let Some(a) = env.get("auth") {
+        lines.push(format!("{ind}auth {{ {} }}", kdl_auth_nodes(&obj(a)).join("; ")));
+    }
     lines
+}
+
+/// The nodes inside a template's `auth` block (`none`, `api-keys`), KDL spelling.
+fn kdl_auth_nodes(auth: &Map<String, Value>) -> Vec<String> {
+    let mut nodes = Vec::new();
+    if let Some(n) = auth.get("none") {
+        nodes.push(format!("none {}", kdl_scalar(n)));
+    }
+    match auth.get("api_keys") {
+        Some(Value::Object(k)) => nodes.push(format!("api-keys{}", kdl_props(k, &[]))),
+        Some(v) => nodes.push(format!("api-keys {}", kdl_scalar(v))),
+        None => {}
+    }
+    nodes
 }
 
 /// One `env "name" { … }` block at indentation `ind` (inner lines one `unit` deeper).
@@ -247,6 +264,13 @@ pub fn render_tenant_kdl(v: &Value, header: &str) -> String {
     for (k, v) in obj(t.get("vars").unwrap_or(&Value::Null)) {
         s.push_str(&format!("{u}var {k} {}\n", kdl_scalar(&v)));
     }
+    if let Some(a) = t.get("auth") {
+        s.push_str(&format!("{u}auth {{\n"));
+        for n in kdl_auth_nodes(&obj(a)) {
+            s.push_str(&format!("{u}{u}{n}\n"));
+        }
+        s.push_str(&format!("{u}}}\n"));
+    }
     s.push_str("}\n");
     s
 }
@@ -321,7 +345,33 @@ fn env_placeholder(platform: &Platform, tenant: &str, env: &str) -> Map<String, 
     let mut m = Map::new();
     m.insert("hosts".into(), json!([host]));
     m.extend(placeholder_resources(platform, tenant, env, None));
+    if dev {
+        // Development: requests without credentials are accepted, API keys too.
+        let mut auth = Map::new();
+        auth.insert("none".into(), true.into());
+        if let Some(k) = api_keys_template(platform) {
+            auth.insert("api_keys".into(), k);
+        }
+        m.insert("auth".into(), Value::Object(auth));
+    }
     m
+}
+
+/// `api_keys` for a new tenant: `true` when the platform has one KV binding,
+/// the first one named when it has several, nothing without one (`tenants
+/// check` then asks for a method in every other environment).
+fn api_keys_template(platform: &Platform) -> Option<Value> {
+    let kv: Vec<&str> = platform
+        .bindings
+        .iter()
+        .filter(|b| matches!(b.kind, BindingKind::Kv))
+        .map(|b| b.name.as_str())
+        .collect();
+    match kv.as_slice() {
+        [] => None,
+        [_] => Some(true.into()),
+        [first, ..] => Some(json!({ "kv": first })),
+    }
 }
 
 /// The embedding model for the platform's first Vectorize binding: the
@@ -393,6 +443,10 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         envs.insert(e.name.clone(), Value::Object(m));
     }
     t.insert("envs".into(), Value::Object(envs));
+    // Who may call: API keys everywhere (development environments add
+    // `none` above). Never copied from `from`: an identity provider's
+    // issuer and audience belong to one tenant.
+    let auth_key = api_keys_template(platform).map(|k| json!({ "api_keys": k }));
     match from {
         None => {
             let mut ai = Map::new();
@@ -482,6 +536,9 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
                 t.insert("vars".into(), Value::Object(common));
             }
         }
+    }
+    if let Some(a) = auth_key {
+        t.insert("auth".into(), a);
     }
     Value::Object(t)
 }
@@ -719,7 +776,7 @@ pub fn new_tenant(
     let v = tenant_json(&model.platform, id, &name, &account, source);
     let header = match from {
         Some(f) => format!("Tenant `{id}`, made by `tenants new {id} --from {f}`: settings copied from `{f}`.\nReplace every \"TODO…\" value (hosts and resources are per tenant), then run `tenants check`."),
-        None => format!("Tenant `{id}`, made by `tenants new {id}`. Replace every \"TODO…\" value, then run `tenants check`.\nEvery field (models, limits, tools, TTS, safety): docs/tenant-format.md"),
+        None => format!("Tenant `{id}`, made by `tenants new {id}`. Replace every \"TODO…\" value, then run `tenants check`.\nEvery field (auth, models, limits, tools, TTS, safety): docs/tenant-format.md"),
     };
     let text = match format {
         FileFormat::Kdl => render_tenant_kdl(&v, &header),
@@ -1084,9 +1141,93 @@ fn tenant_add_resource(path: &Path, text: &str, platform: &Platform, name: &str)
     Ok(any.then_some(out))
 }
 
+/// When a platform gets its second KV binding, `api-keys` without `kv`
+/// (which meant "the only KV binding") would become ambiguous: name the
+/// binding it meant, `kv`, in every `auth` block of a tenant file.
+fn tenant_pin_api_keys(path: &Path, text: &str, kv: &str) -> Result<Option<String>> {
+    let Some(fmt) = format_of(path) else { return Ok(None) };
+    let mut any = false;
+    let out = if fmt == Format::Kdl {
+        let mut doc = kdl_doc(path, text)?;
+        let t = kdl_top(&mut doc, "tenant", path)?;
+        let pin = |auth: &mut kdl::KdlNode| -> bool {
+            let Some(children) = auth.children_mut() else { return false };
+            let mut changed = false;
+            for n in children.nodes_mut().iter_mut().filter(|n| n.name().value() == "api-keys") {
+                let named = n.entries().iter().any(|e| e.name().is_some_and(|x| x.value() == "kv"))
+                    || n.children().is_some_and(|c| c.nodes().iter().any(|x| x.name().value() == "kv"));
+                let args: Vec<&kdl::KdlEntry> = n.entries().iter().filter(|e| e.name().is_none()).collect();
+                let on = match args.as_slice() {
+                    [] => true,
+                    [a] => *a.value() == kdl::KdlValue::Bool(true),
+                    _ => false,
+                };
+                if named || !on {
+                    continue;
+                }
+                // Parsed from text, so the value is quoted like the rest of the file.
+                let Ok(entry) = format!(" kv={}", kdl_str(kv)).parse::<kdl::KdlEntry>() else {
+                    continue;
+                };
+                n.entries_mut().retain(|e| e.name().is_some());
+                n.entries_mut().push(entry);
+                changed = true;
+            }
+            changed
+        };
+        for node in t.nodes_mut().iter_mut() {
+            match node.name().value() {
+                "auth" => any |= pin(node),
+                "env" => {
+                    if let Some(c) = node.children_mut() {
+                        for a in c.nodes_mut().iter_mut().filter(|n| n.name().value() == "auth") {
+                            any |= pin(a);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        doc.to_string()
+    } else {
+        use jsonc_parser::cst::{CstContainerNode, CstInputValue as I, CstNode};
+        let root = cst(path, text)?;
+        let o = cst_root_object(&root, path)?;
+        let pin = |auth: &jsonc_parser::cst::CstObject| -> bool {
+            let Some(prop) = auth.get("api_keys") else { return false };
+            match prop.value() {
+                Some(v) if v.as_boolean_lit().is_some_and(|b| b.value()) => {
+                    prop.set_value(I::Object(vec![("kv".into(), I::String(kv.into()))]));
+                    true
+                }
+                Some(CstNode::Container(CstContainerNode::Object(x))) if x.get("kv").is_none() => {
+                    x.append("kv", I::String(kv.into()));
+                    true
+                }
+                _ => false,
+            }
+        };
+        let mut blocks: Vec<jsonc_parser::cst::CstObject> = o.object_value("auth").into_iter().collect();
+        if let Some(envs) = o.object_value("envs") {
+            blocks.extend(
+                envs.properties()
+                    .iter()
+                    .filter_map(|p| p.object_value())
+                    .filter_map(|e| e.object_value("auth")),
+            );
+        }
+        for b in &blocks {
+            any |= pin(b);
+        }
+        root.to_string()
+    };
+    Ok(any.then_some(out))
+}
+
 /// `tenants add binding KIND NAME [...]`: add the binding to the platform
 /// file, a resource placeholder to every tenant environment that needs one,
-/// and for a durable object the class skeleton in the runtime crate.
+/// and for a durable object the class skeleton in the runtime crate. The
+/// platform's second KV binding also pins `api-keys` to the first one.
 pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
     let layout = crate::discover(root).map_err(|e| GenError(e.to_string()))?;
     let model = partial_model(root, &[])?;
@@ -1128,9 +1269,27 @@ pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
             _ => BindingKind::Ai,
         },
     });
+    // A second KV binding: API keys that meant "the only one" now name it.
+    let kv_bindings: Vec<&str> = model
+        .platform
+        .bindings
+        .iter()
+        .filter(|b| matches!(b.kind, BindingKind::Kv))
+        .map(|b| b.name.as_str())
+        .collect();
+    let pin_kv = match kv_bindings.as_slice() {
+        [only] if spec.kind == "kv" => Some(*only),
+        _ => None,
+    };
     for t in &layout.tenants {
         let text = read(t)?;
-        if let Some(new) = tenant_add_resource(t, &text, &platform, &spec.name)? {
+        let mut new = tenant_add_resource(t, &text, &platform, &spec.name)?;
+        if let Some(kv) = pin_kv {
+            if let Some(pinned) = tenant_pin_api_keys(t, new.as_deref().unwrap_or(&text), kv)? {
+                new = Some(pinned);
+            }
+        }
+        if let Some(new) = new {
             edits.push(Edit {
                 path: t.clone(),
                 text: new,

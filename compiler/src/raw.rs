@@ -6,7 +6,7 @@
 
 use crate::decode::{Decoder, Obj, Sp};
 use crate::source::{FileId, Span};
-use crate::value::{Kind, Value};
+use crate::value::{Entry, Kind, Value};
 
 // ------------------------------------------------------------------ platform
 
@@ -237,6 +237,8 @@ pub struct RawTenant {
     pub safety: RawSafety,
     pub secrets: Vec<Sp<String>>,
     pub vars: Vec<(Sp<String>, Sp<String>)>,
+    /// Who may call the Worker, in every environment without its own `auth`.
+    pub auth: Option<RawAuth>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +251,8 @@ pub struct RawTenantEnv {
     /// (kind, binding name, resource fields)
     pub resources: Vec<RawResource>,
     pub vars: Vec<(Sp<String>, Sp<String>)>,
+    /// This environment's `auth`, replacing the tenant-level one (no merging).
+    pub auth: Option<RawAuth>,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +341,85 @@ pub struct RawSafety {
     pub blocked_terms: Vec<Sp<String>>,
 }
 
+/// An `auth` block as written (tenant-level or in one environment).
+#[derive(Debug, Clone)]
+pub struct RawAuth {
+    /// The `auth` key (KDL: the node name).
+    pub key_span: Span,
+    pub span: Span,
+    pub jwt: Option<RawJwt>,
+    pub access: Option<RawAccess>,
+    pub api_keys: Option<RawApiKeys>,
+    pub none: Option<Sp<bool>>,
+    /// Something in the block could not be read (already reported): it
+    /// then never counts as "no method", so one mistake gives one error.
+    pub broken: bool,
+}
+
+/// `jwt`: tokens from an OpenID Connect / OAuth identity provider.
+#[derive(Debug, Clone)]
+pub struct RawJwt {
+    /// The node name (KDL) or the opening `{` (JSON): where missing things are reported.
+    pub head: Span,
+    pub issuer: Option<Sp<String>>,
+    pub audience: Option<Sp<String>>,
+    pub jwks_url: Option<Sp<String>>,
+    pub keys: Option<RawKeys>,
+    /// The list's span and its entries; `None` when not written.
+    pub algorithms: Option<(Span, Vec<Sp<String>>)>,
+    pub user_claim: Option<Sp<String>>,
+    pub roles_claim: Option<Sp<String>>,
+    pub clock_skew: Option<Sp<i64>>,
+    /// An error was reported inside the block (a misspelt key, say): what
+    /// seems missing may just be misspelt.
+    pub incomplete: bool,
+}
+
+/// `access`: Cloudflare Access application tokens.
+#[derive(Debug, Clone)]
+pub struct RawAccess {
+    pub head: Span,
+    pub team_domain: Option<Sp<String>>,
+    pub audience: Option<Sp<String>>,
+    pub certs_url: Option<Sp<String>>,
+    pub keys: Option<RawKeys>,
+}
+
+/// `api_keys`: `true`/`false`, or an object naming the KV binding.
+#[derive(Debug, Clone)]
+pub struct RawApiKeys {
+    pub span: Span,
+    pub enabled: bool,
+    pub kv: Option<Sp<String>>,
+}
+
+/// Inline public keys (KDL: `key` nodes; JSON: the `keys` list).
+#[derive(Debug, Clone)]
+pub struct RawKeys {
+    pub span: Span,
+    pub keys: Vec<RawJwk>,
+    /// Entries written, readable or not (0: an empty list).
+    pub written: usize,
+}
+
+/// One JSON Web Key as written.
+#[derive(Debug, Clone)]
+pub struct RawJwk {
+    pub span: Span,
+    pub head: Span,
+    pub kid: Option<Sp<String>>,
+    pub kty: Option<Sp<String>>,
+    pub alg: Option<Sp<String>>,
+    pub use_: Option<Sp<String>>,
+    pub crv: Option<Sp<String>>,
+    pub n: Option<Sp<String>>,
+    pub e: Option<Sp<String>>,
+    pub x: Option<Sp<String>>,
+    pub y: Option<Sp<String>>,
+    /// Private (or symmetric) key members that were written: always an error.
+    pub private: Vec<Sp<String>>,
+}
+
 pub const TENANT_KEYS: &[&str] = &[
     "$schema",
     "id",
@@ -354,10 +437,11 @@ pub const TENANT_KEYS: &[&str] = &[
     "safety",
     "secrets",
     "vars",
+    "auth",
 ];
 pub const RESOLUTION_KEYS: &[&str] = &["header"];
 pub const HEADER_POLICIES: &[&str] = &["never", "dev-only", "always"];
-pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "cors_origins", "kv", "vectorize", "analytics_engine", "vars"];
+pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "cors_origins", "kv", "vectorize", "analytics_engine", "vars", "auth"];
 pub const KV_KEYS: &[&str] = &["id"];
 pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
 pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
@@ -375,6 +459,31 @@ pub const CACHE_KEYS: &[&str] = &["search_ttl", "chat_ttl"];
 pub const TOOL_KEYS: &[&str] = &["roles"];
 pub const TTS_KEYS: &[&str] = &["enabled", "voice", "max_chars"];
 pub const SAFETY_KEYS: &[&str] = &["max_input_chars", "pii_redaction", "blocked_terms"];
+pub const AUTH_KEYS: &[&str] = &["jwt", "access", "api_keys", "none"];
+pub const JWT_KEYS: &[&str] = &[
+    "issuer",
+    "audience",
+    "jwks_url",
+    "keys",
+    "algorithms",
+    "user_claim",
+    "roles_claim",
+    "clock_skew",
+];
+pub const ACCESS_KEYS: &[&str] = &["team_domain", "audience", "certs_url", "keys"];
+pub const API_KEYS_KEYS: &[&str] = &["kv"];
+/// Members of an inline public JSON Web Key.
+pub const JWK_KEYS: &[&str] = &["kid", "kty", "alg", "use", "crv", "n", "e", "x", "y"];
+/// Members that only private or symmetric keys have (RFC 7518 §6): never
+/// accepted, always reported as a leaked key.
+pub const JWK_PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+/// JWS algorithms a tenant may accept.
+pub const JWT_ALGORITHMS: &[&str] = &["RS256", "ES256", "EdDSA"];
+pub const KEY_TYPES: &[&str] = &["RSA", "EC", "OKP"];
+pub const CURVES: &[&str] = &["P-256", "Ed25519"];
+pub const KEY_USES: &[&str] = &["sig"];
+/// Seconds of clock skew tolerated on `exp`/`nbf`/`iat`.
+pub const CLOCK_SKEW: std::ops::RangeInclusive<i64> = 0..=600;
 /// Routes of the Worker that accept a per-route AI override.
 pub const ROUTES: &[&str] = &["chat", "search", "tools", "tts"];
 
@@ -410,6 +519,202 @@ fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> 
             d.req_string(&mo, "model", "the Workers AI model id, e.g. \"@cf/baai/bge-base-en-v1.5\"")
         }
     }
+}
+
+/// The object names used in messages: "`jwt`", or "`jwt` of environment `dev`".
+fn auth_what(d: &Decoder<'_>, key: &str, env: Option<&str>) -> String {
+    match env {
+        Some(e) => format!("`{}` of environment `{e}`", d.disp(key)),
+        None => format!("`{}`", d.disp(key)),
+    }
+}
+
+/// Decode an `auth` entry (tenant-level when `env` is `None`).
+fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
+    let mut auth = RawAuth {
+        key_span: e.key_span,
+        span: e.value.span,
+        jwt: None,
+        access: None,
+        api_keys: None,
+        none: None,
+        broken: false,
+    };
+    let Some(ao) = d.object(&e.value, "auth", auth_what(d, "auth", env), AUTH_KEYS) else {
+        auth.broken = true;
+        return auth;
+    };
+    if let Some(je) = ao.get("jwt") {
+        auth.jwt = d.object(&je.value, "jwt", auth_what(d, "jwt", env), JWT_KEYS).map(|jo| {
+            // Kept only when every entry could be read (errors are reported already).
+            let algorithms = jo.get("algorithms").and_then(|a| {
+                let list = d.string_list_value(&a.value, "algorithms");
+                let whole = match &a.value.kind {
+                    Kind::Array(items) => items.len() == list.len(),
+                    Kind::Str(_) => !list.is_empty(),
+                    _ => false,
+                };
+                whole.then_some((a.value.span, list))
+            });
+            RawJwt {
+                head: jo.head(),
+                issuer: d.req_string(
+                    &jo,
+                    "issuer",
+                    "the `iss` your identity provider puts in its tokens, e.g. \"https://login.acme.example.com/\"",
+                ),
+                audience: d.req_string(
+                    &jo,
+                    "audience",
+                    "the `aud` tokens for this tenant carry, e.g. the API identifier or client id",
+                ),
+                jwks_url: d.string(&jo, "jwks_url"),
+                keys: decode_keys(d, &jo, "jwt", env),
+                algorithms,
+                user_claim: d.string(&jo, "user_claim"),
+                roles_claim: d.string(&jo, "roles_claim"),
+                clock_skew: d.int(&jo, "clock_skew", CLOCK_SKEW),
+                incomplete: d.errors_within(je.value.span),
+            }
+        });
+        auth.broken |= auth.jwt.is_none();
+    }
+    if let Some(ae) = ao.get("access") {
+        auth.access = d
+            .object(&ae.value, "access", auth_what(d, "access", env), ACCESS_KEYS)
+            .map(|xo| RawAccess {
+                head: xo.head(),
+                team_domain: d.req_string(
+                    &xo,
+                    "team_domain",
+                    "your Zero Trust team domain, e.g. \"acme.cloudflareaccess.com\"",
+                ),
+                audience: d.req_string(
+                    &xo,
+                    "audience",
+                    "the Access application's Application Audience (AUD) tag: 64 hex characters from the application's Overview page",
+                ),
+                certs_url: d.string(&xo, "certs_url"),
+                keys: decode_keys(d, &xo, "access", env),
+            });
+        auth.broken |= auth.access.is_none();
+    }
+    // From the key to the end of the value: `api-keys #true`, `"none": true`.
+    let whole = |e: &Entry| Span {
+        start: e.key_span.start.min(e.value.span.start),
+        end: e.value.span.end.max(e.key_span.end),
+        ..e.value.span
+    };
+    if let Some(ke) = ao.get("api_keys") {
+        match &ke.value.kind {
+            Kind::Bool(b) => {
+                auth.api_keys = Some(RawApiKeys {
+                    span: whole(ke),
+                    enabled: *b,
+                    kv: None,
+                })
+            }
+            Kind::Object(_) => {
+                auth.api_keys = d
+                    .object(&ke.value, "api_keys", auth_what(d, "api_keys", env), API_KEYS_KEYS)
+                    .map(|ko| RawApiKeys {
+                        span: whole(ke),
+                        enabled: true,
+                        kv: d.string(&ko, "kv"),
+                    });
+            }
+            Kind::Invalid => {}
+            other => {
+                let name = d.disp("api_keys");
+                let example = match d.format {
+                    crate::source::Format::Kdl => "`api-keys #true` or `api-keys kv=\"CACHE\"`",
+                    _ => "`\"api_keys\": true` or `\"api_keys\": { \"kv\": \"CACHE\" }`",
+                };
+                d.push(
+                    crate::diag::Diagnostic::error(
+                        "schema::type",
+                        format!("`{name}` must be a boolean or an object, found {}", other.type_name()),
+                        ke.value.span,
+                        "expected a boolean or an object",
+                    )
+                    .with_help(format!("write {example}")),
+                );
+            }
+        }
+        auth.broken |= auth.api_keys.is_none();
+    }
+    if let Some(ne) = ao.get("none") {
+        auth.none = d.boolean(&ao, "none").map(|b| Sp::new(b.value, whole(ne)));
+        auth.broken |= auth.none.is_none();
+    }
+    auth.broken |= d.errors_within(e.value.span);
+    auth
+}
+
+/// Inline keys of `jwt` or `access`: a list of JWK objects.
+fn decode_keys(d: &mut Decoder<'_>, o: &Obj<'_>, owner: &str, env: Option<&str>) -> Option<RawKeys> {
+    let e = o.get("keys")?;
+    let items = match &e.value.kind {
+        Kind::Array(items) => items,
+        Kind::Invalid => return None,
+        other => {
+            d.push(crate::diag::Diagnostic::error(
+                "schema::type",
+                format!("`{}` must be a list of keys, found {}", d.disp("keys"), other.type_name()),
+                e.value.span,
+                "expected a list",
+            ));
+            return None;
+        }
+    };
+    let mut keys = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        // Private members are taken out before the shape check: they get
+        // their own error (a leaked key), not "unknown key".
+        let mut private = Vec::new();
+        let public = match &item.kind {
+            Kind::Object(entries) => {
+                let (secret, rest): (Vec<&Entry>, Vec<&Entry>) =
+                    entries.iter().partition(|x| JWK_PRIVATE_MEMBERS.contains(&x.key.as_str()));
+                private = secret.iter().map(|x| Sp::new(x.key.clone(), x.key_span)).collect();
+                Value {
+                    span: item.span,
+                    kind: Kind::Object(rest.into_iter().cloned().collect()),
+                }
+            }
+            _ => item.clone(),
+        };
+        let what = match env {
+            Some(env) => format!("key {} of `{}` (environment `{env}`)", i + 1, d.disp(owner)),
+            None => format!("key {} of `{}`", i + 1, d.disp(owner)),
+        };
+        let Some(ko) = d.object(&public, "keys", what, JWK_KEYS) else {
+            continue;
+        };
+        keys.push(RawJwk {
+            span: item.span,
+            head: ko.head(),
+            kid: d.req_string(
+                &ko,
+                "kid",
+                "a key id, unique in this list: tokens name their key in the `kid` header",
+            ),
+            kty: d.req_string(&ko, "kty", "the key type: RSA, EC (P-256) or OKP (Ed25519)"),
+            alg: d.string(&ko, "alg"),
+            use_: d.string(&ko, "use"),
+            crv: d.string(&ko, "crv"),
+            n: d.string(&ko, "n"),
+            e: d.string(&ko, "e"),
+            x: d.string(&ko, "x"),
+            y: d.string(&ko, "y"),
+            private,
+        });
+    }
+    Some(RawKeys {
+        span: e.value.span,
+        keys,
+        written: items.len(),
+    })
 }
 
 pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawTenant> {
@@ -475,6 +780,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                 resources.push(res);
             }
         }
+        let auth = eo.get("auth").map(|a| decode_auth(d, a, Some(&e.key)));
         envs.push(RawTenantEnv {
             name: Sp::new(e.key.clone(), e.key_span),
             span: e.value.span,
@@ -482,6 +788,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             cors_origins,
             resources,
             vars: vars(d, &eo),
+            auth,
         });
     }
 
@@ -631,6 +938,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
     };
     let secrets = d.string_list(&o, "secrets");
     let vars = vars(d, &o);
+    let auth = o.get("auth").map(|a| decode_auth(d, a, None));
     Some(RawTenant {
         file,
         span: v.span,
@@ -650,5 +958,6 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         safety,
         secrets,
         vars,
+        auth,
     })
 }

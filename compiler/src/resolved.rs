@@ -111,6 +111,120 @@ pub struct TenantEnv {
     pub resources: Vec<Resource>,
     /// Tenant-level vars overlaid with this environment's vars.
     pub vars: BTreeMap<String, String>,
+    /// Who may call: this environment's `auth`, else the tenant-level one.
+    pub auth: Auth,
+}
+
+/// Who may call in one environment. Nothing enabled: nobody (fail closed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Auth {
+    pub jwt: Option<Jwt>,
+    pub access: Option<Access>,
+    pub api_keys: Option<ApiKeys>,
+    /// Unauthenticated requests accepted: only ever true in a development environment.
+    pub none: bool,
+}
+
+impl Auth {
+    /// The enabled methods, in the order `jwt`, `access`, `api-keys`, `none`.
+    pub fn methods(&self) -> Vec<&'static str> {
+        let mut m = Vec::new();
+        if self.jwt.is_some() {
+            m.push("jwt");
+        }
+        if self.access.is_some() {
+            m.push("access");
+        }
+        if self.api_keys.is_some() {
+            m.push("api-keys");
+        }
+        if self.none {
+            m.push("none");
+        }
+        m
+    }
+}
+
+/// A JWS algorithm a tenant accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum JwtAlg {
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+impl JwtAlg {
+    pub fn from_name(s: &str) -> Option<JwtAlg> {
+        match s {
+            "RS256" => Some(JwtAlg::Rs256),
+            "ES256" => Some(JwtAlg::Es256),
+            "EdDSA" => Some(JwtAlg::EdDsa),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            JwtAlg::Rs256 => "RS256",
+            JwtAlg::Es256 => "ES256",
+            JwtAlg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// `jwt`: tokens of an identity provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jwt {
+    pub issuer: String,
+    pub audience: String,
+    pub keys: KeySource,
+    /// Sorted (RS256, ES256, EdDSA), unique; default RS256 only.
+    pub algorithms: Vec<JwtAlg>,
+    pub user_claim: String,
+    pub roles_claim: String,
+    pub clock_skew_secs: u32,
+}
+
+/// `access`: Cloudflare Access application tokens (RS256).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    pub team_domain: String,
+    /// `https://<team_domain>`.
+    pub issuer: String,
+    pub audience: String,
+    /// The certs URL (default `https://<team_domain>/cdn-cgi/access/certs`), or inline keys.
+    pub keys: KeySource,
+}
+
+/// API keys, looked up in a KV binding of the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeys {
+    pub kv_binding: String,
+}
+
+/// Where verification keys come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeySource {
+    Url(String),
+    /// Sorted by `kid`.
+    Inline(Vec<Jwk>),
+}
+
+/// A public JSON Web Key written inline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Jwk {
+    pub kid: String,
+    /// `RSA`, `EC` or `OKP`.
+    pub kty: String,
+    pub alg: Option<String>,
+    pub crv: Option<String>,
+    pub n: Option<String>,
+    pub e: Option<String>,
+    pub x: Option<String>,
+    pub y: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -239,4 +353,7 @@ pub mod defaults {
     pub const CHAT_TTL: u32 = 0;
     pub const TTS_MAX_CHARS: u32 = 2000;
     pub const MAX_INPUT_CHARS: u32 = 8000;
+    pub const USER_CLAIM: &str = "sub";
+    pub const ROLES_CLAIM: &str = "roles";
+    pub const CLOCK_SKEW_SECS: u32 = 60;
 }

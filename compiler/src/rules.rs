@@ -198,6 +198,130 @@ pub fn check_host(h: &str) -> Result<(), (String, String)> {
     Ok(())
 }
 
+/// A loopback host, where plain `http://` is acceptable (local identity
+/// providers and tests): `localhost`, `127.0.0.1`, `[::1]`.
+pub fn is_loopback_host(h: &str) -> bool {
+    matches!(h, "localhost" | "127.0.0.1" | "[::1]")
+}
+
+/// Check the URL keys are fetched from (`jwks-url`, `certs-url`):
+/// `https://host[:port][/path][?query]`, or `http://` to a loopback host.
+/// No user info, no fragment, no whitespace. Returns a message and a help
+/// text when invalid.
+pub fn check_key_url(url: &str) -> Result<(), (String, String)> {
+    let example = "e.g. `https://login.acme.example.com/.well-known/jwks.json`";
+    if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err((
+            "a key URL cannot be empty or contain whitespace".into(),
+            format!("write the full URL, {example}"),
+        ));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(("a key URL needs a scheme".into(), format!("write `https://{url}`, {example}")));
+    };
+    if scheme != "https" && scheme != "http" {
+        return Err((
+            format!("unsupported scheme `{scheme}` in a key URL"),
+            format!("keys are fetched over https, {example}"),
+        ));
+    }
+    if rest.contains('#') {
+        return Err((
+            "a key URL has no fragment (`#…`)".into(),
+            "remove the `#…` part: it is never sent to the server".into(),
+        ));
+    }
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let authority = &rest[..end];
+    if authority.contains('@') {
+        return Err((
+            "a key URL cannot contain user info (`user@`)".into(),
+            "key sets are public: fetch them without credentials".into(),
+        ));
+    }
+    let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+        match stripped.split_once(']') {
+            Some((inner, tail)) => (&authority[..inner.len() + 2], tail.strip_prefix(':')),
+            None => (authority, None),
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        }
+    };
+    if let Some(p) = port {
+        if p.is_empty() || p.len() > 5 || !p.bytes().all(|c| c.is_ascii_digit()) || p.parse::<u32>().map_or(true, |n| n == 0 || n > 65535) {
+            return Err((format!("`{p}` is not a valid port"), "a port is 1–65535".into()));
+        }
+    }
+    if is_loopback_host(host) {
+        return Ok(());
+    }
+    if scheme == "http" {
+        return Err((
+            "a key URL must use https".into(),
+            format!("plain `http://` is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]): use `https://{rest}`"),
+        ));
+    }
+    if host.starts_with("*.") {
+        return Err(("a key URL cannot have a wildcard host".into(), format!("name one host, {example}")));
+    }
+    check_host(host).map_err(|(m, h)| (format!("invalid host in key URL: {m}"), h))?;
+    Ok(())
+}
+
+/// Decode unpadded base64url (RFC 4648 §5, as JSON Web Keys write their
+/// members): the URL-safe alphabet, no `=`, no whitespace, and unused
+/// trailing bits zero. `None` when the text is not exactly that.
+pub fn decode_base64url(s: &str) -> Option<Vec<u8>> {
+    fn val(c: u8) -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        } as u32)
+    }
+    let b = s.as_bytes();
+    if b.is_empty() || b.len() % 4 == 1 {
+        return None;
+    }
+    let mut out = Vec::with_capacity(b.len() * 3 / 4);
+    for chunk in b.chunks(4) {
+        let mut acc = 0u32;
+        for (i, c) in chunk.iter().enumerate() {
+            acc |= val(*c)? << (18 - 6 * i);
+        }
+        let bytes = acc.to_be_bytes();
+        let (n, unused) = match chunk.len() {
+            4 => (3, 0),
+            3 => (2, acc & 0xff),
+            _ => (1, acc & 0xffff),
+        };
+        if unused != 0 {
+            return None; // non-canonical: bits beyond the last byte are set
+        }
+        out.extend_from_slice(&bytes[1..1 + n]);
+    }
+    Some(out)
+}
+
+/// Bits of a big-endian unsigned integer (leading zero bytes ignored).
+pub fn bit_length(be: &[u8]) -> usize {
+    match be.iter().position(|b| *b != 0) {
+        Some(i) => (be.len() - i) * 8 - be[i].leading_zeros() as usize,
+        None => 0,
+    }
+}
+
+/// A Cloudflare Access Application Audience (AUD) tag: 64 lowercase hex characters.
+pub fn is_access_aud(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
 /// Normalise a host for comparison: lowercase, no trailing dot.
 pub fn normalize_host(h: &str) -> String {
     h.trim_end_matches('.').to_ascii_lowercase()
@@ -341,6 +465,39 @@ mod tests {
         assert!(check_host("a.*.example.com").is_err());
         assert!(check_host("bücher.example").is_err());
         assert!(check_host("*.com").is_err());
+    }
+
+    #[test]
+    fn base64url_is_strict() {
+        assert_eq!(decode_base64url("AQAB"), Some(vec![1, 0, 1]));
+        assert_eq!(decode_base64url("_-8"), Some(vec![0xff, 0xef]));
+        assert_eq!(decode_base64url("AA"), Some(vec![0]));
+        assert_eq!(decode_base64url("AQAB=="), None, "padding");
+        assert_eq!(decode_base64url("AQ+B"), None, "standard alphabet");
+        assert_eq!(decode_base64url("A"), None, "length 1 mod 4");
+        assert_eq!(decode_base64url("AB"), None, "non-zero trailing bits");
+        assert_eq!(decode_base64url(""), None);
+        assert_eq!(bit_length(&[0, 0x01, 0]), 9);
+        assert_eq!(bit_length(&[0x80; 256]), 2048);
+    }
+
+    #[test]
+    fn key_urls() {
+        assert!(check_key_url("https://login.acme.example.com/.well-known/jwks.json").is_ok());
+        assert!(check_key_url("https://acme.cloudflareaccess.com/cdn-cgi/access/certs").is_ok());
+        assert!(check_key_url("https://idp.example.com:8443/keys?v=2").is_ok());
+        assert!(check_key_url("http://127.0.0.1:8787/jwks.json").is_ok());
+        assert!(check_key_url("http://localhost/jwks").is_ok());
+        assert!(check_key_url("http://[::1]:9000/jwks").is_ok());
+        assert!(check_key_url("http://login.acme.example.com/jwks").is_err());
+        assert!(check_key_url("http://localhost.evil.example.com/jwks").is_err());
+        assert!(check_key_url("https://user:pw@login.example.com/jwks").is_err());
+        assert!(check_key_url("https://login.example.com/jwks#keys").is_err());
+        assert!(check_key_url("ftp://login.example.com/jwks").is_err());
+        assert!(check_key_url("login.example.com/jwks").is_err());
+        assert!(check_key_url("https://Login.example.com/jwks").is_err());
+        assert!(check_key_url("https://login.example.com:0/jwks").is_err());
+        assert!(check_key_url("").is_err());
     }
 
     #[test]

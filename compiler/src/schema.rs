@@ -23,6 +23,13 @@ const HEX32: &str = r"^[0-9a-f]{32}$";
 const HOST: &str = r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.?$";
 const DATE: &str = r"^20[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$";
 const MODEL_ID: &str = r"^@[a-z0-9-]+/[A-Za-z0-9._/-]+$";
+/// Where keys are fetched from: https, or http to a loopback host.
+const KEY_URL: &str =
+    r"^(https://([^\s/?#@:\[\]]+|\[::1\])(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?)([/?][^\s#]*)?$";
+/// A hostname of at least two labels, no wildcard, no trailing dot.
+const TEAM_DOMAIN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
+/// Unpadded base64url, as JSON Web Keys write their members.
+const B64URL: &str = r"^[A-Za-z0-9_-]+$";
 
 // ------------------------------------------------------------------ tenant
 
@@ -82,6 +89,9 @@ pub struct TenantDoc {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub vars: Option<BTreeMap<String, String>>,
+    /// Who may call this tenant's Worker, in every environment that has no `auth` of its own (an environment's `auth` replaces this one entirely; nothing is merged). Every environment that is not a development environment needs at least one method. Default: none, and then such environments are an error while development environments refuse every request that needs a caller (fail closed).
+    #[serde(default)]
+    pub auth: Option<Auth>,
 }
 
 fn tenant_example() -> serde_json::Value {
@@ -139,6 +149,10 @@ pub struct TenantEnv {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub vars: Option<BTreeMap<String, String>>,
+    /// Who may call the Worker in this environment. REPLACES the tenant-level `auth` here (no merging: repeat every method this environment accepts). `none` is allowed only in development environments. Default: the tenant-level `auth`.
+    #[serde(default)]
+    #[schemars(example = serde_json::json!({"none": true, "api_keys": true}))]
+    pub auth: Option<Auth>,
 }
 
 /// The KV namespace of a `kv` binding in one environment.
@@ -403,6 +417,184 @@ pub struct Safety {
     #[serde(default)]
     #[schemars(example = vec!["internal-only", "confidential"])]
     pub blocked_terms: Option<Vec<String>>,
+}
+
+// ------------------------------------------------------------------ auth
+
+/// Who may call the Worker: one or more methods. A request is accepted when any enabled method accepts it.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    /// Bearer JSON Web Tokens from an OpenID Connect / OAuth identity provider, verified with its public keys. Default: not accepted.
+    #[serde(default)]
+    pub jwt: Option<Jwt>,
+    /// Cloudflare Access: the `Cf-Access-Jwt-Assertion` token of an Access application in front of the Worker, verified with the team's public keys (RS256). Default: not accepted.
+    #[serde(default)]
+    pub access: Option<Access>,
+    /// API keys kept (hashed) in a KV namespace of the platform: `true`, or `{"kv": "<binding>"}` to name the KV binding. Default: not accepted.
+    #[serde(default)]
+    #[schemars(example = true, example = serde_json::json!({"kv": "CACHE"}))]
+    pub api_keys: Option<ApiKeys>,
+    /// Accept requests without any credential. Allowed only in development environments (platform `development: true`). Default: false.
+    #[serde(default)]
+    pub none: Option<bool>,
+}
+
+/// API keys on or off, or on with a named KV binding.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ApiKeys {
+    /// `true`: API keys in the platform's only KV binding; `false`: off.
+    Enabled(bool),
+    /// API keys in a named KV binding.
+    Kv(ApiKeysKv),
+}
+
+/// API keys in a KV binding of the platform.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeysKv {
+    /// Name of a `kv` binding of the platform file. Default: the platform's only KV binding (an error when it has none or several).
+    #[serde(default)]
+    #[schemars(pattern(UPPER), example = &"CACHE")]
+    pub kv: Option<String>,
+}
+
+/// JWT verification: issuer, audience, and where the public keys come from (exactly one of `jwks_url` and `keys`).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("anyOf" = [{"required": ["jwks_url"]}, {"required": ["keys"]}], "not" = {"required": ["jwks_url", "keys"]}))]
+pub struct Jwt {
+    /// The `iss` claim tokens must carry, exactly as the identity provider writes it (trailing slash included), not empty.
+    #[schemars(length(min = 1), example = &"https://login.acme.example.com/")]
+    pub issuer: String,
+    /// The `aud` value tokens must contain (an API identifier or client id), not empty.
+    #[schemars(length(min = 1), example = &"acme-ai")]
+    pub audience: String,
+    /// URL of the identity provider's JSON Web Key Set: `https://`, or `http://` to localhost, 127.0.0.1 or [::1]. Exactly one of `jwks_url` and `keys`.
+    #[serde(default)]
+    #[schemars(pattern(KEY_URL), example = &"https://login.acme.example.com/.well-known/jwks.json")]
+    pub jwks_url: Option<String>,
+    /// Public keys written inline (for development and tests), each `kid` once. Exactly one of `jwks_url` and `keys`.
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub keys: Option<Vec<Jwk>>,
+    /// Signature algorithms accepted, each once: `RS256`, `ES256`, `EdDSA` (never `none` or HMAC). Default: `["RS256"]`.
+    #[serde(default)]
+    #[schemars(length(min = 1), extend("uniqueItems" = true))]
+    pub algorithms: Option<Vec<JwtAlg>>,
+    /// Claim holding the user id. Default: `sub`.
+    #[serde(default)]
+    #[schemars(length(min = 1), pattern(r"^\S+$"), example = &"sub")]
+    pub user_claim: Option<String>,
+    /// Claim holding the user's roles (a string or a list of strings). Default: `roles`.
+    #[serde(default)]
+    #[schemars(length(min = 1), pattern(r"^\S+$"), example = &"roles")]
+    pub roles_claim: Option<String>,
+    /// Seconds of clock skew tolerated when checking `exp`, `nbf` and `iat`, 0–600. Default: 60.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 600))]
+    pub clock_skew: Option<u32>,
+}
+
+/// Cloudflare Access verification. The issuer is `https://<team_domain>`; keys come from `https://<team_domain>/cdn-cgi/access/certs` unless `certs_url` or `keys` says otherwise (not both).
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("not" = {"required": ["certs_url", "keys"]}))]
+pub struct Access {
+    /// The Zero Trust team domain (a hostname, no scheme or path), e.g. `acme.cloudflareaccess.com`.
+    #[schemars(pattern(TEAM_DOMAIN), length(max = 253), example = &"acme.cloudflareaccess.com")]
+    pub team_domain: String,
+    /// The Access application's Application Audience (AUD) tag: 64 lowercase hex characters.
+    #[schemars(pattern(r"^[0-9a-f]{64}$"), example = &"4714c1358e65fe4b408ad6d432a5f878f08194bdb4752441fd56faefa9b2b6f2")]
+    pub audience: String,
+    /// Where the team's public keys are fetched: `https://`, or `http://` to a loopback host. Default: `https://<team_domain>/cdn-cgi/access/certs`.
+    #[serde(default)]
+    #[schemars(pattern(KEY_URL), example = &"https://acme.cloudflareaccess.com/cdn-cgi/access/certs")]
+    pub certs_url: Option<String>,
+    /// Public keys written inline instead of fetched (for development and tests), each `kid` once; RSA keys only (Access signs with RS256).
+    #[serde(default)]
+    #[schemars(length(min = 1))]
+    pub keys: Option<Vec<Jwk>>,
+}
+
+/// A public JSON Web Key (RFC 7517). Never a private key: members `d`, `p`, `q`, `dp`, `dq`, `qi`, `oth` and `k` are rejected.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("allOf" = [
+    {"if": {"properties": {"kty": {"const": "RSA"}}, "required": ["kty"]}, "then": {"required": ["n", "e"]}},
+    {"if": {"properties": {"kty": {"const": "EC"}}, "required": ["kty"]}, "then": {"required": ["crv", "x", "y"]}},
+    {"if": {"properties": {"kty": {"const": "OKP"}}, "required": ["kty"]}, "then": {"required": ["crv", "x"]}}
+]))]
+pub struct Jwk {
+    /// Key id, unique in its list: tokens name their key in the `kid` header.
+    #[schemars(length(min = 1), example = &"k1")]
+    pub kid: String,
+    /// Key type: `RSA` (RS256, at least 2048 bits), `EC` (P-256, ES256) or `OKP` (Ed25519, EdDSA).
+    pub kty: KeyType,
+    /// The algorithm this key signs with; must fit its type and be accepted by the block. Default: any accepted algorithm that fits.
+    #[serde(default)]
+    pub alg: Option<JwtAlg>,
+    /// Public key use; only `sig`. Default: unspecified.
+    #[serde(default, rename = "use")]
+    pub use_: Option<KeyUse>,
+    /// Curve: `P-256` for `EC`, `Ed25519` for `OKP`; not for `RSA`.
+    #[serde(default)]
+    pub crv: Option<Curve>,
+    /// RSA modulus, unpadded base64url, at least 2048 bits (RSA only).
+    #[serde(default)]
+    #[schemars(pattern(B64URL))]
+    pub n: Option<String>,
+    /// RSA public exponent, unpadded base64url, e.g. `AQAB` (RSA only).
+    #[serde(default)]
+    #[schemars(pattern(B64URL), example = &"AQAB")]
+    pub e: Option<String>,
+    /// Public point x coordinate (EC: 32 bytes) or public key (OKP: 32 bytes), unpadded base64url.
+    #[serde(default)]
+    #[schemars(pattern(B64URL))]
+    pub x: Option<String>,
+    /// Public point y coordinate (EC only, 32 bytes), unpadded base64url.
+    #[serde(default)]
+    #[schemars(pattern(B64URL))]
+    pub y: Option<String>,
+}
+
+/// A JWS algorithm: `RS256`, `ES256` or `EdDSA`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub enum JwtAlg {
+    #[serde(rename = "RS256")]
+    Rs256,
+    #[serde(rename = "ES256")]
+    Es256,
+    #[serde(rename = "EdDSA")]
+    EdDsa,
+}
+
+/// JWK key type: `RSA`, `EC` or `OKP`.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub enum KeyType {
+    #[serde(rename = "RSA")]
+    Rsa,
+    #[serde(rename = "EC")]
+    Ec,
+    #[serde(rename = "OKP")]
+    Okp,
+}
+
+/// JWK curve: `P-256` (EC) or `Ed25519` (OKP).
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub enum Curve {
+    #[serde(rename = "P-256")]
+    P256,
+    #[serde(rename = "Ed25519")]
+    Ed25519,
+}
+
+/// JWK public key use: `sig` only.
+#[derive(Serialize, Deserialize, JsonSchema)]
+pub enum KeyUse {
+    #[serde(rename = "sig")]
+    Sig,
 }
 
 // ------------------------------------------------------------------ platform

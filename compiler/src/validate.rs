@@ -8,6 +8,8 @@
 //! Invariant: returns `Some(Model)` only when no error was reported here or
 //! earlier (the caller passes the earlier count).
 
+mod auth;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::catalog::{Catalog, ModelInfo};
@@ -62,16 +64,25 @@ impl Cx<'_> {
 /// headers, known key prefixes, private keys, URLs with passwords) are
 /// errors; a merely high-entropy string is a warning (it may be an id).
 fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool) -> bool {
+    let help = "never put secret values in tenant files: list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`; if this is a real credential, rotate it, it is in git history";
+    secret_check_with(cx, s, slot, is_name, true, help)
+}
+
+/// [`secret_check`] with its help text, and whether a merely high-entropy
+/// string is reported (as a warning) at all.
+fn secret_check_with(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool, entropy: bool, help: &str) -> bool {
     let Some(what) = looks_like_secret(&s.value) else {
         return false;
     };
     let certain = what != HIGH_ENTROPY;
+    if !certain && !entropy {
+        return false;
+    }
     let message = if is_name {
         format!("{slot} looks like {what}, not a name")
     } else {
         format!("{slot} looks like {what}")
     };
-    let help = "never put secret values in tenant files: list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`; if this is a real credential, rotate it, it is in git history";
     let d = if certain {
         Diagnostic::error("tenant::secret::value", message, s.span, "this looks like a credential")
     } else {
@@ -118,6 +129,9 @@ struct PlatformInfo {
     /// False when the platform file could not be parsed: platform-dependent
     /// tenant rules (environments, bindings, tools) are skipped.
     complete: bool,
+    /// The platform file was parsed (possibly with errors): its bindings,
+    /// as far as they could be read, are known.
+    parsed: bool,
     resolved: res::Platform,
     /// Binding name → span of its declaration (and of its dimensions).
     binding_spans: HashMap<String, (Span, Option<Span>)>,
@@ -127,6 +141,7 @@ impl PlatformInfo {
     fn unknown() -> Self {
         PlatformInfo {
             complete: false,
+            parsed: false,
             resolved: res::Platform {
                 worker: String::new(),
                 compatibility_date: String::new(),
@@ -458,6 +473,7 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
     custom_models.sort_by(|a, b| a.id.cmp(&b.id));
     PlatformInfo {
         complete: ok && !p.environments.is_empty(),
+        parsed: true,
         resolved: res::Platform {
             worker: p.worker.as_ref().map(|w| w.value.clone()).unwrap_or_default(),
             compatibility_date: p.compatibility_date.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
@@ -771,6 +787,14 @@ fn check_tenant(
         }
     }
 
+    // Auth: every block on its own, then per environment below.
+    let tenant_auth = t.auth.as_ref().map(|a| auth::check_block(cx, p, a));
+    let env_auths: Vec<Option<res::Auth>> = t
+        .envs
+        .iter()
+        .map(|e| e.auth.as_ref().map(|a| auth::check_block(cx, p, a)))
+        .collect();
+
     // Environments.
     let env_names: Vec<&str> = p.resolved.environments.iter().map(|e| e.name.as_str()).collect();
     let mut envs = Vec::new();
@@ -790,7 +814,7 @@ fn check_tenant(
         }
     }
     for pe in &p.resolved.environments {
-        let Some(e) = t.envs.iter().find(|e| e.name.value == pe.name) else {
+        let Some((env_index, e)) = t.envs.iter().enumerate().find(|(_, e)| e.name.value == pe.name) else {
             // Without any `envs` the decoder already reported the missing key.
             if let Some(envs_span) = t.envs_span {
                 let at = if t.envs.is_empty() {
@@ -1082,6 +1106,9 @@ fn check_tenant(
             check_var(cx, k, v);
             vars.insert(k.value.clone(), v.value.clone());
         }
+        auth::check_env(cx, pe, e, t);
+        // The environment's own block replaces the tenant-level one.
+        let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
         envs.push(res::TenantEnv {
             name: pe.name.clone(),
             hosts,
@@ -1093,6 +1120,7 @@ fn check_tenant(
             },
             resources,
             vars,
+            auth,
         });
     }
 

@@ -171,6 +171,46 @@ fn registry_lists_tenants_environments_and_content_hashes() {
     );
 }
 
+#[path = "common/keys.rs"]
+mod keys;
+
+#[test]
+fn registry_lists_auth_methods_per_environment_without_key_material() {
+    let r = repo();
+    // acme's identity provider keys inline instead of fetched.
+    let f = r.path().join("tenants/acme.kdl");
+    let text = std::fs::read_to_string(&f).unwrap().replacen(
+        r#"jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+        &format!(r#"key kid="k1" kty="RSA" n="{}" e="AQAB""#, keys::RSA_N),
+        1,
+    );
+    std::fs::write(&f, text).unwrap();
+    ok(&build(r.path(), &[]));
+    let bytes = std::fs::read(r.path().join("out/registry.json")).unwrap();
+    let raw = String::from_utf8_lossy(&bytes);
+    assert!(!raw.contains(keys::RSA_N), "no key material in the registry");
+    let reg: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let auth = |tenant: usize, env: usize| reg["tenants"][tenant]["environments"][env]["auth"].clone();
+    // acme dev: its own block replaces the tenant-level one.
+    assert_eq!(
+        auth(0, 0),
+        serde_json::json!({ "methods": ["api-keys", "none"], "jwt": null, "access": null, "api_keys": { "kv_binding": "CACHE" } })
+    );
+    assert_eq!(
+        auth(0, 2),
+        serde_json::json!({
+            "methods": ["jwt", "api-keys"],
+            "jwt": { "issuer": "https://login.acme.example.com/", "audience": "acme-ai" },
+            "access": null,
+            "api_keys": { "kv_binding": "CACHE" }
+        })
+    );
+    assert_eq!(auth(1, 2)["methods"], serde_json::json!(["access", "api-keys"]));
+    assert_eq!(auth(1, 2)["access"]["team_domain"], "globex.cloudflareaccess.com");
+    assert_eq!(auth(1, 0)["methods"], serde_json::json!(["none"]));
+    assert_eq!(auth(2, 1)["methods"], serde_json::json!(["api-keys"]));
+}
+
 #[test]
 fn two_builds_give_byte_identical_trees_and_a_rerun_writes_nothing() {
     let (a, b) = (repo(), repo());

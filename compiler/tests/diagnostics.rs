@@ -271,7 +271,8 @@ fn json_tenant(id: &str, account: &str, n: u8) -> String {
 {},
 {}
   }},
-  "ai": {{ "chat": "@cf/meta/llama-3.1-8b-instruct", "embedding": "@cf/baai/bge-base-en-v1.5" }}
+  "ai": {{ "chat": "@cf/meta/llama-3.1-8b-instruct", "embedding": "@cf/baai/bge-base-en-v1.5" }},
+  "auth": {{ "api_keys": true }}
 }}
 "#,
         env("dev", 1),
@@ -302,6 +303,7 @@ fn kdl_tenant(id: &str, account: &str, n: u8) -> String {
         chat "@cf/meta/llama-3.1-8b-instruct"
         embedding "@cf/baai/bge-base-en-v1.5"
     }}
+    auth {{ api-keys #true; }}
 }}
 "#,
         env("dev", 1),
@@ -441,8 +443,8 @@ fn trailing_comma_in_plain_json_is_rejected() {
         "trailing_comma_in_plain_json_is_rejected",
         &[replace(
             "initech.json",
-            r#""secrets": ["GATEWAY_TOKEN"]"#,
-            r#""secrets": ["GATEWAY_TOKEN"],"#,
+            r#""auth": { "api_keys": { "kv": "CACHE" } }"#,
+            r#""auth": { "api_keys": { "kv": "CACHE" } },"#,
         )],
     );
     o.expect_code("syntax::json");
@@ -2151,5 +2153,561 @@ fn json_placeholder_vectorize_index_is_flagged() {
         )],
     );
     o.expect("tenant::placeholder", "initech.json", r#""TODO: Vectorize index""#);
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+// -------------------------------------------------------------------- auth
+
+#[path = "common/keys.rs"]
+mod keys;
+
+/// acme's tenant-level `auth` block, as written in the example.
+const ACME_AUTH: &str = r#"    auth {
+        jwt issuer="https://login.acme.example.com/" audience="acme-ai" {
+            jwks-url "https://login.acme.example.com/.well-known/jwks.json"
+            algorithms "RS256"
+        }
+        api-keys #true
+    }"#;
+
+/// acme's tenant-level `auth` replaced by `block` (KDL, indented like it).
+fn acme_auth(block: &str) -> Edit {
+    replace("acme.kdl", ACME_AUTH, block)
+}
+
+/// globex's tenant-level `"auth"` member, as written in the example.
+const GLOBEX_AUTH: &str = r#"  "auth": {
+    "access": { "team_domain": "globex.cloudflareaccess.com", "audience": "9e1f5c2a7b3d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f" },
+    "api_keys": true,
+  },"#;
+
+fn globex_auth(member: &str) -> Edit {
+    replace("globex.jsonc", GLOBEX_AUTH, member)
+}
+
+#[test]
+fn non_development_environment_without_auth_is_an_error() {
+    let o = check(
+        "non_development_environment_without_auth_is_an_error",
+        &[replace(
+            "initech.json",
+            "\"secrets\": [\"GATEWAY_TOKEN\"],\n  \"auth\": { \"api_keys\": { \"kv\": \"CACHE\" } }",
+            "\"secrets\": [\"GATEWAY_TOKEN\"]",
+        )],
+    );
+    let d = o.expect("tenant::auth::missing", "initech.json", r#""prod""#);
+    assert!(d.help.as_deref().unwrap().contains(r#""api_keys": true"#), "{:?}", d.help);
+    o.expect("tenant::auth::missing", "initech.json", r#""stage""#);
+    // dev has no auth either: allowed (it refuses every request that needs a caller).
+    assert_eq!(o.errors(), 2, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn development_environment_without_auth_is_valid_and_fails_closed() {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(examples_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, tmp.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let globex = tmp.path().join("globex.jsonc");
+    let text = std::fs::read_to_string(&globex).unwrap();
+    std::fs::write(
+        &globex,
+        text.replacen("      \"auth\": { \"none\": true },\n", "", 1)
+            .replacen(GLOBEX_AUTH, "", 1),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&globex).unwrap();
+    // Stage and prod get their own; dev has none at all.
+    let text = text.replacen(
+        "\"vars\": { \"LOG_LEVEL\": \"warn\" },",
+        "\"vars\": { \"LOG_LEVEL\": \"warn\" },\n      \"auth\": { \"api_keys\": true },",
+        1,
+    );
+    let text = text.replacen(
+        "\"vectorize\": { \"DOCS\": { \"index\": \"shared-docs-stage\", \"namespace\": \"globex\" } },",
+        "\"vectorize\": { \"DOCS\": { \"index\": \"shared-docs-stage\", \"namespace\": \"globex\" } },\n      \"auth\": { \"api_keys\": true },",
+        1,
+    );
+    std::fs::write(&globex, text).unwrap();
+    let comp = tenants_compiler::compile(tmp.path()).unwrap();
+    assert!(
+        comp.diagnostics.items.is_empty(),
+        "{}",
+        diag::render_short(&comp.sources, &comp.diagnostics.items)
+    );
+    let model = comp.model.unwrap();
+    let g = model.tenants.iter().find(|t| t.id == "globex").unwrap();
+    let dev = &g.envs.iter().find(|e| e.name == "dev").unwrap().auth;
+    assert_eq!(*dev, Default::default(), "no method: nobody gets in");
+    assert!(dev.methods().is_empty());
+}
+
+#[test]
+fn kdl_environment_auth_that_enables_no_method_is_missing() {
+    let o = check(
+        "kdl_environment_auth_that_enables_no_method_is_missing",
+        &[replace(
+            "acme.kdl",
+            "        analytics-engine EVENTS dataset=\"acme_events\"\n",
+            "        analytics-engine EVENTS dataset=\"acme_events\"\n        auth { api-keys #false; }\n",
+        )],
+    );
+    let d = o.expect("tenant::auth::missing", "acme.kdl", "auth");
+    assert!(d.message.contains("environment `prod`"), "{}", d.message);
+    assert_eq!(o.errors(), 1);
+}
+
+#[test]
+fn none_in_a_non_development_environment_is_an_error() {
+    let o = check(
+        "none_in_a_non_development_environment_is_an_error",
+        &[replace(
+            "acme.kdl",
+            "        analytics-engine EVENTS dataset=\"acme_events\"\n",
+            "        analytics-engine EVENTS dataset=\"acme_events\"\n        auth { none #true; api-keys #true; }\n",
+        )],
+    );
+    let d = o.expect("tenant::auth::none", "acme.kdl", "none #true");
+    assert!(d.message.contains("`prod`"), "{}", d.message);
+    assert!(d.help.as_deref().unwrap().contains("development=#true"), "{:?}", d.help);
+    assert_eq!(o.errors(), 1);
+}
+
+#[test]
+fn json_tenant_level_none_is_an_error_in_each_non_development_environment_it_reaches() {
+    let o = check(
+        "json_tenant_level_none_is_an_error_in_each_non_development_environment_it_reaches",
+        &[replace(
+            "globex.jsonc",
+            "    \"api_keys\": true,\n  },",
+            "    \"api_keys\": true,\n    \"none\": true,\n  },",
+        )],
+    );
+    let prod = o
+        .items
+        .iter()
+        .filter(|d| d.code == "tenant::auth::none")
+        .map(|d| d.message.as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(prod.len(), 2, "stage and prod (dev has its own auth): {prod:?}");
+    assert!(prod.iter().any(|m| m.contains("`prod`")) && prod.iter().any(|m| m.contains("`stage`")));
+    let d = o.expect_first("tenant::auth::none", "globex.jsonc");
+    assert_eq!(o.sources.get(d.labels[0].span.file).slice(d.labels[0].span), r#""none": true"#);
+    assert_eq!(d.labels.len(), 2, "the environment it reaches is labelled too");
+}
+
+#[test]
+fn jwt_without_jwks_url_or_keys_has_no_key_source() {
+    let o = check(
+        "jwt_without_jwks_url_or_keys_has_no_key_source",
+        &[replace(
+            "acme.kdl",
+            "            jwks-url \"https://login.acme.example.com/.well-known/jwks.json\"\n",
+            "",
+        )],
+    );
+    let d = o.expect("tenant::auth::key-source", "acme.kdl", "jwt");
+    assert!(d.help.as_deref().unwrap().contains("jwks-url"), "{:?}", d.help);
+}
+
+#[test]
+fn json_jwt_with_both_jwks_url_and_keys_is_ambiguous() {
+    let o = check(
+        "json_jwt_with_both_jwks_url_and_keys_is_ambiguous",
+        &[globex_auth(&format!(
+            r#"  "auth": {{
+    "jwt": {{
+      "issuer": "https://idp.globex.example.org/",
+      "audience": "globex",
+      "jwks_url": "https://idp.globex.example.org/jwks",
+      "keys": [{{ "kid": "k1", "kty": "RSA", "n": "{}", "e": "AQAB" }}],
+    }},
+  }},"#,
+            keys::RSA_N
+        ))],
+    );
+    o.expect(
+        "tenant::auth::key-source",
+        "globex.jsonc",
+        r#""https://idp.globex.example.org/jwks""#,
+    );
+}
+
+#[test]
+fn jwks_url_over_plain_http_to_a_public_host_is_rejected() {
+    let o = check(
+        "jwks_url_over_plain_http_to_a_public_host_is_rejected",
+        &[replace(
+            "acme.kdl",
+            r#"jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+            r#"jwks-url "http://login.acme.example.com/.well-known/jwks.json""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::auth::url",
+        "acme.kdl",
+        r#""http://login.acme.example.com/.well-known/jwks.json""#,
+    );
+    assert!(d.help.as_deref().unwrap().contains("loopback"), "{:?}", d.help);
+}
+
+#[test]
+fn jwks_url_over_plain_http_to_localhost_is_allowed() {
+    let o = run(
+        "jwks_url_over_plain_http_to_localhost_is_allowed",
+        &[replace(
+            "acme.kdl",
+            r#"jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+            r#"jwks-url "http://127.0.0.1:8787/.well-known/jwks.json""#,
+        )],
+    );
+    assert_eq!(o.errors(), 0, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn hmac_algorithm_is_rejected_because_a_public_key_could_forge_tokens() {
+    let o = check(
+        "hmac_algorithm_is_rejected_because_a_public_key_could_forge_tokens",
+        &[replace("acme.kdl", r#"algorithms "RS256""#, r#"algorithms "RS256" "HS256""#)],
+    );
+    let d = o.expect("tenant::auth::algorithm", "acme.kdl", r#""HS256""#);
+    assert!(d.help.as_deref().unwrap().contains("forge"), "{:?}", d.help);
+}
+
+#[test]
+fn json_none_algorithm_is_rejected_because_it_turns_verification_off() {
+    let o = check(
+        "json_none_algorithm_is_rejected_because_it_turns_verification_off",
+        &[globex_auth(
+            r#"  "auth": {
+    "jwt": { "issuer": "https://idp.globex.example.org/", "audience": "globex", "jwks_url": "https://idp.globex.example.org/jwks", "algorithms": ["none"] },
+  },"#,
+        )],
+    );
+    let d = o.expect("tenant::auth::algorithm", "globex.jsonc", r#""none""#);
+    assert!(d.help.as_deref().unwrap().contains("verification off"), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_algorithm_listed_twice_is_reported_with_both_locations() {
+    let o = check(
+        "kdl_algorithm_listed_twice_is_reported_with_both_locations",
+        &[replace(
+            "acme.kdl",
+            r#"algorithms "RS256""#,
+            r#"algorithms "RS256" "ES256" "RS256""#,
+        )],
+    );
+    let d = o.expect("tenant::auth::algorithm", "acme.kdl", r#""RS256""#);
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn misspelled_algorithm_suggests_the_supported_one() {
+    let o = check(
+        "misspelled_algorithm_suggests_the_supported_one",
+        &[replace("acme.kdl", r#"algorithms "RS256""#, r#"algorithms "rs256""#)],
+    );
+    let d = o.expect("tenant::auth::algorithm", "acme.kdl", r#""rs256""#);
+    assert!(d.help.as_deref().unwrap().starts_with("did you mean `RS256`?"), "{:?}", d.help);
+}
+
+#[test]
+fn json_inline_private_key_is_an_error_with_rotate_help() {
+    let o = check(
+        "json_inline_private_key_is_an_error_with_rotate_help",
+        &[globex_auth(&format!(
+            r#"  "auth": {{
+    "access": {{
+      "team_domain": "globex.cloudflareaccess.com",
+      "audience": "{}",
+      "keys": [{{ "kid": "k1", "kty": "RSA", "n": "{}", "e": "AQAB", "d": "bm90LWEtcmVhbC1rZXk", "p": "bm90LXJlYWw" }}],
+    }},
+  }},"#,
+            keys::AUD,
+            keys::RSA_N
+        ))],
+    );
+    let d = o.expect("tenant::auth::private-key", "globex.jsonc", r#""d""#);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("this is a private key: remove it, rotate the key pair, and publish only the public JWK")
+    );
+    assert_eq!(d.labels.len(), 2, "`d` and `p`");
+    assert!(!o.codes().contains(&"schema::unknown-key"), "private members are not unknown keys");
+}
+
+#[test]
+fn kdl_rsa_key_shorter_than_2048_bits_is_rejected() {
+    let o = check(
+        "kdl_rsa_key_shorter_than_2048_bits_is_rejected",
+        &[replace(
+            "acme.kdl",
+            r#"            jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+            format!(r#"            key kid="old" kty="RSA" n="{}" e="AQAB""#, keys::RSA_1024_N),
+        )],
+    );
+    let d = o.expect_first("tenant::auth::key", "acme.kdl");
+    assert!(d.message.contains("1024 bits"), "{}", d.message);
+}
+
+#[test]
+fn json_ec_key_that_the_algorithms_do_not_accept_is_rejected() {
+    let o = check(
+        "json_ec_key_that_the_algorithms_do_not_accept_is_rejected",
+        &[globex_auth(&format!(
+            r#"  "auth": {{
+    "jwt": {{
+      "issuer": "https://idp.globex.example.org/",
+      "audience": "globex",
+      "keys": [{{ "kid": "ec-1", "kty": "EC", "crv": "P-256", "x": "{}", "y": "{}" }}],
+    }},
+  }},"#,
+            keys::EC_X,
+            keys::EC_Y
+        ))],
+    );
+    let d = o.expect("tenant::auth::key", "globex.jsonc", r#""EC""#);
+    assert!(d.message.contains("ES256"), "{}", d.message);
+    assert!(d.help.as_deref().unwrap().contains("add \"ES256\" to `algorithms`"), "{:?}", d.help);
+}
+
+#[test]
+fn json_symmetric_oct_key_is_rejected_as_a_shared_secret() {
+    let o = check(
+        "json_symmetric_oct_key_is_rejected_as_a_shared_secret",
+        &[globex_auth(
+            r#"  "auth": {
+    "jwt": {
+      "issuer": "https://idp.globex.example.org/",
+      "audience": "globex",
+      "keys": [{ "kid": "shared", "kty": "oct", "k": "c2hhcmVkLXNlY3JldA" }],
+    },
+  },"#,
+        )],
+    );
+    o.expect("tenant::auth::key", "globex.jsonc", r#""oct""#);
+    o.expect("tenant::auth::private-key", "globex.jsonc", r#""k""#);
+}
+
+#[test]
+fn kdl_key_members_that_are_not_unpadded_base64url_or_of_another_type_are_rejected() {
+    let o = check(
+        "kdl_key_members_that_are_not_unpadded_base64url_or_of_another_type_are_rejected",
+        &[
+            replace("acme.kdl", r#"algorithms "RS256""#, r#"algorithms "EdDSA""#),
+            replace(
+                "acme.kdl",
+                r#"            jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+                format!(
+                    r#"            key kid="ed-1" kty="OKP" crv="Ed25519" x="{}=" y="{}" use="enc""#,
+                    keys::ED_X,
+                    keys::EC_Y
+                ),
+            ),
+        ],
+    );
+    let d = o.expect("tenant::auth::key", "acme.kdl", &format!("x=\"{}=\"", keys::ED_X));
+    assert!(d.message.contains("base64url"), "{}", d.message);
+    let d = o.expect("tenant::auth::key", "acme.kdl", &format!("y=\"{}\"", keys::EC_Y));
+    assert!(d.message.contains("does not belong to an OKP key"), "{}", d.message);
+    o.expect("tenant::auth::key", "acme.kdl", r#"use="enc""#);
+}
+
+#[test]
+fn kdl_duplicate_kid_in_one_key_list_is_labelled_twice() {
+    let o = check(
+        "kdl_duplicate_kid_in_one_key_list_is_labelled_twice",
+        &[
+            replace("acme.kdl", r#"algorithms "RS256""#, r#"algorithms "RS256" "ES256""#),
+            replace(
+                "acme.kdl",
+                r#"            jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+                format!(
+                    "            key kid=\"k1\" kty=\"RSA\" n=\"{}\" e=\"AQAB\"\n            key kid=\"k1\" kty=\"EC\" crv=\"P-256\" x=\"{}\" y=\"{}\"",
+                    keys::RSA_N,
+                    keys::EC_X,
+                    keys::EC_Y
+                ),
+            ),
+        ],
+    );
+    let d = o.expect("tenant::auth::duplicate-kid", "acme.kdl", r#"kid="k1""#);
+    assert_eq!(d.labels.len(), 2);
+    assert_eq!(o.errors(), 1);
+}
+
+#[test]
+fn kdl_empty_issuer_and_claim_name_with_a_space_are_rejected() {
+    let o = check(
+        "kdl_empty_issuer_and_claim_name_with_a_space_are_rejected",
+        &[
+            replace("acme.kdl", r#"issuer="https://login.acme.example.com/""#, r#"issuer="""#),
+            replace(
+                "acme.kdl",
+                r#"            algorithms "RS256""#,
+                "            algorithms \"RS256\"\n            roles-claim \"app roles\"",
+            ),
+        ],
+    );
+    o.expect("tenant::auth::issuer", "acme.kdl", r#"issuer="""#);
+    o.expect("tenant::auth::claim", "acme.kdl", r#""app roles""#);
+}
+
+#[test]
+fn json_access_audience_that_is_not_an_aud_tag_is_rejected() {
+    let o = check(
+        "json_access_audience_that_is_not_an_aud_tag_is_rejected",
+        &[replace(
+            "globex.jsonc",
+            r#""audience": "9e1f5c2a7b3d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f""#,
+            r#""audience": "globex-portal""#,
+        )],
+    );
+    let d = o.expect("tenant::auth::audience", "globex.jsonc", r#""globex-portal""#);
+    assert!(
+        d.help.as_deref().unwrap().contains("Application Audience (AUD) Tag"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn json_access_team_domain_with_a_scheme_is_rejected() {
+    let o = check(
+        "json_access_team_domain_with_a_scheme_is_rejected",
+        &[replace(
+            "globex.jsonc",
+            r#""team_domain": "globex.cloudflareaccess.com""#,
+            r#""team_domain": "https://globex.cloudflareaccess.com/""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::auth::team-domain",
+        "globex.jsonc",
+        r#""https://globex.cloudflareaccess.com/""#,
+    );
+    assert!(d.help.as_deref().unwrap().contains("globex.cloudflareaccess.com"), "{:?}", d.help);
+}
+
+#[test]
+fn json_api_keys_naming_a_misspelled_kv_binding_suggests_the_right_one() {
+    let o = check(
+        "json_api_keys_naming_a_misspelled_kv_binding_suggests_the_right_one",
+        &[replace(
+            "initech.json",
+            r#""auth": { "api_keys": { "kv": "CACHE" } }"#,
+            r#""auth": { "api_keys": { "kv": "CAHCE" } }"#,
+        )],
+    );
+    let d = o.expect("tenant::auth::kv", "initech.json", r#""CAHCE""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `CACHE`?"));
+}
+
+#[test]
+fn kdl_api_keys_naming_a_vectorize_binding_is_not_a_kv_binding() {
+    let o = check(
+        "kdl_api_keys_naming_a_vectorize_binding_is_not_a_kv_binding",
+        &[acme_auth(
+            &ACME_AUTH.replace("        api-keys #true", "        api-keys kv=\"DOCS\""),
+        )],
+    );
+    let d = o.expect("tenant::auth::kv", "acme.kdl", r#"kv="DOCS""#);
+    assert_eq!(d.labels.len(), 2, "labelled at the platform's declaration too");
+}
+
+#[test]
+fn api_keys_without_a_binding_on_a_platform_with_two_kv_bindings_must_name_one() {
+    let o = check(
+        "api_keys_without_a_binding_on_a_platform_with_two_kv_bindings_must_name_one",
+        &[replace("platform.kdl", "    kv CACHE\n", "    kv CACHE\n    kv API_KEYS\n")],
+    );
+    let d = o.expect("tenant::auth::kv", "acme.kdl", "api-keys #true");
+    assert!(d.help.as_deref().unwrap().contains(r#"api-keys kv="API_KEYS""#), "{:?}", d.help);
+    o.expect("tenant::auth::kv", "globex.jsonc", r#""api_keys": true"#);
+    // initech names its binding: no error there.
+    assert!(!o
+        .items
+        .iter()
+        .any(|d| d.code == "tenant::auth::kv" && o.sources.get(d.primary().file).name.ends_with("initech.json")));
+}
+
+#[test]
+fn credentials_pasted_into_auth_settings_are_flagged() {
+    let o = check(
+        "credentials_pasted_into_auth_settings_are_flagged",
+        &[
+            replace(
+                "acme.kdl",
+                r#"audience="acme-ai""#,
+                r#"audience="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWJ5dGVz""#,
+            ),
+            replace(
+                "acme.kdl",
+                r#"jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+                r#"jwks-url "https://svc:hunter2@login.acme.example.com/.well-known/jwks.json""#,
+            ),
+        ],
+    );
+    // A KDL property is labelled whole (`key=value`), as everywhere.
+    let d = o.expect(
+        "tenant::secret::value",
+        "acme.kdl",
+        r#"audience="eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLWJ5dGVz""#,
+    );
+    assert!(d.message.contains("JSON Web Token"), "{}", d.message);
+    let d = o.expect(
+        "tenant::secret::value",
+        "acme.kdl",
+        r#""https://svc:hunter2@login.acme.example.com/.well-known/jwks.json""#,
+    );
+    assert!(d.message.contains("password"), "{}", d.message);
+}
+
+#[test]
+fn unknown_key_in_kdl_jwt_suggests_the_right_name() {
+    let o = check(
+        "unknown_key_in_kdl_jwt_suggests_the_right_name",
+        &[replace(
+            "acme.kdl",
+            "            jwks-url \"https://",
+            "            jwks-uri \"https://",
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "jwks-uri");
+    assert_eq!(d.help.as_deref(), Some("did you mean `jwks-url`?"));
+    // One mistake, one error: not also "neither `jwks-url` nor keys".
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn json_unknown_key_in_auth_suggests_the_right_name() {
+    let o = check(
+        "json_unknown_key_in_auth_suggests_the_right_name",
+        &[replace(
+            "globex.jsonc",
+            "    \"api_keys\": true,\n  },",
+            "    \"api_key\": true,\n  },",
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "globex.jsonc", r#""api_key""#);
+    assert_eq!(d.help.as_deref(), Some("did you mean `api_keys`?"));
+    // One mistake, one error: no "enables no method" on top.
+    assert!(!o.codes().contains(&"tenant::auth::missing"), "{:?}", o.codes());
+}
+
+#[test]
+fn kdl_keys_node_suggests_one_key_node_per_key() {
+    let o = check(
+        "kdl_keys_node_suggests_one_key_node_per_key",
+        &[replace(
+            "acme.kdl",
+            r#"            jwks-url "https://login.acme.example.com/.well-known/jwks.json""#,
+            format!(r#"            keys kid="k1" kty="RSA" n="{}" e="AQAB""#, keys::RSA_N),
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "keys");
+    assert!(d.help.as_deref().unwrap().starts_with("did you mean `key`?"), "{:?}", d.help);
     assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
 }

@@ -240,16 +240,26 @@ const ENVS_JSON: &str = r#""envs": {
 }"#;
 const AI_KDL: &str = r#"ai { chat "@cf/meta/llama-3.1-8b-instruct"; }"#;
 const AI_JSON: &str = r#""ai": { "chat": "@cf/meta/llama-3.1-8b-instruct" }"#;
+/// Every environment outside development needs a way in.
+const AUTH_KDL: &str = "auth { api-keys #true; }";
+const AUTH_JSON: &str = r#""auth": { "api_keys": true }"#;
 
 /// A tenant `t` in KDL: `body` is the node list inside `tenant "t" { … }`
-/// after name and account.
+/// after name and account (plus [`AUTH_KDL`] unless it has an `auth`).
 fn tenant_kdl(body: &str) -> String {
-    format!("tenant \"t\" {{\n    name \"T\"\n    account \"main\"\n{body}\n}}\n")
+    let auth = if body.contains("auth {") { "" } else { AUTH_KDL };
+    format!("tenant \"t\" {{\n    name \"T\"\n    account \"main\"\n{body}\n    {auth}\n}}\n")
 }
 
-/// A tenant `t` in JSON: `body` is the comma-separated members after id, name, account.
+/// A tenant `t` in JSON: `body` is the comma-separated members after id,
+/// name, account (plus [`AUTH_JSON`] unless it has an `"auth"`).
 fn tenant_json(body: &str) -> String {
-    format!("{{\n  \"id\": \"t\",\n  \"name\": \"T\",\n  \"account\": \"main\",\n{body}\n}}\n")
+    let auth = if body.contains("\"auth\"") {
+        String::new()
+    } else {
+        format!(",\n  {AUTH_JSON}")
+    };
+    format!("{{\n  \"id\": \"t\",\n  \"name\": \"T\",\n  \"account\": \"main\",\n{body}{auth}\n}}\n")
 }
 
 /// The model of a directory with the shorthand platform, accounts and one tenant file.
@@ -651,7 +661,7 @@ fn shorthand_several_blocked_terms() {
 
 #[test]
 fn shorthand_tenant_id_argument() {
-    let body = format!("{ENVS_KDL}\n{AI_KDL}");
+    let body = format!("{ENVS_KDL}\n{AI_KDL}\n{AUTH_KDL}");
     let t = same_tenant(&[
         ("t.kdl", tenant_kdl(&body)),
         ("t.kdl", format!("tenant id=\"t\" {{\n name \"T\"\n account \"main\"\n{body}\n}}")),
@@ -789,4 +799,136 @@ fn shorthand_accounts_properties_or_children() {
     assert_models_eq(&a, &c, "accounts.kdl vs accounts.json");
     assert_eq!(a.accounts.len(), 1);
     assert_eq!(a.accounts[0].token_env, "CF_API_TOKEN");
+}
+
+/// Every auth construct, KDL and JSON: an environment's `auth` replaces the
+/// tenant-level one; keys are sorted by `kid`, algorithms canonically.
+#[test]
+fn auth_in_kdl_and_json_resolves_alike() {
+    use common::keys::*;
+    use resolved::{JwtAlg, KeySource};
+    let kdl_text = tenant_kdl(&format!(
+        r#"
+    env "dev" {{
+        host "t.localhost"
+        kv CACHE id="00000000000000000000000000000001"
+        auth {{ none #true; api-keys #true }}
+    }}
+    env "prod" {{
+        host "t.example.com"
+        kv CACHE id="00000000000000000000000000000002"
+    }}
+    {AI_KDL}
+    auth {{
+        jwt issuer="https://login.t.example.com/" audience="t-api" {{
+            algorithms "EdDSA" "RS256" "ES256"
+            user-claim "email"
+            roles-claim "https://t.example.com/roles"
+            clock-skew 30
+            key kid="rsa-1" kty="RSA" alg="RS256" use="sig" n="{RSA_N}" e="AQAB"
+            key kid="ec-1" kty="EC" crv="P-256" x="{EC_X}" y="{EC_Y}"
+            key kid="ed-1" kty="OKP" crv="Ed25519" x="{ED_X}"
+        }}
+        access team-domain="t.cloudflareaccess.com" audience="{AUD}" {{
+            certs-url "https://t.cloudflareaccess.com/cdn-cgi/access/certs"
+        }}
+        api-keys kv="CACHE"
+        none #false
+    }}"#
+    ));
+    let json_text = tenant_json(&format!(
+        r#"  "envs": {{
+    "dev": {{
+      "hosts": ["t.localhost"],
+      "kv": {{ "CACHE": {{ "id": "00000000000000000000000000000001" }} }},
+      "auth": {{ "none": true, "api_keys": true }}
+    }},
+    "prod": {{ "hosts": ["t.example.com"], "kv": {{ "CACHE": {{ "id": "00000000000000000000000000000002" }} }} }}
+  }},
+  {AI_JSON},
+  "auth": {{
+    "jwt": {{
+      "issuer": "https://login.t.example.com/",
+      "audience": "t-api",
+      "algorithms": ["EdDSA", "RS256", "ES256"],
+      "user_claim": "email",
+      "roles_claim": "https://t.example.com/roles",
+      "clock_skew": 30,
+      "keys": [
+        {{ "kid": "rsa-1", "kty": "RSA", "alg": "RS256", "use": "sig", "n": "{RSA_N}", "e": "AQAB" }},
+        {{ "kid": "ec-1", "kty": "EC", "crv": "P-256", "x": "{EC_X}", "y": "{EC_Y}" }},
+        {{ "kid": "ed-1", "kty": "OKP", "crv": "Ed25519", "x": "{ED_X}" }}
+      ]
+    }},
+    "access": {{
+      "team_domain": "t.cloudflareaccess.com",
+      "audience": "{AUD}",
+      "certs_url": "https://t.cloudflareaccess.com/cdn-cgi/access/certs"
+    }},
+    "api_keys": {{ "kv": "CACHE" }},
+    "none": false
+  }}"#
+    ));
+    let t = same_tenant(&[("t.kdl", kdl_text), ("t.json", json_text)]);
+    let env = |name: &str| &t.envs.iter().find(|e| e.name == name).unwrap().auth;
+    let dev = env("dev");
+    assert!(dev.none && dev.jwt.is_none() && dev.access.is_none(), "{dev:?}");
+    assert_eq!(dev.api_keys.as_ref().unwrap().kv_binding, "CACHE");
+    let prod = env("prod");
+    assert!(!prod.none);
+    assert_eq!(prod.methods(), ["jwt", "access", "api-keys"]);
+    let jwt = prod.jwt.as_ref().unwrap();
+    assert_eq!(jwt.algorithms, [JwtAlg::Rs256, JwtAlg::Es256, JwtAlg::EdDsa]);
+    assert_eq!((jwt.user_claim.as_str(), jwt.clock_skew_secs), ("email", 30));
+    let KeySource::Inline(keys) = &jwt.keys else {
+        panic!("{:?}", jwt.keys)
+    };
+    let kids: Vec<&str> = keys.iter().map(|k| k.kid.as_str()).collect();
+    assert_eq!(kids, ["ec-1", "ed-1", "rsa-1"]);
+    let access = prod.access.as_ref().unwrap();
+    assert_eq!(access.issuer, "https://t.cloudflareaccess.com");
+    assert_eq!(
+        access.keys,
+        KeySource::Url("https://t.cloudflareaccess.com/cdn-cgi/access/certs".into())
+    );
+}
+
+/// Without `auth` defaults: JWT claims, skew and RS256; Access's certs URL
+/// from the team domain; API keys in the platform's only KV binding.
+#[test]
+fn auth_defaults_are_filled_in() {
+    use common::keys::AUD;
+    use resolved::{JwtAlg, KeySource};
+    let t = same_tenant(&[
+        kdl(&format!(
+            r#"auth {{
+        jwt issuer="i" audience="a" {{ jwks-url "https://idp.example.com/jwks"; }}
+        access team-domain="t.cloudflareaccess.com" audience="{AUD}"
+        api-keys
+    }}"#
+        )),
+        json(&format!(
+            r#"  "auth": {{
+    "jwt": {{ "issuer": "i", "audience": "a", "jwks_url": "https://idp.example.com/jwks" }},
+    "access": {{ "team_domain": "t.cloudflareaccess.com", "audience": "{AUD}" }},
+    "api_keys": {{}}
+  }}"#
+        )),
+    ]);
+    for e in &t.envs {
+        let jwt = e.auth.jwt.as_ref().unwrap();
+        assert_eq!(jwt.algorithms, [JwtAlg::Rs256]);
+        assert_eq!(
+            (jwt.user_claim.as_str(), jwt.roles_claim.as_str(), jwt.clock_skew_secs),
+            ("sub", "roles", 60)
+        );
+        assert_eq!(jwt.keys, KeySource::Url("https://idp.example.com/jwks".into()));
+        let access = e.auth.access.as_ref().unwrap();
+        assert_eq!(
+            access.keys,
+            KeySource::Url("https://t.cloudflareaccess.com/cdn-cgi/access/certs".into())
+        );
+        assert_eq!(e.auth.api_keys.as_ref().unwrap().kv_binding, "CACHE");
+        assert!(!e.auth.none);
+    }
 }

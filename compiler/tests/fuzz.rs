@@ -280,13 +280,14 @@ const KDL_NODES: &[&str] = &[
     "tenant", "env", "host", "kv", "vectorize", "analytics-engine", "var", "name", "account", "resolution", "ai", "chat",
     "embedding", "tts", "route", "budget", "rag", "sessions", "rate-limit", "tenant", "user", "ip", "cache", "tool",
     "safety", "secrets", "platform", "environment", "durable-object", "model", "compatibility-date", "roles", "bogus",
-    "\"quoted node\"", "r#x",
+    "\"quoted node\"", "r#x", "auth", "jwt", "access", "api-keys", "none", "key", "keys", "jwks-url", "algorithms",
 ];
 #[rustfmt::skip]
 const KDL_PROPS: &[&str] = &[
     "id", "index", "dataset", "namespace", "header", "gateway", "max-tokens", "per", "roles", "enabled", "voice",
     "chunk-size", "top-k", "min-score", "tokens-per-day", "class", "dimensions", "metric", "development", "workers-dev",
-    "description", "account-id", "token-env", "retention-days", "bogus", "\"odd key\"",
+    "description", "account-id", "token-env", "retention-days", "bogus", "\"odd key\"", "issuer", "audience",
+    "team-domain", "kid", "kty", "crv", "n", "e", "x", "y", "d", "alg", "use",
 ];
 #[rustfmt::skip]
 const KDL_SCALARS: &[&str] = &[
@@ -294,7 +295,8 @@ const KDL_SCALARS: &[&str] = &[
     "\"0f2ac74b498b48028cb68387c421e279\"", "\"fz-docs\"", "\"fz_events\"", "\"@cf/meta/llama-3.1-8b-instruct\"",
     "\"@cf/baai/bge-base-en-v1.5\"", "\"minute\"", "\"admin\"", "\"summarize\"", "\"LOG_LEVEL\"", "\"\"", "\"é😀\"",
     "#\"raw\"#", "\"\"\"\n  multi\n  \"\"\"", "0", "1", "-1", "1000", "0.5", "1e400", "99999999999999999999", "#true",
-    "#false", "#null", "#inf", "#nan", "(u8)1", "bare-ident",
+    "#false", "#null", "#inf", "#nan", "(u8)1", "bare-ident", "\"RS256\"", "\"HS256\"", "\"RSA\"", "\"EC\"", "\"P-256\"",
+    "\"AQAB\"", "\"https://idp.example.com/jwks\"",
 ];
 
 fn kdl_node_line() -> impl Strategy<Value = String> {
@@ -350,7 +352,8 @@ const JSON_KEYS: &[&str] = &[
     "id", "name", "account", "envs", "dev", "stage", "prod", "hosts", "kv", "CACHE", "DOCS", "EVENTS", "vectorize",
     "analytics_engine", "index", "namespace", "dataset", "vars", "secrets", "ai", "chat", "embedding", "model", "routes",
     "tools", "rate_limits", "tenant", "user", "limit", "per", "accounts", "account_id", "token_env", "resolution",
-    "header", "bogus", "$schema", "", "é",
+    "header", "bogus", "$schema", "", "é", "auth", "jwt", "access", "api_keys", "none", "keys", "kid", "kty", "n",
+    "e", "x", "crv", "d", "issuer", "audience", "jwks_url", "algorithms", "team_domain",
 ];
 #[rustfmt::skip]
 const JSON_SCALARS: &[&str] = &[

@@ -217,7 +217,13 @@ fn add_binding_kv_edits_every_file_in_place_and_keeps_comments() {
     ok(&o);
     for (n, b) in names.iter().zip(&before) {
         let after = read(&t.join(n));
-        only_added_except(b, &after, &["\"kv\": {"]);
+        // With two KV bindings, `api-keys` must name its binding: the
+        // generator pins the one it meant (`CACHE`), changing those lines.
+        only_added_except(b, &after, &["\"kv\": {", "auth { none #true; api-keys", "api-keys", "\"api_keys\""]);
+        assert!(
+            !after.contains("api-keys #true") && !after.contains("\"api_keys\": true"),
+            "{n}:\n{after}"
+        );
         insta::assert_snapshot!(format!("add_binding_kv_{}", n.replace('.', "_")), after);
     }
     // 3 tenants x 3 environments need a namespace id.

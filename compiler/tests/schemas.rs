@@ -118,6 +118,18 @@ fn base_doc(stem: &str) -> Value {
                 json!({ "@cf/tests/custom-embed": { "task": "text-embeddings", "dimensions": 768 } }),
             );
         }
+        // An inline public key, so that `Jwk` has an instance: acme's dev
+        // environment also accepts tokens signed by a local test key.
+        if let Some(a) = out.get_mut("acme") {
+            a.pointer_mut("/envs/dev/auth").unwrap().as_object_mut().unwrap().insert(
+                "jwt".into(),
+                json!({
+                    "issuer": "http://127.0.0.1:8787/",
+                    "audience": "acme-dev",
+                    "keys": [{ "kid": "dev-1", "kty": "RSA", "alg": "RS256", "use": "sig", "n": keys::RSA_N, "e": "AQAB" }]
+                }),
+            );
+        }
         out
     });
     bases
@@ -359,7 +371,7 @@ fn json_examples_name_their_schema_and_validate() {
 /// The base documents of the mutation tests are valid for both.
 #[test]
 fn base_documents_are_valid() {
-    for stem in ["globex", "initech", "platform", "accounts"] {
+    for stem in ["acme", "globex", "initech", "platform", "accounts"] {
         let doc = base_doc(stem);
         let kind = kind_of_stem(stem);
         let errs = schema_errors(kind, &doc);
@@ -946,6 +958,11 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("tenant", "Tool", "globex", "/tools/web-search"),
     ("tenant", "Tts", "globex", "/tts"),
     ("tenant", "Safety", "globex", "/safety"),
+    ("tenant", "Auth", "globex", "/auth"),
+    ("tenant", "Access", "globex", "/auth/access"),
+    ("tenant", "ApiKeysKv", "initech", "/auth/api_keys"),
+    ("tenant", "Jwt", "acme", "/auth/jwt"),
+    ("tenant", "Jwk", "acme", "/envs/dev/auth/jwt/keys/0"),
     ("platform", "", "platform", ""),
     ("platform", "EnvironmentDef", "platform", "/environments/dev"),
     ("platform", "BindingDef", "platform", "/bindings/CACHE"),
@@ -1001,6 +1018,16 @@ fn types_of(prop: &Value) -> Vec<String> {
         Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
         _ => vec![],
     }
+}
+
+/// Whether one alternative of a property (through a `$ref` and `anyOf`) is
+/// a boolean, e.g. `api_keys`: `true` or an object.
+fn takes_boolean(kind: &str, prop: &Value) -> bool {
+    let target = match prop["$ref"].as_str().and_then(|r| r.strip_prefix("#/$defs/")) {
+        Some(name) => &schema_doc(kind)["$defs"][name],
+        None => prop,
+    };
+    target["anyOf"].as_array().into_iter().flatten().any(|alt| alt["type"] == "boolean")
 }
 
 const STRING_PROBES: &[(&str, &str)] = &[
@@ -1082,7 +1109,7 @@ fn mutations() -> Vec<Mutation> {
                 );
             }
             // A value of a type the property never takes.
-            let wrong = if types.iter().any(|t| t == "boolean") {
+            let wrong = if types.iter().any(|t| t == "boolean") || takes_boolean(kind, prop) {
                 json!("yes")
             } else {
                 json!(true)
@@ -1321,6 +1348,11 @@ const KEY_LISTS: &[(&str, &str, &[&str])] = &[
     ("tenant", "Tool", raw::TOOL_KEYS),
     ("tenant", "Tts", raw::TTS_KEYS),
     ("tenant", "Safety", raw::SAFETY_KEYS),
+    ("tenant", "Auth", raw::AUTH_KEYS),
+    ("tenant", "Jwt", raw::JWT_KEYS),
+    ("tenant", "Access", raw::ACCESS_KEYS),
+    ("tenant", "ApiKeysKv", raw::API_KEYS_KEYS),
+    ("tenant", "Jwk", raw::JWK_KEYS),
     ("platform", "", raw::PLATFORM_KEYS),
     ("platform", "EnvironmentDef", raw::ENVIRONMENT_KEYS),
     ("platform", "BindingDef", raw::BINDING_KEYS),
@@ -1401,6 +1433,10 @@ fn decoder_enumerations_equal_schema_enums() {
     let enums: &[(&str, &str, &[&str])] = &[
         ("tenant", "HeaderPolicy", raw::HEADER_POLICIES),
         ("tenant", "Window", raw::WINDOWS),
+        ("tenant", "JwtAlg", raw::JWT_ALGORITHMS),
+        ("tenant", "KeyType", raw::KEY_TYPES),
+        ("tenant", "Curve", raw::CURVES),
+        ("tenant", "KeyUse", raw::KEY_USES),
         ("platform", "Metric", raw::METRICS),
         ("platform", "Task", raw::TASKS),
     ];

@@ -1,7 +1,8 @@
 //! The baked routing table and static config that `include_tenants!`
 //! generates, on the example tenants and on an IDN fixture: exact and
 //! wildcard hosts, case, trailing dot and port normalisation, unknown hosts
-//! and hosts of another environment resolving to nobody.
+//! and hosts of another environment resolving to nobody; auth per
+//! environment, inline public keys included.
 
 mod examples {
     tenants_macros::include_tenants!("../../tenants");
@@ -121,4 +122,45 @@ fn static_config_carries_each_tenants_settings() {
     let globex = TenantId::Globex.config();
     assert_eq!(globex.envs[EnvName::Prod as usize].vectorize_namespaces, [("DOCS", "globex")]);
     assert_eq!(globex.rate_limits.ip, examples::RateLimit { limit: 10, window_secs: 1 });
+}
+
+#[test]
+fn auth_config_is_baked_per_environment() {
+    use examples::{AccessConfig, ApiKeysConfig, JwtAlg, KeySource};
+    let acme = TenantId::Acme.config();
+    // dev replaces the tenant-level auth: no credentials needed, API keys too.
+    let dev = acme.envs[EnvName::Dev as usize].auth;
+    assert!(dev.none && dev.jwt.is_none() && dev.access.is_none());
+    assert_eq!(dev.api_keys, Some(ApiKeysConfig { kv_binding: "CACHE" }));
+    let prod = acme.envs[EnvName::Prod as usize].auth;
+    assert!(!prod.none);
+    let jwt = prod.jwt.unwrap();
+    assert_eq!(jwt.issuer, "https://login.acme.example.com/");
+    assert_eq!(jwt.keys, KeySource::Url("https://login.acme.example.com/.well-known/jwks.json"));
+    assert_eq!(jwt.algorithms, [JwtAlg::Rs256]);
+    assert_eq!((jwt.user_claim, jwt.roles_claim, jwt.clock_skew_secs), ("sub", "roles", 60));
+    let globex = TenantId::Globex.config().envs[EnvName::Stage as usize].auth;
+    assert_eq!(
+        globex.access,
+        Some(AccessConfig {
+            team_domain: "globex.cloudflareaccess.com",
+            issuer: "https://globex.cloudflareaccess.com",
+            audience: "9e1f5c2a7b3d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f",
+            keys: KeySource::Url("https://globex.cloudflareaccess.com/cdn-cgi/access/certs"),
+        })
+    );
+    // Inline keys are static data too, sorted by kid.
+    let bucher = idn::TenantId::Bucher.config().envs[idn::EnvName::Dev as usize].auth;
+    let jwt = bucher.jwt.unwrap();
+    assert_eq!(jwt.algorithms, [idn::JwtAlg::Rs256, idn::JwtAlg::Es256, idn::JwtAlg::EdDsa]);
+    let idn::KeySource::Inline(keys) = jwt.keys else {
+        panic!("{:?}", jwt.keys)
+    };
+    assert_eq!(
+        keys.iter().map(|k| (k.kid, k.kty)).collect::<Vec<_>>(),
+        [("ec-1", "EC"), ("ed-1", "OKP"), ("rsa-1", "RSA")]
+    );
+    assert_eq!((keys[1].crv, keys[1].y), (Some("Ed25519"), None));
+    assert_eq!((keys[2].alg, keys[2].e), (Some("RS256"), Some("AQAB")));
+    assert!(bucher.none && bucher.api_keys.is_none(), "dev's own block, nothing merged");
 }

@@ -93,7 +93,9 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
     let Some(d) = devs.iter().find(|d| d.tenant.id != limited) else {
         return;
     };
-    let Some(other) = devs.iter().find(|o| o.tenant.id != d.tenant.id) else {
+    // Another tenant that accepts API keys in dev (the key must be refused
+    // for belonging to another tenant, not because keys are off there).
+    let Some(other) = devs.iter().find(|o| o.tenant.id == limited) else {
         return;
     };
     let (p, host) = (d.port, d.tenant.host.as_str());

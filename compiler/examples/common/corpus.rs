@@ -116,6 +116,7 @@ pub fn kdl_tenant(out: &mut String, i: usize, id: &str) {
         kv CACHE id="{kv_dev}"
         vectorize DOCS index="acme-docs-dev" namespace="{id}"
         var LOG_LEVEL "debug"
+        auth {{ none #true; api-keys #true }}
     }}
     env "stage" {{
         host "{id}.stage.example.com"
@@ -151,6 +152,12 @@ pub fn kdl_tenant(out: &mut String, i: usize, id: &str) {
     safety max-input-chars=8000 pii-redaction=#true
     secrets "GATEWAY_TOKEN"
     var SUPPORT_EMAIL "support@{id}.example.com"
+    auth {{
+        jwt issuer="https://login.{id}.example.com/" audience="{id}-ai" {{
+            jwks-url "https://login.{id}.example.com/.well-known/jwks.json"
+        }}
+        api-keys #true
+    }}
 }}
 "#
     );
@@ -174,6 +181,7 @@ pub fn jsonc_tenant(out: &mut String, i: usize, id: &str) {
       "hosts": ["{id}.localhost"],
       "kv": {{ "CACHE": {{ "id": "{kv_dev}" }} }},
       "vectorize": {{ "DOCS": {{ "index": "shared-docs-dev", "namespace": "{id}" }} }},
+      "auth": {{ "none": true }},
     }},
     "stage": {{
       "hosts": ["stage.{id}.example.org"],
@@ -210,6 +218,10 @@ pub fn jsonc_tenant(out: &mut String, i: usize, id: &str) {
   "safety": {{ "max_input_chars": 16000, "pii_redaction": false, "blocked_terms": ["internal-only"] }},
   "secrets": ["GATEWAY_TOKEN", "SEARCH_API_KEY"],
   "vars": {{ "LOG_LEVEL": "info" }},
+  "auth": {{
+    "access": {{ "team_domain": "{id}.cloudflareaccess.com", "audience": "{kv_prod}{kv_prod}" }},
+    "api_keys": true,
+  }},
 }}
 "#
     );

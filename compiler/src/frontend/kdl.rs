@@ -29,6 +29,8 @@ enum Ctx {
     TenantEnv,
     Ai,
     RateLimits,
+    Auth,
+    AuthMethod,
     PlatformRoot,
     Platform,
     AccountsRoot,
@@ -97,6 +99,7 @@ static TENANT: &[Rule] = &[
     r("secrets", "secrets", Collect::One, Arg::Values, Ctx::Default),
     r("ai", "ai", Collect::One, Arg::Auto, Ctx::Ai),
     r("rate-limit", "rate_limits", Collect::One, Arg::Auto, Ctx::RateLimits),
+    r("auth", "auth", Collect::One, Arg::Auto, Ctx::Auth),
 ];
 static TENANT_ENV: &[Rule] = &[
     r("host", "hosts", Collect::List, Arg::Value, Ctx::Default),
@@ -105,6 +108,7 @@ static TENANT_ENV: &[Rule] = &[
     r("vectorize", "vectorize", Collect::Map, Arg::Auto, Ctx::Default),
     r("analytics-engine", "analytics_engine", Collect::Map, Arg::Auto, Ctx::Default),
     r("var", "vars", Collect::Map, Arg::Value, Ctx::Default),
+    r("auth", "auth", Collect::One, Arg::Auto, Ctx::Auth),
 ];
 static AI: &[Rule] = &[
     r("chat", "chat", Collect::One, Arg::Field("model"), Ctx::Default),
@@ -117,6 +121,12 @@ static RATE_LIMITS: &[Rule] = &[
     r("user", "user", Collect::One, Arg::Field("limit"), Ctx::Default),
     r("ip", "ip", Collect::One, Arg::Field("limit"), Ctx::Default),
 ];
+static AUTH: &[Rule] = &[
+    r("jwt", "jwt", Collect::One, Arg::Auto, Ctx::AuthMethod),
+    r("access", "access", Collect::One, Arg::Auto, Ctx::AuthMethod),
+];
+/// Inside `jwt` and `access`: each `key kid=… kty=… …` node is one inline JWK.
+static AUTH_METHOD: &[Rule] = &[r("key", "keys", Collect::List, Arg::Auto, Ctx::Default)];
 static PLATFORM_ROOT: &[Rule] = &[r("platform", "", Collect::Root, Arg::Field("worker"), Ctx::Platform)];
 static PLATFORM: &[Rule] = &[
     r(
@@ -145,6 +155,8 @@ fn rules(ctx: Ctx) -> &'static [Rule] {
         Ctx::TenantEnv => TENANT_ENV,
         Ctx::Ai => AI,
         Ctx::RateLimits => RATE_LIMITS,
+        Ctx::Auth => AUTH,
+        Ctx::AuthMethod => AUTH_METHOD,
         Ctx::PlatformRoot => PLATFORM_ROOT,
         Ctx::Platform => PLATFORM,
         Ctx::AccountsRoot => ACCOUNTS_ROOT,
@@ -154,7 +166,7 @@ fn rules(ctx: Ctx) -> &'static [Rule] {
 /// The KDL node name that writes a JSON key in a given object, where it is
 /// not simply the kebab-case key (used for did-you-mean suggestions).
 pub fn node_name_for(json_key: &str) -> Option<&'static str> {
-    for table in [TENANT, TENANT_ENV, AI, RATE_LIMITS, PLATFORM, ACCOUNTS_ROOT] {
+    for table in [TENANT, TENANT_ENV, AI, RATE_LIMITS, AUTH, AUTH_METHOD, PLATFORM, ACCOUNTS_ROOT] {
         for rule in table {
             if rule.key == json_key && rule.tag.is_none() {
                 return Some(rule.node);

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod keys;
+
 use std::path::{Path, PathBuf};
 
 use tenants_compiler::{diag, resolved::Model, Compilation};
