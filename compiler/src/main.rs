@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy_cmd;
+mod keys_cmd;
 use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
 
 #[derive(Parser)]
@@ -158,6 +159,12 @@ enum Command {
         after_help = "Credentials: each wrangler child gets CLOUDFLARE_ACCOUNT_ID and CLOUDFLARE_API_TOKEN of its tenant's account only (the token from the variable named by `token_env` in the accounts file); no token is printed. A non-development environment needs --yes, or a typed confirmation on a terminal.\nRecords: each successful deploy appends to state/deploys.jsonl (see `tenants status`).\nExit codes: 0 every tenant deployed (or dry-run ok); 1 invalid tenants (nothing deployed) or a tenant failed or was skipped; 2 usage or I/O error, missing Worker bundle, or no confirmation. Docs: docs/deploy.md"
     )]
     Deploy(deploy_cmd::Args),
+    /// API keys for one tenant and environment: create (printed once, stored as a hash), list, revoke.
+    #[command(
+        subcommand,
+        after_help = "Keys are written through wrangler into the tenant's own KV namespace (its `api-keys` binding): remotely with the tenant's own account credentials only, or with --local into local state (.wrangler/state, as `cargo xtask dev`). Revocation takes effect without a deploy.\nExit codes: 0 done; 1 invalid tenants, wrangler failed, or no such key; 2 usage error (unknown tenant or environment, API keys not accepted there, bad name or role). Docs: docs/auth.md"
+    )]
+    Keys(keys_cmd::KeysCommand),
     /// Roll one tenant's Worker back to its previous recorded version (or --to VERSION) with `wrangler rollback`, and record it.
     #[command(
         after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
@@ -519,6 +526,7 @@ fn main() -> ExitCode {
         } => build(root, out, env, tenant, check, main, wrangler_schema, format),
         Command::Init { dir } => gen_report(generate::init(&dir)),
         Command::Deploy(args) => deploy_cmd::deploy(args),
+        Command::Keys(cmd) => keys_cmd::keys(cmd),
         Command::Rollback(args) => deploy_cmd::rollback(args),
         Command::Drift {
             env,

@@ -384,3 +384,22 @@ fn roles_are_checked() {
     assert!(f.message.contains("`admin`"));
     let _ = rsa_jwk;
 }
+
+#[test]
+fn the_cli_and_the_worker_agree_on_key_format_storage_key_and_record() {
+    use tenants_compiler::api_keys as cli;
+    let c = ctx(TenantId::Acme, EnvName::Stage);
+    let key = api_keys::generate("acme", &[42; 32]);
+    assert_eq!(key, cli::generate("acme", &[42; 32]));
+    let hash = api_keys::sha256_hex(&key);
+    assert_eq!(hash, cli::sha256_hex(&key));
+    assert_eq!(api_keys::storage_key(&c, &hash).as_str(), cli::storage_key("acme", "stage", &hash));
+    assert_eq!(api_keys::list_prefix(&c, Some("ab")).as_str(), cli::list_prefix("acme", "stage", Some("ab")));
+    assert_eq!(api_keys::rfc3339(1_764_950_400_000.0), cli::rfc3339(1_764_950_400));
+    // A record the CLI writes is one the Worker reads.
+    let (k, skey, rec) = cli::issue("acme", "stage", "ci", &["admin".into()], 0).unwrap();
+    let json = serde_json::to_string(&rec).unwrap();
+    let back: api_keys::KeyRecord = serde_json::from_str(&json).unwrap();
+    assert_eq!(serde_json::to_string(&back).unwrap(), json);
+    assert_eq!(skey, api_keys::storage_key(&c, &api_keys::parse(&k).unwrap().hash_hex).as_str());
+}

@@ -537,11 +537,45 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             }
         }
     }
+    // One stage deployment (acme), run locally with its own state, for the
+    // cases where development users do not exist.
+    let stage_state = work.join("state").join("acme-stage");
+    let stage = registry(&all, "stage")?.into_iter().find(|t| t.id == "acme");
+    let mut stage_dev = None;
+    if let Some(t) = &stage {
+        let log = work.join("wrangler-dev-acme-stage.log");
+        let mut d = start_dev(tc, t, None, &stage_state, &log)?;
+        match d.wait(Duration::from_secs(90)) {
+            Ok(_) => stage_dev = Some(d),
+            Err(e) => tally.case("acme (stage): wrangler dev starts", Err(e)),
+        }
+    }
     if ready {
         cases(&devs, &mut tally);
         // initech's tenant file limits each user to 20 requests per hour.
         crate::e2e_api::cases(&devs, "initech", &mut tally);
+        if let Some(s) = &stage_dev {
+            let key_args: Vec<String> = [
+                "--tenant",
+                "acme",
+                "--env",
+                "stage",
+                "--local",
+                "--persist-to",
+                &stage_state.display().to_string(),
+                "--root",
+                &tc.root.join("tenants").display().to_string(),
+                "--out",
+                &work.join("keys-out").display().to_string(),
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let dev_acme = devs.iter().find(|d| d.tenant.id == "acme");
+            crate::e2e_api::stage_cases(tc, s, dev_acme, &key_args, &mut tally);
+        }
     }
+    drop(stage_dev);
     drop(devs); // stops every wrangler/workerd process group
 
     eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");

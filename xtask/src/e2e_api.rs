@@ -401,3 +401,90 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
         );
     }
 }
+
+/// `tenants keys …` into a local state directory; stdout on success.
+pub fn tenants_keys(tc: &crate::toolchain::Toolchain, args: &[&str]) -> Result<String, String> {
+    let mut c = crate::tenants(&["keys"]);
+    c.args(args);
+    tc.apply(&mut c);
+    let out = c.output().map_err(|e| format!("cannot run tenants keys: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "tenants keys {args:?}: {}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A stage deployment run locally: no development users, API keys issued
+/// with `tenants keys create --local` into its state, revoked with
+/// `tenants keys revoke` while it runs.
+pub fn stage_cases(tc: &crate::toolchain::Toolchain, stage: &Dev, dev_same_tenant: Option<&Dev>, key_args: &[String], tally: &mut Tally) {
+    let (p, host) = (stage.port, stage.tenant.host.as_str());
+    let name = |c: &str| format!("{} (stage): {c}", stage.tenant.id);
+    let args: Vec<&str> = key_args.iter().map(String::as_str).collect();
+
+    tally.case(
+        &name("unauthenticated POST -> 401 with the documented envelope; development users do not exist"),
+        (|| {
+            let body = br#"{"name":"x"}"#;
+            let r = send(p, "POST", "/v1/keys", &[("host", host), JSON, ("content-length", "12")], body)?;
+            envelope(&r, 401, "unauthenticated")?;
+            check(r.header("www-authenticate").is_some_and(|w| w.starts_with("Bearer realm=")), || {
+                format!("www-authenticate {:?}", r.header("www-authenticate"))
+            })?;
+            let r = send(
+                p,
+                "GET",
+                "/v1/me",
+                &[("host", host), ("x-user-id", "ann"), ("x-user-roles", "admin")],
+                b"",
+            )?;
+            envelope(&r, 401, "unauthenticated").map(drop)
+        })(),
+    );
+
+    tally.case(
+        &name("a key from `tenants keys create --local` works; at the dev deployment it does not; `revoke` stops it without a redeploy"),
+        (|| {
+            let mut create: Vec<&str> = vec!["create", "--name", "e2e-admin", "--roles", "admin"];
+            create.extend(&args);
+            let key = tenants_keys(tc, &create)?;
+            check(key.starts_with(&format!("tak_{}_", stage.tenant.id)), || format!("printed `{key}`"))?;
+            let bearer = format!("Bearer {key}");
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &bearer)], b"")?;
+            check(r.status == 200, || {
+                format!("status {}: {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let v = r.json()?;
+            check(v["data"]["auth"] == "api-key" && v["data"]["env"] == "stage", || format!("{v}"))?;
+            if let Some(dev) = dev_same_tenant {
+                let r = send(
+                    dev.port,
+                    "GET",
+                    "/v1/me",
+                    &[("host", &dev.tenant.host), ("authorization", &bearer)],
+                    b"",
+                )?;
+                envelope(&r, 401, "unauthenticated")?;
+            }
+            let mut list: Vec<&str> = vec!["list", "--json"];
+            list.extend(&args);
+            let listed: Value = serde_json::from_str(&tenants_keys(tc, &list)?).map_err(|e| e.to_string())?;
+            let id = listed
+                .as_array()
+                .and_then(|a| a.iter().find(|r| r["name"] == "e2e-admin"))
+                .and_then(|r| r["id"].as_str())
+                .ok_or_else(|| format!("not listed: {listed}"))?
+                .to_string();
+            check(!listed.to_string().contains(&key), || "the listing shows the key".into())?;
+            let mut revoke: Vec<&str> = vec!["revoke", &id];
+            revoke.extend(&args);
+            tenants_keys(tc, &revoke)?;
+            let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &bearer)], b"")?;
+            envelope(&r, 401, "unauthenticated").map(drop)
+        })(),
+    );
+}
