@@ -56,7 +56,14 @@ pub fn include_tenants(input: TokenStream) -> TokenStream {
             }
         })
         .unwrap_or_else(|| manifest.clone());
-    let dir = base.join(&rel);
+    // The runtime's build script may point the build at another tenants
+    // directory (`TENANTS_DIR`, used by the end-to-end suite for its
+    // generated test tenants); it passes the absolute path through rustc's
+    // environment, so a change recompiles the crate.
+    let dir = match std::env::var("TENANTS_SOURCE_DIR") {
+        Ok(d) if !d.is_empty() => std::path::PathBuf::from(d),
+        _ => base.join(&rel),
+    };
     let workspace = workspace_of(&base).or_else(|| workspace_of(&manifest)).unwrap_or(manifest);
     match tenants_compiler::codegen::expand_dir(&dir, &workspace, &rel) {
         Ok(tokens) => tokens.into(),

@@ -394,7 +394,10 @@ fn the_cli_and_the_worker_agree_on_key_format_storage_key_and_record() {
     let hash = api_keys::sha256_hex(&key);
     assert_eq!(hash, cli::sha256_hex(&key));
     assert_eq!(api_keys::storage_key(&c, &hash).as_str(), cli::storage_key("acme", "stage", &hash));
-    assert_eq!(api_keys::list_prefix(&c, Some("ab")).as_str(), cli::list_prefix("acme", "stage", Some("ab")));
+    assert_eq!(
+        api_keys::list_prefix(&c, Some("ab")).as_str(),
+        cli::list_prefix("acme", "stage", Some("ab"))
+    );
     assert_eq!(api_keys::rfc3339(1_764_950_400_000.0), cli::rfc3339(1_764_950_400));
     // A record the CLI writes is one the Worker reads.
     let (k, skey, rec) = cli::issue("acme", "stage", "ci", &["admin".into()], 0).unwrap();

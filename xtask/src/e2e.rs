@@ -33,8 +33,13 @@ pub struct Tenant {
 
 /// Render configs for `env` (all environments when `None`) into `out`.
 pub fn render(tc: &Toolchain, out: &Path, env: Option<&str>, tenant: Option<&str>) -> Result<(), ExitCode> {
+    render_from(tc, &tc.root.join("tenants"), out, env, tenant)
+}
+
+/// The same, from another tenants directory.
+pub fn render_from(tc: &Toolchain, root: &Path, out: &Path, env: Option<&str>, tenant: Option<&str>) -> Result<(), ExitCode> {
     let main = tc.root.join("runtime/build/index.js");
-    let mut args = vec!["build".to_string(), "--root".into(), tc.root.join("tenants").display().to_string()];
+    let mut args = vec!["build".to_string(), "--root".into(), root.display().to_string()];
     args.extend([
         "--out".into(),
         out.display().to_string(),
@@ -506,12 +511,18 @@ pub fn dry_run(tc: &Toolchain, out: &Path, work: &Path, tally: &mut Tally) -> Re
 
 /// The whole suite. Returns (passed, failed).
 pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
-    crate::toolchain::build_worker(tc)?;
     let work = tc.root.join("target/e2e");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| fail(format!("cannot create {}: {e}", work.display())))?;
+    // The test identity provider: fresh keys, tokens, and a loopback JWKS
+    // server that acme's stage environment is pointed at in a generated
+    // copy of tenants/ — the one Worker build of the run is made from it.
+    let idp = crate::e2e_api::TestIdp::start(tc)?;
+    let tenants_copy = work.join("tenants");
+    idp.tenants_copy(&tc.root.join("tenants"), &tenants_copy)?;
+    crate::toolchain::build_worker_from(tc, Some(&tenants_copy))?;
     let all = work.join("configs");
-    render(tc, &all, None, None)?;
+    render_from(tc, &tenants_copy, &all, None, None)?;
 
     let mut tally = Tally::default();
     eprintln!("==> e2e: wrangler dev --local per tenant (dev environment)");
@@ -573,6 +584,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             .collect();
             let dev_acme = devs.iter().find(|d| d.tenant.id == "acme");
             crate::e2e_api::stage_cases(tc, s, dev_acme, &key_args, &mut tally);
+            crate::e2e_api::jwt_cases(s, &idp, &mut tally);
         }
     }
     drop(stage_dev);

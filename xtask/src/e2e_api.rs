@@ -488,3 +488,198 @@ pub fn stage_cases(tc: &crate::toolchain::Toolchain, stage: &Dev, dev_same_tenan
         })(),
     );
 }
+
+/// The test identity provider of a run: keys made by `xtask/e2e/jwt.mjs`,
+/// its JWKS on a loopback server, and the tokens the JWT cases send.
+pub struct TestIdp {
+    pub server: crate::net::JsonServer,
+    /// (case, token, expected status, reason the log must give on a 401).
+    pub tokens: Vec<(&'static str, String, u16, &'static str)>,
+}
+
+const ISS: &str = "https://login.acme.example.com/";
+const AUD: &str = "acme-ai";
+
+impl TestIdp {
+    pub fn start(tc: &crate::toolchain::Toolchain) -> Result<TestIdp, std::process::ExitCode> {
+        use serde_json::json;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let ok = |extra: Value| {
+            let mut c = json!({"iss": ISS, "aud": AUD, "sub": "jwt-user", "roles": ["admin"], "iat": now, "exp": now + 3600});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                c[k] = v.clone();
+            }
+            c
+        };
+        let cases: Vec<(&'static str, Value, u16, &'static str)> = vec![
+            (
+                "valid RS256 token -> 200",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({}))}),
+                200,
+                "",
+            ),
+            (
+                "valid ES256 token -> 200",
+                json!({"alg": "ES256", "kid": "ec1", "claims": ok(json!({}))}),
+                200,
+                "",
+            ),
+            (
+                "expired -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"exp": now - 3600}))}),
+                401,
+                "expired",
+            ),
+            (
+                "not yet valid -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"nbf": now + 3600}))}),
+                401,
+                "not yet valid",
+            ),
+            (
+                "wrong issuer -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"iss": "https://evil.example/"}))}),
+                401,
+                "wrong issuer",
+            ),
+            (
+                "wrong audience -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"aud": "globex-ai"}))}),
+                401,
+                "wrong audience",
+            ),
+            (
+                "alg none -> 401",
+                json!({"alg": "none", "header": {"alg": "none", "kid": "rs1"}, "claims": ok(json!({}))}),
+                401,
+                "`none`",
+            ),
+            (
+                "HS256 signed with the public key -> 401",
+                json!({"alg": "HS256", "hmac_with_public_key": true, "header": {"alg": "HS256", "kid": "rs1"}, "claims": ok(json!({}))}),
+                401,
+                "`HS256`",
+            ),
+            (
+                "tampered payload -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({})), "tamper_claims": ok(json!({"roles": ["superadmin"]}))}),
+                401,
+                "bad signature",
+            ),
+            (
+                "unknown kid -> 401",
+                json!({"alg": "RS256", "kid": "nope", "claims": ok(json!({}))}),
+                401,
+                "unknown kid",
+            ),
+            (
+                "a token of another tenant's provider -> 401",
+                json!({"alg": "RS256", "kid": "rs1", "key": "other", "claims": ok(json!({"aud": "globex-ai"}))}),
+                401,
+                "bad signature",
+            ),
+        ];
+        let specs: Vec<&Value> = cases.iter().map(|c| &c.1).collect();
+        let mut c = std::process::Command::new(&tc.node);
+        c.arg(tc.root.join("xtask/e2e/jwt.mjs"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped());
+        let mut child = c.spawn().map_err(|e| crate::fail(format!("cannot run node: {e}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(serde_json::to_string(&specs).unwrap_or_default().as_bytes());
+        }
+        let out = child.wait_with_output().map_err(|e| crate::fail(format!("jwt.mjs: {e}")))?;
+        let v: Value = serde_json::from_slice(&out.stdout).map_err(|e| crate::fail(format!("jwt.mjs printed no JSON ({e})")))?;
+        let tokens: Vec<String> = v["tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+        if tokens.len() != cases.len() {
+            return Err(crate::fail(format!(
+                "jwt.mjs made {} tokens for {} specs",
+                tokens.len(),
+                cases.len()
+            )));
+        }
+        let server = crate::net::JsonServer::start(v["jwks"].to_string()).map_err(|e| crate::fail(format!("JWKS server: {e}")))?;
+        Ok(TestIdp {
+            server,
+            tokens: cases.into_iter().zip(tokens).map(|((n, _, s, why), t)| (n, t, s, why)).collect(),
+        })
+    }
+
+    /// Copy `from` into `to`, pointing acme's JWT at this provider's
+    /// loopback JWKS and accepting ES256 too.
+    pub fn tenants_copy(&self, from: &std::path::Path, to: &std::path::Path) -> Result<(), std::process::ExitCode> {
+        let err = |e: std::io::Error| crate::fail(format!("cannot copy the tenants to {}: {e}", to.display()));
+        std::fs::create_dir_all(to).map_err(err)?;
+        for entry in std::fs::read_dir(from).map_err(err)?.flatten() {
+            let path = entry.path();
+            if !path.is_file() {
+                continue;
+            }
+            let mut text = std::fs::read_to_string(&path).map_err(err)?;
+            if entry.file_name() == "acme.kdl" {
+                let url = format!("http://127.0.0.1:{}/.well-known/jwks.json", self.server.port);
+                let (a, b) = (
+                    "jwks-url \"https://login.acme.example.com/.well-known/jwks.json\"",
+                    "algorithms \"RS256\"",
+                );
+                if !text.contains(a) || !text.contains(b) {
+                    return Err(crate::fail(
+                        "tenants/acme.kdl no longer has the jwks-url and algorithms the e2e suite rewrites".into(),
+                    ));
+                }
+                text = text
+                    .replace(a, &format!("jwks-url \"{url}\""))
+                    .replace(b, "algorithms \"RS256\" \"ES256\"");
+            }
+            std::fs::write(to.join(entry.file_name()), text).map_err(err)?;
+        }
+        Ok(())
+    }
+}
+
+/// JWTs against the stage deployment: each valid one passes (principal in
+/// the log), each bad one is 401 with its reason in the log only; the key
+/// set was fetched from the loopback provider and cached.
+pub fn jwt_cases(stage: &Dev, idp: &TestIdp, tally: &mut Tally) {
+    let (p, host) = (stage.port, stage.tenant.host.as_str());
+    for (case, token, status, why) in &idp.tokens {
+        tally.case(
+            &format!("{} (stage): JWT {case}", stage.tenant.id),
+            (|| {
+                let bearer = format!("Bearer {token}");
+                let r = send(p, "GET", "/v1/me", &[("host", host), ("authorization", &bearer)], b"")?;
+                if *status == 200 {
+                    check(r.status == 200, || {
+                        format!("status {}: {}", r.status, String::from_utf8_lossy(&r.body))
+                    })?;
+                    let v = r.json()?;
+                    check(v["data"]["user"] == "jwt-user" && v["data"]["auth"] == "jwt", || format!("{v}"))?;
+                    let id = request_id(&r)?;
+                    let line = log_line(stage, &id, |_| true)?;
+                    return check(line["user"] == "jwt-user" && line["auth"] == "jwt", || format!("log {line}"));
+                }
+                let id = envelope(&r, 401, "unauthenticated")?;
+                let line = log_line(stage, &id, |_| true)?;
+                check(line["detail"].as_str().is_some_and(|d| d.contains(why)), || {
+                    format!("log detail lacks `{why}`: {line}")
+                })?;
+                check(!line.to_string().contains(token.as_str()), || "the token is in the log".into())
+            })(),
+        );
+    }
+    tally.case(
+        &format!("{} (stage): the JWKS was fetched from the provider and cached", stage.tenant.id),
+        {
+            let n = idp.server.requests.load(std::sync::atomic::Ordering::SeqCst);
+            check((1..=2).contains(&n), || format!("{n} JWKS fetches for {} tokens", idp.tokens.len()))
+        },
+    );
+}

@@ -157,3 +157,65 @@ pub fn wait_ready(g: &mut Guard, timeout: Duration, mut ready: impl FnMut() -> b
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A loopback HTTP server answering every request with one JSON document
+/// (the test identity provider's JWKS); counts requests; stops when dropped.
+pub struct JsonServer {
+    pub port: u16,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl JsonServer {
+    pub fn start(body: String) -> std::io::Result<JsonServer> {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s) = (requests.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut c) = conn else { continue };
+                let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut buf = [0u8; 4096];
+                let mut head = Vec::new();
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                r.fetch_add(1, Ordering::SeqCst);
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{}",
+                    body.len(),
+                    body
+                );
+                let _ = c.write_all(resp.as_bytes());
+            }
+        });
+        Ok(JsonServer {
+            port,
+            requests,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for JsonServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], self.port)));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

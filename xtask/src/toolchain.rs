@@ -214,7 +214,17 @@ fn git_version(root: &Path) -> Option<String> {
 /// Build the Worker with worker-build (release): `runtime/build/index.js`
 /// and `index_bg.wasm`. Returns the bundle's path.
 pub fn build_worker(tc: &Toolchain) -> Result<PathBuf, ExitCode> {
+    build_worker_from(tc, None)
+}
+
+/// Build the Worker from `tenants` (relative to the repository) instead of
+/// `tenants/`: the e2e suite's generated copy with its test identity provider.
+pub fn build_worker_from(tc: &Toolchain, tenants: Option<&Path>) -> Result<PathBuf, ExitCode> {
     let mut c = Command::new(&tc.worker_build);
+    match tenants {
+        Some(t) => c.env("TENANTS_DIR", t),
+        None => c.env_remove("TENANTS_DIR"),
+    };
     c.current_dir(tc.root.join("runtime")).arg("--release");
     tc.apply(&mut c);
     // Whole-program optimisation for the wasm build only (the native
