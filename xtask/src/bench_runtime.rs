@@ -128,11 +128,13 @@ fn capnp(b: &Bundle, port: u16, dir: &Path) -> Result<PathBuf, ExitCode> {
     let text = format!(
         r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
-  services = [ (name = "main", worker = .worker), (name = "kv", network = (allow = ["local"])) ],
+  services = [ (name = "main", worker = .worker), (name = "kv", network = (allow = ["local"])),
+               (name = "net", network = (allow = ["local", "public"])) ],
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
 const worker :Workerd.Worker = (
   modules = [ {modules} ],
+  globalOutbound = "net",
   compatibilityDate = "2026-11-01",
   compatibilityFlags = ["nodejs_compat"],
   bindings = [
@@ -174,16 +176,25 @@ struct Wrk {
 }
 
 fn wrk(port: u16, conns: u32, secs: u32) -> Result<Wrk, ExitCode> {
-    let o = Command::new("wrk")
-        .args([
-            "-t2",
-            &format!("-c{conns}"),
-            &format!("-d{secs}s"),
-            "--latency",
-            "-H",
-            &format!("Host: {TENANT}.localhost"),
-        ])
-        .arg(format!("http://127.0.0.1:{port}/health"))
+    wrk_on(port, conns, secs, "/health", &[])
+}
+
+fn wrk_on(port: u16, conns: u32, secs: u32, path: &str, headers: &[String]) -> Result<Wrk, ExitCode> {
+    let threads = format!("-t{}", conns.clamp(1, 2));
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        threads.as_str(),
+        &format!("-c{conns}"),
+        &format!("-d{secs}s"),
+        "--latency",
+        "-H",
+        &format!("Host: {TENANT}.localhost"),
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    let o = cmd
+        .arg(format!("http://127.0.0.1:{port}{path}"))
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| fail(format!("cannot run wrk (install it: apt-get install wrk): {e}")))?;
@@ -387,5 +398,114 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             rs.c50.rps / h.c50.rps
         );
     }
+    Ok(())
+}
+
+/// A latency like `1.23ms` or `850.00us` in milliseconds.
+fn ms(s: &str) -> f64 {
+    let num = |t: &str| t.parse::<f64>().unwrap_or(f64::NAN);
+    if let Some(v) = s.strip_suffix("us") {
+        num(v) / 1000.0
+    } else if let Some(v) = s.strip_suffix("ms") {
+        num(v)
+    } else if let Some(v) = s.strip_suffix('s') {
+        num(v) * 1000.0
+    } else {
+        f64::NAN
+    }
+}
+
+/// `cargo xtask bench auth`: what authentication (a JWT checked with
+/// WebCrypto against a cached JWKS) and the rate limit (one Durable Object
+/// round trip) add to a request, on plain `workerd serve`: `GET /v1/me`
+/// with a bearer token against `GET /health` on the same Worker, alternating
+/// rounds, median. The Worker is built from a copy of `tenants/` whose acme
+/// dev environment takes JWTs from a loopback test provider and whose
+/// limits are raised so that no request is refused.
+pub fn bench_auth(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Err(fail("wrk is not installed (apt-get install wrk)".into()));
+    }
+    let work = tc.root.join("target/bench-auth");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
+    let idp = crate::e2e_api::TestIdp::start(tc)?;
+    let token = idp.tokens.first().map(|t| t.1.clone()).ok_or_else(|| fail("no token".into()))?;
+    let copy = work.join("tenants");
+    idp.tenants_copy(&tc.root.join("tenants"), &copy)?;
+    let acme = copy.join("acme.kdl");
+    let text = std::fs::read_to_string(&acme).map_err(|e| fail(format!("{e}")))?;
+    let dev_auth = "auth { none #true; api-keys #true }";
+    if !text.contains(dev_auth) {
+        return Err(fail("tenants/acme.kdl's dev auth changed; update bench auth".into()));
+    }
+    let jwt = format!(
+        "auth {{\n            jwt issuer=\"https://login.acme.example.com/\" audience=\"acme-ai\" {{\n                jwks-url \"http://127.0.0.1:{}/.well-known/jwks.json\"\n                algorithms \"RS256\"\n            }}\n        }}",
+        idp.server.port
+    );
+    let text = text
+        .replace(dev_auth, &jwt)
+        .replace("tenant 1000 per=\"minute\"", "tenant 1000000 per=\"second\"")
+        .replace("user 60 per=\"minute\"", "user 1000000 per=\"second\"")
+        .replace("ip 120 per=\"minute\"", "ip 1000000 per=\"second\"");
+    std::fs::write(&acme, text).map_err(|e| fail(format!("{e}")))?;
+    crate::toolchain::build_worker_from(tc, Some(&copy))?;
+    let rust = Bundle {
+        name: "Rust (workers-rs)",
+        modules: worker_modules(&tc.root.join("runtime/build"))?,
+    };
+    let running = start(tc, &rust, &work)?;
+    let auth = vec![format!("Authorization: Bearer {token}")];
+    let check = request(
+        running.port,
+        "GET",
+        "/v1/me",
+        &[("host", "acme.localhost"), ("authorization", &format!("Bearer {token}"))],
+        b"",
+    )
+    .map_err(|e| fail(format!("{e}")))?;
+    if check.status != 200 {
+        return Err(fail(format!(
+            "/v1/me answered {}: {}",
+            check.status,
+            String::from_utf8_lossy(&check.body)
+        )));
+    }
+    let (secs, rounds) = if quick { (3, 1) } else { (10, 3) };
+    eprintln!("==> bench auth: /health vs /v1/me (JWT RS256, cached JWKS, rate limit) on workerd serve; wrk {secs}s x {rounds} rounds, alternating, median");
+    wrk_on(running.port, 10, 2, "/v1/me", &auth)?; // warm-up
+    println!("| conns | /health req/s | p50 | p99 | /v1/me req/s | p50 | p99 | added p50 | added p99 | throughput ratio | non-2xx |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for conns in [1u32, 20] {
+        let (mut h, mut m) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let runs: [bool; 2] = if round % 2 == 0 { [false, true] } else { [true, false] };
+            for me in runs {
+                if me {
+                    m.push(wrk_on(running.port, conns, secs, "/v1/me", &auth)?);
+                } else {
+                    h.push(wrk_on(running.port, conns, secs, "/health", &[])?);
+                }
+            }
+        }
+        let (h, m) = (median(h), median(m));
+        println!(
+            "| {conns} | {:.0} | {} | {} | {:.0} | {} | {} | {:.2} ms | {:.2} ms | {:.2}x | {} |",
+            h.rps,
+            h.p50,
+            h.p99,
+            m.rps,
+            m.p50,
+            m.p99,
+            ms(&m.p50) - ms(&h.p50),
+            ms(&m.p99) - ms(&h.p99),
+            m.rps / h.rps,
+            h.non_2xx + m.non_2xx
+        );
+    }
+    println!(
+        "JWKS fetches: {} (cached per isolate)",
+        idp.server.requests.load(std::sync::atomic::Ordering::SeqCst)
+    );
     Ok(())
 }

@@ -16,6 +16,8 @@
 //!   `tenants deploy` uploads).
 //! - `dev --tenant ID [--env dev] [--port N]`: build and run the Worker
 //!   locally for one tenant; Ctrl-C stops it.
+//! - `bench auth [--quick]`: what a JWT and the rate limit add to a request
+//!   (`/v1/me` against `/health` on plain workerd; needs `wrk`).
 //! - `bench lookup [--quick]`: the routing-table benchmark (criterion against
 //!   a start-up-built HashMap and a linear scan, compile time, wasm sizes).
 //! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000
@@ -256,6 +258,7 @@ fn main() -> ExitCode {
                 })
             }
             Some("runtime") => toolchain::setup().and_then(|tc| bench_runtime::bench(&tc, std::env::args().any(|a| a == "--quick"))),
+            Some("auth") => toolchain::setup().and_then(|tc| bench_runtime::bench_auth(&tc, std::env::args().any(|a| a == "--quick"))),
             _ => bench(),
         },
         _ => {
