@@ -551,14 +551,25 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     // One stage deployment (acme), run locally with its own state, for the
     // cases where development users do not exist.
     let stage_state = work.join("state").join("acme-stage");
-    let stage = registry(&all, "stage")?.into_iter().find(|t| t.id == "acme");
+    let stages = registry(&all, "stage")?;
+    let stage = stages.iter().find(|t| t.id == "acme");
     let mut stage_dev = None;
-    if let Some(t) = &stage {
+    if let Some(t) = stage {
         let log = work.join("wrangler-dev-acme-stage.log");
         let mut d = start_dev(tc, t, None, &stage_state, &log)?;
         match d.wait(Duration::from_secs(90)) {
             Ok(_) => stage_dev = Some(d),
             Err(e) => tally.case("acme (stage): wrangler dev starts", Err(e)),
+        }
+    }
+    // globex (Access) and initech (inline keys) in stage too.
+    let mut other_stages = Vec::new();
+    for t in stages.iter().filter(|t| t.id == "globex" || t.id == "initech") {
+        let log = work.join(format!("wrangler-dev-{}-stage.log", t.id));
+        let mut d = start_dev(tc, t, None, &work.join("state").join(format!("{}-stage", t.id)), &log)?;
+        match d.wait(Duration::from_secs(90)) {
+            Ok(_) => other_stages.push(d),
+            Err(e) => tally.case(&format!("{} (stage): wrangler dev starts", t.id), Err(e)),
         }
     }
     if ready {
@@ -586,8 +597,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             crate::e2e_api::stage_cases(tc, s, dev_acme, &key_args, &mut tally);
             crate::e2e_api::jwt_cases(s, &idp, &mut tally);
         }
+        crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
     }
     drop(stage_dev);
+    drop(other_stages);
     drop(devs); // stops every wrangler/workerd process group
 
     eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");

@@ -495,7 +495,28 @@ pub struct TestIdp {
     pub server: crate::net::JsonServer,
     /// (case, token, expected status, reason the log must give on a 401).
     pub tokens: Vec<(&'static str, String, u16, &'static str)>,
+    /// Cases for the other stage deployments: globex (Cloudflare Access,
+    /// certs from this provider) and initech (a JWT with inline keys).
+    pub extra: Vec<ExtraCase>,
+    /// The provider's public keys.
+    pub jwks: Value,
 }
+
+/// A token case for another tenant's stage deployment.
+pub struct ExtraCase {
+    pub tenant: &'static str,
+    pub name: &'static str,
+    /// The header that carries the token.
+    pub header: &'static str,
+    pub value: String,
+    pub status: u16,
+    pub why: &'static str,
+    pub user: &'static str,
+    pub auth: &'static str,
+}
+
+const GLOBEX_AUD: &str = "9e1f5c2a7b3d4e6f8a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f";
+const INITECH_ISS: &str = "https://idp.initech.test/";
 
 const ISS: &str = "https://login.acme.example.com/";
 const AUD: &str = "acme-ai";
@@ -582,7 +603,80 @@ impl TestIdp {
                 "bad signature",
             ),
         ];
-        let specs: Vec<&Value> = cases.iter().map(|c| &c.1).collect();
+        let access = |extra: Value| {
+            let mut c = json!({"iss": "https://globex.cloudflareaccess.com", "aud": [GLOBEX_AUD], "email": "ann@globex.example.org",
+                "sub": "0b6f", "iat": now, "exp": now + 3600});
+            for (k, v) in extra.as_object().into_iter().flatten() {
+                c[k] = v.clone();
+            }
+            c
+        };
+        let initech = json!({"iss": INITECH_ISS, "aud": "initech-ai", "sub": "inline-user", "exp": now + 3600});
+        // (tenant, case, header, spec, status, why, user, auth)
+        type Extra = (
+            &'static str,
+            &'static str,
+            &'static str,
+            Value,
+            u16,
+            &'static str,
+            &'static str,
+            &'static str,
+        );
+        let extra: Vec<Extra> = vec![
+            (
+                "globex",
+                "Access assertion -> 200, the user is its email",
+                "cf-access-jwt-assertion",
+                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({}))}),
+                200,
+                "",
+                "ann@globex.example.org",
+                "access",
+            ),
+            (
+                "globex",
+                "Access assertion for another application -> 401",
+                "cf-access-jwt-assertion",
+                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"aud": ["0000000000000000000000000000000000000000000000000000000000000000"]}))}),
+                401,
+                "wrong audience",
+                "",
+                "",
+            ),
+            (
+                "globex",
+                "Access assertion from another team -> 401",
+                "cf-access-jwt-assertion",
+                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"iss": "https://acme.cloudflareaccess.com"}))}),
+                401,
+                "wrong issuer",
+                "",
+                "",
+            ),
+            (
+                "initech",
+                "JWT checked against inline keys -> 200",
+                "authorization",
+                json!({"alg": "ES256", "kid": "ec1", "claims": initech}),
+                200,
+                "",
+                "inline-user",
+                "jwt",
+            ),
+            (
+                "initech",
+                "JWT whose key is not among the inline keys -> 401",
+                "authorization",
+                json!({"alg": "RS256", "kid": "rs1", "claims": initech}),
+                401,
+                "",
+                "",
+                "",
+            ),
+        ];
+        let mut specs: Vec<&Value> = cases.iter().map(|c| &c.1).collect();
+        specs.extend(extra.iter().map(|e| &e.3));
         let mut c = std::process::Command::new(&tc.node);
         c.arg(tc.root.join("xtask/e2e/jwt.mjs"))
             .stdin(std::process::Stdio::piped())
@@ -599,7 +693,7 @@ impl TestIdp {
             .flatten()
             .filter_map(|t| t.as_str().map(String::from))
             .collect();
-        if tokens.len() != cases.len() {
+        if tokens.len() != cases.len() + extra.len() {
             return Err(crate::fail(format!(
                 "jwt.mjs made {} tokens for {} specs",
                 tokens.len(),
@@ -609,6 +703,25 @@ impl TestIdp {
         let server = crate::net::JsonServer::start(v["jwks"].to_string()).map_err(|e| crate::fail(format!("JWKS server: {e}")))?;
         Ok(TestIdp {
             server,
+            extra: extra
+                .into_iter()
+                .zip(tokens[cases.len()..].iter())
+                .map(|((tenant, name, header, _, status, why, user, auth), t)| ExtraCase {
+                    tenant,
+                    name,
+                    header,
+                    value: if header == "authorization" {
+                        format!("Bearer {t}")
+                    } else {
+                        t.clone()
+                    },
+                    status,
+                    why,
+                    user,
+                    auth,
+                })
+                .collect(),
+            jwks: v["jwks"].clone(),
             tokens: cases.into_iter().zip(tokens).map(|((n, _, s, why), t)| (n, t, s, why)).collect(),
         })
     }
@@ -638,6 +751,24 @@ impl TestIdp {
                 text = text
                     .replace(a, &format!("jwks-url \"{url}\""))
                     .replace(b, "algorithms \"RS256\" \"ES256\"");
+            }
+            if entry.file_name() == "globex.jsonc" {
+                let a = format!("\"audience\": \"{GLOBEX_AUD}\" }}");
+                if !text.contains(&a) {
+                    return Err(crate::fail(
+                        "tenants/globex.jsonc no longer has the Access audience the e2e suite extends".into(),
+                    ));
+                }
+                let certs = format!("http://127.0.0.1:{}/cdn-cgi/access/certs", self.server.port);
+                text = text.replace(&a, &format!("\"audience\": \"{GLOBEX_AUD}\", \"certs_url\": \"{certs}\" }}"));
+            }
+            if entry.file_name() == "initech.json" {
+                let mut v: Value = serde_json::from_str(&text).map_err(|e| crate::fail(format!("initech.json: {e}")))?;
+                let ec = self.jwks["keys"][1].clone();
+                v["envs"]["stage"]["auth"] = serde_json::json!({
+                    "jwt": {"issuer": INITECH_ISS, "audience": "initech-ai", "algorithms": ["ES256"], "keys": [ec]}
+                });
+                text = serde_json::to_string_pretty(&v).unwrap_or_default();
             }
             std::fs::write(to.join(entry.file_name()), text).map_err(err)?;
         }
@@ -682,4 +813,33 @@ pub fn jwt_cases(stage: &Dev, idp: &TestIdp, tally: &mut Tally) {
             check((1..=2).contains(&n), || format!("{n} JWKS fetches for {} tokens", idp.tokens.len()))
         },
     );
+}
+
+/// Access assertions (globex) and inline keys (initech) on their stage
+/// deployments.
+pub fn extra_cases(stages: &[Dev], idp: &TestIdp, tally: &mut Tally) {
+    for c in &idp.extra {
+        let Some(d) = stages.iter().find(|d| d.tenant.id == c.tenant) else {
+            tally.case(&format!("{} (stage): deployment running", c.tenant), Err("not started".into()));
+            continue;
+        };
+        tally.case(
+            &format!("{} (stage): {}", c.tenant, c.name),
+            (|| {
+                let r = send(d.port, "GET", "/v1/me", &[("host", &d.tenant.host), (c.header, &c.value)], b"")?;
+                if c.status == 200 {
+                    check(r.status == 200, || {
+                        format!("status {}: {}", r.status, String::from_utf8_lossy(&r.body))
+                    })?;
+                    let v = r.json()?;
+                    return check(v["data"]["user"] == c.user && v["data"]["auth"] == c.auth, || format!("{v}"));
+                }
+                let id = envelope(&r, c.status, "unauthenticated")?;
+                let line = log_line(d, &id, |_| true)?;
+                check(line["detail"].as_str().is_some_and(|x| x.contains(c.why)), || {
+                    format!("log detail lacks `{}`: {line}", c.why)
+                })
+            })(),
+        );
+    }
 }
