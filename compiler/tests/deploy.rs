@@ -519,3 +519,60 @@ fn a_hung_rollback_is_stopped_at_the_timeout() {
     assert!(text(&o).contains("did not finish within 1 s"), "{}", text(&o));
     assert!(!r.path().join("state/deploys.jsonl").exists(), "a failed rollback is not recorded");
 }
+
+#[test]
+fn keys_create_remote_uses_only_the_tenants_own_account_and_stores_no_key() {
+    let r = Repo::new(2);
+    let o = r.tenants(
+        "keys",
+        &[
+            "create",
+            "--tenant",
+            "acme-00000",
+            "--env",
+            "stage",
+            "--name",
+            "ci-bot",
+            "--roles",
+            "admin",
+        ],
+        &[],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(
+        key.starts_with("tak_acme-00000_") && key.len() == "tak_acme-00000_".len() + 64,
+        "stdout: {key}"
+    );
+    let log = std::fs::read_to_string(&r.log).unwrap();
+    // wrangler saw the tenant's own account token, no other, and --remote.
+    assert!(log.contains(&format!("CLOUDFLARE_API_TOKEN={ACME_TOKEN}")), "{log}");
+    assert!(!log.contains(SHARED_TOKEN) && !log.contains(STRAY_TOKEN), "{log}");
+    let args = log.lines().find(|l| l.starts_with("args ")).unwrap();
+    assert!(args.contains("kv key put t/acme-00000/apikey/stage/"), "{args}");
+    assert!(
+        args.contains("--binding CACHE") && args.contains("--remote") && args.contains("--metadata"),
+        "{args}"
+    );
+    // Only the hash is sent: the key itself never reaches wrangler.
+    assert!(!log.contains(&key[15..]), "the key was passed to wrangler: {log}");
+    assert!(!text(&o).contains(ACME_TOKEN), "token printed");
+    // A missing token fails before wrangler runs.
+    std::fs::remove_file(&r.log).ok();
+    let o = r.tenants(
+        "keys",
+        &["create", "--tenant", "acme-00000", "--env", "stage", "--name", "x"],
+        &[("CF_API_TOKEN_ACME", "")],
+    );
+    assert!(!o.status.success());
+    assert!(!r.log.exists(), "wrangler ran without a token");
+    // Usage errors exit 2: a bad name, an unknown tenant.
+    let o = r.tenants(
+        "keys",
+        &["create", "--tenant", "acme-00000", "--env", "stage", "--name", "Bad Name"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = r.tenants("keys", &["list", "--tenant", "nobody", "--env", "stage"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
