@@ -7,33 +7,11 @@
 
 use schemars::generate::{Contract, SchemaSettings};
 use schemars::{JsonSchema, SchemaGenerator};
-use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::app::envelope::ErrorCode;
 use crate::app::routes::{Access, Route, RouteSpec, ROUTES};
-use crate::http::body::Detail;
 use crate::http::Method;
-
-/// The error envelope, as documented.
-#[derive(Serialize, JsonSchema)]
-#[allow(dead_code)]
-struct ErrorEnvelope {
-    error: ErrorBody,
-}
-
-#[derive(Serialize, JsonSchema)]
-#[allow(dead_code)]
-struct ErrorBody {
-    /// A stable machine-readable code (see the `x-error-codes` of each response).
-    code: String,
-    /// For people; never part of the API contract.
-    message: String,
-    request_id: String,
-    /// Body problems (`invalid_json`, `invalid_request`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    details: Vec<Detail>,
-}
 
 struct Gen {
     de: SchemaGenerator,
@@ -249,7 +227,7 @@ pub fn document() -> Value {
         let item = paths.entry(spec.path.to_string()).or_insert_with(|| json!({}));
         item[spec.method.as_str().to_ascii_lowercase()] = operation(&mut g, spec);
     }
-    let _ = g.response::<ErrorEnvelope>();
+    let _ = g.response::<crate::app::envelope::ErrorEnvelope<'static>>();
     let mut schemas = g.de.take_definitions(true);
     for (k, v) in g.ser.take_definitions(true) {
         schemas.entry(k).or_insert(v);

@@ -98,6 +98,15 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
     let Some(other) = devs.iter().find(|o| o.tenant.id == limited) else {
         return;
     };
+    auth_cases(d, tally);
+    api_key_case(d, other, tally);
+    body_cases(d, tally);
+    stream_cases(d, tally);
+    limit_case(devs, limited, tally);
+}
+
+/// Development users, refused credentials (reason in the log only), roles.
+fn auth_cases(d: &Dev, tally: &mut Tally) {
     let (p, host) = (d.port, d.tenant.host.as_str());
     let name = |c: &str| format!("{}: {c}", d.tenant.id);
 
@@ -169,8 +178,12 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
             envelope(&r, 403, "forbidden").map(drop)
         })(),
     );
+}
 
-    // API keys issued over HTTP: work, fail at another tenant, stop when revoked.
+/// API keys issued over HTTP: work, fail at another tenant, stop when revoked.
+fn api_key_case(d: &Dev, other: &Dev, tally: &mut Tally) {
+    let (p, host) = (d.port, d.tenant.host.as_str());
+    let name = |c: &str| format!("{}: {c}", d.tenant.id);
     tally.case(
         &name("API key: issued, works, refused by another tenant, revoked without a deploy"),
         (|| {
@@ -221,6 +234,12 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
             envelope(&r, 401, "unauthenticated").map(drop)
         })(),
     );
+}
+
+/// Capped, lying and malformed bodies.
+fn body_cases(d: &Dev, tally: &mut Tally) {
+    let (p, host) = (d.port, d.tenant.host.as_str());
+    let name = |c: &str| format!("{}: {c}", d.tenant.id);
 
     tally.case(
         &name("malformed JSON -> 400 invalid_json with line and column"),
@@ -293,6 +312,12 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
             envelope(&r, 413, "payload_too_large").map(drop)
         })(),
     );
+}
+
+/// Streams: arrival times, a client that leaves, a producer that fails.
+fn stream_cases(d: &Dev, tally: &mut Tally) {
+    let (p, host) = (d.port, d.tenant.host.as_str());
+    let name = |c: &str| format!("{}: {c}", d.tenant.id);
 
     tally.case(
         &name("stream: events arrive as produced, not as one buffered body"),
@@ -339,8 +364,10 @@ pub fn cases(devs: &[Dev], limited: &str, tally: &mut Tally) {
             check(line["stream"] == "failed" && line["level"] == "error", || format!("log {line}"))
         })(),
     );
+}
 
-    // Rate limits under concurrency, on the tenant limited to 20 per user per hour.
+/// Rate limits under concurrency, on the tenant limited to 20 per user per hour.
+fn limit_case(devs: &[Dev], limited: &str, tally: &mut Tally) {
     if let Some(l) = devs.iter().find(|d| d.tenant.id == limited) {
         tally.case(
             &format!("{limited}: 50 parallel requests at a limit of 20 -> exactly 20 pass, 30 get 429 with headers"),
@@ -523,158 +550,12 @@ const AUD: &str = "acme-ai";
 
 impl TestIdp {
     pub fn start(tc: &crate::toolchain::Toolchain) -> Result<TestIdp, std::process::ExitCode> {
-        use serde_json::json;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let ok = |extra: Value| {
-            let mut c = json!({"iss": ISS, "aud": AUD, "sub": "jwt-user", "roles": ["admin"], "iat": now, "exp": now + 3600});
-            for (k, v) in extra.as_object().into_iter().flatten() {
-                c[k] = v.clone();
-            }
-            c
-        };
-        let cases: Vec<(&'static str, Value, u16, &'static str)> = vec![
-            (
-                "valid RS256 token -> 200",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({}))}),
-                200,
-                "",
-            ),
-            (
-                "valid ES256 token -> 200",
-                json!({"alg": "ES256", "kid": "ec1", "claims": ok(json!({}))}),
-                200,
-                "",
-            ),
-            (
-                "expired -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"exp": now - 3600}))}),
-                401,
-                "expired",
-            ),
-            (
-                "not yet valid -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"nbf": now + 3600}))}),
-                401,
-                "not yet valid",
-            ),
-            (
-                "wrong issuer -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"iss": "https://evil.example/"}))}),
-                401,
-                "wrong issuer",
-            ),
-            (
-                "wrong audience -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"aud": "globex-ai"}))}),
-                401,
-                "wrong audience",
-            ),
-            (
-                "alg none -> 401",
-                json!({"alg": "none", "header": {"alg": "none", "kid": "rs1"}, "claims": ok(json!({}))}),
-                401,
-                "`none`",
-            ),
-            (
-                "HS256 signed with the public key -> 401",
-                json!({"alg": "HS256", "hmac_with_public_key": true, "header": {"alg": "HS256", "kid": "rs1"}, "claims": ok(json!({}))}),
-                401,
-                "`HS256`",
-            ),
-            (
-                "tampered payload -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({})), "tamper_claims": ok(json!({"roles": ["superadmin"]}))}),
-                401,
-                "bad signature",
-            ),
-            (
-                "unknown kid -> 401",
-                json!({"alg": "RS256", "kid": "nope", "claims": ok(json!({}))}),
-                401,
-                "unknown kid",
-            ),
-            (
-                "a token of another tenant's provider -> 401",
-                json!({"alg": "RS256", "kid": "rs1", "key": "other", "claims": ok(json!({"aud": "globex-ai"}))}),
-                401,
-                "bad signature",
-            ),
-        ];
-        let access = |extra: Value| {
-            let mut c = json!({"iss": "https://globex.cloudflareaccess.com", "aud": [GLOBEX_AUD], "email": "ann@globex.example.org",
-                "sub": "0b6f", "iat": now, "exp": now + 3600});
-            for (k, v) in extra.as_object().into_iter().flatten() {
-                c[k] = v.clone();
-            }
-            c
-        };
-        let initech = json!({"iss": INITECH_ISS, "aud": "initech-ai", "sub": "inline-user", "exp": now + 3600});
-        // (tenant, case, header, spec, status, why, user, auth)
-        type Extra = (
-            &'static str,
-            &'static str,
-            &'static str,
-            Value,
-            u16,
-            &'static str,
-            &'static str,
-            &'static str,
-        );
-        let extra: Vec<Extra> = vec![
-            (
-                "globex",
-                "Access assertion -> 200, the user is its email",
-                "cf-access-jwt-assertion",
-                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({}))}),
-                200,
-                "",
-                "ann@globex.example.org",
-                "access",
-            ),
-            (
-                "globex",
-                "Access assertion for another application -> 401",
-                "cf-access-jwt-assertion",
-                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"aud": ["0000000000000000000000000000000000000000000000000000000000000000"]}))}),
-                401,
-                "wrong audience",
-                "",
-                "",
-            ),
-            (
-                "globex",
-                "Access assertion from another team -> 401",
-                "cf-access-jwt-assertion",
-                json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"iss": "https://acme.cloudflareaccess.com"}))}),
-                401,
-                "wrong issuer",
-                "",
-                "",
-            ),
-            (
-                "initech",
-                "JWT checked against inline keys -> 200",
-                "authorization",
-                json!({"alg": "ES256", "kid": "ec1", "claims": initech}),
-                200,
-                "",
-                "inline-user",
-                "jwt",
-            ),
-            (
-                "initech",
-                "JWT whose key is not among the inline keys -> 401",
-                "authorization",
-                json!({"alg": "RS256", "kid": "rs1", "claims": initech}),
-                401,
-                "",
-                "",
-                "",
-            ),
-        ];
+        let cases = acme_cases(now);
+        let extra = other_cases(now);
         let mut specs: Vec<&Value> = cases.iter().map(|c| &c.1).collect();
         specs.extend(extra.iter().map(|e| &e.3));
         let mut c = std::process::Command::new(&tc.node);
@@ -842,4 +723,164 @@ pub fn extra_cases(stages: &[Dev], idp: &TestIdp, tally: &mut Tally) {
             })(),
         );
     }
+}
+
+// (tenant, case, header, spec, status, why, user, auth)
+type Extra = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Value,
+    u16,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The tokens for acme's stage JWT cases: (case, spec, status, reason).
+fn acme_cases(now: u64) -> Vec<(&'static str, Value, u16, &'static str)> {
+    use serde_json::json;
+    let ok = |extra: Value| {
+        let mut c = json!({"iss": ISS, "aud": AUD, "sub": "jwt-user", "roles": ["admin"], "iat": now, "exp": now + 3600});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let cases: Vec<(&'static str, Value, u16, &'static str)> = vec![
+        (
+            "valid RS256 token -> 200",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({}))}),
+            200,
+            "",
+        ),
+        (
+            "valid ES256 token -> 200",
+            json!({"alg": "ES256", "kid": "ec1", "claims": ok(json!({}))}),
+            200,
+            "",
+        ),
+        (
+            "expired -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"exp": now - 3600}))}),
+            401,
+            "expired",
+        ),
+        (
+            "not yet valid -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"nbf": now + 3600}))}),
+            401,
+            "not yet valid",
+        ),
+        (
+            "wrong issuer -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"iss": "https://evil.example/"}))}),
+            401,
+            "wrong issuer",
+        ),
+        (
+            "wrong audience -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({"aud": "globex-ai"}))}),
+            401,
+            "wrong audience",
+        ),
+        (
+            "alg none -> 401",
+            json!({"alg": "none", "header": {"alg": "none", "kid": "rs1"}, "claims": ok(json!({}))}),
+            401,
+            "`none`",
+        ),
+        (
+            "HS256 signed with the public key -> 401",
+            json!({"alg": "HS256", "hmac_with_public_key": true, "header": {"alg": "HS256", "kid": "rs1"}, "claims": ok(json!({}))}),
+            401,
+            "`HS256`",
+        ),
+        (
+            "tampered payload -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "claims": ok(json!({})), "tamper_claims": ok(json!({"roles": ["superadmin"]}))}),
+            401,
+            "bad signature",
+        ),
+        (
+            "unknown kid -> 401",
+            json!({"alg": "RS256", "kid": "nope", "claims": ok(json!({}))}),
+            401,
+            "unknown kid",
+        ),
+        (
+            "a token of another tenant's provider -> 401",
+            json!({"alg": "RS256", "kid": "rs1", "key": "other", "claims": ok(json!({"aud": "globex-ai"}))}),
+            401,
+            "bad signature",
+        ),
+    ];
+    cases
+}
+
+/// Tokens for globex (Access) and initech (inline keys) in stage.
+fn other_cases(now: u64) -> Vec<Extra> {
+    use serde_json::json;
+    let access = |extra: Value| {
+        let mut c = json!({"iss": "https://globex.cloudflareaccess.com", "aud": [GLOBEX_AUD], "email": "ann@globex.example.org",
+            "sub": "0b6f", "iat": now, "exp": now + 3600});
+        for (k, v) in extra.as_object().into_iter().flatten() {
+            c[k] = v.clone();
+        }
+        c
+    };
+    let initech = json!({"iss": INITECH_ISS, "aud": "initech-ai", "sub": "inline-user", "exp": now + 3600});
+    let extra: Vec<Extra> = vec![
+        (
+            "globex",
+            "Access assertion -> 200, the user is its email",
+            "cf-access-jwt-assertion",
+            json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({}))}),
+            200,
+            "",
+            "ann@globex.example.org",
+            "access",
+        ),
+        (
+            "globex",
+            "Access assertion for another application -> 401",
+            "cf-access-jwt-assertion",
+            json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"aud": ["0000000000000000000000000000000000000000000000000000000000000000"]}))}),
+            401,
+            "wrong audience",
+            "",
+            "",
+        ),
+        (
+            "globex",
+            "Access assertion from another team -> 401",
+            "cf-access-jwt-assertion",
+            json!({"alg": "RS256", "kid": "rs1", "claims": access(json!({"iss": "https://acme.cloudflareaccess.com"}))}),
+            401,
+            "wrong issuer",
+            "",
+            "",
+        ),
+        (
+            "initech",
+            "JWT checked against inline keys -> 200",
+            "authorization",
+            json!({"alg": "ES256", "kid": "ec1", "claims": initech}),
+            200,
+            "",
+            "inline-user",
+            "jwt",
+        ),
+        (
+            "initech",
+            "JWT whose key is not among the inline keys -> 401",
+            "authorization",
+            json!({"alg": "RS256", "kid": "rs1", "claims": initech}),
+            401,
+            "",
+            "",
+            "",
+        ),
+    ];
+    extra
 }

@@ -8,6 +8,7 @@
 
 use crate::http::body::Detail;
 use crate::http::Response;
+use schemars::JsonSchema;
 use serde::Serialize;
 
 /// Every error the Worker answers with. The table in docs/runtime.md lists
@@ -182,16 +183,20 @@ impl Failure {
 
 pub const JSON: &str = "application/json; charset=utf-8";
 
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: ErrorInner<'a>,
+/// The error envelope (its JSON Schema is the one docs/openapi.json publishes).
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ErrorEnvelope<'a> {
+    error: ErrorBody<'a>,
 }
 
-#[derive(Serialize)]
-struct ErrorInner<'a> {
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct ErrorBody<'a> {
+    /// A stable machine-readable code (see each response's `x-error-codes`).
     code: &'static str,
+    /// For people; never part of the API contract.
     message: &'a str,
     request_id: &'a str,
+    /// Body problems (`invalid_json`, `invalid_request`).
     #[serde(skip_serializing_if = "<[Detail]>::is_empty")]
     details: &'a [Detail],
 }
@@ -204,8 +209,8 @@ struct DataBody<'a, T: Serialize> {
 
 /// The error envelope for `failure`, with the request id.
 pub fn error_response(failure: &Failure, request_id: &str) -> Response {
-    let body = serde_json::to_vec(&ErrorBody {
-        error: ErrorInner {
+    let body = serde_json::to_vec(&ErrorEnvelope {
+        error: ErrorBody {
             code: failure.code.code(),
             message: &failure.message,
             request_id,

@@ -49,77 +49,53 @@ pub struct RouteSpec {
 }
 
 const ADMIN: &[&str] = &["admin"];
+const ANYONE: Access = Access::Principal { roles: &[] };
+
+/// A table entry; every route behind a principal is rate-limited.
+const fn spec(path: &'static str, method: Method, route: Route, name: &'static str, access: Access, max_body: u64) -> RouteSpec {
+    RouteSpec {
+        path,
+        method,
+        route,
+        name,
+        access,
+        limited: matches!(access, Access::Principal { .. }),
+        max_body,
+        dev_only: false,
+    }
+}
 
 pub static ROUTES: &[RouteSpec] = &[
+    spec("/health", Method::Get, Route::Health, "health", Access::Public, 0),
+    spec("/health", Method::Head, Route::Health, "health", Access::Public, 0),
+    spec("/v1/me", Method::Get, Route::Me, "me", ANYONE, 0),
+    spec(
+        "/v1/keys",
+        Method::Get,
+        Route::KeysList,
+        "keys.list",
+        Access::Principal { roles: ADMIN },
+        0,
+    ),
+    spec(
+        "/v1/keys",
+        Method::Post,
+        Route::KeysCreate,
+        "keys.create",
+        Access::Principal { roles: ADMIN },
+        4 * 1024,
+    ),
+    spec(
+        "/v1/keys/{id}",
+        Method::Delete,
+        Route::KeysRevoke,
+        "keys.revoke",
+        Access::Principal { roles: ADMIN },
+        0,
+    ),
     RouteSpec {
-        path: "/health",
-        method: Method::Get,
-        route: Route::Health,
-        name: "health",
-        access: Access::Public,
-        limited: false,
-        max_body: 0,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/health",
-        method: Method::Head,
-        route: Route::Health,
-        name: "health",
-        access: Access::Public,
-        limited: false,
-        max_body: 0,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/v1/me",
-        method: Method::Get,
-        route: Route::Me,
-        name: "me",
-        access: Access::Principal { roles: &[] },
-        limited: true,
-        max_body: 0,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/v1/keys",
-        method: Method::Get,
-        route: Route::KeysList,
-        name: "keys.list",
-        access: Access::Principal { roles: ADMIN },
-        limited: true,
-        max_body: 0,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/v1/keys",
-        method: Method::Post,
-        route: Route::KeysCreate,
-        name: "keys.create",
-        access: Access::Principal { roles: ADMIN },
-        limited: true,
-        max_body: 4 * 1024,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/v1/keys/{id}",
-        method: Method::Delete,
-        route: Route::KeysRevoke,
-        name: "keys.revoke",
-        access: Access::Principal { roles: ADMIN },
-        limited: true,
-        max_body: 0,
-        dev_only: false,
-    },
-    RouteSpec {
-        path: "/v1/dev/stream",
-        method: Method::Get,
-        route: Route::DevStream,
-        name: "dev.stream",
-        access: Access::Principal { roles: &[] },
-        limited: true,
-        max_body: 0,
         dev_only: true,
+        ..spec("/v1/dev/stream", Method::Get, Route::DevStream, "dev.stream", ANYONE, 0)
     },
 ];
 

@@ -139,10 +139,25 @@ fn algs(list: &[JwtAlg]) -> Vec<SigAlg> {
         .collect()
 }
 
-/// The per-isolate state authentication keeps: fetched key sets.
+/// The per-isolate state authentication keeps: fetched key sets, and the
+/// inline key sets of the tenant file parsed once (not per request).
 #[derive(Default)]
 pub struct AuthState {
     pub keys: KeyCache,
+    inline: std::cell::RefCell<Vec<(usize, std::rc::Rc<KeySet>)>>,
+}
+
+impl AuthState {
+    /// The parsed key set of a static inline list, by its address.
+    fn inline(&self, keys: &'static [crate::tenants::Jwk]) -> std::rc::Rc<KeySet> {
+        let id = keys.as_ptr() as usize;
+        if let Some((_, set)) = self.inline.borrow().iter().find(|(k, _)| *k == id) {
+            return set.clone();
+        }
+        let set = std::rc::Rc::new(KeySet::from_static(keys));
+        self.inline.borrow_mut().push((id, set.clone()));
+        set
+    }
 }
 
 struct JwtCheck<'a> {
@@ -153,7 +168,7 @@ struct JwtCheck<'a> {
 async fn verify_jwt(token: &str, check: &JwtCheck<'_>, ports: &Ports, state: &AuthState) -> Result<Claims, Refused> {
     let parsed = jwt::parse(token, check.expect.algorithms)?;
     let set = match check.keys {
-        KeySource::Inline(keys) => std::rc::Rc::new(KeySet::from_static(keys)),
+        KeySource::Inline(keys) => state.inline(keys),
         KeySource::Url(url) => state
             .keys
             .get(&*ports.http, url, check.expect.now_ms, parsed.kid.as_deref())
