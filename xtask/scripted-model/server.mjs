@@ -1,0 +1,760 @@
+// The scripted model server: TEST AND LOCAL-DEVELOPMENT INFRASTRUCTURE, not a
+// model and never a product feature. It speaks the OpenAI-compatible HTTP API
+// so the Worker's OpenAI-compatible adapter has a loopback upstream in the
+// end-to-end suite, in `cargo xtask dev` (when no real local model server such
+// as Ollama or llama.cpp is named) and in the streaming benchmark. Every reply
+// is deterministic and derived from the request; nothing is generated.
+//
+//   node xtask/scripted-model/server.mjs [--port 0] [--host 127.0.0.1]
+//                                        [--delay-ms 20] [--quiet]
+//
+// Once listening it prints exactly one line to stdout (the readiness signal):
+//   {"scripted_model_server":true,"url":"http://127.0.0.1:PORT/v1","port":PORT}
+// Logs (one line per request unless --quiet) go to stderr. SIGTERM and SIGINT
+// close every connection and exit 0. Dependency-free: node:http only.
+//
+// Endpoints
+//   GET  /v1/models, /v1/models/:id   OpenAI list / model shapes (any model id
+//                                     is accepted by the completion endpoints)
+//   POST /v1/chat/completions         reply "Scripted reply to: <first 200
+//                                     chars of the last user message, its
+//                                     directives removed and whitespace
+//                                     collapsed> — café naïve answer,
+//                                     deterministic and scripted."
+//                                     A token is a whitespace-separated word and
+//                                     its trailing space; `max_tokens` (or
+//                                     `max_completion_tokens`) truncates it
+//                                     (finish_reason "length", else "stop").
+//                                     usage.prompt_tokens = ceil(chars of all
+//                                     messages / 4); completion_tokens = words
+//                                     emitted. system_fingerprint "scripted".
+//                                     `tools`, `temperature`... are ignored.
+//   POST /v1/embeddings               deterministic lexical embedder: feature
+//                                     hashing (FNV-1a) of lowercased words and
+//                                     their character trigrams into 768 signed
+//                                     buckets (`dimensions` overrides), L2
+//                                     normalised; texts sharing words score a
+//                                     higher cosine. encoding_format "base64"
+//                                     (float32 little-endian) is honoured.
+//   GET  /__scripted/stats            counters and the last 50 requests (below)
+//   POST /__scripted/reset            zeroes the counters and the request log
+// The /v1 prefix is optional. Every response carries `x-scripted-model: true`.
+//
+// Streams (`stream: true`) are OpenAI `chat.completion.chunk` SSE: a first
+// chunk with delta {role:"assistant", content:""}, one chunk per token (the
+// token delay between them), a chunk with an empty delta and finish_reason,
+// then — only with stream_options.include_usage, in which case every chunk
+// also carries `usage: null` — a chunk with `choices: []` and the usage, then
+// `data: [DONE]`. To exercise parsers the bytes are written at AWKWARD
+// boundaries on purpose: events split across writes in the middle of a
+// multi-byte UTF-8 character, in the middle of `data:` and between an event's
+// line end and its blank line; `: keep-alive` comment lines inside events and
+// blank `:` comment events between them. Each fragment is its own write,
+// flushed at once (Nagle off) with a 1 ms pause so the peer sees it alone.
+//
+// Failure injection, per request. Directives go in the LAST USER MESSAGE (so
+// tests can inject through the Worker, which does not pass headers through);
+// the same knobs exist as request headers. A directive wins over its header.
+//   [[scripted:status=500]]         x-scripted-status: 500    answer that status
+//                                   (OpenAI error shape; 429 adds retry-after)
+//   [[scripted:fail-model=ID:503]]  x-scripted-fail-model: ID:503[,ID2:500]
+//                                   only requests whose `model` is ID fail
+//                                   (before any byte); other models answer. The
+//                                   status defaults to 500; the id may contain
+//                                   ':' (the status is after the last one).
+//   [[scripted:hang]]               x-scripted-hang: 1        accept, never
+//                                   answer until the client leaves
+//   [[scripted:malformed]]          x-scripted-malformed: 1   two good tokens,
+//                                   then a `data:` line that is not JSON, then
+//                                   the response ends (no [DONE]); non-stream:
+//                                   a truncated JSON body
+//   [[scripted:cut]]                x-scripted-cut: 1         two tokens, then
+//                                   the socket is destroyed (no [DONE])
+//   [[scripted:delay=200]]          x-scripted-delay-ms: 200  token delay (ms)
+//   [[scripted:tokens=50]]          x-scripted-tokens: 50     reply length in
+//                                   words (padded with filler words)
+//   [[scripted:no-usage]]           x-scripted-no-usage: 1    no usage chunk
+//                                   even when include_usage asks for it
+//   [[scripted:crlf]]               x-scripted-crlf: 1        \r\n line endings
+//   [[scripted:plain]]              x-scripted-plain: 1       one write per
+//                                   event, no comments (clean boundaries)
+// Several directives may share one bracket: [[scripted:delay=0,tokens=40]].
+// Directives are removed from the echoed text. Precedence: fail-model, status,
+// hang, then the reply. Non-streaming replies wait one token delay.
+// /v1/embeddings honours the x-scripted-status and x-scripted-fail-model
+// headers (its input is not a conversation, so no directives).
+//
+// Stats (GET /__scripted/stats): {requests, completions, embeddings,
+// errors_injected, streams_started, streams_finished,
+// streams_aborted_by_client, streams_cut, open_streams, open_requests,
+// last_requests: [{at, path, model, stream, include_usage, max_tokens,
+// headers, messages_count, last_user}]} (newest last, at most 50; embeddings
+// requests are logged too, with inputs_count). `requests` counts every
+// request except /__scripted/*; `completions` the chat requests whose body
+// parsed (injected failures included). A stream counts as started once
+// accepted (before any injected hang) and as aborted by the client when the
+// connection closes before the server ended it; generation stops at once and
+// open_streams goes back down. Header values whose name mentions
+// authorization, api-key, token or secret are recorded as
+// "<redacted:Bearer ...last4>".
+
+import http from "node:http";
+
+// ---------------------------------------------------------------- options
+
+function usage(code) {
+  process.stderr.write(
+    "usage: node server.mjs [--port 0] [--host 127.0.0.1] [--delay-ms 20] [--quiet]\n" +
+      "Scripted model server: test/dev infrastructure, deterministic, not a model.\n",
+  );
+  process.exit(code);
+}
+
+function parseArgs(argv) {
+  const opts = { port: 0, host: "127.0.0.1", delayMs: 20, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("--") && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    const next = () => {
+      if (value !== undefined) return value;
+      if (i + 1 >= argv.length) usage(2);
+      return argv[++i];
+    };
+    const int = (s) => {
+      const n = Number(s);
+      if (!Number.isInteger(n) || n < 0) usage(2);
+      return n;
+    };
+    switch (arg) {
+      case "--port": opts.port = int(next()); break;
+      case "--host": opts.host = next(); break;
+      case "--delay-ms": opts.delayMs = int(next()); break;
+      case "--quiet": opts.quiet = true; break;
+      case "--help": case "-h": usage(0); break;
+      default:
+        process.stderr.write(`scripted-model: unknown argument ${arg}\n`);
+        usage(2);
+    }
+  }
+  if (opts.port > 65535) usage(2);
+  return opts;
+}
+
+const OPTS = parseArgs(process.argv.slice(2));
+const MAX_BODY = 16 * 1024 * 1024;
+const SPLIT_GAP_MS = 1;
+const LAST_REQUESTS = 50;
+const MODELS = ["scripted-chat", "scripted-chat-small", "scripted-fallback", "scripted-embed"];
+const FILLER = ["lorem", "ipsum", "crème", "brûlée", "dolor", "façade", "sit", "amet", "über", "jalapeño"];
+
+const log = (line) => {
+  if (!OPTS.quiet) process.stderr.write(`scripted-model: ${line}\n`);
+};
+
+// ---------------------------------------------------------------- stats
+
+let nextId = 1;
+let stats;
+function resetStats() {
+  const open = stats ? { open_streams: stats.open_streams, open_requests: stats.open_requests } : {};
+  stats = {
+    requests: 0,
+    completions: 0,
+    embeddings: 0,
+    errors_injected: 0,
+    streams_started: 0,
+    streams_finished: 0,
+    streams_aborted_by_client: 0,
+    streams_cut: 0,
+    open_streams: 0,
+    open_requests: 0,
+    ...open, // live gauges survive a reset
+    last_requests: [],
+  };
+}
+resetStats();
+
+function redact(value) {
+  const v = String(value).trim();
+  const space = v.indexOf(" ");
+  const scheme = space > 0 ? v.slice(0, space) + " " : "";
+  const secret = space > 0 ? v.slice(space + 1).trim() : v;
+  const tail = secret.length >= 8 ? "..." + secret.slice(-4) : "...";
+  return `<redacted:${scheme}${tail}>`;
+}
+
+function recordHeaders(headers) {
+  const out = {};
+  for (const [name, value] of Object.entries(headers)) {
+    const v = Array.isArray(value) ? value.join(", ") : String(value);
+    out[name] = /authorization|api-key|token|secret/.test(name) ? redact(v) : v;
+  }
+  return out;
+}
+
+function remember(entry) {
+  stats.last_requests.push({ at: new Date().toISOString(), ...entry });
+  if (stats.last_requests.length > LAST_REQUESTS) stats.last_requests.shift();
+}
+
+// ---------------------------------------------------------------- HTTP helpers
+
+function baseHeaders(extra = {}) {
+  return { "x-scripted-model": "true", ...extra };
+}
+
+function sendJson(res, status, body, extra = {}) {
+  if (res.headersSent || res.destroyed) return;
+  const text = JSON.stringify(body);
+  res.writeHead(status, baseHeaders({
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(text),
+    ...extra,
+  }));
+  res.end(text);
+}
+
+function errorBody(status, message, code) {
+  const kinds = {
+    400: ["invalid_request_error", "invalid_request"],
+    401: ["authentication_error", "invalid_api_key"],
+    403: ["permission_error", "permission_denied"],
+    404: ["invalid_request_error", "not_found"],
+    405: ["invalid_request_error", "method_not_allowed"],
+    408: ["timeout_error", "timeout"],
+    413: ["invalid_request_error", "request_too_large"],
+    429: ["requests", "rate_limit_exceeded"],
+  };
+  const [type, defaultCode] = kinds[status] ?? (status >= 500 ? ["server_error", "server_error"] : ["invalid_request_error", "error"]);
+  return { error: { message, type, param: null, code: code ?? defaultCode } };
+}
+
+function sendError(res, status, message, code) {
+  const extra = status === 429 ? { "retry-after": "1" } : {};
+  sendJson(res, status, errorBody(status, message, code), extra);
+}
+
+function readBody(req) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on("data", (c) => {
+      size += c.length;
+      if (size > MAX_BODY) tooLarge = true;
+      else chunks.push(c);
+    });
+    req.on("end", () => resolve(tooLarge ? { tooLarge } : { body: Buffer.concat(chunks) }));
+    req.on("error", () => resolve({ error: true }));
+    req.on("aborted", () => resolve({ error: true }));
+  });
+}
+
+// ---------------------------------------------------------------- request parsing
+
+const truthy = (v) => v !== undefined && /^(1|true|yes|on)$/i.test(String(v).trim());
+
+function intIn(v, lo, hi) {
+  if (v === undefined || v === null || v === "") return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) return undefined;
+  return Math.min(hi, Math.max(lo, Math.floor(n)));
+}
+
+function textOf(content) {
+  if (typeof content === "string") return content;
+  if (Array.isArray(content)) {
+    return content
+      .map((p) => (typeof p === "string" ? p : p && typeof p.text === "string" ? p.text : ""))
+      .filter((s) => s !== "")
+      .join("\n");
+  }
+  return "";
+}
+
+function parseFailModel(spec) {
+  const s = String(spec).trim();
+  const m = /^(.*):(\d{3})$/.exec(s);
+  if (m && m[1] !== "") return { model: m[1], status: Number(m[2]) };
+  return s ? { model: s, status: 500 } : null;
+}
+
+const DIRECTIVE = /\[\[scripted:([^\]]*)\]\]/g;
+
+// Knobs from the last user message's directives and the request's headers.
+function knobs(lastUser, headers) {
+  const k = {
+    status: intIn(headers["x-scripted-status"], 100, 599),
+    failModels: [],
+    hang: truthy(headers["x-scripted-hang"]),
+    malformed: truthy(headers["x-scripted-malformed"]),
+    cut: truthy(headers["x-scripted-cut"]),
+    delayMs: intIn(headers["x-scripted-delay-ms"], 0, 600000),
+    tokens: intIn(headers["x-scripted-tokens"], 1, 100000),
+    noUsage: truthy(headers["x-scripted-no-usage"]),
+    crlf: truthy(headers["x-scripted-crlf"]),
+    plain: truthy(headers["x-scripted-plain"]),
+  };
+  if (headers["x-scripted-fail-model"]) {
+    for (const spec of String(headers["x-scripted-fail-model"]).split(",")) {
+      const f = parseFailModel(spec);
+      if (f) k.failModels.push(f);
+    }
+  }
+  for (const match of lastUser.matchAll(DIRECTIVE)) {
+    for (const part of match[1].split(",")) {
+      const d = part.trim();
+      const eq = d.indexOf("=");
+      const name = (eq < 0 ? d : d.slice(0, eq)).trim().toLowerCase();
+      const value = eq < 0 ? undefined : d.slice(eq + 1).trim();
+      switch (name) {
+        case "status": k.status = intIn(value, 100, 599) ?? k.status; break;
+        case "fail-model": { const f = parseFailModel(value ?? ""); if (f) k.failModels.push(f); break; }
+        case "hang": k.hang = true; break;
+        case "malformed": k.malformed = true; break;
+        case "cut": k.cut = true; break;
+        case "delay": k.delayMs = intIn(value, 0, 600000) ?? k.delayMs; break;
+        case "tokens": k.tokens = intIn(value, 1, 100000) ?? k.tokens; break;
+        case "no-usage": k.noUsage = true; break;
+        case "crlf": k.crlf = true; break;
+        case "plain": k.plain = true; break;
+        default: break; // unknown directives are ignored
+      }
+    }
+  }
+  if (k.delayMs === undefined) k.delayMs = OPTS.delayMs;
+  return k;
+}
+
+// ---------------------------------------------------------------- the script
+
+const estimateTokens = (chars) => Math.ceil(chars / 4);
+const charCount = (s) => [...s].length;
+
+function replyWords(lastUser, wanted) {
+  const echo = [...lastUser.replace(DIRECTIVE, " ").replace(/\s+/g, " ").trim()].slice(0, 200).join("").trim();
+  const text = `Scripted reply to: ${echo || "(empty message)"} — café naïve answer, deterministic and scripted.`;
+  let words = text.split(/\s+/).filter(Boolean);
+  if (wanted !== undefined) {
+    if (words.length > wanted) words = words.slice(0, wanted);
+    for (let i = 0; words.length < wanted; i++) words.push(FILLER[i % FILLER.length]);
+  }
+  return words;
+}
+
+// The tokens actually emitted: each word with its trailing space, except the
+// last one emitted (so truncated replies do not end in a space).
+function emittedTokens(words, maxTokens) {
+  const n = maxTokens !== undefined && maxTokens < words.length ? maxTokens : words.length;
+  const tokens = words.slice(0, n).map((w, i) => (i < n - 1 ? w + " " : w));
+  return { tokens, finishReason: n < words.length ? "length" : "stop" };
+}
+
+// ---------------------------------------------------------------- chat completions
+
+async function chatCompletions(req, res, body) {
+  let request;
+  try {
+    request = JSON.parse(body.toString("utf8"));
+  } catch {
+    return sendError(res, 400, "Scripted model server: the request body is not valid JSON.");
+  }
+  if (!request || typeof request !== "object" || Array.isArray(request)) {
+    return sendError(res, 400, "Scripted model server: the request body must be a JSON object.");
+  }
+  const messages = Array.isArray(request.messages) ? request.messages : null;
+  if (!messages) {
+    return sendError(res, 400, "Scripted model server: `messages` must be an array.", "invalid_value");
+  }
+  stats.completions++;
+  const model = typeof request.model === "string" && request.model !== "" ? request.model : "scripted-chat";
+  const stream = request.stream === true;
+  const includeUsage = stream && request.stream_options?.include_usage === true;
+  const maxTokens = intIn(request.max_completion_tokens ?? request.max_tokens, 0, 1e9);
+  const users = messages.filter((m) => m && m.role === "user");
+  const lastUser = users.length ? textOf(users[users.length - 1].content) : "";
+  const promptChars = messages.reduce((n, m) => n + (m ? charCount(textOf(m.content)) : 0), 0);
+  const k = knobs(lastUser, req.headers);
+
+  remember({
+    path: req.url,
+    model,
+    stream,
+    include_usage: includeUsage,
+    max_tokens: maxTokens ?? null,
+    headers: recordHeaders(req.headers),
+    messages_count: messages.length,
+    last_user: lastUser.slice(0, 1000),
+  });
+
+  const failing = k.failModels.find((f) => f.model === model);
+  if (failing && failing.status >= 400) {
+    stats.errors_injected++;
+    return sendError(res, failing.status, `Scripted failure: model ${model} answers ${failing.status} (fail-model directive).`);
+  }
+  if (k.status !== undefined && k.status >= 400) {
+    stats.errors_injected++;
+    return sendError(res, k.status, `Scripted failure: status ${k.status} injected on purpose.`);
+  }
+
+  const id = `chatcmpl-scripted-${nextId++}`;
+  const created = Math.floor(Date.now() / 1000);
+  const words = replyWords(lastUser, k.tokens);
+  const { tokens, finishReason } = emittedTokens(words, maxTokens === 0 ? 0 : maxTokens);
+  const promptTokens = estimateTokens(promptChars);
+  const usage = { prompt_tokens: promptTokens, completion_tokens: tokens.length, total_tokens: promptTokens + tokens.length };
+
+  const ctx = track(res, stream);
+  if (k.hang) return; // never answer; the close handler does the accounting
+  if (stream) return streamReply(ctx, res, { id, created, model, tokens, finishReason, usage, includeUsage, k });
+
+  await ctx.sleep(k.delayMs);
+  if (ctx.closed) return;
+  const completion = {
+    id,
+    object: "chat.completion",
+    created,
+    model,
+    system_fingerprint: "scripted",
+    choices: [{
+      index: 0,
+      message: { role: "assistant", content: tokens.join(""), refusal: null },
+      logprobs: null,
+      finish_reason: finishReason,
+    }],
+    usage,
+  };
+  const text = JSON.stringify(completion);
+  if (k.malformed || k.cut) {
+    const half = Buffer.from(text).subarray(0, Math.floor(Buffer.byteLength(text) / 2));
+    if (k.cut) {
+      // The headers promise the whole body; half of it comes, then the socket goes.
+      res.writeHead(200, baseHeaders({ "content-type": "application/json", "content-length": Buffer.byteLength(text) }));
+      ctx.cut = true;
+      res.write(half, () => res.socket?.destroy());
+      return;
+    }
+    // A complete response whose body is truncated JSON.
+    res.writeHead(200, baseHeaders({ "content-type": "application/json", "content-length": half.length }));
+    ctx.done = true;
+    res.end(half);
+    return;
+  }
+  ctx.done = true;
+  sendJson(res, 200, completion);
+}
+
+// Lifetime of one accepted completion (stream or not): open gauges, client
+// abort detection, cancellable sleeps.
+function track(res, stream) {
+  const ctx = { closed: false, done: false, cut: false, timer: null, wake: null, event: 0, settled: false };
+  stats.open_requests++;
+  if (stream) {
+    stats.streams_started++;
+    stats.open_streams++;
+  }
+  const settle = (how) => {
+    if (ctx.settled) return;
+    ctx.settled = true;
+    stats.open_requests--;
+    if (!stream) return;
+    stats.open_streams--;
+    if (how === "finish" || ctx.done) stats.streams_finished++;
+    else if (ctx.cut) stats.streams_cut++;
+    else stats.streams_aborted_by_client++;
+  };
+  res.on("finish", () => settle("finish"));
+  res.on("close", () => {
+    ctx.closed = true;
+    if (ctx.timer) clearTimeout(ctx.timer);
+    ctx.timer = null;
+    const wake = ctx.wake;
+    ctx.wake = null;
+    if (wake) wake();
+    settle("close");
+  });
+  ctx.sleep = (ms) =>
+    new Promise((resolve) => {
+      if (ctx.closed) return resolve();
+      ctx.wake = resolve;
+      ctx.timer = setTimeout(() => {
+        ctx.timer = null;
+        ctx.wake = null;
+        resolve();
+      }, ms);
+    });
+  // Resolves once the chunk is handed to the kernel (or the response closed),
+  // so fragments leave one by one and a cut loses nothing already written.
+  ctx.write = (chunk) =>
+    new Promise((resolve) => {
+      if (ctx.closed || res.destroyed) return resolve();
+      const done = () => {
+        res.off("close", done);
+        resolve();
+      };
+      res.on("close", done);
+      try {
+        res.write(chunk, done);
+      } catch {
+        done();
+      }
+    });
+  return ctx;
+}
+
+// One SSE event, written at awkward boundaries unless the request is plain.
+async function writeEvent(ctx, payload, k) {
+  const sep = k.crlf ? "\r\n" : "\n";
+  let block = `data: ${payload}${sep}${sep}`;
+  if (k.plain) return ctx.write(block);
+  const n = ctx.event++;
+  if (n % 4 === 2) {
+    // A blank comment as an event of its own (a keep-alive).
+    await ctx.write(`:${sep}${sep}`);
+    await ctx.sleep(SPLIT_GAP_MS);
+  }
+  if (n % 3 === 1) block = `: keep-alive${sep}` + block; // a comment line inside the event
+  const buf = Buffer.from(block, "utf8");
+  const cuts = new Set();
+  const lead = buf.findIndex((b) => b >= 0xc0);
+  if (lead >= 0) cuts.add(lead + 1); // in the middle of a multi-byte character
+  if (n % 3 === 0) cuts.add(block.indexOf("data:") + 2); // "da" | "ta: ..."
+  if (n % 5 === 4) cuts.add(buf.length - sep.length); // line end | blank line
+  if (k.crlf && n % 5 === 3) cuts.add(buf.length - 1); // "\r" | "\n"
+  const points = [...cuts].filter((c) => c > 0 && c < buf.length).sort((a, b) => a - b);
+  let from = 0;
+  for (const at of [...points, buf.length]) {
+    if (ctx.closed) return;
+    await ctx.write(buf.subarray(from, at));
+    from = at;
+    if (at < buf.length) await ctx.sleep(SPLIT_GAP_MS);
+  }
+}
+
+async function streamReply(ctx, res, r) {
+  const { id, created, model, tokens, finishReason, usage, includeUsage, k } = r;
+  res.writeHead(200, baseHeaders({
+    "content-type": "text/event-stream; charset=utf-8",
+    "cache-control": "no-cache",
+  }));
+  res.flushHeaders();
+  const chunk = (choices, extra = {}) => {
+    const c = { id, object: "chat.completion.chunk", created, model, system_fingerprint: "scripted", choices, ...extra };
+    if (includeUsage && !("usage" in c)) c.usage = null;
+    return JSON.stringify(c);
+  };
+  const delta = (d, finish = null) => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
+
+  await writeEvent(ctx, delta({ role: "assistant", content: "" }), k);
+  for (let i = 0; i < tokens.length; i++) {
+    if (ctx.closed) return;
+    if ((k.malformed || k.cut) && i === 2) break;
+    await ctx.sleep(k.delayMs);
+    if (ctx.closed) return;
+    await writeEvent(ctx, delta({ content: tokens[i] }), k);
+  }
+  if (ctx.closed) return;
+  if (k.cut) {
+    ctx.cut = true;
+    res.socket?.destroy();
+    return;
+  }
+  if (k.malformed) {
+    await writeEvent(ctx, `{"id":"${id}","object":"chat.completion.chunk","choices":[{"delta":{"content": not json`, { ...k, plain: true });
+    ctx.done = true;
+    res.end();
+    return;
+  }
+  await writeEvent(ctx, delta({}, finishReason), k);
+  if (includeUsage && !k.noUsage) await writeEvent(ctx, chunk([], { usage }), k);
+  await writeEvent(ctx, "[DONE]", k);
+  if (ctx.closed) return;
+  ctx.done = true;
+  res.end();
+}
+
+// ---------------------------------------------------------------- embeddings
+
+function fnv1a(str, seed = 0x811c9dc5) {
+  let h = seed >>> 0;
+  for (const b of Buffer.from(str, "utf8")) {
+    h ^= b;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h >>> 0;
+}
+
+function embed(text, dims) {
+  const v = new Float64Array(dims);
+  const add = (feature, weight) => {
+    const bucket = fnv1a(feature) % dims;
+    const sign = fnv1a(feature, 0x9747b28c) & 1 ? 1 : -1;
+    v[bucket] += sign * weight;
+  };
+  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
+  for (const w of words) {
+    add("w:" + w, 1);
+    const padded = [..."#" + w + "#"];
+    for (let i = 0; i + 3 <= padded.length; i++) add("t:" + padded.slice(i, i + 3).join(""), 0.25);
+  }
+  if (words.length === 0) add("<empty>", 1);
+  let norm = 0;
+  for (const x of v) norm += x * x;
+  norm = Math.sqrt(norm) || 1;
+  return Array.from(v, (x) => x / norm);
+}
+
+async function embeddings(req, res, body) {
+  let request;
+  try {
+    request = JSON.parse(body.toString("utf8"));
+  } catch {
+    return sendError(res, 400, "Scripted model server: the request body is not valid JSON.");
+  }
+  if (!request || typeof request !== "object" || Array.isArray(request)) {
+    return sendError(res, 400, "Scripted model server: the request body must be a JSON object.");
+  }
+  let inputs = request.input;
+  if (typeof inputs === "string") inputs = [inputs];
+  else if (Array.isArray(inputs) && inputs.length > 0 && inputs.every((x) => typeof x === "number")) inputs = [inputs.join(" ")];
+  if (!Array.isArray(inputs) || inputs.length === 0) {
+    return sendError(res, 400, "Scripted model server: `input` must be a string or a non-empty array.", "invalid_value");
+  }
+  inputs = inputs.map((x) => (typeof x === "string" ? x : Array.isArray(x) ? x.join(" ") : JSON.stringify(x ?? "")));
+  const dims = intIn(request.dimensions, 1, 4096) ?? 768;
+  const model = typeof request.model === "string" && request.model !== "" ? request.model : "scripted-embed";
+  stats.embeddings++;
+  remember({
+    path: req.url,
+    model,
+    stream: false,
+    headers: recordHeaders(req.headers),
+    messages_count: 0,
+    inputs_count: inputs.length,
+    last_user: inputs[inputs.length - 1].slice(0, 1000),
+  });
+  const k = knobs("", req.headers);
+  const failing = k.failModels.find((f) => f.model === model);
+  const status = failing ? failing.status : k.status;
+  if (status !== undefined && status >= 400) {
+    stats.errors_injected++;
+    return sendError(res, status, `Scripted failure: status ${status} injected on purpose.`);
+  }
+  const base64 = request.encoding_format === "base64";
+  const data = inputs.map((text, index) => {
+    const vec = embed(text, dims);
+    const embedding = base64 ? Buffer.from(new Float32Array(vec).buffer).toString("base64") : vec;
+    return { object: "embedding", index, embedding };
+  });
+  const promptTokens = inputs.reduce((n, t) => n + estimateTokens(charCount(t)), 0);
+  sendJson(res, 200, { object: "list", data, model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
+}
+
+// ---------------------------------------------------------------- routing
+
+const modelObject = (id) => ({ id, object: "model", created: 1700000000, owned_by: "scripted" });
+
+async function handle(req, res) {
+  const url = new URL(req.url ?? "/", "http://scripted.invalid");
+  const path = url.pathname.replace(/\/+$/, "") || "/";
+  const method = req.method ?? "GET";
+
+  if (path === "/__scripted/stats") {
+    if (method !== "GET") return sendError(res, 405, "Use GET.");
+    return sendJson(res, 200, stats, { "cache-control": "no-store" });
+  }
+  if (path === "/__scripted/reset") {
+    if (method !== "POST") return sendError(res, 405, "Use POST.");
+    resetStats();
+    return sendJson(res, 200, { reset: true });
+  }
+
+  stats.requests++;
+  let logged = false;
+  const logOnce = (how) => {
+    if (logged) return;
+    logged = true;
+    log(`${method} ${req.url} ${res.headersSent ? res.statusCode : "-"}${how}`);
+  };
+  res.on("finish", () => logOnce(""));
+  res.on("close", () => logOnce(" (closed before the end)"));
+  const route = path.startsWith("/v1/") || path === "/v1" ? path.slice(3) || "/" : path;
+
+  if (route === "/" || route === "/health") {
+    if (method !== "GET" && method !== "HEAD") return sendError(res, 405, "Use GET.");
+    return sendJson(res, 200, { ok: true, scripted_model_server: true, note: "test/dev infrastructure, not a model" });
+  }
+  if (route === "/models") {
+    if (method !== "GET") return sendError(res, 405, "Use GET.");
+    return sendJson(res, 200, { object: "list", data: MODELS.map(modelObject) });
+  }
+  if (route.startsWith("/models/")) {
+    if (method !== "GET") return sendError(res, 405, "Use GET.");
+    return sendJson(res, 200, modelObject(decodeURIComponent(route.slice("/models/".length))));
+  }
+  if (route === "/chat/completions" || route === "/embeddings") {
+    if (method !== "POST") return sendError(res, 405, "Use POST.");
+    const read = await readBody(req);
+    if (read.error) return;
+    if (read.tooLarge) return sendError(res, 413, `Scripted model server: bodies are limited to ${MAX_BODY} bytes.`);
+    return route === "/embeddings" ? embeddings(req, res, read.body) : chatCompletions(req, res, read.body);
+  }
+  return sendError(res, 404, `Scripted model server: no route for ${method} ${path}.`);
+}
+
+// ---------------------------------------------------------------- server
+
+const server = http.createServer((req, res) => {
+  req.on("error", () => {});
+  res.on("error", () => {});
+  handle(req, res).catch((err) => {
+    log(`internal error: ${err?.stack ?? err}`);
+    if (!res.headersSent) sendError(res, 500, "Scripted model server: internal error.");
+    else res.destroy();
+  });
+});
+server.requestTimeout = 0; // a hanging request waits for its client, however long
+server.on("connection", (socket) => {
+  socket.setNoDelay(true);
+  socket.on("error", () => {});
+});
+server.on("clientError", (err, socket) => {
+  if (socket.writable && !socket.destroyed) {
+    socket.end("HTTP/1.1 400 Bad Request\r\nx-scripted-model: true\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+  } else socket.destroy();
+});
+process.stdout.on("error", () => {});
+process.on("uncaughtException", (err) => log(`uncaught: ${err?.stack ?? err}`));
+process.on("unhandledRejection", (err) => log(`unhandled: ${err?.stack ?? err}`));
+
+server.on("error", (err) => {
+  process.stderr.write(`scripted-model: cannot listen on ${OPTS.host}:${OPTS.port}: ${err.message}\n`);
+  process.exit(1);
+});
+
+server.listen(OPTS.port, OPTS.host, () => {
+  const { port } = server.address();
+  let host = OPTS.host;
+  if (host === "0.0.0.0") host = "127.0.0.1";
+  else if (host === "::") host = "[::1]";
+  else if (host.includes(":")) host = `[${host}]`;
+  process.stdout.write(JSON.stringify({ scripted_model_server: true, url: `http://${host}:${port}/v1`, port }) + "\n");
+  log(`listening on http://${host}:${port}/v1 (scripted test/dev infrastructure, token delay ${OPTS.delayMs} ms)`);
+});
+
+let stopping = false;
+function stop(signal) {
+  if (stopping) return;
+  stopping = true;
+  log(`${signal}: closing`);
+  server.close(() => process.exit(0));
+  server.closeAllConnections();
+  setTimeout(() => process.exit(0), 1000).unref();
+}
+process.on("SIGTERM", () => stop("SIGTERM"));
+process.on("SIGINT", () => stop("SIGINT"));

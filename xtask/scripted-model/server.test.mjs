@@ -1,0 +1,416 @@
+// Tests of the scripted model server (test/dev infrastructure). Run with
+//   node --test xtask/scripted-model/
+// Starts server.mjs on a free loopback port as a child process and talks to
+// it over node:http, reading the raw chunks so the SSE parser below sees the
+// awkward write boundaries the server produces on purpose.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import http from "node:http";
+import { fileURLToPath } from "node:url";
+import { dirname, join } from "node:path";
+
+const SERVER = join(dirname(fileURLToPath(import.meta.url)), "server.mjs");
+let child;
+let exited;
+let ready;
+let port;
+
+before(async () => {
+  child = spawn(process.execPath, [SERVER, "--port", "0", "--delay-ms", "2", "--quiet"], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+  ready = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("no readiness line within 5 s")), 5000);
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const nl = out.indexOf("\n");
+      if (nl >= 0) {
+        clearTimeout(timer);
+        resolve(out.slice(0, nl));
+      }
+    });
+    child.on("exit", () => reject(new Error("server exited before it was ready")));
+  });
+  port = JSON.parse(ready).port;
+});
+
+after(async () => {
+  if (child && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(child.pid, "SIGKILL");
+    } catch {}
+    await exited;
+  }
+});
+
+// ---------------------------------------------------------------- helpers
+
+function request(method, path, { headers = {}, body, onResponse } = {}) {
+  return new Promise((resolve) => {
+    const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
+    const req = http.request({ host: "127.0.0.1", port, method, path, headers: { "content-type": "application/json", ...headers } });
+    const out = { status: 0, headers: {}, chunks: [], error: null, complete: false };
+    req.on("response", (res) => {
+      out.status = res.statusCode;
+      out.headers = res.headers;
+      res.on("data", (c) => out.chunks.push(c));
+      res.on("end", () => {
+        out.complete = res.complete;
+        resolve(finish(out));
+      });
+      res.on("error", (e) => {
+        out.error = e;
+        resolve(finish(out));
+      });
+      res.on("aborted", () => {
+        out.error ??= new Error("aborted");
+      });
+      onResponse?.(req, res);
+    });
+    req.on("error", (e) => {
+      out.error = e;
+      resolve(finish(out));
+    });
+    req.end(payload);
+  });
+}
+
+function finish(out) {
+  out.body = Buffer.concat(out.chunks);
+  out.text = out.body.toString("utf8");
+  return out;
+}
+
+const chat = (content, extra = {}, headers = {}) =>
+  request("POST", "/v1/chat/completions", {
+    headers,
+    body: { model: "scripted-chat", messages: [{ role: "system", content: "Be brief." }, { role: "user", content }], ...extra },
+  });
+
+const stats = async () => JSON.parse((await request("GET", "/__scripted/stats")).text);
+const reset = () => request("POST", "/__scripted/reset");
+
+async function waitFor(predicate, what, ms = 3000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await stats();
+    if (predicate(s)) return s;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+// An incremental SSE parser fed chunk by chunk: UTF-8 decoded in streaming
+// mode, lines ended by \n, \r\n or \r (a \r at a chunk's end waits for the
+// next chunk), comments skipped, events dispatched on blank lines.
+class SseParser {
+  constructor() {
+    this.decoder = new TextDecoder("utf-8", { fatal: true });
+    this.buf = "";
+    this.data = [];
+    this.events = [];
+    this.comments = 0;
+  }
+  push(bytes) {
+    this.buf += this.decoder.decode(bytes, { stream: true });
+    this.drain(false);
+  }
+  end() {
+    this.buf += this.decoder.decode();
+    this.drain(true);
+  }
+  drain(final) {
+    for (;;) {
+      const m = /\r\n|\n|\r/.exec(this.buf);
+      if (!m) return;
+      if (m[0] === "\r" && m.index === this.buf.length - 1 && !final) return;
+      const line = this.buf.slice(0, m.index);
+      this.buf = this.buf.slice(m.index + m[0].length);
+      this.line(line);
+    }
+  }
+  line(l) {
+    if (l === "") {
+      if (this.data.length) this.events.push(this.data.join("\n"));
+      this.data = [];
+      return;
+    }
+    if (l.startsWith(":")) {
+      this.comments++;
+      return;
+    }
+    const i = l.indexOf(":");
+    const field = i < 0 ? l : l.slice(0, i);
+    let value = i < 0 ? "" : l.slice(i + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") this.data.push(value);
+  }
+}
+
+function sse(out) {
+  const p = new SseParser();
+  for (const c of out.chunks) p.push(c);
+  p.end();
+  return p;
+}
+
+function endsMidCharacter(chunk) {
+  let j = chunk.length - 1;
+  while (j >= 0 && (chunk[j] & 0xc0) === 0x80) j--;
+  if (j < 0 || chunk[j] < 0xc0) return false;
+  const need = chunk[j] >= 0xf0 ? 4 : chunk[j] >= 0xe0 ? 3 : 2;
+  return chunk.length - j < need;
+}
+
+// The text and the final chunks of a parsed OpenAI stream.
+function assemble(events) {
+  assert.equal(events.at(-1), "[DONE]", "the stream ends with [DONE]");
+  const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+  for (const c of chunks) {
+    assert.equal(c.object, "chat.completion.chunk");
+    assert.equal(c.system_fingerprint, "scripted");
+  }
+  assert.deepEqual(chunks[0].choices[0].delta, { role: "assistant", content: "" });
+  const text = chunks.map((c) => c.choices[0]?.delta?.content ?? "").join("");
+  const finish = chunks.find((c) => c.choices[0]?.finish_reason)?.choices[0].finish_reason;
+  const usageChunk = chunks.find((c) => c.choices.length === 0 && c.usage);
+  return { chunks, text, finish, usageChunk };
+}
+
+// ---------------------------------------------------------------- tests
+
+test("prints one readiness line and lists models", async () => {
+  assert.match(ready, /^\{"scripted_model_server":true,"url":"http:\/\/127\.0\.0\.1:\d+\/v1","port":\d+\}$/);
+  assert.equal(JSON.parse(ready).url, `http://127.0.0.1:${port}/v1`);
+  const res = await request("GET", "/v1/models");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers["x-scripted-model"], "true");
+  const list = JSON.parse(res.text);
+  assert.equal(list.object, "list");
+  assert.ok(list.data.length >= 2 && list.data.every((m) => m.object === "model" && typeof m.id === "string"));
+});
+
+test("non-streaming reply, usage and max_tokens", async () => {
+  const res = await chat("Hello there, how are you today?", { model: "any/model:7b" });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers["x-scripted-model"], "true");
+  const c = JSON.parse(res.text);
+  assert.match(c.id, /^chatcmpl-scripted-\d+$/);
+  assert.equal(c.object, "chat.completion");
+  assert.equal(c.model, "any/model:7b");
+  assert.equal(c.system_fingerprint, "scripted");
+  const content = c.choices[0].message.content;
+  assert.equal(c.choices[0].message.role, "assistant");
+  assert.ok(content.startsWith("Scripted reply to: Hello there, how are you today?"), content);
+  assert.match(content, /café/);
+  const words = content.split(/\s+/).length;
+  assert.ok(words >= 8);
+  assert.equal(c.choices[0].finish_reason, "stop");
+  const chars = "Be brief.".length + "Hello there, how are you today?".length;
+  assert.deepEqual(c.usage, { prompt_tokens: Math.ceil(chars / 4), completion_tokens: words, total_tokens: Math.ceil(chars / 4) + words });
+
+  const short = JSON.parse((await chat("Hello there", { max_tokens: 3 })).text);
+  assert.equal(short.choices[0].message.content, "Scripted reply to:");
+  assert.equal(short.choices[0].finish_reason, "length");
+  assert.equal(short.usage.completion_tokens, 3);
+
+  const long = JSON.parse((await chat("Hi [[scripted:tokens=40]]")).text);
+  assert.equal(long.choices[0].message.content.split(" ").length, 40);
+  assert.ok(!long.choices[0].message.content.includes("[[scripted"), "directives are not echoed");
+});
+
+test("a stream reassembles into the non-stream reply, across awkward boundaries", async () => {
+  const prompt = "Tell me about crème brûlée in Zürich, naïvely";
+  const plain = JSON.parse((await chat(prompt)).text);
+  for (const crlf of [false, true]) {
+    const res = await chat(prompt, { stream: true, stream_options: { include_usage: true } }, crlf ? { "x-scripted-crlf": "1" } : {});
+    assert.equal(res.status, 200);
+    assert.match(res.headers["content-type"], /^text\/event-stream/);
+    assert.equal(res.headers["x-scripted-model"], "true");
+    assert.equal(res.body.includes("\r\n"), crlf);
+    const parsed = sse(res);
+    const { chunks, text, finish, usageChunk } = assemble(parsed.events);
+    assert.equal(text, plain.choices[0].message.content);
+    assert.equal(finish, "stop");
+    assert.deepEqual(usageChunk.usage, plain.usage);
+    assert.equal(chunks.at(-1), usageChunk, "the usage chunk is the last before [DONE]");
+    assert.ok(chunks.slice(0, -1).every((c) => c.usage === null), "with include_usage every other chunk has usage: null");
+    assert.ok(parsed.comments > 0, "keep-alive comments are interleaved");
+    assert.ok(res.chunks.length > chunks.length, "events are split across writes");
+    assert.ok(res.chunks.some(endsMidCharacter), "some write ends in the middle of a UTF-8 character");
+  }
+
+  const noUsage = assemble(sse(await chat(prompt, { stream: true })).events);
+  assert.equal(noUsage.usageChunk, undefined);
+  assert.ok(noUsage.chunks.every((c) => !("usage" in c)));
+  const suppressed = assemble(sse(await chat(prompt + " [[scripted:no-usage]]", { stream: true, stream_options: { include_usage: true } })).events);
+  assert.equal(suppressed.usageChunk, undefined);
+
+  const truncated = assemble(sse(await chat(prompt, { stream: true, max_tokens: 4 }, { "x-scripted-plain": "1" })).events);
+  assert.equal(truncated.text, "Scripted reply to: Tell");
+  assert.equal(truncated.finish, "length");
+});
+
+test("status injection by directive and by header, in the OpenAI error shape", async () => {
+  const a = await chat("please fail [[scripted:status=500]]", { stream: true });
+  assert.equal(a.status, 500);
+  assert.equal(a.headers["x-scripted-model"], "true");
+  const err = JSON.parse(a.text).error;
+  assert.equal(typeof err.message, "string");
+  assert.equal(err.type, "server_error");
+  assert.ok("code" in err);
+
+  const b = await chat("hello", {}, { "x-scripted-status": "429" });
+  assert.equal(b.status, 429);
+  assert.equal(b.headers["retry-after"], "1");
+  assert.equal(JSON.parse(b.text).error.code, "rate_limit_exceeded");
+});
+
+test("fail-model fails only that model", async () => {
+  const msg = "fallback please [[scripted:fail-model=primary:7b:503]]";
+  const primary = await chat(msg, { model: "primary:7b", stream: true });
+  assert.equal(primary.status, 503);
+  assert.ok(JSON.parse(primary.text).error);
+  const fallback = await chat(msg, { model: "secondary" });
+  assert.equal(fallback.status, 200);
+  assert.equal(JSON.parse(fallback.text).model, "secondary");
+  const byHeader = await chat("x", { model: "m1" }, { "x-scripted-fail-model": "m0:500,m1:502" });
+  assert.equal(byHeader.status, 502);
+});
+
+test("hang and client aborts are counted, and open streams go back to 0", async () => {
+  await reset();
+  const open = (content, headers = {}) => {
+    const req = http.request({ host: "127.0.0.1", port, method: "POST", path: "/v1/chat/completions", headers });
+    req.on("error", () => {});
+    req.end(JSON.stringify({ model: "m", stream: true, messages: [{ role: "user", content }] }));
+    return req;
+  };
+  const byDirective = open("wait [[scripted:hang]]");
+  const byHeader = open("wait", { "x-scripted-hang": "1" });
+  await waitFor((s) => s.open_streams === 2 && s.streams_started === 2, "two hanging streams");
+  byDirective.destroy();
+  await waitFor((s) => s.streams_aborted_by_client === 1 && s.open_streams === 1, "the first abort");
+  byHeader.destroy();
+  await waitFor((s) => s.streams_aborted_by_client === 2 && s.open_streams === 0, "the second abort");
+
+  // Mid-stream: slow tokens, leave after the first bytes; generation stops.
+  const out = await request("POST", "/v1/chat/completions", {
+    headers: { "x-scripted-delay-ms": "200" },
+    body: { model: "m", stream: true, messages: [{ role: "user", content: "slowly" }] },
+    onResponse: (req, res) => res.once("data", () => req.destroy()),
+  });
+  assert.equal(out.status, 200);
+  const s = await waitFor((s) => s.streams_aborted_by_client === 3 && s.open_streams === 0 && s.open_requests === 0, "the mid-stream abort");
+  assert.equal(s.streams_started, 3);
+  assert.equal(s.streams_finished, 0);
+});
+
+test("malformed: two good tokens, then a line that is not JSON, no [DONE]", async () => {
+  const res = await chat("break it [[scripted:malformed]]", { stream: true });
+  assert.equal(res.status, 200);
+  assert.equal(res.error, null);
+  const events = sse(res).events;
+  assert.equal(events.length, 4);
+  const good = events.slice(0, 3).map((e) => JSON.parse(e));
+  assert.equal(good.map((c) => c.choices[0].delta.content).join(""), "Scripted reply ");
+  assert.throws(() => JSON.parse(events[3]));
+  assert.ok(!events.includes("[DONE]"));
+  const nonStream = await chat("break it [[scripted:malformed]]");
+  assert.equal(nonStream.status, 200);
+  assert.throws(() => JSON.parse(nonStream.text));
+});
+
+test("cut: two tokens, then the connection drops without [DONE]", async () => {
+  await reset();
+  const res = await chat("drop it [[scripted:cut]]", { stream: true });
+  assert.equal(res.status, 200);
+  assert.ok(res.error || !res.complete, "the response is incomplete");
+  const events = sse(res).events;
+  assert.equal(events.length, 3);
+  assert.ok(!events.includes("[DONE]"));
+  const s = await waitFor((s) => s.streams_cut === 1 && s.open_streams === 0, "the cut to be counted");
+  assert.equal(s.streams_aborted_by_client, 0);
+});
+
+test("stats record headers, redact credentials, keep the last 50, and reset", async () => {
+  await reset();
+  await chat("count me", {}, { authorization: "Bearer sk-test-0123456789wxyz", "cf-aig-metadata": '{"tenant":"acme"}', "cf-aig-authorization": "Bearer gw-secret-abcd1234" });
+  let s = await stats();
+  assert.equal(s.requests, 1);
+  assert.equal(s.completions, 1);
+  const last = s.last_requests.at(-1);
+  assert.equal(last.model, "scripted-chat");
+  assert.equal(last.stream, false);
+  assert.equal(last.messages_count, 2);
+  assert.equal(last.last_user, "count me");
+  assert.equal(last.headers.authorization, "<redacted:Bearer ...wxyz>");
+  assert.equal(last.headers["cf-aig-authorization"], "<redacted:Bearer ...1234>");
+  assert.equal(last.headers["cf-aig-metadata"], '{"tenant":"acme"}');
+  for (let i = 0; i < 55; i++) await chat(`n${i}`, {}, { "x-scripted-delay-ms": "0" });
+  s = await stats();
+  assert.equal(s.last_requests.length, 50);
+  assert.equal(s.last_requests.at(-1).last_user, "n54");
+  await reset();
+  s = await stats();
+  assert.equal(s.requests, 0);
+  assert.equal(s.last_requests.length, 0);
+});
+
+test("embeddings: deterministic, normalised, lexically similar", async () => {
+  const texts = [
+    "the cat sat on the mat",
+    "a cat sat on a mat today",
+    "quarterly revenue grew in the european market",
+  ];
+  const get = async (body) => {
+    const res = await request("POST", "/v1/embeddings", { body });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers["x-scripted-model"], "true");
+    return JSON.parse(res.text);
+  };
+  const a = await get({ model: "scripted-embed", input: texts });
+  const b = await get({ model: "scripted-embed", input: texts });
+  assert.deepEqual(a, b);
+  assert.equal(a.object, "list");
+  assert.equal(a.data.length, 3);
+  assert.ok(a.usage.prompt_tokens > 0);
+  const [x, y, z] = a.data.map((d) => d.embedding);
+  assert.equal(x.length, 768);
+  const dot = (u, v) => u.reduce((n, ui, i) => n + ui * v[i], 0);
+  for (const v of [x, y, z]) assert.ok(Math.abs(dot(v, v) - 1) < 1e-9);
+  assert.ok(dot(x, y) > dot(x, z) + 0.2, `similar ${dot(x, y)} vs unrelated ${dot(x, z)}`);
+
+  const single = await get({ model: "e", input: "the cat sat on the mat", dimensions: 64 });
+  assert.equal(single.data[0].embedding.length, 64);
+  const b64 = await get({ model: "e", input: texts[0], encoding_format: "base64" });
+  const floats = new Float32Array(new Uint8Array(Buffer.from(b64.data[0].embedding, "base64")).buffer);
+  assert.ok(Math.abs(floats[5] - x[5]) < 1e-6);
+});
+
+test("bad input never crashes the server", async () => {
+  const bad = await request("POST", "/v1/chat/completions", { body: "{not json" });
+  assert.equal(bad.status, 400);
+  assert.equal(JSON.parse(bad.text).error.type, "invalid_request_error");
+  assert.equal((await request("GET", "/nowhere")).status, 404);
+  assert.equal((await request("GET", "/v1/chat/completions")).status, 405);
+  for (const body of ["null", "[]", "42", '{"messages":null}', '{"messages":[null,1,{"role":"user","content":[{"type":"text","text":"parts"}]}]}', '{"input":{}}']) {
+    for (const path of ["/v1/chat/completions", "/v1/embeddings"]) {
+      const res = await request("POST", path, { body });
+      assert.ok(res.status === 200 || res.status === 400, `${path} ${body} → ${res.status}`);
+    }
+  }
+  const parts = JSON.parse((await request("POST", "/v1/chat/completions", { body: '{"messages":[{"role":"user","content":[{"type":"text","text":"from parts"}]}],"max_tokens":"x"}' })).text);
+  assert.ok(parts.choices[0].message.content.startsWith("Scripted reply to: from parts"));
+  assert.equal((await request("GET", "/v1/models")).status, 200);
+});
+
+test("exits cleanly on SIGTERM", async () => {
+  process.kill(child.pid, "SIGTERM");
+  const { code, signal } = await exited;
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+});
