@@ -297,8 +297,16 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum HeaderPolicy { Never, DevOnly, Always }
 
+        /// The chat settings of one route (every unset value from `ai`).
         #[derive(Debug, Clone, Copy, PartialEq)]
-        pub struct RouteOverride { pub route: &'static str, pub chat_model: &'static str, pub max_tokens: u32 }
+        pub struct RouteOverride {
+            pub route: &'static str,
+            pub chat_model: &'static str,
+            pub max_tokens: u32,
+            pub temperature: f64,
+            /// Tried in order when `chat_model` fails.
+            pub fallbacks: &'static [&'static str],
+        }
 
         #[derive(Debug, Clone, Copy, PartialEq)]
         pub struct AiConfig {
@@ -306,10 +314,29 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub chat_model: &'static str,
             pub max_tokens: u32,
             pub temperature: f64,
+            /// Tried in order when `chat_model` fails: distinct, none equal to it.
+            pub fallbacks: &'static [&'static str],
             pub embedding_model: ::core::option::Option<&'static str>,
             pub tts_model: ::core::option::Option<&'static str>,
             pub routes: &'static [RouteOverride],
             pub tokens_per_day: ::core::option::Option<u64>,
+            /// At most `tokens_per_day` when both are set.
+            pub user_tokens_per_day: ::core::option::Option<u64>,
+            /// Milliseconds one model call may take.
+            pub timeout_ms: u32,
+            /// Further attempts of a failed call, per model.
+            pub retries: u32,
+        }
+
+        /// How one environment reaches its models.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum AiProvider {
+            /// `env.<binding>.run(model, inputs, { gateway })`.
+            WorkersAi { binding: &'static str },
+            /// AI Gateway's OpenAI-compatible endpoint.
+            Gateway { account_id: &'static str, gateway: &'static str, token_secret: ::core::option::Option<&'static str> },
+            /// Any OpenAI-compatible server.
+            OpenAiCompatible { base_url: &'static str, api_key_secret: ::core::option::Option<&'static str>, model: ::core::option::Option<&'static str> },
         }
 
         #[derive(Debug, Clone, Copy, PartialEq)]
@@ -408,6 +435,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub vectorize_namespaces: &'static [(&'static str, &'static str)],
             /// Who may call: the environment's `auth`, else the tenant-level one.
             pub auth: AuthConfig,
+            /// How this environment reaches its models.
+            pub ai_provider: AiProvider,
         }
 
         /// A tenant's static config.
@@ -667,24 +696,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         HeaderPolicy::Always => quote!(HeaderPolicy::Always),
     };
     let _ = id;
-    let ai = &t.ai;
-    let gateway = opt_str(&ai.gateway);
-    let chat = &ai.chat_model;
-    let max_tokens = n(ai.max_tokens);
-    let temperature = f64_lit(ai.temperature);
-    let embedding = opt_str(&ai.embedding_model);
-    let tts_model = opt_str(&ai.tts_model);
-    let routes = ai.routes.iter().map(|r| {
-        let (route, m, mt) = (&r.route, &r.chat_model, n(r.max_tokens));
-        quote!(RouteOverride { route: #route, chat_model: #m, max_tokens: #mt })
-    });
-    let budget = match ai.tokens_per_day {
-        Some(b) => {
-            let b = n(b);
-            quote!(::core::option::Option::Some(#b))
-        }
-        None => quote!(::core::option::Option::None),
-    };
+    let ai = ai_tokens(&t.ai);
     let (cs, ov, tk) = (n(t.rag.chunk_size), n(t.rag.overlap), n(t.rag.top_k));
     let ms = f64_lit(t.rag.min_score);
     let (rd, mm) = (n(t.sessions.retention_days), n(t.sessions.max_messages));
@@ -727,7 +739,8 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             .unwrap_or_default();
         // No environment settings (never in a valid model): nobody gets in.
         let auth = auth_tokens(te.map(|x| &x.auth).unwrap_or(&crate::resolved::Auth::default()));
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth })
+        let provider = provider_tokens(te.map(|x| &x.ai_provider));
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth, ai_provider: #provider })
     });
     quote! {
         TenantConfig {
@@ -735,16 +748,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             name: #name,
             account: #account,
             header_policy: #policy,
-            ai: AiConfig {
-                gateway: #gateway,
-                chat_model: #chat,
-                max_tokens: #max_tokens,
-                temperature: #temperature,
-                embedding_model: #embedding,
-                tts_model: #tts_model,
-                routes: &[#(#routes),*],
-                tokens_per_day: #budget,
-            },
+            ai: #ai,
             rag: RagConfig { chunk_size: #cs, overlap: #ov, top_k: #tk, min_score: #ms },
             sessions: SessionsConfig { retention_days: #rd, max_messages: #mm },
             rate_limits: RateLimits { tenant: #rt, user: #ru, ip: #ri },
@@ -754,6 +758,76 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             safety: SafetyConfig { max_input_chars: #mic, pii_redaction: #pii, blocked_terms: &[#(#terms),*] },
             secrets: &[#(#secrets),*],
             envs: &[#(#envs),*],
+        }
+    }
+}
+
+/// `::core::option::Option::Some(n)` or `None` for an optional integer.
+fn opt_n(v: Option<u64>) -> TokenStream {
+    match v {
+        Some(x) => {
+            let x = n(x);
+            quote!(::core::option::Option::Some(#x))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// `AiConfig { … }` for one tenant.
+fn ai_tokens(ai: &crate::resolved::Ai) -> TokenStream {
+    let gateway = opt_str(&ai.gateway);
+    let chat = &ai.chat_model;
+    let max_tokens = n(ai.max_tokens);
+    let temperature = f64_lit(ai.temperature);
+    let fallbacks = &ai.fallbacks;
+    let embedding = opt_str(&ai.embedding_model);
+    let tts_model = opt_str(&ai.tts_model);
+    let routes = ai.routes.iter().map(|r| {
+        let (route, m, mt, temp, fb) = (&r.route, &r.chat_model, n(r.max_tokens), f64_lit(r.temperature), &r.fallbacks);
+        quote!(RouteOverride { route: #route, chat_model: #m, max_tokens: #mt, temperature: #temp, fallbacks: &[#(#fb),*] })
+    });
+    let (budget, user_budget) = (opt_n(ai.tokens_per_day), opt_n(ai.user_tokens_per_day));
+    let (timeout, retries) = (n(ai.timeout_ms), n(ai.retries));
+    quote! {
+        AiConfig {
+            gateway: #gateway,
+            chat_model: #chat,
+            max_tokens: #max_tokens,
+            temperature: #temperature,
+            fallbacks: &[#(#fallbacks),*],
+            embedding_model: #embedding,
+            tts_model: #tts_model,
+            routes: &[#(#routes),*],
+            tokens_per_day: #budget,
+            user_tokens_per_day: #user_budget,
+            timeout_ms: #timeout,
+            retries: #retries,
+        }
+    }
+}
+
+/// `AiProvider::…` for one environment. No environment settings (never in
+/// a valid model): an empty binding name, which no call can reach.
+fn provider_tokens(p: Option<&crate::resolved::AiProvider>) -> TokenStream {
+    use crate::resolved::AiProvider;
+    match p {
+        None => quote!(AiProvider::WorkersAi { binding: "" }),
+        Some(AiProvider::WorkersAi { binding }) => quote!(AiProvider::WorkersAi { binding: #binding }),
+        Some(AiProvider::Gateway {
+            account_id,
+            gateway,
+            token_secret,
+        }) => {
+            let token = opt_str(token_secret);
+            quote!(AiProvider::Gateway { account_id: #account_id, gateway: #gateway, token_secret: #token })
+        }
+        Some(AiProvider::OpenAiCompatible {
+            base_url,
+            api_key_secret,
+            model,
+        }) => {
+            let (key, model) = (opt_str(api_key_secret), opt_str(model));
+            quote!(AiProvider::OpenAiCompatible { base_url: #base_url, api_key_secret: #key, model: #model })
         }
     }
 }

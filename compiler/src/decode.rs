@@ -418,8 +418,16 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "`jwt` inside `auth` (e.g. `jwt issuer=\"…\" audience=\"…\" { user-claim \"sub\" }`)",
         "`auth.jwt`",
     );
+    const PROVIDER: (&str, &str, &str) = (
+        "provider` of",
+        "`ai-provider` inside an `env` block (e.g. `ai-provider \"gateway\" token-secret=\"GATEWAY_TOKEN\"`)",
+        "an environment's `ai_provider` object",
+    );
     Some(match key {
         "jwt" | "access" | "api_keys" => AUTH,
+        "ai_provider" => ENV,
+        "base_url" | "api_key_secret" | "token_secret" => PROVIDER,
+        "timeout_ms" | "retries" => AI,
         "user_claim" | "roles_claim" | "clock_skew" => JWT,
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
         "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
@@ -429,7 +437,7 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "max_input_chars" | "pii_redaction" | "blocked_terms" => SAFETY,
         "voice" | "max_chars" => TTS,
         "user" | "ip" => LIMITS,
-        "tokens_per_day" => BUDGET,
+        "tokens_per_day" | "user_tokens_per_day" => BUDGET,
         "header" => RESOLUTION,
         _ => return None,
     })

@@ -127,7 +127,30 @@ fn kdl_env_lines(env: &Map<String, Value>, ind: &str) -> Vec<String> {
     if let Some(a) = env.get("auth") {
         lines.push(format!("{ind}auth {{ {} }}", kdl_auth_nodes(&obj(a)).join("; ")));
     }
+    if let Some(p) = env.get("ai_provider") {
+        let p = obj(p);
+        let kind = p.get("kind").map(kdl_scalar).unwrap_or_default();
+        lines.push(format!("{ind}ai-provider {kind}{}", kdl_props(&p, &["kind"])));
+    }
     lines
+}
+
+/// A model node (`chat "<model>" …`, `route "<route>" …`) with its scalar
+/// properties and, when `o` has `fallbacks`, one `fallback` child per model.
+fn kdl_model_node(head: &str, o: &Map<String, Value>, skip: &[&str], ind: &str, unit: &str) -> String {
+    let fallbacks: Vec<String> = o
+        .get("fallbacks")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|f| format!("{ind}{unit}fallback {}\n", kdl_scalar(f)))
+        .collect();
+    let props = kdl_props(o, skip);
+    if fallbacks.is_empty() {
+        format!("{ind}{head}{props}\n")
+    } else {
+        format!("{ind}{head}{props} {{\n{}{ind}}}\n", fallbacks.concat())
+    }
 }
 
 /// The nodes inside a template's `auth` block (`none`, `api-keys`), KDL spelling.
@@ -180,11 +203,11 @@ pub fn render_tenant_kdl(v: &Value, header: &str) -> String {
     if let Some(ai) = t.get("ai") {
         let ai = obj(ai);
         s.push('\n');
-        let gw = ai.get("gateway").map(|g| format!(" gateway={}", kdl_scalar(g))).unwrap_or_default();
-        s.push_str(&format!("{u}ai{gw} {{\n"));
+        s.push_str(&format!("{u}ai{} {{\n", kdl_props(&ai, &["embedding", "tts"])));
         if let Some(chat) = ai.get("chat") {
             let c = obj(chat);
-            s.push_str(&format!("{u}{u}chat {}{}\n", kdl_scalar(&c["model"]), kdl_props(&c, &["model"])));
+            let head = format!("chat {}", kdl_scalar(&c["model"]));
+            s.push_str(&kdl_model_node(&head, &c, &["model"], &format!("{u}{u}"), u));
         }
         for k in ["embedding", "tts"] {
             if let Some(m) = ai.get(k) {
@@ -192,7 +215,8 @@ pub fn render_tenant_kdl(v: &Value, header: &str) -> String {
             }
         }
         for (r, o) in obj(ai.get("routes").unwrap_or(&Value::Null)) {
-            s.push_str(&format!("{u}{u}route {}{}\n", kdl_str(&r), kdl_props(&obj(&o), &[])));
+            let head = format!("route {}", kdl_str(&r));
+            s.push_str(&kdl_model_node(&head, &obj(&o), &[], &format!("{u}{u}"), u));
         }
         if let Some(b) = ai.get("budget") {
             s.push_str(&format!("{u}{u}budget{}\n", kdl_props(&obj(b), &[])));
@@ -430,6 +454,9 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
     for e in &platform.environments {
         let mut m = env_placeholder(platform, id, &e.name);
         if let Some(fe) = from.and_then(|f| f.envs.iter().find(|x| x.name == e.name)) {
+            if let Some(p) = provider_json(&fe.ai_provider) {
+                m.insert("ai_provider".into(), p);
+            }
             let vars: Map<String, Value> = fe
                 .vars
                 .iter()
@@ -457,32 +484,7 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
             t.insert("ai".into(), Value::Object(ai));
         }
         Some(f) => {
-            let mut ai = Map::new();
-            if f.ai.gateway.is_some() {
-                ai.insert("gateway".into(), format!("{id}-gw").into());
-            }
-            ai.insert(
-                "chat".into(),
-                json!({ "model": f.ai.chat_model, "max_tokens": f.ai.max_tokens, "temperature": f.ai.temperature }),
-            );
-            if let Some(m) = &f.ai.embedding_model {
-                ai.insert("embedding".into(), m.clone().into());
-            }
-            if let Some(m) = &f.ai.tts_model {
-                ai.insert("tts".into(), m.clone().into());
-            }
-            if !f.ai.routes.is_empty() {
-                let routes: Map<String, Value> =
-                    f.ai.routes
-                        .iter()
-                        .map(|r| (r.route.clone(), json!({ "chat": r.chat_model, "max_tokens": r.max_tokens })))
-                        .collect();
-                ai.insert("routes".into(), Value::Object(routes));
-            }
-            if let Some(n) = f.ai.tokens_per_day {
-                ai.insert("budget".into(), json!({ "tokens_per_day": n }));
-            }
-            t.insert("ai".into(), Value::Object(ai));
+            t.insert("ai".into(), ai_json(id, &f.ai));
             t.insert(
                 "rag".into(),
                 json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score }),
@@ -541,6 +543,85 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         t.insert("auth".into(), a);
     }
     Value::Object(t)
+}
+
+/// The `ai` object copied from a resolved tenant (`tenants new --from`):
+/// every value written out, the gateway renamed for the new tenant.
+fn ai_json(id: &str, a: &crate::resolved::Ai) -> Value {
+    let mut ai = Map::new();
+    if a.gateway.is_some() {
+        ai.insert("gateway".into(), format!("{id}-gw").into());
+    }
+    let mut chat = json!({ "model": a.chat_model, "max_tokens": a.max_tokens, "temperature": a.temperature });
+    if !a.fallbacks.is_empty() {
+        chat["fallbacks"] = json!(a.fallbacks);
+    }
+    ai.insert("chat".into(), chat);
+    if let Some(m) = &a.embedding_model {
+        ai.insert("embedding".into(), m.clone().into());
+    }
+    if let Some(m) = &a.tts_model {
+        ai.insert("tts".into(), m.clone().into());
+    }
+    if !a.routes.is_empty() {
+        let routes: Map<String, Value> = a
+            .routes
+            .iter()
+            .map(|r| {
+                let mut o = json!({ "chat": r.chat_model, "max_tokens": r.max_tokens, "temperature": r.temperature });
+                // Written only where it differs from what the route would inherit.
+                if r.fallbacks != crate::resolved::inherited_fallbacks(&a.fallbacks, &r.chat_model) {
+                    o["fallbacks"] = json!(r.fallbacks);
+                }
+                (r.route.clone(), o)
+            })
+            .collect();
+        ai.insert("routes".into(), Value::Object(routes));
+    }
+    let mut budget = Map::new();
+    if let Some(n) = a.tokens_per_day {
+        budget.insert("tokens_per_day".into(), n.into());
+    }
+    if let Some(n) = a.user_tokens_per_day {
+        budget.insert("user_tokens_per_day".into(), n.into());
+    }
+    if !budget.is_empty() {
+        ai.insert("budget".into(), Value::Object(budget));
+    }
+    ai.insert("timeout_ms".into(), a.timeout_ms.into());
+    ai.insert("retries".into(), a.retries.into());
+    Value::Object(ai)
+}
+
+/// An environment's `ai_provider` copied from a resolved tenant; `None`
+/// for the default (the platform's `ai` binding), which is left out.
+fn provider_json(p: &crate::resolved::AiProvider) -> Option<Value> {
+    use crate::resolved::AiProvider;
+    let mut o = Map::new();
+    match p {
+        AiProvider::WorkersAi { .. } => return None,
+        AiProvider::Gateway { token_secret, .. } => {
+            o.insert("kind".into(), "gateway".into());
+            if let Some(s) = token_secret {
+                o.insert("token_secret".into(), s.clone().into());
+            }
+        }
+        AiProvider::OpenAiCompatible {
+            base_url,
+            api_key_secret,
+            model,
+        } => {
+            o.insert("kind".into(), "openai-compatible".into());
+            o.insert("base_url".into(), base_url.clone().into());
+            if let Some(s) = api_key_secret {
+                o.insert("api_key_secret".into(), s.clone().into());
+            }
+            if let Some(m) = model {
+                o.insert("model".into(), m.clone().into());
+            }
+        }
+    }
+    Some(Value::Object(o))
 }
 
 // ----------------------------------------------------------- loading ---

@@ -253,6 +253,21 @@ pub struct RawTenantEnv {
     pub vars: Vec<(Sp<String>, Sp<String>)>,
     /// This environment's `auth`, replacing the tenant-level one (no merging).
     pub auth: Option<RawAuth>,
+    /// How this environment reaches its models; `None`: the platform's `ai` binding.
+    pub ai_provider: Option<RawAiProvider>,
+}
+
+/// An environment's `ai_provider` as written. Which fields apply depends on
+/// `kind`; validation reports the others.
+#[derive(Debug, Clone)]
+pub struct RawAiProvider {
+    /// The node name (KDL) or the opening `{` (JSON).
+    pub head: Span,
+    pub kind: Option<Sp<String>>,
+    pub base_url: Option<Sp<String>>,
+    pub api_key_secret: Option<Sp<String>>,
+    pub token_secret: Option<Sp<String>>,
+    pub model: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -276,6 +291,12 @@ pub struct RawAi {
     pub tts: Option<Sp<String>>,
     pub routes: Vec<RawRoute>,
     pub tokens_per_day: Option<Sp<i64>>,
+    /// Per-user daily budget (`budget user-tokens-per-day=…`).
+    pub user_tokens_per_day: Option<Sp<i64>>,
+    /// Milliseconds one model call may take.
+    pub timeout_ms: Option<Sp<i64>>,
+    /// Further attempts of a failed model call, per model.
+    pub retries: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -283,6 +304,8 @@ pub struct RawChat {
     pub model: Option<Sp<String>>,
     pub max_tokens: Option<Sp<i64>>,
     pub temperature: Option<Sp<f64>>,
+    /// Models tried in order when `model` fails.
+    pub fallbacks: Vec<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -290,6 +313,9 @@ pub struct RawRoute {
     pub route: Sp<String>,
     pub chat: Option<Sp<String>>,
     pub max_tokens: Option<Sp<i64>>,
+    pub temperature: Option<Sp<f64>>,
+    /// `None` when not written (the route then uses `ai.chat`'s fallbacks).
+    pub fallbacks: Option<Vec<Sp<String>>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -441,15 +467,29 @@ pub const TENANT_KEYS: &[&str] = &[
 ];
 pub const RESOLUTION_KEYS: &[&str] = &["header"];
 pub const HEADER_POLICIES: &[&str] = &["never", "dev-only", "always"];
-pub const TENANT_ENV_KEYS: &[&str] = &["hosts", "cors_origins", "kv", "vectorize", "analytics_engine", "vars", "auth"];
+pub const TENANT_ENV_KEYS: &[&str] = &[
+    "hosts",
+    "cors_origins",
+    "kv",
+    "vectorize",
+    "analytics_engine",
+    "vars",
+    "auth",
+    "ai_provider",
+];
+/// Fields of an environment's `ai_provider` (the union over every kind).
+pub const AI_PROVIDER_KEYS: &[&str] = &["kind", "base_url", "api_key_secret", "token_secret", "model"];
+/// Kinds of `ai_provider`: the Workers AI binding, AI Gateway's
+/// OpenAI-compatible endpoint, any OpenAI-compatible server.
+pub const AI_PROVIDER_KINDS: &[&str] = &["workers-ai", "gateway", "openai-compatible"];
 pub const KV_KEYS: &[&str] = &["id"];
 pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
 pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
-pub const AI_KEYS: &[&str] = &["gateway", "chat", "embedding", "tts", "routes", "budget"];
-pub const CHAT_KEYS: &[&str] = &["model", "max_tokens", "temperature"];
+pub const AI_KEYS: &[&str] = &["gateway", "chat", "embedding", "tts", "routes", "budget", "timeout_ms", "retries"];
+pub const CHAT_KEYS: &[&str] = &["model", "max_tokens", "temperature", "fallbacks"];
 pub const MODEL_REF_KEYS: &[&str] = &["model"];
-pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens"];
-pub const BUDGET_KEYS: &[&str] = &["tokens_per_day"];
+pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens", "temperature", "fallbacks"];
+pub const BUDGET_KEYS: &[&str] = &["tokens_per_day", "user_tokens_per_day"];
 pub const RAG_KEYS: &[&str] = &["chunk_size", "overlap", "top_k", "min_score"];
 pub const SESSIONS_KEYS: &[&str] = &["retention_days", "max_messages"];
 pub const RATE_LIMIT_SCOPES: &[&str] = &["tenant", "user", "ip"];
@@ -488,6 +528,13 @@ pub const CLOCK_SKEW: std::ops::RangeInclusive<i64> = 0..=600;
 pub const ROUTES: &[&str] = &["chat", "search", "tools", "tts"];
 
 pub const MAX_TOKENS: std::ops::RangeInclusive<i64> = 1..=131_072;
+pub const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;
+/// Tokens per UTC day (tenant and per-user budgets).
+pub const TOKENS_PER_DAY: std::ops::RangeInclusive<i64> = 1..=1_000_000_000_000;
+/// Milliseconds one model call may take.
+pub const TIMEOUT_MS: std::ops::RangeInclusive<i64> = 1_000..=300_000;
+/// Further attempts of a failed model call.
+pub const RETRIES: std::ops::RangeInclusive<i64> = 0..=5;
 
 fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
     let mut out = Vec::new();
@@ -519,6 +566,92 @@ fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> 
             d.req_string(&mo, "model", "the Workers AI model id, e.g. \"@cf/baai/bge-base-en-v1.5\"")
         }
     }
+}
+
+/// Decode the tenant's `ai` object: models, routes, budget, call limits.
+fn decode_ai(d: &mut Decoder<'_>, e: &Entry) -> Option<RawAi> {
+    let ao = d.object(&e.value, "ai", "`ai`", AI_KEYS)?;
+    let chat = match ao.get("chat") {
+        None => {
+            d.missing(&ao, "chat", "the chat model, e.g. \"@cf/meta/llama-3.1-8b-instruct\"");
+            None
+        }
+        Some(ce) => match &ce.value.kind {
+            Kind::Str(s) => Some(RawChat {
+                model: Some(Sp::new(s.clone(), ce.value.span)),
+                max_tokens: None,
+                temperature: None,
+                fallbacks: vec![],
+            }),
+            _ => d.object(&ce.value, "chat", "`chat`", CHAT_KEYS).map(|co| RawChat {
+                model: d.req_string(&co, "model", "the Workers AI model id"),
+                max_tokens: d.int(&co, "max_tokens", MAX_TOKENS),
+                temperature: d.number(&co, "temperature", TEMPERATURE),
+                fallbacks: d.string_list(&co, "fallbacks"),
+            }),
+        },
+    };
+    let mut routes = Vec::new();
+    for r in d.map(&ao, "routes") {
+        let Some(ro) = d.object(&r.value, "routes", format!("route `{}`", r.key), ROUTE_KEYS) else {
+            continue;
+        };
+        routes.push(RawRoute {
+            route: Sp::new(r.key.clone(), r.key_span),
+            chat: d.string(&ro, "chat"),
+            max_tokens: d.int(&ro, "max_tokens", MAX_TOKENS),
+            temperature: d.number(&ro, "temperature", TEMPERATURE),
+            fallbacks: ro.get("fallbacks").is_some().then(|| d.string_list(&ro, "fallbacks")),
+        });
+    }
+    let budget = ao.get("budget").and_then(|b| d.object(&b.value, "budget", "`budget`", BUDGET_KEYS));
+    let (tokens_per_day, user_tokens_per_day) = match budget {
+        Some(bo) => (
+            d.int(&bo, "tokens_per_day", TOKENS_PER_DAY),
+            d.int(&bo, "user_tokens_per_day", TOKENS_PER_DAY),
+        ),
+        None => (None, None),
+    };
+    Some(RawAi {
+        span: e.value.span,
+        gateway: d.string(&ao, "gateway"),
+        chat,
+        embedding: model_ref(d, &ao, "embedding"),
+        tts: model_ref(d, &ao, "tts"),
+        routes,
+        tokens_per_day,
+        user_tokens_per_day,
+        timeout_ms: d.int(&ao, "timeout_ms", TIMEOUT_MS),
+        retries: d.int(&ao, "retries", RETRIES),
+    })
+}
+
+/// Decode an environment's `ai_provider`. Only the shape is checked here
+/// (plus `base_url`, which `openai-compatible` requires); which fields a
+/// kind takes, and their values, are validation's (`validate/ai.rs`).
+fn decode_ai_provider(d: &mut Decoder<'_>, e: &Entry, env: &str) -> Option<RawAiProvider> {
+    let what = format!("`{}` of environment `{env}`", d.disp("ai_provider"));
+    let po = d.object(&e.value, "ai_provider", what, AI_PROVIDER_KEYS)?;
+    let kind = d.req_string(
+        &po,
+        "kind",
+        &format!("how this environment reaches its models: one of {}", AI_PROVIDER_KINDS.join(", ")),
+    );
+    if kind.as_ref().is_some_and(|k| k.value == "openai-compatible") && po.get("base_url").is_none() {
+        d.missing(
+            &po,
+            "base_url",
+            "the server's OpenAI-compatible API root, e.g. \"http://127.0.0.1:11434/v1\" (Ollama)",
+        );
+    }
+    Some(RawAiProvider {
+        head: po.head(),
+        kind,
+        base_url: d.string(&po, "base_url"),
+        api_key_secret: d.string(&po, "api_key_secret"),
+        token_secret: d.string(&po, "token_secret"),
+        model: d.string(&po, "model"),
+    })
 }
 
 /// The object names used in messages: "`jwt`", or "`jwt` of environment `dev`".
@@ -781,6 +914,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             }
         }
         let auth = eo.get("auth").map(|a| decode_auth(d, a, Some(&e.key)));
+        let ai_provider = eo.get("ai_provider").and_then(|p| decode_ai_provider(d, p, &e.key));
         envs.push(RawTenantEnv {
             name: Sp::new(e.key.clone(), e.key_span),
             span: e.value.span,
@@ -789,6 +923,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             resources,
             vars: vars(d, &eo),
             auth,
+            ai_provider,
         });
     }
 
@@ -797,50 +932,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             d.missing(&o, "ai", "every tenant needs at least a chat model");
             None
         }
-        Some(e) => d.object(&e.value, "ai", "`ai`", AI_KEYS).map(|ao| {
-            let chat = match ao.get("chat") {
-                None => {
-                    d.missing(&ao, "chat", "the chat model, e.g. \"@cf/meta/llama-3.1-8b-instruct\"");
-                    None
-                }
-                Some(ce) => match &ce.value.kind {
-                    Kind::Str(s) => Some(RawChat {
-                        model: Some(Sp::new(s.clone(), ce.value.span)),
-                        max_tokens: None,
-                        temperature: None,
-                    }),
-                    _ => d.object(&ce.value, "chat", "`chat`", CHAT_KEYS).map(|co| RawChat {
-                        model: d.req_string(&co, "model", "the Workers AI model id"),
-                        max_tokens: d.int(&co, "max_tokens", MAX_TOKENS),
-                        temperature: d.number(&co, "temperature", 0.0..=2.0),
-                    }),
-                },
-            };
-            let mut routes = Vec::new();
-            for r in d.map(&ao, "routes") {
-                let Some(ro) = d.object(&r.value, "routes", format!("route `{}`", r.key), ROUTE_KEYS) else {
-                    continue;
-                };
-                routes.push(RawRoute {
-                    route: Sp::new(r.key.clone(), r.key_span),
-                    chat: d.string(&ro, "chat"),
-                    max_tokens: d.int(&ro, "max_tokens", MAX_TOKENS),
-                });
-            }
-            let tokens_per_day = ao
-                .get("budget")
-                .and_then(|b| d.object(&b.value, "budget", "`budget`", BUDGET_KEYS))
-                .and_then(|bo| d.int(&bo, "tokens_per_day", 1..=1_000_000_000_000));
-            RawAi {
-                span: e.value.span,
-                gateway: d.string(&ao, "gateway"),
-                chat,
-                embedding: model_ref(d, &ao, "embedding"),
-                tts: model_ref(d, &ao, "tts"),
-                routes,
-                tokens_per_day,
-            }
-        }),
+        Some(e) => decode_ai(d, e),
     };
 
     let rag = match o.get("rag") {

@@ -113,6 +113,37 @@ pub struct TenantEnv {
     pub vars: BTreeMap<String, String>,
     /// Who may call: this environment's `auth`, else the tenant-level one.
     pub auth: Auth,
+    /// How this environment reaches its models.
+    pub ai_provider: AiProvider,
+}
+
+/// How one environment reaches its models (`ai_provider`; default: the
+/// platform's `ai` binding).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum AiProvider {
+    /// The Workers AI binding, through the tenant's AI Gateway when it has one.
+    WorkersAi { binding: String },
+    /// AI Gateway's OpenAI-compatible endpoint
+    /// (`https://gateway.ai.cloudflare.com/v1/{account_id}/{gateway}/compat/chat/completions`).
+    Gateway {
+        /// The tenant's account (from the accounts file).
+        account_id: String,
+        /// The tenant's `ai.gateway`.
+        gateway: String,
+        /// A secret the tenant declares: the gateway's authentication token.
+        token_secret: Option<String>,
+    },
+    /// Any OpenAI-compatible server (vLLM, llama.cpp, Ollama).
+    #[serde(rename = "openai-compatible")]
+    OpenAiCompatible {
+        /// `https://…`, or `http://` to a loopback host.
+        base_url: String,
+        /// A secret the tenant declares: sent as the bearer token.
+        api_key_secret: Option<String>,
+        /// The upstream model name every chat call uses instead of the catalog id.
+        model: Option<String>,
+    },
 }
 
 /// Who may call in one environment. Nothing enabled: nobody (fail closed).
@@ -249,10 +280,18 @@ pub struct Ai {
     pub chat_model: String,
     pub max_tokens: u32,
     pub temperature: f64,
+    /// Tried in order when the chat model fails: distinct, none equal to it.
+    pub fallbacks: Vec<String>,
     pub embedding_model: Option<String>,
     pub tts_model: Option<String>,
     pub routes: Vec<RouteOverride>,
     pub tokens_per_day: Option<u64>,
+    /// At most `tokens_per_day` when both are set.
+    pub user_tokens_per_day: Option<u64>,
+    /// Milliseconds one model call may take.
+    pub timeout_ms: u32,
+    /// Further attempts of a failed call, per model.
+    pub retries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -260,6 +299,15 @@ pub struct RouteOverride {
     pub route: String,
     pub chat_model: String,
     pub max_tokens: u32,
+    pub temperature: f64,
+    /// The route's own list, else `ai.chat`'s without the route's model.
+    pub fallbacks: Vec<String>,
+}
+
+/// The fallbacks of a route that lists none: the `ai`-level ones, without
+/// the route's own model.
+pub fn inherited_fallbacks(ai_level: &[String], route_model: &str) -> Vec<String> {
+    ai_level.iter().filter(|f| *f != route_model).cloned().collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -340,6 +388,8 @@ pub struct Safety {
 pub mod defaults {
     pub const MAX_TOKENS: u32 = 1024;
     pub const TEMPERATURE: f64 = 0.7;
+    pub const TIMEOUT_MS: u32 = 30_000;
+    pub const RETRIES: u32 = 1;
     pub const CHUNK_SIZE: u32 = 800;
     pub const OVERLAP: u32 = 100;
     pub const TOP_K: u32 = 5;

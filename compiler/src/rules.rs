@@ -204,40 +204,85 @@ pub fn is_loopback_host(h: &str) -> bool {
     matches!(h, "localhost" | "127.0.0.1" | "[::1]")
 }
 
+/// What a URL rule calls its URLs, and how it explains its refusals.
+struct UrlRule {
+    /// "key URL", "base URL".
+    noun: &'static str,
+    example: &'static str,
+    /// Why https (an unsupported scheme).
+    scheme_help: &'static str,
+    /// Where credentials go instead of `user@`.
+    userinfo_help: &'static str,
+    /// Whether `?query` may follow the path.
+    query: bool,
+}
+
 /// Check the URL keys are fetched from (`jwks-url`, `certs-url`):
 /// `https://host[:port][/path][?query]`, or `http://` to a loopback host.
 /// No user info, no fragment, no whitespace. Returns a message and a help
 /// text when invalid.
 pub fn check_key_url(url: &str) -> Result<(), (String, String)> {
-    let example = "e.g. `https://login.acme.example.com/.well-known/jwks.json`";
+    check_url(
+        url,
+        &UrlRule {
+            noun: "key URL",
+            example: "e.g. `https://login.acme.example.com/.well-known/jwks.json`",
+            scheme_help: "keys are fetched over https",
+            userinfo_help: "key sets are public: fetch them without credentials",
+            query: true,
+        },
+    )
+}
+
+/// Check the base URL of an OpenAI-compatible server (`ai_provider`'s
+/// `base_url`): the key URL rule (https, or http to a loopback host; no user
+/// info, no fragment), and no query either, since paths are appended to it.
+pub fn check_base_url(url: &str) -> Result<(), (String, String)> {
+    check_url(
+        url,
+        &UrlRule {
+            noun: "base URL",
+            example: "e.g. `https://llm.example.com/v1`, or `http://127.0.0.1:11434/v1` for a local server",
+            scheme_help: "models are called over https",
+            userinfo_help: "name the API key's secret in `api-key-secret` instead",
+            query: false,
+        },
+    )
+}
+
+fn check_url(url: &str, rule: &UrlRule) -> Result<(), (String, String)> {
+    let UrlRule { noun, example, .. } = rule;
     if url.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err((
-            "a key URL cannot be empty or contain whitespace".into(),
+            format!("a {noun} cannot be empty or contain whitespace"),
             format!("write the full URL, {example}"),
         ));
     }
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(("a key URL needs a scheme".into(), format!("write `https://{url}`, {example}")));
+        return Err((format!("a {noun} needs a scheme"), format!("write `https://{url}`, {example}")));
     };
     if scheme != "https" && scheme != "http" {
         return Err((
-            format!("unsupported scheme `{scheme}` in a key URL"),
-            format!("keys are fetched over https, {example}"),
+            format!("unsupported scheme `{scheme}` in a {noun}"),
+            format!("{}, {example}", rule.scheme_help),
         ));
     }
     if rest.contains('#') {
         return Err((
-            "a key URL has no fragment (`#…`)".into(),
+            format!("a {noun} has no fragment (`#…`)"),
             "remove the `#…` part: it is never sent to the server".into(),
+        ));
+    }
+    if !rule.query && rest.contains('?') {
+        return Err((
+            format!("a {noun} has no query (`?…`)"),
+            format!("paths are appended to it: remove the `?…` part, {example}"),
         ));
     }
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
     let authority = &rest[..end];
     if authority.contains('@') {
-        return Err((
-            "a key URL cannot contain user info (`user@`)".into(),
-            "key sets are public: fetch them without credentials".into(),
-        ));
+        return Err((format!("a {noun} cannot contain user info (`user@`)"), rule.userinfo_help.into()));
     }
     let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
         match stripped.split_once(']') {
@@ -260,14 +305,14 @@ pub fn check_key_url(url: &str) -> Result<(), (String, String)> {
     }
     if scheme == "http" {
         return Err((
-            "a key URL must use https".into(),
+            format!("a {noun} must use https"),
             format!("plain `http://` is allowed only for loopback hosts (localhost, 127.0.0.1, [::1]): use `https://{rest}`"),
         ));
     }
     if host.starts_with("*.") {
-        return Err(("a key URL cannot have a wildcard host".into(), format!("name one host, {example}")));
+        return Err((format!("a {noun} cannot have a wildcard host"), format!("name one host, {example}")));
     }
-    check_host(host).map_err(|(m, h)| (format!("invalid host in key URL: {m}"), h))?;
+    check_host(host).map_err(|(m, h)| (format!("invalid host in {noun}: {m}"), h))?;
     Ok(())
 }
 

@@ -26,6 +26,9 @@ const MODEL_ID: &str = r"^@[a-z0-9-]+/[A-Za-z0-9._/-]+$";
 /// Where keys are fetched from: https, or http to a loopback host.
 const KEY_URL: &str =
     r"^(https://([^\s/?#@:\[\]]+|\[::1\])(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?)([/?][^\s#]*)?$";
+/// An OpenAI-compatible server's API root: as [`KEY_URL`], without a query.
+const BASE_URL: &str =
+    r"^(https://([^\s/?#@:\[\]]+|\[::1\])(:[0-9]{1,5})?|http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]{1,5})?)(/[^\s#?]*)?$";
 /// A hostname of at least two labels, no wildcard, no trailing dot.
 const TEAM_DOMAIN: &str = r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$";
 /// Unpadded base64url, as JSON Web Keys write their members.
@@ -57,7 +60,7 @@ pub struct TenantDoc {
     /// Hosts, binding resources and vars per environment, by environment name; exactly the environments of the platform file, each present.
     #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
     pub envs: BTreeMap<String, TenantEnv>,
-    /// Models (chat, embedding, text-to-speech), AI Gateway, per-route overrides and token budget. Required: at least the chat model.
+    /// Models (chat and its fallbacks, embedding, text-to-speech), AI Gateway, per-route overrides, token budgets and call limits. Required: at least the chat model.
     pub ai: Ai,
     /// Retrieval (RAG) settings. Default: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5.
     #[serde(default)]
@@ -153,6 +156,56 @@ pub struct TenantEnv {
     #[serde(default)]
     #[schemars(example = serde_json::json!({"none": true, "api_keys": true}))]
     pub auth: Option<Auth>,
+    /// How this environment reaches its models: `workers-ai` (the platform's `ai` binding, through the tenant's AI Gateway when `ai.gateway` is set), `gateway` (AI Gateway's OpenAI-compatible endpoint; needs `ai.gateway`) or `openai-compatible` (any OpenAI-compatible server). Default: `{"kind": "workers-ai"}`, which needs an `ai` binding in the platform file.
+    #[serde(default)]
+    #[schemars(example = serde_json::json!({"kind": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1"}), example = serde_json::json!({"kind": "gateway", "token_secret": "GATEWAY_TOKEN"}))]
+    pub ai_provider: Option<AiProvider>,
+}
+
+/// How one environment reaches its models; `kind` selects the provider and the fields it takes.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = describe_provider_kind)]
+pub enum AiProvider {
+    /// The platform's Workers AI binding (`env.AI.run`), through the tenant's AI Gateway when `ai.gateway` is set.
+    WorkersAi {},
+    /// AI Gateway's OpenAI-compatible endpoint (`https://gateway.ai.cloudflare.com/v1/<account id>/<ai.gateway>/compat/chat/completions`); needs `ai.gateway`.
+    Gateway {
+        /// NAME of a secret the tenant declares in `secrets`, holding the gateway's authentication token (for an authenticated gateway). Default: none.
+        #[serde(default)]
+        #[schemars(pattern(UPPER), example = &"GATEWAY_TOKEN")]
+        token_secret: Option<String>,
+    },
+    /// Any OpenAI-compatible server (vLLM, llama.cpp, Ollama).
+    #[serde(rename = "openai-compatible")]
+    OpenaiCompatible {
+        /// The server's API root, to which `/chat/completions` is appended: `https://…`, or `http://` to a loopback host (`localhost`, `127.0.0.1`, `[::1]`); no user info, query or fragment.
+        #[schemars(pattern(BASE_URL), example = &"http://127.0.0.1:11434/v1")]
+        base_url: String,
+        /// NAME of a secret the tenant declares in `secrets`, sent as the bearer token. Default: none.
+        #[serde(default)]
+        #[schemars(pattern(UPPER), example = &"LLM_API_KEY")]
+        api_key_secret: Option<String>,
+        /// The model name every chat call sends, instead of the catalog id (e.g. `llama3.2` for Ollama), 1–256 characters without whitespace. Default: the catalog id.
+        #[serde(default)]
+        #[schemars(pattern(r"^\S+$"), length(max = 256), example = &"llama3.2")]
+        model: Option<String>,
+    },
+}
+
+/// Describe the `kind` tag of every provider variant (schemars gives it none).
+fn describe_provider_kind(schema: &mut Schema) {
+    let Some(variants) = schema.get_mut("oneOf").and_then(|v| v.as_array_mut()) else {
+        return;
+    };
+    for variant in variants {
+        if let Some(serde_json::Value::Object(tag)) = variant.pointer_mut("/properties/kind") {
+            tag.insert(
+                "description".into(),
+                "Provider kind: `workers-ai`, `gateway` or `openai-compatible`.".into(),
+            );
+        }
+    }
 }
 
 /// The KV namespace of a `kv` binding in one environment.
@@ -186,7 +239,7 @@ pub struct AnalyticsResource {
     pub dataset: String,
 }
 
-/// Models and budget. Model ids come from the Workers AI catalog or the platform's `models`.
+/// Models, budgets and call limits. Model ids come from the Workers AI catalog or the platform's `models`.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Ai {
@@ -204,13 +257,21 @@ pub struct Ai {
     #[serde(default)]
     #[schemars(example = &"@cf/myshell-ai/melotts")]
     pub tts: Option<ModelRef>,
-    /// Per-route overrides of the chat model and token limit, by route: `chat`, `search`, `tools` or `tts`. Default: none (every route uses `ai.chat`).
+    /// Per-route overrides of the chat model, token limit, temperature and fallbacks, by route: `chat`, `search`, `tools` or `tts`. Default: none (every route uses `ai.chat`).
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"enum": ["chat", "search", "tools", "tts"]}))]
     pub routes: Option<BTreeMap<String, RouteOverride>>,
-    /// Daily token budget. Default: unlimited.
+    /// Daily token budgets, of the tenant and of each user. Default: unlimited.
     #[serde(default)]
     pub budget: Option<Budget>,
+    /// Milliseconds one model call may take before it counts as failed, 1000–300000. Default: 30000.
+    #[serde(default)]
+    #[schemars(range(min = 1000, max = 300_000), example = 30_000)]
+    pub timeout_ms: Option<u32>,
+    /// Further attempts of a failed model call before the next fallback, 0–5. Default: 1.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 5), example = 1)]
+    pub retries: Option<u32>,
 }
 
 /// A chat model: its id (`@<namespace>/<path>`, e.g. `@cf/meta/llama-3.1-8b-instruct`), or an object with the id and limits.
@@ -236,6 +297,10 @@ pub struct Chat {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 2.0))]
     pub temperature: Option<f64>,
+    /// Models tried in order when `model` fails: `text-generation` models, at most 5, each once, none equal to `model`. Default: none.
+    #[serde(default)]
+    #[schemars(inner(pattern(MODEL_ID)), length(max = 5), extend("uniqueItems" = true), example = vec!["@cf/meta/llama-3.1-8b-instruct-fast"])]
+    pub fallbacks: Option<Vec<String>>,
 }
 
 /// A model: its id (`@<namespace>/<path>`, e.g. `@cf/baai/bge-base-en-v1.5`), or `{"model": id}`.
@@ -267,9 +332,17 @@ pub struct RouteOverride {
     #[serde(default)]
     #[schemars(range(min = 1, max = 131072))]
     pub max_tokens: Option<u32>,
+    /// Sampling temperature on this route, 0.0–2.0. Default: `ai.chat.temperature`, else 0.7.
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    /// Models tried in order when this route's model fails: 1–5 `text-generation` models, each once, none equal to the route's model. Default: `ai.chat.fallbacks` without the route's model.
+    #[serde(default)]
+    #[schemars(inner(pattern(MODEL_ID)), length(min = 1, max = 5), extend("uniqueItems" = true), example = vec!["@cf/meta/llama-3.1-8b-instruct-fast"])]
+    pub fallbacks: Option<Vec<String>>,
 }
 
-/// Token budget of the tenant.
+/// Token budgets of the tenant and of each of its users.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Budget {
@@ -277,6 +350,10 @@ pub struct Budget {
     #[serde(default)]
     #[schemars(range(min = 1, max = 1_000_000_000_000u64), example = 2_000_000)]
     pub tokens_per_day: Option<u64>,
+    /// Tokens per UTC day for one user across all routes, 1–1,000,000,000,000; at most `tokens_per_day` when both are set. Default: unlimited.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 1_000_000_000_000u64), example = 100_000)]
+    pub user_tokens_per_day: Option<u64>,
 }
 
 /// Retrieval settings (defaults: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5).

@@ -8,6 +8,7 @@
 //! Invariant: returns `Some(Model)` only when no error was reported here or
 //! earlier (the caller passes the earlier count).
 
+mod ai;
 mod auth;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -796,6 +797,11 @@ fn check_tenant(
         .collect();
 
     // Environments.
+    let account_id = accounts
+        .zip(t.account.as_ref())
+        .and_then(|(a, k)| a.get(&k.value))
+        .map(|(a, _)| a.account_id.clone())
+        .unwrap_or_default();
     let env_names: Vec<&str> = p.resolved.environments.iter().map(|e| e.name.as_str()).collect();
     let mut envs = Vec::new();
     for e in t.envs.iter().filter(|_| p.complete) {
@@ -1109,6 +1115,9 @@ fn check_tenant(
         auth::check_env(cx, pe, e, t);
         // The environment's own block replaces the tenant-level one.
         let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
+        let Some(ai_provider) = ai::check_provider(cx, p, pe, e, t, &account_id) else {
+            continue; // reported: no model
+        };
         envs.push(res::TenantEnv {
             name: pe.name.clone(),
             hosts,
@@ -1121,150 +1130,12 @@ fn check_tenant(
             resources,
             vars,
             auth,
+            ai_provider,
         });
     }
 
-    // AI.
-    let has_vectorize = p
-        .resolved
-        .bindings
-        .iter()
-        .any(|b| matches!(b.kind, res::BindingKind::Vectorize { .. }));
-    let mut ai_out = None;
-    if let Some(ai) = &t.ai {
-        if let Some(g) = &ai.gateway {
-            if !is_slug(&g.value, 64) {
-                cx.err(
-                    Diagnostic::error(
-                        "tenant::ai::gateway",
-                        format!("`{}` is not a valid AI Gateway id", g.value),
-                        g.span,
-                        "invalid gateway id",
-                    )
-                    .with_help("lowercase letters, digits and dashes, as created in the AI Gateway dashboard"),
-                );
-            }
-        }
-        let chat = ai
-            .chat
-            .as_ref()
-            .and_then(|c| c.model.as_ref())
-            .and_then(|m| check_model(cx, m, "text-generation", "chat"));
-        let emb = match &ai.embedding {
-            Some(m) => check_model(cx, m, "text-embeddings", "embedding").map(|info| (info, m.span)),
-            None => {
-                if has_vectorize {
-                    let help = cx.syntax(
-                        ai.span,
-                        "add `embedding \"@cf/baai/bge-base-en-v1.5\"` inside `ai`".into(),
-                        "add `\"embedding\": \"@cf/baai/bge-base-en-v1.5\"` to `ai`".into(),
-                    );
-                    cx.err(
-                        Diagnostic::error(
-                            "tenant::ai::embedding-missing",
-                            "no embedding model, but the platform has a Vectorize index",
-                            Span {
-                                end: ai.span.start + 1,
-                                ..ai.span
-                            },
-                            "`embedding` required",
-                        )
-                        .with_help(help),
-                    );
-                }
-                None
-            }
-        };
-        if let Some((info, span)) = &emb {
-            for b in &p.resolved.bindings {
-                if let res::BindingKind::Vectorize { dimensions, .. } = &b.kind {
-                    if *dimensions != 0 && info.dimensions != Some(*dimensions) {
-                        let (decl, dims) = p.binding_spans[&b.name];
-                        cx.err(
-                            Diagnostic::error(
-                                "tenant::model::dimensions",
-                                format!("`{}` returns {}-dimensional vectors, index binding `{}` stores {}", info.id, info.dimensions.unwrap_or(0), b.name, dimensions),
-                                *span,
-                                format!("{} dimensions", info.dimensions.unwrap_or(0)),
-                            )
-                            .with_label(dims.unwrap_or(decl), format!("{dimensions} dimensions"))
-                            .with_help(format!("pick an embedding model with {dimensions} dimensions, or create the index with {} and change the platform file", info.dimensions.unwrap_or(0))),
-                        );
-                    }
-                }
-            }
-        }
-        let tts = ai.tts.as_ref().and_then(|m| check_model(cx, m, "text-to-speech", "text-to-speech"));
-        let mut routes = Vec::new();
-        for r in &ai.routes {
-            if !ROUTES.contains(&r.route.value.as_str()) {
-                let mut d = Diagnostic::error(
-                    "tenant::ai::route",
-                    format!("unknown route `{}`", r.route.value),
-                    r.route.span,
-                    "not a route of the Worker",
-                );
-                d = match did_you_mean(&r.route.value, ROUTES.iter().copied()) {
-                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
-                    None => d.with_help(format!("routes that accept overrides: {}", ROUTES.join(", "))),
-                };
-                cx.err(d);
-                continue;
-            }
-            let model = r.chat.as_ref().and_then(|m| check_model(cx, m, "text-generation", "chat"));
-            routes.push(res::RouteOverride {
-                route: r.route.value.clone(),
-                chat_model: model
-                    .map(|m| m.id)
-                    .or_else(|| chat.as_ref().map(|c| c.id.clone()))
-                    .unwrap_or_default(),
-                max_tokens: r
-                    .max_tokens
-                    .as_ref()
-                    .map(|m| m.value as u32)
-                    .or(ai.chat.as_ref().and_then(|c| c.max_tokens.as_ref()).map(|m| m.value as u32))
-                    .unwrap_or(defaults::MAX_TOKENS),
-            });
-        }
-        routes.sort_by(|a, b| a.route.cmp(&b.route));
-        if t.tts.enabled.as_ref().is_some_and(|e| e.value) && ai.tts.is_none() {
-            let at = t.tts.enabled.as_ref().map(|e| e.span).unwrap_or(ai.span);
-            let help = cx.syntax(
-                ai.span,
-                "add `tts \"@cf/myshell-ai/melotts\"` inside `ai`".into(),
-                "add `\"tts\": \"@cf/myshell-ai/melotts\"` to `ai`".into(),
-            );
-            cx.err(
-                Diagnostic::error(
-                    "tenant::tts::model-missing",
-                    "text-to-speech is enabled but `ai` names no TTS model",
-                    at,
-                    "enabled here",
-                )
-                .with_help(help),
-            );
-        }
-        ai_out = chat.map(|c| res::Ai {
-            gateway: ai.gateway.as_ref().map(|g| g.value.clone()),
-            chat_model: c.id,
-            max_tokens: ai
-                .chat
-                .as_ref()
-                .and_then(|c| c.max_tokens.as_ref())
-                .map(|m| m.value as u32)
-                .unwrap_or(defaults::MAX_TOKENS),
-            temperature: ai
-                .chat
-                .as_ref()
-                .and_then(|c| c.temperature.as_ref())
-                .map(|m| m.value)
-                .unwrap_or(defaults::TEMPERATURE),
-            embedding_model: emb.map(|(i, _)| i.id),
-            tts_model: tts.map(|i| i.id),
-            routes,
-            tokens_per_day: ai.tokens_per_day.as_ref().map(|t| t.value as u64),
-        });
-    }
+    // AI: models, routes, budgets (each environment's provider is checked above).
+    let ai_out = t.ai.as_ref().and_then(|ai| ai::check_ai(cx, p, t, ai));
 
     // RAG.
     let chunk = t.rag.chunk_size.as_ref().map(|c| c.value as u32).unwrap_or(defaults::CHUNK_SIZE);

@@ -741,6 +741,8 @@ fn environment_without_settings_is_missing() {
         host "acme.stage.example.com"
         kv CACHE id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b"
         vectorize DOCS index="acme-docs-stage"
+        // The default, written out: the platform's `ai` binding, through acme-gw.
+        ai-provider "workers-ai"
     }
 "#,
             "",
@@ -1456,7 +1458,11 @@ fn json_tts_enabled_without_a_tts_model() {
 fn json_unknown_route_override_suggests_a_route() {
     let o = check(
         "json_unknown_route_override_suggests_a_route",
-        &[replace("globex.jsonc", r#""routes": { "chat": {"#, r#""routes": { "caht": {"#)],
+        &[replace(
+            "globex.jsonc",
+            "\"routes\": {\n      \"chat\": {",
+            "\"routes\": {\n      \"caht\": {",
+        )],
     );
     let d = o.expect("tenant::ai::route", "globex.jsonc", r#""caht""#);
     assert_eq!(d.help.as_deref(), Some("did you mean `chat`?"));

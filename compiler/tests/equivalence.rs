@@ -215,6 +215,7 @@ platform "shorthand" {
     environment "dev"
     environment "prod"
     kv CACHE
+    ai AI
     tool "summarize"
     tool "ingest-docs" roles="admin"
     tool "web-search" {
@@ -292,7 +293,7 @@ fn same_tenant(forms: &[(&str, String)]) -> resolved::Tenant {
 /// KDL body and JSON body with the default envs (and, unless the body has
 /// its own, the default ai).
 fn kdl(body: &str) -> (&'static str, String) {
-    let ai = if body.contains("ai {") || body.contains("ai gateway") {
+    let ai = if body.contains("ai {") || body.contains("ai gateway") || body.trim_start().starts_with("ai ") {
         ""
     } else {
         AI_KDL
@@ -445,6 +446,164 @@ fn shorthand_route_and_budget() {
     assert_eq!(t.ai.gateway.as_deref(), Some("t-gw"));
     assert_eq!(t.ai.routes.len(), 2);
     assert_eq!(t.ai.tokens_per_day, Some(2_000_000));
+}
+
+/// [`ENVS_KDL`] with `dev` and `prod` lines added at the end of each block.
+fn envs_kdl_with(dev: &str, prod: &str) -> String {
+    ENVS_KDL
+        .replacen("000000000001\"\n", &format!("000000000001\"\n        {dev}\n"), 1)
+        .replacen("000000000002\"\n", &format!("000000000002\"\n        {prod}\n"), 1)
+}
+
+/// [`ENVS_JSON`] with `"ai_provider"` values (JSON objects) for `dev` and `prod`.
+fn envs_json_with(dev: &str, prod: &str) -> String {
+    ENVS_JSON
+        .replacen("01\" } } }", &format!("01\" }} }}, \"ai_provider\": {dev} }}"), 1)
+        .replacen("02\" } } }", &format!("02\" }} }}, \"ai_provider\": {prod} }}"), 1)
+}
+
+#[test]
+fn shorthand_ai_provider_kind_argument() {
+    let ai_kdl = r#"ai gateway="t-gw" { chat "@cf/meta/llama-3.1-8b-instruct"; }"#;
+    let secrets_kdl = r#"secrets "LLM_KEY" "GATEWAY_TOKEN""#;
+    let kdl_form = |dev: &str, prod: &str| {
+        (
+            "t.kdl",
+            tenant_kdl(&format!("{}\n    {ai_kdl}\n    {secrets_kdl}", envs_kdl_with(dev, prod))),
+        )
+    };
+    let json_form = |dev: &str, prod: &str| {
+        let body = format!(
+            "{},\n  \"ai\": {{ \"gateway\": \"t-gw\", \"chat\": \"@cf/meta/llama-3.1-8b-instruct\" }},\n  \"secrets\": [\"LLM_KEY\", \"GATEWAY_TOKEN\"]",
+            envs_json_with(dev, prod)
+        );
+        ("t.json", tenant_json(&body))
+    };
+    let t = same_tenant(&[
+        kdl_form(
+            r#"ai-provider "openai-compatible" base-url="http://127.0.0.1:11434/v1" api-key-secret="LLM_KEY" model="llama3.2""#,
+            r#"ai-provider "gateway" token-secret="GATEWAY_TOKEN""#,
+        ),
+        kdl_form(
+            r#"ai-provider "openai-compatible" { base-url "http://127.0.0.1:11434/v1"; api-key-secret "LLM_KEY"; model "llama3.2"; }"#,
+            r#"ai-provider { kind "gateway"; token-secret "GATEWAY_TOKEN"; }"#,
+        ),
+        json_form(
+            // A trailing `/` is dropped: the runtime appends `/chat/completions`.
+            r#"{ "kind": "openai-compatible", "base_url": "http://127.0.0.1:11434/v1/", "api_key_secret": "LLM_KEY", "model": "llama3.2" }"#,
+            r#"{ "kind": "gateway", "token_secret": "GATEWAY_TOKEN" }"#,
+        ),
+    ]);
+    assert_eq!(
+        t.envs[0].ai_provider,
+        resolved::AiProvider::OpenAiCompatible {
+            base_url: "http://127.0.0.1:11434/v1".into(),
+            api_key_secret: Some("LLM_KEY".into()),
+            model: Some("llama3.2".into()),
+        }
+    );
+    assert_eq!(
+        t.envs[1].ai_provider,
+        resolved::AiProvider::Gateway {
+            account_id: "0123456789abcdef0123456789abcdef".into(),
+            gateway: "t-gw".into(),
+            token_secret: Some("GATEWAY_TOKEN".into()),
+        }
+    );
+}
+
+#[test]
+fn shorthand_default_ai_provider_is_the_platform_ai_binding() {
+    let t = same_tenant(&[
+        kdl(""),
+        (
+            "t.kdl",
+            tenant_kdl(&format!(
+                "{}\n    {AI_KDL}",
+                envs_kdl_with(r#"ai-provider "workers-ai""#, r#"ai-provider kind="workers-ai""#)
+            )),
+        ),
+        (
+            "t.json",
+            tenant_json(&format!(
+                "{},\n  {AI_JSON}",
+                envs_json_with(r#"{ "kind": "workers-ai" }"#, r#"{ "kind": "workers-ai" }"#)
+            )),
+        ),
+    ]);
+    for e in &t.envs {
+        assert_eq!(e.ai_provider, resolved::AiProvider::WorkersAi { binding: "AI".into() });
+    }
+}
+
+#[test]
+fn shorthand_fallbacks_route_settings_and_limits() {
+    let t = same_tenant(&[
+        kdl(r#"ai timeout-ms=20000 retries=3 {
+            chat "@cf/meta/llama-3.1-8b-instruct" temperature=0.4 {
+                fallback "@cf/meta/llama-3.1-8b-instruct-fast"
+                fallback "@cf/meta/llama-3.2-3b-instruct"
+            }
+            route "chat" chat="@cf/meta/llama-3.1-8b-instruct-fast" temperature=0.2 {
+                fallback "@cf/meta/llama-3.2-1b-instruct"
+            }
+            route "search" chat="@cf/meta/llama-3.2-3b-instruct"
+            route "tools" max-tokens=64
+            budget tokens-per-day=2000000 user-tokens-per-day=100000
+        }"#),
+        kdl(r#"ai {
+            timeout-ms 20000
+            retries 3
+            chat { model "@cf/meta/llama-3.1-8b-instruct"; temperature 0.4; fallback "@cf/meta/llama-3.1-8b-instruct-fast"; fallback "@cf/meta/llama-3.2-3b-instruct"; }
+            route "chat" { chat "@cf/meta/llama-3.1-8b-instruct-fast"; temperature 0.2; fallback "@cf/meta/llama-3.2-1b-instruct"; }
+            route "search" { chat "@cf/meta/llama-3.2-3b-instruct"; }
+            route "tools" { max-tokens 64; }
+            budget { tokens-per-day 2000000; user-tokens-per-day 100000; }
+        }"#),
+        json(
+            r#""ai": {
+            "timeout_ms": 20000,
+            "retries": 3,
+            "chat": {
+                "model": "@cf/meta/llama-3.1-8b-instruct",
+                "temperature": 0.4,
+                "fallbacks": ["@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.2-3b-instruct"]
+            },
+            "routes": {
+                "chat": { "chat": "@cf/meta/llama-3.1-8b-instruct-fast", "temperature": 0.2, "fallbacks": ["@cf/meta/llama-3.2-1b-instruct"] },
+                "search": { "chat": "@cf/meta/llama-3.2-3b-instruct" },
+                "tools": { "max_tokens": 64 }
+            },
+            "budget": { "tokens_per_day": 2000000, "user_tokens_per_day": 100000 }
+        }"#,
+        ),
+    ]);
+    let ai = &t.ai;
+    assert_eq!((ai.timeout_ms, ai.retries), (20_000, 3));
+    assert_eq!(
+        ai.fallbacks,
+        ["@cf/meta/llama-3.1-8b-instruct-fast", "@cf/meta/llama-3.2-3b-instruct"]
+    );
+    assert_eq!((ai.tokens_per_day, ai.user_tokens_per_day), (Some(2_000_000), Some(100_000)));
+    let route = |name: &str| ai.routes.iter().find(|r| r.route == name).unwrap();
+    // Its own temperature and fallbacks.
+    assert_eq!(route("chat").temperature, 0.2);
+    assert_eq!(route("chat").fallbacks, ["@cf/meta/llama-3.2-1b-instruct"]);
+    // The ai-level temperature and fallbacks, without the route's own model.
+    assert_eq!(route("search").temperature, 0.4);
+    assert_eq!(route("search").fallbacks, ["@cf/meta/llama-3.1-8b-instruct-fast"]);
+    // Everything from the ai level.
+    assert_eq!(route("tools").chat_model, "@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(route("tools").fallbacks, ai.fallbacks);
+    assert_eq!((route("tools").max_tokens, route("tools").temperature), (64, 0.4));
+}
+
+#[test]
+fn ai_limits_default_when_not_written() {
+    let t = same_tenant(&[kdl(""), json("")]);
+    assert_eq!((t.ai.timeout_ms, t.ai.retries), (30_000, 1));
+    assert!(t.ai.fallbacks.is_empty());
+    assert_eq!(t.ai.user_tokens_per_day, None);
 }
 
 #[test]
@@ -758,10 +917,10 @@ platform {
 
 #[test]
 fn shorthand_environment_without_settings() {
-    let base = |envs: &str| format!("platform \"shorthand\" {{\n compatibility-date \"2026-11-01\"\n {envs}\n kv CACHE\n}}");
+    let base = |envs: &str| format!("platform \"shorthand\" {{\n compatibility-date \"2026-11-01\"\n {envs}\n kv CACHE\n ai AI\n}}");
     let json = |envs: &str| {
         format!(
-            r#"{{ "worker": "shorthand", "compatibility_date": "2026-11-01", "environments": {{ {envs} }}, "bindings": {{ "CACHE": {{ "type": "kv" }} }} }}"#
+            r#"{{ "worker": "shorthand", "compatibility_date": "2026-11-01", "environments": {{ {envs} }}, "bindings": {{ "CACHE": {{ "type": "kv" }}, "AI": {{ "type": "ai" }} }} }}"#
         )
     };
     let m = platform_model("platform.kdl", &base("environment \"dev\"\n environment \"prod\""));

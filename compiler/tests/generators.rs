@@ -167,6 +167,15 @@ fn new_from_an_existing_tenant_copies_its_settings_in_either_format() {
         assert_eq!(u.header_policy, globex.header_policy);
         assert_eq!(u.ai.chat_model, globex.ai.chat_model);
         assert_eq!(u.ai.routes, globex.ai.routes);
+        assert_eq!(
+            (&u.ai.fallbacks, u.ai.timeout_ms, u.ai.retries, u.ai.user_tokens_per_day),
+            (
+                &globex.ai.fallbacks,
+                globex.ai.timeout_ms,
+                globex.ai.retries,
+                globex.ai.user_tokens_per_day
+            )
+        );
         assert_eq!(u.ai.gateway.as_deref(), Some("umbrella-gw"));
         assert_eq!(
             (&u.rag, &u.sessions, &u.rate_limits, &u.cache),
@@ -179,6 +188,7 @@ fn new_from_an_existing_tenant_copies_its_settings_in_either_format() {
         for (a, b) in u.envs.iter().zip(&globex.envs) {
             assert_eq!(a.vars, b.vars, "vars of {}", a.name);
             assert_ne!(a.hosts, b.hosts, "hosts are never copied");
+            assert_eq!(a.ai_provider, b.ai_provider, "ai provider of {}", a.name);
         }
         models.push(u);
     }

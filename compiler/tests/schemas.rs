@@ -934,14 +934,27 @@ fn former_mismatches_get_the_same_verdict_from_schema_and_compiler() {
 
 // ------------------------------------------------------------------ (d) broken documents, generated
 
+/// The tag that selects the variant of a `oneOf` definition: `type` for
+/// platform bindings, `kind` for AI providers.
+fn variant_tag(def: &str) -> Option<&'static str> {
+    match def {
+        "BindingDef" => Some("type"),
+        "AiProvider" => Some("kind"),
+        _ => None,
+    }
+}
+
 /// One object type of the schemas with an instance in a base document.
-/// `def` is a `$defs` name, or "" for the document root; for `BindingDef`
-/// the instance's `type` selects the variant.
+/// `def` is a `$defs` name, or "" for the document root; for a tagged
+/// definition ([`variant_tag`]) the instance's tag selects the variant.
 const INSTANCES: &[(&str, &str, &str, &str)] = &[
     // (schema, def, base document, pointer of the instance)
     ("tenant", "", "globex", ""),
     ("tenant", "Resolution", "globex", "/resolution"),
     ("tenant", "TenantEnv", "globex", "/envs/prod"),
+    ("tenant", "AiProvider", "acme", "/envs/stage/ai_provider"),
+    ("tenant", "AiProvider", "acme", "/envs/prod/ai_provider"),
+    ("tenant", "AiProvider", "globex", "/envs/dev/ai_provider"),
     ("tenant", "KvResource", "globex", "/envs/dev/kv/CACHE"),
     ("tenant", "VectorizeResource", "globex", "/envs/dev/vectorize/DOCS"),
     ("tenant", "AnalyticsResource", "initech", "/envs/prod/analytics_engine/EVENTS"),
@@ -1002,11 +1015,12 @@ fn def_schema(kind: &str, def: &str, instance: &Value) -> &'static Value {
     assert!(!d.is_null(), "{kind}: no $defs/{def}");
     match d.get("oneOf").and_then(Value::as_array) {
         Some(variants) => {
-            let ty = &instance["type"];
+            let tag = variant_tag(def).unwrap_or_else(|| panic!("{kind}: $defs/{def} has variants but no tag in variant_tag"));
+            let ty = &instance[tag];
             variants
                 .iter()
-                .find(|v| v["properties"]["type"]["const"] == *ty)
-                .unwrap_or_else(|| panic!("{kind}: no {def} variant for type {ty}"))
+                .find(|v| v["properties"][tag]["const"] == *ty)
+                .unwrap_or_else(|| panic!("{kind}: no {def} variant for {tag} {ty}"))
         }
         None => d,
     }
@@ -1053,9 +1067,9 @@ fn mutations() -> Vec<Mutation> {
             .as_array()
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        let label = match def {
-            "BindingDef" => format!("BindingDef[{}]", instance["type"].as_str().unwrap()),
-            _ => def.to_string(),
+        let label = match variant_tag(def) {
+            Some(tag) => format!("{def}[{}]", instance[tag].as_str().unwrap()),
+            None => def.to_string(),
         };
         let mut push = |key: String, f: &dyn Fn(&mut serde_json::Map<String, Value>), must_reject: bool, on_bound: bool| {
             let mut doc = base.clone();
@@ -1299,8 +1313,10 @@ fn instances_cover_every_object_type() {
             }
             if let Some(vs) = d.get("oneOf").and_then(Value::as_array) {
                 for v in vs {
-                    if let Some(t) = v["properties"]["type"]["const"].as_str() {
-                        want.insert(format!("{name}[{t}]"));
+                    for tag in ["type", "kind"] {
+                        if let Some(t) = v["properties"][tag]["const"].as_str() {
+                            want.insert(format!("{name}[{t}]"));
+                        }
                     }
                 }
             }
@@ -1308,12 +1324,12 @@ fn instances_cover_every_object_type() {
         let have: BTreeSet<String> = INSTANCES
             .iter()
             .filter(|i| i.0 == kind)
-            .map(|&(_, def, stem, ptr)| match def {
-                "BindingDef" => {
+            .map(|&(_, def, stem, ptr)| match variant_tag(def) {
+                Some(tag) => {
                     let b = base_doc(stem);
-                    format!("{def}[{}]", b.pointer(ptr).unwrap()["type"].as_str().unwrap())
+                    format!("{def}[{}]", b.pointer(ptr).unwrap()[tag].as_str().unwrap())
                 }
-                _ => def.to_string(),
+                None => def.to_string(),
             })
             .collect();
         let missing: Vec<&String> = want.difference(&have).collect();
@@ -1332,6 +1348,7 @@ const KEY_LISTS: &[(&str, &str, &[&str])] = &[
     ("tenant", "", raw::TENANT_KEYS),
     ("tenant", "Resolution", raw::RESOLUTION_KEYS),
     ("tenant", "TenantEnv", raw::TENANT_ENV_KEYS),
+    ("tenant", "AiProvider", raw::AI_PROVIDER_KEYS),
     ("tenant", "KvResource", raw::KV_KEYS),
     ("tenant", "VectorizeResource", raw::VECTORIZE_KEYS),
     ("tenant", "AnalyticsResource", raw::ANALYTICS_KEYS),
@@ -1462,6 +1479,14 @@ fn decoder_enumerations_equal_schema_enums() {
         .map(|v| v["properties"]["type"]["const"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(set(raw::BINDING_TYPES), types, "binding types");
+    // AI provider kinds: the `kind` constants of the AiProvider variants.
+    let kinds: BTreeSet<String> = schema_doc("tenant")["$defs"]["AiProvider"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["properties"]["kind"]["const"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(set(raw::AI_PROVIDER_KINDS), kinds, "ai provider kinds");
     // Routes that accept an override: the property names of `ai.routes`.
     let routes: BTreeSet<String> = schema_doc("tenant")["$defs"]["Ai"]["properties"]["routes"]["propertyNames"]["enum"]
         .as_array()

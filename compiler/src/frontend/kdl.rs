@@ -12,7 +12,8 @@
 //!
 //! The rules add what JSON writes as maps and lists: `env "dev" {…}` is an
 //! entry of `envs`, `host "a"` an element of `hosts`, `kv CACHE id=…` the entry
-//! `kv.CACHE`, and so on. `docs/tenant-format.md` lists them.
+//! `kv.CACHE`, `fallback "…"` an element of `fallbacks`, and so on.
+//! `docs/tenant-format.md` lists them.
 
 use kdl::{KdlDocument, KdlNode, KdlValue};
 
@@ -28,6 +29,8 @@ enum Ctx {
     Tenant,
     TenantEnv,
     Ai,
+    /// Inside `chat` and `route`: `fallback` nodes.
+    AiModel,
     RateLimits,
     Auth,
     AuthMethod,
@@ -109,13 +112,16 @@ static TENANT_ENV: &[Rule] = &[
     r("analytics-engine", "analytics_engine", Collect::Map, Arg::Auto, Ctx::Default),
     r("var", "vars", Collect::Map, Arg::Value, Ctx::Default),
     r("auth", "auth", Collect::One, Arg::Auto, Ctx::Auth),
+    r("ai-provider", "ai_provider", Collect::One, Arg::Field("kind"), Ctx::Default),
 ];
 static AI: &[Rule] = &[
-    r("chat", "chat", Collect::One, Arg::Field("model"), Ctx::Default),
+    r("chat", "chat", Collect::One, Arg::Field("model"), Ctx::AiModel),
     r("embedding", "embedding", Collect::One, Arg::Field("model"), Ctx::Default),
     r("tts", "tts", Collect::One, Arg::Field("model"), Ctx::Default),
-    r("route", "routes", Collect::Map, Arg::Auto, Ctx::Default),
+    r("route", "routes", Collect::Map, Arg::Auto, Ctx::AiModel),
 ];
+/// Inside `chat` and `route`: one `fallback "<model>"` node per fallback, in order.
+static AI_MODEL: &[Rule] = &[r("fallback", "fallbacks", Collect::List, Arg::Value, Ctx::Default)];
 static RATE_LIMITS: &[Rule] = &[
     r("tenant", "tenant", Collect::One, Arg::Field("limit"), Ctx::Default),
     r("user", "user", Collect::One, Arg::Field("limit"), Ctx::Default),
@@ -154,6 +160,7 @@ fn rules(ctx: Ctx) -> &'static [Rule] {
         Ctx::Tenant => TENANT,
         Ctx::TenantEnv => TENANT_ENV,
         Ctx::Ai => AI,
+        Ctx::AiModel => AI_MODEL,
         Ctx::RateLimits => RATE_LIMITS,
         Ctx::Auth => AUTH,
         Ctx::AuthMethod => AUTH_METHOD,
@@ -166,7 +173,17 @@ fn rules(ctx: Ctx) -> &'static [Rule] {
 /// The KDL node name that writes a JSON key in a given object, where it is
 /// not simply the kebab-case key (used for did-you-mean suggestions).
 pub fn node_name_for(json_key: &str) -> Option<&'static str> {
-    for table in [TENANT, TENANT_ENV, AI, RATE_LIMITS, AUTH, AUTH_METHOD, PLATFORM, ACCOUNTS_ROOT] {
+    for table in [
+        TENANT,
+        TENANT_ENV,
+        AI,
+        AI_MODEL,
+        RATE_LIMITS,
+        AUTH,
+        AUTH_METHOD,
+        PLATFORM,
+        ACCOUNTS_ROOT,
+    ] {
         for rule in table {
             if rule.key == json_key && rule.tag.is_none() {
                 return Some(rule.node);
