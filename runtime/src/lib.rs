@@ -44,6 +44,7 @@ pub mod tenants {
     tenants_macros::include_tenants!("../../tenants");
 }
 
+pub mod ai;
 pub mod app;
 pub mod auth;
 pub mod features;

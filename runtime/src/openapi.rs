@@ -75,6 +75,20 @@ fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
     if spec.route == Route::DevStream {
         v.push(InvalidRequest);
     }
+    match spec.route {
+        Route::Chat | Route::ChatCompletions => v.extend([
+            SessionNotFound,
+            ModelNotAllowed,
+            InputTooLong,
+            BlockedContent,
+            BudgetExhausted,
+            UpstreamError,
+            UpstreamTimeout,
+        ]),
+        Route::SessionGet | Route::SessionDelete => v.push(SessionNotFound),
+        Route::SessionsList => v.push(InvalidRequest),
+        _ => {}
+    }
     v.sort_by_key(|c| (c.status(), c.code()));
     v.dedup();
     v
@@ -124,6 +138,29 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             "200",
             "Server-sent events: `tick` events, then `done` (or `error`).",
             json!({"text/event-stream": {"schema": {"type": "string"}}}),
+        ),
+        Route::Chat | Route::ChatCompletions => (
+            "200",
+            "With `stream`: server-sent events, OpenAI `chat.completion.chunk`s (role, content deltas, finish reason, a usage chunk, `data: [DONE]`; a failure after the first chunk is one `data: {\"error\":…}` event and the end). Without: one OpenAI `chat.completion` with `session_id`. Headers name the session (`x-session-id`), the model that answered (`x-model`) and, when the tenant caches answers, `x-cache: hit|miss`.",
+            json!({
+                "text/event-stream": {"schema": {"type": "string"}},
+                "application/json": {"schema": g.response::<crate::features::chat::reply::CompletionDoc>()},
+            }),
+        ),
+        Route::SessionsList => (
+            "200",
+            "The caller's sessions, newest activity first.",
+            json_body(g.response::<crate::features::sessions::SessionList>()),
+        ),
+        Route::SessionGet => (
+            "200",
+            "The session with its messages, oldest first.",
+            json_body(g.response::<crate::objects::sessions::SessionView>()),
+        ),
+        Route::SessionDelete => (
+            "200",
+            "The session and its messages are deleted.",
+            json_body(g.response::<crate::features::sessions::Deleted>()),
         ),
     };
     let mut r = json!({"description": description});
@@ -188,8 +225,24 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
     if spec.dev_only {
         op["x-development-only"] = json!(true);
     }
-    if spec.path.contains("{id}") {
+    if spec.path.starts_with("/v1/keys/") {
         op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The key id (16 hex characters).", "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}]);
+    }
+    if spec.path.starts_with("/sessions/") {
+        op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The session id (32 hex characters).", "schema": {"type": "string", "maxLength": 128}}]);
+    }
+    if spec.route == Route::SessionsList {
+        op["parameters"] = json!([
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
+            {"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page.", "schema": {"type": "string"}},
+        ]);
+    }
+    if matches!(spec.route, Route::Chat | Route::ChatCompletions) {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::chat::ChatRequest>()}},
+            "x-max-bytes": spec.max_body,
+        });
     }
     if spec.route == Route::DevStream {
         op["parameters"] = json!([
@@ -216,6 +269,11 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::KeysCreate => "Issue an API key (shown once)",
         Route::KeysRevoke => "Revoke an API key",
         Route::DevStream => "A test stream of server-sent events (development environments only)",
+        Route::Chat => "Chat with the tenant's model (streams by default)",
+        Route::ChatCompletions => "OpenAI-compatible chat completions (for the OpenAI SDKs)",
+        Route::SessionsList => "The caller's chat sessions",
+        Route::SessionGet => "One of the caller's chat sessions, with its messages",
+        Route::SessionDelete => "Delete one of the caller's chat sessions",
     }
 }
 

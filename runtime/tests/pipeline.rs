@@ -248,7 +248,7 @@ fn wrong_method_is_405_with_allow() {
 
 #[test]
 fn unknown_path_is_404_not_found() {
-    for p in ["/", "/healthz", "/health/", "/chat", "/%00"] {
+    for p in ["/", "/healthz", "/health/", "/chats", "/%00"] {
         acme_dev(get("acme.localhost", p)).error(404, "not_found");
     }
 }

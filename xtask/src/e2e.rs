@@ -96,7 +96,8 @@ pub struct Dev {
 }
 
 /// Start `wrangler dev --local` for `t` on `port` (a free one when `None`).
-pub fn start_dev(tc: &Toolchain, t: &Tenant, port: Option<u16>, state: &Path, log: &Path) -> Result<Dev, ExitCode> {
+/// `extra`: more wrangler arguments (`--var K:V`, another `--config`).
+pub fn start_dev(tc: &Toolchain, t: &Tenant, port: Option<u16>, state: &Path, log: &Path, extra: &[String]) -> Result<Dev, ExitCode> {
     let port = match port {
         Some(p) => p,
         None => free_port().map_err(|e| fail(format!("no free port: {e}")))?,
@@ -110,6 +111,7 @@ pub fn start_dev(tc: &Toolchain, t: &Tenant, port: Option<u16>, state: &Path, lo
         .arg(&t.config)
         .arg("--persist-to")
         .arg(state);
+    c.args(extra);
     let _ = std::fs::remove_file(log);
     let guard = Guard::spawn(&format!("wrangler dev ({})", t.id), c, log)
         .map_err(|e| fail(format!("cannot start wrangler dev for {}: {e}", t.id)))?;
@@ -416,7 +418,7 @@ fn declared_classes(config: &Path) -> Vec<String> {
 }
 
 /// Generated configs are JSON with `//` comment lines at the top.
-fn jsonc_value(text: &str) -> Value {
+pub(crate) fn jsonc_value(text: &str) -> Value {
     let body: String = text
         .lines()
         .filter(|l| !l.trim_start().starts_with("//"))
@@ -520,17 +522,21 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let idp = crate::e2e_api::TestIdp::start(tc)?;
     let tenants_copy = work.join("tenants");
     idp.tenants_copy(&tc.root.join("tenants"), &tenants_copy)?;
+    crate::e2e_chat::patch_tenants(&tenants_copy).map_err(|e| fail(format!("e2e tenants copy: {e}")))?;
     crate::toolchain::build_worker_from(tc, Some(&tenants_copy))?;
     let all = work.join("configs");
     render_from(tc, &tenants_copy, &all, None, None)?;
 
     let mut tally = Tally::default();
-    eprintln!("==> e2e: wrangler dev --local per tenant (dev environment)");
+    // The scripted model server every development deployment chats with.
+    let model = crate::model_server::ModelServer::start(tc, &work.join("scripted-model-server.log"), 15).map_err(fail)?;
+    let dev_vars = ["--var".to_string(), format!("AI_BASE_URL:{}", model.url)];
+    eprintln!("==> e2e: wrangler dev --local per tenant (dev environment), models from the scripted model server at {}", model.url);
     let tenants = registry(&all, "dev")?;
     let mut devs = Vec::new();
     for t in &tenants {
         let log = work.join(format!("wrangler-dev-{}.log", t.id));
-        devs.push(start_dev(tc, t, None, &work.join("state").join(&t.id), &log)?);
+        devs.push(start_dev(tc, t, None, &work.join("state").join(&t.id), &log, &dev_vars)?);
     }
     let mut ready = true;
     for d in &mut devs {
@@ -556,7 +562,9 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let mut stage_dev = None;
     if let Some(t) = stage {
         let log = work.join("wrangler-dev-acme-stage.log");
-        let mut d = start_dev(tc, t, None, &stage_state, &log)?;
+        // Its `AI` binding is the stand-in (Workers AI has no local emulation).
+        let (t, extra) = crate::e2e_chat::with_standin_ai(tc, t, &work).map_err(fail)?;
+        let mut d = start_dev(tc, &t, None, &stage_state, &log, &extra)?;
         match d.wait(Duration::from_secs(90)) {
             Ok(_) => stage_dev = Some(d),
             Err(e) => tally.case("acme (stage): wrangler dev starts", Err(e)),
@@ -566,7 +574,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let mut other_stages = Vec::new();
     for t in stages.iter().filter(|t| t.id == "globex" || t.id == "initech") {
         let log = work.join(format!("wrangler-dev-{}-stage.log", t.id));
-        let mut d = start_dev(tc, t, None, &work.join("state").join(format!("{}-stage", t.id)), &log)?;
+        let mut d = start_dev(tc, t, None, &work.join("state").join(format!("{}-stage", t.id)), &log, &[])?;
         match d.wait(Duration::from_secs(90)) {
             Ok(_) => other_stages.push(d),
             Err(e) => tally.case(&format!("{} (stage): wrangler dev starts", t.id), Err(e)),
@@ -596,12 +604,15 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             let dev_acme = devs.iter().find(|d| d.tenant.id == "acme");
             crate::e2e_api::stage_cases(tc, s, dev_acme, &key_args, &mut tally);
             crate::e2e_api::jwt_cases(s, &idp, &mut tally);
+            crate::e2e_chat::binding_case(s, &idp, &mut tally);
         }
         crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
+        crate::e2e_chat::cases(&devs, &model, &mut tally);
     }
     drop(stage_dev);
     drop(other_stages);
     drop(devs); // stops every wrangler/workerd process group
+    drop(model);
 
     eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
     dry_run(tc, &all, &work, &mut tally)?;

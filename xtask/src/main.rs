@@ -30,6 +30,8 @@ use std::process::{Command, ExitCode};
 mod bench_runtime;
 mod e2e;
 mod e2e_api;
+mod e2e_chat;
+mod model_server;
 mod net;
 mod openapi;
 mod toolchain;
@@ -170,10 +172,14 @@ fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
 }
 
-/// `cargo xtask dev --tenant ID [--env dev] [--port N]`.
+/// `cargo xtask dev --tenant ID [--env dev] [--port N] [--model-url URL]`.
+///
+/// Chat needs a model: `--model-url` (or `AI_BASE_URL` in the environment)
+/// names any OpenAI-compatible server (Ollama: `http://127.0.0.1:11434/v1`);
+/// without one, the scripted model server is started and labelled as such.
 fn dev(args: &[String]) -> Result<(), ExitCode> {
     let Some(tenant) = flag(args, "--tenant") else {
-        eprintln!("usage: cargo xtask dev --tenant ID [--env dev] [--port N]");
+        eprintln!("usage: cargo xtask dev --tenant ID [--env dev] [--port N] [--model-url URL]");
         return Err(ExitCode::from(2));
     };
     let env = flag(args, "--env").unwrap_or_else(|| "dev".into());
@@ -189,15 +195,31 @@ fn dev(args: &[String]) -> Result<(), ExitCode> {
         .into_iter()
         .find(|t| t.id == tenant)
         .ok_or_else(|| fail(format!("no tenant `{tenant}` in `{env}`")))?;
+    let named = flag(args, "--model-url").or_else(|| std::env::var("AI_BASE_URL").ok()).filter(|u| !u.is_empty());
+    let (model_url, _scripted) = match named {
+        Some(u) => (u, None),
+        None => {
+            let log = out.join("scripted-model-server.log");
+            let m = model_server::ModelServer::start(&tc, &log, 30).map_err(fail)?;
+            eprintln!("==> scripted model server (test/dev infrastructure: deterministic replies, not a model) at {}", m.url);
+            eprintln!("    pass --model-url http://127.0.0.1:11434/v1 to chat with a local Ollama instead");
+            (m.url.clone(), Some(m))
+        }
+    };
     let mut c = tc.wrangler();
     c.current_dir(t.config.parent().unwrap_or(&out))
         .args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string(), "--config"])
         .arg(&t.config)
         .arg("--persist-to")
-        .arg(tc.root.join(".wrangler/state"));
-    eprintln!("==> wrangler dev --local: tenant `{tenant}`, environment `{env}`");
-    eprintln!("    http://{}:{port}/health", t.host);
+        .arg(tc.root.join(".wrangler/state"))
+        .arg("--var")
+        .arg(format!("AI_BASE_URL:{model_url}"));
+    eprintln!("==> wrangler dev --local: tenant `{tenant}`, environment `{env}`, models at {model_url}");
     eprintln!("    curl -H 'Host: {}' http://127.0.0.1:{port}/health", t.host);
+    eprintln!(
+        "    curl -N -H 'Host: {}' -H 'content-type: application/json' http://127.0.0.1:{port}/chat -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
+        t.host
+    );
     eprintln!("    Ctrl-C stops it.");
     // Same process group as this one, so Ctrl-C reaches wrangler and workerd.
     let status = c.status().map_err(|e| fail(format!("cannot start wrangler: {e}")))?;
@@ -262,7 +284,7 @@ fn main() -> ExitCode {
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N]  run the Worker locally for one tenant (default port 8787)\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };

@@ -57,12 +57,29 @@ pub enum ErrorCode {
     RateLimiterUnavailable,
     /// The identity provider's keys cannot be fetched and none are cached.
     AuthUnavailable,
+    /// A chat session that does not exist for this caller (another
+    /// user's or another tenant's session is the same: not there).
+    SessionNotFound,
+    /// The request names a model the tenant's routes do not allow.
+    ModelNotAllowed,
+    /// The messages are longer than the tenant's `safety max-input-chars`.
+    InputTooLong,
+    /// The messages contain a term the tenant blocks.
+    BlockedContent,
+    /// The tenant's (or the user's) daily token budget is used up
+    /// (`retry-after`, `x-budget-reset`).
+    BudgetExhausted,
+    /// The model provider failed before the first token (every model and
+    /// retry tried).
+    UpstreamError,
+    /// The model provider did not answer in time.
+    UpstreamTimeout,
     /// Anything else that went wrong inside the Worker.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::TenantUnknown,
         ErrorCode::TenantHeaderNotAllowed,
         ErrorCode::TenantConflict,
@@ -82,6 +99,13 @@ impl ErrorCode {
         ErrorCode::BindingUnavailable,
         ErrorCode::RateLimiterUnavailable,
         ErrorCode::AuthUnavailable,
+        ErrorCode::SessionNotFound,
+        ErrorCode::ModelNotAllowed,
+        ErrorCode::InputTooLong,
+        ErrorCode::BlockedContent,
+        ErrorCode::BudgetExhausted,
+        ErrorCode::UpstreamError,
+        ErrorCode::UpstreamTimeout,
         ErrorCode::Internal,
     ];
 
@@ -106,6 +130,13 @@ impl ErrorCode {
             ErrorCode::BindingUnavailable => "binding_unavailable",
             ErrorCode::RateLimiterUnavailable => "rate_limiter_unavailable",
             ErrorCode::AuthUnavailable => "auth_unavailable",
+            ErrorCode::SessionNotFound => "session_not_found",
+            ErrorCode::ModelNotAllowed => "model_not_allowed",
+            ErrorCode::InputTooLong => "input_too_long",
+            ErrorCode::BlockedContent => "blocked_content",
+            ErrorCode::BudgetExhausted => "budget_exhausted",
+            ErrorCode::UpstreamError => "upstream_error",
+            ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Internal => "internal",
         }
     }
@@ -131,6 +162,13 @@ impl ErrorCode {
             ErrorCode::BindingUnavailable => 503,
             ErrorCode::RateLimiterUnavailable => 503,
             ErrorCode::AuthUnavailable => 503,
+            ErrorCode::SessionNotFound => 404,
+            ErrorCode::ModelNotAllowed => 400,
+            ErrorCode::InputTooLong => 400,
+            ErrorCode::BlockedContent => 400,
+            ErrorCode::BudgetExhausted => 429,
+            ErrorCode::UpstreamError => 502,
+            ErrorCode::UpstreamTimeout => 504,
             ErrorCode::Internal => 500,
         }
     }

@@ -48,6 +48,42 @@ pub struct RequestLog {
     pub chunks: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bytes: Option<u64>,
+    /// Model calls (`/chat`): which model answered, tokens, timings.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub ai: Option<AiLog>,
+}
+
+/// The fields of a request that called a model.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AiLog {
+    /// The model that answered (or the last one tried).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// `workers-ai`, `gateway` or `openai-compatible`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts: Option<u32>,
+    /// Milliseconds from the first attempt to the first token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttft_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens_out: Option<u64>,
+    /// `hit`, `miss` or `off`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<&'static str>,
+    /// The gateway's log id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+    /// `complete`, `interrupted` or `failed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
 }
 
 pub fn level(status: u16) -> &'static str {

@@ -18,6 +18,9 @@ pub mod request_id;
 pub mod routes;
 pub mod stream;
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
@@ -27,7 +30,7 @@ use crate::ports::Ports;
 use crate::tenancy::cors::{self, Cors};
 use crate::tenancy::resolve::{resolve, Deployment, TenantCtx};
 use envelope::{error_response, ErrorCode, Failure};
-use log::{clip, level, RequestLog};
+use log::{clip, level, AiLog, RequestLog};
 use request_id::RequestIds;
 use routes::{Access, Route, RouteSpec};
 
@@ -65,6 +68,11 @@ pub struct Scope<'a, R: Incoming> {
     pub spec: &'static RouteSpec,
     /// The `{id}` segment of the path, if the route has one.
     pub param: Option<&'a str>,
+    /// When the request arrived (ms).
+    pub started_ms: f64,
+    /// The log line's model fields, filled by handlers that call a model
+    /// (for a stream, until it ends).
+    pub ai_log: Rc<RefCell<Option<AiLog>>>,
 }
 
 impl<R: Incoming> Scope<'_, R> {
@@ -89,6 +97,8 @@ struct Trace {
     user: Option<String>,
     auth: Option<&'static str>,
     limit_headers: Vec<(&'static str, String)>,
+    ai: Rc<RefCell<Option<AiLog>>>,
+    start: f64,
 }
 
 /// Serve one request.
@@ -99,7 +109,10 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     let method_raw = req.method();
     let method = Method::parse(method_raw);
     let host = req.header(Header::Host);
-    let mut trace = Trace::default();
+    let mut trace = Trace {
+        start,
+        ..Trace::default()
+    };
 
     let result = pipeline(req, method, host.as_deref(), cx, &request_id, &mut trace).await;
     let (mut resp, error, detail) = match result {
@@ -142,10 +155,11 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     };
     match std::mem::replace(&mut resp.body, Body::Empty) {
         Body::Stream(s) => {
-            resp.body = Body::Stream(stream::logged(s, line, start, ports.clock.clone(), ports.log.clone()));
+            resp.body = Body::Stream(stream::logged(s, line, start, trace.ai.clone(), ports.clock.clone(), ports.log.clone()));
         }
         other => {
             resp.body = other;
+            line.ai = trace.ai.borrow().clone();
             line.latency_ms = (ports.clock.now_ms() - start).max(0.0) as u64;
             ports.log.line(&line.to_json());
         }
@@ -240,6 +254,8 @@ async fn pipeline<R: Incoming>(
         request_id,
         spec,
         param: m.param,
+        started_ms: trace.start,
+        ai_log: trace.ai.clone(),
     };
     run(spec.route, &scope).await
 }
@@ -274,7 +290,8 @@ fn options<R: Incoming>(req: &R, allow: &str, cors: &Cors) -> Response {
 }
 
 async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Failure> {
-    use crate::features::{dev_stream, health, keys, me};
+    use crate::features::chat::{self, Flavor};
+    use crate::features::{dev_stream, health, keys, me, sessions};
     match route {
         Route::Health => Ok(envelope::data_response(&health::health(s.ctx, s.deployment), s.request_id)),
         Route::Me => me::me(s),
@@ -282,5 +299,10 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
         Route::KeysCreate => keys::create(s).await,
         Route::KeysRevoke => keys::revoke(s).await,
         Route::DevStream => dev_stream::stream(s),
+        Route::Chat => chat::chat(s, Flavor::Chat).await,
+        Route::ChatCompletions => chat::chat(s, Flavor::OpenAi).await,
+        Route::SessionsList => sessions::list(s).await,
+        Route::SessionGet => sessions::get(s).await,
+        Route::SessionDelete => sessions::delete(s).await,
     }
 }

@@ -20,6 +20,11 @@ pub enum Route {
     KeysCreate,
     KeysRevoke,
     DevStream,
+    Chat,
+    ChatCompletions,
+    SessionsList,
+    SessionGet,
+    SessionDelete,
 }
 
 /// Who may call a route.
@@ -49,6 +54,8 @@ pub struct RouteSpec {
 }
 
 const ADMIN: &[&str] = &["admin"];
+/// A chat request body: up to 512 KiB.
+const CHAT_BODY: u64 = 512 * 1024;
 const ANYONE: Access = Access::Principal { roles: &[] };
 
 /// A table entry; every route behind a principal is rate-limited.
@@ -93,6 +100,11 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Principal { roles: ADMIN },
         0,
     ),
+    spec("/chat", Method::Post, Route::Chat, "chat", ANYONE, CHAT_BODY),
+    spec("/v1/chat/completions", Method::Post, Route::ChatCompletions, "chat.completions", ANYONE, CHAT_BODY),
+    spec("/sessions", Method::Get, Route::SessionsList, "sessions.list", ANYONE, 0),
+    spec("/sessions/{id}", Method::Get, Route::SessionGet, "sessions.get", ANYONE, 0),
+    spec("/sessions/{id}", Method::Delete, Route::SessionDelete, "sessions.delete", ANYONE, 0),
     RouteSpec {
         dev_only: true,
         ..spec("/v1/dev/stream", Method::Get, Route::DevStream, "dev.stream", ANYONE, 0)

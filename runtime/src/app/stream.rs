@@ -9,7 +9,9 @@ use std::task::{Context, Poll};
 
 use futures_util::Stream;
 
-use super::log::RequestLog;
+use std::cell::RefCell;
+
+use super::log::{AiLog, RequestLog};
 use crate::http::ChunkStream;
 use crate::ports::{Clock, LogSink};
 
@@ -19,6 +21,7 @@ struct Logged {
     start: f64,
     chunks: u64,
     bytes: u64,
+    ai: Rc<RefCell<Option<AiLog>>>,
     clock: Rc<dyn Clock>,
     log: Rc<dyn LogSink>,
 }
@@ -26,6 +29,7 @@ struct Logged {
 impl Logged {
     fn finish(&mut self, outcome: &'static str, detail: Option<String>) {
         if let Some(mut line) = self.line.take() {
+            line.ai = self.ai.borrow().clone();
             line.stream = Some(outcome);
             line.chunks = Some(self.chunks);
             line.bytes = Some(self.bytes);
@@ -70,14 +74,18 @@ impl Stream for Logged {
 
 impl Drop for Logged {
     fn drop(&mut self) {
+        // Drop the producer first: its own end (an interrupted answer)
+        // fills the log fields this line reports.
+        self.inner = Box::pin(futures_util::stream::empty());
         self.finish("cancelled", None);
     }
 }
 
 /// Wrap a response stream so that it writes `line` when it ends.
-pub fn logged(inner: ChunkStream, line: RequestLog, start: f64, clock: Rc<dyn Clock>, log: Rc<dyn LogSink>) -> ChunkStream {
+pub fn logged(inner: ChunkStream, line: RequestLog, start: f64, ai: Rc<RefCell<Option<AiLog>>>, clock: Rc<dyn Clock>, log: Rc<dyn LogSink>) -> ChunkStream {
     Box::pin(Logged {
         inner,
+        ai,
         line: Some(line),
         start,
         chunks: 0,

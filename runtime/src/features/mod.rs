@@ -7,9 +7,14 @@
 //! - [`me`]: `GET /v1/me`, who the caller is and how much rate limit is left;
 //! - [`keys`]: `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, API keys (admin);
 //! - [`dev_stream`]: `GET /v1/dev/stream`, a server-sent-events test stream
-//!   (development environments only).
+//!   (development environments only);
+//! - [`chat`]: `POST /chat` and `POST /v1/chat/completions` (OpenAI-compatible);
+//! - [`sessions`]: `GET /sessions`, `GET|DELETE /sessions/{id}`, the
+//!   caller's own chat sessions.
 
 pub mod dev_stream;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod chat;
+pub mod sessions;

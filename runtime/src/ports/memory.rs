@@ -135,6 +135,8 @@ pub struct MemoryKv {
     pub map: RefCell<BTreeMap<String, (String, Option<String>)>>,
     /// When set, every call fails.
     pub down: Cell<bool>,
+    /// The expiry each `put_expiring` asked for, by key.
+    pub ttls: RefCell<BTreeMap<String, u32>>,
 }
 
 impl MemoryKv {
@@ -158,6 +160,14 @@ impl Kv for MemoryKv {
             self.map
                 .borrow_mut()
                 .insert(key.as_str().to_string(), (value.to_string(), metadata.map(str::to_string)));
+        });
+        Box::pin(async move { r })
+    }
+
+    fn put_expiring<'a>(&'a self, key: &'a StorageKey, value: &'a str, ttl_secs: u32) -> LocalFuture<'a, Result<(), PortError>> {
+        let r = self.check().map(|_| {
+            self.ttls.borrow_mut().insert(key.as_str().to_string(), ttl_secs);
+            self.map.borrow_mut().insert(key.as_str().to_string(), (value.to_string(), None));
         });
         Box::pin(async move { r })
     }
@@ -214,5 +224,189 @@ impl Limiter for MemoryLimiter {
             Ok(rate_limiter::apply(buckets, self.clock.now_ms(), req))
         };
         Box::pin(async move { r })
+    }
+}
+
+/// What a scripted upstream answers one call with.
+#[derive(Debug, Clone)]
+pub enum Scripted {
+    /// A status, headers and body chunks (sent as separate reads).
+    Reply {
+        status: u16,
+        headers: Vec<(String, String)>,
+        chunks: Vec<Vec<u8>>,
+    },
+    /// No response.
+    Fail(super::FetchError),
+}
+
+impl Scripted {
+    /// A 200 event stream of `chunks`.
+    pub fn sse(chunks: &[&str]) -> Scripted {
+        Scripted::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "text/event-stream".into())],
+            chunks: chunks.iter().map(|c| c.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    pub fn status(status: u16, body: &str) -> Scripted {
+        Scripted::Reply {
+            status,
+            headers: vec![],
+            chunks: vec![body.as_bytes().to_vec()],
+        }
+    }
+}
+
+/// A recorded upstream call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpstreamCall {
+    pub url: String,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: serde_json::Value,
+}
+
+/// An upstream (or AI binding) that answers from a script, in order (the
+/// last answer repeats), and records every call. `cancelled` counts bodies
+/// dropped before their end.
+#[derive(Default)]
+pub struct ScriptedUpstream {
+    pub script: RefCell<Vec<Scripted>>,
+    pub calls: RefCell<Vec<UpstreamCall>>,
+    pub cancelled: Rc<Cell<u32>>,
+}
+
+impl ScriptedUpstream {
+    pub fn new(script: Vec<Scripted>) -> ScriptedUpstream {
+        ScriptedUpstream {
+            script: RefCell::new(script),
+            ..ScriptedUpstream::default()
+        }
+    }
+
+    fn next(&self) -> Scripted {
+        let mut s = self.script.borrow_mut();
+        if s.len() > 1 {
+            s.remove(0)
+        } else {
+            s.first().cloned().unwrap_or_else(|| Scripted::status(500, "no script"))
+        }
+    }
+
+    fn body(&self, chunks: Vec<Vec<u8>>) -> super::ByteStream {
+        struct Body {
+            chunks: std::collections::VecDeque<Vec<u8>>,
+            cancelled: Rc<Cell<u32>>,
+        }
+        impl futures_util::Stream for Body {
+            type Item = Result<Vec<u8>, PortError>;
+            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+                std::task::Poll::Ready(self.chunks.pop_front().map(Ok))
+            }
+        }
+        impl Drop for Body {
+            fn drop(&mut self) {
+                if !self.chunks.is_empty() {
+                    self.cancelled.set(self.cancelled.get() + 1);
+                }
+            }
+        }
+        Box::pin(Body {
+            chunks: chunks.into(),
+            cancelled: self.cancelled.clone(),
+        })
+    }
+}
+
+impl super::Upstream for ScriptedUpstream {
+    fn post<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(&'static str, String)],
+        body: Vec<u8>,
+        _timeout_ms: u32,
+    ) -> LocalFuture<'a, Result<super::StreamedResponse, super::FetchError>> {
+        self.calls.borrow_mut().push(UpstreamCall {
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            body: serde_json::from_slice(&body).unwrap_or_default(),
+        });
+        let r = match self.next() {
+            Scripted::Fail(e) => Err(e),
+            Scripted::Reply { status, headers, chunks } => Ok(super::StreamedResponse {
+                status,
+                headers,
+                body: self.body(chunks),
+            }),
+        };
+        Box::pin(async move { r })
+    }
+}
+
+impl super::AiBinding for ScriptedUpstream {
+    fn run_stream<'a>(
+        &'a self,
+        model: &'a str,
+        inputs: String,
+        options: String,
+    ) -> LocalFuture<'a, Result<super::BindingRun, super::BindingError>> {
+        self.calls.borrow_mut().push(UpstreamCall {
+            url: model.to_string(),
+            headers: vec![("options", options)],
+            body: serde_json::from_str(&inputs).unwrap_or_default(),
+        });
+        let r = match self.next() {
+            Scripted::Fail(e) => Err(super::BindingError {
+                status: None,
+                message: format!("{e:?}"),
+            }),
+            Scripted::Reply { status, chunks, .. } if status >= 400 => Err(super::BindingError {
+                status: Some(status),
+                message: String::from_utf8_lossy(&chunks.concat()).to_string(),
+            }),
+            Scripted::Reply { chunks, .. } => Ok(super::BindingRun {
+                body: self.body(chunks),
+                log_id: Some("log-1".into()),
+            }),
+        };
+        Box::pin(async move { r })
+    }
+}
+
+/// Background work, kept until [`MemoryBackground::drain`] runs it.
+#[derive(Default)]
+pub struct MemoryBackground {
+    pub pending: RefCell<Vec<LocalFuture<'static, ()>>>,
+}
+
+impl MemoryBackground {
+    /// Run every pending job to completion (the in-memory ports never wait).
+    pub fn drain(&self) -> usize {
+        let jobs: Vec<_> = self.pending.borrow_mut().drain(..).collect();
+        let n = jobs.len();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for mut j in jobs {
+            while j.as_mut().poll(&mut cx).is_pending() {}
+        }
+        n
+    }
+}
+
+impl super::Background for MemoryBackground {
+    fn spawn(&self, work: LocalFuture<'static, ()>) {
+        self.pending.borrow_mut().push(work);
+    }
+}
+
+/// Metrics kept in memory.
+#[derive(Default)]
+pub struct MemoryMetrics {
+    pub points: RefCell<Vec<super::DataPoint>>,
+}
+
+impl super::Metrics for MemoryMetrics {
+    fn write(&self, point: &super::DataPoint) {
+        self.points.borrow_mut().push(point.clone());
     }
 }

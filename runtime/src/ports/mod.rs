@@ -107,6 +107,8 @@ pub struct KvEntry {
 pub trait Kv {
     fn get<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<Option<String>, PortError>>;
     fn put<'a>(&'a self, key: &'a StorageKey, value: &'a str, metadata: Option<&'a str>) -> LocalFuture<'a, Result<(), PortError>>;
+    /// Put a value that KV deletes after `ttl_secs` (at least 60).
+    fn put_expiring<'a>(&'a self, key: &'a StorageKey, value: &'a str, ttl_secs: u32) -> LocalFuture<'a, Result<(), PortError>>;
     fn delete<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<(), PortError>>;
     /// Keys under `prefix` (a key of the same tenant and space), with metadata.
     fn list<'a>(&'a self, prefix: &'a StorageKey) -> LocalFuture<'a, Result<Vec<KvEntry>, PortError>>;
@@ -120,6 +122,109 @@ pub trait Limiter {
         object: &'a StorageKey,
         req: &'a crate::objects::rate_limiter::HitRequest,
     ) -> LocalFuture<'a, Result<crate::objects::rate_limiter::HitReply, PortError>>;
+}
+
+/// Bytes as they arrive from an upstream. Dropping the stream cancels the
+/// transfer (the wasm adapter aborts its `fetch` or cancels the binding's
+/// stream).
+pub type ByteStream = Pin<Box<dyn futures_util::Stream<Item = Result<Vec<u8>, PortError>>>>;
+
+/// A streamed HTTP response.
+pub struct StreamedResponse {
+    pub status: u16,
+    /// Lowercase names.
+    pub headers: Vec<(String, String)>,
+    pub body: ByteStream,
+}
+
+impl StreamedResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why an upstream call produced no response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchError {
+    /// No response headers within the timeout.
+    Timeout,
+    /// The connection failed.
+    Network(String),
+}
+
+/// Outgoing streaming `POST` (model providers).
+pub trait Upstream {
+    /// Send `body` to `url`; resolves when the response headers arrive or
+    /// `timeout_ms` passes.
+    fn post<'a>(
+        &'a self,
+        url: &'a str,
+        headers: &'a [(&'static str, String)],
+        body: Vec<u8>,
+        timeout_ms: u32,
+    ) -> LocalFuture<'a, Result<StreamedResponse, FetchError>>;
+}
+
+/// What a streamed Workers AI binding call returned.
+pub struct BindingRun {
+    /// The event-stream body.
+    pub body: ByteStream,
+    /// `env.AI.aiGatewayLogId` after the call.
+    pub log_id: Option<String>,
+}
+
+/// Why a binding call failed: the error's message, and an HTTP-like status
+/// when the binding gave one (its errors carry none for most failures).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BindingError {
+    pub status: Option<u16>,
+    pub message: String,
+}
+
+/// The Workers AI binding (`env.AI`), called with the options argument
+/// that workers-rs does not pass.
+pub trait AiBinding {
+    /// `run(model, inputs, options)` with `inputs.stream = true`; `inputs`
+    /// and `options` are JSON objects.
+    fn run_stream<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<BindingRun, BindingError>>;
+}
+
+/// The `SESSIONS` Durable Object (one object per tenant and user).
+pub trait Sessions {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::sessions::SessionOp,
+    ) -> LocalFuture<'a, Result<crate::objects::sessions::SessionReply, PortError>>;
+}
+
+/// Daily token budgets (the tenant's `RATE_LIMITER` object).
+pub trait Budget {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::budget::BudgetOp,
+    ) -> LocalFuture<'a, Result<crate::objects::budget::BudgetReply, PortError>>;
+}
+
+/// Work that must finish after the response is sent (`ctx.waitUntil` on
+/// workerd): storing an interrupted answer, settling a budget.
+pub trait Background {
+    fn spawn(&self, work: LocalFuture<'static, ()>);
+}
+
+/// One usage data point (Analytics Engine; see docs/chat.md for the layout).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DataPoint {
+    /// The index: the tenant.
+    pub index: String,
+    pub blobs: Vec<String>,
+    pub doubles: Vec<f64>,
+}
+
+/// Usage metrics (the environment's `analytics-engine` binding).
+pub trait Metrics {
+    fn write(&self, point: &DataPoint);
 }
 
 /// Everything the pipeline and handlers reach the platform through.
@@ -136,11 +241,32 @@ pub struct Ports {
     /// KV namespaces by binding name.
     pub kv: Vec<(&'static str, Rc<dyn Kv>)>,
     pub limiter: Option<Rc<dyn Limiter>>,
+    pub budget: Option<Rc<dyn Budget>>,
+    pub sessions: Option<Rc<dyn Sessions>>,
+    pub upstream: Rc<dyn Upstream>,
+    /// The Workers AI binding, if the deployment has one.
+    pub ai: Option<Rc<dyn AiBinding>>,
+    pub metrics: Option<Rc<dyn Metrics>>,
+    pub background: Rc<dyn Background>,
+    /// Secret values by name (provider tokens), read once per isolate.
+    pub secrets: Vec<(&'static str, String)>,
+    /// Vars read at runtime (`AI_BASE_URL` in development), by name.
+    pub vars: Vec<(&'static str, String)>,
 }
 
 impl Ports {
     /// The KV namespace of a binding, if the deployment has it.
     pub fn kv(&self, binding: &str) -> Option<&Rc<dyn Kv>> {
         self.kv.iter().find(|(b, _)| *b == binding).map(|(_, k)| k)
+    }
+
+    /// A secret's value, if the deployment has it.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A runtime var's value, if set.
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
     }
 }

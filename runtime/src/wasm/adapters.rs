@@ -13,8 +13,10 @@ use worker::js_sys;
 use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
 
+use crate::objects::budget::{BudgetOp, BudgetReply};
 use crate::objects::rate_limiter::{HitReply, HitRequest};
-use crate::ports::{Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, SigAlg, Timer};
+use crate::objects::sessions::{SessionOp, SessionReply};
+use crate::ports::{Budget, Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, Sessions, SigAlg, Timer};
 use crate::tenancy::keys::StorageKey;
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
@@ -142,6 +144,19 @@ impl Kv for KvAdapter {
         })
     }
 
+    fn put_expiring<'a>(&'a self, key: &'a StorageKey, value: &'a str, ttl_secs: u32) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move {
+            let err = |e: worker::kv::KvError| PortError(e.to_string());
+            self.0
+                .put(key.as_str(), value)
+                .map_err(err)?
+                .expiration_ttl(u64::from(ttl_secs.max(60)))
+                .execute()
+                .await
+                .map_err(err)
+        })
+    }
+
     fn delete<'a>(&'a self, key: &'a StorageKey) -> LocalFuture<'a, Result<(), PortError>> {
         Box::pin(async move { self.0.delete(key.as_str()).await.map_err(|e| PortError(e.to_string())) })
     }
@@ -170,24 +185,49 @@ impl Kv for KvAdapter {
     }
 }
 
-/// The `RATE_LIMITER` Durable Object namespace.
+/// POST `body` as JSON to `path` of the object named `object`; the reply
+/// as `T`.
+async fn do_call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+    ns: &worker::ObjectNamespace,
+    object: &StorageKey,
+    path: &str,
+    body: &B,
+) -> Result<T, PortError> {
+    let err = |e: worker::Error| PortError(e.to_string());
+    let stub = ns.id_from_name(object.as_str()).map_err(err)?.get_stub().map_err(err)?;
+    let body = serde_json::to_string(body).map_err(|e| PortError(e.to_string()))?;
+    let mut init = worker::RequestInit::new();
+    init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
+    let r = worker::Request::new_with_init(&format!("https://object{path}"), &init).map_err(err)?;
+    let mut resp = stub.fetch_with_request(r).await.map_err(err)?;
+    if resp.status_code() != 200 {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(PortError(format!("object answered {}: {}", resp.status_code(), text)));
+    }
+    resp.json::<T>().await.map_err(err)
+}
+
+/// The `RATE_LIMITER` Durable Object namespace: rate limits and budgets.
+#[derive(Clone)]
 pub struct DoLimiter(pub worker::ObjectNamespace);
 
 impl Limiter for DoLimiter {
     fn hit<'a>(&'a self, object: &'a StorageKey, req: &'a HitRequest) -> LocalFuture<'a, Result<HitReply, PortError>> {
-        Box::pin(async move {
-            let err = |e: worker::Error| PortError(e.to_string());
-            let stub = self.0.id_from_name(object.as_str()).map_err(err)?.get_stub().map_err(err)?;
-            let body = serde_json::to_string(req).map_err(|e| PortError(e.to_string()))?;
-            let mut init = worker::RequestInit::new();
-            init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
-            let r = worker::Request::new_with_init("https://rate-limiter/hit", &init).map_err(err)?;
-            let mut resp = stub.fetch_with_request(r).await.map_err(err)?;
-            if resp.status_code() != 200 {
-                let text = resp.text().await.unwrap_or_default();
-                return Err(PortError(format!("limiter answered {}: {}", resp.status_code(), text)));
-            }
-            resp.json::<HitReply>().await.map_err(err)
-        })
+        Box::pin(do_call(&self.0, object, "/hit", req))
+    }
+}
+
+impl Budget for DoLimiter {
+    fn call<'a>(&'a self, object: &'a StorageKey, op: &'a BudgetOp) -> LocalFuture<'a, Result<BudgetReply, PortError>> {
+        Box::pin(do_call(&self.0, object, "/budget", op))
+    }
+}
+
+/// The `SESSIONS` Durable Object namespace.
+pub struct DoSessions(pub worker::ObjectNamespace);
+
+impl Sessions for DoSessions {
+    fn call<'a>(&'a self, object: &'a StorageKey, op: &'a SessionOp) -> LocalFuture<'a, Result<SessionReply, PortError>> {
+        Box::pin(do_call(&self.0, object, "/op", op))
     }
 }

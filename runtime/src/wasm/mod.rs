@@ -13,6 +13,7 @@
 //! a deployed version.
 
 pub mod adapters;
+pub mod ai;
 pub mod objects;
 pub mod shim;
 
@@ -26,10 +27,11 @@ use worker::Env;
 
 use crate::app::{self, DeploymentState};
 use crate::auth::AuthState;
-use crate::ports::{Kv, Limiter, Ports};
+use crate::ports::{AiBinding, Budget, Kv, Limiter, Metrics, Ports, Sessions};
 use crate::tenancy::resolve::Deployment;
 use crate::tenants;
-use adapters::{DoLimiter, FetchClient, JsClock, JsRandom, JsTimer, KvAdapter, WebCrypto};
+use adapters::{DoLimiter, DoSessions, FetchClient, JsClock, JsRandom, JsTimer, KvAdapter, WebCrypto};
+use ai::{AeMetrics, FetchUpstream, JsAiBinding, WaitUntil};
 use shim::{log_line, to_web, BufferedLog, WasmRequest};
 
 /// What one isolate keeps between requests.
@@ -54,18 +56,40 @@ fn seed() -> u64 {
 /// lacks is simply absent (routes that need it answer 503).
 fn ports(env: &Env) -> Ports {
     let mut kv: Vec<(&'static str, Rc<dyn Kv>)> = Vec::new();
+    let mut ai_binding: Option<Rc<dyn AiBinding>> = None;
+    let mut metrics: Option<Rc<dyn Metrics>> = None;
     for (name, kind) in tenants::Env::BINDINGS {
-        if kind == "kv" {
-            if let Ok(store) = env.kv(name) {
-                kv.push((name, Rc::new(KvAdapter(store))));
+        match kind {
+            "kv" => {
+                if let Ok(store) = env.kv(name) {
+                    kv.push((name, Rc::new(KvAdapter(store))));
+                }
+            }
+            "ai" => ai_binding = ai::binding(env, name).map(|v| Rc::new(JsAiBinding(v)) as Rc<dyn AiBinding>),
+            "analytics-engine" => metrics = ai::binding(env, name).map(|v| Rc::new(AeMetrics(v)) as Rc<dyn Metrics>),
+            _ => {}
+        }
+    }
+    let object = |class: &str| {
+        tenants::Env::DURABLE_OBJECT_CLASSES
+            .iter()
+            .find(|(_, c)| *c == class)
+            .and_then(|(name, _)| env.durable_object(name).ok())
+    };
+    let limiter = object("RateLimiter").map(DoLimiter);
+    let sessions = object("ChatSession").map(|ns| Rc::new(DoSessions(ns)) as Rc<dyn Sessions>);
+    let mut secrets = Vec::new();
+    for t in tenants::TenantId::ALL {
+        for name in t.config().secrets {
+            if let Ok(v) = env.secret(name) {
+                secrets.push((*name, v.to_string()));
             }
         }
     }
-    let limiter: Option<Rc<dyn Limiter>> = tenants::Env::DURABLE_OBJECT_CLASSES
-        .iter()
-        .find(|(_, class)| *class == "RateLimiter")
-        .and_then(|(name, _)| env.durable_object(name).ok())
-        .map(|ns| Rc::new(DoLimiter(ns)) as Rc<dyn Limiter>);
+    let vars = [crate::ai::plan::BASE_URL_VAR]
+        .into_iter()
+        .filter_map(|n| env.var(n).ok().map(|v| (n, v.to_string())))
+        .collect();
     Ports {
         clock: Rc::new(JsClock),
         log: Rc::new(BufferedLog::default()),
@@ -74,7 +98,15 @@ fn ports(env: &Env) -> Ports {
         crypto: Rc::new(WebCrypto),
         http: Rc::new(FetchClient),
         kv,
-        limiter,
+        limiter: limiter.clone().map(|l| Rc::new(l) as Rc<dyn Limiter>),
+        budget: limiter.map(|l| Rc::new(l) as Rc<dyn Budget>),
+        sessions,
+        upstream: Rc::new(FetchUpstream),
+        ai: ai_binding,
+        metrics,
+        background: Rc::new(WaitUntil(worker::wasm_bindgen::JsValue::UNDEFINED)),
+        secrets,
+        vars,
     }
 }
 
@@ -111,9 +143,10 @@ fn isolate(env: Env) -> Rc<Isolate> {
     i
 }
 
-async fn serve(req: WasmRequest, iso: Rc<Isolate>, log: Rc<BufferedLog>) -> crate::http::Response {
+async fn serve(req: WasmRequest, iso: Rc<Isolate>, log: Rc<BufferedLog>, ctx: worker::wasm_bindgen::JsValue) -> crate::http::Response {
     let mut ports = iso.ports.clone();
     ports.log = log;
+    ports.background = Rc::new(WaitUntil(ctx));
     let cx = app::Context {
         deployment: &iso.deployment,
         ids: &iso.ids,
@@ -128,11 +161,11 @@ async fn serve(req: WasmRequest, iso: Rc<Isolate>, log: Rc<BufferedLog>) -> crat
 /// as `/health` does: the response is returned directly, without a Promise
 /// and a microtask round trip; otherwise it continues as a Promise.
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
-pub fn fetch(req: worker::worker_sys::web_sys::Request, env: Env, _ctx: worker::wasm_bindgen::JsValue) -> worker::wasm_bindgen::JsValue {
+pub fn fetch(req: worker::worker_sys::web_sys::Request, env: Env, ctx: worker::wasm_bindgen::JsValue) -> worker::wasm_bindgen::JsValue {
     let iso = isolate(env);
     let request = WasmRequest::read(req);
     let log = Rc::new(BufferedLog::default());
-    let mut fut = Box::pin(serve(request, iso, log.clone()));
+    let mut fut = Box::pin(serve(request, iso, log.clone(), ctx));
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     match fut.as_mut().poll(&mut cx) {

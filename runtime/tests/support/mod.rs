@@ -16,7 +16,11 @@ use tenants_runtime::app::request_id::RequestIds;
 use tenants_runtime::app::{handle, Context, DeploymentState};
 use tenants_runtime::auth::AuthState;
 use tenants_runtime::http::{Response, TestRequest};
-use tenants_runtime::ports::memory::{FixedClock, ManualTimer, MemoryHttp, MemoryKv, MemoryLimiter, MemoryLog, SeqRandom};
+use tenants_runtime::objects::budget::MemoryBudget;
+use tenants_runtime::objects::sessions::MemorySessions;
+use tenants_runtime::ports::memory::{
+    FixedClock, ManualTimer, MemoryBackground, MemoryHttp, MemoryKv, MemoryLimiter, MemoryLog, MemoryMetrics, ScriptedUpstream, SeqRandom,
+};
 use tenants_runtime::ports::{Clock, Crypto, Kv, LocalFuture, PortError, Ports, SigAlg};
 
 /// Poll to completion (the in-memory ports never wait).
@@ -168,6 +172,15 @@ pub struct Harness {
     pub auth: AuthState,
     pub ids: RequestIds,
     pub with_limiter: bool,
+    pub budget: Rc<MemoryBudget>,
+    pub sessions: Rc<MemorySessions>,
+    pub upstream: Rc<ScriptedUpstream>,
+    pub ai: Rc<ScriptedUpstream>,
+    pub metrics: Rc<MemoryMetrics>,
+    pub background: Rc<MemoryBackground>,
+    pub timer: Rc<ManualTimer>,
+    pub secrets: Vec<(&'static str, String)>,
+    pub vars: Vec<(&'static str, String)>,
 }
 
 impl Harness {
@@ -186,6 +199,15 @@ impl Harness {
             auth: AuthState::default(),
             ids: RequestIds::new(7),
             with_limiter: true,
+            budget: Rc::new(MemoryBudget::default()),
+            sessions: Rc::new(MemorySessions::default()),
+            upstream: Rc::new(ScriptedUpstream::default()),
+            ai: Rc::new(ScriptedUpstream::default()),
+            metrics: Rc::new(MemoryMetrics::default()),
+            background: Rc::new(MemoryBackground::default()),
+            timer: Rc::new(ManualTimer::default()),
+            secrets: vec![("GATEWAY_TOKEN", "gw-secret-token".into())],
+            vars: vec![],
         }
     }
 
@@ -194,12 +216,20 @@ impl Harness {
         Ports {
             clock: self.clock.clone(),
             log: self.log.clone(),
-            timer: Rc::new(ManualTimer::default()),
+            timer: self.timer.clone(),
             random: Rc::new(SeqRandom::default()),
             crypto: Rc::new(NativeCrypto),
             http: self.http.clone(),
             kv: vec![("CACHE", kv)],
             limiter: if self.with_limiter { Some(self.limiter.clone()) } else { None },
+            budget: if self.with_limiter { Some(self.budget.clone()) } else { None },
+            sessions: Some(self.sessions.clone()),
+            upstream: self.upstream.clone(),
+            ai: Some(self.ai.clone()),
+            metrics: Some(self.metrics.clone()),
+            background: self.background.clone(),
+            secrets: self.secrets.clone(),
+            vars: self.vars.clone(),
         }
     }
 

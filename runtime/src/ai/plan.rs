@@ -1,0 +1,159 @@
+//! Which models answer a route, with what limits, through which provider —
+//! all from the tenant file's generated config.
+//!
+//! - the route's model is its `route` override, else `ai chat`; its
+//!   fallbacks follow in the order written; `max_tokens` and
+//!   `temperature` from the request are capped by / default to the route's;
+//! - `/v1/chat/completions` may name `default` or any chat model the
+//!   tenant's routes list (primary or fallback); anything else is
+//!   refused with the allowed list;
+//! - the provider is the environment's `ai-provider`; in a development
+//!   environment the `AI_BASE_URL` var, when set, replaces an
+//!   OpenAI-compatible provider's base URL (how `cargo xtask dev` points
+//!   the Worker at its scripted model server or a local Ollama).
+
+use std::rc::Rc;
+
+use super::openai::OpenAiCompatible;
+use super::workers_ai::WorkersAi;
+use super::ChatModel;
+use crate::app::envelope::{ErrorCode, Failure};
+use crate::ports::Ports;
+use crate::tenancy::resolve::TenantCtx;
+use crate::tenants::{AiProvider, TenantConfig};
+
+/// The var that points a development environment at another
+/// OpenAI-compatible server.
+pub const BASE_URL_VAR: &str = "AI_BASE_URL";
+
+/// The models and limits of one call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub route: &'static str,
+    /// Tried in order (first, then the fallbacks).
+    pub models: Vec<&'static str>,
+    pub max_tokens: u32,
+    pub temperature: f64,
+    pub timeout_ms: u32,
+    pub retries: u32,
+}
+
+/// The plan of a route as the tenant file gives it.
+pub fn route_plan(cfg: &TenantConfig, route: &'static str) -> Plan {
+    let ai = &cfg.ai;
+    let (model, max_tokens, temperature, fallbacks) = match ai.routes.iter().find(|r| r.route == route) {
+        Some(r) => (r.chat_model, r.max_tokens, r.temperature, r.fallbacks),
+        None => (ai.chat_model, ai.max_tokens, ai.temperature, ai.fallbacks),
+    };
+    let mut models = vec![model];
+    models.extend(fallbacks.iter().copied().filter(|f| *f != model));
+    Plan {
+        route,
+        models,
+        max_tokens,
+        temperature,
+        timeout_ms: ai.timeout_ms,
+        retries: ai.retries,
+    }
+}
+
+/// Every chat model a request may name.
+pub fn allowed_models(cfg: &TenantConfig) -> Vec<&'static str> {
+    let ai = &cfg.ai;
+    let mut v = vec![ai.chat_model];
+    v.extend(ai.fallbacks.iter().copied());
+    for r in ai.routes {
+        v.push(r.chat_model);
+        v.extend(r.fallbacks.iter().copied());
+    }
+    let mut seen = Vec::new();
+    v.retain(|m| {
+        let new = !seen.contains(m);
+        seen.push(*m);
+        new
+    });
+    v
+}
+
+/// The plan for a request: the route's, or one named model.
+pub fn for_request(cfg: &TenantConfig, route: &'static str, model: Option<&str>, max_tokens: Option<u32>, temperature: Option<f64>) -> Result<Plan, Failure> {
+    let mut plan = route_plan(cfg, route);
+    match model {
+        None | Some("default") => {}
+        Some(m) if plan.models.first() == Some(&m) => {}
+        Some(m) => match allowed_models(cfg).into_iter().find(|a| *a == m) {
+            Some(a) => plan.models = vec![a],
+            None => {
+                return Err(Failure::new(
+                    ErrorCode::ModelNotAllowed,
+                    format!(
+                        "model `{}` is not one of this tenant's: `default`, {}",
+                        m.chars().take(100).collect::<String>(),
+                        allowed_models(cfg).iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                    ),
+                ))
+            }
+        },
+    }
+    if let Some(n) = max_tokens {
+        plan.max_tokens = plan.max_tokens.min(n.max(1));
+    }
+    if let Some(t) = temperature {
+        plan.temperature = t.clamp(0.0, 2.0);
+    }
+    Ok(plan)
+}
+
+fn unavailable(what: String) -> Failure {
+    Failure::new(ErrorCode::BindingUnavailable, format!("this deployment lacks {what}"))
+}
+
+/// The provider of the tenant's environment.
+pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Failure> {
+    let secret = |name: Option<&'static str>| -> Result<Option<String>, Failure> {
+        match name {
+            None => Ok(None),
+            Some(n) => ports
+                .secret(n)
+                .map(|v| Some(v.to_string()))
+                .ok_or_else(|| unavailable(format!("the secret `{n}`"))),
+        }
+    };
+    Ok(match ctx.env_config().ai_provider {
+        AiProvider::WorkersAi { binding } => {
+            let b = ports.ai.clone().ok_or_else(|| unavailable(format!("the Workers AI binding `{binding}`")))?;
+            Rc::new(WorkersAi {
+                gateway: ctx.config().ai.gateway,
+                binding: b,
+            })
+        }
+        AiProvider::Gateway {
+            account_id,
+            gateway,
+            token_secret,
+        } => Rc::new(OpenAiCompatible {
+            url: OpenAiCompatible::gateway_url(account_id, gateway),
+            token: secret(token_secret)?,
+            gateway: true,
+            model_override: None,
+            upstream: ports.upstream.clone(),
+        }),
+        AiProvider::OpenAiCompatible {
+            base_url,
+            api_key_secret,
+            model,
+        } => {
+            let base = match ports.var(BASE_URL_VAR) {
+                Some(v) if ctx.env().is_development() && !v.is_empty() => v.to_string(),
+                _ => base_url.to_string(),
+            };
+            Rc::new(OpenAiCompatible {
+                url: OpenAiCompatible::chat_url(&base),
+                token: secret(api_key_secret)?,
+                gateway: false,
+                model_override: model,
+                upstream: ports.upstream.clone(),
+            })
+        }
+    })
+}

@@ -1,0 +1,370 @@
+//! `POST /chat` and `POST /v1/chat/completions`: one handler, two request
+//! flavours.
+//!
+//! Order of work: body → safety ([`safety`]) → plan (models, limits,
+//! provider: [`crate::ai::plan`]) → budget reservation → session (the
+//! user's message stored, history read) → answer cache → model
+//! ([`engine`]: fallbacks, retries, timeout to first token) → reply
+//! ([`reply`]: OpenAI chunks over SSE, or one `chat.completion`) →
+//! settlement when the answer ends, however it ends: the session gets the
+//! answer (`complete`, `interrupted`, `failed`), the budget the real
+//! usage, the cache a complete answer, the metrics one data point.
+//!
+//! Invariants: nothing is charged or stored for a request refused before
+//! the model call (body, safety, plan, budget); a failure before the first
+//! token is an envelope (502/504), after it an SSE error event and a clean
+//! end; the settlement runs exactly once.
+
+pub mod cache;
+pub mod engine;
+pub mod reply;
+pub mod safety;
+
+use std::rc::Rc;
+
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use crate::ai::plan::{self, Plan};
+use crate::ai::{estimate_tokens, CallMeta, Message};
+use crate::app::envelope::{ErrorCode, Failure};
+use crate::app::log::AiLog;
+use crate::app::Scope;
+use crate::http::{Incoming, Response};
+use crate::objects::budget::{day_of, BudgetOp};
+use crate::objects::sessions::{SessionOp, SessionReply};
+use crate::ports::{Budget, Kv};
+use crate::tenancy::keys::{Space, StorageKey};
+use reply::{Answer, Settle};
+
+/// Message content: text, or OpenAI's array of parts (text parts only).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Content {
+    Text(String),
+    Parts(Vec<Part>),
+}
+
+/// A content part; only `text` parts are accepted.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct Part {
+    #[serde(rename = "type")]
+    #[schemars(regex(pattern = "^text$"))]
+    pub kind: String,
+    pub text: String,
+}
+
+/// One incoming message.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct InMessage {
+    /// `system`, `user` or `assistant`; the last must be `user`.
+    pub role: String,
+    pub content: Content,
+}
+
+/// OpenAI's `stream_options`.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct StreamOptions {
+    #[serde(default)]
+    pub include_usage: bool,
+}
+
+/// The body of `POST /chat` and `POST /v1/chat/completions`. Fields the
+/// OpenAI API has and this Worker does not use are ignored.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+pub struct ChatRequest {
+    /// Continue this session (yours); omitted: a new session.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 64))]
+    pub session_id: Option<String>,
+    #[schemars(length(min = 1, max = 256))]
+    pub messages: Vec<InMessage>,
+    /// Server-sent events (default: true on `/chat`, false on
+    /// `/v1/chat/completions`, as in OpenAI's API).
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// At most the route's `max-tokens`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_tokens: Option<u32>,
+    /// OpenAI's newer name for `max_tokens`.
+    #[serde(default)]
+    #[schemars(range(min = 1))]
+    pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 2.0))]
+    pub temperature: Option<f64>,
+    /// `default`, or one of the tenant's chat models.
+    #[serde(default)]
+    #[schemars(length(max = 200))]
+    pub model: Option<String>,
+    #[serde(default)]
+    pub stream_options: Option<StreamOptions>,
+}
+
+/// Which path the request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// `/chat`: streams by default, always ends with a usage chunk.
+    Chat,
+    /// `/v1/chat/completions`: OpenAI's defaults.
+    OpenAi,
+}
+
+fn text_of(c: Content) -> Result<String, Failure> {
+    match c {
+        Content::Text(t) => Ok(t),
+        Content::Parts(parts) => {
+            if let Some(p) = parts.iter().find(|p| p.kind != "text") {
+                return Err(Failure::new(ErrorCode::InvalidRequest, format!("content parts of type `{}` are not supported; send text", p.kind)));
+            }
+            Ok(parts.into_iter().map(|p| p.text).collect::<Vec<_>>().join("\n"))
+        }
+    }
+}
+
+fn unavailable(what: &str) -> Failure {
+    Failure::new(ErrorCode::BindingUnavailable, format!("this deployment lacks the {what}"))
+}
+
+fn port_failure(what: &str, e: crate::ports::PortError) -> Failure {
+    Failure::new(ErrorCode::Internal, format!("the {what} cannot be reached")).with_log_detail(format!("{what}: {e}"))
+}
+
+/// Session ids: 128 random bits, hex.
+fn new_session_id(ports: &crate::ports::Ports) -> String {
+    let mut b = [0u8; 16];
+    ports.random.fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The history budget in characters: what the model's context leaves
+/// after the answer and the new messages (≈ 4 characters a token).
+fn history_chars(plan: &Plan, context_tokens: u32, new_chars: usize) -> u64 {
+    let room = u64::from(context_tokens).saturating_sub(u64::from(plan.max_tokens)) * 4;
+    room.saturating_sub(new_chars as u64)
+}
+
+/// A context window for models whose size the build does not know.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
+
+pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Response, Failure> {
+    let body: ChatRequest = s.json().await?;
+    let principal = s.principal.ok_or_else(|| Failure::new(ErrorCode::Internal, "chat without a principal"))?;
+    let cfg = s.ctx.config();
+    let stream = body.stream.unwrap_or(flavor == Flavor::Chat);
+    let include_usage = flavor == Flavor::Chat || body.stream_options.as_ref().is_some_and(|o| o.include_usage);
+    let mut messages = Vec::with_capacity(body.messages.len());
+    for m in body.messages {
+        messages.push(Message {
+            role: m.role,
+            content: text_of(m.content)?,
+        });
+    }
+    let messages = safety::prepare(messages, &cfg.safety)?;
+    let plan = plan::for_request(cfg, "chat", body.model.as_deref(), body.max_tokens.or(body.max_completion_tokens), body.temperature)?;
+    let provider = plan::provider(s.ctx, s.ports)?;
+    let sessions = s.ports.sessions.clone().ok_or_else(|| unavailable("`SESSIONS` Durable Object binding"))?;
+
+    // The history of a continued session (nothing stored yet), to size
+    // the reservation; another user's session is simply not found.
+    let new_chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
+    let hist_budget = history_chars(&plan, DEFAULT_CONTEXT_TOKENS, new_chars);
+    let session_object = s.ctx.key(Space::Session, &[principal.user()]);
+    let history_len = match &body.session_id {
+        None => 0,
+        Some(id) => {
+            let op = SessionOp::History {
+                session_id: id.clone(),
+                history_chars: hist_budget,
+            };
+            match sessions.call(&session_object, &op).await.map_err(|e| port_failure("session store", e))? {
+                SessionReply::Begun { history, .. } => history.iter().map(|m| m.content.chars().count()).sum(),
+                _ => return Err(Failure::new(ErrorCode::SessionNotFound, "no such session")),
+            }
+        }
+    };
+    // Budget: reserve the most this request can use.
+    let reserved = estimate_tokens(new_chars + history_len) + u64::from(plan.max_tokens);
+    let budget = reserve(s, principal.user(), reserved).await?;
+
+    // Session: store the user's message, read the history.
+    let user_msg = messages.last().cloned().expect("checked non-empty");
+    let begun = sessions
+        .call(
+            &session_object,
+            &SessionOp::Begin {
+                session_id: body.session_id.clone(),
+                new_id: new_session_id(s.ports),
+                now_ms: s.ports.clock.now_ms(),
+                message: user_msg,
+                max_messages: cfg.sessions.max_messages,
+                retention_ms: f64::from(cfg.sessions.retention_days) * crate::objects::sessions::DAY_MS,
+                history_chars: hist_budget,
+            },
+        )
+        .await;
+    let (session_id, history) = match begun {
+        Ok(SessionReply::Begun { session_id, history }) => (session_id, history),
+        other => {
+            if let Some(b) = &budget {
+                b.release(0).await;
+            }
+            return Err(match other {
+                Ok(_) => Failure::new(ErrorCode::SessionNotFound, "no such session"),
+                Err(e) => port_failure("session store", e),
+            });
+        }
+    };
+    // Prompt: system messages, history, then the rest of the request.
+    let (system, rest): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| m.role == "system");
+    let prompt: Vec<Message> = system.into_iter().chain(history).chain(rest).collect();
+    let prompt_chars: usize = prompt.iter().map(|m| m.content.chars().count()).sum();
+
+    let cache = cache_slot(s, &plan, &prompt);
+    let meta = CallMeta {
+        tenant: s.ctx.tenant().as_str(),
+        route: plan.route,
+        request_id: s.request_id.to_string(),
+        cache_key: cache.as_ref().map_or_else(|| s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(), |c| c.1.as_str().to_string()),
+        skip_cache: cache.is_none(),
+        timeout_ms: plan.timeout_ms,
+    };
+    let mut settle = Settle {
+        ports: s.ports.clone(),
+        log: s.ai_log.clone(),
+        sessions,
+        session_object,
+        session_id: session_id.clone(),
+        max_messages: cfg.sessions.max_messages,
+        budget,
+        cache: None,
+        tenant: s.ctx.tenant().as_str(),
+        env: s.ctx.env().as_str(),
+        route: plan.route,
+        request_id: s.request_id.to_string(),
+        started_ms: s.started_ms,
+        prompt_chars,
+        provider: provider.kind(),
+        model: plan.models.first().copied().unwrap_or(""),
+        attempts: 0,
+        ttft_ms: 0.0,
+        upstream_id: None,
+        cache_hit: false,
+    };
+    settle.note_start();
+
+    // Answer cache.
+    if let Some((kv, key, ttl)) = cache {
+        if let Ok(Some(hit)) = kv.get(&key).await {
+            if let Ok(a) = serde_json::from_str::<cache::CachedAnswer>(&hit) {
+                settle.cache_hit = true;
+                return Ok(reply::cached(s, flavor, stream, include_usage, a, settle).await);
+            }
+        }
+        settle.cache = Some((kv, key, ttl));
+    }
+
+    let started = engine::start(provider.as_ref(), &plan, &prompt, &meta, s.ports.timer.as_ref(), s.ports.clock.as_ref()).await;
+    match started {
+        Err(ex) => {
+            settle.model = ex.model;
+            settle.attempts = ex.attempts;
+            let f = ex.failure();
+            settle.finish(Answer::failed(f.code.code())).await;
+            Err(f)
+        }
+        Ok(st) => {
+            settle.model = st.model;
+            settle.attempts = st.attempts;
+            settle.ttft_ms = st.ttft_ms;
+            settle.upstream_id = st.upstream_id.clone();
+            settle.note_start();
+            if stream {
+                Ok(reply::stream(s, flavor, include_usage, st, settle))
+            } else {
+                reply::whole(s, st, settle).await
+            }
+        }
+    }
+}
+
+/// A granted reservation, to settle later.
+pub struct Reservation {
+    pub budget: Rc<dyn Budget>,
+    pub object: StorageKey,
+    pub day: u32,
+    pub user: String,
+    pub reserved: u64,
+}
+
+impl Reservation {
+    /// Replace the reservation with the tokens actually used.
+    pub async fn release(&self, actual: u64) {
+        let op = BudgetOp::Settle {
+            day: self.day,
+            user: self.user.clone(),
+            reserved: self.reserved,
+            actual,
+        };
+        // A failed settlement leaves the reservation charged: the budget
+        // errs on the side of refusing, never of overspending.
+        let _ = self.budget.call(&self.object, &op).await;
+    }
+}
+
+async fn reserve<R: Incoming>(s: &Scope<'_, R>, user: &str, amount: u64) -> Result<Option<Reservation>, Failure> {
+    let ai = &s.ctx.config().ai;
+    if ai.tokens_per_day.is_none() && ai.user_tokens_per_day.is_none() {
+        return Ok(None);
+    }
+    let budget = s.ports.budget.clone().ok_or_else(|| unavailable("`RATE_LIMITER` Durable Object binding (token budgets)"))?;
+    let object = s.ctx.key(Space::RateLimit, &[]);
+    let (day, reset_ms) = day_of(s.ports.clock.now_ms());
+    let op = BudgetOp::Reserve {
+        day,
+        amount,
+        tenant_limit: ai.tokens_per_day,
+        user: user.to_string(),
+        user_limit: ai.user_tokens_per_day,
+    };
+    let r = budget.call(&object, &op).await.map_err(|e| {
+        Failure::new(ErrorCode::RateLimiterUnavailable, "the token budget cannot be checked; try again shortly")
+            .with_header("retry-after", "1")
+            .with_log_detail(format!("budget: {e}"))
+    })?;
+    if !r.allowed {
+        let retry = ((reset_ms - s.ports.clock.now_ms()) / 1000.0).ceil().max(1.0) as u64;
+        let whose = if r.exhausted.as_deref() == Some("user") { "your" } else { "this tenant's" };
+        return Err(Failure::new(
+            ErrorCode::BudgetExhausted,
+            format!("{whose} daily token budget is used up; it resets at 00:00 UTC"),
+        )
+        .with_header("retry-after", retry.to_string())
+        .with_header("x-budget-reset", format!("{}", (reset_ms / 1000.0) as u64))
+        .with_log_detail(format!("{} budget: {amount} tokens asked, {} used", r.exhausted.unwrap_or_default(), r.tenant_used)));
+    }
+    Ok(Some(Reservation {
+        budget,
+        object,
+        day,
+        user: user.to_string(),
+        reserved: amount,
+    }))
+}
+
+/// The KV slot for this prompt, when the tenant caches chat answers.
+fn cache_slot<R: Incoming>(s: &Scope<'_, R>, plan: &Plan, prompt: &[Message]) -> Option<(Rc<dyn Kv>, StorageKey, u32)> {
+    let ttl = s.ctx.config().cache.chat_ttl;
+    if ttl == 0 {
+        return None;
+    }
+    let kv = s.ports.kv("CACHE")?.clone();
+    let hash = cache::prompt_hash(&plan.models, plan.max_tokens, plan.temperature, prompt);
+    Some((kv, cache::key(s.ctx, &hash), ttl.max(cache::MIN_TTL_SECS)))
+}
+
+/// Fill the log's AI fields.
+pub(crate) fn log_fields(log: &std::cell::RefCell<Option<AiLog>>, f: impl FnOnce(&mut AiLog)) {
+    f(log.borrow_mut().get_or_insert_with(AiLog::default));
+}
