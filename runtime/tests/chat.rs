@@ -150,7 +150,7 @@ fn a_session_continues_with_its_history_and_is_invisible_to_others() {
     let r = block_on(h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, "/sessions", "u1")));
     let v: Value = serde_json::from_slice(r.body.bytes()).unwrap();
     assert_eq!(v["data"]["sessions"][0]["id"], sid.as_str());
-    assert_eq!(v["data"]["sessions"][0]["messages"], 4);
+    assert_eq!(v["data"]["sessions"][0]["message_count"], 4);
     let r = block_on(h.handle(&dev(TenantId::Acme), &TestRequest::new("DELETE", &format!("/sessions/{sid}")).with("host", host(TenantId::Acme)).with("x-user-id", "u1")));
     assert_eq!(r.status, 200);
     let r = block_on(h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, &format!("/sessions/{sid}"), "u1")));

@@ -580,7 +580,15 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             Err(e) => tally.case(&format!("{} (stage): wrangler dev starts", t.id), Err(e)),
         }
     }
-    if ready {
+    // `E2E_ONLY=chat` runs only the chat cases (a local shortcut; CI runs all).
+    let only_chat = std::env::var("E2E_ONLY").is_ok_and(|v| v == "chat");
+    if ready && only_chat {
+        if let Some(s) = &stage_dev {
+            crate::e2e_chat::binding_case(s, &idp, &mut tally);
+        }
+        let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
+        restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
+    } else if ready {
         cases(&devs, &mut tally);
         // initech's tenant file limits each user to 20 requests per hour.
         crate::e2e_api::cases(&devs, "initech", &mut tally);
@@ -607,20 +615,41 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             crate::e2e_chat::binding_case(s, &idp, &mut tally);
         }
         crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
-        crate::e2e_chat::cases(&devs, &model, &mut tally);
+        let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
+        restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
     }
     drop(stage_dev);
     drop(other_stages);
     drop(devs); // stops every wrangler/workerd process group
     drop(model);
 
-    eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
-    dry_run(tc, &all, &work, &mut tally)?;
+    if !only_chat {
+        eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
+        dry_run(tc, &all, &work, &mut tally)?;
+    }
     println!("e2e: {} passed, {} failed", tally.passed, tally.failed.len());
     for f in &tally.failed {
         println!("    FAILED {f}");
     }
     Ok((tally.passed, tally.failed.len() as u64))
+}
+
+/// Stop acme's dev server, start it again on the same state, and check
+/// the kept session.
+fn restart_acme(tc: &Toolchain, devs: &mut Vec<Dev>, work: &Path, extra: &[String], kept: Option<(String, String)>, tally: &mut Tally) -> Result<(), ExitCode> {
+    let (Some(kept), Some(i)) = (kept, devs.iter().position(|d| d.tenant.id == "acme")) else {
+        return Ok(());
+    };
+    let old = devs.remove(i);
+    let (t, log) = (old.tenant.clone(), work.join("wrangler-dev-acme-restarted.log"));
+    drop(old);
+    let mut d = start_dev(tc, &t, None, &work.join("state").join(&t.id), &log, extra)?;
+    match d.wait(Duration::from_secs(90)) {
+        Ok(_) => crate::e2e_chat::after_restart(&d, &kept, tally),
+        Err(e) => tally.case("acme: wrangler dev starts again", Err(e)),
+    }
+    devs.insert(i, d);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -55,7 +55,15 @@ fn chat_body(text: &str, extra: Value) -> Vec<u8> {
 }
 
 fn post_chat(d: &Dev, user: &str, path: &str, body: &[u8]) -> Result<crate::net::Reply, String> {
-    send(d.port, "POST", path, &[("host", &d.tenant.host), ("x-user-id", user), ("content-type", "application/json")], body)
+    post(d.port, path, &[("host", &d.tenant.host), ("x-user-id", user)], body)
+}
+
+/// POST a JSON body (with its length).
+fn post(port: u16, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<crate::net::Reply, String> {
+    let len = body.len().to_string();
+    let mut h = headers.to_vec();
+    h.extend([("content-type", "application/json"), ("content-length", len.as_str())]);
+    send(port, "POST", path, &h, body)
 }
 
 /// A streamed POST over a raw socket: the response read as it arrives.
@@ -168,18 +176,34 @@ fn session_of(d: &Dev, user: &str, id: &str) -> Result<Value, String> {
     Ok(r.json()?["data"].clone())
 }
 
-pub fn cases(devs: &[Dev], model: &ModelServer, tally: &mut Tally) {
+/// The chat cases; returns a session (user, id) of acme's for the restart
+/// check ([`after_restart`]).
+pub fn cases(devs: &[Dev], model: &ModelServer, tally: &mut Tally) -> Option<(String, String)> {
     let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
     let (Some(acme), Some(globex), Some(initech)) = (find("acme"), find("globex"), find("initech")) else {
         tally.case("chat: acme, globex and initech run in dev", Err("a dev deployment is missing".into()));
-        return;
+        return None;
     };
     streaming_cases(acme, model, tally);
-    session_cases(acme, globex, tally);
+    let kept = session_cases(acme, globex, tally);
     failure_cases(acme, globex, model, tally);
     disconnect_case(acme, model, tally);
     cache_case(globex, model, tally);
     budget_case(initech, model, tally);
+    kept
+}
+
+/// After acme's dev server was stopped and started again on the same
+/// state: the session is still there, with its messages.
+pub fn after_restart(d: &Dev, kept: &(String, String), tally: &mut Tally) {
+    tally.case(
+        "chat: acme's session survives a restart of the dev server",
+        (|| {
+            let s = session_of(d, &kept.0, &kept.1)?;
+            let n = s["messages"].as_array().map_or(0, Vec::len);
+            check(n == 4, || format!("{n} messages after the restart: {s}"))
+        })(),
+    );
 }
 
 fn streaming_cases(d: &Dev, model: &ModelServer, tally: &mut Tally) {
@@ -226,11 +250,10 @@ fn streaming_cases(d: &Dev, model: &ModelServer, tally: &mut Tally) {
 
 /// Issue an API key over HTTP (dev admin) and run xtask/e2e/openai-client.mjs.
 fn openai_sdk(d: &Dev) -> Result<(), String> {
-    let r = send(
+    let r = post(
         d.port,
-        "POST",
         "/v1/keys",
-        &[("host", &d.tenant.host), ("x-user-id", "sdk-admin"), ("x-user-roles", "admin"), ("content-type", "application/json")],
+        &[("host", &d.tenant.host), ("x-user-id", "sdk-admin"), ("x-user-roles", "admin")],
         br#"{"name":"openai-sdk"}"#,
     )?;
     check(r.status == 201 || r.status == 200, || format!("key: {} {}", r.status, String::from_utf8_lossy(&r.body)))?;
@@ -252,7 +275,8 @@ fn openai_sdk(d: &Dev) -> Result<(), String> {
     check(v["bad_model_status"] == 400, || v.to_string())
 }
 
-fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) {
+fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) -> Option<(String, String)> {
+    let mut kept = None;
     tally.case(
         "chat: a session continues with its history; another user and another tenant get 404",
         (|| {
@@ -279,9 +303,12 @@ fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) {
             envelope(&r, 404, "session_not_found")?;
             let r = send(d.port, "GET", "/sessions", &[("host", &d.tenant.host), ("x-user-id", "alice")], b"")?;
             let list = r.json()?;
-            check(list["data"]["sessions"][0]["id"] == sid.as_str(), || list.to_string())
+            check(list["data"]["sessions"][0]["id"] == sid.as_str(), || list.to_string())?;
+            kept = Some(("alice".to_string(), sid));
+            Ok(())
         })(),
     );
+    kept
 }
 
 fn failure_cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
@@ -374,7 +401,7 @@ fn budget_case(d: &Dev, model: &ModelServer, tally: &mut Tally) {
                     std::thread::spawn(move || {
                         let body = chat_body("budget [[scripted:delay=100,tokens=6]]", json!({"stream": false}));
                         let user = format!("b{i}");
-                        send(port, "POST", "/chat", &[("host", &host), ("x-user-id", &user), ("content-type", "application/json")], &body)
+                        post(port, "/chat", &[("host", &host), ("x-user-id", &user)], &body)
                     })
                 })
                 .collect();
@@ -440,13 +467,7 @@ pub fn binding_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tall
             let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone()).ok_or("no valid token")?;
             let bearer = format!("Bearer {token}");
             let body = chat_body("through the binding", json!({"stream": false}));
-            let r = send(
-                stage.port,
-                "POST",
-                "/chat",
-                &[("host", &stage.tenant.host), ("authorization", &bearer), ("content-type", "application/json")],
-                &body,
-            )?;
+            let r = post(stage.port, "/chat", &[("host", &stage.tenant.host), ("authorization", &bearer)], &body)?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let v = r.json()?;
             let text = v["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();

@@ -43,7 +43,7 @@ impl ModelServer {
 
     /// The server's counters (`GET /__scripted/stats`).
     pub fn stats(&self) -> Result<Value, String> {
-        let r = request(self.port, "GET", "/__scripted/stats", &[], b"").map_err(|e| e.to_string())?;
+        let r = request(self.port, "GET", "/__scripted/stats", &[("host", "127.0.0.1")], b"").map_err(|e| e.to_string())?;
         r.json()
     }
 }

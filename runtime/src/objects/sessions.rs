@@ -51,7 +51,7 @@ pub struct SessionSummary {
     pub title: String,
     pub created_ms: f64,
     pub updated_ms: f64,
-    pub messages: u32,
+    pub message_count: u32,
 }
 
 /// A session with its messages (oldest first).
@@ -193,7 +193,7 @@ impl MemorySessions {
                         title: title_of(&message.content),
                         created_ms: *now_ms,
                         updated_ms: *now_ms,
-                        messages: 0,
+                        message_count: 0,
                     },
                     retention_ms: *retention_ms,
                     messages: vec![],
@@ -287,7 +287,7 @@ fn push(s: &mut MemSession, m: StoredMessage, max_messages: u32) {
     s.messages.push(m);
     let drop = s.messages.len().saturating_sub(max_messages.max(2) as usize);
     s.messages.drain(..drop);
-    s.summary.messages = s.messages.len() as u32;
+    s.summary.message_count = s.messages.len() as u32;
 }
 
 impl Sessions for MemorySessions {
@@ -385,5 +385,44 @@ mod tests {
         s.expire(DAY_MS + 2.5);
         let SessionReply::Listed { sessions, .. } = s.apply("u", &SessionOp::List { limit: 10, cursor: None }) else { panic!() };
         assert_eq!(sessions.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(), ["q4", "q3"]);
+    }
+}
+
+#[cfg(test)]
+mod wire_tests {
+    use super::*;
+
+    #[test]
+    fn every_reply_survives_json() {
+        let summary = SessionSummary {
+            id: "a".into(),
+            title: "t".into(),
+            created_ms: 1.0,
+            updated_ms: 1733400000000.0,
+            message_count: 2,
+        };
+        let replies = [
+            SessionReply::Session(SessionView {
+                summary: summary.clone(),
+                messages: vec![StoredMessage {
+                    role: "user".into(),
+                    content: "x".into(),
+                    status: "complete".into(),
+                    model: None,
+                    created_ms: 5.0,
+                }],
+            }),
+            SessionReply::Listed {
+                sessions: vec![summary],
+                next_cursor: Some("1-a".into()),
+            },
+            SessionReply::NotFound,
+            SessionReply::Done,
+        ];
+        for r in replies {
+            let json = serde_json::to_string(&r).unwrap();
+            let back: SessionReply = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+            assert_eq!(back, r);
+        }
     }
 }

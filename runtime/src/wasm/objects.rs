@@ -337,7 +337,7 @@ impl ChatSession {
                 };
                 let rows: Vec<SessionSummary> = sql
                     .exec(
-                        "SELECT id, title, created_ms, updated_ms, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS messages \
+                        "SELECT id, title, created_ms, updated_ms, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count \
                          FROM sessions s WHERE updated_ms < ? OR (updated_ms = ? AND id < ?) ORDER BY updated_ms DESC, id DESC LIMIT ?",
                         vec![t.into(), t.into(), after.as_str().into(), i64::from(limit.max(1) + 1).into()],
                     )
@@ -349,7 +349,7 @@ impl ChatSession {
             SessionOp::Get { session_id } => {
                 let rows: Vec<SessionSummary> = sql
                     .exec(
-                        "SELECT id, title, created_ms, updated_ms, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS messages FROM sessions s WHERE id = ?",
+                        "SELECT id, title, created_ms, updated_ms, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count FROM sessions s WHERE id = ?",
                         vec![session_id.as_str().into()],
                     )
                     .map_err(bad)?
