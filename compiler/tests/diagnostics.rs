@@ -1495,6 +1495,356 @@ fn json_gateway_id_with_underscore_is_invalid() {
     o.expect("tenant::ai::gateway", "globex.jsonc", r#""globex_gw""#);
 }
 
+// ------------------------------------------------------- ai providers and fallbacks
+
+#[test]
+fn kdl_unknown_ai_provider_kind_suggests_the_closest() {
+    let o = check(
+        "kdl_unknown_ai_provider_kind_suggests_the_closest",
+        &[replace("acme.kdl", r#"ai-provider "gateway""#, r#"ai-provider "gatway""#)],
+    );
+    let d = o.expect("tenant::ai::provider-unknown", "acme.kdl", r#""gatway""#);
+    assert!(d.help.as_deref().unwrap().starts_with("did you mean `gateway`?"), "{:?}", d.help);
+}
+
+#[test]
+fn json_unknown_ai_provider_kind_suggests_the_closest() {
+    let o = check(
+        "json_unknown_ai_provider_kind_suggests_the_closest",
+        &[replace(
+            "globex.jsonc",
+            r#""kind": "openai-compatible""#,
+            r#""kind": "openai_compatible""#,
+        )],
+    );
+    let d = o.expect("tenant::ai::provider-unknown", "globex.jsonc", r#""openai_compatible""#);
+    assert!(
+        d.help.as_deref().unwrap().starts_with("did you mean `openai-compatible`?"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn kdl_gateway_provider_needs_the_tenants_ai_gateway() {
+    let o = check(
+        "kdl_gateway_provider_needs_the_tenants_ai_gateway",
+        &[replace("acme.kdl", r#"ai gateway="acme-gw" "#, "ai ")],
+    );
+    o.expect("tenant::ai::gateway-required", "acme.kdl", r#""gateway""#);
+    assert_eq!(o.errors(), 1, "only the gateway provider needs the gateway");
+}
+
+#[test]
+fn json_gateway_provider_needs_the_tenants_ai_gateway() {
+    let o = check(
+        "json_gateway_provider_needs_the_tenants_ai_gateway",
+        &[replace(
+            "initech.json",
+            r#""vectorize": { "DOCS": { "index": "shared-docs-stage" } }"#,
+            r#""vectorize": { "DOCS": { "index": "shared-docs-stage" } },
+      "ai_provider": { "kind": "gateway", "token_secret": "GATEWAY_TOKEN" }"#,
+        )],
+    );
+    let d = o.expect("tenant::ai::gateway-required", "initech.json", r#""gateway""#);
+    assert!(d.help.as_deref().unwrap().contains(r#""gateway": "<gateway id>""#), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_base_url_over_plain_http_to_a_public_host_is_rejected() {
+    let o = check(
+        "kdl_base_url_over_plain_http_to_a_public_host_is_rejected",
+        &[replace(
+            "acme.kdl",
+            r#"base-url="http://127.0.0.1:11434/v1""#,
+            r#"base-url="http://ollama.acme.example.com:11434/v1""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::ai::base-url",
+        "acme.kdl",
+        r#"base-url="http://ollama.acme.example.com:11434/v1""#,
+    );
+    assert_eq!(d.message, "a base URL must use https");
+    assert!(d.help.as_deref().unwrap().contains("loopback"), "{:?}", d.help);
+}
+
+#[test]
+fn json_base_url_with_a_query_is_rejected() {
+    let o = check(
+        "json_base_url_with_a_query_is_rejected",
+        &[replace(
+            "globex.jsonc",
+            r#""base_url": "http://127.0.0.1:11434/v1""#,
+            r#""base_url": "http://127.0.0.1:11434/v1?api-version=1""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::ai::base-url",
+        "globex.jsonc",
+        r#""http://127.0.0.1:11434/v1?api-version=1""#,
+    );
+    assert_eq!(d.message, "a base URL has no query (`?…`)");
+}
+
+#[test]
+fn json_base_url_with_a_password_is_a_pasted_credential() {
+    let o = check(
+        "json_base_url_with_a_password_is_a_pasted_credential",
+        &[replace(
+            "globex.jsonc",
+            r#""base_url": "http://127.0.0.1:11434/v1""#,
+            r#""base_url": "https://llm:hunter2hunter2@llm.globex.example.org/v1""#,
+        )],
+    );
+    o.expect(
+        "tenant::secret::value",
+        "globex.jsonc",
+        r#""https://llm:hunter2hunter2@llm.globex.example.org/v1""#,
+    );
+}
+
+#[test]
+fn json_openai_compatible_provider_without_base_url_is_missing() {
+    let o = check(
+        "json_openai_compatible_provider_without_base_url_is_missing",
+        &[replace(
+            "initech.json",
+            r#""kind": "openai-compatible", "base_url": "http://localhost:11434/v1", "#,
+            r#""kind": "openai-compatible", "#,
+        )],
+    );
+    let d = o.expect_first("schema::missing", "initech.json");
+    assert_eq!(d.message, "`ai_provider` of environment `dev` is missing `base_url`");
+}
+
+#[test]
+fn kdl_provider_secret_that_is_not_declared_suggests_a_declared_one() {
+    let o = check(
+        "kdl_provider_secret_that_is_not_declared_suggests_a_declared_one",
+        &[replace(
+            "acme.kdl",
+            r#"token-secret="GATEWAY_TOKEN""#,
+            r#"token-secret="GATEWAY_TOKN""#,
+        )],
+    );
+    let d = o.expect("tenant::ai::secret-undeclared", "acme.kdl", r#"token-secret="GATEWAY_TOKN""#);
+    assert!(
+        d.help.as_deref().unwrap().starts_with("did you mean `GATEWAY_TOKEN`?"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn json_api_key_pasted_into_api_key_secret_is_flagged() {
+    let o = check(
+        "json_api_key_pasted_into_api_key_secret_is_flagged",
+        &[replace(
+            "globex.jsonc",
+            r#""base_url": "http://127.0.0.1:11434/v1""#,
+            r#""base_url": "http://127.0.0.1:11434/v1", "api_key_secret": "sk-proj4f9a8b7c6d5e4f3a2b1c""#,
+        )],
+    );
+    let d = o.expect("tenant::secret::value", "globex.jsonc", r#""sk-proj4f9a8b7c6d5e4f3a2b1c""#);
+    assert_eq!(d.message, "`api_key_secret` looks like an API key, not a name");
+    assert!(!o.codes().contains(&"tenant::ai::secret-undeclared"), "one error for one mistake");
+}
+
+#[test]
+fn kdl_setting_of_another_provider_kind_does_not_apply() {
+    let o = check(
+        "kdl_setting_of_another_provider_kind_does_not_apply",
+        &[replace(
+            "acme.kdl",
+            r#"ai-provider "gateway" token-secret="GATEWAY_TOKEN""#,
+            r#"ai-provider "gateway" token-secret="GATEWAY_TOKEN" base-url="https://gateway.acme.example.com/v1""#,
+        )],
+    );
+    let d = o.expect(
+        "tenant::ai::provider-field",
+        "acme.kdl",
+        r#"base-url="https://gateway.acme.example.com/v1""#,
+    );
+    assert_eq!(d.message, "`base-url` does not apply to a `gateway` provider");
+    assert_eq!(d.help.as_deref(), Some("remove it: `gateway` takes `token-secret`"));
+}
+
+#[test]
+fn workers_ai_provider_without_an_ai_binding_in_the_platform_is_an_error() {
+    let o = check(
+        "workers_ai_provider_without_an_ai_binding_in_the_platform_is_an_error",
+        &[replace("platform.kdl", "    ai AI\n", "")],
+    );
+    // Written out in acme's stage, and the default in globex's and initech's.
+    let d = o.expect("tenant::ai::binding-missing", "acme.kdl", r#""workers-ai""#);
+    assert!(d.message.contains("`stage` uses the Workers AI binding"), "{}", d.message);
+    let d = o.expect("tenant::ai::binding-missing", "globex.jsonc", r#""stage""#);
+    assert!(d.message.contains("has no AI provider"), "{}", d.message);
+    o.expect("tenant::ai::binding-missing", "initech.json", r#""prod""#);
+}
+
+#[test]
+fn json_provider_model_with_a_space_is_invalid() {
+    let o = check(
+        "json_provider_model_with_a_space_is_invalid",
+        &[replace("initech.json", r#""model": "llama3.2""#, r#""model": "llama 3.2""#)],
+    );
+    o.expect("tenant::ai::provider-model", "initech.json", r#""llama 3.2""#);
+}
+
+#[test]
+fn kdl_ai_provider_outside_an_env_block_belongs_in_one() {
+    let o = check(
+        "kdl_ai_provider_outside_an_env_block_belongs_in_one",
+        &[replace(
+            "acme.kdl",
+            "    rag chunk-size=800",
+            "    ai-provider \"workers-ai\"\n    rag chunk-size=800",
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "ai-provider");
+    assert!(d.help.as_deref().unwrap().contains("belongs inside an `env"), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_fallback_equal_to_the_chat_model_is_an_error() {
+    let o = check(
+        "kdl_fallback_equal_to_the_chat_model_is_an_error",
+        &[replace(
+            "acme.kdl",
+            r#"fallback "@cf/meta/llama-3.1-8b-instruct-fast""#,
+            r#"fallback "@cf/meta/llama-3.1-8b-instruct""#,
+        )],
+    );
+    let d = o.expect("tenant::ai::fallback", "acme.kdl", r#""@cf/meta/llama-3.1-8b-instruct""#);
+    assert_eq!(d.labels.len(), 2, "labelled at the fallback and at the chat model");
+}
+
+#[test]
+fn json_fallback_listed_twice_is_an_error() {
+    let o = check(
+        "json_fallback_listed_twice_is_an_error",
+        &[replace(
+            "globex.jsonc",
+            r#""fallbacks": ["@cf/meta/llama-3.2-3b-instruct"]"#,
+            r#""fallbacks": ["@cf/meta/llama-3.2-3b-instruct", "@cf/meta/llama-3.2-1b-instruct", "@cf/meta/llama-3.2-3b-instruct"]"#,
+        )],
+    );
+    let d = o.expect_first("tenant::ai::fallback", "globex.jsonc");
+    assert_eq!(d.message, "fallback `@cf/meta/llama-3.2-3b-instruct` is listed twice");
+    assert_eq!(o.errors(), 1);
+}
+
+#[test]
+fn kdl_misspelled_fallback_model_is_unknown_with_suggestion() {
+    let o = check(
+        "kdl_misspelled_fallback_model_is_unknown_with_suggestion",
+        &[replace(
+            "acme.kdl",
+            r#"fallback "@cf/meta/llama-3.1-8b-instruct-fast""#,
+            r#"fallback "@cf/meta/llama-3.1-8b-instruct-fats""#,
+        )],
+    );
+    let d = o.expect("tenant::model::unknown", "acme.kdl", r#""@cf/meta/llama-3.1-8b-instruct-fats""#);
+    assert!(d.help.as_deref().unwrap().contains("llama-3.1-8b-instruct-fast"), "{:?}", d.help);
+}
+
+#[test]
+fn json_embedding_model_as_a_fallback_is_the_wrong_task() {
+    let o = check(
+        "json_embedding_model_as_a_fallback_is_the_wrong_task",
+        &[replace(
+            "globex.jsonc",
+            r#""fallbacks": ["@cf/meta/llama-3.2-3b-instruct"]"#,
+            r#""fallbacks": ["@cf/baai/bge-base-en-v1.5"]"#,
+        )],
+    );
+    let d = o.expect("tenant::model::task", "globex.jsonc", r#""@cf/baai/bge-base-en-v1.5""#);
+    assert!(d.message.contains("used as fallback model"), "{}", d.message);
+}
+
+#[test]
+fn json_more_than_five_fallbacks_are_too_many() {
+    let six = [
+        "@cf/meta/llama-3.1-8b-instruct",
+        "@cf/meta/llama-3.1-8b-instruct-fast",
+        "@cf/meta/llama-3.2-1b-instruct",
+        "@cf/meta/llama-3.2-3b-instruct",
+        "@cf/google/gemma-3-12b-it",
+        "@cf/qwen/qwq-32b",
+    ]
+    .map(|m| format!("\"{m}\""))
+    .join(", ");
+    let o = check(
+        "json_more_than_five_fallbacks_are_too_many",
+        &[replace(
+            "globex.jsonc",
+            r#""max_tokens": 2048, "temperature": 0.3 }"#,
+            format!(r#""max_tokens": 2048, "temperature": 0.3, "fallbacks": [{six}] }}"#),
+        )],
+    );
+    let d = o.expect("tenant::ai::fallback", "globex.jsonc", r#""@cf/qwen/qwq-32b""#);
+    assert_eq!(d.message, "6 fallbacks, at most 5");
+}
+
+#[test]
+fn json_empty_route_fallbacks_is_an_error() {
+    let o = check(
+        "json_empty_route_fallbacks_is_an_error",
+        &[replace(
+            "globex.jsonc",
+            r#""fallbacks": ["@cf/meta/llama-3.2-3b-instruct"]"#,
+            r#""fallbacks": []"#,
+        )],
+    );
+    let d = o.expect("tenant::ai::fallback", "globex.jsonc", r#""chat""#);
+    assert!(d.help.as_deref().unwrap().contains("leave `fallbacks` out"), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_fallbacks_node_suggests_one_fallback_node_per_model() {
+    let o = check(
+        "kdl_fallbacks_node_suggests_one_fallback_node_per_model",
+        &[replace(
+            "acme.kdl",
+            r#"fallback "@cf/meta/llama-3.1-8b-instruct-fast""#,
+            r#"fallbacks "@cf/meta/llama-3.1-8b-instruct-fast""#,
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "fallbacks");
+    assert!(d.help.as_deref().unwrap().starts_with("did you mean `fallback`?"), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_user_budget_above_the_tenant_budget_is_an_error() {
+    let o = check(
+        "kdl_user_budget_above_the_tenant_budget_is_an_error",
+        &[replace("acme.kdl", "user-tokens-per-day=100000", "user-tokens-per-day=3000000")],
+    );
+    let d = o.expect("tenant::ai::budget", "acme.kdl", "user-tokens-per-day=3000000");
+    assert_eq!(
+        d.message,
+        "`user-tokens-per-day` (3000000) is more than the tenant's `tokens-per-day` (2000000)"
+    );
+    assert_eq!(d.labels.len(), 2);
+}
+
+#[test]
+fn json_timeout_out_of_range_names_the_range() {
+    let o = check(
+        "json_timeout_out_of_range_names_the_range",
+        &[replace(
+            "globex.jsonc",
+            r#""gateway": "globex-gw","#,
+            r#""gateway": "globex-gw", "timeout_ms": 500, "retries": 9,"#,
+        )],
+    );
+    let d = o.expect("schema::range", "globex.jsonc", "500");
+    assert_eq!(d.message, "`timeout_ms` is 500, must be between 1000 and 300000");
+    o.expect("schema::range", "globex.jsonc", "9");
+}
+
 // ----------------------------------------------------------------- secrets
 
 #[test]

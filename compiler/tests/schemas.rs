@@ -471,6 +471,77 @@ fn broken_cases() -> Vec<Broken> {
             vec![Set("/accounts/acme/token", json!("x"))],
             "schema::unknown-key",
         ),
+        // AI providers and fallbacks
+        b(
+            "unknown AI provider kind",
+            "globex",
+            vec![Set("/envs/dev/ai_provider/kind", json!("ollama"))],
+            "tenant::ai::provider-unknown",
+        ),
+        b(
+            "openai-compatible provider without base_url",
+            "globex",
+            vec![Remove("/envs/dev/ai_provider/base_url")],
+            "schema::missing",
+        ),
+        b(
+            "base_url over http to a public host",
+            "globex",
+            vec![Set("/envs/dev/ai_provider/base_url", json!("http://llm.globex.example.org/v1"))],
+            "tenant::ai::base-url",
+        ),
+        b(
+            "base_url with a query",
+            "globex",
+            vec![Set(
+                "/envs/dev/ai_provider/base_url",
+                json!("https://llm.globex.example.org/v1?x=1"),
+            )],
+            "tenant::ai::base-url",
+        ),
+        b(
+            "a gateway setting on an openai-compatible provider",
+            "globex",
+            vec![Set("/envs/dev/ai_provider/token_secret", json!("GATEWAY_TOKEN"))],
+            "tenant::ai::provider-field",
+        ),
+        b(
+            "a setting on a workers-ai provider",
+            "acme",
+            vec![Set("/envs/stage/ai_provider/model", json!("llama3.2"))],
+            "tenant::ai::provider-field",
+        ),
+        b(
+            "a fallback listed twice",
+            "globex",
+            vec![Set(
+                "/ai/routes/chat/fallbacks",
+                json!(["@cf/meta/llama-3.2-3b-instruct", "@cf/meta/llama-3.2-3b-instruct"]),
+            )],
+            "tenant::ai::fallback",
+        ),
+        b(
+            "six fallbacks",
+            "acme",
+            vec![Set(
+                "/ai/chat/fallbacks",
+                json!([
+                    "@cf/meta/llama-3.1-8b-instruct-fast",
+                    "@cf/meta/llama-3.2-1b-instruct",
+                    "@cf/meta/llama-3.2-3b-instruct",
+                    "@cf/google/gemma-3-12b-it",
+                    "@cf/qwen/qwq-32b",
+                    "@cf/openai/gpt-oss-20b"
+                ]),
+            )],
+            "tenant::ai::fallback",
+        ),
+        b(
+            "an empty route fallbacks list",
+            "globex",
+            vec![Set("/ai/routes/chat/fallbacks", json!([]))],
+            "tenant::ai::fallback",
+        ),
         // wrong types
         b("name is a number", "globex", vec![Set("/name", json!(42))], "schema::type"),
         b("top_k is a string", "globex", vec![Set("/rag/top_k", json!("8"))], "schema::type"),
@@ -910,6 +981,13 @@ fn former_mismatches_get_the_same_verdict_from_schema_and_compiler() {
             "`top_k` written 8.0 is an integer for both",
             "globex",
             vec![Set("/rag/top_k", json!(8.0))],
+            true,
+            true,
+        ),
+        (
+            "a base_url with a trailing slash is accepted by both",
+            "globex",
+            vec![Set("/envs/dev/ai_provider/base_url", json!("http://[::1]:11434/v1/"))],
             true,
             true,
         ),

@@ -125,6 +125,48 @@ fn static_config_carries_each_tenants_settings() {
 }
 
 #[test]
+fn ai_settings_and_each_environments_provider_are_baked() {
+    use examples::AiProvider;
+    let acme = TenantId::Acme.config();
+    assert_eq!(acme.ai.fallbacks, ["@cf/meta/llama-3.1-8b-instruct-fast"]);
+    assert_eq!(acme.ai.user_tokens_per_day, Some(100_000));
+    assert_eq!((acme.ai.timeout_ms, acme.ai.retries), (20_000, 2));
+    // A route without its own fallbacks and temperature takes the ai-level ones.
+    let search = acme.ai.routes[0];
+    assert_eq!((search.route, search.temperature), ("search", acme.ai.temperature));
+    assert_eq!(search.fallbacks, acme.ai.fallbacks);
+    assert_eq!(
+        acme.envs[EnvName::Dev as usize].ai_provider,
+        AiProvider::OpenAiCompatible {
+            base_url: "http://127.0.0.1:11434/v1",
+            api_key_secret: None,
+            model: None
+        }
+    );
+    assert_eq!(
+        acme.envs[EnvName::Stage as usize].ai_provider,
+        AiProvider::WorkersAi { binding: "AI" }
+    );
+    assert_eq!(
+        acme.envs[EnvName::Prod as usize].ai_provider,
+        AiProvider::Gateway {
+            account_id: "5f1d2c3b4a5968778695a4b3c2d1e0f9",
+            gateway: "acme-gw",
+            token_secret: Some("GATEWAY_TOKEN")
+        }
+    );
+    let globex = TenantId::Globex.config();
+    let chat = globex.ai.routes[0];
+    assert_eq!((chat.route, chat.temperature), ("chat", 0.2));
+    assert_eq!(chat.fallbacks, ["@cf/meta/llama-3.2-3b-instruct"]);
+    // No provider written: the platform's `ai` binding.
+    assert_eq!(
+        globex.envs[EnvName::Prod as usize].ai_provider,
+        AiProvider::WorkersAi { binding: "AI" }
+    );
+}
+
+#[test]
 fn auth_config_is_baked_per_environment() {
     use examples::{AccessConfig, ApiKeysConfig, JwtAlg, KeySource};
     let acme = TenantId::Acme.config();

@@ -455,7 +455,7 @@ fn gateway_provider(cx: &mut Cx<'_>, raw: &RawAiProvider, kind: &Sp<String>, t: 
                 "tenant::ai::gateway-required",
                 "the `gateway` provider needs the tenant's AI Gateway, and `ai` names none",
                 kind.span,
-                "needs `ai` gateway",
+                "needs a gateway on `ai`",
             )
             .with_label(
                 Span {
