@@ -10,7 +10,7 @@ type Tenant = { id: string; name: string; header_allowed: boolean };
 type Table = { exact: Record<string, string>; wildcard: Record<string, string>; tenants: Record<string, Tenant>; bindings: [string, string][] };
 const table = tenants as Table;
 
-type Env = { TENANT_ID: string; TENANT_ENV: string; [k: string]: unknown };
+type Env = { TENANT_ID: string; TENANT_ENV: string; AI_BASE_URL: string; [k: string]: unknown };
 type Vars = { requestId: string; tenant: string | null; route: string | null };
 
 const ID_RE = /^[A-Za-z0-9._:-]{8,128}$/;
@@ -119,6 +119,23 @@ app.get("/health", (c) => {
     data: { tenant: tenant.id, name: tenant.name, env: c.env.TENANT_ENV, version: "hono", status: ok ? "ok" : "degraded", resolved_by: "host", bindings },
     request_id: c.get("requestId"),
   });
+});
+
+// `/chat` for `cargo xtask bench chat`: the same pass-through a TypeScript
+// team would write — the request's messages to the OpenAI-compatible
+// upstream (AI_BASE_URL), its server-sent events streamed back unchanged.
+// (No sessions, budget or parsing: the Rust Worker does those too, so the
+// comparison flatters Hono.)
+app.post("/chat", async (c) => {
+  c.set("route", "chat");
+  const body = (await c.req.json()) as { messages: unknown; max_tokens?: number };
+  const upstream = await fetch(`${c.env.AI_BASE_URL}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify({ model: "@cf/meta/llama-3.1-8b-instruct", messages: body.messages, stream: true, stream_options: { include_usage: true }, max_tokens: body.max_tokens ?? 1024 }),
+  });
+  if (!upstream.ok || upstream.body === null) throw new Failure(502, "upstream_error", `upstream answered ${upstream.status}`);
+  return new Response(upstream.body, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
 });
 
 app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for \`${c.req.path}\``, request_id: c.get("requestId") } }, 404));

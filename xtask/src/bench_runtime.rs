@@ -22,9 +22,9 @@ use crate::{fail, run};
 const TENANT: &str = "acme";
 const ENV: &str = "dev";
 
-struct Bundle {
-    name: &'static str,
-    modules: Vec<(String, &'static str, PathBuf)>,
+pub(crate) struct Bundle {
+    pub(crate) name: &'static str,
+    pub(crate) modules: Vec<(String, &'static str, PathBuf)>,
 }
 
 /// The JSON map the Hono Worker looks tenants up in.
@@ -55,7 +55,7 @@ fn hono_table(configs: &Path) -> Result<Value, ExitCode> {
     Ok(json!({"exact": exact, "wildcard": wildcard, "tenants": tenants, "bindings": bindings}))
 }
 
-fn bundle_hono(tc: &Toolchain, work: &Path, configs: &Path) -> Result<Bundle, ExitCode> {
+pub(crate) fn bundle_hono(tc: &Toolchain, work: &Path, configs: &Path) -> Result<Bundle, ExitCode> {
     let dir = work.join("hono");
     std::fs::create_dir_all(&dir).map_err(|e| fail(format!("{}: {e}", dir.display())))?;
     std::fs::copy(tc.root.join("bench/hono/index.ts"), dir.join("index.ts")).map_err(|e| fail(format!("bench/hono/index.ts: {e}")))?;
@@ -80,7 +80,7 @@ fn bundle_hono(tc: &Toolchain, work: &Path, configs: &Path) -> Result<Bundle, Ex
 }
 
 /// Every module worker-build wrote (the entry `index.js` first).
-fn worker_modules(build: &Path) -> Result<Vec<(String, &'static str, PathBuf)>, ExitCode> {
+pub(crate) fn worker_modules(build: &Path) -> Result<Vec<(String, &'static str, PathBuf)>, ExitCode> {
     let mut found = Vec::new();
     for sub in ["", "worker"] {
         let dir = build.join(sub);
@@ -112,7 +112,11 @@ fn worker_modules(build: &Path) -> Result<Vec<(String, &'static str, PathBuf)>, 
     Ok(found)
 }
 
-fn capnp(b: &Bundle, port: u16, dir: &Path) -> Result<PathBuf, ExitCode> {
+fn capnp(b: &Bundle, port: u16, dir: &Path, texts: &[(&str, &str)]) -> Result<PathBuf, ExitCode> {
+    let extra: String = texts
+        .iter()
+        .map(|(n, v)| format!("    (name = \"{n}\", text = \"{v}\"),\n"))
+        .collect();
     let slug = b.name.split_whitespace().next().unwrap_or("w").to_lowercase();
     // `embed` paths are relative to the config file: copy the modules next to it.
     let mdir = dir.join(format!("{slug}-modules"));
@@ -140,7 +144,7 @@ const worker :Workerd.Worker = (
   bindings = [
     (name = "TENANT_ID", text = "{TENANT}"),
     (name = "TENANT_ENV", text = "{ENV}"),
-    (name = "CACHE", kvNamespace = "kv"),
+{extra}    (name = "CACHE", kvNamespace = "kv"),
     (name = "SESSIONS", durableObjectNamespace = (className = "ChatSession")),
     (name = "RATE_LIMITER", durableObjectNamespace = (className = "RateLimiter")),
   ],
@@ -160,7 +164,7 @@ const worker :Workerd.Worker = (
 
 /// The Hono Worker has no Durable Object classes: give it the two the
 /// config binds, as empty classes, so both Workers see the same env.
-fn add_hono_classes(b: &Bundle) -> Result<(), ExitCode> {
+pub(crate) fn add_hono_classes(b: &Bundle) -> Result<(), ExitCode> {
     let path = &b.modules[0].2;
     let mut js = std::fs::read_to_string(path).map_err(|e| fail(format!("{e}")))?;
     js.push_str("\nimport{DurableObject as __DO}from\"cloudflare:workers\";export class ChatSession extends __DO{};export class RateLimiter extends __DO{};\n");
@@ -241,9 +245,9 @@ fn gzip_size(paths: &[PathBuf]) -> u64 {
         .sum()
 }
 
-struct Running {
-    name: &'static str,
-    port: u16,
+pub(crate) struct Running {
+    pub(crate) name: &'static str,
+    pub(crate) port: u16,
     cold_ms: f64,
     first_ms: f64,
     raw: u64,
@@ -254,8 +258,13 @@ struct Running {
 /// Start `workerd serve` for one bundle; cold start is process start →
 /// first 200 on `/health`, and the first request's own latency.
 fn start(tc: &Toolchain, b: &Bundle, work: &Path) -> Result<Running, ExitCode> {
+    start_with(tc, b, work, &[])
+}
+
+/// [`start`] with more text bindings (vars).
+pub(crate) fn start_with(tc: &Toolchain, b: &Bundle, work: &Path, texts: &[(&str, &str)]) -> Result<Running, ExitCode> {
     let port = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
-    let cfg = capnp(b, port, work)?;
+    let cfg = capnp(b, port, work, texts)?;
     let mut c = Command::new(&tc.workerd);
     c.args(["serve", "--experimental"]).arg(&cfg);
     let log = work.join(format!("{}.log", cfg.file_stem().and_then(|s| s.to_str()).unwrap_or("w")));

@@ -27,6 +27,7 @@
 
 use std::process::{Command, ExitCode};
 
+mod bench_chat;
 mod bench_runtime;
 mod e2e;
 mod e2e_api;
@@ -195,13 +196,18 @@ fn dev(args: &[String]) -> Result<(), ExitCode> {
         .into_iter()
         .find(|t| t.id == tenant)
         .ok_or_else(|| fail(format!("no tenant `{tenant}` in `{env}`")))?;
-    let named = flag(args, "--model-url").or_else(|| std::env::var("AI_BASE_URL").ok()).filter(|u| !u.is_empty());
+    let named = flag(args, "--model-url")
+        .or_else(|| std::env::var("AI_BASE_URL").ok())
+        .filter(|u| !u.is_empty());
     let (model_url, _scripted) = match named {
         Some(u) => (u, None),
         None => {
             let log = out.join("scripted-model-server.log");
             let m = model_server::ModelServer::start(&tc, &log, 30).map_err(fail)?;
-            eprintln!("==> scripted model server (test/dev infrastructure: deterministic replies, not a model) at {}", m.url);
+            eprintln!(
+                "==> scripted model server (test/dev infrastructure: deterministic replies, not a model) at {}",
+                m.url
+            );
             eprintln!("    pass --model-url http://127.0.0.1:11434/v1 to chat with a local Ollama instead");
             (m.url.clone(), Some(m))
         }
@@ -281,10 +287,11 @@ fn main() -> ExitCode {
             }
             Some("runtime") => toolchain::setup().and_then(|tc| bench_runtime::bench(&tc, std::env::args().any(|a| a == "--quick"))),
             Some("auth") => toolchain::setup().and_then(|tc| bench_runtime::bench_auth(&tc, std::env::args().any(|a| a == "--quick"))),
+            Some("chat") => toolchain::setup().and_then(|tc| bench_chat::bench(&tc, std::env::args().any(|a| a == "--quick"))),
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench chat [--quick]  streamed /chat on workerd serve against the scripted model server: time to first byte and events/s over 100 streams, direct vs the Rust Worker vs a Hono pass-through\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };

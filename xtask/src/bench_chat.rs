@@ -1,0 +1,198 @@
+//! `cargo xtask bench chat [--quick]`: what the Worker adds to a streamed
+//! chat, on plain `workerd serve` (no wrangler proxy) with the scripted
+//! model server as the upstream (token delay 0, clean writes), side by
+//! side in one run:
+//!
+//! - **direct**: the client → the model server;
+//! - **Rust**: the client → the Worker's `/chat` (tenant resolution,
+//!   development user, rate limit, budget reserve/settle, session
+//!   begin/finish in SQLite Durable Objects, upstream SSE parsed and
+//!   re-encoded) → the model server;
+//! - **Hono**: the client → a TypeScript Worker that passes the upstream's
+//!   SSE through unchanged (bench/hono/index.ts).
+//!
+//! Time to first byte (first `data:` event, p50/p95 over sequential
+//! requests) and streaming throughput (SSE events/s over 100 concurrent
+//! streams, median of rounds), each also as a ratio to direct.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::ExitCode;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::bench_runtime::{add_hono_classes, bundle_hono, start_with, worker_modules, Bundle};
+use crate::e2e::{registry, render};
+use crate::fail;
+use crate::model_server::ModelServer;
+use crate::toolchain::{build_worker, Toolchain};
+
+const HOST: &str = "acme.localhost";
+
+/// One streamed request: time to the first `data:`, events, whole time.
+fn stream_once(port: u16, path: &str, user: &str, body: &str) -> Result<(Duration, usize, Duration), String> {
+    let t0 = Instant::now();
+    let mut s = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).map_err(|e| e.to_string())?;
+    s.set_nodelay(true).ok();
+    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nhost: {HOST}\r\nx-user-id: {user}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 65536];
+    let mut seen = Vec::new();
+    let mut first = None;
+    loop {
+        let n = s.read(&mut buf).map_err(|e| e.to_string())?;
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buf[..n]);
+        if first.is_none() && seen.windows(5).any(|w| w == b"data:") {
+            first = Some(t0.elapsed());
+        }
+        if seen.windows(6).rev().take(n + 6).any(|w| w == b"[DONE]") {
+            break;
+        }
+    }
+    let head_end = seen.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(0);
+    let status_ok = seen.starts_with(b"HTTP/1.1 200");
+    if !status_ok {
+        return Err(format!("{path}: {}", String::from_utf8_lossy(&seen[..seen.len().min(300)])));
+    }
+    let events = seen[head_end..].windows(5).filter(|w| w == b"data:").count();
+    Ok((first.unwrap_or_default(), events, t0.elapsed()))
+}
+
+fn body(tokens: u32) -> String {
+    serde_json::json!({"messages": [{"role": "user", "content": format!("bench [[scripted:plain,delay=0,tokens={tokens}]]")}], "stream": true, "max_tokens": 1024, "model": "@cf/meta/llama-3.1-8b-instruct", "stream_options": {"include_usage": true}}).to_string()
+}
+
+fn pct(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[((v.len() as f64 - 1.0) * p).round() as usize]
+}
+
+struct Target {
+    name: &'static str,
+    port: u16,
+    path: &'static str,
+}
+
+/// p50 and p95 time to first byte (ms) over `n` sequential requests.
+fn ttfb(t: &Target, n: usize, round: usize) -> Result<(f64, f64), String> {
+    let mut v = Vec::with_capacity(n);
+    for i in 0..n {
+        let (first, _, _) = stream_once(t.port, t.path, &format!("ttfb-{round}-{i}"), &body(5))?;
+        v.push(first.as_secs_f64() * 1e3);
+    }
+    Ok((pct(&mut v, 0.5), pct(&mut v, 0.95)))
+}
+
+/// SSE events per second over `conns` concurrent streams of `tokens` tokens.
+fn throughput(t: &Target, conns: usize, tokens: u32, round: usize) -> Result<f64, String> {
+    let barrier = Arc::new(Barrier::new(conns));
+    let handles: Vec<_> = (0..conns)
+        .map(|i| {
+            let (port, path, b) = (t.port, t.path, barrier.clone());
+            std::thread::spawn(move || {
+                b.wait();
+                let t0 = Instant::now();
+                stream_once(port, path, &format!("tp-{round}-{i}"), &body(tokens)).map(|(_, ev, _)| (ev, t0))
+            })
+        })
+        .collect();
+    let mut events = 0;
+    let mut start: Option<Instant> = None;
+    for h in handles {
+        let (ev, t0) = h.join().map_err(|_| "client thread panicked")??;
+        events += ev;
+        start = Some(start.map_or(t0, |s| s.min(t0)));
+    }
+    let secs = start.map_or(1.0, |s| s.elapsed().as_secs_f64());
+    Ok(events as f64 / secs)
+}
+
+pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
+    if std::env::var_os("BENCH_NO_BUILD").is_none() {
+        build_worker(tc)?;
+    }
+    let work = tc.root.join("target/bench-chat");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).map_err(|e| fail(format!("{}: {e}", work.display())))?;
+    let configs = work.join("configs");
+    render(tc, &configs, Some("dev"), None)?;
+    registry(&configs, "dev")?;
+    let model = ModelServer::start(tc, &work.join("scripted-model-server.log"), 0).map_err(fail)?;
+    let rust = Bundle {
+        name: "Rust (workers-rs)",
+        modules: worker_modules(&tc.root.join("runtime/build"))?,
+    };
+    let hono = bundle_hono(tc, &work, &configs)?;
+    add_hono_classes(&hono)?;
+    let vars = [("AI_BASE_URL", model.url.as_str())];
+    let running = [start_with(tc, &rust, &work, &vars)?, start_with(tc, &hono, &work, &vars)?];
+    let targets = [
+        Target {
+            name: "direct (scripted model server)",
+            port: model.port,
+            path: "/v1/chat/completions",
+        },
+        Target {
+            name: running[0].name,
+            port: running[0].port,
+            path: "/chat",
+        },
+        Target {
+            name: running[1].name,
+            port: running[1].port,
+            path: "/chat",
+        },
+    ];
+    let (n, rounds, conns, tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
+    eprintln!("==> bench chat: TTFB over {n} sequential requests; {conns} concurrent streams x {tokens} tokens; {rounds} round(s), median");
+    for t in &targets {
+        ttfb(t, 10, 99).map_err(fail)?; // warm-up
+    }
+    let mut table: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = vec![(vec![], vec![], vec![]); 3];
+    for round in 0..rounds {
+        for (i, t) in targets.iter().enumerate() {
+            let (p50, p95) = ttfb(t, n, round).map_err(fail)?;
+            let tp = throughput(t, conns, tokens, round).map_err(fail)?;
+            eprintln!(
+                "    {} round {}: TTFB p50 {p50:.2} ms, p95 {p95:.2} ms; {tp:.0} events/s",
+                t.name,
+                round + 1
+            );
+            table[i].0.push(p50);
+            table[i].1.push(p95);
+            table[i].2.push(tp);
+        }
+    }
+    let med = |v: &mut Vec<f64>| pct(v, 0.5);
+    let rows: Vec<(f64, f64, f64)> = table.iter_mut().map(|(a, b, c)| (med(a), med(b), med(c))).collect();
+    println!();
+    println!("| path | TTFB p50 | TTFB p95 | added p50 vs direct | events/s ({conns} streams) | vs direct |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (t, r) in targets.iter().zip(&rows) {
+        println!(
+            "| {} | {:.2} ms | {:.2} ms | {:+.2} ms | {:.0} | {:.2}x |",
+            t.name,
+            r.0,
+            r.1,
+            r.0 - rows[0].0,
+            r.2,
+            r.2 / rows[0].2
+        );
+    }
+    println!();
+    println!("Rust / Hono streaming throughput: {:.2}x", rows[1].2 / rows[2].2);
+    let stats = model.stats().map_err(fail)?;
+    println!(
+        "scripted model server after the run: {} streams started, {} finished, {} open",
+        stats["streams_started"], stats["streams_finished"], stats["open_streams"]
+    );
+    drop(running);
+    Ok(())
+}
