@@ -118,6 +118,10 @@ fn capnp(b: &Bundle, port: u16, dir: &Path, texts: &[(&str, &str)]) -> Result<Pa
         .map(|(n, v)| format!("    (name = \"{n}\", text = \"{v}\"),\n"))
         .collect();
     let slug = b.name.split_whitespace().next().unwrap_or("w").to_lowercase();
+    // SQLite-backed Durable Objects need disk storage (in-memory storage has no SQL API).
+    let do_dir = dir.join(format!("{slug}-do"));
+    let _ = std::fs::remove_dir_all(&do_dir);
+    std::fs::create_dir_all(&do_dir).map_err(|e| fail(format!("{}: {e}", do_dir.display())))?;
     // `embed` paths are relative to the config file: copy the modules next to it.
     let mdir = dir.join(format!("{slug}-modules"));
     std::fs::create_dir_all(&mdir).map_err(|e| fail(format!("{}: {e}", mdir.display())))?;
@@ -133,7 +137,8 @@ fn capnp(b: &Bundle, port: u16, dir: &Path, texts: &[(&str, &str)]) -> Result<Pa
         r#"using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
   services = [ (name = "main", worker = .worker), (name = "kv", network = (allow = ["local"])),
-               (name = "net", network = (allow = ["local", "public"])) ],
+               (name = "net", network = (allow = ["local", "public"])),
+               (name = "do-storage", disk = (path = "{do_dir}", writable = true)) ],
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
 const worker :Workerd.Worker = (
@@ -152,10 +157,11 @@ const worker :Workerd.Worker = (
     (className = "ChatSession", uniqueKey = "bench-chat-session", enableSql = true),
     (className = "RateLimiter", uniqueKey = "bench-rate-limiter", enableSql = true),
   ],
-  durableObjectStorage = (inMemory = void),
+  durableObjectStorage = (localDisk = "do-storage"),
 );
 "#,
-        modules = modules.join(", ")
+        modules = modules.join(", "),
+        do_dir = do_dir.display()
     );
     let path = dir.join(format!("{slug}.capnp"));
     std::fs::write(&path, text).map_err(|e| fail(format!("{}: {e}", path.display())))?;
