@@ -141,6 +141,8 @@ impl DurableObject for RateLimiter {
 pub struct ChatSession {
     state: State,
     ready: Cell<bool>,
+    /// When the alarm this instance set will fire (`None`: none set by it).
+    alarm_at: Cell<Option<f64>>,
 }
 
 const SCHEMA: [&str; 4] = [
@@ -241,6 +243,9 @@ impl ChatSession {
         Ok(())
     }
 
+    /// Keep an alarm at or before the next expiry. An alarm already set
+    /// earlier is left alone (activity only moves expiries later; the
+    /// alarm recomputes when it fires), so most requests write nothing.
     async fn schedule(&self, sql: &worker::SqlStorage) -> Result<(), Failure> {
         let due: Vec<Due> = sql
             .exec("SELECT MIN(updated_ms + retention_ms) AS due FROM sessions", None)
@@ -248,12 +253,18 @@ impl ChatSession {
             .to_array()
             .map_err(bad)?;
         let storage = self.state.storage();
-        match due.first().and_then(|d| d.due) {
-            Some(at) => {
+        match (due.first().and_then(|d| d.due), self.alarm_at.get()) {
+            (Some(at), Some(set)) if set <= at => {}
+            (Some(at), _) => {
                 let offset = (at - js_sys::Date::now()).max(0.0) as i64 + 1;
                 storage.set_alarm(offset).await.map_err(bad)?;
+                self.alarm_at.set(Some(at));
             }
-            None => storage.delete_alarm().await.map_err(bad)?,
+            (None, Some(_)) => {
+                storage.delete_alarm().await.map_err(bad)?;
+                self.alarm_at.set(None);
+            }
+            (None, None) => {}
         }
         Ok(())
     }
@@ -389,6 +400,7 @@ impl DurableObject for ChatSession {
         ChatSession {
             state,
             ready: Cell::new(false),
+            alarm_at: Cell::new(None),
         }
     }
 
@@ -405,7 +417,8 @@ impl DurableObject for ChatSession {
     }
 
     async fn alarm(&self) -> worker::Result<worker::Response> {
-        let sql = self.state.storage().sql();
+        // The alarm that fired is spent.
+        self.alarm_at.set(None);
         let now = js_sys::Date::now();
         let run = async {
             let sql = self.sql()?;
@@ -418,7 +431,6 @@ impl DurableObject for ChatSession {
                 .map_err(bad)?;
             self.schedule(&sql).await
         };
-        let _ = &sql;
         match run.await {
             Ok(()) => worker::Response::ok("ok"),
             Err(e) => worker::Response::error(e.message, 500),

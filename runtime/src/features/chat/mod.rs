@@ -33,7 +33,7 @@ use crate::app::Scope;
 use crate::http::{Incoming, Response};
 use crate::objects::budget::{day_of, BudgetOp};
 use crate::objects::sessions::{SessionOp, SessionReply};
-use crate::ports::{Budget, Kv};
+use crate::ports::{Budget, Kv, Sessions};
 use crate::tenancy::keys::{Space, StorageKey};
 use reply::{Answer, Settle};
 
@@ -151,14 +151,19 @@ fn history_chars(plan: &Plan, context_tokens: u32, new_chars: usize) -> u64 {
 /// A context window for models whose size the build does not know.
 pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
 
-pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Response, Failure> {
+/// What the request asked for, checked.
+struct Asked {
+    session_id: Option<String>,
+    messages: Vec<Message>,
+    stream: bool,
+    include_usage: bool,
+    plan: Plan,
+}
+
+/// Body, safety and plan: everything that refuses without side effects.
+async fn asked<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Asked, Failure> {
     let body: ChatRequest = s.json().await?;
-    let principal = s
-        .principal
-        .ok_or_else(|| Failure::new(ErrorCode::Internal, "chat without a principal"))?;
     let cfg = s.ctx.config();
-    let stream = body.stream.unwrap_or(flavor == Flavor::Chat);
-    let include_usage = flavor == Flavor::Chat || body.stream_options.as_ref().is_some_and(|o| o.include_usage);
     let mut messages = Vec::with_capacity(body.messages.len());
     for m in body.messages {
         messages.push(Message {
@@ -174,6 +179,35 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         body.max_tokens.or(body.max_completion_tokens),
         body.temperature,
     )?;
+    Ok(Asked {
+        session_id: body.session_id,
+        messages,
+        stream: body.stream.unwrap_or(flavor == Flavor::Chat),
+        include_usage: flavor == Flavor::Chat || body.stream_options.as_ref().is_some_and(|o| o.include_usage),
+        plan,
+    })
+}
+
+/// A continued session's history (nothing is stored); another user's
+/// session is simply not found.
+async fn history(sessions: &dyn Sessions, object: &StorageKey, id: Option<&str>, chars: u64) -> Result<Vec<Message>, Failure> {
+    let Some(id) = id else { return Ok(Vec::new()) };
+    let op = SessionOp::History {
+        session_id: id.to_string(),
+        history_chars: chars,
+    };
+    match sessions.call(object, &op).await.map_err(|e| port_failure("session store", e))? {
+        SessionReply::Begun { history, .. } => Ok(history),
+        _ => Err(Failure::new(ErrorCode::SessionNotFound, "no such session")),
+    }
+}
+
+pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Response, Failure> {
+    let principal = s
+        .principal
+        .ok_or_else(|| Failure::new(ErrorCode::Internal, "chat without a principal"))?;
+    let cfg = s.ctx.config();
+    let a = asked(s, flavor).await?;
     let provider = plan::provider(s.ctx, s.ports)?;
     let sessions = s
         .ports
@@ -181,94 +215,52 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         .clone()
         .ok_or_else(|| unavailable("`SESSIONS` Durable Object binding"))?;
 
-    // The history of a continued session (nothing stored yet), to size
-    // the reservation; another user's session is simply not found.
-    let new_chars: usize = messages.iter().map(|m| m.content.chars().count()).sum();
-    let hist_budget = history_chars(&plan, DEFAULT_CONTEXT_TOKENS, new_chars);
+    let new_chars: usize = a.messages.iter().map(|m| m.content.chars().count()).sum();
     let session_object = s.ctx.key(Space::Session, &[principal.user()]);
-    let history_len = match &body.session_id {
-        None => 0,
-        Some(id) => {
-            let op = SessionOp::History {
-                session_id: id.clone(),
-                history_chars: hist_budget,
-            };
-            match sessions
-                .call(&session_object, &op)
-                .await
-                .map_err(|e| port_failure("session store", e))?
-            {
-                SessionReply::Begun { history, .. } => history.iter().map(|m| m.content.chars().count()).sum(),
-                _ => return Err(Failure::new(ErrorCode::SessionNotFound, "no such session")),
-            }
-        }
-    };
+    let history = history(
+        sessions.as_ref(),
+        &session_object,
+        a.session_id.as_deref(),
+        history_chars(&a.plan, DEFAULT_CONTEXT_TOKENS, new_chars),
+    )
+    .await?;
+    let history_len: usize = history.iter().map(|m| m.content.chars().count()).sum();
     // Budget: reserve the most this request can use.
-    let reserved = estimate_tokens(new_chars + history_len) + u64::from(plan.max_tokens);
+    let reserved = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
     let budget = reserve(s, principal.user(), reserved).await?;
 
-    // Session: store the user's message, read the history.
-    let user_msg = messages.last().cloned().expect("checked non-empty");
-    let begun = sessions
-        .call(
-            &session_object,
-            &SessionOp::Begin {
-                session_id: body.session_id.clone(),
-                new_id: new_session_id(s.ports),
-                now_ms: s.ports.clock.now_ms(),
-                message: user_msg,
-                max_messages: cfg.sessions.max_messages,
-                retention_ms: f64::from(cfg.sessions.retention_days) * crate::objects::sessions::DAY_MS,
-                history_chars: hist_budget,
-            },
-        )
-        .await;
-    let (session_id, history) = match begun {
-        Ok(SessionReply::Begun { session_id, history }) => (session_id, history),
-        other => {
-            if let Some(b) = &budget {
-                b.release(0).await;
-            }
-            return Err(match other {
-                Ok(_) => Failure::new(ErrorCode::SessionNotFound, "no such session"),
-                Err(e) => port_failure("session store", e),
-            });
-        }
+    // The user's message is stored (Begin) while the model is called.
+    let session_id = a.session_id.clone().unwrap_or_else(|| new_session_id(s.ports));
+    let begin = SessionOp::Begin {
+        session_id: a.session_id.clone(),
+        new_id: session_id.clone(),
+        now_ms: s.ports.clock.now_ms(),
+        message: a.messages.last().cloned().expect("checked non-empty"),
+        max_messages: cfg.sessions.max_messages,
+        retention_ms: f64::from(cfg.sessions.retention_days) * crate::objects::sessions::DAY_MS,
+        history_chars: 0,
     };
     // Prompt: system messages, history, then the rest of the request.
-    let (system, rest): (Vec<Message>, Vec<Message>) = messages.into_iter().partition(|m| m.role == "system");
+    let (system, rest): (Vec<Message>, Vec<Message>) = a.messages.into_iter().partition(|m| m.role == "system");
     let prompt: Vec<Message> = system.into_iter().chain(history).chain(rest).collect();
-    let prompt_chars: usize = prompt.iter().map(|m| m.content.chars().count()).sum();
-
-    let cache = cache_slot(s, &plan, &prompt);
-    let meta = CallMeta {
-        tenant: s.ctx.tenant().as_str(),
-        route: plan.route,
-        request_id: s.request_id.to_string(),
-        cache_key: cache.as_ref().map_or_else(
-            || s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(),
-            |c| c.1.as_str().to_string(),
-        ),
-        skip_cache: cache.is_none(),
-        timeout_ms: plan.timeout_ms,
-    };
+    let cache = cache_slot(s, &a.plan, &prompt);
     let mut settle = Settle {
         ports: s.ports.clone(),
         log: s.ai_log.clone(),
-        sessions,
-        session_object,
-        session_id: session_id.clone(),
+        sessions: sessions.clone(),
+        session_object: session_object.clone(),
+        session_id,
         max_messages: cfg.sessions.max_messages,
         budget,
         cache: None,
         tenant: s.ctx.tenant().as_str(),
         env: s.ctx.env().as_str(),
-        route: plan.route,
+        route: a.plan.route,
         request_id: s.request_id.to_string(),
         started_ms: s.started_ms,
-        prompt_chars,
+        prompt_chars: prompt.iter().map(|m| m.content.chars().count()).sum(),
         provider: provider.kind(),
-        model: plan.models.first().copied().unwrap_or(""),
+        model: a.plan.models.first().copied().unwrap_or(""),
         attempts: 0,
         ttft_ms: 0.0,
         upstream_id: None,
@@ -279,23 +271,65 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
     // Answer cache.
     if let Some((kv, key, ttl)) = cache {
         if let Ok(Some(hit)) = kv.get(&key).await {
-            if let Ok(a) = serde_json::from_str::<cache::CachedAnswer>(&hit) {
+            if let Ok(c) = serde_json::from_str::<cache::CachedAnswer>(&hit) {
                 settle.cache_hit = true;
-                return Ok(reply::cached(s, flavor, stream, include_usage, a, settle).await);
+                began(sessions.call(&session_object, &begin).await, &settle).await?;
+                return Ok(reply::cached(s, flavor, a.stream, a.include_usage, c, settle).await);
             }
         }
         settle.cache = Some((kv, key, ttl));
     }
 
-    let started = engine::start(
-        provider.as_ref(),
-        &plan,
-        &prompt,
-        &meta,
-        s.ports.timer.as_ref(),
-        s.ports.clock.as_ref(),
+    let meta = CallMeta {
+        tenant: s.ctx.tenant().as_str(),
+        route: a.plan.route,
+        request_id: s.request_id.to_string(),
+        cache_key: settle.cache.as_ref().map_or_else(
+            || s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(),
+            |c| c.1.as_str().to_string(),
+        ),
+        skip_cache: settle.cache.is_none(),
+        timeout_ms: a.plan.timeout_ms,
+    };
+    let (stored, started) = futures_util::future::join(
+        sessions.call(&session_object, &begin),
+        engine::start(
+            provider.as_ref(),
+            &a.plan,
+            &prompt,
+            &meta,
+            s.ports.timer.as_ref(),
+            s.ports.clock.as_ref(),
+        ),
     )
     .await;
+    // A session that vanished meanwhile: the started answer is dropped
+    // (which cancels the upstream call) before anything is sent.
+    began(stored, &settle).await?;
+    answer(s, flavor, (a.stream, a.include_usage), started, settle).await
+}
+
+/// Check what `Begin` answered; on failure, give the reservation back.
+async fn began(r: Result<SessionReply, crate::ports::PortError>, settle: &Settle) -> Result<(), Failure> {
+    let f = match r {
+        Ok(SessionReply::Begun { .. }) => return Ok(()),
+        Ok(_) => Failure::new(ErrorCode::SessionNotFound, "no such session"),
+        Err(e) => port_failure("session store", e),
+    };
+    if let Some(b) = &settle.budget {
+        b.release(0).await;
+    }
+    Err(f)
+}
+
+/// The answer of a model that started, or the envelope of one that did not.
+async fn answer<R: Incoming>(
+    s: &Scope<'_, R>,
+    flavor: Flavor,
+    (stream, include_usage): (bool, bool),
+    started: Result<engine::Started, engine::Exhausted>,
+    mut settle: Settle,
+) -> Result<Response, Failure> {
     match started {
         Err(ex) => {
             settle.model = ex.model;
