@@ -432,7 +432,7 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
         "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
         "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,
-        "retention_days" | "max_messages" => SESSIONS,
+        "retention_days" | "retention_seconds" | "max_messages" => SESSIONS,
         "search_ttl" | "chat_ttl" => CACHE,
         "max_input_chars" | "pii_redaction" | "blocked_terms" => SAFETY,
         "voice" | "max_chars" => TTS,
