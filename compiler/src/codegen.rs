@@ -707,7 +707,11 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     let ai = ai_tokens(&t.ai);
     let (cs, ov, tk) = (n(t.rag.chunk_size), n(t.rag.overlap), n(t.rag.top_k));
     let ms = f64_lit(t.rag.min_score);
-    let (rd, rs, mm) = (n(t.sessions.retention_days), n(t.sessions.retention_secs), n(t.sessions.max_messages));
+    let (rd, rs, mm) = (
+        n(t.sessions.retention_days),
+        n(t.sessions.retention_secs),
+        n(t.sessions.max_messages),
+    );
     let rl = |l: &crate::resolved::RateLimit| {
         let (limit, w) = (n(l.limit), n(l.per.seconds()));
         quote!(RateLimit { limit: #limit, window_secs: #w })

@@ -1520,7 +1520,11 @@ fn json_sessions_retention_in_days_and_in_seconds_is_a_conflict() {
 fn json_sessions_retention_seconds_above_a_year_points_to_days() {
     let o = check(
         "json_sessions_retention_seconds_above_a_year_points_to_days",
-        &[replace("globex.jsonc", r#""retention_days": 90"#, r#""retention_seconds": 31536001"#)],
+        &[replace(
+            "globex.jsonc",
+            r#""retention_days": 90"#,
+            r#""retention_seconds": 31536001"#,
+        )],
     );
     let d = o.expect("tenant::sessions::retention-range", "globex.jsonc", "31536001");
     assert_eq!(

@@ -616,7 +616,10 @@ fn broken_cases() -> Vec<Broken> {
         b(
             "retention_seconds above 365 days",
             "globex",
-            vec![Remove("/sessions/retention_days"), Set("/sessions/retention_seconds", json!(31_536_001))],
+            vec![
+                Remove("/sessions/retention_days"),
+                Set("/sessions/retention_seconds", json!(31_536_001)),
+            ],
             "tenant::sessions::retention-range",
         ),
         b(

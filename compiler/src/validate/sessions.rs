@@ -82,20 +82,10 @@ fn check_seconds_range(cx: &mut Cx<'_>, s: &RawSessions) -> bool {
     }
     let (min, max) = (*RETENTION_SECONDS.start(), *RETENTION_SECONDS.end());
     let name = key(cx, secs.span, "retention_seconds");
-    let days = key(cx, secs.span, "retention_days");
     let help = if secs.value < min {
         format!("use at least {min} seconds (a minute)")
     } else {
-        let whole = (secs.value as u64).div_ceil(DAY_SECS);
-        let write = match cx.fmt(secs.span) {
-            Format::Kdl => format!("`{days}={whole}`"),
-            _ => format!("`\"{days}\": {whole}`"),
-        };
-        if whole <= *RETENTION_DAYS.end() as u64 {
-            format!("`{name}` covers up to 365 days; for longer, give the days instead: {write}")
-        } else {
-            format!("`{name}` covers up to 365 days; for longer, give the days instead, at most {}", RETENTION_DAYS.end())
-        }
+        format!("`{name}` covers up to 365 days; {}", longer_in_days(cx, secs.span, secs.value))
     };
     cx.err(
         Diagnostic::error(
@@ -107,4 +97,19 @@ fn check_seconds_range(cx: &mut Cx<'_>, s: &RawSessions) -> bool {
         .with_help(help),
     );
     false
+}
+
+/// Help for a retention of more than a year given in seconds: the
+/// `retention_days` to write instead (rounded up), when that is in range.
+fn longer_in_days(cx: &Cx<'_>, span: Span, secs: i64) -> String {
+    let days = key(cx, span, "retention_days");
+    let whole = (secs as u64).div_ceil(DAY_SECS);
+    let max = *RETENTION_DAYS.end() as u64;
+    if whole > max {
+        return format!("for longer, give `{days}` instead, at most {max}");
+    }
+    match cx.fmt(span) {
+        Format::Kdl => format!("for longer, give the days instead: `{days}={whole}`"),
+        _ => format!("for longer, give the days instead: `\"{days}\": {whole}`"),
+    }
 }
