@@ -41,9 +41,15 @@ fn get(t: TenantId, path: &str, user: &str) -> TestRequest {
 fn upstream_reply(pieces: &[&str]) -> Scripted {
     let mut chunks = vec![": keep-alive\n\n".to_string()];
     for p in pieces {
-        chunks.push(format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})));
+        chunks.push(format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
+        ));
     }
-    chunks.push(format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})));
+    chunks.push(format!(
+        "data: {}\n\n",
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    ));
     chunks.push("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3}}\n\ndata: [DONE]\n\n".into());
     // Split at awkward places: every event cut in two.
     let all = chunks.concat().into_bytes();
@@ -63,13 +69,19 @@ fn upstream_reply(pieces: &[&str]) -> Scripted {
 
 fn text(r: Response) -> String {
     match r.body {
-        Body::Stream(s) => block_on(s.collect::<Vec<_>>()).into_iter().map(|c| String::from_utf8(c.unwrap_or_default()).unwrap()).collect(),
+        Body::Stream(s) => block_on(s.collect::<Vec<_>>())
+            .into_iter()
+            .map(|c| String::from_utf8(c.unwrap_or_default()).unwrap())
+            .collect(),
         other => String::from_utf8(other.bytes().to_vec()).unwrap(),
     }
 }
 
 fn events(sse: &str) -> Vec<String> {
-    sse.split("\n\n").filter(|e| !e.is_empty()).map(|e| e.trim_start_matches("data: ").to_string()).collect()
+    sse.split("\n\n")
+        .filter(|e| !e.is_empty())
+        .map(|e| e.trim_start_matches("data: ").to_string())
+        .collect()
 }
 
 fn code(r: &Response) -> String {
@@ -86,7 +98,15 @@ fn session(h: &Harness, t: TenantId, user: &str, id: &str) -> SessionReply {
 fn chat_streams_openai_chunks_and_stores_both_messages() {
     let h = Harness::new(&[1_000.0]);
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["Hel", "lo caf\u{e9}"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!(r.status, 200);
     assert_eq!(r.header("content-type"), Some("text/event-stream; charset=utf-8"));
     let sid = r.header("x-session-id").unwrap().to_string();
@@ -98,9 +118,14 @@ fn chat_streams_openai_chunks_and_stores_both_messages() {
     assert_eq!(chunks[0]["choices"][0]["delta"], json!({"role": "assistant", "content": ""}));
     let content: String = chunks.iter().filter_map(|c| c["choices"][0]["delta"]["content"].as_str()).collect();
     assert_eq!(content, "Hello caf\u{e9}");
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk" && c["model"] == model.as_str()));
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk" && c["model"] == model.as_str()));
     assert_eq!(chunks[chunks.len() - 2]["choices"][0]["finish_reason"], "stop");
-    assert_eq!(chunks.last().unwrap()["usage"], json!({"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}));
+    assert_eq!(
+        chunks.last().unwrap()["usage"],
+        json!({"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14})
+    );
     // What went upstream.
     let calls = h.upstream.calls.borrow();
     assert_eq!(calls.len(), 1);
@@ -109,12 +134,21 @@ fn chat_streams_openai_chunks_and_stores_both_messages() {
     assert_eq!(calls[0].body["stream_options"]["include_usage"], true);
     assert_eq!(calls[0].body["messages"], json!([{"role": "user", "content": "hi"}]));
     // Both messages are in the user's session.
-    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else { panic!("no session") };
-    let stored: Vec<(&str, &str, &str)> = v.messages.iter().map(|m| (m.role.as_str(), m.content.as_str(), m.status.as_str())).collect();
+    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else {
+        panic!("no session")
+    };
+    let stored: Vec<(&str, &str, &str)> = v
+        .messages
+        .iter()
+        .map(|m| (m.role.as_str(), m.content.as_str(), m.status.as_str()))
+        .collect();
     assert_eq!(stored, [("user", "hi", "complete"), ("assistant", "Hello caf\u{e9}", "complete")]);
     // The log line names the model and the tokens.
     let line = h.last_log();
-    assert_eq!((line["model"].as_str(), line["tokens_in"].as_u64(), line["tokens_out"].as_u64()), (Some(model.as_str()), Some(11), Some(3)));
+    assert_eq!(
+        (line["model"].as_str(), line["tokens_in"].as_u64(), line["tokens_out"].as_u64()),
+        (Some(model.as_str()), Some(11), Some(3))
+    );
     assert_eq!(line["stream"], "completed");
 }
 
@@ -122,7 +156,15 @@ fn chat_streams_openai_chunks_and_stores_both_messages() {
 fn a_session_continues_with_its_history_and_is_invisible_to_others() {
     let h = Harness::new(&[1_000.0]);
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["first answer"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "one"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "one"}]}),
+        ),
+    ));
     let sid = r.header("x-session-id").unwrap().to_string();
     text(r);
     let again = json!({"session_id": sid, "stream": false, "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "two"}]});
@@ -151,7 +193,14 @@ fn a_session_continues_with_its_history_and_is_invisible_to_others() {
     let v: Value = serde_json::from_slice(r.body.bytes()).unwrap();
     assert_eq!(v["data"]["sessions"][0]["id"], sid.as_str());
     assert_eq!(v["data"]["sessions"][0]["message_count"], 4);
-    let r = block_on(h.handle(&dev(TenantId::Acme), &TestRequest::new("DELETE", &format!("/sessions/{sid}")).with("host", host(TenantId::Acme)).with("x-user-id", "u1")));
+    let r = block_on(
+        h.handle(
+            &dev(TenantId::Acme),
+            &TestRequest::new("DELETE", &format!("/sessions/{sid}"))
+                .with("host", host(TenantId::Acme))
+                .with("x-user-id", "u1"),
+        ),
+    );
     assert_eq!(r.status, 200);
     let r = block_on(h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, &format!("/sessions/{sid}"), "u1")));
     assert_eq!(r.status, 404);
@@ -165,16 +214,49 @@ fn openai_path_defaults_to_one_json_completion_and_checks_the_model() {
     let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/v1/chat/completions", "u1", body)));
     assert_eq!(r.status, 200);
     let v: Value = serde_json::from_slice(r.body.bytes()).unwrap();
-    assert_eq!((v["object"].as_str(), v["choices"][0]["message"]["content"].as_str()), (Some("chat.completion"), Some("ok")));
+    assert_eq!(
+        (v["object"].as_str(), v["choices"][0]["message"]["content"].as_str()),
+        (Some("chat.completion"), Some("ok"))
+    );
     assert_eq!(v["usage"]["total_tokens"], 14);
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/v1/chat/completions", "u1", json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/v1/chat/completions",
+            "u1",
+            json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!((r.status, code(&r).as_str()), (400, "model_not_allowed"));
     let msg: Value = serde_json::from_slice(r.body.bytes()).unwrap();
-    assert!(msg["error"]["message"].as_str().unwrap().contains(TenantId::Acme.config().ai.chat_model), "{msg}");
+    assert!(
+        msg["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(TenantId::Acme.config().ai.chat_model),
+        "{msg}"
+    );
     // Streaming on the OpenAI path: usage only when asked.
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/v1/chat/completions", "u1", json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/v1/chat/completions",
+            "u1",
+            json!({"stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert!(!text(r).contains("\"usage\""));
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/v1/chat/completions", "u1", json!({"stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/v1/chat/completions",
+            "u1",
+            json!({"stream": true, "stream_options": {"include_usage": true}, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert!(text(r).contains("\"total_tokens\":14"));
 }
 
@@ -182,12 +264,25 @@ fn openai_path_defaults_to_one_json_completion_and_checks_the_model() {
 fn a_failing_model_falls_back_before_the_first_token() {
     let h = Harness::new(&[1_000.0]);
     let cfg = TenantId::Acme.config();
-    assert!(!cfg.ai.fallbacks.is_empty() || cfg.ai.routes.iter().any(|r| r.route == "chat" && !r.fallbacks.is_empty()), "acme has a fallback");
+    assert!(
+        !cfg.ai.fallbacks.is_empty() || cfg.ai.routes.iter().any(|r| r.route == "chat" && !r.fallbacks.is_empty()),
+        "acme has a fallback"
+    );
     let attempts = cfg.ai.retries + 1;
-    let mut script: Vec<Scripted> = (0..attempts).map(|_| Scripted::status(500, "{\"error\":{\"message\":\"boom\"}}")).collect();
+    let mut script: Vec<Scripted> = (0..attempts)
+        .map(|_| Scripted::status(500, "{\"error\":{\"message\":\"boom\"}}"))
+        .collect();
     script.push(upstream_reply(&["from the fallback"]));
     *h.upstream.script.borrow_mut() = script;
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(r.body.bytes()));
     let calls = h.upstream.calls.borrow();
     assert_eq!(calls.len() as u32, attempts + 1);
@@ -209,12 +304,24 @@ fn upstream_failures_before_the_first_token_are_envelopes() {
     ] {
         let h = Harness::new(&[1_000.0]);
         *h.upstream.script.borrow_mut() = vec![script];
-        let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+        let r = block_on(h.handle(
+            &dev(TenantId::Acme),
+            &post(
+                TenantId::Acme,
+                "/chat",
+                "u1",
+                json!({"messages": [{"role": "user", "content": "hi"}]}),
+            ),
+        ));
         assert_eq!((r.status, code(&r).as_str()), (status, code_));
         // A 400 is not retried; the session keeps the question and a failed answer.
         let sessions = h.sessions.apply("t/acme/session/u1", &SessionOp::List { limit: 5, cursor: None });
-        let SessionReply::Listed { sessions, .. } = sessions else { panic!() };
-        let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sessions[0].id) else { panic!() };
+        let SessionReply::Listed { sessions, .. } = sessions else {
+            panic!()
+        };
+        let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sessions[0].id) else {
+            panic!()
+        };
         assert_eq!(v.messages[1].status, "failed");
     }
 }
@@ -222,20 +329,41 @@ fn upstream_failures_before_the_first_token_are_envelopes() {
 #[test]
 fn a_failure_mid_stream_ends_with_an_error_event_and_no_done() {
     let h = Harness::new(&[1_000.0]);
-    *h.upstream.script.borrow_mut() = vec![Scripted::sse(&["data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n", "data: {broken\n\n"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+    *h.upstream.script.borrow_mut() = vec![Scripted::sse(&[
+        "data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n",
+        "data: {broken\n\n",
+    ])];
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!(r.status, 200);
     let sid = r.header("x-session-id").unwrap().to_string();
     let body = text(r);
     assert!(!body.contains("[DONE]"), "{body}");
     let last: Value = serde_json::from_str(events(&body).last().unwrap()).unwrap();
     assert_eq!(last["error"]["code"], "upstream_error");
-    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else { panic!() };
+    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else {
+        panic!()
+    };
     assert_eq!((v.messages[1].content.as_str(), v.messages[1].status.as_str()), ("par", "failed"));
     assert_eq!(h.last_log()["stream"], "failed");
     // A stream cut before [DONE] fails the same way.
     *h.upstream.script.borrow_mut() = vec![Scripted::sse(&["data: {\"choices\":[{\"delta\":{\"content\":\"par\"}}]}\n\n"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert!(text(r).contains("upstream_error"));
 }
 
@@ -243,7 +371,15 @@ fn a_failure_mid_stream_ends_with_an_error_event_and_no_done() {
 fn a_client_that_leaves_cancels_the_upstream_and_the_answer_is_kept_as_interrupted() {
     let h = Harness::new(&[1_000.0]);
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["a ", "b ", "c ", "d "])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     let sid = r.header("x-session-id").unwrap().to_string();
     let Body::Stream(mut s) = r.body else { panic!("not a stream") };
     for _ in 0..3 {
@@ -252,11 +388,16 @@ fn a_client_that_leaves_cancels_the_upstream_and_the_answer_is_kept_as_interrupt
     drop(s);
     assert_eq!(h.upstream.cancelled.get(), 1, "the upstream body was dropped before its end");
     assert_eq!(h.background.drain(), 1);
-    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else { panic!() };
+    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else {
+        panic!()
+    };
     assert_eq!(v.messages[1].status, "interrupted");
     assert!(!v.messages[1].content.is_empty());
     let line = h.last_log();
-    assert_eq!((line["stream"].as_str(), line["answer"].as_str()), (Some("cancelled"), Some("interrupted")));
+    assert_eq!(
+        (line["stream"].as_str(), line["answer"].as_str()),
+        (Some("cancelled"), Some("interrupted"))
+    );
 }
 
 #[test]
@@ -266,17 +407,45 @@ fn budgets_refuse_before_the_model_and_settle_with_usage() {
     let cfg = TenantId::Acme.config();
     let limit = cfg.ai.tokens_per_day.expect("acme has a budget");
     // Used up but for 10 tokens.
-    h.budget.ledgers.borrow_mut().insert("t/acme/ratelimit".into(), Ledger { day: 0, tenant: limit - 10, users: Default::default() });
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "hi"}]}))));
+    h.budget.ledgers.borrow_mut().insert(
+        "t/acme/ratelimit".into(),
+        Ledger {
+            day: 0,
+            tenant: limit - 10,
+            users: Default::default(),
+        },
+    );
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!((r.status, code(&r).as_str()), (429, "budget_exhausted"));
     assert!(r.header("retry-after").is_some());
     assert!(h.upstream.calls.borrow().is_empty(), "no model call");
     // With room: reserved, then settled to the reported usage (14).
     h.budget.ledgers.borrow_mut().clear();
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!(r.status, 200);
     assert_eq!(h.budget.ledgers.borrow()["t/acme/ratelimit"].tenant, 14);
-    let _ = BudgetOp::Settle { day: 0, user: String::new(), reserved: 0, actual: 0 };
+    let _ = BudgetOp::Settle {
+        day: 0,
+        user: String::new(),
+        reserved: 0,
+        actual: 0,
+    };
 }
 
 #[test]
@@ -284,19 +453,53 @@ fn safety_rules_refuse_before_anything_is_stored() {
     let h = Harness::new(&[1_000.0]);
     let globex = TenantId::Globex.config();
     let term = globex.safety.blocked_terms[0];
-    let r = block_on(h.handle(&dev(TenantId::Globex), &post(TenantId::Globex, "/chat", "u1", json!({"messages": [{"role": "user", "content": format!("tell me {term}")}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Globex),
+        &post(
+            TenantId::Globex,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": format!("tell me {term}")}]}),
+        ),
+    ));
     assert_eq!((r.status, code(&r).as_str()), (400, "blocked_content"));
     let long = "x".repeat(globex.safety.max_input_chars as usize + 1);
-    let r = block_on(h.handle(&dev(TenantId::Globex), &post(TenantId::Globex, "/chat", "u1", json!({"messages": [{"role": "user", "content": long}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Globex),
+        &post(
+            TenantId::Globex,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": long}]}),
+        ),
+    ));
     assert_eq!((r.status, code(&r).as_str()), (400, "input_too_long"));
-    let r = block_on(h.handle(&dev(TenantId::Globex), &post(TenantId::Globex, "/chat", "u1", json!({"messages": [{"role": "assistant", "content": "x"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Globex),
+        &post(
+            TenantId::Globex,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "assistant", "content": "x"}]}),
+        ),
+    ));
     assert_eq!((r.status, code(&r).as_str()), (422, "invalid_request"));
     assert!(h.upstream.calls.borrow().is_empty());
-    let SessionReply::Listed { sessions, .. } = h.sessions.apply("t/globex/session/u1", &SessionOp::List { limit: 5, cursor: None }) else { panic!() };
+    let SessionReply::Listed { sessions, .. } = h.sessions.apply("t/globex/session/u1", &SessionOp::List { limit: 5, cursor: None }) else {
+        panic!()
+    };
     assert!(sessions.is_empty());
     // acme redacts: the model and the session see no address.
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": [{"role": "user", "content": "mail me at jo@example.com"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "mail me at jo@example.com"}]}),
+        ),
+    ));
     text(r);
     assert_eq!(h.upstream.calls.borrow()[0].body["messages"][0]["content"], "mail me at [email]");
 }
@@ -315,7 +518,11 @@ fn a_repeat_request_is_answered_from_the_tenant_cache_in_the_same_format() {
     let second = text(r);
     assert_eq!(h.upstream.calls.borrow().len(), 1, "no second model call");
     let content = |s: &str| -> String {
-        events(s).iter().filter_map(|e| serde_json::from_str::<Value>(e).ok()).filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string)).collect()
+        events(s)
+            .iter()
+            .filter_map(|e| serde_json::from_str::<Value>(e).ok())
+            .filter_map(|c| c["choices"][0]["delta"]["content"].as_str().map(str::to_string))
+            .collect()
     };
     assert_eq!(content(&first), content(&second));
     assert!(second.ends_with("data: [DONE]\n\n"));
@@ -336,7 +543,15 @@ fn a_repeat_request_is_answered_from_the_tenant_cache_in_the_same_format() {
 fn usage_metrics_get_one_point_per_model_call() {
     let h = Harness::new(&[1_000.0]);
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
-    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
     assert_eq!(r.status, 200);
     let points = h.metrics.points.borrow();
     assert_eq!(points.len(), 1);

@@ -531,7 +531,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     // The scripted model server every development deployment chats with.
     let model = crate::model_server::ModelServer::start(tc, &work.join("scripted-model-server.log"), 15).map_err(fail)?;
     let dev_vars = ["--var".to_string(), format!("AI_BASE_URL:{}", model.url)];
-    eprintln!("==> e2e: wrangler dev --local per tenant (dev environment), models from the scripted model server at {}", model.url);
+    eprintln!(
+        "==> e2e: wrangler dev --local per tenant (dev environment), models from the scripted model server at {}",
+        model.url
+    );
     let tenants = registry(&all, "dev")?;
     let mut devs = Vec::new();
     for t in &tenants {
@@ -636,7 +639,14 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
 
 /// Stop acme's dev server, start it again on the same state, and check
 /// the kept session.
-fn restart_acme(tc: &Toolchain, devs: &mut Vec<Dev>, work: &Path, extra: &[String], kept: Option<(String, String)>, tally: &mut Tally) -> Result<(), ExitCode> {
+fn restart_acme(
+    tc: &Toolchain,
+    devs: &mut Vec<Dev>,
+    work: &Path,
+    extra: &[String],
+    kept: Option<(String, String)>,
+    tally: &mut Tally,
+) -> Result<(), ExitCode> {
     let (Some(kept), Some(i)) = (kept, devs.iter().position(|d| d.tenant.id == "acme")) else {
         return Ok(());
     };

@@ -32,13 +32,19 @@ pub fn patch_tenants(dir: &std::path::Path) -> Result<(), String> {
     let g = dir.join("globex.jsonc");
     let text = std::fs::read_to_string(&g).map_err(|e| e.to_string())?;
     let anchor = "\"gateway\": \"globex-gw\",";
-    check(text.contains(anchor), || "globex.jsonc has no `\"gateway\": \"globex-gw\",` to extend".into())?;
+    check(text.contains(anchor), || {
+        "globex.jsonc has no `\"gateway\": \"globex-gw\",` to extend".into()
+    })?;
     let text = text.replacen(anchor, &format!("{anchor} \"timeout_ms\": {GLOBEX_TIMEOUT_MS}, \"retries\": 0,"), 1);
     std::fs::write(&g, text).map_err(|e| e.to_string())?;
     let i = dir.join("initech.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&i).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let chat = v["ai"]["chat"].clone();
-    let model = chat.as_str().map(str::to_string).or_else(|| chat["model"].as_str().map(str::to_string)).ok_or("initech has no chat model")?;
+    let model = chat
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| chat["model"].as_str().map(str::to_string))
+        .ok_or("initech has no chat model")?;
     v["ai"]["chat"] = json!({"model": model, "max_tokens": INITECH_MAX_TOKENS});
     v["ai"]["budget"] = json!({"tokens_per_day": INITECH_BUDGET});
     std::fs::write(&i, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
@@ -147,7 +153,9 @@ impl Streamed {
 
 /// The `data:` payloads of an SSE body.
 fn data_events(body: &str) -> Vec<String> {
-    body.split("\n\n").filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_string)).collect()
+    body.split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")).map(str::to_string))
+        .collect()
 }
 
 fn content_of(body: &str) -> String {
@@ -171,8 +179,16 @@ fn eventually(secs: u64, mut f: impl FnMut() -> Result<(), String>) -> Result<()
 }
 
 fn session_of(d: &Dev, user: &str, id: &str) -> Result<Value, String> {
-    let r = send(d.port, "GET", &format!("/sessions/{id}"), &[("host", &d.tenant.host), ("x-user-id", user)], b"")?;
-    check(r.status == 200, || format!("GET /sessions/{id}: {} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+    let r = send(
+        d.port,
+        "GET",
+        &format!("/sessions/{id}"),
+        &[("host", &d.tenant.host), ("x-user-id", user)],
+        b"",
+    )?;
+    check(r.status == 200, || {
+        format!("GET /sessions/{id}: {} {}", r.status, String::from_utf8_lossy(&r.body))
+    })?;
     Ok(r.json()?["data"].clone())
 }
 
@@ -181,7 +197,10 @@ fn session_of(d: &Dev, user: &str, id: &str) -> Result<Value, String> {
 pub fn cases(devs: &[Dev], model: &ModelServer, tally: &mut Tally) -> Option<(String, String)> {
     let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
     let (Some(acme), Some(globex), Some(initech)) = (find("acme"), find("globex"), find("initech")) else {
-        tally.case("chat: acme, globex and initech run in dev", Err("a dev deployment is missing".into()));
+        tally.case(
+            "chat: acme, globex and initech run in dev",
+            Err("a dev deployment is missing".into()),
+        );
         return None;
     };
     streaming_cases(acme, model, tally);
@@ -210,21 +229,35 @@ fn streaming_cases(d: &Dev, model: &ModelServer, tally: &mut Tally) {
     tally.case(
         "chat: acme /chat streams chunks as the model produces them (curl -N style)",
         (|| {
-            let mut s = Streamed::open(d, "streamer", "/chat", &chat_body("Hello there [[scripted:delay=80,tokens=12]]", json!({})))?;
+            let mut s = Streamed::open(
+                d,
+                "streamer",
+                "/chat",
+                &chat_body("Hello there [[scripted:delay=80,tokens=12]]", json!({})),
+            )?;
             let arrivals = s.read_until(|b| b.contains("data: [DONE]"))?;
             let body = s.body();
             check(s.head().starts_with("HTTP/1.1 200"), || s.head())?;
-            check(s.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")), || s.head())?;
+            check(s.header("content-type").is_some_and(|c| c.starts_with("text/event-stream")), || {
+                s.head()
+            })?;
             check(s.header("x-session-id").is_some(), || format!("no x-session-id: {}", s.head()))?;
             let text = content_of(&body);
             check(text.starts_with("Scripted reply to: Hello there"), || format!("content {text:?}"))?;
             // 12 tokens 80 ms apart: the first content arrives well before the last.
             let first = arrivals.iter().find(|(_, n)| *n >= 2).map(|(t, _)| *t).ok_or("no content chunk")?;
             let last = arrivals.last().map(|(t, _)| *t).unwrap_or_default();
-            check(last.saturating_sub(first) >= Duration::from_millis(500), || format!("chunk arrivals {arrivals:?}: buffered?"))?;
+            check(last.saturating_sub(first) >= Duration::from_millis(500), || {
+                format!("chunk arrivals {arrivals:?}: buffered?")
+            })?;
             let last_usage = data_events(&body).iter().rev().nth(1).cloned().unwrap_or_default();
             check(last_usage.contains("\"usage\""), || format!("no usage chunk before [DONE]: {body}"))?;
-            println!("    chunk timing: first content at {:.0} ms, last byte at {:.0} ms, {} reads", first.as_secs_f64() * 1e3, last.as_secs_f64() * 1e3, arrivals.len());
+            println!(
+                "    chunk timing: first content at {:.0} ms, last byte at {:.0} ms, {} reads",
+                first.as_secs_f64() * 1e3,
+                last.as_secs_f64() * 1e3,
+                arrivals.len()
+            );
             Ok(())
         })(),
     );
@@ -236,16 +269,24 @@ fn streaming_cases(d: &Dev, model: &ModelServer, tally: &mut Tally) {
             let v = r.json()?;
             check(v["object"] == "chat.completion" && v["session_id"].is_string(), || v.to_string())?;
             check(
-                v["choices"][0]["message"]["content"].as_str().is_some_and(|c| c.starts_with("Scripted reply to: Plain please")),
+                v["choices"][0]["message"]["content"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("Scripted reply to: Plain please")),
                 || v.to_string(),
             )?;
             check(v["usage"]["total_tokens"].as_u64().is_some_and(|n| n > 0), || v.to_string())?;
             let stats = model.stats()?;
-            let last = &stats["last_requests"].as_array().and_then(|a| a.last().cloned()).unwrap_or_default();
+            let last = &stats["last_requests"]
+                .as_array()
+                .and_then(|a| a.last().cloned())
+                .unwrap_or_default();
             check(last["stream"] == true, || format!("the upstream call streams: {last}"))
         })(),
     );
-    tally.case("chat: the official openai npm package against /v1/chat/completions (stream and not)", openai_sdk(d));
+    tally.case(
+        "chat: the official openai npm package against /v1/chat/completions (stream and not)",
+        openai_sdk(d),
+    );
 }
 
 /// Issue an API key over HTTP (dev admin) and run xtask/e2e/openai-client.mjs.
@@ -256,7 +297,9 @@ fn openai_sdk(d: &Dev) -> Result<(), String> {
         &[("host", &d.tenant.host), ("x-user-id", "sdk-admin"), ("x-user-roles", "admin")],
         br#"{"name":"openai-sdk"}"#,
     )?;
-    check(r.status == 201 || r.status == 200, || format!("key: {} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+    check(r.status == 201 || r.status == 200, || {
+        format!("key: {} {}", r.status, String::from_utf8_lossy(&r.body))
+    })?;
     let key = r.json()?["data"]["key"].as_str().ok_or("no key")?.to_string();
     let tc = crate::toolchain::Toolchain::locate().map_err(|e| format!("{e:?}"))?;
     let out = std::process::Command::new(&tc.node)
@@ -267,9 +310,14 @@ fn openai_sdk(d: &Dev) -> Result<(), String> {
         .output()
         .map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    check(out.status.success(), || format!("openai-client.mjs failed: {text}\n{}", String::from_utf8_lossy(&out.stderr)))?;
+    check(out.status.success(), || {
+        format!("openai-client.mjs failed: {text}\n{}", String::from_utf8_lossy(&out.stderr))
+    })?;
     let v: Value = serde_json::from_str(text.trim()).map_err(|e| format!("{e}: {text}"))?;
-    check(v["whole"].as_str().is_some_and(|t| t.starts_with("Scripted reply to: Say hi")), || v.to_string())?;
+    check(
+        v["whole"].as_str().is_some_and(|t| t.starts_with("Scripted reply to: Say hi")),
+        || v.to_string(),
+    )?;
     check(v["streamed"] == v["whole"], || format!("streamed and whole differ: {v}"))?;
     check(v["chunks"].as_u64().is_some_and(|n| n >= 3), || v.to_string())?;
     check(v["bad_model_status"] == 400, || v.to_string())
@@ -282,7 +330,12 @@ fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) -> Option<(Stri
         (|| {
             let r = post_chat(d, "alice", "/chat", &chat_body("first question", json!({"stream": false})))?;
             let sid = r.json()?["session_id"].as_str().ok_or("no session id")?.to_string();
-            let r = post_chat(d, "alice", "/chat", &chat_body("second question", json!({"stream": false, "session_id": sid})))?;
+            let r = post_chat(
+                d,
+                "alice",
+                "/chat",
+                &chat_body("second question", json!({"stream": false, "session_id": sid})),
+            )?;
             check(r.status == 200, || String::from_utf8_lossy(&r.body).to_string())?;
             let s = session_of(d, "alice", &sid)?;
             let msgs: Vec<(String, String)> = s["messages"]
@@ -290,16 +343,45 @@ fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) -> Option<(Stri
                 .cloned()
                 .unwrap_or_default()
                 .iter()
-                .map(|m| (m["role"].as_str().unwrap_or("").to_string(), m["status"].as_str().unwrap_or("").to_string()))
+                .map(|m| {
+                    (
+                        m["role"].as_str().unwrap_or("").to_string(),
+                        m["status"].as_str().unwrap_or("").to_string(),
+                    )
+                })
                 .collect();
-            check(msgs.len() == 4 && msgs.iter().all(|(_, st)| st == "complete"), || format!("messages {s}"))?;
-            let r = post_chat(d, "mallory", "/chat", &chat_body("hijack", json!({"stream": false, "session_id": sid})))?;
+            check(msgs.len() == 4 && msgs.iter().all(|(_, st)| st == "complete"), || {
+                format!("messages {s}")
+            })?;
+            let r = post_chat(
+                d,
+                "mallory",
+                "/chat",
+                &chat_body("hijack", json!({"stream": false, "session_id": sid})),
+            )?;
             envelope(&r, 404, "session_not_found")?;
-            let r = send(d.port, "GET", &format!("/sessions/{sid}"), &[("host", &d.tenant.host), ("x-user-id", "mallory")], b"")?;
+            let r = send(
+                d.port,
+                "GET",
+                &format!("/sessions/{sid}"),
+                &[("host", &d.tenant.host), ("x-user-id", "mallory")],
+                b"",
+            )?;
             envelope(&r, 404, "session_not_found")?;
-            let r = send(d.port, "DELETE", &format!("/sessions/{sid}"), &[("host", &d.tenant.host), ("x-user-id", "mallory")], b"")?;
+            let r = send(
+                d.port,
+                "DELETE",
+                &format!("/sessions/{sid}"),
+                &[("host", &d.tenant.host), ("x-user-id", "mallory")],
+                b"",
+            )?;
             envelope(&r, 404, "session_not_found")?;
-            let r = post_chat(other_tenant, "alice", "/chat", &chat_body("cross tenant", json!({"stream": false, "session_id": sid})))?;
+            let r = post_chat(
+                other_tenant,
+                "alice",
+                "/chat",
+                &chat_body("cross tenant", json!({"stream": false, "session_id": sid})),
+            )?;
             envelope(&r, 404, "session_not_found")?;
             let r = send(d.port, "GET", "/sessions", &[("host", &d.tenant.host), ("x-user-id", "alice")], b"")?;
             let list = r.json()?;
@@ -316,24 +398,52 @@ fn failure_cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tall
         "chat: acme falls back to its second model when the first answers 500",
         (|| {
             let primary = "@cf/meta/llama-3.1-8b-instruct";
-            let r = post_chat(acme, "fb", "/chat", &chat_body(&format!("fallback please [[scripted:fail-model={primary}:500]]"), json!({"stream": false})))?;
+            let r = post_chat(
+                acme,
+                "fb",
+                "/chat",
+                &chat_body(
+                    &format!("fallback please [[scripted:fail-model={primary}:500]]"),
+                    json!({"stream": false}),
+                ),
+            )?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let answered = r.json()?["model"].as_str().unwrap_or_default().to_string();
             check(answered != primary && !answered.is_empty(), || format!("answered by {answered}"))?;
-            check(r.header("x-model") == Some(answered.as_str()), || format!("x-model {:?}", r.header("x-model")))?;
+            check(r.header("x-model") == Some(answered.as_str()), || {
+                format!("x-model {:?}", r.header("x-model"))
+            })?;
             let stats = model.stats()?;
-            let models: Vec<String> = stats["last_requests"].as_array().cloned().unwrap_or_default().iter().rev().take(4).filter_map(|x| x["model"].as_str().map(str::to_string)).collect();
-            check(models.iter().any(|m| m == primary) && models.iter().any(|m| *m == answered), || format!("upstream saw {models:?}"))
+            let models: Vec<String> = stats["last_requests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .iter()
+                .rev()
+                .take(4)
+                .filter_map(|x| x["model"].as_str().map(str::to_string))
+                .collect();
+            check(models.iter().any(|m| m == primary) && models.iter().any(|m| *m == answered), || {
+                format!("upstream saw {models:?}")
+            })
         })(),
     );
     tally.case(
         "chat: globex answers 504 upstream_timeout when the model hangs past its timeout",
         (|| {
             let t = Instant::now();
-            let r = post_chat(globex, "slow", "/chat", &chat_body("hang [[scripted:hang]]", json!({"stream": false})))?;
+            let r = post_chat(
+                globex,
+                "slow",
+                "/chat",
+                &chat_body("hang [[scripted:hang]]", json!({"stream": false})),
+            )?;
             envelope(&r, 504, "upstream_timeout")?;
             let took = t.elapsed();
-            check(took >= Duration::from_millis(GLOBEX_TIMEOUT_MS) && took < Duration::from_secs(15), || format!("took {took:?}"))
+            check(
+                took >= Duration::from_millis(GLOBEX_TIMEOUT_MS) && took < Duration::from_secs(15),
+                || format!("took {took:?}"),
+            )
         })(),
     );
     tally.case(
@@ -353,7 +463,12 @@ fn disconnect_case(d: &Dev, model: &ModelServer, tally: &mut Tally) {
         "chat: a client that leaves mid-stream closes the upstream connection; the answer is kept as interrupted",
         (|| {
             let before = model.stats()?["streams_aborted_by_client"].as_u64().unwrap_or(0);
-            let mut s = Streamed::open(d, "leaver", "/chat", &chat_body("long one [[scripted:delay=150,tokens=60]]", json!({})))?;
+            let mut s = Streamed::open(
+                d,
+                "leaver",
+                "/chat",
+                &chat_body("long one [[scripted:delay=150,tokens=60]]", json!({})),
+            )?;
             s.read_until(|b| content_of(b).len() > 30)?;
             let sid = s.header("x-session-id").ok_or("no session id")?;
             drop(s);
@@ -365,7 +480,10 @@ fn disconnect_case(d: &Dev, model: &ModelServer, tally: &mut Tally) {
             eventually(10, || {
                 let sess = session_of(d, "leaver", &sid)?;
                 let last = sess["messages"].as_array().and_then(|m| m.last().cloned()).unwrap_or_default();
-                check(last["status"] == "interrupted" && last["content"].as_str().is_some_and(|c| !c.is_empty()), || format!("session {sess}"))
+                check(
+                    last["status"] == "interrupted" && last["content"].as_str().is_some_and(|c| !c.is_empty()),
+                    || format!("session {sess}"),
+                )
             })
         })(),
     );
@@ -434,13 +552,23 @@ fn budget_case(d: &Dev, model: &ModelServer, tally: &mut Tally) {
 /// A copy of `t`'s config whose `AI` binding is the stand-in Worker
 /// (xtask/e2e/standin-ai/worker.mjs), and the `--config` arguments that run
 /// both in one `wrangler dev`.
-pub fn with_standin_ai(tc: &crate::toolchain::Toolchain, t: &crate::e2e::Tenant, work: &std::path::Path) -> Result<(crate::e2e::Tenant, Vec<String>), String> {
+pub fn with_standin_ai(
+    tc: &crate::toolchain::Toolchain,
+    t: &crate::e2e::Tenant,
+    work: &std::path::Path,
+) -> Result<(crate::e2e::Tenant, Vec<String>), String> {
     let text = std::fs::read_to_string(&t.config).map_err(|e| e.to_string())?;
     let mut v = crate::e2e::jsonc_value(&text);
-    let binding = v["ai"]["binding"].as_str().ok_or("the stage config has no `ai` binding to stand in for")?.to_string();
+    let binding = v["ai"]["binding"]
+        .as_str()
+        .ok_or("the stage config has no `ai` binding to stand in for")?
+        .to_string();
     if let Some(o) = v.as_object_mut() {
         o.remove("ai");
-        o.insert("services".into(), json!([{"binding": binding, "service": "standin-ai", "entrypoint": "StandInAi"}]));
+        o.insert(
+            "services".into(),
+            json!([{"binding": binding, "service": "standin-ai", "entrypoint": "StandInAi"}]),
+        );
     }
     let config = t.config.with_file_name("wrangler.standin-ai.json");
     std::fs::write(&config, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
@@ -464,10 +592,20 @@ pub fn binding_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tall
     tally.case(
         "chat: acme (stage) streams through the Workers AI binding with its gateway options",
         (|| {
-            let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone()).ok_or("no valid token")?;
+            let token = idp
+                .tokens
+                .iter()
+                .find(|t| t.2 == 200)
+                .map(|t| t.1.clone())
+                .ok_or("no valid token")?;
             let bearer = format!("Bearer {token}");
             let body = chat_body("through the binding", json!({"stream": false}));
-            let r = post(stage.port, "/chat", &[("host", &stage.tenant.host), ("authorization", &bearer)], &body)?;
+            let r = post(
+                stage.port,
+                "/chat",
+                &[("host", &stage.tenant.host), ("authorization", &bearer)],
+                &body,
+            )?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let v = r.json()?;
             let text = v["choices"][0]["message"]["content"].as_str().unwrap_or_default().to_string();

@@ -195,13 +195,18 @@ fn dev(args: &[String]) -> Result<(), ExitCode> {
         .into_iter()
         .find(|t| t.id == tenant)
         .ok_or_else(|| fail(format!("no tenant `{tenant}` in `{env}`")))?;
-    let named = flag(args, "--model-url").or_else(|| std::env::var("AI_BASE_URL").ok()).filter(|u| !u.is_empty());
+    let named = flag(args, "--model-url")
+        .or_else(|| std::env::var("AI_BASE_URL").ok())
+        .filter(|u| !u.is_empty());
     let (model_url, _scripted) = match named {
         Some(u) => (u, None),
         None => {
             let log = out.join("scripted-model-server.log");
             let m = model_server::ModelServer::start(&tc, &log, 30).map_err(fail)?;
-            eprintln!("==> scripted model server (test/dev infrastructure: deterministic replies, not a model) at {}", m.url);
+            eprintln!(
+                "==> scripted model server (test/dev infrastructure: deterministic replies, not a model) at {}",
+                m.url
+            );
             eprintln!("    pass --model-url http://127.0.0.1:11434/v1 to chat with a local Ollama instead");
             (m.url.clone(), Some(m))
         }

@@ -27,13 +27,19 @@ impl ModelServer {
         c.arg(tc.root.join("xtask/scripted-model/server.mjs"))
             .args(["--port", "0", "--delay-ms", &delay_ms.to_string()]);
         let _ = std::fs::remove_file(log);
-        let mut guard = Guard::spawn("scripted model server", c, log).map_err(|e| format!("cannot start the scripted model server: {e}"))?;
+        let mut guard =
+            Guard::spawn("scripted model server", c, log).map_err(|e| format!("cannot start the scripted model server: {e}"))?;
         let mut found: Option<(u16, String)> = None;
         wait_ready(&mut guard, Duration::from_secs(20), || {
             let text = std::fs::read_to_string(log).unwrap_or_default();
             found = text.lines().find_map(|l| {
                 let v: Value = serde_json::from_str(l).ok()?;
-                (v["scripted_model_server"] == true).then(|| (v["port"].as_u64().unwrap_or(0) as u16, v["url"].as_str().unwrap_or_default().to_string()))
+                (v["scripted_model_server"] == true).then(|| {
+                    (
+                        v["port"].as_u64().unwrap_or(0) as u16,
+                        v["url"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
             });
             found.is_some()
         })?;

@@ -243,7 +243,10 @@ mod tests {
     fn gateway_calls_carry_the_tenant_metadata_cache_key_and_token() {
         let up = Rc::new(ScriptedUpstream::new(vec![Scripted::Reply {
             status: 200,
-            headers: vec![("cf-aig-log-id".into(), "log-9".into()), ("cf-aig-cache-status".into(), "MISS".into())],
+            headers: vec![
+                ("cf-aig-log-id".into(), "log-9".into()),
+                ("cf-aig-cache-status".into(), "MISS".into()),
+            ],
             chunks: vec![OK.as_bytes().to_vec()],
         }]));
         let p = OpenAiCompatible {
@@ -283,7 +286,10 @@ mod tests {
 
     #[test]
     fn a_plain_server_gets_no_gateway_headers_and_an_override_model() {
-        let up = Rc::new(ScriptedUpstream::new(vec![Scripted::status(429, "{\"error\":{\"message\":\"slow down\"}}")]));
+        let up = Rc::new(ScriptedUpstream::new(vec![Scripted::status(
+            429,
+            "{\"error\":{\"message\":\"slow down\"}}",
+        )]));
         let p = OpenAiCompatible {
             url: OpenAiCompatible::chat_url("http://127.0.0.1:11434/v1/"),
             token: None,

@@ -76,7 +76,13 @@ pub fn allowed_models(cfg: &TenantConfig) -> Vec<&'static str> {
 }
 
 /// The plan for a request: the route's, or one named model.
-pub fn for_request(cfg: &TenantConfig, route: &'static str, model: Option<&str>, max_tokens: Option<u32>, temperature: Option<f64>) -> Result<Plan, Failure> {
+pub fn for_request(
+    cfg: &TenantConfig,
+    route: &'static str,
+    model: Option<&str>,
+    max_tokens: Option<u32>,
+    temperature: Option<f64>,
+) -> Result<Plan, Failure> {
     let mut plan = route_plan(cfg, route);
     match model {
         None | Some("default") => {}
@@ -121,7 +127,10 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
     };
     Ok(match ctx.env_config().ai_provider {
         AiProvider::WorkersAi { binding } => {
-            let b = ports.ai.clone().ok_or_else(|| unavailable(format!("the Workers AI binding `{binding}`")))?;
+            let b = ports
+                .ai
+                .clone()
+                .ok_or_else(|| unavailable(format!("the Workers AI binding `{binding}`")))?;
             Rc::new(WorkersAi {
                 gateway: ctx.config().ai.gateway,
                 binding: b,

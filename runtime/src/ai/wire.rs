@@ -353,7 +353,10 @@ mod tests {
             model: "m".into(),
         };
         let role = String::from_utf8(w.role()).unwrap();
-        assert!(role.starts_with("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\""), "{role}");
+        assert!(
+            role.starts_with("data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\""),
+            "{role}"
+        );
         assert!(role.contains("\"delta\":{\"role\":\"assistant\",\"content\":\"\"}"));
         // What the writer writes, the parser reads back.
         let mut all = w.role();

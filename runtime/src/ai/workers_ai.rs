@@ -74,12 +74,16 @@ impl ChatModel for WorkersAi {
     fn open<'a>(&'a self, call: ChatCall<'a>) -> LocalFuture<'a, Result<Opened, AiError>> {
         Box::pin(async move {
             let (inputs, options) = self.arguments(&call);
-            let run = self.binding.run_stream(call.model, inputs, options).await.map_err(|e| AiError::Status {
-                // The binding's errors mostly carry no status: treat them
-                // as a failed upstream (retryable, like a 502).
-                status: e.status.unwrap_or(502),
-                message: e.message.chars().take(300).collect(),
-            })?;
+            let run = self
+                .binding
+                .run_stream(call.model, inputs, options)
+                .await
+                .map_err(|e| AiError::Status {
+                    // The binding's errors mostly carry no status: treat them
+                    // as a failed upstream (retryable, like a 502).
+                    status: e.status.unwrap_or(502),
+                    message: e.message.chars().take(300).collect(),
+                })?;
             Ok(Opened {
                 events: super::openai::events(run.body),
                 upstream_id: run.log_id,

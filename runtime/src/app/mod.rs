@@ -109,10 +109,7 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     let method_raw = req.method();
     let method = Method::parse(method_raw);
     let host = req.header(Header::Host);
-    let mut trace = Trace {
-        start,
-        ..Trace::default()
-    };
+    let mut trace = Trace { start, ..Trace::default() };
 
     let result = pipeline(req, method, host.as_deref(), cx, &request_id, &mut trace).await;
     let (mut resp, error, detail) = match result {
@@ -155,7 +152,14 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     };
     match std::mem::replace(&mut resp.body, Body::Empty) {
         Body::Stream(s) => {
-            resp.body = Body::Stream(stream::logged(s, line, start, trace.ai.clone(), ports.clock.clone(), ports.log.clone()));
+            resp.body = Body::Stream(stream::logged(
+                s,
+                line,
+                start,
+                trace.ai.clone(),
+                ports.clock.clone(),
+                ports.log.clone(),
+            ));
         }
         other => {
             resp.body = other;

@@ -82,7 +82,14 @@ impl Drop for Logged {
 }
 
 /// Wrap a response stream so that it writes `line` when it ends.
-pub fn logged(inner: ChunkStream, line: RequestLog, start: f64, ai: Rc<RefCell<Option<AiLog>>>, clock: Rc<dyn Clock>, log: Rc<dyn LogSink>) -> ChunkStream {
+pub fn logged(
+    inner: ChunkStream,
+    line: RequestLog,
+    start: f64,
+    ai: Rc<RefCell<Option<AiLog>>>,
+    clock: Rc<dyn Clock>,
+    log: Rc<dyn LogSink>,
+) -> ChunkStream {
     Box::pin(Logged {
         inner,
         ai,

@@ -12,9 +12,9 @@
 //! - [`sessions`]: `GET /sessions`, `GET|DELETE /sessions/{id}`, the
 //!   caller's own chat sessions.
 
+pub mod chat;
 pub mod dev_stream;
 pub mod health;
 pub mod keys;
 pub mod me;
-pub mod chat;
 pub mod sessions;

@@ -29,16 +29,20 @@ pub struct Deleted {
 }
 
 async fn call<R: Incoming>(s: &Scope<'_, R>, op: SessionOp) -> Result<SessionReply, Failure> {
-    let p = s.principal.ok_or_else(|| Failure::new(ErrorCode::Internal, "sessions without a principal"))?;
-    let store = s
-        .ports
-        .sessions
-        .clone()
-        .ok_or_else(|| Failure::new(ErrorCode::BindingUnavailable, "this deployment lacks the `SESSIONS` Durable Object binding"))?;
+    let p = s
+        .principal
+        .ok_or_else(|| Failure::new(ErrorCode::Internal, "sessions without a principal"))?;
+    let store = s.ports.sessions.clone().ok_or_else(|| {
+        Failure::new(
+            ErrorCode::BindingUnavailable,
+            "this deployment lacks the `SESSIONS` Durable Object binding",
+        )
+    })?;
     let object: StorageKey = s.ctx.key(Space::Session, &[p.user()]);
-    store.call(&object, &op).await.map_err(|e| {
-        Failure::new(ErrorCode::Internal, "the session store cannot be reached").with_log_detail(format!("sessions: {e}"))
-    })
+    store
+        .call(&object, &op)
+        .await
+        .map_err(|e| Failure::new(ErrorCode::Internal, "the session store cannot be reached").with_log_detail(format!("sessions: {e}")))
 }
 
 fn not_found() -> Failure {

@@ -135,18 +135,16 @@ impl Decoder {
             None => (line, ""),
         };
         match field {
-            "data" => {
-                match &mut self.data {
-                    None => self.data = Some(value.to_string()),
-                    Some(d) => {
-                        if d.len() + value.len() >= MAX_LINE {
-                            return Err(format!("an event's data is longer than {MAX_LINE} bytes"));
-                        }
-                        d.push('\n');
-                        d.push_str(value);
+            "data" => match &mut self.data {
+                None => self.data = Some(value.to_string()),
+                Some(d) => {
+                    if d.len() + value.len() >= MAX_LINE {
+                        return Err(format!("an event's data is longer than {MAX_LINE} bytes"));
                     }
+                    d.push('\n');
+                    d.push_str(value);
                 }
-            }
+            },
             "event" => self.event = Some(value.to_string()),
             _ => {}
         }
@@ -175,9 +173,18 @@ mod tests {
         assert_eq!(
             whole,
             vec![
-                Decoded { event: None, data: "{\"a\":\"caf\u{e9}\"}".into() },
-                Decoded { event: Some("x".into()), data: "1\n2".into() },
-                Decoded { event: None, data: "[DONE]".into() },
+                Decoded {
+                    event: None,
+                    data: "{\"a\":\"caf\u{e9}\"}".into()
+                },
+                Decoded {
+                    event: Some("x".into()),
+                    data: "1\n2".into()
+                },
+                Decoded {
+                    event: None,
+                    data: "[DONE]".into()
+                },
             ]
         );
         // Every split point, including inside `é` and between \r and \n.
@@ -190,10 +197,19 @@ mod tests {
 
     #[test]
     fn bare_cr_ends_lines_and_empty_data_is_an_event() {
-        assert_eq!(all(&[b"data: a\r\rdata:\n\n"]), vec![
-            Decoded { event: None, data: "a".into() },
-            Decoded { event: None, data: "".into() },
-        ]);
+        assert_eq!(
+            all(&[b"data: a\r\rdata:\n\n"]),
+            vec![
+                Decoded {
+                    event: None,
+                    data: "a".into()
+                },
+                Decoded {
+                    event: None,
+                    data: "".into()
+                },
+            ]
+        );
     }
 
     #[test]

@@ -81,7 +81,10 @@ pub enum SessionOp {
     },
     /// Read a session's history without storing anything (to size a
     /// budget reservation before the message is stored).
-    History { session_id: String, history_chars: u64 },
+    History {
+        session_id: String,
+        history_chars: u64,
+    },
     /// Store the answer.
     Finish {
         session_id: String,
@@ -92,18 +95,31 @@ pub enum SessionOp {
         max_messages: u32,
     },
     /// The user's sessions, newest activity first.
-    List { limit: u32, cursor: Option<String> },
-    Get { session_id: String },
-    Delete { session_id: String },
+    List {
+        limit: u32,
+        cursor: Option<String>,
+    },
+    Get {
+        session_id: String,
+    },
+    Delete {
+        session_id: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "snake_case")]
 pub enum SessionReply {
-    Begun { session_id: String, history: Vec<Message> },
+    Begun {
+        session_id: String,
+        history: Vec<Message>,
+    },
     NotFound,
     Done,
-    Listed { sessions: Vec<SessionSummary>, next_cursor: Option<String> },
+    Listed {
+        sessions: Vec<SessionSummary>,
+        next_cursor: Option<String>,
+    },
     Session(SessionView),
 }
 
@@ -201,13 +217,17 @@ impl MemorySessions {
                 });
                 let history = history_within(&s.messages, *history_chars);
                 s.retention_ms = *retention_ms;
-                push(s, StoredMessage {
-                    role: message.role.clone(),
-                    content: message.content.clone(),
-                    status: "complete".into(),
-                    model: None,
-                    created_ms: *now_ms,
-                }, *max_messages);
+                push(
+                    s,
+                    StoredMessage {
+                        role: message.role.clone(),
+                        content: message.content.clone(),
+                        status: "complete".into(),
+                        model: None,
+                        created_ms: *now_ms,
+                    },
+                    *max_messages,
+                );
                 SessionReply::Begun { session_id: id, history }
             }
             SessionOp::History { session_id, history_chars } => match o.get(session_id) {
@@ -227,13 +247,17 @@ impl MemorySessions {
             } => match o.get_mut(session_id) {
                 None => SessionReply::NotFound,
                 Some(s) => {
-                    push(s, StoredMessage {
-                        role: "assistant".into(),
-                        content: content.clone(),
-                        status: status.clone(),
-                        model: model.clone(),
-                        created_ms: *now_ms,
-                    }, *max_messages);
+                    push(
+                        s,
+                        StoredMessage {
+                            role: "assistant".into(),
+                            content: content.clone(),
+                            status: status.clone(),
+                            model: model.clone(),
+                            created_ms: *now_ms,
+                        },
+                        *max_messages,
+                    );
                     SessionReply::Done
                 }
             },
@@ -337,21 +361,51 @@ mod tests {
     #[test]
     fn history_comes_back_trimmed_and_other_objects_cannot_see_it() {
         let s = MemorySessions::default();
-        let SessionReply::Begun { session_id, history } = begin(&s, "u1", None, "one", 1.0) else { panic!() };
+        let SessionReply::Begun { session_id, history } = begin(&s, "u1", None, "one", 1.0) else {
+            panic!()
+        };
         assert!(history.is_empty());
         finish(&s, "u1", &session_id, "answer one", 2.0);
-        let SessionReply::Begun { history, .. } = begin(&s, "u1", Some(&session_id), "two", 3.0) else { panic!() };
-        assert_eq!(history.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(), ["one", "answer one"]);
+        let SessionReply::Begun { history, .. } = begin(&s, "u1", Some(&session_id), "two", 3.0) else {
+            panic!()
+        };
+        assert_eq!(
+            history.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
+            ["one", "answer one"]
+        );
         finish(&s, "u1", &session_id, "answer two", 4.0);
         begin(&s, "u1", Some(&session_id), "three", 5.0);
         // max_messages 4: the oldest went.
-        let SessionReply::Session(v) = s.apply("u1", &SessionOp::Get { session_id: session_id.clone() }) else { panic!() };
+        let SessionReply::Session(v) = s.apply(
+            "u1",
+            &SessionOp::Get {
+                session_id: session_id.clone(),
+            },
+        ) else {
+            panic!()
+        };
         assert_eq!(v.messages.len(), 4);
         assert_eq!(v.messages[0].content, "answer one");
         // Another user's object has no such session.
         assert_eq!(begin(&s, "u2", Some(&session_id), "x", 6.0), SessionReply::NotFound);
-        assert_eq!(s.apply("u2", &SessionOp::Get { session_id: session_id.clone() }), SessionReply::NotFound);
-        assert_eq!(s.apply("u2", &SessionOp::Delete { session_id: session_id.clone() }), SessionReply::NotFound);
+        assert_eq!(
+            s.apply(
+                "u2",
+                &SessionOp::Get {
+                    session_id: session_id.clone()
+                }
+            ),
+            SessionReply::NotFound
+        );
+        assert_eq!(
+            s.apply(
+                "u2",
+                &SessionOp::Delete {
+                    session_id: session_id.clone()
+                }
+            ),
+            SessionReply::NotFound
+        );
     }
 
     #[test]
@@ -376,15 +430,29 @@ mod tests {
         for i in 0..5 {
             begin(&s, "u", None, &format!("q{i}"), f64::from(i));
         }
-        let SessionReply::Listed { sessions, next_cursor } = s.apply("u", &SessionOp::List { limit: 2, cursor: None }) else { panic!() };
+        let SessionReply::Listed { sessions, next_cursor } = s.apply("u", &SessionOp::List { limit: 2, cursor: None }) else {
+            panic!()
+        };
         assert_eq!(sessions.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(), ["q4", "q3"]);
-        let SessionReply::Listed { sessions, next_cursor: c2 } = s.apply("u", &SessionOp::List { limit: 2, cursor: next_cursor }) else { panic!() };
+        let SessionReply::Listed { sessions, next_cursor: c2 } = s.apply(
+            "u",
+            &SessionOp::List {
+                limit: 2,
+                cursor: next_cursor,
+            },
+        ) else {
+            panic!()
+        };
         assert_eq!(sessions.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(), ["q2", "q1"]);
-        let SessionReply::Listed { sessions, next_cursor } = s.apply("u", &SessionOp::List { limit: 2, cursor: c2 }) else { panic!() };
+        let SessionReply::Listed { sessions, next_cursor } = s.apply("u", &SessionOp::List { limit: 2, cursor: c2 }) else {
+            panic!()
+        };
         assert_eq!(sessions.len(), 1);
         assert_eq!(next_cursor, None);
         s.expire(DAY_MS + 2.5);
-        let SessionReply::Listed { sessions, .. } = s.apply("u", &SessionOp::List { limit: 10, cursor: None }) else { panic!() };
+        let SessionReply::Listed { sessions, .. } = s.apply("u", &SessionOp::List { limit: 10, cursor: None }) else {
+            panic!()
+        };
         assert_eq!(sessions.iter().map(|x| x.title.as_str()).collect::<Vec<_>>(), ["q4", "q3"]);
     }
 }

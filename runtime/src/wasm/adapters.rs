@@ -16,7 +16,9 @@ use worker::wasm_bindgen_futures::JsFuture;
 use crate::objects::budget::{BudgetOp, BudgetReply};
 use crate::objects::rate_limiter::{HitReply, HitRequest};
 use crate::objects::sessions::{SessionOp, SessionReply};
-use crate::ports::{Budget, Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, Sessions, SigAlg, Timer};
+use crate::ports::{
+    Budget, Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, Sessions, SigAlg, Timer,
+};
 use crate::tenancy::keys::StorageKey;
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"

@@ -9,7 +9,8 @@ use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::ports::{
-    AiBinding, Background, BindingError, BindingRun, ByteStream, DataPoint, FetchError, LocalFuture, Metrics, PortError, StreamedResponse, Upstream,
+    AiBinding, Background, BindingError, BindingRun, ByteStream, DataPoint, FetchError, LocalFuture, Metrics, PortError, StreamedResponse,
+    Upstream,
 };
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
@@ -155,12 +156,20 @@ impl Upstream for FetchUpstream {
             let arr: js_sys::Array = v.unchecked_into();
             let first = arr.get(0);
             if let Some(msg) = first.as_string() {
-                return Err(if msg == "timeout" { FetchError::Timeout } else { FetchError::Network(msg) });
+                return Err(if msg == "timeout" {
+                    FetchError::Timeout
+                } else {
+                    FetchError::Network(msg)
+                });
             }
             let status = first.as_f64().unwrap_or(0.0) as u16;
             let hs = arr.get(1).as_string().unwrap_or_default();
             let p: Vec<&str> = hs.split('\0').collect();
-            let headers = p.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].to_string(), c[1].to_string())).collect();
+            let headers = p
+                .chunks(2)
+                .filter(|c| c.len() == 2)
+                .map(|c| (c[0].to_string(), c[1].to_string()))
+                .collect();
             Ok(StreamedResponse {
                 status,
                 headers,
@@ -176,10 +185,12 @@ pub struct JsAiBinding(pub JsValue);
 impl AiBinding for JsAiBinding {
     fn run_stream<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<BindingRun, BindingError>> {
         Box::pin(async move {
-            let v = JsFuture::from(ai_run_stream(&self.0, model, &inputs, &options)).await.map_err(|e| BindingError {
-                status: None,
-                message: js_text(&e),
-            })?;
+            let v = JsFuture::from(ai_run_stream(&self.0, model, &inputs, &options))
+                .await
+                .map_err(|e| BindingError {
+                    status: None,
+                    message: js_text(&e),
+                })?;
             let arr: js_sys::Array = v.unchecked_into();
             let status = arr.get(0).as_f64().unwrap_or(0.0) as u16;
             if status != 0 || arr.get(1).is_string() {

@@ -9,8 +9,8 @@ use worker::wasm_bindgen;
 use worker::{durable_object, DurableObject, Env, State};
 
 use crate::app::envelope::{error_response, ErrorCode, Failure};
-use crate::objects::rate_limiter::{self, BucketState, Buckets, HitRequest};
 use crate::objects::budget::{self, BudgetOp, Ledger};
+use crate::objects::rate_limiter::{self, BucketState, Buckets, HitRequest};
 use crate::objects::sessions::{self, SessionOp, SessionReply, SessionSummary, SessionView, StoredMessage};
 
 /// Serve a Durable Object request; an error becomes an envelope.
@@ -228,8 +228,11 @@ impl ChatSession {
             ],
         )
         .map_err(bad)?;
-        sql.exec("UPDATE sessions SET updated_ms = ? WHERE id = ?", vec![m.created_ms.into(), id.into()])
-            .map_err(bad)?;
+        sql.exec(
+            "UPDATE sessions SET updated_ms = ? WHERE id = ?",
+            vec![m.created_ms.into(), id.into()],
+        )
+        .map_err(bad)?;
         sql.exec(
             "DELETE FROM messages WHERE session_id = ? AND seq NOT IN (SELECT seq FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?)",
             vec![id.into(), id.into(), i64::from(max.max(2)).into()],
@@ -285,8 +288,11 @@ impl ChatSession {
                         new_id
                     }
                 };
-                sql.exec("UPDATE sessions SET retention_ms = ? WHERE id = ?", vec![retention_ms.into(), id.as_str().into()])
-                    .map_err(bad)?;
+                sql.exec(
+                    "UPDATE sessions SET retention_ms = ? WHERE id = ?",
+                    vec![retention_ms.into(), id.as_str().into()],
+                )
+                .map_err(bad)?;
                 let history = sessions::history_within(&Self::messages(&sql, &id)?, history_chars);
                 let m = StoredMessage {
                     role: message.role,

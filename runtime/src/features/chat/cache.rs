@@ -65,8 +65,14 @@ mod tests {
         assert_ne!(h, prompt_hash(&["a"], 10, 0.5, &m("hi!")));
         // Boundaries are length-prefixed: no two splits of the same text collide.
         let two = vec![
-            Message { role: "user".into(), content: "a".into() },
-            Message { role: "user".into(), content: "b".into() },
+            Message {
+                role: "user".into(),
+                content: "a".into(),
+            },
+            Message {
+                role: "user".into(),
+                content: "b".into(),
+            },
         ];
         assert_ne!(prompt_hash(&["a"], 1, 0.0, &two), prompt_hash(&["a"], 1, 0.0, &m("ab")));
         let acme = TenantCtx::for_tests(TenantId::Acme, EnvName::Dev);

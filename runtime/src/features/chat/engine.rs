@@ -43,7 +43,10 @@ impl Exhausted {
             AiError::Timeout => (ErrorCode::UpstreamTimeout, "the model did not answer in time".to_string()),
             e => (ErrorCode::UpstreamError, format!("the model provider failed: {}", short(e))),
         };
-        Failure::new(code, msg).with_log_detail(format!("{} after {} attempt(s), last model `{}`", self.error, self.attempts, self.model))
+        Failure::new(code, msg).with_log_detail(format!(
+            "{} after {} attempt(s), last model `{}`",
+            self.error, self.attempts, self.model
+        ))
     }
 }
 

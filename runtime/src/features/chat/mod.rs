@@ -116,7 +116,10 @@ fn text_of(c: Content) -> Result<String, Failure> {
         Content::Text(t) => Ok(t),
         Content::Parts(parts) => {
             if let Some(p) = parts.iter().find(|p| p.kind != "text") {
-                return Err(Failure::new(ErrorCode::InvalidRequest, format!("content parts of type `{}` are not supported; send text", p.kind)));
+                return Err(Failure::new(
+                    ErrorCode::InvalidRequest,
+                    format!("content parts of type `{}` are not supported; send text", p.kind),
+                ));
             }
             Ok(parts.into_iter().map(|p| p.text).collect::<Vec<_>>().join("\n"))
         }
@@ -150,7 +153,9 @@ pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
 
 pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Response, Failure> {
     let body: ChatRequest = s.json().await?;
-    let principal = s.principal.ok_or_else(|| Failure::new(ErrorCode::Internal, "chat without a principal"))?;
+    let principal = s
+        .principal
+        .ok_or_else(|| Failure::new(ErrorCode::Internal, "chat without a principal"))?;
     let cfg = s.ctx.config();
     let stream = body.stream.unwrap_or(flavor == Flavor::Chat);
     let include_usage = flavor == Flavor::Chat || body.stream_options.as_ref().is_some_and(|o| o.include_usage);
@@ -162,9 +167,19 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         });
     }
     let messages = safety::prepare(messages, &cfg.safety)?;
-    let plan = plan::for_request(cfg, "chat", body.model.as_deref(), body.max_tokens.or(body.max_completion_tokens), body.temperature)?;
+    let plan = plan::for_request(
+        cfg,
+        "chat",
+        body.model.as_deref(),
+        body.max_tokens.or(body.max_completion_tokens),
+        body.temperature,
+    )?;
     let provider = plan::provider(s.ctx, s.ports)?;
-    let sessions = s.ports.sessions.clone().ok_or_else(|| unavailable("`SESSIONS` Durable Object binding"))?;
+    let sessions = s
+        .ports
+        .sessions
+        .clone()
+        .ok_or_else(|| unavailable("`SESSIONS` Durable Object binding"))?;
 
     // The history of a continued session (nothing stored yet), to size
     // the reservation; another user's session is simply not found.
@@ -178,7 +193,11 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
                 session_id: id.clone(),
                 history_chars: hist_budget,
             };
-            match sessions.call(&session_object, &op).await.map_err(|e| port_failure("session store", e))? {
+            match sessions
+                .call(&session_object, &op)
+                .await
+                .map_err(|e| port_failure("session store", e))?
+            {
                 SessionReply::Begun { history, .. } => history.iter().map(|m| m.content.chars().count()).sum(),
                 _ => return Err(Failure::new(ErrorCode::SessionNotFound, "no such session")),
             }
@@ -226,7 +245,10 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         tenant: s.ctx.tenant().as_str(),
         route: plan.route,
         request_id: s.request_id.to_string(),
-        cache_key: cache.as_ref().map_or_else(|| s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(), |c| c.1.as_str().to_string()),
+        cache_key: cache.as_ref().map_or_else(
+            || s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(),
+            |c| c.1.as_str().to_string(),
+        ),
         skip_cache: cache.is_none(),
         timeout_ms: plan.timeout_ms,
     };
@@ -265,7 +287,15 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         settle.cache = Some((kv, key, ttl));
     }
 
-    let started = engine::start(provider.as_ref(), &plan, &prompt, &meta, s.ports.timer.as_ref(), s.ports.clock.as_ref()).await;
+    let started = engine::start(
+        provider.as_ref(),
+        &plan,
+        &prompt,
+        &meta,
+        s.ports.timer.as_ref(),
+        s.ports.clock.as_ref(),
+    )
+    .await;
     match started {
         Err(ex) => {
             settle.model = ex.model;
@@ -318,7 +348,11 @@ async fn reserve<R: Incoming>(s: &Scope<'_, R>, user: &str, amount: u64) -> Resu
     if ai.tokens_per_day.is_none() && ai.user_tokens_per_day.is_none() {
         return Ok(None);
     }
-    let budget = s.ports.budget.clone().ok_or_else(|| unavailable("`RATE_LIMITER` Durable Object binding (token budgets)"))?;
+    let budget = s
+        .ports
+        .budget
+        .clone()
+        .ok_or_else(|| unavailable("`RATE_LIMITER` Durable Object binding (token budgets)"))?;
     let object = s.ctx.key(Space::RateLimit, &[]);
     let (day, reset_ms) = day_of(s.ports.clock.now_ms());
     let op = BudgetOp::Reserve {
@@ -329,20 +363,31 @@ async fn reserve<R: Incoming>(s: &Scope<'_, R>, user: &str, amount: u64) -> Resu
         user_limit: ai.user_tokens_per_day,
     };
     let r = budget.call(&object, &op).await.map_err(|e| {
-        Failure::new(ErrorCode::RateLimiterUnavailable, "the token budget cannot be checked; try again shortly")
-            .with_header("retry-after", "1")
-            .with_log_detail(format!("budget: {e}"))
+        Failure::new(
+            ErrorCode::RateLimiterUnavailable,
+            "the token budget cannot be checked; try again shortly",
+        )
+        .with_header("retry-after", "1")
+        .with_log_detail(format!("budget: {e}"))
     })?;
     if !r.allowed {
         let retry = ((reset_ms - s.ports.clock.now_ms()) / 1000.0).ceil().max(1.0) as u64;
-        let whose = if r.exhausted.as_deref() == Some("user") { "your" } else { "this tenant's" };
+        let whose = if r.exhausted.as_deref() == Some("user") {
+            "your"
+        } else {
+            "this tenant's"
+        };
         return Err(Failure::new(
             ErrorCode::BudgetExhausted,
             format!("{whose} daily token budget is used up; it resets at 00:00 UTC"),
         )
         .with_header("retry-after", retry.to_string())
         .with_header("x-budget-reset", format!("{}", (reset_ms / 1000.0) as u64))
-        .with_log_detail(format!("{} budget: {amount} tokens asked, {} used", r.exhausted.unwrap_or_default(), r.tenant_used)));
+        .with_log_detail(format!(
+            "{} budget: {amount} tokens asked, {} used",
+            r.exhausted.unwrap_or_default(),
+            r.tenant_used
+        )));
     }
     Ok(Some(Reservation {
         budget,

@@ -87,7 +87,13 @@ impl Settle {
             l.attempts = Some(self.attempts);
             l.ttft_ms = Some(self.ttft_ms.round() as u64);
             l.upstream_id = self.upstream_id.clone();
-            l.cache = Some(if self.cache_hit { "hit" } else if self.cache.is_some() { "miss" } else { "off" });
+            l.cache = Some(if self.cache_hit {
+                "hit"
+            } else if self.cache.is_some() {
+                "miss"
+            } else {
+                "off"
+            });
         });
     }
 
@@ -98,7 +104,11 @@ impl Settle {
             return Usage::default();
         }
         a.usage.unwrap_or(Usage {
-            prompt_tokens: if a.status == "failed" && a.text.is_empty() { 0 } else { estimate_tokens(self.prompt_chars) },
+            prompt_tokens: if a.status == "failed" && a.text.is_empty() {
+                0
+            } else {
+                estimate_tokens(self.prompt_chars)
+            },
             completion_tokens: estimate_tokens(a.text.chars().count()),
         })
     }
@@ -129,7 +139,10 @@ impl Settle {
             max_messages: self.max_messages,
         };
         if let Err(e) = self.sessions.call(&self.session_object, &op).await {
-            self.ports.log.line(&serde_json::json!({"level": "error", "msg": "session store failed", "request_id": self.request_id, "detail": e.0}).to_string());
+            self.ports.log.line(
+                &serde_json::json!({"level": "error", "msg": "session store failed", "request_id": self.request_id, "detail": e.0})
+                    .to_string(),
+            );
         }
         if let Some(b) = &self.budget {
             b.release(used.total()).await;
@@ -233,7 +246,10 @@ impl Out {
         Answer {
             text: std::mem::take(&mut self.text),
             usage: self.usage,
-            finish_reason: self.finish.clone().unwrap_or_else(|| if status == "complete" { "stop" } else { "error" }.into()),
+            finish_reason: self
+                .finish
+                .clone()
+                .unwrap_or_else(|| if status == "complete" { "stop" } else { "error" }.into()),
             status,
             error,
         }
@@ -242,7 +258,9 @@ impl Out {
     async fn complete(&mut self) {
         let reason = self.finish.clone().unwrap_or_else(|| "stop".into());
         let a = self.answer("complete", None);
-        let usage = a.usage.unwrap_or_else(|| self.settle.as_ref().map(|s| s.usage(&a)).unwrap_or_default());
+        let usage = a
+            .usage
+            .unwrap_or_else(|| self.settle.as_ref().map(|s| s.usage(&a)).unwrap_or_default());
         if let Some(s) = self.settle.take() {
             s.finish(a).await;
         }
@@ -263,7 +281,11 @@ impl Out {
         if let Some(s) = self.settle.take() {
             s.finish(a).await;
         }
-        self.pending.push_back(ChunkWriter::error(code.code(), "the model failed while answering; the answer is incomplete", &self.request_id));
+        self.pending.push_back(ChunkWriter::error(
+            code.code(),
+            "the model failed while answering; the answer is incomplete",
+            &self.request_id,
+        ));
         self.end = Some(Some(format!("mid-stream: {e}")));
     }
 }
@@ -391,7 +413,11 @@ fn completion<R: Incoming>(s: &Scope<'_, R>, model: &str, session_id: &str, a: &
         session_id,
     };
     let log = s.ai_log.borrow().clone();
-    Response::new(200, headers(session_id, model, &log, false), serde_json::to_vec(&c).unwrap_or_default())
+    Response::new(
+        200,
+        headers(session_id, model, &log, false),
+        serde_json::to_vec(&c).unwrap_or_default(),
+    )
 }
 
 /// Read the whole answer, then answer once.
@@ -423,7 +449,11 @@ pub async fn whole<R: Incoming>(s: &Scope<'_, R>, st: Started, settle: Settle) -
     let session_id = settle.session_id.clone();
     let model = settle.model;
     if let Some(e) = failure {
-        let code = if e == AiError::Timeout { ErrorCode::UpstreamTimeout } else { ErrorCode::UpstreamError };
+        let code = if e == AiError::Timeout {
+            ErrorCode::UpstreamTimeout
+        } else {
+            ErrorCode::UpstreamError
+        };
         settle
             .finish(Answer {
                 text,
@@ -448,7 +478,14 @@ pub async fn whole<R: Incoming>(s: &Scope<'_, R>, st: Started, settle: Settle) -
 }
 
 /// An answer from the cache, in the same wire format.
-pub async fn cached<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor, stream_it: bool, include_usage: bool, c: CachedAnswer, mut settle: Settle) -> Response {
+pub async fn cached<R: Incoming>(
+    s: &Scope<'_, R>,
+    flavor: Flavor,
+    stream_it: bool,
+    include_usage: bool,
+    c: CachedAnswer,
+    mut settle: Settle,
+) -> Response {
     settle.model = crate::ai::plan::allowed_models(s.ctx.config())
         .into_iter()
         .find(|m| *m == c.model)
@@ -456,7 +493,11 @@ pub async fn cached<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor, stream_it: bo
     settle.note_start();
     let st = Started {
         model: settle.model,
-        first: vec![ChatEvent::Delta(c.content.clone()), ChatEvent::Finish(c.finish_reason.clone()), ChatEvent::Usage(c.usage)],
+        first: vec![
+            ChatEvent::Delta(c.content.clone()),
+            ChatEvent::Finish(c.finish_reason.clone()),
+            ChatEvent::Usage(c.usage),
+        ],
         rest: Box::pin(futures_util::stream::empty()),
         ended: true,
         upstream_id: None,

@@ -24,7 +24,10 @@ pub fn prepare(messages: Vec<Message>, safety: &SafetyConfig) -> Result<Vec<Mess
         }
     }
     if messages.last().is_some_and(|m| m.role != "user") {
-        errs.push(Detail::at(format!("/messages/{}/role", messages.len() - 1), "the last message must be the user's"));
+        errs.push(Detail::at(
+            format!("/messages/{}/role", messages.len() - 1),
+            "the last message must be the user's",
+        ));
     }
     if !errs.is_empty() {
         return Err(Failure::new(ErrorCode::InvalidRequest, "the messages do not form a chat request").with_details(errs));
@@ -33,14 +36,19 @@ pub fn prepare(messages: Vec<Message>, safety: &SafetyConfig) -> Result<Vec<Mess
     if chars > safety.max_input_chars as usize {
         return Err(Failure::new(
             ErrorCode::InputTooLong,
-            format!("the messages have {chars} characters; this tenant accepts at most {}", safety.max_input_chars),
+            format!(
+                "the messages have {chars} characters; this tenant accepts at most {}",
+                safety.max_input_chars
+            ),
         ));
     }
     for m in &messages {
         let lower = m.content.to_lowercase();
         if let Some(t) = safety.blocked_terms.iter().find(|t| lower.contains(&t.to_lowercase())) {
-            return Err(Failure::new(ErrorCode::BlockedContent, "the messages contain a term this tenant does not accept")
-                .with_log_detail(format!("blocked term `{t}`")));
+            return Err(
+                Failure::new(ErrorCode::BlockedContent, "the messages contain a term this tenant does not accept")
+                    .with_log_detail(format!("blocked term `{t}`")),
+            );
         }
     }
     Ok(if safety.pii_redaction {
@@ -107,8 +115,12 @@ fn email_at(c: &[char], i: usize) -> Option<usize> {
     }
     let domain: String = c[start..k].iter().collect();
     let labels: Vec<&str> = domain.split('.').collect();
-    (labels.len() >= 2 && labels.iter().all(|l| !l.is_empty()) && labels.last().is_some_and(|t| t.len() >= 2 && t.chars().all(|x| x.is_ascii_alphabetic())))
-        .then_some(k)
+    (labels.len() >= 2
+        && labels.iter().all(|l| !l.is_empty())
+        && labels
+            .last()
+            .is_some_and(|t| t.len() >= 2 && t.chars().all(|x| x.is_ascii_alphabetic())))
+    .then_some(k)
 }
 
 /// A phone number starting at `i`: its end.
@@ -137,7 +149,10 @@ fn phone_at(c: &[char], i: usize) -> Option<usize> {
     let end = last_digit + 1;
     let next_is_word = c.get(end).is_some_and(|x| x.is_ascii_alphanumeric());
     let text: String = c[i..end].iter().collect();
-    let is_date = text.len() == 10 && text.char_indices().all(|(k, ch)| if k == 4 || k == 7 { ch == '-' } else { ch.is_ascii_digit() });
+    let is_date = text.len() == 10
+        && text
+            .char_indices()
+            .all(|(k, ch)| if k == 4 || k == 7 { ch == '-' } else { ch.is_ascii_digit() });
     ((7..=15).contains(&digits) && !next_is_word && !is_date).then_some(end)
 }
 
@@ -166,7 +181,10 @@ mod tests {
             redact("Mail jane.doe+x@mail.example.co.uk or call +1 (555) 123-4567 today."),
             "Mail [email] or call [phone] today."
         );
-        assert_eq!(redact("ring 020 7946 0958, not 2026-12-05 or v1.2.3"), "ring [phone], not 2026-12-05 or v1.2.3");
+        assert_eq!(
+            redact("ring 020 7946 0958, not 2026-12-05 or v1.2.3"),
+            "ring [phone], not 2026-12-05 or v1.2.3"
+        );
         for keep in ["user@localhost", "a@b", "order 12345", "x@y.z1", "café", "100 000 km"] {
             assert_eq!(redact(keep), keep);
         }
@@ -179,9 +197,15 @@ mod tests {
         assert_eq!(e.code, ErrorCode::InvalidRequest);
         assert_eq!(e.details.len(), 2);
         assert_eq!(prepare(vec![], &s).unwrap_err().code, ErrorCode::InvalidRequest);
-        assert_eq!(prepare(vec![msg("user", "0123456789x")], &s).unwrap_err().code, ErrorCode::InputTooLong);
+        assert_eq!(
+            prepare(vec![msg("user", "0123456789x")], &s).unwrap_err().code,
+            ErrorCode::InputTooLong
+        );
         let blocked = safety(100, false, &["Internal-Only"]);
-        assert_eq!(prepare(vec![msg("user", "say INTERNAL-only")], &blocked).unwrap_err().code, ErrorCode::BlockedContent);
+        assert_eq!(
+            prepare(vec![msg("user", "say INTERNAL-only")], &blocked).unwrap_err().code,
+            ErrorCode::BlockedContent
+        );
         let ok = prepare(vec![msg("user", "a@b.io")], &safety(100, true, &[])).unwrap();
         assert_eq!(ok[0].content, "[email]");
     }
