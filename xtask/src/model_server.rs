@@ -16,7 +16,8 @@ pub struct ModelServer {
     pub port: u16,
     /// `http://127.0.0.1:PORT/v1`
     pub url: String,
-    pub guard: Guard,
+    /// Held for its `Drop`: the server stops with the `ModelServer`.
+    _guard: Guard,
 }
 
 impl ModelServer {
@@ -44,7 +45,7 @@ impl ModelServer {
             found.is_some()
         })?;
         let (port, url) = found.ok_or("no readiness line")?;
-        Ok(ModelServer { port, url, guard })
+        Ok(ModelServer { port, url, _guard: guard })
     }
 
     /// The server's counters (`GET /__scripted/stats`).
