@@ -964,7 +964,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         None => RawSessions::default(),
         Some(so) => RawSessions {
             retention_days: d.int(&so, "retention_days", RETENTION_DAYS),
-            retention_seconds: d.int(&so, "retention_seconds", i64::MIN..=i64::MAX),
+            retention_seconds: d.int_checked_later(&so, "retention_seconds", RETENTION_SECONDS),
             max_messages: d.int(&so, "max_messages", 1..=10_000),
         },
     };
