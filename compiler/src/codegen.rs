@@ -343,7 +343,15 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         pub struct RagConfig { pub chunk_size: u32, pub overlap: u32, pub top_k: u32, pub min_score: f64 }
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct SessionsConfig { pub retention_days: u32, pub max_messages: u32 }
+        pub struct SessionsConfig {
+            /// Days a session is kept after its last activity; rounded up when
+            /// the tenant file gives `retention-seconds` (prefer `retention_secs`).
+            pub retention_days: u32,
+            /// Seconds a session is kept after its last activity: `retention-seconds`,
+            /// or `retention-days` x 86400.
+            pub retention_secs: u64,
+            pub max_messages: u32,
+        }
 
         /// `limit` requests per `window_secs` seconds.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -699,7 +707,11 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     let ai = ai_tokens(&t.ai);
     let (cs, ov, tk) = (n(t.rag.chunk_size), n(t.rag.overlap), n(t.rag.top_k));
     let ms = f64_lit(t.rag.min_score);
-    let (rd, mm) = (n(t.sessions.retention_days), n(t.sessions.max_messages));
+    let (rd, rs, mm) = (
+        n(t.sessions.retention_days),
+        n(t.sessions.retention_secs),
+        n(t.sessions.max_messages),
+    );
     let rl = |l: &crate::resolved::RateLimit| {
         let (limit, w) = (n(l.limit), n(l.per.seconds()));
         quote!(RateLimit { limit: #limit, window_secs: #w })
@@ -750,7 +762,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             header_policy: #policy,
             ai: #ai,
             rag: RagConfig { chunk_size: #cs, overlap: #ov, top_k: #tk, min_score: #ms },
-            sessions: SessionsConfig { retention_days: #rd, max_messages: #mm },
+            sessions: SessionsConfig { retention_days: #rd, retention_secs: #rs, max_messages: #mm },
             rate_limits: RateLimits { tenant: #rt, user: #ru, ip: #ri },
             cache: CacheConfig { search_ttl: #st, chat_ttl: #ct },
             tools: &[#(#tools),*],

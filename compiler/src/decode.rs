@@ -229,7 +229,19 @@ impl<'d> Decoder<'d> {
         self.int_value(&e.value, key, range)
     }
 
+    /// An integer whose range a later rule checks, with help of its own;
+    /// `shown` is the range quoted for a value beyond ±9×10¹⁸.
+    pub fn int_checked_later(&mut self, o: &Obj<'_>, key: &str, shown: RangeInclusive<i64>) -> Option<Sp<i64>> {
+        let e = o.get(key)?;
+        self.int_value_shown(&e.value, key, i64::MIN..=i64::MAX, shown)
+    }
+
     pub fn int_value(&mut self, v: &Value, key: &str, range: RangeInclusive<i64>) -> Option<Sp<i64>> {
+        self.int_value_shown(v, key, range.clone(), range)
+    }
+
+    /// [`Decoder::int_value`], quoting `shown` for a value beyond ±9×10¹⁸.
+    fn int_value_shown(&mut self, v: &Value, key: &str, range: RangeInclusive<i64>, shown: RangeInclusive<i64>) -> Option<Sp<i64>> {
         // An integer written with a fraction of zero (`8.0`) is an integer,
         // as JSON Schema counts it.
         if let Kind::Float(f) = v.kind {
@@ -238,7 +250,7 @@ impl<'d> Decoder<'d> {
                     span: v.span,
                     kind: Kind::Int(f as i64),
                 };
-                return self.int_value(&as_int, key, range);
+                return self.int_value_shown(&as_int, key, range, shown);
             }
         }
         match &v.kind {
@@ -266,7 +278,7 @@ impl<'d> Decoder<'d> {
                         v.span,
                         "out of range",
                     )
-                    .with_help(format!("use a value from {} to {}", range.start(), range.end())),
+                    .with_help(format!("use a value from {} to {}", shown.start(), shown.end())),
                 );
                 None
             }
@@ -432,7 +444,7 @@ fn home_of(key: &str) -> Option<(&'static str, &'static str, &'static str)> {
         "host" | "hosts" | "kv" | "vectorize" | "analytics_engine" => ENV,
         "gateway" | "chat" | "embedding" | "routes" | "route" | "budget" => AI,
         "chunk_size" | "overlap" | "top_k" | "min_score" => RAG,
-        "retention_days" | "max_messages" => SESSIONS,
+        "retention_days" | "retention_seconds" | "max_messages" => SESSIONS,
         "search_ttl" | "chat_ttl" => CACHE,
         "max_input_chars" | "pii_redaction" | "blocked_terms" => SAFETY,
         "voice" | "max_chars" => TTS,

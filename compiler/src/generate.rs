@@ -489,10 +489,7 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
                 "rag".into(),
                 json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score }),
             );
-            t.insert(
-                "sessions".into(),
-                json!({ "retention_days": f.sessions.retention_days, "max_messages": f.sessions.max_messages }),
-            );
+            t.insert("sessions".into(), sessions_json(&f.sessions));
             let rl = |l: &crate::resolved::RateLimit| json!({ "limit": l.limit, "per": serde_json::to_value(l.per).expect("serialises") });
             t.insert(
                 "rate_limits".into(),
@@ -543,6 +540,16 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         t.insert("auth".into(), a);
     }
     Value::Object(t)
+}
+
+/// The `sessions` object copied from a resolved tenant: the retention in
+/// days when it is whole days, else in seconds.
+fn sessions_json(s: &crate::resolved::Sessions) -> Value {
+    if s.retention_secs == u64::from(s.retention_days) * 86_400 {
+        json!({ "retention_days": s.retention_days, "max_messages": s.max_messages })
+    } else {
+        json!({ "retention_seconds": s.retention_secs, "max_messages": s.max_messages })
+    }
 }
 
 /// The `ai` object copied from a resolved tenant (`tenants new --from`):

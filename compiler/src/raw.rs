@@ -330,6 +330,10 @@ pub struct RawRag {
 #[derive(Debug, Clone, Default)]
 pub struct RawSessions {
     pub retention_days: Option<Sp<i64>>,
+    /// The alternative to `retention_days` (at most one of them may be
+    /// given); its range is checked in validation, where the help can point
+    /// to `retention_days` for longer periods.
+    pub retention_seconds: Option<Sp<i64>>,
     pub max_messages: Option<Sp<i64>>,
 }
 
@@ -491,7 +495,12 @@ pub const MODEL_REF_KEYS: &[&str] = &["model"];
 pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens", "temperature", "fallbacks"];
 pub const BUDGET_KEYS: &[&str] = &["tokens_per_day", "user_tokens_per_day"];
 pub const RAG_KEYS: &[&str] = &["chunk_size", "overlap", "top_k", "min_score"];
-pub const SESSIONS_KEYS: &[&str] = &["retention_days", "max_messages"];
+pub const SESSIONS_KEYS: &[&str] = &["retention_days", "retention_seconds", "max_messages"];
+/// The range of `sessions.retention_days` (the decoder checks it).
+pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
+/// The range of `sessions.retention_seconds`, a minute to 365 days (checked
+/// in validation, whose help points to `retention_days` for longer periods).
+pub const RETENTION_SECONDS: std::ops::RangeInclusive<i64> = 60..=31_536_000;
 pub const RATE_LIMIT_SCOPES: &[&str] = &["tenant", "user", "ip"];
 pub const RATE_LIMIT_KEYS: &[&str] = &["limit", "per"];
 pub const WINDOWS: &[&str] = &["second", "minute", "hour", "day"];
@@ -954,7 +963,8 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
     {
         None => RawSessions::default(),
         Some(so) => RawSessions {
-            retention_days: d.int(&so, "retention_days", 1..=3650),
+            retention_days: d.int(&so, "retention_days", RETENTION_DAYS),
+            retention_seconds: d.int_checked_later(&so, "retention_seconds", RETENTION_SECONDS),
             max_messages: d.int(&so, "max_messages", 1..=10_000),
         },
     };

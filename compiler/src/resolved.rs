@@ -320,7 +320,10 @@ pub struct Rag {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Sessions {
+    /// The retention in days; rounded up when it was given in seconds.
     pub retention_days: u32,
+    /// The retention in seconds: `retention_seconds`, or the days × 86,400.
+    pub retention_secs: u64,
     pub max_messages: u32,
 }
 

@@ -378,14 +378,18 @@ pub struct Rag {
     pub min_score: Option<f64>,
 }
 
-/// Chat sessions (defaults: kept 30 days, 200 messages).
+/// Chat sessions (defaults: kept 30 days, 200 messages). The retention is given in days or in seconds, not both.
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sessions {
-    /// Days a chat session is kept, 1–3650. Default: 30.
+    /// Days a chat session is kept after its last activity, 1–3650. Default: 30. At most one of `retention_days` and `retention_seconds`.
     #[serde(default)]
     #[schemars(range(min = 1, max = 3650))]
     pub retention_days: Option<u32>,
+    /// Seconds a chat session is kept after its last activity, 60–31536000 (a minute to 365 days): for a retention shorter than a day. At most one of `retention_days` and `retention_seconds`.
+    #[serde(default)]
+    #[schemars(range(min = 60, max = 31536000))]
+    pub retention_seconds: Option<u32>,
     /// Messages kept per session, 1–10000. Default: 200.
     #[serde(default)]
     #[schemars(range(min = 1, max = 10000))]

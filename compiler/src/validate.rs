@@ -10,6 +10,7 @@
 
 mod ai;
 mod auth;
+mod sessions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -1160,6 +1161,9 @@ fn check_tenant(
         );
     }
 
+    // Sessions: the retention, in days or in seconds.
+    let sessions_out = sessions::check_sessions(cx, &t.sessions);
+
     // Tools.
     let tool_names: Vec<&str> = p.resolved.tools.iter().map(|t| t.name.as_str()).collect();
     let mut tools = Vec::new();
@@ -1245,20 +1249,7 @@ fn check_tenant(
             top_k: t.rag.top_k.as_ref().map(|c| c.value as u32).unwrap_or(defaults::TOP_K),
             min_score: t.rag.min_score.as_ref().map(|c| c.value).unwrap_or(defaults::MIN_SCORE),
         },
-        sessions: res::Sessions {
-            retention_days: t
-                .sessions
-                .retention_days
-                .as_ref()
-                .map(|c| c.value as u32)
-                .unwrap_or(defaults::RETENTION_DAYS),
-            max_messages: t
-                .sessions
-                .max_messages
-                .as_ref()
-                .map(|c| c.value as u32)
-                .unwrap_or(defaults::MAX_MESSAGES),
-        },
+        sessions: sessions_out?,
         rate_limits: res::RateLimits {
             tenant: limit("tenant", defaults::TENANT_LIMIT),
             user: limit("user", defaults::USER_LIMIT),

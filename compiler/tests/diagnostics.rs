@@ -1366,6 +1366,30 @@ fn rag_overlap_not_smaller_than_chunk_size() {
 }
 
 #[test]
+fn sessions_retention_in_days_and_in_seconds_is_a_conflict() {
+    let o = check(
+        "sessions_retention_in_days_and_in_seconds_is_a_conflict",
+        &[replace("acme.kdl", "retention-days=30", "retention-days=30 retention-seconds=120")],
+    );
+    let d = o.expect("tenant::sessions::retention-conflict", "acme.kdl", "retention-seconds=120");
+    assert_eq!(d.message, "`retention-days` and `retention-seconds` are both given");
+    assert_eq!(d.labels.len(), 2, "labelled at both");
+    assert_eq!(o.errors(), 1, "one mistake, one error");
+}
+
+#[test]
+fn sessions_retention_seconds_below_a_minute_is_out_of_range() {
+    let o = check(
+        "sessions_retention_seconds_below_a_minute_is_out_of_range",
+        &[replace("acme.kdl", "retention-days=30", "retention-seconds=30")],
+    );
+    let d = o.expect("tenant::sessions::retention-range", "acme.kdl", "retention-seconds=30");
+    assert_eq!(d.message, "`retention-seconds` is 30, must be between 60 and 31536000");
+    assert_eq!(d.help.as_deref(), Some("use at least 60 seconds (a minute)"));
+    assert_eq!(o.errors(), 1);
+}
+
+#[test]
 fn json_misspelled_chat_model_is_unknown_with_suggestion() {
     let o = check(
         "json_misspelled_chat_model_is_unknown_with_suggestion",
@@ -1475,6 +1499,39 @@ fn json_rag_overlap_not_smaller_than_chunk_size() {
         &[replace("globex.jsonc", r#""overlap": 200"#, r#""overlap": 1200"#)],
     );
     o.expect("tenant::rag::overlap", "globex.jsonc", "1200");
+}
+
+#[test]
+fn json_sessions_retention_in_days_and_in_seconds_is_a_conflict() {
+    let o = check(
+        "json_sessions_retention_in_days_and_in_seconds_is_a_conflict",
+        &[replace(
+            "globex.jsonc",
+            r#""retention_days": 90"#,
+            r#""retention_days": 90, "retention_seconds": 3600"#,
+        )],
+    );
+    let d = o.expect("tenant::sessions::retention-conflict", "globex.jsonc", "3600");
+    assert_eq!(d.message, "`retention_days` and `retention_seconds` are both given");
+    assert_eq!(o.errors(), 1, "one mistake, one error");
+}
+
+#[test]
+fn json_sessions_retention_seconds_above_a_year_points_to_days() {
+    let o = check(
+        "json_sessions_retention_seconds_above_a_year_points_to_days",
+        &[replace(
+            "globex.jsonc",
+            r#""retention_days": 90"#,
+            r#""retention_seconds": 31536001"#,
+        )],
+    );
+    let d = o.expect("tenant::sessions::retention-range", "globex.jsonc", "31536001");
+    assert_eq!(
+        d.help.as_deref(),
+        Some("`retention_seconds` covers up to 365 days; for longer, give the days instead: `\"retention_days\": 366`")
+    );
+    assert_eq!(o.errors(), 1);
 }
 
 #[test]

@@ -804,9 +804,51 @@ fn shorthand_kebab_case_properties_are_snake_case_keys() {
     ]);
     assert_eq!((t.rag.chunk_size, t.rag.top_k, t.rag.min_score), (1000, 3, 0.25));
     assert_eq!((t.sessions.retention_days, t.cache.chat_ttl, t.tts.max_chars), (7, 60, 99));
+    assert_eq!(t.sessions.retention_secs, 7 * 86_400);
     assert_eq!(t.safety.blocked_terms, vec!["secret"]);
     assert_eq!(t.header_policy, resolved::HeaderPolicy::Always);
     assert!(t.envs.iter().all(|e| e.header_allowed));
+}
+
+#[test]
+fn sessions_retention_in_seconds_resolves_alike() {
+    let t = same_tenant(&[
+        kdl("sessions retention-seconds=120 max-messages=20"),
+        kdl("sessions { retention-seconds 120; max-messages 20; }"),
+        json(r#""sessions": { "retention_seconds": 120, "max_messages": 20 }"#),
+        jsonc(r#""sessions": { "max_messages": 20, "retention_seconds": 120, }"#),
+    ]);
+    let s = &t.sessions;
+    // The days are rounded up: a retention of two minutes is "1 day" there.
+    assert_eq!((s.retention_secs, s.retention_days, s.max_messages), (120, 1, 20));
+    let long = same_tenant(&[
+        kdl("sessions retention-seconds=31536000"),
+        json(r#""sessions": { "retention_seconds": 31536000 }"#),
+    ]);
+    assert_eq!((long.sessions.retention_secs, long.sessions.retention_days), (31_536_000, 365));
+    let odd = same_tenant(&[
+        kdl("sessions retention-seconds=86401"),
+        json(r#""sessions": { "retention_seconds": 86401 }"#),
+    ]);
+    assert_eq!((odd.sessions.retention_secs, odd.sessions.retention_days), (86_401, 2));
+}
+
+#[test]
+fn sessions_retention_in_days_is_in_seconds_too() {
+    let t = same_tenant(&[
+        kdl("sessions retention-days=7"),
+        json(r#""sessions": { "retention_days": 7 }"#),
+        // The same retention written in seconds resolves to the same model.
+        kdl("sessions retention-seconds=604800"),
+        json(r#""sessions": { "retention_seconds": 604800 }"#),
+    ]);
+    assert_eq!((t.sessions.retention_days, t.sessions.retention_secs), (7, 604_800));
+}
+
+#[test]
+fn sessions_retention_defaults_to_30_days() {
+    let t = same_tenant(&[kdl(""), json(""), kdl("sessions max-messages=200"), json(r#""sessions": {}"#)]);
+    assert_eq!((t.sessions.retention_days, t.sessions.retention_secs), (30, 2_592_000));
 }
 
 #[test]

@@ -286,7 +286,7 @@ const KDL_NODES: &[&str] = &[
 const KDL_PROPS: &[&str] = &[
     "id", "index", "dataset", "namespace", "header", "gateway", "max-tokens", "per", "roles", "enabled", "voice",
     "chunk-size", "top-k", "min-score", "tokens-per-day", "class", "dimensions", "metric", "development", "workers-dev",
-    "description", "account-id", "token-env", "retention-days", "bogus", "\"odd key\"", "issuer", "audience",
+    "description", "account-id", "token-env", "retention-days", "retention-seconds", "bogus", "\"odd key\"", "issuer", "audience",
     "team-domain", "kid", "kty", "crv", "n", "e", "x", "y", "d", "alg", "use",
 ];
 #[rustfmt::skip]

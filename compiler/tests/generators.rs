@@ -197,6 +197,25 @@ fn new_from_an_existing_tenant_copies_its_settings_in_either_format() {
 }
 
 #[test]
+fn new_from_a_tenant_with_a_retention_in_seconds_keeps_the_seconds() {
+    for (format, written) in [("kdl", "retention-seconds=120"), ("jsonc", "\"retention_seconds\": 120")] {
+        let r = examples();
+        let t = r.path().join("tenants");
+        let globex = t.join("globex.jsonc");
+        let text = read(&globex).replacen("\"retention_days\": 90", "\"retention_seconds\": 120", 1);
+        std::fs::write(&globex, text).unwrap();
+        ok(&run(r.path(), &["new", "umbrella", "--from", "globex", "--format", format]));
+        let file = read(&t.join(format!("umbrella.{format}")));
+        assert!(file.contains(written), "{format}: no `{written}` in\n{file}");
+        fill_placeholders(&t);
+        let model = compile(&t).unwrap().model.expect("valid once filled in");
+        let sessions = |id: &str| model.tenants.iter().find(|x| x.id == id).unwrap().sessions.clone();
+        assert_eq!(sessions("umbrella"), sessions("globex"), "{format}");
+        assert_eq!(sessions("umbrella").retention_secs, 120, "{format}");
+    }
+}
+
+#[test]
 fn new_refuses_a_taken_or_invalid_id_and_an_unknown_source() {
     let r = examples();
     let t = r.path().join("tenants");

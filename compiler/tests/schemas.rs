@@ -608,6 +608,21 @@ fn broken_cases() -> Vec<Broken> {
             "schema::range",
         ),
         b(
+            "retention_seconds below a minute",
+            "globex",
+            vec![Remove("/sessions/retention_days"), Set("/sessions/retention_seconds", json!(59))],
+            "tenant::sessions::retention-range",
+        ),
+        b(
+            "retention_seconds above 365 days",
+            "globex",
+            vec![
+                Remove("/sessions/retention_days"),
+                Set("/sessions/retention_seconds", json!(31_536_001)),
+            ],
+            "tenant::sessions::retention-range",
+        ),
+        b(
             "vectorize dimensions 0",
             "platform",
             vec![Set("/bindings/DOCS/dimensions", json!(0))],

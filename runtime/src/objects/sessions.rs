@@ -16,8 +16,9 @@
 //! - a session keeps at most `max_messages` messages (oldest dropped);
 //! - `Finish` stores the answer with its status: `complete`,
 //!   `interrupted` (the client left; what was produced) or `failed`;
-//! - a session `retention_days` after its last activity is deleted (an
-//!   alarm on workerd).
+//! - a session its retention (`retention_ms`, from the tenant's
+//!   `retention-days` or `retention-seconds`) after its last activity is
+//!   deleted (an alarm on workerd).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

@@ -24,6 +24,9 @@ fn main() {
     assert_eq!(EnvName::Prod.resolve_host("x.acme.example.com"), Some(TenantId::Acme));
     let config: &'static tenants::TenantConfig = TenantId::Globex.config();
     assert_eq!(config.rag.top_k, 8);
+    let sessions: tenants::SessionsConfig = config.sessions;
+    let retention_secs: u64 = sessions.retention_secs;
+    assert_eq!((sessions.retention_days, retention_secs), (90, 90 * 86_400));
     let auth: tenants::AuthConfig = config.envs[EnvName::Prod as usize].auth;
     let keys: Option<tenants::KeySource> = auth.access.map(|a| a.keys);
     assert!(matches!(keys, Some(tenants::KeySource::Url(_))) && !auth.none);

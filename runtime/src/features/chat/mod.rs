@@ -237,7 +237,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         now_ms: s.ports.clock.now_ms(),
         message: a.messages.last().cloned().expect("checked non-empty"),
         max_messages: cfg.sessions.max_messages,
-        retention_ms: f64::from(cfg.sessions.retention_days) * crate::objects::sessions::DAY_MS,
+        retention_ms: cfg.sessions.retention_secs as f64 * 1000.0,
         history_chars: 0,
     };
     // Prompt: system messages, history, then the rest of the request.
