@@ -295,13 +295,22 @@ impl ScriptedUpstream {
     }
 
     fn body(&self, chunks: Vec<Vec<u8>>) -> super::ByteStream {
+        /// Each chunk arrives on its own: a poll after a chunk is
+        /// `Pending` once (as a network read would be).
         struct Body {
             chunks: std::collections::VecDeque<Vec<u8>>,
             cancelled: Rc<Cell<u32>>,
+            arrived: bool,
         }
         impl futures_util::Stream for Body {
             type Item = Result<Vec<u8>, PortError>;
-            fn poll_next(mut self: std::pin::Pin<&mut Self>, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+            fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Self::Item>> {
+                if self.arrived {
+                    self.arrived = false;
+                    cx.waker().wake_by_ref();
+                    return std::task::Poll::Pending;
+                }
+                self.arrived = true;
                 std::task::Poll::Ready(self.chunks.pop_front().map(Ok))
             }
         }
@@ -315,6 +324,7 @@ impl ScriptedUpstream {
         Box::pin(Body {
             chunks: chunks.into(),
             cancelled: self.cancelled.clone(),
+            arrived: false,
         })
     }
 }

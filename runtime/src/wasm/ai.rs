@@ -36,13 +36,61 @@ export async function upstream_post(url, headers, body, timeoutMs) {
   r.headers.forEach((v, k) => { hs += k + "\0" + v + "\0"; });
   return [r.status, hs, r.body === null ? null : r.body.getReader(), ctrl];
 }
-export async function reader_next(reader) {
-  const { done, value } = await reader.read();
-  return done ? null : value;
+// A pump reads an upstream body as fast as it arrives (up to 1 MiB ahead
+// of the Worker) so that Rust takes everything buffered in one call
+// instead of one promise round trip per network read.
+const PUMP_CAP = 1 << 20;
+export function pump_start(reader) {
+  const st = { reader, parts: [], size: 0, done: false, err: null, wake: null, room: null };
+  const notify = () => { const w = st.wake; st.wake = null; if (w) w(); };
+  (async () => {
+    try {
+      for (;;) {
+        if (st.size >= PUMP_CAP) await new Promise((r) => { st.room = r; });
+        if (st.done) break;
+        const { done, value } = await reader.read();
+        if (done) break;
+        st.parts.push(value);
+        st.size += value.byteLength;
+        notify();
+      }
+    } catch (e) {
+      st.err = String((e && e.message) || e);
+    }
+    st.done = true;
+    notify();
+  })();
+  return st;
 }
-export function upstream_abort(ctrl, reader) {
-  try { if (reader) reader.cancel().catch(() => {}); } catch (_) {}
-  try { if (ctrl) ctrl.abort(); } catch (_) {}
+// Everything buffered (a Uint8Array), or null when nothing is.
+export function pump_take(st) {
+  if (st.parts.length === 0) return null;
+  let out;
+  if (st.parts.length === 1) out = st.parts[0];
+  else {
+    out = new Uint8Array(st.size);
+    let o = 0;
+    for (const p of st.parts) { out.set(p, o); o += p.byteLength; }
+  }
+  st.parts = [];
+  st.size = 0;
+  const r = st.room; st.room = null; if (r) r();
+  return out;
+}
+// 0: data buffered, 1: ended, 2: failed (pump_error says why).
+export function pump_state(st) {
+  if (st.parts.length > 0) return 0;
+  if (st.err !== null) return 2;
+  return st.done ? 1 : 3;
+}
+export function pump_error(st) { return st.err ?? ""; }
+export function pump_wait(st) {
+  if (st.parts.length > 0 || st.done) return Promise.resolve();
+  return new Promise((r) => { st.wake = r; });
+}
+export function pump_stop(st) {
+  st.done = true;
+  const r = st.room; st.room = null; if (r) r();
 }
 export async function ai_run_stream(ai, model, inputs, options) {
   try {
@@ -67,7 +115,12 @@ export function wait_until(ctx, promise) {
 "#)]
 extern "C" {
     fn upstream_post(url: &str, headers: &str, body: &[u8], timeout_ms: u32) -> js_sys::Promise;
-    fn reader_next(reader: &JsValue) -> js_sys::Promise;
+    fn pump_start(reader: &JsValue) -> JsValue;
+    fn pump_take(st: &JsValue) -> JsValue;
+    fn pump_state(st: &JsValue) -> u32;
+    fn pump_error(st: &JsValue) -> String;
+    fn pump_wait(st: &JsValue) -> js_sys::Promise;
+    fn pump_stop(st: &JsValue);
     fn upstream_abort(ctrl: &JsValue, reader: &JsValue);
     fn ai_run_stream(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
@@ -82,9 +135,10 @@ fn js_text(e: &JsValue) -> String {
         .unwrap_or_else(|| format!("{e:?}"))
 }
 
-/// Reads a JavaScript stream reader; dropped before its end, it cancels
-/// the reader and aborts the request.
+/// Reads a JavaScript stream reader through a pump; dropped before its
+/// end, it stops the pump, cancels the reader and aborts the request.
 struct Reading {
+    pump: JsValue,
     reader: JsValue,
     ctrl: JsValue,
     done: bool,
@@ -100,32 +154,41 @@ impl Reading {
 impl Drop for Reading {
     fn drop(&mut self) {
         if !self.done {
+            pump_stop(&self.pump);
             upstream_abort(&self.ctrl, &self.reader);
         }
     }
 }
 
 fn body_of(reader: JsValue, ctrl: JsValue) -> ByteStream {
-    if reader.is_null() {
+    if reader.is_null() || reader.is_undefined() {
         return Box::pin(stream::empty());
     }
-    let r = Reading { reader, ctrl, done: false };
+    let r = Reading {
+        pump: pump_start(&reader),
+        reader,
+        ctrl,
+        done: false,
+    };
     Box::pin(stream::unfold(r, |mut r| async move {
-        if r.done {
-            return None;
-        }
-        match JsFuture::from(reader_next(&r.reader)).await {
-            Ok(v) if v.is_null() || v.is_undefined() => {
-                r.finished();
-                None
+        loop {
+            if r.done {
+                return None;
             }
-            Ok(v) => Some((Ok(js_sys::Uint8Array::new(&v).to_vec()), r)),
-            Err(e) => {
-                // Failed: the reader is done; nothing to cancel, and the
-                // next poll ends the stream.
-                r.done = true;
-                let item = Err(PortError(js_text(&e)));
-                Some((item, r))
+            match pump_state(&r.pump) {
+                0 => return Some((Ok(js_sys::Uint8Array::new(&pump_take(&r.pump)).to_vec()), r)),
+                1 => {
+                    r.finished();
+                    return None;
+                }
+                2 => {
+                    r.finished();
+                    let item = Err(PortError(pump_error(&r.pump)));
+                    return Some((item, r));
+                }
+                _ => {
+                    let _ = JsFuture::from(pump_wait(&r.pump)).await;
+                }
             }
         }
     }))

@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 
 use super::cache::CachedAnswer;
@@ -323,7 +323,11 @@ pub fn stream<R: Incoming>(s: &Scope<'_, R>, _flavor: Flavor, include_usage: boo
     let session_id = out.settle.as_ref().map(|x| x.session_id.clone()).unwrap_or_default();
     let body = futures_util::stream::unfold((out, ended), |(mut out, mut ended)| async move {
         loop {
-            if let Some(chunk) = out.pending.pop_front() {
+            if let Some(mut chunk) = out.pending.pop_front() {
+                // Everything ready goes out as one chunk.
+                while let Some(more) = out.pending.pop_front() {
+                    chunk.extend(more);
+                }
                 return Some((Ok(chunk), (out, ended)));
             }
             match out.end.take() {
@@ -339,7 +343,24 @@ pub fn stream<R: Incoming>(s: &Scope<'_, R>, _flavor: Flavor, include_usage: boo
                 continue;
             }
             match out.rest.next().await {
-                Some(Ok(ev)) => out.take(ev),
+                Some(Ok(ev)) => {
+                    out.take(ev);
+                    // And whatever else the upstream has already delivered.
+                    loop {
+                        match out.rest.next().now_or_never() {
+                            Some(Some(Ok(ev))) => out.take(ev),
+                            Some(Some(Err(e))) => {
+                                out.fail(e).await;
+                                break;
+                            }
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                }
                 Some(Err(e)) => out.fail(e).await,
                 None => ended = true,
             }
