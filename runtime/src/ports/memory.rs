@@ -67,12 +67,30 @@ impl LogSink for MemoryLog {
     }
 }
 
-/// A timer that completes at once, moving a [`ManualClock`] (if any) by
-/// the time slept.
+/// A timer that moves a [`ManualClock`] (if any) by the time slept; its
+/// sleeps end after a number of polls proportional to their length.
 #[derive(Default)]
 pub struct ManualTimer {
     pub clock: Option<Rc<ManualClock>>,
     pub slept_ms: Cell<u64>,
+}
+
+/// A sleep of `ms` is ready after being polled `ms` times (at least
+/// once): with the spinning executors of the tests, a short sleep ends
+/// before a long one, and other futures polled alongside make progress
+/// first — a timeout does not win against an answer that is ready.
+struct Polls(u32);
+
+impl std::future::Future for Polls {
+    type Output = ();
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.0 <= 1 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 -= 1;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
 }
 
 impl Timer for ManualTimer {
@@ -81,7 +99,7 @@ impl Timer for ManualTimer {
             c.advance(f64::from(ms));
         }
         self.slept_ms.set(self.slept_ms.get() + u64::from(ms));
-        Box::pin(async {})
+        Box::pin(Polls(ms))
     }
 }
 

@@ -88,6 +88,10 @@ export function pump_wait(st) {
   if (st.parts.length > 0 || st.done) return Promise.resolve();
   return new Promise((r) => { st.wake = r; });
 }
+export function upstream_abort(ctrl, reader) {
+  try { if (reader) reader.cancel().catch(() => {}); } catch (_) {}
+  try { if (ctrl) ctrl.abort(); } catch (_) {}
+}
 export function pump_stop(st) {
   st.done = true;
   const r = st.room; st.room = null; if (r) r();
