@@ -106,12 +106,17 @@ impl DurableObject for RateLimiter {
             let now = js_sys::Date::now();
             let reply = rate_limiter::apply(&mut self.buckets.borrow_mut(), now, &h);
             if reply.allowed {
+                // Every bucket in one write (one storage round trip).
+                let batch = js_sys::Object::new();
                 for b in &h.buckets {
                     let s = self.buckets.borrow().get(&b.key).cloned();
                     if let Some(s) = s {
-                        storage.put(&b.key, s).await.map_err(bad)?;
+                        let json = serde_json::to_string(&s).map_err(bad)?;
+                        let v = js_sys::JSON::parse(&json).map_err(|e| bad(format!("{e:?}")))?;
+                        js_sys::Reflect::set(&batch, &b.key.as_str().into(), &v).map_err(|e| bad(format!("{e:?}")))?;
                     }
                 }
+                storage.put_multiple_raw(batch).await.map_err(bad)?;
             }
             let n = self.hits.get().wrapping_add(1);
             self.hits.set(n);
