@@ -122,7 +122,11 @@ fn capnp(b: &Bundle, port: u16, dir: &Path, texts: &[(&str, &str)]) -> Result<Pa
     // has no SQL API); on tmpfs when there is one, so that the benchmark
     // measures the Worker, not this machine's fsync.
     let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() { shm.join(format!("tenants-bench-{}", std::process::id())) } else { dir.to_path_buf() };
+    let base = if shm.is_dir() {
+        shm.join(format!("tenants-bench-{}", std::process::id()))
+    } else {
+        dir.to_path_buf()
+    };
     let do_dir = base.join(format!("{slug}-do"));
     let _ = std::fs::remove_dir_all(&do_dir);
     std::fs::create_dir_all(&do_dir).map_err(|e| fail(format!("{}: {e}", do_dir.display())))?;

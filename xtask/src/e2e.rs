@@ -583,6 +583,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             Err(e) => tally.case(&format!("{} (stage): wrangler dev starts", t.id), Err(e)),
         }
     }
+    let short_lived = if ready { crate::e2e_chat::retention_begin(&devs) } else { None };
     // `E2E_ONLY=chat` runs only the chat cases (a local shortcut; CI runs all).
     let only_chat = std::env::var("E2E_ONLY").is_ok_and(|v| v == "chat");
     if ready && only_chat {
@@ -620,6 +621,9 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
         let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
         restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
+    }
+    if ready {
+        crate::e2e_chat::retention_check(&devs, short_lived, &mut tally);
     }
     drop(stage_dev);
     drop(other_stages);

@@ -9,7 +9,9 @@
 //! interrupted), and a cache hit with no upstream call.
 //!
 //! The tenants copy the run builds from ([`patch_tenants`]) gives globex a
-//! 2 s timeout without retries and initech a small daily budget.
+//! 2 s timeout without retries, and initech a small daily budget and a
+//! 60-second session retention (a session made at the start of the run,
+//! [`retention_begin`], must be gone at its end, [`retention_check`]).
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -24,6 +26,8 @@ use crate::model_server::ModelServer;
 pub const GLOBEX_TIMEOUT_MS: u64 = 2000;
 /// initech's daily budget in the e2e copy (tokens).
 pub const INITECH_BUDGET: u64 = 3000;
+/// initech's session retention in the e2e copy (the shortest allowed).
+pub const INITECH_RETENTION_SECS: u64 = 60;
 /// initech's chat max_tokens in the e2e copy.
 pub const INITECH_MAX_TOKENS: u64 = 500;
 
@@ -47,6 +51,7 @@ pub fn patch_tenants(dir: &std::path::Path) -> Result<(), String> {
         .ok_or("initech has no chat model")?;
     v["ai"]["chat"] = json!({"model": model, "max_tokens": INITECH_MAX_TOKENS});
     v["ai"]["budget"] = json!({"tokens_per_day": INITECH_BUDGET});
+    v["sessions"] = json!({"retention_seconds": INITECH_RETENTION_SECS});
     std::fs::write(&i, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())
 }
 
@@ -623,6 +628,37 @@ pub fn binding_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tall
                 check(text.contains(&want), || format!("`{want}` not in the binding's answer: {text}"))?;
             }
             check(v["usage"]["completion_tokens"].as_u64().is_some_and(|n| n > 0), || v.to_string())
+        })(),
+    );
+}
+
+/// Start a session on initech (60-second retention) at the start of the run.
+pub fn retention_begin(devs: &[Dev]) -> Option<(String, String)> {
+    let d = devs.iter().find(|d| d.tenant.id == "initech")?;
+    let r = post_chat(d, "short-lived", "/chat", &chat_body("forget me", json!({"stream": false}))).ok()?;
+    let sid = r.json().ok()?["session_id"].as_str()?.to_string();
+    Some(("short-lived".into(), sid))
+}
+
+/// At the end of the run: the retention alarm has deleted that session.
+pub fn retention_check(devs: &[Dev], kept: Option<(String, String)>, tally: &mut Tally) {
+    let Some(d) = devs.iter().find(|d| d.tenant.id == "initech") else {
+        return;
+    };
+    tally.case(
+        "chat: initech's retention alarm deletes a session 60 s after its last activity",
+        (|| {
+            let (user, sid) = kept.ok_or("the session was not created")?;
+            eventually(INITECH_RETENTION_SECS + 60, || {
+                let r = send(
+                    d.port,
+                    "GET",
+                    &format!("/sessions/{sid}"),
+                    &[("host", &d.tenant.host), ("x-user-id", &user)],
+                    b"",
+                )?;
+                check(r.status == 404, || format!("still there: {}", r.status))
+            })
         })(),
     );
 }
