@@ -221,8 +221,9 @@ impl ChatSession {
         Ok(rows.into_iter().map(StoredMessage::from).collect())
     }
 
-    /// Append a message, touch the session, keep the newest `max`.
-    fn push(sql: &worker::SqlStorage, id: &str, m: &StoredMessage, max: u32) -> Result<(), Failure> {
+    /// Append a message, touch the session, keep the newest `max` (`None`:
+    /// a new session, nothing to trim).
+    fn push(sql: &worker::SqlStorage, id: &str, m: &StoredMessage, max: Option<u32>) -> Result<(), Failure> {
         sql.exec(
             "INSERT INTO messages (session_id, role, content, status, model, created_ms) VALUES (?, ?, ?, ?, ?, ?)",
             vec![
@@ -240,36 +241,36 @@ impl ChatSession {
             vec![m.created_ms.into(), id.into()],
         )
         .map_err(bad)?;
-        sql.exec(
-            "DELETE FROM messages WHERE session_id = ? AND seq NOT IN (SELECT seq FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?)",
-            vec![id.into(), id.into(), i64::from(max.max(2)).into()],
-        )
-        .map_err(bad)?;
+        if let Some(max) = max {
+            sql.exec(
+                "DELETE FROM messages WHERE session_id = ? AND seq NOT IN (SELECT seq FROM messages WHERE session_id = ? ORDER BY seq DESC LIMIT ?)",
+                vec![id.into(), id.into(), i64::from(max.max(2)).into()],
+            )
+            .map_err(bad)?;
+        }
         Ok(())
     }
 
-    /// Keep an alarm at or before the next expiry. An alarm already set
-    /// earlier is left alone (activity only moves expiries later; the
-    /// alarm recomputes when it fires), so most requests write nothing.
+    /// Keep an alarm at or before the next expiry. While an alarm this
+    /// instance set is pending nothing is done (activity only moves
+    /// expiries later; the alarm recomputes when it fires), so most
+    /// requests neither query nor write. With no session left, no alarm is
+    /// set (one that fires finds nothing and sets none).
     async fn schedule(&self, sql: &worker::SqlStorage) -> Result<(), Failure> {
+        if self.alarm_at.get().is_some() {
+            // Activity only moves expiries later: the pending alarm is early enough.
+            return Ok(());
+        }
         let due: Vec<Due> = sql
             .exec("SELECT MIN(updated_ms + retention_ms) AS due FROM sessions", None)
             .map_err(bad)?
             .to_array()
             .map_err(bad)?;
         let storage = self.state.storage();
-        match (due.first().and_then(|d| d.due), self.alarm_at.get()) {
-            (Some(at), Some(set)) if set <= at => {}
-            (Some(at), _) => {
-                let offset = (at - js_sys::Date::now()).max(0.0) as i64 + 1;
-                storage.set_alarm(offset).await.map_err(bad)?;
-                self.alarm_at.set(Some(at));
-            }
-            (None, Some(_)) => {
-                storage.delete_alarm().await.map_err(bad)?;
-                self.alarm_at.set(None);
-            }
-            (None, None) => {}
+        if let Some(at) = due.first().and_then(|d| d.due) {
+            let offset = (at - js_sys::Date::now()).max(0.0) as i64 + 1;
+            storage.set_alarm(offset).await.map_err(bad)?;
+            self.alarm_at.set(Some(at));
         }
         Ok(())
     }
@@ -286,9 +287,17 @@ impl ChatSession {
                 retention_ms,
                 history_chars,
             } => {
+                let fresh = session_id.is_none();
                 let id = match session_id {
                     Some(id) if !Self::exists(&sql, &id)? => return Ok(SessionReply::NotFound),
-                    Some(id) => id,
+                    Some(id) => {
+                        sql.exec(
+                            "UPDATE sessions SET retention_ms = ? WHERE id = ?",
+                            vec![retention_ms.into(), id.as_str().into()],
+                        )
+                        .map_err(bad)?;
+                        id
+                    }
                     None => {
                         sql.exec(
                             "INSERT INTO sessions (id, title, created_ms, updated_ms, retention_ms) VALUES (?, ?, ?, ?, ?)",
@@ -304,12 +313,13 @@ impl ChatSession {
                         new_id
                     }
                 };
-                sql.exec(
-                    "UPDATE sessions SET retention_ms = ? WHERE id = ?",
-                    vec![retention_ms.into(), id.as_str().into()],
-                )
-                .map_err(bad)?;
-                let history = sessions::history_within(&Self::messages(&sql, &id)?, history_chars);
+                // A new session has no history; a caller that read it
+                // already (History) asks for none.
+                let history = if fresh || history_chars == 0 {
+                    Vec::new()
+                } else {
+                    sessions::history_within(&Self::messages(&sql, &id)?, history_chars)
+                };
                 let m = StoredMessage {
                     role: message.role,
                     content: message.content,
@@ -317,7 +327,7 @@ impl ChatSession {
                     model: None,
                     created_ms: now_ms,
                 };
-                Self::push(&sql, &id, &m, max_messages)?;
+                Self::push(&sql, &id, &m, if fresh { None } else { Some(max_messages) })?;
                 self.schedule(&sql).await?;
                 SessionReply::Begun { session_id: id, history }
             }
@@ -348,7 +358,7 @@ impl ChatSession {
                     model,
                     created_ms: now_ms,
                 };
-                Self::push(&sql, &session_id, &m, max_messages)?;
+                Self::push(&sql, &session_id, &m, Some(max_messages))?;
                 self.schedule(&sql).await?;
                 SessionReply::Done
             }
