@@ -146,6 +146,12 @@ fn test() -> Result<(), ExitCode> {
         .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])))
         .and_then(|()| openapi::validate())
         .and_then(|()| {
+            // The scripted model server's own tests (node --test).
+            let mut n = Command::new(&tc.node);
+            n.current_dir(&tc.root).args(["--test", "xtask/scripted-model/server.test.mjs"]);
+            run("node --test xtask/scripted-model (the scripted model server)", n)
+        })
+        .and_then(|()| {
             let (passed, failed) = e2e::e2e(&tc)?;
             totals.0 += passed;
             totals.1 += failed;
