@@ -31,6 +31,9 @@ pub struct Toolchain {
     pub wasm_opt: PathBuf,
     pub wasm_bindgen: PathBuf,
     pub worker_build: PathBuf,
+    /// The Python of a venv with the official `openai` package
+    /// (xtask/e2e/requirements-openai.txt), for the e2e suite.
+    pub py_openai: PathBuf,
 }
 
 /// The version of `package` in Cargo.lock.
@@ -42,6 +45,50 @@ pub fn locked_version(package: &str) -> Result<String, ExitCode> {
         .ok_or_else(|| fail(format!("`{package}` is not in Cargo.lock")))?;
     let rest = &lock[i + needle.len()..];
     Ok(rest[..rest.find('"').unwrap_or(0)].to_string())
+}
+
+/// The pinned Python test client's requirements.
+const PY_REQUIREMENTS: &str = "xtask/e2e/requirements-openai.txt";
+
+/// FNV-1a: names the venv after its requirements, so a change makes a new one.
+fn fnv(b: &[u8]) -> u64 {
+    b.iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A venv with the pinned `openai` Python package (made once, cached).
+fn python_openai(tc: &Toolchain) -> Result<(), ExitCode> {
+    let ok = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import openai"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if ok(&tc.py_openai) {
+        eprintln!("==> setup: the openai Python package is installed ({})", tc.py_openai.display());
+        return Ok(());
+    }
+    let venv = tc
+        .py_openai
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| fail("bad venv path".into()))?;
+    let _ = std::fs::remove_dir_all(venv);
+    let mut c = Command::new("python3");
+    c.args(["-m", "venv"]).arg(venv);
+    run(&format!("python3 -m venv {}", venv.display()), c)?;
+    let mut p = Command::new(&tc.py_openai);
+    p.args(["-m", "pip", "install", "--quiet", "--no-deps", "--disable-pip-version-check", "-r"])
+        .arg(tc.root.join(PY_REQUIREMENTS));
+    run(
+        "pip install -r xtask/e2e/requirements-openai.txt (the openai Python package, pinned)",
+        p,
+    )?;
+    if ok(&tc.py_openai) {
+        Ok(())
+    } else {
+        Err(fail("the venv cannot import openai after installing its requirements".into()))
+    }
 }
 
 fn tools_dir() -> PathBuf {
@@ -70,6 +117,10 @@ impl Toolchain {
             wasm_opt: nm.join("binaryen/bin/wasm-opt"),
             wasm_bindgen: tools.join(format!("wasm-bindgen-cli-{wbg}/bin/wasm-bindgen")),
             worker_build: tools.join(format!("worker-build-{wb}/bin/worker-build")),
+            py_openai: tools.join(format!(
+                "py-openai-{:016x}/bin/python",
+                fnv(&std::fs::read(root.join(PY_REQUIREMENTS)).unwrap_or_default())
+            )),
             root,
         })
     }
@@ -181,6 +232,7 @@ pub fn setup() -> Result<Toolchain, ExitCode> {
     if (major, minor) < (22, 12) {
         return Err(fail(format!("{} is `{node}`; wrangler needs Node >= 22.12", tc.node.display())));
     }
+    python_openai(&tc)?;
     cargo_install("worker-build", &locked_version("worker")?, &tc.worker_build)?;
     cargo_install("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &tc.wasm_bindgen)?;
     let have = output(Command::new(&tc.wasm_bindgen).arg("--version")).unwrap_or_default();
