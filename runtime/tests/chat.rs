@@ -407,7 +407,7 @@ fn budgets_refuse_before_the_model_and_settle_with_usage() {
     let cfg = TenantId::Acme.config();
     let limit = cfg.ai.tokens_per_day.expect("acme has a budget");
     // Used up but for 10 tokens.
-    h.budget.ledgers.borrow_mut().insert(
+    h.limiter.ledgers.borrow_mut().insert(
         "t/acme/ratelimit".into(),
         Ledger {
             day: 0,
@@ -428,7 +428,7 @@ fn budgets_refuse_before_the_model_and_settle_with_usage() {
     assert!(r.header("retry-after").is_some());
     assert!(h.upstream.calls.borrow().is_empty(), "no model call");
     // With room: reserved, then settled to the reported usage (14).
-    h.budget.ledgers.borrow_mut().clear();
+    h.limiter.ledgers.borrow_mut().clear();
     let r = block_on(h.handle(
         &dev(TenantId::Acme),
         &post(
@@ -439,7 +439,7 @@ fn budgets_refuse_before_the_model_and_settle_with_usage() {
         ),
     ));
     assert_eq!(r.status, 200);
-    assert_eq!(h.budget.ledgers.borrow()["t/acme/ratelimit"].tenant, 14);
+    assert_eq!(h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant, 14);
     let _ = BudgetOp::Settle {
         day: 0,
         user: String::new(),
@@ -560,4 +560,37 @@ fn usage_metrics_get_one_point_per_model_call() {
     assert_eq!(&p.blobs[..3], ["acme", "dev", "chat"]);
     assert_eq!(p.blobs[5], "complete");
     assert_eq!((p.doubles[2], p.doubles[3]), (11.0, 3.0));
+}
+
+#[test]
+fn chat_is_rate_limited_with_its_budget_in_the_same_hit() {
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
+    let limit = TenantId::Initech.config().rate_limits.user.limit;
+    let body = json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]});
+    for i in 0..limit {
+        let r = block_on(h.handle(&dev(TenantId::Initech), &post(TenantId::Initech, "/chat", "u1", body.clone())));
+        assert_eq!(r.status, 200, "request {i}");
+        assert!(r.header("ratelimit-remaining").is_some(), "limit headers on a chat answer");
+    }
+    let calls = h.upstream.calls.borrow().len();
+    let r = block_on(h.handle(&dev(TenantId::Initech), &post(TenantId::Initech, "/chat", "u1", body)));
+    assert_eq!((r.status, code(&r).as_str()), (429, "rate_limited"));
+    assert!(r.header("retry-after").is_some());
+    assert_eq!(h.upstream.calls.borrow().len(), calls, "no model call when the limit refuses");
+}
+
+#[test]
+fn a_refused_hit_reserves_nothing() {
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
+    let limit = TenantId::Acme.config().rate_limits.user.limit;
+    let body = json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]});
+    for _ in 0..limit {
+        block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u9", body.clone())));
+    }
+    let used = h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant;
+    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u9", body)));
+    assert_eq!(r.status, 429);
+    assert_eq!(h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant, used);
 }

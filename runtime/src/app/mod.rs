@@ -73,6 +73,9 @@ pub struct Scope<'a, R: Incoming> {
     /// The log line's model fields, filled by handlers that call a model
     /// (for a stream, until it ends).
     pub ai_log: Rc<RefCell<Option<AiLog>>>,
+    /// The rate-limit headers the response gets (a budgeted route's
+    /// handler sets them when it charges the limit).
+    pub limit_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
 }
 
 impl<R: Incoming> Scope<'_, R> {
@@ -96,7 +99,7 @@ struct Trace {
     cors: Option<&'static str>,
     user: Option<String>,
     auth: Option<&'static str>,
-    limit_headers: Vec<(&'static str, String)>,
+    limit_headers: Rc<RefCell<Vec<(&'static str, String)>>>,
     ai: Rc<RefCell<Option<AiLog>>>,
     start: f64,
 }
@@ -118,7 +121,7 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     };
     resp.set_header("cache-control", "no-store");
     resp.set_header("x-request-id", request_id.clone());
-    for (n, v) in trace.limit_headers.drain(..) {
+    for (n, v) in trace.limit_headers.borrow_mut().drain(..) {
         if resp.header(n).is_none() {
             resp.set_header(n, v);
         }
@@ -243,10 +246,11 @@ async fn pipeline<R: Incoming>(
             Some(p)
         }
     };
-    if spec.limited {
+    // A budgeted route charges its limit itself, with its reservation.
+    if spec.limited && !spec.budgeted {
         if let Some(p) = &principal {
             let ip = req.header(Header::CfConnectingIp);
-            trace.limit_headers = crate::limits::check(&ctx, p, ip.as_deref(), cx.ports).await?;
+            *trace.limit_headers.borrow_mut() = crate::limits::check(&ctx, p, ip.as_deref(), cx.ports).await?;
         }
     }
     let scope = Scope {
@@ -260,6 +264,7 @@ async fn pipeline<R: Incoming>(
         param: m.param,
         started_ms: trace.start,
         ai_log: trace.ai.clone(),
+        limit_headers: trace.limit_headers.clone(),
     };
     run(spec.route, &scope).await
 }

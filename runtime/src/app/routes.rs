@@ -51,6 +51,11 @@ pub struct RouteSpec {
     pub max_body: u64,
     /// Served only in development environments (404 elsewhere).
     pub dev_only: bool,
+    /// Spends model tokens: the handler charges the rate limit together
+    /// with its token-budget reservation (one round trip), after reading
+    /// and checking its body; it must call
+    /// [`crate::limits::check_with`] before anything else happens.
+    pub budgeted: bool,
 }
 
 const ADMIN: &[&str] = &["admin"];
@@ -69,6 +74,7 @@ const fn spec(path: &'static str, method: Method, route: Route, name: &'static s
         limited: matches!(access, Access::Principal { .. }),
         max_body,
         dev_only: false,
+        budgeted: false,
     }
 }
 
@@ -100,15 +106,21 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Principal { roles: ADMIN },
         0,
     ),
-    spec("/chat", Method::Post, Route::Chat, "chat", ANYONE, CHAT_BODY),
-    spec(
-        "/v1/chat/completions",
-        Method::Post,
-        Route::ChatCompletions,
-        "chat.completions",
-        ANYONE,
-        CHAT_BODY,
-    ),
+    RouteSpec {
+        budgeted: true,
+        ..spec("/chat", Method::Post, Route::Chat, "chat", ANYONE, CHAT_BODY)
+    },
+    RouteSpec {
+        budgeted: true,
+        ..spec(
+            "/v1/chat/completions",
+            Method::Post,
+            Route::ChatCompletions,
+            "chat.completions",
+            ANYONE,
+            CHAT_BODY,
+        )
+    },
     spec("/sessions", Method::Get, Route::SessionsList, "sessions.list", ANYONE, 0),
     spec("/sessions/{id}", Method::Get, Route::SessionGet, "sessions.get", ANYONE, 0),
     spec("/sessions/{id}", Method::Delete, Route::SessionDelete, "sessions.delete", ANYONE, 0),

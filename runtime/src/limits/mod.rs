@@ -24,6 +24,7 @@
 
 use crate::app::envelope::{ErrorCode, Failure};
 use crate::auth::Principal;
+use crate::objects::budget::{BudgetOp, BudgetReply};
 use crate::objects::rate_limiter::{BucketReply, BucketSpec, HitReply, HitRequest};
 use crate::ports::Ports;
 use crate::tenancy::keys::Space;
@@ -54,6 +55,7 @@ pub fn buckets(ctx: &TenantCtx, principal: &Principal, ip: Option<&str>) -> HitR
                 window_secs: rl.ip.window_secs,
             },
         ],
+        budget: None,
     }
 }
 
@@ -94,6 +96,18 @@ pub fn decide(reply: &HitReply) -> Result<LimitHeaders, Failure> {
 
 /// Charge one request; the headers to add, or the refusal.
 pub async fn check(ctx: &TenantCtx, principal: &Principal, ip: Option<&str>, ports: &Ports) -> Result<LimitHeaders, Failure> {
+    check_with(ctx, principal, ip, ports, None).await.map(|(h, _)| h)
+}
+
+/// Charge one request and, if it passes, apply `budget` in the same round
+/// trip; the headers to add and the budget's answer, or the refusal.
+pub async fn check_with(
+    ctx: &TenantCtx,
+    principal: &Principal,
+    ip: Option<&str>,
+    ports: &Ports,
+    budget: Option<BudgetOp>,
+) -> Result<(LimitHeaders, Option<BudgetReply>), Failure> {
     let unavailable = |why: String| {
         Failure::new(
             ErrorCode::RateLimiterUnavailable,
@@ -105,10 +119,15 @@ pub async fn check(ctx: &TenantCtx, principal: &Principal, ip: Option<&str>, por
     let Some(limiter) = &ports.limiter else {
         return Err(unavailable("RATE_LIMITER binding missing".into()));
     };
-    let req = buckets(ctx, principal, ip);
+    let mut req = buckets(ctx, principal, ip);
+    req.budget = budget;
     let reply = limiter
         .hit(&ctx.key(Space::RateLimit, &[]), &req)
         .await
         .map_err(|e| unavailable(format!("limiter: {e}")))?;
-    decide(&reply)
+    let headers = decide(&reply)?;
+    if req.budget.is_some() && reply.budget.is_none() {
+        return Err(unavailable("the limiter did not apply the budget reservation".into()));
+    }
+    Ok((headers, reply.budget))
 }

@@ -1,9 +1,11 @@
 //! Daily token budgets: reserve the request's maximum before the model is
 //! called, settle with what it used after.
 //!
-//! Served by the tenant's `RATE_LIMITER` object (`POST /budget`), which
-//! already runs one request at a time per tenant, so a reservation is a
-//! single atomic step on in-memory state (persisted after each change).
+//! Served by the tenant's `RATE_LIMITER` object, which already runs one
+//! request at a time per tenant, so a reservation is a single atomic step
+//! on in-memory state (persisted after each change): a reservation rides
+//! on the request's rate-limit hit (`POST /hit`, one round trip for both,
+//! applied only if the hit passes); a settlement is `POST /budget`.
 //!
 //! Invariants:
 //! - a reservation is granted only if the tenant's (and the user's) used
@@ -15,13 +17,9 @@
 //! - days are UTC days since the epoch; a new day starts an empty ledger,
 //!   and a settlement for a past day changes nothing.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-
-use crate::ports::{Budget, LocalFuture, PortError};
-use crate::tenancy::keys::StorageKey;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -118,18 +116,6 @@ pub fn apply(l: &mut Ledger, op: &BudgetOp) -> BudgetReply {
 pub fn day_of(now_ms: f64) -> (u32, f64) {
     let day = (now_ms / 86_400_000.0).floor().max(0.0);
     (day as u32, (day + 1.0) * 86_400_000.0)
-}
-
-/// In-memory budgets (native tests).
-#[derive(Default)]
-pub struct MemoryBudget {
-    pub ledgers: RefCell<BTreeMap<String, Ledger>>,
-}
-
-impl Budget for MemoryBudget {
-    fn call<'a>(&'a self, object: &'a StorageKey, op: &'a BudgetOp) -> LocalFuture<'a, Result<BudgetReply, PortError>> {
-        Box::pin(async move { Ok(apply(self.ledgers.borrow_mut().entry(object.as_str().to_string()).or_default(), op)) })
-    }
 }
 
 #[cfg(test)]

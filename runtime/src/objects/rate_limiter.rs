@@ -31,10 +31,14 @@ pub struct BucketSpec {
     pub window_secs: u32,
 }
 
-/// `POST /hit` body.
+/// `POST /hit` body. A request that spends tokens carries its budget
+/// reservation too, applied only if the hit is allowed — one round trip
+/// for both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HitRequest {
     pub buckets: Vec<BucketSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::objects::budget::BudgetOp>,
 }
 
 /// A bucket's state after a hit.
@@ -57,6 +61,9 @@ pub struct HitReply {
     /// a retry can pass.
     pub denied_by: Option<usize>,
     pub retry_after_ms: u64,
+    /// The budget's answer, when the hit carried a reservation and passed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<crate::objects::budget::BudgetReply>,
 }
 
 /// A bucket's stored state. `tat` is in ticks of `1 / limit` ms; kept as
@@ -153,6 +160,7 @@ pub fn apply(buckets: &mut Buckets, now_ms: f64, req: &HitRequest) -> HitReply {
         buckets: replies,
         denied_by,
         retry_after_ms,
+        budget: None,
     }
 }
 
@@ -183,6 +191,7 @@ mod tests {
                     window_secs,
                 })
                 .collect(),
+            budget: None,
         }
     }
 

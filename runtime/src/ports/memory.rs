@@ -218,6 +218,8 @@ impl Kv for MemoryKv {
 pub struct MemoryLimiter {
     pub clock: Rc<dyn Clock>,
     pub objects: RefCell<BTreeMap<String, Buckets>>,
+    /// Token budget ledgers, by object (the same object as the buckets).
+    pub ledgers: RefCell<BTreeMap<String, crate::objects::budget::Ledger>>,
     /// When set, every call fails (the object cannot be reached).
     pub down: Cell<bool>,
 }
@@ -227,6 +229,7 @@ impl MemoryLimiter {
         MemoryLimiter {
             clock,
             objects: RefCell::new(BTreeMap::new()),
+            ledgers: RefCell::new(BTreeMap::new()),
             down: Cell::new(false),
         }
     }
@@ -239,7 +242,34 @@ impl Limiter for MemoryLimiter {
         } else {
             let mut objects = self.objects.borrow_mut();
             let buckets = objects.entry(object.as_str().to_string()).or_default();
-            Ok(rate_limiter::apply(buckets, self.clock.now_ms(), req))
+            let mut reply = rate_limiter::apply(buckets, self.clock.now_ms(), req);
+            if let (true, Some(op)) = (reply.allowed, &req.budget) {
+                let mut ledgers = self.ledgers.borrow_mut();
+                reply.budget = Some(crate::objects::budget::apply(
+                    ledgers.entry(object.as_str().to_string()).or_default(),
+                    op,
+                ));
+            }
+            Ok(reply)
+        };
+        Box::pin(async move { r })
+    }
+}
+
+impl super::Budget for MemoryLimiter {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::budget::BudgetOp,
+    ) -> LocalFuture<'a, Result<crate::objects::budget::BudgetReply, PortError>> {
+        let r = if self.down.get() {
+            Err(PortError("the rate limiter object cannot be reached".into()))
+        } else {
+            let mut ledgers = self.ledgers.borrow_mut();
+            Ok(crate::objects::budget::apply(
+                ledgers.entry(object.as_str().to_string()).or_default(),
+                op,
+            ))
         };
         Box::pin(async move { r })
     }

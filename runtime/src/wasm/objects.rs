@@ -53,16 +53,22 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
-    /// `POST /budget`: one reservation or settlement, atomically.
-    async fn budget(&self, op: BudgetOp) -> Result<worker::Response, Failure> {
-        let storage = self.state.storage();
+    /// Read the ledger from storage once per instance.
+    async fn load_ledger(&self) -> Result<(), Failure> {
         if self.ledger.borrow().is_none() {
-            let stored: Option<Ledger> = storage.get("budget").await.map_err(bad)?;
+            let stored: Option<Ledger> = self.state.storage().get("budget").await.map_err(bad)?;
             let mut l = self.ledger.borrow_mut();
             if l.is_none() {
                 *l = Some(stored.unwrap_or_default());
             }
         }
+        Ok(())
+    }
+
+    /// `POST /budget`: one settlement (or reservation), atomically.
+    async fn budget(&self, op: BudgetOp) -> Result<worker::Response, Failure> {
+        let storage = self.state.storage();
+        self.load_ledger().await?;
         let (reply, snapshot) = {
             let mut l = self.ledger.borrow_mut();
             let l = l.get_or_insert_with(Ledger::default);
@@ -94,6 +100,9 @@ impl DurableObject for RateLimiter {
             }
             let h: HitRequest = req.json().await.map_err(bad)?;
             let storage = self.state.storage();
+            if h.budget.is_some() {
+                self.load_ledger().await?;
+            }
             for b in &h.buckets {
                 if self.buckets.borrow().contains_key(&b.key) {
                     continue;
@@ -104,10 +113,18 @@ impl DurableObject for RateLimiter {
                 }
             }
             let now = js_sys::Date::now();
-            let reply = rate_limiter::apply(&mut self.buckets.borrow_mut(), now, &h);
+            let mut reply = rate_limiter::apply(&mut self.buckets.borrow_mut(), now, &h);
             if reply.allowed {
-                // Every bucket in one write (one storage round trip).
+                // Every bucket (and the ledger) in one write.
                 let batch = js_sys::Object::new();
+                if let Some(op) = &h.budget {
+                    let mut l = self.ledger.borrow_mut();
+                    let l = l.get_or_insert_with(Ledger::default);
+                    reply.budget = Some(budget::apply(l, op));
+                    let json = serde_json::to_string(&*l).map_err(bad)?;
+                    let v = js_sys::JSON::parse(&json).map_err(|e| bad(format!("{e:?}")))?;
+                    js_sys::Reflect::set(&batch, &"budget".into(), &v).map_err(|e| bad(format!("{e:?}")))?;
+                }
                 for b in &h.buckets {
                     let s = self.buckets.borrow().get(&b.key).cloned();
                     if let Some(s) = s {

@@ -16,7 +16,6 @@ use tenants_runtime::app::request_id::RequestIds;
 use tenants_runtime::app::{handle, Context, DeploymentState};
 use tenants_runtime::auth::AuthState;
 use tenants_runtime::http::{Response, TestRequest};
-use tenants_runtime::objects::budget::MemoryBudget;
 use tenants_runtime::objects::sessions::MemorySessions;
 use tenants_runtime::ports::memory::{
     FixedClock, ManualTimer, MemoryBackground, MemoryHttp, MemoryKv, MemoryLimiter, MemoryLog, MemoryMetrics, ScriptedUpstream, SeqRandom,
@@ -172,7 +171,6 @@ pub struct Harness {
     pub auth: AuthState,
     pub ids: RequestIds,
     pub with_limiter: bool,
-    pub budget: Rc<MemoryBudget>,
     pub sessions: Rc<MemorySessions>,
     pub upstream: Rc<ScriptedUpstream>,
     pub ai: Rc<ScriptedUpstream>,
@@ -199,7 +197,6 @@ impl Harness {
             auth: AuthState::default(),
             ids: RequestIds::new(7),
             with_limiter: true,
-            budget: Rc::new(MemoryBudget::default()),
             sessions: Rc::new(MemorySessions::default()),
             upstream: Rc::new(ScriptedUpstream::default()),
             ai: Rc::new(ScriptedUpstream::default()),
@@ -222,7 +219,7 @@ impl Harness {
             http: self.http.clone(),
             kv: vec![("CACHE", kv)],
             limiter: if self.with_limiter { Some(self.limiter.clone()) } else { None },
-            budget: if self.with_limiter { Some(self.budget.clone()) } else { None },
+            budget: if self.with_limiter { Some(self.limiter.clone()) } else { None },
             sessions: Some(self.sessions.clone()),
             upstream: self.upstream.clone(),
             ai: Some(self.ai.clone()),

@@ -227,7 +227,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
     let history_len: usize = history.iter().map(|m| m.content.chars().count()).sum();
     // Budget: reserve the most this request can use.
     let reserved = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
-    let budget = reserve(s, principal.user(), reserved).await?;
+    let budget = limit_and_reserve(s, principal, reserved).await?;
 
     // The user's message is stored (Begin) while the model is called.
     let session_id = a.session_id.clone().unwrap_or_else(|| new_session_id(s.ports));
@@ -377,33 +377,34 @@ impl Reservation {
     }
 }
 
-async fn reserve<R: Incoming>(s: &Scope<'_, R>, user: &str, amount: u64) -> Result<Option<Reservation>, Failure> {
+/// Charge the rate limit and reserve the budget in one round trip to the
+/// tenant's `RATE_LIMITER` object (the limit alone when the tenant has no
+/// budget); the reservation to settle later.
+async fn limit_and_reserve<R: Incoming>(
+    s: &Scope<'_, R>,
+    principal: &crate::auth::Principal,
+    amount: u64,
+) -> Result<Option<Reservation>, Failure> {
     let ai = &s.ctx.config().ai;
-    if ai.tokens_per_day.is_none() && ai.user_tokens_per_day.is_none() {
-        return Ok(None);
-    }
-    let budget = s
-        .ports
-        .budget
-        .clone()
-        .ok_or_else(|| unavailable("`RATE_LIMITER` Durable Object binding (token budgets)"))?;
+    let user = principal.user();
     let object = s.ctx.key(Space::RateLimit, &[]);
     let (day, reset_ms) = day_of(s.ports.clock.now_ms());
-    let op = BudgetOp::Reserve {
+    let op = (ai.tokens_per_day.is_some() || ai.user_tokens_per_day.is_some()).then(|| BudgetOp::Reserve {
         day,
         amount,
         tenant_limit: ai.tokens_per_day,
         user: user.to_string(),
         user_limit: ai.user_tokens_per_day,
-    };
-    let r = budget.call(&object, &op).await.map_err(|e| {
-        Failure::new(
-            ErrorCode::RateLimiterUnavailable,
-            "the token budget cannot be checked; try again shortly",
-        )
-        .with_header("retry-after", "1")
-        .with_log_detail(format!("budget: {e}"))
-    })?;
+    });
+    let ip = s.req.header(crate::http::Header::CfConnectingIp);
+    let (headers, reply) = crate::limits::check_with(s.ctx, principal, ip.as_deref(), s.ports, op).await?;
+    *s.limit_headers.borrow_mut() = headers;
+    let Some(r) = reply else { return Ok(None) };
+    let budget = s
+        .ports
+        .budget
+        .clone()
+        .ok_or_else(|| unavailable("`RATE_LIMITER` Durable Object binding (token budgets)"))?;
     if !r.allowed {
         let retry = ((reset_ms - s.ports.clock.now_ms()) / 1000.0).ceil().max(1.0) as u64;
         let whose = if r.exhausted.as_deref() == Some("user") {
