@@ -758,3 +758,9 @@ function stop(signal) {
 }
 process.on("SIGTERM", () => stop("SIGTERM"));
 process.on("SIGINT", () => stop("SIGINT"));
+// Never outlive the process that started it (`cargo xtask dev` stopped
+// with Ctrl-C exits without stopping its children's process groups).
+const PARENT = process.ppid;
+setInterval(() => {
+  if (process.ppid !== PARENT) stop("parent exited");
+}, 1000).unref();
