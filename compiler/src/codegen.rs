@@ -302,6 +302,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         pub struct RouteOverride {
             pub route: &'static str,
             pub chat_model: &'static str,
+            /// `chat_model`'s context window in tokens (8192 when the catalog does not know it).
+            pub context_tokens: u32,
             pub max_tokens: u32,
             pub temperature: f64,
             /// Tried in order when `chat_model` fails.
@@ -312,6 +314,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         pub struct AiConfig {
             pub gateway: ::core::option::Option<&'static str>,
             pub chat_model: &'static str,
+            /// `chat_model`'s context window in tokens (8192 when the catalog does not know it).
+            pub context_tokens: u32,
             pub max_tokens: u32,
             pub temperature: f64,
             /// Tried in order when `chat_model` fails: distinct, none equal to it.
@@ -789,14 +793,16 @@ fn opt_n(v: Option<u64>) -> TokenStream {
 fn ai_tokens(ai: &crate::resolved::Ai) -> TokenStream {
     let gateway = opt_str(&ai.gateway);
     let chat = &ai.chat_model;
+    let context_tokens = n(ai.context_tokens);
     let max_tokens = n(ai.max_tokens);
     let temperature = f64_lit(ai.temperature);
     let fallbacks = &ai.fallbacks;
     let embedding = opt_str(&ai.embedding_model);
     let tts_model = opt_str(&ai.tts_model);
     let routes = ai.routes.iter().map(|r| {
-        let (route, m, mt, temp, fb) = (&r.route, &r.chat_model, n(r.max_tokens), f64_lit(r.temperature), &r.fallbacks);
-        quote!(RouteOverride { route: #route, chat_model: #m, max_tokens: #mt, temperature: #temp, fallbacks: &[#(#fb),*] })
+        let (route, m, ct, mt) = (&r.route, &r.chat_model, n(r.context_tokens), n(r.max_tokens));
+        let (temp, fb) = (f64_lit(r.temperature), &r.fallbacks);
+        quote!(RouteOverride { route: #route, chat_model: #m, context_tokens: #ct, max_tokens: #mt, temperature: #temp, fallbacks: &[#(#fb),*] })
     });
     let (budget, user_budget) = (opt_n(ai.tokens_per_day), opt_n(ai.user_tokens_per_day));
     let (timeout, retries) = (n(ai.timeout_ms), n(ai.retries));
@@ -804,6 +810,7 @@ fn ai_tokens(ai: &crate::resolved::Ai) -> TokenStream {
         AiConfig {
             gateway: #gateway,
             chat_model: #chat,
+            context_tokens: #context_tokens,
             max_tokens: #max_tokens,
             temperature: #temperature,
             fallbacks: &[#(#fallbacks),*],

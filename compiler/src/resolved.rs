@@ -278,6 +278,9 @@ pub enum ResourceKind {
 pub struct Ai {
     pub gateway: Option<String>,
     pub chat_model: String,
+    /// The chat model's context window in tokens (catalog), else
+    /// [`defaults::CONTEXT_TOKENS`].
+    pub context_tokens: u32,
     pub max_tokens: u32,
     pub temperature: f64,
     /// Tried in order when the chat model fails: distinct, none equal to it.
@@ -298,6 +301,9 @@ pub struct Ai {
 pub struct RouteOverride {
     pub route: String,
     pub chat_model: String,
+    /// The route's chat model's context window in tokens (catalog), else
+    /// [`defaults::CONTEXT_TOKENS`].
+    pub context_tokens: u32,
     pub max_tokens: u32,
     pub temperature: f64,
     /// The route's own list, else `ai.chat`'s without the route's model.
@@ -390,6 +396,8 @@ pub struct Safety {
 /// Defaults applied where a tenant file is silent (documented in docs/tenant-format.md).
 pub mod defaults {
     pub const MAX_TOKENS: u32 = 1024;
+    /// The context window of a chat model the catalog gives none for.
+    pub const CONTEXT_TOKENS: u32 = 8192;
     pub const TEMPERATURE: f64 = 0.7;
     pub const TIMEOUT_MS: u32 = 30_000;
     pub const RETRIES: u32 = 1;

@@ -446,6 +446,10 @@ fn shorthand_route_and_budget() {
     assert_eq!(t.ai.gateway.as_deref(), Some("t-gw"));
     assert_eq!(t.ai.routes.len(), 2);
     assert_eq!(t.ai.tokens_per_day, Some(2_000_000));
+    // Context windows from the catalog: the ai model's, the route's own, or the inherited one.
+    assert_eq!(t.ai.context_tokens, 7968);
+    let ctx = |r: &str| t.ai.routes.iter().find(|o| o.route == r).unwrap().context_tokens;
+    assert_eq!((ctx("search"), ctx("chat")), (24000, 7968));
 }
 
 /// [`ENVS_KDL`] with `dev` and `prod` lines added at the end of each block.

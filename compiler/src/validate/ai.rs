@@ -72,6 +72,7 @@ pub(super) fn check_ai(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant, ai: &Ra
     check_budget(cx, ai);
     chat.map(|c| res::Ai {
         gateway: ai.gateway.as_ref().map(|g| g.value.clone()),
+        context_tokens: context_tokens(&c),
         chat_model: c.id,
         max_tokens,
         temperature,
@@ -84,6 +85,11 @@ pub(super) fn check_ai(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant, ai: &Ra
         timeout_ms: ai.timeout_ms.as_ref().map(|t| t.value as u32).unwrap_or(defaults::TIMEOUT_MS),
         retries: ai.retries.as_ref().map(|r| r.value as u32).unwrap_or(defaults::RETRIES),
     })
+}
+
+/// A chat model's context window: the catalog's, else the default.
+fn context_tokens(m: &ModelInfo) -> u32 {
+    m.context_window.unwrap_or(defaults::CONTEXT_TOKENS)
 }
 
 /// The `ai`-level chat settings, which routes default to.
@@ -240,7 +246,9 @@ fn check_routes(cx: &mut Cx<'_>, ai: &RawAi, level: &Level<'_>) -> Vec<res::Rout
             continue;
         }
         let model = r.chat.as_ref().and_then(|m| check_model(cx, m, "text-generation", "chat"));
-        let chat_model = model.map(|m| m.id).or_else(|| level.chat.map(|c| c.id.clone())).unwrap_or_default();
+        let info = model.as_ref().or(level.chat);
+        let context_tokens = info.map(context_tokens).unwrap_or(defaults::CONTEXT_TOKENS);
+        let chat_model = info.map(|m| m.id.clone()).unwrap_or_default();
         let fallbacks = match &r.fallbacks {
             Some(list) if list.is_empty() => {
                 empty_route_fallbacks(cx, r);
@@ -252,6 +260,7 @@ fn check_routes(cx: &mut Cx<'_>, ai: &RawAi, level: &Level<'_>) -> Vec<res::Rout
         routes.push(res::RouteOverride {
             route: r.route.value.clone(),
             chat_model,
+            context_tokens,
             max_tokens: r.max_tokens.as_ref().map(|m| m.value as u32).unwrap_or(level.max_tokens),
             temperature: r.temperature.as_ref().map(|m| m.value).unwrap_or(level.temperature),
             fallbacks,

@@ -4,6 +4,9 @@
 //! - the route's model is its `route` override, else `ai chat`; its
 //!   fallbacks follow in the order written; `max_tokens` and
 //!   `temperature` from the request are capped by / default to the route's;
+//! - the context window (tokens) is the first model's from the catalog:
+//!   a named model's is the `ai chat` model's or its route's, a named
+//!   fallback keeps the route's;
 //! - `/v1/chat/completions` may name `default` or any chat model the
 //!   tenant's routes list (primary or fallback); anything else is
 //!   refused with the allowed list;
@@ -32,6 +35,9 @@ pub struct Plan {
     pub route: &'static str,
     /// Tried in order (first, then the fallbacks).
     pub models: Vec<&'static str>,
+    /// The context window in tokens of the plan's first model (from the
+    /// catalog, 8192 when it does not know it).
+    pub context_tokens: u32,
     pub max_tokens: u32,
     pub temperature: f64,
     pub timeout_ms: u32,
@@ -41,15 +47,16 @@ pub struct Plan {
 /// The plan of a route as the tenant file gives it.
 pub fn route_plan(cfg: &TenantConfig, route: &'static str) -> Plan {
     let ai = &cfg.ai;
-    let (model, max_tokens, temperature, fallbacks) = match ai.routes.iter().find(|r| r.route == route) {
-        Some(r) => (r.chat_model, r.max_tokens, r.temperature, r.fallbacks),
-        None => (ai.chat_model, ai.max_tokens, ai.temperature, ai.fallbacks),
+    let (model, context_tokens, max_tokens, temperature, fallbacks) = match ai.routes.iter().find(|r| r.route == route) {
+        Some(r) => (r.chat_model, r.context_tokens, r.max_tokens, r.temperature, r.fallbacks),
+        None => (ai.chat_model, ai.context_tokens, ai.max_tokens, ai.temperature, ai.fallbacks),
     };
     let mut models = vec![model];
     models.extend(fallbacks.iter().copied().filter(|f| *f != model));
     Plan {
         route,
         models,
+        context_tokens,
         max_tokens,
         temperature,
         timeout_ms: ai.timeout_ms,
@@ -88,7 +95,10 @@ pub fn for_request(
         None | Some("default") => {}
         Some(m) if plan.models.first() == Some(&m) => {}
         Some(m) => match allowed_models(cfg).into_iter().find(|a| *a == m) {
-            Some(a) => plan.models = vec![a],
+            Some(a) => {
+                plan.models = vec![a];
+                plan.context_tokens = context_of(cfg, a).unwrap_or(plan.context_tokens);
+            }
             None => {
                 return Err(Failure::new(
                     ErrorCode::ModelNotAllowed,
@@ -108,6 +118,16 @@ pub fn for_request(
         plan.temperature = t.clamp(0.0, 2.0);
     }
     Ok(plan)
+}
+
+/// The context window of a chat model the tenant names as a primary
+/// (`ai chat` or a route's); `None` for a fallback-only model.
+fn context_of(cfg: &TenantConfig, model: &str) -> Option<u32> {
+    let ai = &cfg.ai;
+    if ai.chat_model == model {
+        return Some(ai.context_tokens);
+    }
+    ai.routes.iter().find(|r| r.chat_model == model).map(|r| r.context_tokens)
 }
 
 fn unavailable(what: String) -> Failure {
@@ -165,4 +185,24 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
             })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::TenantId;
+
+    #[test]
+    fn the_context_window_is_the_first_models() {
+        // globex: `ai chat` is llama-3.3-70b (24000); its `chat` route uses
+        // llama-3.1-8b-fast (128000) with the uncatalogued llama-3.2-3b as fallback.
+        let cfg = TenantId::Globex.config();
+        let ctx = |route, model| for_request(cfg, route, model, None, None).unwrap().context_tokens;
+        assert_eq!(ctx("chat", None), 128_000);
+        assert_eq!(ctx("search", None), 24_000);
+        assert_eq!(ctx("chat", Some("@cf/meta/llama-3.3-70b-instruct-fp8-fast")), 24_000);
+        assert_eq!(ctx("search", Some("@cf/meta/llama-3.1-8b-instruct-fast")), 128_000);
+        // A fallback-only model keeps the route's.
+        assert_eq!(ctx("chat", Some("@cf/meta/llama-3.2-3b-instruct")), 128_000);
+    }
 }

@@ -148,9 +148,6 @@ fn history_chars(plan: &Plan, context_tokens: u32, new_chars: usize) -> u64 {
     room.saturating_sub(new_chars as u64)
 }
 
-/// A context window for models whose size the build does not know.
-pub const DEFAULT_CONTEXT_TOKENS: u32 = 8192;
-
 /// What the request asked for, checked.
 struct Asked {
     session_id: Option<String>,
@@ -221,7 +218,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         sessions.as_ref(),
         &session_object,
         a.session_id.as_deref(),
-        history_chars(&a.plan, DEFAULT_CONTEXT_TOKENS, new_chars),
+        history_chars(&a.plan, a.plan.context_tokens, new_chars),
     )
     .await?;
     let history_len: usize = history.iter().map(|m| m.content.chars().count()).sum();
