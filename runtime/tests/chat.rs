@@ -594,3 +594,118 @@ fn a_refused_hit_reserves_nothing() {
     assert_eq!(r.status, 429);
     assert_eq!(h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant, used);
 }
+
+/// A session store that answers `Begin` only after `delay` polls (and can
+/// refuse it), to see a stream that starts before the message is stored.
+struct SlowStore {
+    inner: std::rc::Rc<tenants_runtime::objects::sessions::MemorySessions>,
+    delay: u32,
+    refuse_begin: bool,
+}
+
+impl tenants_runtime::ports::Sessions for SlowStore {
+    fn call<'a>(
+        &'a self,
+        object: &'a tenants_runtime::tenancy::keys::StorageKey,
+        op: &'a SessionOp,
+    ) -> tenants_runtime::ports::LocalFuture<'a, Result<SessionReply, tenants_runtime::ports::PortError>> {
+        let is_begin = matches!(op, SessionOp::Begin { .. });
+        let (delay, refuse) = if is_begin { (self.delay, self.refuse_begin) } else { (0, false) };
+        Box::pin(async move {
+            for _ in 0..delay {
+                let mut yielded = false;
+                std::future::poll_fn(|cx| {
+                    if yielded {
+                        std::task::Poll::Ready(())
+                    } else {
+                        yielded = true;
+                        cx.waker().wake_by_ref();
+                        std::task::Poll::Pending
+                    }
+                })
+                .await;
+            }
+            if refuse {
+                return Err(tenants_runtime::ports::PortError("store down".into()));
+            }
+            self.inner.call(object, op).await
+        })
+    }
+}
+
+fn serve_with_store(h: &Harness, store: SlowStore, req: &TestRequest) -> Response {
+    use tenants_runtime::app::{handle, Context};
+    let mut ports = h.ports();
+    ports.sessions = Some(std::rc::Rc::new(store));
+    let st = dev(TenantId::Acme);
+    let cx = Context {
+        deployment: &st,
+        ids: &h.ids,
+        ports: &ports,
+        auth: &h.auth,
+    };
+    block_on(handle(req, &cx))
+}
+
+#[test]
+fn a_stream_starts_before_the_message_is_stored_and_ends_after() {
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![upstream_reply(&["a ", "b"])];
+    let store = SlowStore {
+        inner: h.sessions.clone(),
+        delay: 50,
+        refuse_begin: false,
+    };
+    let r = serve_with_store(
+        &h,
+        store,
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    );
+    assert_eq!(r.status, 200);
+    let sid = r.header("x-session-id").unwrap().to_string();
+    let body = text(r);
+    assert!(body.ends_with("data: [DONE]\n\n"), "{body}");
+    let SessionReply::Session(v) = session(&h, TenantId::Acme, "u1", &sid) else {
+        panic!("no session")
+    };
+    let stored: Vec<(&str, &str)> = v.messages.iter().map(|m| (m.role.as_str(), m.status.as_str())).collect();
+    assert_eq!(stored, [("user", "complete"), ("assistant", "complete")]);
+}
+
+#[test]
+fn a_stream_whose_message_cannot_be_stored_ends_with_an_error_and_no_done() {
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![upstream_reply(&["a ", "b"])];
+    let store = SlowStore {
+        inner: h.sessions.clone(),
+        delay: 50,
+        refuse_begin: true,
+    };
+    let r = serve_with_store(
+        &h,
+        store,
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    );
+    // The stream had started (200, event stream) before the store failed.
+    assert_eq!(
+        (r.status, r.header("content-type")),
+        (200, Some("text/event-stream; charset=utf-8"))
+    );
+    let body = text(r);
+    assert!(body.contains("\"content\":\"a \""), "{body}");
+    assert!(!body.contains("[DONE]"), "{body}");
+    let last: Value = serde_json::from_str(events(&body).last().unwrap()).unwrap();
+    assert_eq!(last["error"]["code"], "internal");
+    // The tokens were spent: the reservation settles to the reported usage.
+    assert_eq!(h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant, 14);
+}

@@ -262,6 +262,8 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         ttft_ms: 0.0,
         upstream_id: None,
         cache_hit: false,
+        stored: None,
+        store_failed: false,
     };
     settle.note_start();
 
@@ -288,21 +290,37 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         skip_cache: settle.cache.is_none(),
         timeout_ms: a.plan.timeout_ms,
     };
-    let (stored, started) = futures_util::future::join(
-        sessions.call(&session_object, &begin),
-        engine::start(
-            provider.as_ref(),
-            &a.plan,
-            &prompt,
-            &meta,
-            s.ports.timer.as_ref(),
-            s.ports.clock.as_ref(),
-        ),
-    )
-    .await;
-    // A session that vanished meanwhile: the started answer is dropped
-    // (which cancels the upstream call) before anything is sent.
-    began(stored, &settle).await?;
+    // The user's message is stored (Begin) while the model is called. A
+    // JSON answer waits for both; a stream starts with the first token and
+    // ends only once the message is stored (its end waits for Begin).
+    let store: crate::ports::LocalFuture<'static, _> = {
+        let (store, object, op) = (sessions.clone(), session_object.clone(), begin.clone());
+        Box::pin(async move { store.call(&object, &op).await })
+    };
+    let start = Box::pin(engine::start(
+        provider.as_ref(),
+        &a.plan,
+        &prompt,
+        &meta,
+        s.ports.timer.as_ref(),
+        s.ports.clock.as_ref(),
+    ));
+    let started = match futures_util::future::select(store, start).await {
+        futures_util::future::Either::Left((stored, start)) => {
+            // Stored first (or failed: the model call is dropped, which
+            // cancels it, before anything is sent).
+            began(stored, &settle).await?;
+            start.await
+        }
+        futures_util::future::Either::Right((started, store)) => {
+            if a.stream {
+                settle.stored = Some(store);
+            } else {
+                began(store.await, &settle).await?;
+            }
+            started
+        }
+    };
     answer(s, flavor, (a.stream, a.include_usage), started, settle).await
 }
 

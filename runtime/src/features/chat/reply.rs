@@ -75,6 +75,11 @@ pub struct Settle {
     pub ttft_ms: f64,
     pub upstream_id: Option<String>,
     pub cache_hit: bool,
+    /// The store of the user's message (`Begin`), when the answer started
+    /// streaming before it completed; awaited before the answer ends.
+    pub stored: Option<crate::ports::LocalFuture<'static, Result<crate::objects::sessions::SessionReply, crate::ports::PortError>>>,
+    /// `Begin` failed: there is no session message to answer.
+    pub store_failed: bool,
 }
 
 impl Settle {
@@ -126,7 +131,24 @@ impl Settle {
         });
     }
 
-    pub async fn finish(self, a: Answer) {
+    /// Wait for the user's message to be stored, if that is still pending.
+    pub async fn confirm_stored(&mut self) -> Result<(), Failure> {
+        let Some(f) = self.stored.take() else { return Ok(()) };
+        match f.await {
+            Ok(crate::objects::sessions::SessionReply::Begun { .. }) => Ok(()),
+            other => {
+                self.store_failed = true;
+                Err(match other {
+                    Ok(_) => Failure::new(ErrorCode::SessionNotFound, "no such session"),
+                    Err(e) => Failure::new(ErrorCode::Internal, "the session store cannot be reached")
+                        .with_log_detail(format!("session store: {e}")),
+                })
+            }
+        }
+    }
+
+    pub async fn finish(mut self, a: Answer) {
+        let _ = self.confirm_stored().await;
         let used = self.usage(&a);
         self.note_end(&a);
         let now = self.ports.clock.now_ms();
@@ -138,7 +160,12 @@ impl Settle {
             model: Some(self.model.to_string()),
             max_messages: self.max_messages,
         };
-        if let Err(e) = self.sessions.call(&self.session_object, &op).await {
+        if self.store_failed {
+            self.ports.log.line(
+                &serde_json::json!({"level": "error", "msg": "answer not stored: the user's message could not be", "request_id": self.request_id})
+                    .to_string(),
+            );
+        } else if let Err(e) = self.sessions.call(&self.session_object, &op).await {
             self.ports.log.line(
                 &serde_json::json!({"level": "error", "msg": "session store failed", "request_id": self.request_id, "detail": e.0})
                     .to_string(),
@@ -256,6 +283,19 @@ impl Out {
     }
 
     async fn complete(&mut self) {
+        // The answer ends only once the question is stored.
+        if let Some(s) = self.settle.as_mut() {
+            if let Err(f) = s.confirm_stored().await {
+                let a = self.answer("failed", Some(f.code.code()));
+                if let Some(s) = self.settle.take() {
+                    s.finish(a).await;
+                }
+                self.pending
+                    .push_back(ChunkWriter::error(f.code.code(), &f.message, &self.request_id));
+                self.end = Some(Some(format!("session store: {}", f.log_detail.unwrap_or(f.message))));
+                return;
+            }
+        }
         let reason = self.finish.clone().unwrap_or_else(|| "stop".into());
         let a = self.answer("complete", None);
         let usage = a
