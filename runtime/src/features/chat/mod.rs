@@ -290,7 +290,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         skip_cache: settle.cache.is_none(),
         timeout_ms: a.plan.timeout_ms,
     };
-    // The user's message is stored (Begin) alongside the model call. A
+    // The user's message is stored (Begin) while the model is called. A
     // JSON answer waits for both; a stream starts with the first token and
     // ends only once the message is stored (its end waits for Begin).
     let store: crate::ports::LocalFuture<'static, _> = {
@@ -305,32 +305,23 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         s.ports.timer.as_ref(),
         s.ports.clock.as_ref(),
     ));
-    let started = if a.stream {
-        // The first token is not kept waiting by the store (which would
-        // compete with the upstream call on the isolate's one thread): the
-        // store starts once the model has answered and is awaited before
-        // the answer ends.
-        let started = start.await;
-        settle.stored = Some(kick(store));
-        started
-    } else {
-        let (stored, started) = futures_util::future::join(store, start).await;
-        // The message could not be stored: the answer is dropped (which
-        // cancels the model call) and nothing is sent.
-        began(stored, &settle).await?;
-        started
+    let started = match futures_util::future::select(store, start).await {
+        futures_util::future::Either::Left((stored, start)) => {
+            // Stored first (or failed: the model call is dropped, which
+            // cancels it, before anything is sent).
+            began(stored, &settle).await?;
+            start.await
+        }
+        futures_util::future::Either::Right((started, store)) => {
+            if a.stream {
+                settle.stored = Some(store);
+            } else {
+                began(store.await, &settle).await?;
+            }
+            started
+        }
     };
     answer(s, flavor, (a.stream, a.include_usage), started, settle).await
-}
-
-/// Start a future now (its first poll issues the request) and keep it to
-/// await later.
-fn kick<T: 'static>(mut f: crate::ports::LocalFuture<'static, T>) -> crate::ports::LocalFuture<'static, T> {
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => Box::pin(async move { v }),
-        std::task::Poll::Pending => f,
-    }
 }
 
 /// Check what `Begin` answered; on failure, give the reservation back.
