@@ -136,23 +136,11 @@ impl Streamed {
         let Some(at) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
             return String::new();
         };
-        let mut rest = &self.raw[at + 4..];
+        let rest = &self.raw[at + 4..];
         if !self.head().to_ascii_lowercase().contains("transfer-encoding: chunked") {
             return String::from_utf8_lossy(rest).to_string();
         }
-        let mut out = Vec::new();
-        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16).unwrap_or(0);
-            if size == 0 || rest.len() < eol + 2 + size {
-                if size > 0 {
-                    out.extend_from_slice(&rest[eol + 2..]);
-                }
-                break;
-            }
-            out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-            rest = &rest[(eol + 4 + size).min(rest.len())..];
-        }
-        String::from_utf8_lossy(&out).to_string()
+        String::from_utf8_lossy(&crate::net::dechunk_prefix(rest).0).to_string()
     }
 }
 
@@ -307,22 +295,17 @@ fn openai_sdk(d: &Dev) -> Result<(), String> {
     })?;
     let key = r.json()?["data"]["key"].as_str().ok_or("no key")?.to_string();
     let tc = crate::toolchain::Toolchain::locate().map_err(|e| format!("{e:?}"))?;
-    let out = std::process::Command::new(&tc.node)
-        .arg(tc.root.join("xtask/e2e/openai-client.mjs"))
-        .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", d.port))
-        .env("OPENAI_API_KEY", &key)
-        .env("TENANT_ID", &d.tenant.id)
-        .output()
-        .map_err(|e| e.to_string())?;
-    sdk_result("openai-client.mjs", &out)?;
-    let out = std::process::Command::new(&tc.py_openai)
-        .arg(tc.root.join("xtask/e2e/openai_client.py"))
-        .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", d.port))
-        .env("OPENAI_API_KEY", &key)
-        .env("TENANT_ID", &d.tenant.id)
-        .output()
-        .map_err(|e| e.to_string())?;
-    sdk_result("openai_client.py", &out)
+    for (program, script) in [(&tc.node, "openai-client.mjs"), (&tc.py_openai, "openai_client.py")] {
+        let out = std::process::Command::new(program)
+            .arg(tc.root.join("xtask/e2e").join(script))
+            .env("OPENAI_BASE_URL", format!("http://127.0.0.1:{}/v1", d.port))
+            .env("OPENAI_API_KEY", &key)
+            .env("TENANT_ID", &d.tenant.id)
+            .output()
+            .map_err(|e| e.to_string())?;
+        sdk_result(script, &out)?;
+    }
+    Ok(())
 }
 
 /// What a client script printed: the same answer whole and streamed, a

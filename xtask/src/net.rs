@@ -75,17 +75,36 @@ fn parse(raw: &[u8]) -> Option<Reply> {
     Some(Reply { status, headers, body })
 }
 
-fn dechunk(mut b: &[u8]) -> Option<Vec<u8>> {
+/// A whole chunked body; `None` unless it ends with the last chunk.
+fn dechunk(b: &[u8]) -> Option<Vec<u8>> {
+    match dechunk_prefix(b) {
+        (out, true) => Some(out),
+        (_, false) => None,
+    }
+}
+
+/// As much of a chunked body as has arrived (a partial chunk included),
+/// and whether the last chunk was seen: for streams read while they come.
+pub fn dechunk_prefix(mut b: &[u8]) -> (Vec<u8>, bool) {
     let mut out = Vec::new();
     loop {
-        let nl = b.windows(2).position(|w| w == b"\r\n")?;
-        let size = usize::from_str_radix(std::str::from_utf8(&b[..nl]).ok()?.split(';').next()?.trim(), 16).ok()?;
+        let Some(nl) = b.windows(2).position(|w| w == b"\r\n") else {
+            return (out, false);
+        };
+        let size = std::str::from_utf8(&b[..nl])
+            .ok()
+            .and_then(|l| usize::from_str_radix(l.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(size) = size else { return (out, false) };
         b = &b[nl + 2..];
         if size == 0 {
-            return Some(out);
+            return (out, true);
         }
-        out.extend_from_slice(b.get(..size)?);
-        b = b.get(size + 2..)?;
+        if b.len() < size {
+            out.extend_from_slice(b);
+            return (out, false);
+        }
+        out.extend_from_slice(&b[..size]);
+        b = b.get(size + 2..).unwrap_or_default();
     }
 }
 
@@ -217,5 +236,19 @@ impl Drop for JsonServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunked_bodies_whole_and_partial() {
+        let whole = b"5\r\nhello\r\n3;x=1\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(dechunk(whole), Some(b"helloabc".to_vec()));
+        assert_eq!(dechunk_prefix(&whole[..12]), (b"hello".to_vec(), false));
+        assert_eq!(dechunk_prefix(&whole[..18]), (b"helloa".to_vec(), false));
+        assert_eq!(dechunk(&whole[..20]), None);
     }
 }
