@@ -161,7 +161,12 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             path: "/chat",
         },
     ];
-    let (n, rounds, conns, tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
+    let (n, rounds, conns, mut tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
+    // BENCH_CHAT_TOKENS=N: longer (or shorter) streams, to tell the cost per
+    // request (sessions, budget, limiter) from the cost per event.
+    if let Some(t) = std::env::var("BENCH_CHAT_TOKENS").ok().and_then(|v| v.parse().ok()) {
+        tokens = t;
+    }
     eprintln!("==> bench chat: time to first token (TTFT) over {n} sequential requests; {conns} concurrent streams x {tokens} tokens; {rounds} round(s), median");
     // Warm-up: every user's session object exists before measuring.
     for t in &targets {
