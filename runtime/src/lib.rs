@@ -53,6 +53,7 @@ pub mod limits;
 pub mod objects;
 pub mod openapi;
 pub mod ports;
+pub mod rag;
 pub mod tenancy;
 
 #[cfg(target_arch = "wasm32")]

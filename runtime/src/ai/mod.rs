@@ -20,6 +20,7 @@
 //! - a stream that ends without the upstream's end marker (`[DONE]`) is an
 //!   error item, never a silent success.
 
+pub mod embed;
 pub mod openai;
 pub mod plan;
 pub mod wire;

@@ -11,5 +11,6 @@
 //! address another's object.
 
 pub mod budget;
+pub mod doc_index;
 pub mod rate_limiter;
 pub mod sessions;

@@ -430,6 +430,32 @@ impl super::AiBinding for ScriptedUpstream {
         };
         Box::pin(async move { r })
     }
+
+    fn run_json<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<String, super::BindingError>> {
+        let r = self.run_json_sync(model, inputs, options);
+        Box::pin(async move { r })
+    }
+}
+
+impl ScriptedUpstream {
+    fn run_json_sync(&self, model: &str, inputs: String, options: String) -> Result<String, super::BindingError> {
+        self.calls.borrow_mut().push(UpstreamCall {
+            url: model.to_string(),
+            headers: vec![("options", options)],
+            body: serde_json::from_str(&inputs).unwrap_or_default(),
+        });
+        match self.next() {
+            Scripted::Fail(e) => Err(super::BindingError {
+                status: None,
+                message: format!("{e:?}"),
+            }),
+            Scripted::Reply { status, chunks, .. } if status >= 400 => Err(super::BindingError {
+                status: Some(status),
+                message: String::from_utf8_lossy(&chunks.concat()).to_string(),
+            }),
+            Scripted::Reply { chunks, .. } => Ok(String::from_utf8_lossy(&chunks.concat()).to_string()),
+        }
+    }
 }
 
 /// Background work, kept until [`MemoryBackground::drain`] runs it.
@@ -466,5 +492,62 @@ pub struct MemoryMetrics {
 impl super::Metrics for MemoryMetrics {
     fn write(&self, point: &super::DataPoint) {
         self.points.borrow_mut().push(point.clone());
+    }
+}
+
+/// A Vectorize index in memory, with exact cosine search per namespace,
+/// recording the namespace of every call (tests assert on it).
+#[derive(Default)]
+pub struct MemoryVectors {
+    /// id → (namespace, values, metadata)
+    pub vectors: RefCell<std::collections::BTreeMap<String, (String, Vec<f32>, serde_json::Value)>>,
+    /// (method, namespace) of every call.
+    pub calls: RefCell<Vec<(&'static str, String)>>,
+}
+
+impl super::Vectors for MemoryVectors {
+    fn upsert<'a>(
+        &'a self,
+        ns: &'a crate::tenancy::keys::VectorNamespace,
+        vectors: Vec<super::VectorRecord>,
+    ) -> LocalFuture<'a, Result<(), PortError>> {
+        self.calls.borrow_mut().push(("upsert", ns.namespace().to_string()));
+        let mut v = self.vectors.borrow_mut();
+        for r in vectors {
+            v.insert(r.id, (ns.namespace().to_string(), r.values, r.metadata));
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn query<'a>(
+        &'a self,
+        ns: &'a crate::tenancy::keys::VectorNamespace,
+        values: &'a [f32],
+        top_k: u32,
+    ) -> LocalFuture<'a, Result<Vec<super::VectorMatch>, PortError>> {
+        self.calls.borrow_mut().push(("query", ns.namespace().to_string()));
+        let mut m: Vec<super::VectorMatch> = self
+            .vectors
+            .borrow()
+            .iter()
+            .filter(|(_, (n, _, _))| n == ns.namespace())
+            .map(|(id, (_, v, md))| super::VectorMatch {
+                id: id.clone(),
+                score: crate::objects::doc_index::cosine(values, v),
+                metadata: md.clone(),
+            })
+            .collect();
+        m.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        m.truncate(top_k as usize);
+        Box::pin(async move { Ok(m) })
+    }
+
+    fn delete<'a>(&'a self, ns: &'a crate::tenancy::keys::VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
+        self.calls.borrow_mut().push(("delete", ns.namespace().to_string()));
+        let mut v = self.vectors.borrow_mut();
+        for id in ids {
+            v.remove(&id);
+        }
+        Box::pin(async { Ok(()) })
     }
 }

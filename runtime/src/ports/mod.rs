@@ -17,7 +17,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use crate::tenancy::keys::StorageKey;
+use crate::tenancy::keys::{StorageKey, VectorNamespace};
 
 pub mod memory;
 
@@ -187,6 +187,9 @@ pub trait AiBinding {
     /// `run(model, inputs, options)` with `inputs.stream = true`; `inputs`
     /// and `options` are JSON objects.
     fn run_stream<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<BindingRun, BindingError>>;
+    /// `run(model, inputs, options)` without streaming (embeddings,
+    /// rerank); the result as JSON text.
+    fn run_json<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<String, BindingError>>;
 }
 
 /// The `SESSIONS` Durable Object (one object per tenant and user).
@@ -196,6 +199,43 @@ pub trait Sessions {
         object: &'a StorageKey,
         op: &'a crate::objects::sessions::SessionOp,
     ) -> LocalFuture<'a, Result<crate::objects::sessions::SessionReply, PortError>>;
+}
+
+/// The `DOC_INDEX` Durable Object (one object per tenant): catalog,
+/// chunk text, full-text search, jobs and, in development, vectors.
+pub trait DocIndex {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::doc_index::IndexOp,
+    ) -> LocalFuture<'a, Result<crate::objects::doc_index::IndexReply, PortError>>;
+}
+
+/// A vector to store in Vectorize.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorRecord {
+    /// From [`VectorNamespace::vector_id`].
+    pub id: String,
+    pub values: Vec<f32>,
+    /// JSON object: document id, chunk index, title, url, snippet.
+    pub metadata: serde_json::Value,
+}
+
+/// A Vectorize match.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VectorMatch {
+    pub id: String,
+    pub score: f64,
+    pub metadata: serde_json::Value,
+}
+
+/// A Vectorize index binding. Every call takes the tenant's
+/// [`VectorNamespace`]: there is no call path without one.
+pub trait Vectors {
+    fn upsert<'a>(&'a self, ns: &'a VectorNamespace, vectors: Vec<VectorRecord>) -> LocalFuture<'a, Result<(), PortError>>;
+    fn query<'a>(&'a self, ns: &'a VectorNamespace, values: &'a [f32], top_k: u32) -> LocalFuture<'a, Result<Vec<VectorMatch>, PortError>>;
+    /// Delete by ids (ids from `ns.vector_id`, so only the tenant's).
+    fn delete<'a>(&'a self, ns: &'a VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>>;
 }
 
 /// Daily token budgets (the tenant's `RATE_LIMITER` object).
@@ -243,6 +283,9 @@ pub struct Ports {
     pub limiter: Option<Rc<dyn Limiter>>,
     pub budget: Option<Rc<dyn Budget>>,
     pub sessions: Option<Rc<dyn Sessions>>,
+    pub doc_index: Option<Rc<dyn DocIndex>>,
+    /// Vectorize bindings by name.
+    pub vectors: Vec<(&'static str, Rc<dyn Vectors>)>,
     pub upstream: Rc<dyn Upstream>,
     /// The Workers AI binding, if the deployment has one.
     pub ai: Option<Rc<dyn AiBinding>>,

@@ -21,6 +21,8 @@ pub enum Space {
     RateLimit,
     /// API key records (KV).
     ApiKey,
+    /// The tenant's document index (Durable Object name).
+    Docs,
 }
 
 impl Space {
@@ -30,6 +32,49 @@ impl Space {
             Space::Session => "session",
             Space::RateLimit => "ratelimit",
             Space::ApiKey => "apikey",
+            Space::Docs => "docs",
+        }
+    }
+}
+
+/// A tenant's namespace in a Vectorize binding (only
+/// [`TenantCtx::vectors`] builds one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VectorNamespace {
+    binding: &'static str,
+    namespace: &'static str,
+}
+
+impl VectorNamespace {
+    pub fn binding(&self) -> &'static str {
+        self.binding
+    }
+    pub fn namespace(&self) -> &'static str {
+        self.namespace
+    }
+    /// A vector id for a chunk: index-global in Vectorize (at most 64
+    /// bytes), so it is derived from the namespace as well as the chunk —
+    /// two tenants sharing an index can never overwrite each other's
+    /// vectors, whatever their document ids.
+    pub fn vector_id(&self, chunk_id: &str) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.namespace.as_bytes());
+        h.update([0]);
+        h.update(chunk_id.as_bytes());
+        let d = h.finalize();
+        let mut s = String::with_capacity(48);
+        for b in &d[..24] {
+            s.push_str(&format!("{b:02x}"));
+        }
+        s
+    }
+
+    #[cfg(test)]
+    pub fn for_tests(namespace: &'static str) -> VectorNamespace {
+        VectorNamespace {
+            binding: "DOCS",
+            namespace,
         }
     }
 }
@@ -70,6 +115,21 @@ impl TenantCtx {
         StorageKey(k)
     }
 
+    /// The tenant's namespace in its environment's Vectorize index: the
+    /// only way to build a [`VectorNamespace`], so no vector call can be
+    /// made without the tenant's.
+    pub fn vectors(&self, binding: &str) -> Option<VectorNamespace> {
+        self.vector_namespace(binding).map(|ns| VectorNamespace {
+            binding: self
+                .env_config()
+                .vectorize_namespaces
+                .iter()
+                .find(|(b, _)| *b == binding)
+                .map_or("", |(b, _)| *b),
+            namespace: ns,
+        })
+    }
+
     /// The tenant's namespace in a Vectorize binding's index (from its
     /// tenant file; the tenant id unless the file names one). `None` for a
     /// binding that is not a Vectorize binding of the platform.
@@ -103,7 +163,7 @@ mod tests {
             let k = acme.key(Space::Cache, &[p]);
             assert!(k.as_str().starts_with("t/acme/cache/"), "{}", k.as_str());
             assert_eq!(k.as_str().matches('/').count(), 3, "a part added a separator: {}", k.as_str());
-            for space in [Space::Cache, Space::Session, Space::RateLimit, Space::ApiKey] {
+            for space in [Space::Cache, Space::Session, Space::RateLimit, Space::ApiKey, Space::Docs] {
                 for q in evil {
                     assert_ne!(k, globex.key(space, &[q]));
                 }

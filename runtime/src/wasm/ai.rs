@@ -110,6 +110,15 @@ export async function ai_run_stream(ai, model, inputs, options) {
     return [status, String((e && e.message) || e)];
   }
 }
+export async function ai_run_json(ai, model, inputs, options) {
+  try {
+    const out = await ai.run(model, JSON.parse(inputs), JSON.parse(options));
+    return [0, JSON.stringify(out ?? null)];
+  } catch (e) {
+    const status = e && typeof e.status === "number" ? e.status : 0;
+    return [status === 0 ? 1 : status, String((e && e.message) || e)];
+  }
+}
 export function write_point(dataset, index, blobs, doubles) {
   dataset.writeDataPoint({ indexes: [index], blobs: JSON.parse(blobs), doubles: JSON.parse(doubles) });
 }
@@ -127,6 +136,7 @@ extern "C" {
     fn pump_stop(st: &JsValue);
     fn upstream_abort(ctrl: &JsValue, reader: &JsValue);
     fn ai_run_stream(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
+    fn ai_run_json(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn write_point(dataset: &JsValue, index: &str, blobs: &str, doubles: &str) -> Result<(), JsValue>;
     fn wait_until(ctx: &JsValue, promise: &js_sys::Promise);
@@ -270,6 +280,27 @@ impl AiBinding for JsAiBinding {
                 body: body_of(arr.get(1), JsValue::NULL),
                 log_id: arr.get(2).as_string(),
             })
+        })
+    }
+
+    fn run_json<'a>(&'a self, model: &'a str, inputs: String, options: String) -> LocalFuture<'a, Result<String, BindingError>> {
+        Box::pin(async move {
+            let v = JsFuture::from(ai_run_json(&self.0, model, &inputs, &options))
+                .await
+                .map_err(|e| BindingError {
+                    status: None,
+                    message: js_text(&e),
+                })?;
+            let arr: js_sys::Array = v.unchecked_into();
+            let status = arr.get(0).as_f64().unwrap_or(1.0) as u16;
+            let text = arr.get(1).as_string().unwrap_or_default();
+            if status != 0 {
+                return Err(BindingError {
+                    status: (status != 1).then_some(status),
+                    message: text,
+                });
+            }
+            Ok(text)
         })
     }
 }

@@ -101,6 +101,8 @@ fn ports(env: &Env) -> Ports {
         limiter: limiter.clone().map(|l| Rc::new(l) as Rc<dyn Limiter>),
         budget: limiter.map(|l| Rc::new(l) as Rc<dyn Budget>),
         sessions,
+        doc_index: None,
+        vectors: Vec::new(),
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,
         metrics,
