@@ -136,6 +136,38 @@ fn unavailable(what: String) -> Failure {
 
 /// The provider of the tenant's environment.
 pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Failure> {
+    Ok(match adapter(ctx, ports)? {
+        Adapter::Http(h) => Rc::new(h),
+        Adapter::Binding(b) => Rc::new(b),
+    })
+}
+
+/// Embeddings and rerank through the same provider as chat.
+pub fn rag_models(ctx: &TenantCtx, ports: &Ports) -> Result<super::embed::Models, Failure> {
+    Ok(match adapter(ctx, ports)? {
+        Adapter::Http(h) => {
+            let h = Rc::new(h);
+            super::embed::Models {
+                embedder: h.clone(),
+                reranker: h,
+            }
+        }
+        Adapter::Binding(b) => {
+            let b = Rc::new(b);
+            super::embed::Models {
+                embedder: b.clone(),
+                reranker: b,
+            }
+        }
+    })
+}
+
+enum Adapter {
+    Http(OpenAiCompatible),
+    Binding(WorkersAi),
+}
+
+fn adapter(ctx: &TenantCtx, ports: &Ports) -> Result<Adapter, Failure> {
     let secret = |name: Option<&'static str>| -> Result<Option<String>, Failure> {
         match name {
             None => Ok(None),
@@ -151,7 +183,7 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
                 .ai
                 .clone()
                 .ok_or_else(|| unavailable(format!("the Workers AI binding `{binding}`")))?;
-            Rc::new(WorkersAi {
+            Adapter::Binding(WorkersAi {
                 gateway: ctx.config().ai.gateway,
                 binding: b,
             })
@@ -160,7 +192,7 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
             account_id,
             gateway,
             token_secret,
-        } => Rc::new(OpenAiCompatible {
+        } => Adapter::Http(OpenAiCompatible {
             url: OpenAiCompatible::gateway_url(account_id, gateway),
             token: secret(token_secret)?,
             gateway: true,
@@ -176,7 +208,7 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
                 Some(v) if ctx.env().is_development() && !v.is_empty() => v.to_string(),
                 _ => base_url.to_string(),
             };
-            Rc::new(OpenAiCompatible {
+            Adapter::Http(OpenAiCompatible {
                 url: OpenAiCompatible::chat_url(&base),
                 token: secret(api_key_secret)?,
                 gateway: false,

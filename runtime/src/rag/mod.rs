@@ -13,5 +13,8 @@
 //!   of the tenant's namespace and that id.
 
 pub mod chunk;
+pub mod index;
+pub mod ingest;
 pub mod lexical;
+pub mod search;
 pub mod text;
