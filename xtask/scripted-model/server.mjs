@@ -11,7 +11,8 @@
 // Once listening it prints exactly one line to stdout (the readiness signal):
 //   {"scripted_model_server":true,"url":"http://127.0.0.1:PORT/v1","port":PORT}
 // Logs (one line per request unless --quiet) go to stderr. SIGTERM and SIGINT
-// close every connection and exit 0. Dependency-free: node:http only.
+// close every connection and exit 0. Dependency-free: node:http and the
+// sibling lexical.mjs only.
 //
 // Endpoints
 //   GET  /v1/models, /v1/models/:id   OpenAI list / model shapes (any model id
@@ -29,6 +30,8 @@
 //                                     messages / 4); completion_tokens = words
 //                                     emitted. system_fingerprint "scripted".
 //                                     `tools`, `temperature`... are ignored.
+//                                     Two RAG prompt shapes get a scripted
+//                                     answer instead (below).
 //   POST /v1/embeddings               deterministic lexical embedder: feature
 //                                     hashing (FNV-1a) of lowercased words and
 //                                     their character trigrams into 768 signed
@@ -36,9 +39,59 @@
 //                                     normalised; texts sharing words score a
 //                                     higher cosine. encoding_format "base64"
 //                                     (float32 little-endian) is honoured.
+//   POST /v1/rerank, /v1/reranking    the llama.cpp / vLLM / Jina / Cohere
+//                                     rerank shape: {model, query, documents:
+//                                     [string | {text}], top_n?,
+//                                     return_documents?} → {id, model,
+//                                     object: "list", results: [{index,
+//                                     relevance_score, document?: {text}}],
+//                                     usage} sorted by relevance_score
+//                                     descending (ties by index), at most
+//                                     top_n. relevance_score is lexical, in
+//                                     0..1: sigmoid(6 × (coverage + 0.15 ×
+//                                     bigrams) − 3), where coverage is the
+//                                     share of the query's distinct content
+//                                     words (lowercased, stopwords removed,
+//                                     light suffix stemming: s/es/ies/ing/ed)
+//                                     found in the document and bigrams the
+//                                     number of adjacent query content-word
+//                                     pairs also adjacent in the document
+//                                     (lexical.mjs has the details). It
+//                                     honours the status / fail-model headers.
 //   GET  /__scripted/stats            counters and the last 50 requests (below)
 //   POST /__scripted/reset            zeroes the counters and the request log
 // The /v1 prefix is optional. Every response carries `x-scripted-model: true`.
+// The embedder, the rerank score and the RAG scripts live in lexical.mjs,
+// shared with the e2e suite's stand-in Workers AI binding.
+//
+// RAG prompt shapes (chat completions, streamed or not; every directive below
+// still applies, `tokens=N` truncating or padding the scripted text):
+//   QUERY REWRITE    the first message is a system message containing
+//                    "You rewrite search queries". The reply is one JSON
+//                    object {"rewritten":R,"intent":I}: R is the last user
+//                    message lowercased, whitespace collapsed, leading filler
+//                    ("please", "can you", "could you", "tell me", "i want to
+//                    know", each maybe followed by a comma, repeatedly) and
+//                    trailing '?' / '.' removed; I is "how-to" if R starts
+//                    with "how", "question" if it starts with what / why /
+//                    when / where / who / which / is / are / does / do / can
+//                    or the message ended with '?', else "lookup".
+//   GROUNDED ANSWER  a system message contains "numbered sources"; the last
+//                    user message holds blocks
+//                      <source id="N" title="T">\n…text…\n</source>
+//                    then "Question: Q". The reply, for the first (up to) two
+//                    sources, is "<first sentence of the text, whitespace
+//                    collapsed, ≤ 200 chars> [N]" joined by a space ("The
+//                    sources do not contain the answer." when there is none),
+//                    then the lines
+//                      Follow-up questions:
+//                      - What else does T1 say about W?      (≥ 1 source; W:
+//                                                   Q's first content word)
+//                      - How does T1 relate to T2?           (2 sources)
+//                    joined by "\n". Tokens are words with the whitespace
+//                    after them, so streams reassemble the newlines exactly.
+// last_requests entries of chat requests carry `script`: "echo", "rewrite" or
+// "grounded".
 //
 // Streams (`stream: true`) are OpenAI `chat.completion.chunk` SSE: a first
 // chunk with delta {role:"assistant", content:""}, one chunk per token (the
@@ -84,12 +137,13 @@
 // /v1/embeddings honours the x-scripted-status and x-scripted-fail-model
 // headers (its input is not a conversation, so no directives).
 //
-// Stats (GET /__scripted/stats): {requests, completions, embeddings,
+// Stats (GET /__scripted/stats): {requests, completions, embeddings, reranks,
 // errors_injected, streams_started, streams_finished,
 // streams_aborted_by_client, streams_cut, open_streams, open_requests,
 // last_requests: [{at, path, model, stream, include_usage, max_tokens,
-// headers, messages_count, last_user}]} (newest last, at most 50; embeddings
-// requests are logged too, with inputs_count). `requests` counts every
+// headers, messages_count, last_user, script}]} (newest last, at most 50;
+// embeddings and rerank requests are logged too, with inputs_count; rerank
+// with top_n and the query as last_user). `requests` counts every
 // request except /__scripted/*; `completions` the chat requests whose body
 // parsed (injected failures included). A stream counts as started once
 // accepted (before any injected hang) and as aborted by the client when the
@@ -99,6 +153,7 @@
 // "<redacted:Bearer ...last4>".
 
 import http from "node:http";
+import { embed, rank, ragReply, tokenize } from "./lexical.mjs";
 
 // ---------------------------------------------------------------- options
 
@@ -149,7 +204,7 @@ const OPTS = parseArgs(process.argv.slice(2));
 const MAX_BODY = 16 * 1024 * 1024;
 const SPLIT_GAP_MS = 1;
 const LAST_REQUESTS = 50;
-const MODELS = ["scripted-chat", "scripted-chat-small", "scripted-fallback", "scripted-embed"];
+const MODELS = ["scripted-chat", "scripted-chat-small", "scripted-fallback", "scripted-embed", "scripted-rerank"];
 const FILLER = ["lorem", "ipsum", "crème", "brûlée", "dolor", "façade", "sit", "amet", "über", "jalapeño"];
 
 const log = (line) => {
@@ -166,6 +221,7 @@ function resetStats() {
     requests: 0,
     completions: 0,
     embeddings: 0,
+    reranks: 0,
     errors_injected: 0,
     streams_started: 0,
     streams_finished: 0,
@@ -336,23 +392,33 @@ function knobs(lastUser, headers) {
 const estimateTokens = (chars) => Math.ceil(chars / 4);
 const charCount = (s) => [...s].length;
 
-function replyWords(lastUser, wanted) {
-  const echo = [...lastUser.replace(DIRECTIVE, " ").replace(/\s+/g, " ").trim()].slice(0, 200).join("").trim();
-  const text = `Scripted reply to: ${echo || "(empty message)"} — café naïve answer, deterministic and scripted.`;
-  let words = text.split(/\s+/).filter(Boolean);
-  if (wanted !== undefined) {
-    if (words.length > wanted) words = words.slice(0, wanted);
-    for (let i = 0; words.length < wanted; i++) words.push(FILLER[i % FILLER.length]);
+// The reply as pieces: each a word with the whitespace after it (a space, or
+// the newlines of a grounded answer), so that they concatenate to the text.
+// The RAG prompt shapes (lexical.mjs `ragReply`) answer their script; any
+// other conversation gets the echo reply. `tokens=N` truncates or pads with
+// filler words either way.
+function replyPieces(rag, lastUser, wanted) {
+  let pieces;
+  if (rag) pieces = tokenize(rag.text);
+  else {
+    const echo = [...lastUser.replace(DIRECTIVE, " ").replace(/\s+/g, " ").trim()].slice(0, 200).join("").trim();
+    const text = `Scripted reply to: ${echo || "(empty message)"} — café naïve answer, deterministic and scripted.`;
+    pieces = text.split(/\s+/).filter(Boolean).map((w) => w + " ");
   }
-  return words;
+  if (wanted !== undefined) {
+    if (pieces.length > wanted) pieces = pieces.slice(0, wanted);
+    if (pieces.length && pieces.length < wanted && !/\s$/.test(pieces.at(-1))) pieces[pieces.length - 1] += " ";
+    for (let i = 0; pieces.length < wanted; i++) pieces.push(FILLER[i % FILLER.length] + " ");
+  }
+  return pieces;
 }
 
-// The tokens actually emitted: each word with its trailing space, except the
-// last one emitted (so truncated replies do not end in a space).
-function emittedTokens(words, maxTokens) {
-  const n = maxTokens !== undefined && maxTokens < words.length ? maxTokens : words.length;
-  const tokens = words.slice(0, n).map((w, i) => (i < n - 1 ? w + " " : w));
-  return { tokens, finishReason: n < words.length ? "length" : "stop" };
+// The tokens actually emitted: the pieces, the last one emitted without its
+// trailing whitespace (so truncated replies do not end in a space).
+function emittedTokens(pieces, maxTokens) {
+  const n = maxTokens !== undefined && maxTokens < pieces.length ? maxTokens : pieces.length;
+  const tokens = pieces.slice(0, n).map((w, i) => (i < n - 1 ? w : w.trimEnd()));
+  return { tokens, finishReason: n < pieces.length ? "length" : "stop" };
 }
 
 // ---------------------------------------------------------------- chat completions
@@ -380,10 +446,12 @@ async function chatCompletions(req, res, body) {
   const lastUser = users.length ? textOf(users[users.length - 1].content) : "";
   const promptChars = messages.reduce((n, m) => n + (m ? charCount(textOf(m.content)) : 0), 0);
   const k = knobs(lastUser, req.headers);
+  const rag = ragReply(messages);
 
   remember({
     path: req.url,
     model,
+    script: rag ? rag.kind : "echo",
     stream,
     include_usage: includeUsage,
     max_tokens: maxTokens ?? null,
@@ -404,8 +472,8 @@ async function chatCompletions(req, res, body) {
 
   const id = `chatcmpl-scripted-${nextId++}`;
   const created = Math.floor(Date.now() / 1000);
-  const words = replyWords(lastUser, k.tokens);
-  const { tokens, finishReason } = emittedTokens(words, maxTokens === 0 ? 0 : maxTokens);
+  const pieces = replyPieces(rag, lastUser, k.tokens);
+  const { tokens, finishReason } = emittedTokens(pieces, maxTokens === 0 ? 0 : maxTokens);
   const promptTokens = estimateTokens(promptChars);
   const usage = { prompt_tokens: promptTokens, completion_tokens: tokens.length, total_tokens: promptTokens + tokens.length };
 
@@ -580,34 +648,8 @@ async function streamReply(ctx, res, r) {
 
 // ---------------------------------------------------------------- embeddings
 
-function fnv1a(str, seed = 0x811c9dc5) {
-  let h = seed >>> 0;
-  for (const b of Buffer.from(str, "utf8")) {
-    h ^= b;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h >>> 0;
-}
-
-function embed(text, dims) {
-  const v = new Float64Array(dims);
-  const add = (feature, weight) => {
-    const bucket = fnv1a(feature) % dims;
-    const sign = fnv1a(feature, 0x9747b28c) & 1 ? 1 : -1;
-    v[bucket] += sign * weight;
-  };
-  const words = text.toLowerCase().match(/[\p{L}\p{N}]+/gu) ?? [];
-  for (const w of words) {
-    add("w:" + w, 1);
-    const padded = [..."#" + w + "#"];
-    for (let i = 0; i + 3 <= padded.length; i++) add("t:" + padded.slice(i, i + 3).join(""), 0.25);
-  }
-  if (words.length === 0) add("<empty>", 1);
-  let norm = 0;
-  for (const x of v) norm += x * x;
-  norm = Math.sqrt(norm) || 1;
-  return Array.from(v, (x) => x / norm);
-}
+// The embedder (feature hashing of words and trigrams) is lexical.mjs's
+// `embed`, shared with the stand-in Workers AI binding.
 
 async function embeddings(req, res, body) {
   let request;
@@ -655,6 +697,67 @@ async function embeddings(req, res, body) {
   sendJson(res, 200, { object: "list", data, model, usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } });
 }
 
+// ---------------------------------------------------------------- rerank
+
+async function rerank(req, res, body) {
+  let request;
+  try {
+    request = JSON.parse(body.toString("utf8"));
+  } catch {
+    return sendError(res, 400, "Scripted model server: the request body is not valid JSON.");
+  }
+  if (!request || typeof request !== "object" || Array.isArray(request)) {
+    return sendError(res, 400, "Scripted model server: the request body must be a JSON object.");
+  }
+  const { query, documents } = request;
+  if (typeof query !== "string") {
+    return sendError(res, 400, "Scripted model server: `query` must be a string.", "invalid_value");
+  }
+  if (!Array.isArray(documents) || documents.length === 0) {
+    return sendError(res, 400, "Scripted model server: `documents` must be a non-empty array.", "invalid_value");
+  }
+  const texts = documents.map((d) =>
+    typeof d === "string" ? d : d && typeof d === "object" && typeof d.text === "string" ? d.text : null,
+  );
+  if (texts.some((t) => t === null)) {
+    return sendError(res, 400, "Scripted model server: each document must be a string or {text}.", "invalid_value");
+  }
+  const model = typeof request.model === "string" && request.model !== "" ? request.model : "scripted-rerank";
+  stats.reranks++;
+  remember({
+    path: req.url,
+    model,
+    stream: false,
+    headers: recordHeaders(req.headers),
+    messages_count: 0,
+    inputs_count: texts.length,
+    top_n: request.top_n ?? null,
+    last_user: query.slice(0, 1000),
+  });
+  const k = knobs("", req.headers);
+  const failing = k.failModels.find((f) => f.model === model);
+  const status = failing ? failing.status : k.status;
+  if (status !== undefined && status >= 400) {
+    stats.errors_injected++;
+    return sendError(res, status, `Scripted failure: status ${status} injected on purpose.`);
+  }
+  const topN = intIn(request.top_n, 0, texts.length);
+  const ranked = rank(query, texts).slice(0, topN ?? texts.length);
+  const results = ranked.map(({ index, score }) => {
+    const r = { index, relevance_score: score };
+    if (request.return_documents === true) r.document = { text: texts[index] };
+    return r;
+  });
+  const promptTokens = texts.reduce((n, t) => n + estimateTokens(charCount(query) + charCount(t)), 0);
+  sendJson(res, 200, {
+    id: `rerank-scripted-${nextId++}`,
+    model,
+    object: "list",
+    results,
+    usage: { prompt_tokens: promptTokens, total_tokens: promptTokens },
+  });
+}
+
 // ---------------------------------------------------------------- routing
 
 const modelObject = (id) => ({ id, object: "model", created: 1700000000, owned_by: "scripted" });
@@ -697,12 +800,13 @@ async function handle(req, res) {
     if (method !== "GET") return sendError(res, 405, "Use GET.");
     return sendJson(res, 200, modelObject(decodeURIComponent(route.slice("/models/".length))));
   }
-  if (route === "/chat/completions" || route === "/embeddings") {
+  const posts = { "/chat/completions": chatCompletions, "/embeddings": embeddings, "/rerank": rerank, "/reranking": rerank };
+  if (Object.hasOwn(posts, route)) {
     if (method !== "POST") return sendError(res, 405, "Use POST.");
     const read = await readBody(req);
     if (read.error) return;
     if (read.tooLarge) return sendError(res, 413, `Scripted model server: bodies are limited to ${MAX_BODY} bytes.`);
-    return route === "/embeddings" ? embeddings(req, res, read.body) : chatCompletions(req, res, read.body);
+    return posts[route](req, res, read.body);
   }
   return sendError(res, 404, `Scripted model server: no route for ${method} ${path}.`);
 }

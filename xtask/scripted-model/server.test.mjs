@@ -408,6 +408,141 @@ test("bad input never crashes the server", async () => {
   assert.equal((await request("GET", "/v1/models")).status, 200);
 });
 
+// ---------------------------------------------------------------- RAG: rerank, rewrite, grounded answers
+
+const rerank = (body, headers = {}) => request("POST", "/v1/rerank", { body, headers });
+
+test("rerank: lexical scores in 0..1, sorted descending, top_n, both paths and document forms", async () => {
+  const documents = [
+    "Billing invoices are sent monthly to the account owner.",
+    { text: "To reset your password, open Settings and choose Reset password." },
+    "Passwords: resetting one needs the recovery email.",
+    "The weather in Zürich is mild.",
+  ];
+  const res = await rerank({ model: "scripted-rerank", query: "How do I reset my password?", documents });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers["x-scripted-model"], "true");
+  const body = JSON.parse(res.text);
+  assert.equal(body.model, "scripted-rerank");
+  assert.equal(body.object, "list");
+  assert.equal(body.results.length, 4);
+  assert.deepEqual(body.results.map((r) => r.index), [1, 2, 0, 3], "the phrase match first, then the stems-only match, then the rest by index");
+  for (const r of body.results) assert.ok(r.relevance_score > 0 && r.relevance_score < 1, `${r.relevance_score} in 0..1`);
+  const scores = body.results.map((r) => r.relevance_score);
+  assert.deepEqual([...scores].sort((a, b) => b - a), scores);
+  assert.ok(scores[0] > scores[1] && scores[1] > 0.9 && scores[2] < 0.1, scores.join(" "));
+  assert.equal(scores[2], scores[3], "no shared content word: the same floor score");
+  assert.ok(!("document" in body.results[0]));
+
+  const top = JSON.parse((await request("POST", "/rerank", { body: { query: "reset password", documents, top_n: 2, return_documents: true } })).text);
+  assert.deepEqual(top.results.map((r) => r.index), [1, 2]);
+  assert.equal(top.results[0].document.text, documents[1].text);
+  assert.deepEqual(top.results.map((r) => r.relevance_score), scores.slice(0, 2), "stopwords and punctuation do not change the score");
+  assert.deepEqual(JSON.parse((await rerank({ query: "reset password", documents })).text).results, body.results, "deterministic");
+
+  assert.equal((await rerank({ query: "x", documents: [] })).status, 400);
+  assert.equal((await rerank({ query: 1, documents: ["a"] })).status, 400);
+  assert.equal((await rerank({ query: "x", documents: [{ nope: 1 }] })).status, 400);
+  assert.equal((await rerank({ model: "r", query: "x", documents: ["a"] }, { "x-scripted-fail-model": "r:503" })).status, 503);
+  const s = await stats();
+  assert.ok(s.reranks >= 3);
+  assert.equal(s.last_requests.at(-1).path, "/v1/rerank");
+});
+
+const REWRITE_SYSTEM = "You rewrite search queries for a retrieval system. Answer with JSON only.";
+const GROUNDED_SYSTEM = "Answer only from the numbered sources below and cite them as [N].";
+
+// The reply text, streamed (reassembled across awkward boundaries) or not.
+async function replyText(messages, stream, extra = {}) {
+  const res = await request("POST", "/v1/chat/completions", { body: { model: "scripted-chat", messages, stream, ...extra } });
+  assert.equal(res.status, 200, res.text);
+  if (!stream) return JSON.parse(res.text).choices[0].message.content;
+  const { chunks, text, finish } = assemble(sse(res).events);
+  assert.equal(finish, "stop");
+  return { text, chunks };
+}
+
+test("query rewrite: one JSON object {rewritten, intent}, streamed or not", async () => {
+  const cases = [
+    ["Please, can you tell me how to  reset a password?", "how to reset a password", "how-to"],
+    ["Could you  explain   Vectorize namespaces.", "explain vectorize namespaces", "lookup"],
+    ["I want to know what RAG means", "what rag means", "question"],
+    ["does the free plan include search", "does the free plan include search", "question"],
+    ["Refund policy for Europe?", "refund policy for europe", "question"],
+    ["tell me   Pricing tiers.", "pricing tiers", "lookup"],
+    ["Which models are supported", "which models are supported", "question"],
+  ];
+  for (const [asked, rewritten, intent] of cases) {
+    const messages = [
+      { role: "system", content: REWRITE_SYSTEM },
+      { role: "user", content: "an earlier question" },
+      { role: "assistant", content: "an earlier answer" },
+      { role: "user", content: asked },
+    ];
+    const plain = await replyText(messages, false);
+    assert.deepEqual(JSON.parse(plain), { rewritten, intent }, asked);
+    assert.equal(plain, JSON.stringify({ rewritten, intent }));
+    const streamed = await replyText(messages, true);
+    assert.equal(streamed.text, plain);
+    assert.equal(streamed.chunks.length, rewritten.split(" ").length + 2, "role chunk, one chunk per word, finish chunk");
+  }
+  // Only when the FIRST message is the rewrite system prompt.
+  const other = await replyText([{ role: "user", content: "hi" }, { role: "system", content: REWRITE_SYSTEM }], false);
+  assert.match(other, /^Scripted reply to: hi/);
+  // Directives are honoured and not part of the rewrite.
+  const cut = await replyText([{ role: "system", content: REWRITE_SYSTEM }, { role: "user", content: "How to X? [[scripted:tokens=2]]" }], false);
+  assert.equal(cut, '{"rewritten":"how to');
+  const failed = await request("POST", "/v1/chat/completions", { body: { messages: [{ role: "system", content: REWRITE_SYSTEM }, { role: "user", content: "x [[scripted:status=503]]" }] } });
+  assert.equal(failed.status, 503);
+  const s = await stats();
+  assert.equal(s.last_requests.at(-2).script, "rewrite");
+});
+
+const source = (id, title, text) => `<source id="${id}" title="${title}">\n${text}\n</source>`;
+
+test("grounded answer: first sentences with [N], follow-up questions, 0 / 1 / 2+ sources, streamed or not", async () => {
+  const q = "Question: How do I rotate an API key?";
+  const s1 = source(3, "Key rotation guide", "Rotate a key   from the dashboard under Settings.\nOld keys stop working after an hour. More text.");
+  const s2 = source(7, "Security FAQ", "Keys never expire on their own! You should rotate them yearly.");
+  const s3 = source(9, "Ignored", "A third source is never cited.");
+  const long = source(1, "Long", "x".repeat(300) + " and no full stop");
+  const conversation = (user) => [{ role: "system", content: GROUNDED_SYSTEM }, { role: "user", content: user }];
+  const cases = [
+    [
+      `Use these.\n${s1}\n${s2}\n${s3}\n\n${q}`,
+      "Rotate a key from the dashboard under Settings. [3] Keys never expire on their own! [7]\n" +
+        "Follow-up questions:\n" +
+        "- What else does Key rotation guide say about rotate?\n" +
+        "- How does Key rotation guide relate to Security FAQ?",
+    ],
+    [
+      `${s2}\n${q}`,
+      "Keys never expire on their own! [7]\nFollow-up questions:\n- What else does Security FAQ say about rotate?",
+    ],
+    [`No sources matched.\n${q}`, "The sources do not contain the answer.\nFollow-up questions:"],
+    [`${long}\nQuestion: what is this?`, `${"x".repeat(200)} [1]\nFollow-up questions:\n- What else does Long say about this?`],
+  ];
+  for (const [user, want] of cases) {
+    const plain = await replyText(conversation(user), false);
+    assert.equal(plain, want);
+    const streamed = await replyText(conversation(user), true, { stream_options: { include_usage: true } });
+    assert.equal(streamed.text, want, "the stream reassembles the exact text, newlines included");
+    const contents = streamed.chunks.map((c) => c.choices[0]?.delta?.content).filter((t) => t);
+    assert.ok(contents.length >= want.split(/\s+/).length, "one chunk per word");
+    const usage = streamed.chunks.at(-1).usage;
+    assert.equal(usage.completion_tokens, contents.length);
+  }
+  // max_tokens truncates the scripted text like any reply.
+  const res = await request("POST", "/v1/chat/completions", { body: { messages: conversation(`${s2}\n${q}`), max_tokens: 3 } });
+  const c = JSON.parse(res.text);
+  assert.equal(c.choices[0].message.content, "Keys never expire");
+  assert.equal(c.choices[0].finish_reason, "length");
+  // cut still cuts: two tokens, then the connection drops.
+  const cut = await request("POST", "/v1/chat/completions", { body: { stream: true, messages: conversation(`${s2}\n${q} [[scripted:cut]]`) } });
+  assert.ok(cut.error || !cut.complete);
+  assert.equal(sse(cut).events.length, 3);
+});
+
 test("exits cleanly on SIGTERM", async () => {
   process.kill(child.pid, "SIGTERM");
   const { code, signal } = await exited;

@@ -146,10 +146,16 @@ fn test() -> Result<(), ExitCode> {
         .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])))
         .and_then(|()| openapi::validate())
         .and_then(|()| {
-            // The scripted model server's own tests (node --test).
+            // The JavaScript test infrastructure's own tests (node --test): the
+            // scripted model server and the stand-in AI and Vectorize bindings.
             let mut n = Command::new(&tc.node);
-            n.current_dir(&tc.root).args(["--test", "xtask/scripted-model/server.test.mjs"]);
-            run("node --test xtask/scripted-model (the scripted model server)", n)
+            n.current_dir(&tc.root).args([
+                "--test",
+                "xtask/scripted-model/server.test.mjs",
+                "xtask/e2e/standin-ai/worker.test.mjs",
+                "xtask/e2e/standin-vectorize/worker.test.mjs",
+            ]);
+            run("node --test (the scripted model server, the stand-in bindings)", n)
         })
         .and_then(|()| {
             let (passed, failed) = e2e::e2e(&tc)?;
