@@ -86,7 +86,10 @@ fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
             UpstreamTimeout,
         ]),
         Route::SessionGet | Route::SessionDelete => v.push(SessionNotFound),
-        Route::SessionsList => v.push(InvalidRequest),
+        Route::SessionsList | Route::DocumentsList => v.push(InvalidRequest),
+        Route::DocumentsIngest => v.extend([Forbidden, PayloadTooLarge, UpstreamError]),
+        Route::DocumentDelete => v.push(Forbidden),
+        Route::Search => v.extend([InputTooLong, BlockedContent, BudgetExhausted, UpstreamError, UpstreamTimeout]),
         _ => {}
     }
     v.sort_by_key(|c| (c.status(), c.code()));
@@ -162,6 +165,34 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             "The session and its messages are deleted.",
             json_body(g.response::<crate::features::sessions::Deleted>()),
         ),
+        Route::DocumentsIngest => (
+            "200",
+            "The batch was ingested in the request: each document's chunks, and the documents that failed (with why).",
+            json_body(g.response::<crate::features::documents::IngestReport>()),
+        ),
+        Route::DocumentsList => (
+            "200",
+            "The tenant's documents, by id.",
+            json_body(g.response::<crate::features::documents::DocList>()),
+        ),
+        Route::DocumentDelete => (
+            "200",
+            "The document and its chunks are deleted.",
+            json_body(g.response::<crate::features::documents::DocDeleted>()),
+        ),
+        Route::DocumentJob => (
+            "200",
+            "A queued ingestion's progress and per-document errors.",
+            json_body(g.response::<crate::objects::doc_index::JobState>()),
+        ),
+        Route::Search => (
+            "200",
+            "Without `stream`: the answer with its sources, confidence and follow-ups (and `request_id`). With `stream`: server-sent events `query`, `delta` (`{\"text\"}`, the answer as it is written), `sources`, `follow_ups`, then `done` carrying this same object (or `error` and the end). `x-cache: hit|miss|off`.",
+            json!({
+                "text/event-stream": {"schema": {"type": "string"}},
+                "application/json": {"schema": g.response::<crate::features::search::SearchResult>()},
+            }),
+        ),
     };
     let mut r = json!({"description": description});
     if !content.is_null() {
@@ -231,6 +262,29 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
     if spec.path.starts_with("/sessions/") {
         op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The session id (32 hex characters).", "schema": {"type": "string", "maxLength": 128}}]);
     }
+    if matches!(spec.route, Route::DocumentDelete | Route::DocumentJob) {
+        op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The document id as ingested, or the job id.", "schema": {"type": "string", "maxLength": 128}}]);
+    }
+    if spec.route == Route::DocumentsList {
+        op["parameters"] = json!([
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+            {"name": "after", "in": "query", "description": "`next` of the previous page.", "schema": {"type": "string"}},
+        ]);
+    }
+    if spec.route == Route::DocumentsIngest {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::documents::IngestRequest>()}},
+            "x-max-bytes": spec.max_body,
+        });
+    }
+    if spec.route == Route::Search {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::search::SearchRequest>()}},
+            "x-max-bytes": spec.max_body,
+        });
+    }
     if spec.route == Route::SessionsList {
         op["parameters"] = json!([
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
@@ -274,6 +328,11 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::SessionsList => "The caller's chat sessions",
         Route::SessionGet => "One of the caller's chat sessions, with its messages",
         Route::SessionDelete => "Delete one of the caller's chat sessions",
+        Route::DocumentsIngest => "Add or replace documents in the tenant's search index (its `rag ingest-role`)",
+        Route::DocumentsList => "The tenant's documents",
+        Route::DocumentDelete => "Remove a document and its chunks (its `rag ingest-role`)",
+        Route::DocumentJob => "A queued ingestion's progress",
+        Route::Search => "A cited answer from the tenant's documents",
     }
 }
 

@@ -300,7 +300,7 @@ fn options<R: Incoming>(req: &R, allow: &str, cors: &Cors) -> Response {
 
 async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Failure> {
     use crate::features::chat::{self, Flavor};
-    use crate::features::{dev_stream, health, keys, me, sessions};
+    use crate::features::{dev_stream, documents, health, keys, me, search, sessions};
     match route {
         Route::Health => Ok(envelope::data_response(&health::health(s.ctx, s.deployment), s.request_id)),
         Route::Me => me::me(s),
@@ -311,6 +311,11 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
         Route::Chat => chat::chat(s, Flavor::Chat).await,
         Route::ChatCompletions => chat::chat(s, Flavor::OpenAi).await,
         Route::SessionsList => sessions::list(s).await,
+        Route::DocumentsIngest => documents::ingest(s).await,
+        Route::DocumentsList => documents::list(s).await,
+        Route::DocumentDelete => documents::delete(s).await,
+        Route::DocumentJob => documents::job(s).await,
+        Route::Search => search::search(s).await,
         Route::SessionGet => sessions::get(s).await,
         Route::SessionDelete => sessions::delete(s).await,
     }

@@ -25,6 +25,11 @@ pub enum Route {
     SessionsList,
     SessionGet,
     SessionDelete,
+    DocumentsIngest,
+    DocumentsList,
+    DocumentDelete,
+    DocumentJob,
+    Search,
 }
 
 /// Who may call a route.
@@ -61,6 +66,8 @@ pub struct RouteSpec {
 const ADMIN: &[&str] = &["admin"];
 /// A chat request body: up to 512 KiB.
 const CHAT_BODY: u64 = 512 * 1024;
+/// A document batch: up to 8 MiB.
+const DOCS_BODY: u64 = 8 * 1024 * 1024;
 const ANYONE: Access = Access::Principal { roles: &[] };
 
 /// A table entry; every route behind a principal is rate-limited.
@@ -124,6 +131,14 @@ pub static ROUTES: &[RouteSpec] = &[
     spec("/sessions", Method::Get, Route::SessionsList, "sessions.list", ANYONE, 0),
     spec("/sessions/{id}", Method::Get, Route::SessionGet, "sessions.get", ANYONE, 0),
     spec("/sessions/{id}", Method::Delete, Route::SessionDelete, "sessions.delete", ANYONE, 0),
+    spec("/documents", Method::Post, Route::DocumentsIngest, "documents.ingest", ANYONE, DOCS_BODY),
+    spec("/documents", Method::Get, Route::DocumentsList, "documents.list", ANYONE, 0),
+    spec("/documents/{id}", Method::Delete, Route::DocumentDelete, "documents.delete", ANYONE, 0),
+    spec("/documents/jobs/{id}", Method::Get, Route::DocumentJob, "documents.job", ANYONE, 0),
+    RouteSpec {
+        budgeted: true,
+        ..spec("/search", Method::Post, Route::Search, "search", ANYONE, 16 * 1024)
+    },
     RouteSpec {
         dev_only: true,
         ..spec("/v1/dev/stream", Method::Get, Route::DevStream, "dev.stream", ANYONE, 0)

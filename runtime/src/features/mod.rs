@@ -10,11 +10,16 @@
 //!   (development environments only);
 //! - [`chat`]: `POST /chat` and `POST /v1/chat/completions` (OpenAI-compatible);
 //! - [`sessions`]: `GET /sessions`, `GET|DELETE /sessions/{id}`, the
-//!   caller's own chat sessions.
+//!   caller's own chat sessions;
+//! - [`documents`]: `POST|GET /documents`, `DELETE /documents/{id}`,
+//!   `GET /documents/jobs/{id}`, the tenant's searchable documents;
+//! - [`search`]: `POST /search`, a cited answer from those documents.
 
 pub mod chat;
 pub mod dev_stream;
+pub mod documents;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod search;
 pub mod sessions;

@@ -233,3 +233,16 @@ impl Sessions for DoSessions {
         Box::pin(do_call(&self.0, object, "/op", op))
     }
 }
+
+/// The `DOC_INDEX` Durable Object namespace.
+pub struct DoDocIndex(pub worker::ObjectNamespace);
+
+impl crate::ports::DocIndex for DoDocIndex {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::doc_index::IndexOp,
+    ) -> LocalFuture<'a, Result<crate::objects::doc_index::IndexReply, PortError>> {
+        Box::pin(do_call(&self.0, object, "/op", op))
+    }
+}

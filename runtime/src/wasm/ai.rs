@@ -8,6 +8,7 @@ use worker::js_sys;
 use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 
+use crate::tenancy::keys::VectorNamespace;
 use crate::ports::{
     AiBinding, Background, BindingError, BindingRun, ByteStream, DataPoint, FetchError, LocalFuture, Metrics, PortError, StreamedResponse,
     Upstream,
@@ -119,6 +120,27 @@ export async function ai_run_json(ai, model, inputs, options) {
     return [status === 0 ? 1 : status, String((e && e.message) || e)];
   }
 }
+// Vectorize (workers-rs has no binding for it). Answers are
+// [error or "", JSON result].
+export async function vz_upsert(index, namespace, vectors) {
+  try {
+    const v = JSON.parse(vectors).map((x) => ({ id: x.id, values: x.values, namespace, metadata: x.metadata }));
+    await index.upsert(v);
+    return "";
+  } catch (e) { return String((e && e.message) || e) || "upsert failed"; }
+}
+export async function vz_query(index, namespace, values, topK) {
+  try {
+    const r = await index.query(values, { topK, namespace, returnMetadata: "all", returnValues: false });
+    return ["", JSON.stringify((r && r.matches) || [])];
+  } catch (e) { return [String((e && e.message) || e) || "query failed", ""]; }
+}
+export async function vz_delete(index, ids) {
+  try {
+    await index.deleteByIds(JSON.parse(ids));
+    return "";
+  } catch (e) { return String((e && e.message) || e) || "delete failed"; }
+}
 export function write_point(dataset, index, blobs, doubles) {
   dataset.writeDataPoint({ indexes: [index], blobs: JSON.parse(blobs), doubles: JSON.parse(doubles) });
 }
@@ -137,6 +159,9 @@ extern "C" {
     fn upstream_abort(ctrl: &JsValue, reader: &JsValue);
     fn ai_run_stream(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
     fn ai_run_json(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
+    fn vz_upsert(index: &JsValue, namespace: &str, vectors: &str) -> js_sys::Promise;
+    fn vz_query(index: &JsValue, namespace: &str, values: &js_sys::Float32Array, top_k: u32) -> js_sys::Promise;
+    fn vz_delete(index: &JsValue, ids: &str) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     fn write_point(dataset: &JsValue, index: &str, blobs: &str, doubles: &str) -> Result<(), JsValue>;
     fn wait_until(ctx: &JsValue, promise: &js_sys::Promise);
@@ -301,6 +326,65 @@ impl AiBinding for JsAiBinding {
                 });
             }
             Ok(text)
+        })
+    }
+}
+
+/// A Vectorize index binding. The namespace comes only from a
+/// [`VectorNamespace`] (the tenant's); every upserted vector carries it,
+/// every query is restricted to it, and deletes name ids derived from it.
+pub struct JsVectorize(pub JsValue);
+
+async fn vz_done(p: js_sys::Promise) -> Result<(), PortError> {
+    let v = JsFuture::from(p).await.map_err(|e| PortError(js_text(&e)))?;
+    match v.as_string() {
+        Some(e) if !e.is_empty() => Err(PortError(e)),
+        _ => Ok(()),
+    }
+}
+
+impl crate::ports::Vectors for JsVectorize {
+    fn upsert<'a>(&'a self, ns: &'a VectorNamespace, vectors: Vec<crate::ports::VectorRecord>) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move {
+            let v: Vec<serde_json::Value> = vectors
+                .into_iter()
+                .map(|r| serde_json::json!({"id": r.id, "values": r.values, "metadata": r.metadata}))
+                .collect();
+            let json = serde_json::to_string(&v).map_err(|e| PortError(e.to_string()))?;
+            vz_done(vz_upsert(&self.0, ns.namespace(), &json)).await
+        })
+    }
+
+    fn query<'a>(&'a self, ns: &'a VectorNamespace, values: &'a [f32], top_k: u32) -> LocalFuture<'a, Result<Vec<crate::ports::VectorMatch>, PortError>> {
+        Box::pin(async move {
+            let arr = js_sys::Float32Array::from(values);
+            let v = JsFuture::from(vz_query(&self.0, ns.namespace(), &arr, top_k))
+                .await
+                .map_err(|e| PortError(js_text(&e)))?;
+            let a: js_sys::Array = v.unchecked_into();
+            let err = a.get(0).as_string().unwrap_or_default();
+            if !err.is_empty() {
+                return Err(PortError(err));
+            }
+            let matches: Vec<serde_json::Value> =
+                serde_json::from_str(&a.get(1).as_string().unwrap_or_default()).map_err(|e| PortError(e.to_string()))?;
+            Ok(matches
+                .into_iter()
+                .filter_map(|m| {
+                    Some(crate::ports::VectorMatch {
+                        id: m.get("id")?.as_str()?.to_string(),
+                        score: m.get("score")?.as_f64()?,
+                        metadata: m.get("metadata").cloned().unwrap_or_default(),
+                    })
+                })
+                .collect())
+        })
+    }
+
+    fn delete<'a>(&'a self, _ns: &'a VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(&ids).map_err(|e| PortError(e.to_string()))?;
+            vz_done(vz_delete(&self.0, &json)).await
         })
     }
 }

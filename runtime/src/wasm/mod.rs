@@ -58,6 +58,7 @@ fn ports(env: &Env) -> Ports {
     let mut kv: Vec<(&'static str, Rc<dyn Kv>)> = Vec::new();
     let mut ai_binding: Option<Rc<dyn AiBinding>> = None;
     let mut metrics: Option<Rc<dyn Metrics>> = None;
+    let mut vectors: Vec<(&'static str, Rc<dyn crate::ports::Vectors>)> = Vec::new();
     for (name, kind) in tenants::Env::BINDINGS {
         match kind {
             "kv" => {
@@ -67,6 +68,11 @@ fn ports(env: &Env) -> Ports {
             }
             "ai" => ai_binding = ai::binding(env, name).map(|v| Rc::new(JsAiBinding(v)) as Rc<dyn AiBinding>),
             "analytics-engine" => metrics = ai::binding(env, name).map(|v| Rc::new(AeMetrics(v)) as Rc<dyn Metrics>),
+            "vectorize" => {
+                if let Some(v) = ai::binding(env, name) {
+                    vectors.push((name, Rc::new(ai::JsVectorize(v)) as Rc<dyn crate::ports::Vectors>));
+                }
+            }
             _ => {}
         }
     }
@@ -101,8 +107,8 @@ fn ports(env: &Env) -> Ports {
         limiter: limiter.clone().map(|l| Rc::new(l) as Rc<dyn Limiter>),
         budget: limiter.map(|l| Rc::new(l) as Rc<dyn Budget>),
         sessions,
-        doc_index: None,
-        vectors: Vec::new(),
+        doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(ns)) as Rc<dyn crate::ports::DocIndex>),
+        vectors,
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,
         metrics,

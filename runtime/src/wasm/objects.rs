@@ -469,3 +469,357 @@ impl DurableObject for ChatSession {
         }
     }
 }
+
+/// `DOC_INDEX`: one object per tenant (named by
+/// `TenantCtx::key(Space::Docs)`), `POST /op` with an
+/// [`crate::objects::doc_index::IndexOp`]. SQLite tables: `docs` (the
+/// catalog, one JSON row per document), `chunks` (text, and in
+/// development the vector as a little-endian `f32` blob), `fts` (FTS5,
+/// Porter stemmer) over the chunks' text, `jobs`, `meta` (the version).
+/// Every operation runs without awaiting, so it is atomic. Vectors are
+/// read from storage once and kept in memory for exact cosine search,
+/// updated by every write.
+#[durable_object]
+pub struct DocIndex {
+    state: State,
+    ready: Cell<bool>,
+    vectors: RefCell<Option<Vec<(String, Vec<f32>)>>>,
+}
+
+const INDEX_SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS docs (id TEXT PRIMARY KEY, json TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, doc_id TEXT NOT NULL, idx INTEGER NOT NULL, text TEXT NOT NULL, vector BLOB)",
+    "CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks (doc_id)",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS fts USING fts5(id UNINDEXED, text, tokenize='porter unicode61')",
+    "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, json TEXT NOT NULL)",
+];
+
+#[derive(serde::Deserialize)]
+struct IdRow {
+    id: String,
+}
+
+#[derive(serde::Deserialize)]
+struct JsonRow {
+    json: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ChunkDbRow {
+    id: String,
+    doc_id: String,
+    idx: f64,
+    text: String,
+}
+
+#[derive(serde::Deserialize)]
+struct LexRow {
+    id: String,
+    score: f64,
+}
+
+#[derive(serde::Deserialize)]
+struct VersionRow {
+    v: f64,
+}
+
+fn f32s_to_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_to_f32s(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+}
+
+/// An FTS5 query: the query's words, each quoted, OR-ed (BM25 ranks
+/// documents with more and rarer words first).
+fn fts_query(q: &str) -> Option<String> {
+    let words: Vec<String> = crate::rag::lexical::query_terms(q)
+        .into_iter()
+        .map(|w| format!("\"{}\"", w.replace('"', "")))
+        .collect();
+    (!words.is_empty()).then(|| words.join(" OR "))
+}
+
+impl DocIndex {
+    fn sql(&self) -> Result<worker::SqlStorage, Failure> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            for q in INDEX_SCHEMA {
+                sql.exec(q, None).map_err(bad)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    fn version(sql: &worker::SqlStorage) -> Result<u64, Failure> {
+        let v: Vec<VersionRow> = sql
+            .exec("SELECT v FROM meta WHERE k = 'version'", None)
+            .map_err(bad)?
+            .to_array()
+            .map_err(bad)?;
+        Ok(v.first().map_or(0, |r| r.v as u64))
+    }
+
+    fn bump(sql: &worker::SqlStorage) -> Result<u64, Failure> {
+        sql.exec(
+            "INSERT INTO meta (k, v) VALUES ('version', 1) ON CONFLICT(k) DO UPDATE SET v = v + 1",
+            None,
+        )
+        .map_err(bad)?;
+        Self::version(sql)
+    }
+
+    fn chunk_ids(sql: &worker::SqlStorage, doc_id: &str) -> Result<Vec<String>, Failure> {
+        let rows: Vec<IdRow> = sql
+            .exec("SELECT id FROM chunks WHERE doc_id = ? ORDER BY idx", vec![doc_id.into()])
+            .map_err(bad)?
+            .to_array()
+            .map_err(bad)?;
+        Ok(rows.into_iter().map(|r| r.id).collect())
+    }
+
+    fn remove_chunks(&self, sql: &worker::SqlStorage, ids: &[String]) -> Result<(), Failure> {
+        for id in ids {
+            sql.exec("DELETE FROM chunks WHERE id = ?", vec![id.as_str().into()]).map_err(bad)?;
+            sql.exec("DELETE FROM fts WHERE id = ?", vec![id.as_str().into()]).map_err(bad)?;
+        }
+        if let Some(v) = self.vectors.borrow_mut().as_mut() {
+            v.retain(|(id, _)| !ids.contains(id));
+        }
+        Ok(())
+    }
+
+    /// Every stored vector (loaded once per instance).
+    fn load_vectors(&self, sql: &worker::SqlStorage) -> Result<(), Failure> {
+        if self.vectors.borrow().is_some() {
+            return Ok(());
+        }
+        let mut all = Vec::new();
+        for row in sql.exec("SELECT id, vector FROM chunks WHERE vector IS NOT NULL", None).map_err(bad)?.raw() {
+            let row = row.map_err(bad)?;
+            if let (Some(worker::SqlStorageValue::String(id)), Some(worker::SqlStorageValue::Blob(b))) = (row.first(), row.get(1)) {
+                all.push((id.clone(), bytes_to_f32s(b)));
+            }
+        }
+        *self.vectors.borrow_mut() = Some(all);
+        Ok(())
+    }
+
+    fn docs_by_id(sql: &worker::SqlStorage, ids: &[&str]) -> Result<std::collections::HashMap<String, crate::objects::doc_index::DocMeta>, Failure> {
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            if out.contains_key(*id) {
+                continue;
+            }
+            let rows: Vec<JsonRow> = sql
+                .exec("SELECT json FROM docs WHERE id = ?", vec![(*id).into()])
+                .map_err(bad)?
+                .to_array()
+                .map_err(bad)?;
+            if let Some(r) = rows.first() {
+                if let Ok(d) = serde_json::from_str(&r.json) {
+                    out.insert(id.to_string(), d);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn apply(&self, op: crate::objects::doc_index::IndexOp) -> Result<crate::objects::doc_index::IndexReply, Failure> {
+        use crate::objects::doc_index::{cosine, ChunkRow, Hit, IndexOp, IndexReply, JobState};
+        let sql = self.sql()?;
+        Ok(match op {
+            IndexOp::Put { doc, chunks } => {
+                let keep: Vec<String> = chunks.iter().map(|c| crate::rag::chunk::chunk_id(&doc.id, c.index)).collect();
+                let old = Self::chunk_ids(&sql, &doc.id)?;
+                let stale: Vec<String> = old.iter().filter(|id| !keep.contains(id)).cloned().collect();
+                // Every old chunk goes (kept ids are written again below).
+                self.remove_chunks(&sql, &old)?;
+                let loaded = self.vectors.borrow().is_some();
+                for (c, id) in chunks.iter().zip(&keep) {
+                    let blob = c.vector.as_ref().map(|v| worker::SqlStorageValue::Blob(f32s_to_bytes(v)));
+                    sql.exec(
+                        "INSERT INTO chunks (id, doc_id, idx, text, vector) VALUES (?, ?, ?, ?, ?)",
+                        vec![
+                            id.as_str().into(),
+                            doc.id.as_str().into(),
+                            i64::from(c.index).into(),
+                            c.text.as_str().into(),
+                            blob.unwrap_or(worker::SqlStorageValue::Null),
+                        ],
+                    )
+                    .map_err(bad)?;
+                    sql.exec("INSERT INTO fts (id, text) VALUES (?, ?)", vec![id.as_str().into(), c.text.as_str().into()])
+                        .map_err(bad)?;
+                    if let (true, Some(v)) = (loaded, &c.vector) {
+                        if let Some(all) = self.vectors.borrow_mut().as_mut() {
+                            all.push((id.clone(), v.clone()));
+                        }
+                    }
+                }
+                let json = serde_json::to_string(&doc).map_err(bad)?;
+                sql.exec(
+                    "INSERT INTO docs (id, json) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET json = excluded.json",
+                    vec![doc.id.as_str().into(), json.into()],
+                )
+                .map_err(bad)?;
+                IndexReply::Put {
+                    version: Self::bump(&sql)?,
+                    stale,
+                }
+            }
+            IndexOp::Delete { doc_id } => {
+                let removed = Self::chunk_ids(&sql, &doc_id)?;
+                self.remove_chunks(&sql, &removed)?;
+                let existed = !Self::docs_by_id(&sql, &[doc_id.as_str()])?.is_empty();
+                sql.exec("DELETE FROM docs WHERE id = ?", vec![doc_id.as_str().into()]).map_err(bad)?;
+                let version = if existed { Self::bump(&sql)? } else { Self::version(&sql)? };
+                IndexReply::Deleted { version, removed }
+            }
+            IndexOp::List { after, limit } => {
+                let limit = limit.clamp(1, 1000);
+                let rows: Vec<JsonRow> = sql
+                    .exec(
+                        "SELECT json FROM docs WHERE id > ? ORDER BY id LIMIT ?",
+                        vec![after.unwrap_or_default().into(), i64::from(limit + 1).into()],
+                    )
+                    .map_err(bad)?
+                    .to_array()
+                    .map_err(bad)?;
+                let mut docs: Vec<crate::objects::doc_index::DocMeta> = rows.iter().filter_map(|r| serde_json::from_str(&r.json).ok()).collect();
+                let next = (docs.len() > limit as usize).then(|| docs[limit as usize - 1].id.clone());
+                docs.truncate(limit as usize);
+                IndexReply::Docs { docs, next }
+            }
+            IndexOp::Search { lexical, vector, fetch } => {
+                let mut lex = Vec::new();
+                if let Some(q) = lexical {
+                    if let Some(m) = fts_query(&q.query) {
+                        let rows: Vec<LexRow> = sql
+                            .exec(
+                                "SELECT id, -bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
+                                vec![m.into(), i64::from(q.k.min(100)).into()],
+                            )
+                            .map_err(bad)?
+                            .to_array()
+                            .map_err(bad)?;
+                        lex = rows.into_iter().map(|r| Hit { id: r.id, score: r.score }).collect();
+                    }
+                }
+                let mut vec_hits = Vec::new();
+                if let Some(q) = vector {
+                    self.load_vectors(&sql)?;
+                    if let Some(all) = self.vectors.borrow().as_ref() {
+                        vec_hits = all.iter().map(|(id, v)| Hit { id: id.clone(), score: cosine(&q.values, v) }).collect();
+                    }
+                    vec_hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+                    vec_hits.truncate(q.k.min(100) as usize);
+                }
+                let mut want: Vec<String> = lex.iter().map(|h| h.id.clone()).chain(vec_hits.iter().map(|h| h.id.clone())).chain(fetch).collect();
+                want.sort();
+                want.dedup();
+                let mut found = Vec::new();
+                for id in &want {
+                    let r: Vec<ChunkDbRow> = sql
+                        .exec("SELECT id, doc_id, idx, text FROM chunks WHERE id = ?", vec![id.as_str().into()])
+                        .map_err(bad)?
+                        .to_array()
+                        .map_err(bad)?;
+                    found.extend(r);
+                }
+                let docs = Self::docs_by_id(&sql, &found.iter().map(|r| r.doc_id.as_str()).collect::<Vec<_>>())?;
+                let rows = found
+                    .into_iter()
+                    .filter_map(|r| {
+                        let d = docs.get(&r.doc_id)?;
+                        Some(ChunkRow {
+                            id: r.id,
+                            doc_id: r.doc_id,
+                            index: r.idx as u32,
+                            title: d.title.clone(),
+                            url: d.url.clone(),
+                            text: r.text,
+                        })
+                    })
+                    .collect();
+                IndexReply::Found {
+                    lexical: lex,
+                    vector: vec_hits,
+                    rows,
+                    version: Self::version(&sql)?,
+                }
+            }
+            IndexOp::Version => IndexReply::Version { version: Self::version(&sql)? },
+            IndexOp::JobStart { job, total, now_ms } => {
+                let j = JobState {
+                    id: job.clone(),
+                    state: if total == 0 { "done" } else { "queued" }.into(),
+                    total,
+                    done: 0,
+                    failed: 0,
+                    errors: Vec::new(),
+                    created_ms: now_ms,
+                    updated_ms: now_ms,
+                };
+                sql.exec(
+                    "INSERT OR REPLACE INTO jobs (id, json) VALUES (?, ?)",
+                    vec![job.as_str().into(), serde_json::to_string(&j).map_err(bad)?.into()],
+                )
+                .map_err(bad)?;
+                IndexReply::Job { job: Some(j) }
+            }
+            IndexOp::JobReport { job, done, errors, now_ms } => {
+                let rows: Vec<JsonRow> = sql
+                    .exec("SELECT json FROM jobs WHERE id = ?", vec![job.as_str().into()])
+                    .map_err(bad)?
+                    .to_array()
+                    .map_err(bad)?;
+                let mut j: Option<JobState> = rows.first().and_then(|r| serde_json::from_str(&r.json).ok());
+                if let Some(j) = j.as_mut() {
+                    crate::objects::doc_index::advance(j, done, errors, now_ms);
+                    sql.exec(
+                        "UPDATE jobs SET json = ? WHERE id = ?",
+                        vec![serde_json::to_string(&j).map_err(bad)?.into(), job.as_str().into()],
+                    )
+                    .map_err(bad)?;
+                }
+                IndexReply::Job { job: j }
+            }
+            IndexOp::JobGet { job } => {
+                let rows: Vec<JsonRow> = sql
+                    .exec("SELECT json FROM jobs WHERE id = ?", vec![job.as_str().into()])
+                    .map_err(bad)?
+                    .to_array()
+                    .map_err(bad)?;
+                IndexReply::Job {
+                    job: rows.first().and_then(|r| serde_json::from_str(&r.json).ok()),
+                }
+            }
+        })
+    }
+}
+
+impl DurableObject for DocIndex {
+    fn new(state: State, _env: Env) -> Self {
+        DocIndex {
+            state,
+            ready: Cell::new(false),
+            vectors: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
+        object_reply(async {
+            if req.method() != worker::Method::Post || req.path() != "/op" {
+                return Err(Failure::new(ErrorCode::NotFound, "DocIndex serves POST /op"));
+            }
+            let op: crate::objects::doc_index::IndexOp = req.json().await.map_err(bad)?;
+            let reply = self.apply(op)?;
+            worker::Response::from_json(&reply).map_err(bad)
+        })
+        .await
+    }
+}

@@ -395,7 +395,7 @@ impl Reservation {
 /// Charge the rate limit and reserve the budget in one round trip to the
 /// tenant's `RATE_LIMITER` object (the limit alone when the tenant has no
 /// budget); the reservation to settle later.
-async fn limit_and_reserve<R: Incoming>(
+pub(crate) async fn limit_and_reserve<R: Incoming>(
     s: &Scope<'_, R>,
     principal: &crate::auth::Principal,
     amount: u64,
