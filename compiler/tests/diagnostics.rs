@@ -256,7 +256,8 @@ fn json_tenant(id: &str, account: &str, n: u8) -> String {
             r#"    "{env}": {{
       "hosts": ["{env}.{id}{n}.example.com"],
       "kv": {{ "CACHE": {{ "id": "{}" }} }},
-      "vectorize": {{ "DOCS": {{ "index": "{id}{n}-docs-{env}" }} }}
+      "vectorize": {{ "DOCS": {{ "index": "{id}{n}-docs-{env}" }} }},
+      "queues": {{ "INGEST": {{ "name": "{id}{n}-ingest-{env}" }} }}
     }}"#,
             kv(k)
         )
@@ -290,6 +291,7 @@ fn kdl_tenant(id: &str, account: &str, n: u8) -> String {
         host "{env}.{id}{n}.example.com"
         kv CACHE id="{}"
         vectorize DOCS index="{id}{n}-docs-{env}"
+        queue INGEST name="{id}{n}-ingest-{env}"
     }}
 "#,
             kv(k)
@@ -741,6 +743,7 @@ fn environment_without_settings_is_missing() {
         host "acme.stage.example.com"
         kv CACHE id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b"
         vectorize DOCS index="acme-docs-stage"
+        queue INGEST name="acme-ingest-stage"
         // The default, written out: the platform's `ai` binding, through acme-gw.
         ai-provider "workers-ai"
     }
@@ -829,7 +832,8 @@ fn json_environment_without_settings_is_missing() {
             r#"    "stage": {
       "hosts": ["initech-stage.example.net"],
       "kv": { "CACHE": { "id": "5e6f708192a3b4c5d6e7f80112233445" } },
-      "vectorize": { "DOCS": { "index": "shared-docs-stage" } }
+      "vectorize": { "DOCS": { "index": "shared-docs-stage" } },
+      "queues": { "INGEST": { "name": "initech-ingest-stage" } }
     },
 "#,
             "",
