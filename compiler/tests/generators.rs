@@ -358,3 +358,25 @@ fn add_binding_on_a_jsonc_platform_keeps_its_comments() {
     fill_placeholders(&t);
     assert_eq!(codes(&t), Vec::<String>::new());
 }
+
+#[test]
+fn add_binding_queue_asks_every_environment_for_its_own_queue() {
+    let r = examples();
+    let t = r.path().join("tenants");
+    ok(&run(r.path(), &["add", "binding", "queue", "JOBS"]));
+    assert!(read(&t.join("platform.kdl")).contains("\n    queue JOBS\n"));
+    assert!(read(&t.join("acme.kdl")).contains(r#"queue JOBS name="TODO: queue name (wrangler queues create acme-jobs-stage)""#));
+    // Three tenants, three environments: one queue name each.
+    let c = codes(&t);
+    assert_eq!(c.len(), 9, "{c:?}");
+    assert!(c.iter().all(|c| c == "tenant::placeholder"), "{c:?}");
+    assert_eq!(fill_placeholders(&t), 9);
+    assert_eq!(codes(&t), Vec::<String>::new());
+    ok(&run(r.path(), &["build"]));
+    let config = read(&r.path().join("out/prod/acme.wrangler.jsonc"));
+    assert!(config.contains(r#""binding": "JOBS""#), "{config}");
+    // A queue takes no settings.
+    let o = run(r.path(), &["add", "binding", "queue", "MORE_JOBS", "--dataset", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dataset does not apply to a `queue` binding"));
+}
