@@ -203,6 +203,10 @@ pub struct RegistryEnv {
     /// Who may call (methods and their public identifiers; no key material).
     #[serde(default)]
     pub auth: RegistryAuth,
+    /// Which vector index serves RAG here: `local` (the `DocIndex` Durable
+    /// Object, in development environments), `vectorize` or `none`.
+    #[serde(default)]
+    pub vector_index: String,
 }
 
 /// The auth of one environment as the registry shows it.
@@ -358,6 +362,7 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                     sha256: sha.clone(),
                 },
                 auth: RegistryAuth::of(&e.auth),
+                vector_index: e.vector_index.adapter().to_string(),
             });
             outputs.push(Output {
                 path,

@@ -344,7 +344,32 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         }
 
         #[derive(Debug, Clone, Copy, PartialEq)]
-        pub struct RagConfig { pub chunk_size: u32, pub overlap: u32, pub top_k: u32, pub min_score: f64 }
+        pub struct RagConfig {
+            pub chunk_size: u32,
+            pub overlap: u32,
+            pub top_k: u32,
+            pub min_score: f64,
+            /// Keyword (full-text) matches next to the vector search.
+            pub hybrid: bool,
+            /// A `reranking` model applied to the retrieved chunks.
+            pub rerank_model: ::core::option::Option<&'static str>,
+            /// The role allowed to add documents.
+            pub ingest_role: &'static str,
+            /// The vector size of the platform's Vectorize index (0 without one).
+            pub embedding_dimensions: u32,
+        }
+
+        /// Which vector index serves RAG in one environment.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum VectorIndex {
+            /// No Vectorize binding: no search.
+            None,
+            /// A development environment: the local index, the `DocIndex`
+            /// Durable Object bound as `object`.
+            Local { object: &'static str },
+            /// The tenant's Vectorize index, bound as `binding`.
+            Vectorize { binding: &'static str },
+        }
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct SessionsConfig {
@@ -449,6 +474,10 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub auth: AuthConfig,
             /// How this environment reaches its models.
             pub ai_provider: AiProvider,
+            /// Which vector index serves RAG here.
+            pub vector_index: VectorIndex,
+            /// The queue binding that takes documents to ingest, when there is one.
+            pub ingest_queue: ::core::option::Option<&'static str>,
         }
 
         /// A tenant's static config.
@@ -518,6 +547,11 @@ fn env_tokens(model: &Model) -> TokenStream {
                 quote!(VectorizeIndex::from_env(&env, #name)),
                 "Vectorize index",
             ),
+            BindingKind::Queue => (
+                quote!(QueueProducer),
+                quote!(QueueProducer::from_env(&env, #name)),
+                "Queue producer",
+            ),
         };
         let doc = format!("The `{name}` binding ({what}).");
         fields.push(quote!(#f: #ty));
@@ -544,6 +578,7 @@ fn env_tokens(model: &Model) -> TokenStream {
             BindingKind::Ai => "ai",
             BindingKind::AnalyticsEngine { .. } => "analytics-engine",
             BindingKind::Vectorize { .. } => "vectorize",
+            BindingKind::Queue => "queue",
         };
         table.push(quote!((#name, #kind)));
     }
@@ -583,20 +618,49 @@ fn env_tokens(model: &Model) -> TokenStream {
             js: ::worker::wasm_bindgen::JsValue,
         }
 
+        /// The bound JavaScript object of a binding workers-rs has no
+        /// (enabled) wrapper for.
+        fn js_binding(env: &::worker::Env, binding: &'static str) -> ::worker::Result<::worker::wasm_bindgen::JsValue> {
+            let js = ::worker::js_sys::Reflect::get(env, &::worker::wasm_bindgen::JsValue::from_str(binding))
+                .map_err(|_| ::worker::Error::from(::std::format!("cannot read binding `{binding}`")))?;
+            if js.is_undefined() || js.is_null() {
+                return ::core::result::Result::Err(::worker::Error::from(::std::format!("binding `{binding}` is not defined")));
+            }
+            ::core::result::Result::Ok(js)
+        }
+
         impl VectorizeIndex {
             fn from_env(env: &::worker::Env, binding: &'static str) -> ::worker::Result<Self> {
-                let js = ::worker::js_sys::Reflect::get(env, &::worker::wasm_bindgen::JsValue::from_str(binding))
-                    .map_err(|_| ::worker::Error::from(::std::format!("cannot read binding `{binding}`")))?;
-                if js.is_undefined() || js.is_null() {
-                    return ::core::result::Result::Err(::worker::Error::from(::std::format!("binding `{binding}` is not defined")));
-                }
-                ::core::result::Result::Ok(VectorizeIndex { binding, js })
+                ::core::result::Result::Ok(VectorizeIndex { binding, js: js_binding(env, binding)? })
             }
             /// The binding name.
             pub fn binding(&self) -> &'static str {
                 self.binding
             }
             /// The bound object, for the Vectorize adapter's externs.
+            pub fn as_js(&self) -> &::worker::wasm_bindgen::JsValue {
+                &self.js
+            }
+        }
+
+        /// A Queue producer binding, as the bound JavaScript object
+        /// (`send`, `sendBatch`): workers-rs wraps queues only under its
+        /// `queue` feature.
+        #[derive(Debug, Clone)]
+        pub struct QueueProducer {
+            binding: &'static str,
+            js: ::worker::wasm_bindgen::JsValue,
+        }
+
+        impl QueueProducer {
+            fn from_env(env: &::worker::Env, binding: &'static str) -> ::worker::Result<Self> {
+                ::core::result::Result::Ok(QueueProducer { binding, js: js_binding(env, binding)? })
+            }
+            /// The binding name.
+            pub fn binding(&self) -> &'static str {
+                self.binding
+            }
+            /// The bound object, for the queue adapter's externs.
             pub fn as_js(&self) -> &::worker::wasm_bindgen::JsValue {
                 &self.js
             }
@@ -711,6 +775,12 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     let ai = ai_tokens(&t.ai);
     let (cs, ov, tk) = (n(t.rag.chunk_size), n(t.rag.overlap), n(t.rag.top_k));
     let ms = f64_lit(t.rag.min_score);
+    let (hybrid, rerank, ingest_role, dims) = (
+        t.rag.hybrid,
+        opt_str(&t.rag.rerank_model),
+        &t.rag.ingest_role,
+        n(t.rag.embedding_dimensions),
+    );
     let (rd, rs, mm) = (
         n(t.sessions.retention_days),
         n(t.sessions.retention_secs),
@@ -756,7 +826,9 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         // No environment settings (never in a valid model): nobody gets in.
         let auth = auth_tokens(te.map(|x| &x.auth).unwrap_or(&crate::resolved::Auth::default()));
         let provider = provider_tokens(te.map(|x| &x.ai_provider));
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth, ai_provider: #provider })
+        let index = vector_index_tokens(te.map(|x| &x.vector_index));
+        let queue = opt_str(&te.and_then(|x| x.ingest_queue.clone()));
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth, ai_provider: #provider, vector_index: #index, ingest_queue: #queue })
     });
     quote! {
         TenantConfig {
@@ -765,7 +837,7 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
             account: #account,
             header_policy: #policy,
             ai: #ai,
-            rag: RagConfig { chunk_size: #cs, overlap: #ov, top_k: #tk, min_score: #ms },
+            rag: RagConfig { chunk_size: #cs, overlap: #ov, top_k: #tk, min_score: #ms, hybrid: #hybrid, rerank_model: #rerank, ingest_role: #ingest_role, embedding_dimensions: #dims },
             sessions: SessionsConfig { retention_days: #rd, retention_secs: #rs, max_messages: #mm },
             rate_limits: RateLimits { tenant: #rt, user: #ru, ip: #ri },
             cache: CacheConfig { search_ttl: #st, chat_ttl: #ct },
@@ -848,6 +920,17 @@ fn provider_tokens(p: Option<&crate::resolved::AiProvider>) -> TokenStream {
             let (key, model) = (opt_str(api_key_secret), opt_str(model));
             quote!(AiProvider::OpenAiCompatible { base_url: #base_url, api_key_secret: #key, model: #model })
         }
+    }
+}
+
+/// `VectorIndex::…` for one environment (no environment settings, never
+/// in a valid model: none).
+fn vector_index_tokens(v: Option<&crate::resolved::VectorIndex>) -> TokenStream {
+    use crate::resolved::VectorIndex;
+    match v {
+        None | Some(VectorIndex::None) => quote!(VectorIndex::None),
+        Some(VectorIndex::Local { object }) => quote!(VectorIndex::Local { object: #object }),
+        Some(VectorIndex::Vectorize { binding }) => quote!(VectorIndex::Vectorize { binding: #binding }),
     }
 }
 

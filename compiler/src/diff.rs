@@ -266,7 +266,8 @@ fn git_export(root: &Path, rev: &str) -> Result<TempDir, DiffError> {
 }
 
 /// Flatten a config into key path → leaf value. Arrays of objects are keyed
-/// by `binding`, `name`, `tag` or `pattern`; arrays of scalars by value.
+/// by `binding`, `name`, `tag`, `pattern` or `queue` (queue consumers);
+/// arrays of scalars by value.
 fn flatten(v: &Value, path: &str, out: &mut BTreeMap<String, Value>) {
     match v {
         Value::Object(m) if !m.is_empty() => {
@@ -281,7 +282,7 @@ fn flatten(v: &Value, path: &str, out: &mut BTreeMap<String, Value>) {
         Value::Array(a) if !a.is_empty() => {
             for (i, x) in a.iter().enumerate() {
                 let key = match x {
-                    Value::Object(m) => ["binding", "name", "tag", "pattern"]
+                    Value::Object(m) => ["binding", "name", "tag", "pattern", "queue"]
                         .iter()
                         .find_map(|k| m.get(*k).and_then(Value::as_str))
                         .map(str::to_string)

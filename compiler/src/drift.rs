@@ -77,6 +77,10 @@ pub fn expected(config: &Value) -> Shape {
         s.bindings
             .insert(str_of(b, "binding"), format!("analytics_engine {}", str_of(b, "dataset")));
     }
+    // Producers are bindings; consumers are settings of the queue, not of the script.
+    for b in config["queues"]["producers"].as_array().into_iter().flatten() {
+        s.bindings.insert(str_of(b, "binding"), format!("queue {}", str_of(b, "queue")));
+    }
     for r in config["routes"].as_array().into_iter().flatten() {
         match r {
             Value::String(p) => s.routes.push(p.clone()),
@@ -128,6 +132,7 @@ pub fn deployed(settings: &Value, routes: Vec<String>, domains: Vec<String>) -> 
             "vectorize" => format!("vectorize {}", str_of(b, "index_name")),
             "ai" => "ai".to_string(),
             "analytics_engine" => format!("analytics_engine {}", str_of(b, "dataset")),
+            "queue" => format!("queue {}", str_of(b, "queue_name")),
             other => other.to_string(),
         };
         s.bindings.insert(name, detail);

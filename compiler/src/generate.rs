@@ -116,7 +116,12 @@ fn kdl_env_lines(env: &Map<String, Value>, ind: &str) -> Vec<String> {
     for h in env.get("hosts").and_then(Value::as_array).into_iter().flatten() {
         lines.push(format!("{ind}host {}", kdl_scalar(h)));
     }
-    for (key, node) in [("kv", "kv"), ("vectorize", "vectorize"), ("analytics_engine", "analytics-engine")] {
+    for (key, node) in [
+        ("kv", "kv"),
+        ("vectorize", "vectorize"),
+        ("analytics_engine", "analytics-engine"),
+        ("queues", "queue"),
+    ] {
         for (b, r) in obj(env.get(key).unwrap_or(&Value::Null)) {
             lines.push(format!("{ind}{node} {b}{}", kdl_props(&obj(&r), &[])));
         }
@@ -348,6 +353,14 @@ fn placeholder_resources(platform: &Platform, tenant: &str, env: &str, only: Opt
                 "analytics_engine",
                 "dataset",
                 format!("Analytics Engine dataset of {tenant} in {env}"),
+            ),
+            BindingKind::Queue => (
+                "queues",
+                "name",
+                format!(
+                    "queue name (wrangler queues create {tenant}-{}-{env})",
+                    b.name.to_lowercase().replace('_', "-")
+                ),
             ),
             _ => continue,
         };
@@ -697,6 +710,8 @@ fn example_values(v: &mut Value, n: &mut u32, env: &str) {
                 format!("{:032x}", *n)
             } else if s.contains("Vectorize index") {
                 format!("example-docs-{env}")
+            } else if s.contains("queue name") {
+                format!("example-queue-{env}")
             } else {
                 format!("example_{}", env.replace('-', "_"))
             };
@@ -731,6 +746,8 @@ platform "ai-platform" {
     kv CACHE
     durable-object SESSIONS class="ChatSession"
     durable-object RATE_LIMITER class="RateLimiter"
+    // The local vector index development environments search instead of Vectorize.
+    durable-object DOC_INDEX class="DocIndex"
     vectorize DOCS dimensions=768 metric="cosine"
     ai AI
     analytics-engine EVENTS dataset="ai_platform_events"
@@ -1006,7 +1023,7 @@ fn commit(edits: &[Edit]) -> Result<Vec<PathBuf>> {
 // ---------------------------------------------------------- add binding ---
 
 /// The binding kinds `tenants add binding` knows (the platform file's node names).
-pub const BINDING_KINDS: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine"];
+pub const BINDING_KINDS: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine", "queue"];
 
 /// Options of `tenants add binding`.
 #[derive(Debug, Clone, Default)]
@@ -1205,7 +1222,12 @@ fn tenant_add_resource(path: &Path, text: &str, platform: &Platform, name: &str)
             }
             any = true;
             let children = env.ensure_children();
-            kdl_insert(children, &["kv", "vectorize", "analytics-engine", "host"], &lines.join("\n"), false)?;
+            kdl_insert(
+                children,
+                &["kv", "vectorize", "analytics-engine", "queue", "host"],
+                &lines.join("\n"),
+                false,
+            )?;
         }
         doc.to_string()
     } else {
@@ -1354,6 +1376,7 @@ pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
             "durable-object" => BindingKind::DurableObject {
                 class: spec.class.clone().unwrap_or_default(),
             },
+            "queue" => BindingKind::Queue,
             _ => BindingKind::Ai,
         },
     });

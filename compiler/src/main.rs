@@ -38,12 +38,12 @@ enum NewFormat {
 
 #[derive(Subcommand)]
 enum AddCommand {
-    /// Add a binding (kv, durable-object, vectorize, ai, analytics-engine) to the platform file.
+    /// Add a binding (kv, durable-object, vectorize, ai, analytics-engine, queue) to the platform file.
     #[command(
-        after_help = "Each tenant environment that needs a resource for it gets a TODO placeholder (kv: id, vectorize: index, analytics-engine without --dataset: dataset); a durable object also gets a class skeleton in runtime/src/objects/. The files' comments and formatting are kept.\nExit codes: 0 added; 2 usage error (unknown kind, name taken, missing --class/--dimensions) or I/O error."
+        after_help = "Each tenant environment that needs a resource for it gets a TODO placeholder (kv: id, vectorize: index, analytics-engine without --dataset: dataset, queue: name); a durable object also gets a class skeleton in runtime/src/objects/. The files' comments and formatting are kept.\nExit codes: 0 added; 2 usage error (unknown kind, name taken, missing --class/--dimensions) or I/O error."
     )]
     Binding {
-        /// kv | durable-object | vectorize | ai | analytics-engine
+        /// kv | durable-object | vectorize | ai | analytics-engine | queue
         kind: String,
         /// The binding name, e.g. SEARCH_CACHE.
         name: String,

@@ -71,7 +71,7 @@ pub const PLATFORM_KEYS: &[&str] = &[
 ];
 pub const ENVIRONMENT_KEYS: &[&str] = &["development", "workers_dev"];
 pub const BINDING_KEYS: &[&str] = &["type", "class", "dimensions", "metric", "dataset"];
-pub const BINDING_TYPES: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine"];
+pub const BINDING_TYPES: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine", "queue"];
 pub const METRICS: &[&str] = &["cosine", "euclidean", "dot-product"];
 pub const MODEL_KEYS: &[&str] = &["task", "dimensions"];
 pub const TASKS: &[&str] = &[
@@ -82,6 +82,7 @@ pub const TASKS: &[&str] = &[
     "text-classification",
     "translation",
     "summarization",
+    "reranking",
 ];
 pub const TOOL_DEF_KEYS: &[&str] = &["description", "roles"];
 
@@ -272,7 +273,7 @@ pub struct RawAiProvider {
 
 #[derive(Debug, Clone)]
 pub struct RawResource {
-    /// `kv`, `vectorize` or `analytics_engine` (the JSON key it was written under).
+    /// `kv`, `vectorize`, `analytics_engine` or `queues` (the JSON key it was written under).
     pub kind: &'static str,
     pub binding: Sp<String>,
     pub span: Span,
@@ -280,6 +281,8 @@ pub struct RawResource {
     pub index: Option<Sp<String>>,
     pub namespace: Option<Sp<String>>,
     pub dataset: Option<Sp<String>>,
+    /// A queue's name (`queues`).
+    pub name: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -325,6 +328,12 @@ pub struct RawRag {
     pub overlap: Option<Sp<i64>>,
     pub top_k: Option<Sp<i64>>,
     pub min_score: Option<Sp<f64>>,
+    /// Hybrid search: keyword (full-text) matches next to the vector search.
+    pub hybrid: Option<Sp<bool>>,
+    /// The reranking model applied to the retrieved chunks.
+    pub rerank: Option<Sp<String>>,
+    /// The role allowed to add documents.
+    pub ingest_role: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -477,6 +486,7 @@ pub const TENANT_ENV_KEYS: &[&str] = &[
     "kv",
     "vectorize",
     "analytics_engine",
+    "queues",
     "vars",
     "auth",
     "ai_provider",
@@ -489,12 +499,13 @@ pub const AI_PROVIDER_KINDS: &[&str] = &["workers-ai", "gateway", "openai-compat
 pub const KV_KEYS: &[&str] = &["id"];
 pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
 pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
+pub const QUEUE_KEYS: &[&str] = &["name"];
 pub const AI_KEYS: &[&str] = &["gateway", "chat", "embedding", "tts", "routes", "budget", "timeout_ms", "retries"];
 pub const CHAT_KEYS: &[&str] = &["model", "max_tokens", "temperature", "fallbacks"];
 pub const MODEL_REF_KEYS: &[&str] = &["model"];
 pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens", "temperature", "fallbacks"];
 pub const BUDGET_KEYS: &[&str] = &["tokens_per_day", "user_tokens_per_day"];
-pub const RAG_KEYS: &[&str] = &["chunk_size", "overlap", "top_k", "min_score"];
+pub const RAG_KEYS: &[&str] = &["chunk_size", "overlap", "top_k", "min_score", "hybrid", "rerank", "ingest_role"];
 pub const SESSIONS_KEYS: &[&str] = &["retention_days", "retention_seconds", "max_messages"];
 /// The range of `sessions.retention_days` (the decoder checks it).
 pub const RETENTION_DAYS: std::ops::RangeInclusive<i64> = 1..=3650;
@@ -891,7 +902,12 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         let hosts = d.string_list(&eo, "hosts");
         let cors_origins = d.string_list(&eo, "cors_origins");
         let mut resources = Vec::new();
-        for (kind, keys) in [("kv", KV_KEYS), ("vectorize", VECTORIZE_KEYS), ("analytics_engine", ANALYTICS_KEYS)] {
+        for (kind, keys) in [
+            ("kv", KV_KEYS),
+            ("vectorize", VECTORIZE_KEYS),
+            ("analytics_engine", ANALYTICS_KEYS),
+            ("queues", QUEUE_KEYS),
+        ] {
             for r in d.map(&eo, kind) {
                 let Some(ro) = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys) else {
                     continue;
@@ -904,6 +920,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                     index: None,
                     namespace: None,
                     dataset: None,
+                    name: None,
                 };
                 match kind {
                     "kv" => {
@@ -916,6 +933,13 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                     "vectorize" => {
                         res.index = d.req_string(&ro, "index", "the Vectorize index name, from `wrangler vectorize create`");
                         res.namespace = d.string(&ro, "namespace");
+                    }
+                    "queues" => {
+                        res.name = d.req_string(
+                            &ro,
+                            "name",
+                            "the queue's name, from `wrangler queues create` (lowercase letters, digits and dashes)",
+                        )
                     }
                     _ => res.dataset = d.req_string(&ro, "dataset", "the Analytics Engine dataset name"),
                 }
@@ -954,6 +978,9 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                 overlap: d.int(&ro, "overlap", 0..=4096),
                 top_k: d.int(&ro, "top_k", 1..=50),
                 min_score: d.number(&ro, "min_score", 0.0..=1.0),
+                hybrid: d.boolean(&ro, "hybrid"),
+                rerank: d.string(&ro, "rerank"),
+                ingest_role: d.string(&ro, "ingest_role"),
             },
         },
     };

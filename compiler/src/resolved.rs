@@ -47,10 +47,20 @@ pub struct Binding {
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum BindingKind {
     Kv,
-    DurableObject { class: String },
-    Vectorize { dimensions: u32, metric: String },
+    DurableObject {
+        class: String,
+    },
+    Vectorize {
+        dimensions: u32,
+        metric: String,
+    },
     Ai,
-    AnalyticsEngine { dataset: String },
+    AnalyticsEngine {
+        dataset: String,
+    },
+    /// A Cloudflare Queue the Worker produces to and consumes from; each
+    /// tenant supplies its queue per environment.
+    Queue,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -115,7 +125,44 @@ pub struct TenantEnv {
     pub auth: Auth,
     /// How this environment reaches its models.
     pub ai_provider: AiProvider,
+    /// Which vector index serves RAG here.
+    pub vector_index: VectorIndex,
+    /// The queue binding that takes documents to ingest: the first `queue`
+    /// binding (by name) of the platform, when it has one.
+    pub ingest_queue: Option<String>,
 }
+
+/// Which vector index serves one environment: in a development environment
+/// the local index (the `DocIndex` Durable Object), elsewhere the tenant's
+/// Vectorize index. `None` without a Vectorize binding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum VectorIndex {
+    None,
+    /// The Durable Object binding whose class is [`LOCAL_INDEX_CLASS`].
+    Local {
+        object: String,
+    },
+    /// The tenant's Vectorize binding (the platform's first, by name).
+    Vectorize {
+        binding: String,
+    },
+}
+
+impl VectorIndex {
+    /// `none`, `local` or `vectorize` (the registry's `vector_index`).
+    pub fn adapter(&self) -> &'static str {
+        match self {
+            VectorIndex::None => "none",
+            VectorIndex::Local { .. } => "local",
+            VectorIndex::Vectorize { .. } => "vectorize",
+        }
+    }
+}
+
+/// The Durable Object class of the local vector index that development
+/// environments use instead of Vectorize.
+pub const LOCAL_INDEX_CLASS: &str = "DocIndex";
 
 /// How one environment reaches its models (`ai_provider`; default: the
 /// platform's `ai` binding).
@@ -272,6 +319,7 @@ pub enum ResourceKind {
     Vectorize { index: String, namespace: String },
     Ai,
     AnalyticsEngine { dataset: String },
+    Queue { name: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -322,6 +370,15 @@ pub struct Rag {
     pub overlap: u32,
     pub top_k: u32,
     pub min_score: f64,
+    /// Keyword (full-text) matches next to the vector search.
+    pub hybrid: bool,
+    /// A `reranking` model applied to the retrieved chunks.
+    pub rerank_model: Option<String>,
+    /// The role allowed to add documents.
+    pub ingest_role: String,
+    /// The platform's Vectorize `dimensions` (its first Vectorize binding,
+    /// by name; every one equals the embedding model's), 0 without one.
+    pub embedding_dimensions: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -405,6 +462,8 @@ pub mod defaults {
     pub const OVERLAP: u32 = 100;
     pub const TOP_K: u32 = 5;
     pub const MIN_SCORE: f64 = 0.5;
+    pub const HYBRID: bool = false;
+    pub const INGEST_ROLE: &str = "admin";
     pub const RETENTION_DAYS: u32 = 30;
     pub const MAX_MESSAGES: u32 = 200;
     pub const TENANT_LIMIT: u32 = 1000;

@@ -53,6 +53,11 @@ pub fn is_index_name(s: &str) -> bool {
         && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
 }
 
+/// Queue names (Cloudflare Queues): lowercase letters, digits and dashes, 1–63 characters.
+pub fn is_queue_name(s: &str) -> bool {
+    (1..=63).contains(&s.len()) && s.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+}
+
 /// Analytics Engine dataset names: letters, digits and `_`, ≤ 64 characters.
 pub fn is_dataset_name(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
@@ -497,6 +502,18 @@ mod tests {
             Some("a URL with a password")
         );
         assert_eq!(looks_like_secret("key\n-----BEGIN PRIVATE KEY-----"), Some("a private key"));
+    }
+
+    #[test]
+    fn queue_names() {
+        assert!(is_queue_name("acme-ingest-dev"));
+        assert!(is_queue_name("q"));
+        assert!(is_queue_name(&"a".repeat(63)));
+        assert!(!is_queue_name(&"a".repeat(64)));
+        assert!(!is_queue_name(""));
+        assert!(!is_queue_name("Acme-ingest"));
+        assert!(!is_queue_name("acme_ingest"));
+        assert!(!is_queue_name("acme.ingest"));
     }
 
     #[test]

@@ -62,7 +62,7 @@ pub struct TenantDoc {
     pub envs: BTreeMap<String, TenantEnv>,
     /// Models (chat and its fallbacks, embedding, text-to-speech), AI Gateway, per-route overrides, token budgets and call limits. Required: at least the chat model.
     pub ai: Ai,
-    /// Retrieval (RAG) settings. Default: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5.
+    /// Retrieval (RAG) settings. Default: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5, vector search only, no reranking, documents added by role `admin`.
     #[serde(default)]
     pub rag: Option<Rag>,
     /// Chat session settings. Default: sessions kept 30 days, 200 messages per session.
@@ -148,6 +148,10 @@ pub struct TenantEnv {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
     pub analytics_engine: Option<BTreeMap<String, AnalyticsResource>>,
+    /// Queue per `queue` binding of the platform, by binding name; required for every `queue` binding. A queue belongs to one tenant and environment (its one consumer).
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
+    pub queues: Option<BTreeMap<String, QueueResource>>,
     /// Vars for this environment, by UPPER_SNAKE_CASE name; they override the tenant-level `vars`. Default: none.
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": UPPER}))]
@@ -237,6 +241,15 @@ pub struct AnalyticsResource {
     /// Analytics Engine dataset name (1–64 characters: letters, digits and `_`); overrides the binding's `dataset` in the platform file.
     #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"), example = &"acme_events")]
     pub dataset: String,
+}
+
+/// The queue of a `queue` binding in one environment.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueueResource {
+    /// Queue name (1–63 characters: lowercase letters, digits and dashes), as created with `wrangler queues create`; not used by another tenant or environment.
+    #[schemars(pattern(r"^[a-z0-9-]{1,63}$"), example = &"acme-ingest-dev")]
+    pub name: String,
 }
 
 /// Models, budgets and call limits. Model ids come from the Workers AI catalog or the platform's `models`.
@@ -356,7 +369,7 @@ pub struct Budget {
     pub user_tokens_per_day: Option<u64>,
 }
 
-/// Retrieval settings (defaults: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5).
+/// Retrieval settings (defaults: chunks of 800 characters overlapping by 100, 5 chunks per query, minimum score 0.5, vector search only, no reranking, documents added by `admin`).
 #[derive(Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rag {
@@ -376,6 +389,17 @@ pub struct Rag {
     #[serde(default)]
     #[schemars(range(min = 0.0, max = 1.0))]
     pub min_score: Option<f64>,
+    /// Hybrid search: keyword (full-text) matches next to the vector search. Default: false.
+    #[serde(default)]
+    pub hybrid: Option<bool>,
+    /// Reranking model applied to the retrieved chunks (a `reranking` model of the catalog or the platform's `models`). Default: none.
+    #[serde(default)]
+    #[schemars(pattern(MODEL_ID), example = &"@cf/baai/bge-reranker-base")]
+    pub rerank: Option<String>,
+    /// Role allowed to add documents (1–32 characters: lowercase letters, digits and single dashes). Default: `admin`.
+    #[serde(default)]
+    #[schemars(pattern(SLUG), example = &"admin")]
+    pub ingest_role: Option<String>,
 }
 
 /// Chat sessions (defaults: kept 30 days, 200 messages). The retention is given in days or in seconds, not both.
@@ -759,6 +783,8 @@ pub enum BindingDef {
         #[schemars(pattern(r"^[A-Za-z0-9_]{1,64}$"), example = &"ai_platform_events")]
         dataset: Option<String>,
     },
+    /// A Cloudflare Queue the Worker produces to and consumes from; each tenant supplies its queue per environment.
+    Queue {},
 }
 
 /// Describe the `type` tag of every binding variant (schemars gives it none).
@@ -770,7 +796,7 @@ fn describe_binding_type(schema: &mut Schema) {
         if let Some(serde_json::Value::Object(tag)) = variant.pointer_mut("/properties/type") {
             tag.insert(
                 "description".into(),
-                "Binding kind: `kv`, `durable-object`, `vectorize`, `ai` or `analytics-engine`.".into(),
+                "Binding kind: `kv`, `durable-object`, `vectorize`, `ai`, `analytics-engine` or `queue`.".into(),
             );
         }
     }
@@ -790,7 +816,7 @@ pub enum Metric {
 #[serde(deny_unknown_fields)]
 #[schemars(extend("if" = {"properties": {"task": {"const": "text-embeddings"}}, "required": ["task"]}, "then" = {"required": ["dimensions"]}))]
 pub struct ModelDef {
-    /// What the model does; decides where tenants may use it (`ai.chat` and routes: `text-generation`, `ai.embedding`: `text-embeddings`, `ai.tts`: `text-to-speech`).
+    /// What the model does; decides where tenants may use it (`ai.chat` and routes: `text-generation`, `ai.embedding`: `text-embeddings`, `ai.tts`: `text-to-speech`, `rag.rerank`: `reranking`).
     pub task: Task,
     /// Length of the vectors the model returns (number of dimensions), 1–4096; required for `text-embeddings`. Default: none.
     #[serde(default)]
@@ -809,6 +835,7 @@ pub enum Task {
     TextClassification,
     Translation,
     Summarization,
+    Reranking,
 }
 
 /// A tool the Worker implements.

@@ -21,6 +21,16 @@ use crate::raw::*;
 use crate::resolved::{self as res, defaults};
 use crate::rules::*;
 
+/// A resource's key (`analytics_engine`, `queues`) as the binding kind it
+/// belongs to, which is also its KDL node name (`analytics-engine`, `queue`).
+fn kind_name(key: &str) -> &str {
+    match key {
+        "analytics_engine" => "analytics-engine",
+        "queues" => "queue",
+        k => k,
+    }
+}
+
 fn with_article(s: &str) -> String {
     if s.starts_with(['a', 'e', 'i', 'o', 'u']) {
         format!("an {s}")
@@ -342,6 +352,7 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
                 ai_seen = Some(b.name.span);
                 res::BindingKind::Ai
             }
+            "queue" => res::BindingKind::Queue,
             _ => {
                 let dataset = b.dataset.as_ref().map(|d| d.value.clone()).unwrap_or_default();
                 if let Some(d) = &b.dataset {
@@ -471,6 +482,7 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
         });
     }
     bindings.sort_by(|a, b| a.name.cmp(&b.name));
+    check_local_index(cx, p, &environments, &bindings, &binding_spans);
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     custom_models.sort_by(|a, b| a.id.cmp(&b.id));
     PlatformInfo {
@@ -487,6 +499,63 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
         },
         binding_spans,
     }
+}
+
+/// A platform with a Vectorize index and a development environment needs
+/// the local index that development environments search instead: a
+/// `durable-object` binding of class [`res::LOCAL_INDEX_CLASS`]. Reported at
+/// the (first) Vectorize binding, labelled at the (first) development
+/// environment. It leaves the platform usable: tenants are checked as usual.
+fn check_local_index(
+    cx: &mut Cx<'_>,
+    p: &RawPlatform,
+    environments: &[res::Environment],
+    bindings: &[res::Binding],
+    binding_spans: &HashMap<String, (Span, Option<Span>)>,
+) {
+    let Some(vectorize) = bindings.iter().find(|b| matches!(b.kind, res::BindingKind::Vectorize { .. })) else {
+        return;
+    };
+    let Some(dev) = environments.iter().find(|e| e.development) else {
+        return;
+    };
+    if local_index_object(bindings).is_some() {
+        return;
+    }
+    let at = binding_spans[&vectorize.name].0;
+    let dev_span = p
+        .environments
+        .iter()
+        .find(|e| e.name.value == dev.name)
+        .map(|e| e.name.span)
+        .unwrap_or(p.span);
+    let class = res::LOCAL_INDEX_CLASS;
+    let help = cx.syntax(
+        at,
+        format!("declare the local index: `durable-object DOC_INDEX class=\"{class}\"` (the Worker exports the class)"),
+        format!("declare the local index under `bindings`: `\"DOC_INDEX\": {{ \"type\": \"durable-object\", \"class\": \"{class}\" }}` (the Worker exports the class)"),
+    );
+    cx.err(
+        Diagnostic::error(
+            "platform::rag::no-local-index",
+            format!(
+                "development environment `{}` has no local vector index: no durable-object binding of class `{class}`",
+                dev.name
+            ),
+            at,
+            "Vectorize is not available in development",
+        )
+        .with_label(dev_span, "development environment")
+        .with_help(help),
+    );
+}
+
+/// The Durable Object binding of the local vector index, if the platform declares one.
+fn local_index_object(bindings: &[res::Binding]) -> Option<&str> {
+    bindings
+        .iter()
+        .find(|b| matches!(&b.kind, res::BindingKind::DurableObject { class } if class == res::LOCAL_INDEX_CLASS))
+        .map(|b| b.name.as_str())
 }
 
 fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, (res::Account, Span)> {
@@ -597,6 +666,7 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
                     "text-generation" => "use a text-generation model such as @cf/meta/llama-3.1-8b-instruct",
                     "text-embeddings" => "use a text-embeddings model such as @cf/baai/bge-base-en-v1.5",
                     "text-to-speech" => "use a text-to-speech model such as @cf/myshell-ai/melotts",
+                    "reranking" => "use a reranking model such as @cf/baai/bge-reranker-base",
                     _ => "use a model of the right task",
                 }),
             );
@@ -908,6 +978,7 @@ fn check_tenant(
                 res::BindingKind::Kv => "kv",
                 res::BindingKind::Vectorize { .. } => "vectorize",
                 res::BindingKind::AnalyticsEngine { .. } => "analytics_engine",
+                res::BindingKind::Queue => "queues",
                 res::BindingKind::DurableObject { .. } => "durable-object",
                 res::BindingKind::Ai => "ai",
             };
@@ -919,8 +990,8 @@ fn check_tenant(
                         format!(
                             "`{}` is {} binding, given {} resource",
                             b.name,
-                            with_article(&expected.replace('_', "-")),
-                            with_article(&r.kind.replace('_', "-"))
+                            with_article(kind_name(expected)),
+                            with_article(kind_name(r.kind))
                         ),
                         r.binding.span,
                         "wrong kind of resource",
@@ -929,7 +1000,7 @@ fn check_tenant(
                     .with_help(if matches!(expected, "durable-object" | "ai") {
                         "this binding needs no per-tenant resource; remove the entry".to_string()
                     } else if cx.fmt(r.binding.span) == Format::Kdl {
-                        format!("write it as `{} {} …`", expected.replace('_', "-"), b.name)
+                        format!("write it as `{} {} …`", kind_name(expected), b.name)
                     } else {
                         format!("write it under `{expected}`")
                     }),
@@ -1000,6 +1071,28 @@ fn check_tenant(
                                 namespace: ns,
                             },
                         });
+                    }
+                }
+                "queues" => {
+                    if let Some(q) = &r.name {
+                        if placeholder(cx, &q.value, q.span, &format!("queue of `{}`", b.name), &pe.name) {
+                            // Reported; the binding still counts as given.
+                        } else if !is_queue_name(&q.value) {
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::queue::name",
+                                    format!("`{}` is not a valid queue name", q.value),
+                                    q.span,
+                                    "invalid queue name",
+                                )
+                                .with_help("lowercase letters, digits and dashes, 1 to 63 characters, e.g. \"acme-ingest-dev\""),
+                            );
+                        } else {
+                            resources.push(res::Resource {
+                                binding: b.name.clone(),
+                                kind: res::ResourceKind::Queue { name: q.value.clone() },
+                            });
+                        }
                     }
                 }
                 _ => {
@@ -1076,6 +1169,26 @@ fn check_tenant(
                         .with_help(help),
                     );
                 }
+                res::BindingKind::Queue if !given => {
+                    let help = missing_help(
+                        cx,
+                        &format!("add `queue {} name=\"<queue name>\"` to this env", b.name),
+                        &format!(
+                            "add `\"queues\": {{ \"{}\": {{ \"name\": \"<queue name>\" }} }}` to this env",
+                            b.name
+                        ),
+                    );
+                    cx.err(
+                        Diagnostic::error(
+                            "tenant::resource::missing",
+                            format!("environment `{}` has no queue for binding `{}`", pe.name, b.name),
+                            e.name.span,
+                            format!("`{}` missing here", b.name),
+                        )
+                        .with_label(p.binding_spans[&b.name].0, "declared here")
+                        .with_help(help),
+                    );
+                }
                 res::BindingKind::AnalyticsEngine { dataset } if !given => {
                     if dataset.is_empty() {
                         let help = missing_help(cx, &format!("add `analytics-engine {} dataset=\"<dataset>\"`, or give the binding a default dataset in the platform file", b.name), &format!("add `\"analytics_engine\": {{ \"{}\": {{ \"dataset\": \"<dataset>\" }} }}`, or give the binding a default dataset in the platform file", b.name));
@@ -1119,6 +1232,11 @@ fn check_tenant(
         let Some(ai_provider) = ai::check_provider(cx, p, pe, e, t, &account_id) else {
             continue; // reported: no model
         };
+        let vector_index = vector_index(&p.resolved.bindings, pe, &resources);
+        let ingest_queue = resources
+            .iter()
+            .find(|r| matches!(r.kind, res::ResourceKind::Queue { .. }))
+            .map(|r| r.binding.clone());
         envs.push(res::TenantEnv {
             name: pe.name.clone(),
             hosts,
@@ -1132,6 +1250,8 @@ fn check_tenant(
             vars,
             auth,
             ai_provider,
+            vector_index,
+            ingest_queue,
         });
     }
 
@@ -1160,6 +1280,8 @@ fn check_tenant(
             .with_help("the overlap must be smaller than the chunk size; a quarter of it or less is usual"),
         );
     }
+
+    let rag_extra = check_rag(cx, p, t);
 
     // Sessions: the retention, in days or in seconds.
     let sessions_out = sessions::check_sessions(cx, &t.sessions);
@@ -1248,6 +1370,10 @@ fn check_tenant(
             overlap,
             top_k: t.rag.top_k.as_ref().map(|c| c.value as u32).unwrap_or(defaults::TOP_K),
             min_score: t.rag.min_score.as_ref().map(|c| c.value).unwrap_or(defaults::MIN_SCORE),
+            hybrid: t.rag.hybrid.as_ref().map(|h| h.value).unwrap_or(defaults::HYBRID),
+            rerank_model: rag_extra.rerank_model,
+            ingest_role: rag_extra.ingest_role,
+            embedding_dimensions: rag_extra.embedding_dimensions,
         },
         sessions: sessions_out?,
         rate_limits: res::RateLimits {
@@ -1277,6 +1403,77 @@ fn check_tenant(
         },
         secrets,
     })
+}
+
+/// What `rag` resolves to beyond its numbers.
+struct RagExtra {
+    rerank_model: Option<String>,
+    ingest_role: String,
+    embedding_dimensions: u32,
+}
+
+/// The `rag` settings beyond chunking: the reranking model (a `reranking`
+/// model of the catalog), the ingest role (a role name), and the
+/// dimensions the platform's Vectorize index stores.
+fn check_rag(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant) -> RagExtra {
+    let rerank_model = t
+        .rag
+        .rerank
+        .as_ref()
+        .and_then(|m| check_model(cx, m, "reranking", "rerank"))
+        .map(|i| i.id);
+    let ingest_role = match &t.rag.ingest_role {
+        Some(r) if !is_slug(&r.value, 32) => {
+            let shown = cx.syntax(r.span, "ingest-role".into(), "ingest_role".into());
+            cx.err(
+                Diagnostic::error(
+                    "tenant::rag::ingest-role",
+                    format!("`{}` is not a valid role name", r.value),
+                    r.span,
+                    "invalid role",
+                )
+                .with_help(format!(
+                    "`{shown}` names the role allowed to add documents: lowercase letters, digits and dashes, at most 32 characters, e.g. \"admin\""
+                )),
+            );
+            r.value.clone()
+        }
+        Some(r) => r.value.clone(),
+        None => defaults::INGEST_ROLE.to_string(),
+    };
+    let embedding_dimensions = p
+        .resolved
+        .bindings
+        .iter()
+        .find_map(|b| match &b.kind {
+            res::BindingKind::Vectorize { dimensions, .. } => Some(*dimensions),
+            _ => None,
+        })
+        .unwrap_or(0);
+    RagExtra {
+        rerank_model,
+        ingest_role,
+        embedding_dimensions,
+    }
+}
+
+/// The vector index of one environment: none without a Vectorize resource;
+/// in a development environment the local index (the platform's
+/// [`res::LOCAL_INDEX_CLASS`] object, whose absence the platform check
+/// reports); elsewhere the tenant's Vectorize binding (the first, by name:
+/// `resources` are sorted).
+fn vector_index(bindings: &[res::Binding], pe: &res::Environment, resources: &[res::Resource]) -> res::VectorIndex {
+    let Some(v) = resources.iter().find(|r| matches!(r.kind, res::ResourceKind::Vectorize { .. })) else {
+        return res::VectorIndex::None;
+    };
+    match local_index_object(bindings) {
+        Some(object) if pe.development => res::VectorIndex::Local {
+            object: object.to_string(),
+        },
+        _ => res::VectorIndex::Vectorize {
+            binding: v.binding.clone(),
+        },
+    }
 }
 
 /// Rules across tenant files: duplicate ids, overlapping hosts, shared resources.
@@ -1389,10 +1586,35 @@ fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
     // Shared resources.
     let mut kv: HashMap<&str, (&str, &str, Span)> = HashMap::new();
     let mut vec_ix: HashMap<(String, String), (&str, &str, Span)> = HashMap::new();
+    let mut queues: HashMap<&str, (&str, &str, Span)> = HashMap::new();
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
             for r in &e.resources {
+                // A queue has one consumer, one deployment (tenant and
+                // environment): a queue named twice is shared, even by one tenant.
+                if let Some(q) = r.name.as_ref().filter(|q| !q.value.starts_with(PLACEHOLDER_PREFIX)) {
+                    let env = e.name.value.as_str();
+                    match queues.get(q.value.as_str()) {
+                        Some((other, other_env, first)) => {
+                            let message = if *other != tid {
+                                format!("queue `{}` is used by tenants `{other}` and `{tid}`", q.value)
+                            } else if *other_env != env {
+                                format!("queue `{}` is used by tenant `{tid}` in both `{other_env}` and `{env}`", q.value)
+                            } else {
+                                format!("queue `{}` is used twice by tenant `{tid}` in `{env}`", q.value)
+                            };
+                            cx.err(
+                                Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
+                                    .with_label(*first, format!("`{other}` ({other_env})"))
+                                    .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
+                            );
+                        }
+                        None => {
+                            queues.insert(&q.value, (tid, env, q.span));
+                        }
+                    }
+                }
                 if let Some(id) = &r.id {
                     match kv.get(id.value.as_str()) {
                         Some((other, other_env, first)) if *other != tid => {

@@ -256,7 +256,8 @@ fn json_tenant(id: &str, account: &str, n: u8) -> String {
             r#"    "{env}": {{
       "hosts": ["{env}.{id}{n}.example.com"],
       "kv": {{ "CACHE": {{ "id": "{}" }} }},
-      "vectorize": {{ "DOCS": {{ "index": "{id}{n}-docs-{env}" }} }}
+      "vectorize": {{ "DOCS": {{ "index": "{id}{n}-docs-{env}" }} }},
+      "queues": {{ "INGEST": {{ "name": "{id}{n}-ingest-{env}" }} }}
     }}"#,
             kv(k)
         )
@@ -290,6 +291,7 @@ fn kdl_tenant(id: &str, account: &str, n: u8) -> String {
         host "{env}.{id}{n}.example.com"
         kv CACHE id="{}"
         vectorize DOCS index="{id}{n}-docs-{env}"
+        queue INGEST name="{id}{n}-ingest-{env}"
     }}
 "#,
             kv(k)
@@ -741,6 +743,7 @@ fn environment_without_settings_is_missing() {
         host "acme.stage.example.com"
         kv CACHE id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b"
         vectorize DOCS index="acme-docs-stage"
+        queue INGEST name="acme-ingest-stage"
         // The default, written out: the platform's `ai` binding, through acme-gw.
         ai-provider "workers-ai"
     }
@@ -829,7 +832,8 @@ fn json_environment_without_settings_is_missing() {
             r#"    "stage": {
       "hosts": ["initech-stage.example.net"],
       "kv": { "CACHE": { "id": "5e6f708192a3b4c5d6e7f80112233445" } },
-      "vectorize": { "DOCS": { "index": "shared-docs-stage" } }
+      "vectorize": { "DOCS": { "index": "shared-docs-stage" } },
+      "queues": { "INGEST": { "name": "initech-ingest-stage" } }
     },
 "#,
             "",
@@ -3123,4 +3127,266 @@ fn kdl_keys_node_suggests_one_key_node_per_key() {
     let d = o.expect("schema::unknown-key", "acme.kdl", "keys");
     assert!(d.help.as_deref().unwrap().starts_with("did you mean `key`?"), "{:?}", d.help);
     assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+// ------------------------------------------------------------ queues and RAG
+
+#[test]
+fn kdl_queue_name_with_an_underscore_is_invalid() {
+    let o = check(
+        "kdl_queue_name_with_an_underscore_is_invalid",
+        &[replace("acme.kdl", r#"name="acme-ingest-dev""#, r#"name="acme_ingest_dev""#)],
+    );
+    let d = o.expect("tenant::queue::name", "acme.kdl", r#"name="acme_ingest_dev""#);
+    assert!(d.help.as_deref().unwrap().contains("1 to 63 characters"), "{:?}", d.help);
+}
+
+#[test]
+fn json_queue_name_over_63_characters_is_invalid() {
+    let long = format!("globex-{}", "q".repeat(60));
+    let o = check(
+        "json_queue_name_over_63_characters_is_invalid",
+        &[replace(
+            "globex.jsonc",
+            r#""name": "globex-ingest""#,
+            format!(r#""name": "{long}""#),
+        )],
+    );
+    o.expect("tenant::queue::name", "globex.jsonc", &format!("\"{long}\""));
+}
+
+#[test]
+fn kdl_env_without_queue_resource_is_missing_a_binding() {
+    let o = check(
+        "kdl_env_without_queue_resource_is_missing_a_binding",
+        &[replace("acme.kdl", "        queue INGEST name=\"acme-ingest-stage\"\n", "")],
+    );
+    let d = o.expect("tenant::resource::missing", "acme.kdl", r#""stage""#);
+    assert_eq!(d.message, "environment `stage` has no queue for binding `INGEST`");
+    assert_eq!(d.help.as_deref(), Some(r#"add `queue INGEST name="<queue name>"` to this env"#));
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/platform.kdl");
+}
+
+#[test]
+fn json_env_without_queue_resource_is_missing_a_binding() {
+    let o = check(
+        "json_env_without_queue_resource_is_missing_a_binding",
+        &[replace(
+            "initech.json",
+            ",\n      \"queues\": { \"INGEST\": { \"name\": \"initech-ingest-stage\" } }\n",
+            "\n",
+        )],
+    );
+    let d = o.expect("tenant::resource::missing", "initech.json", r#""stage""#);
+    assert!(d
+        .help
+        .as_deref()
+        .unwrap()
+        .contains(r#""queues": { "INGEST": { "name": "<queue name>" } }"#));
+}
+
+#[test]
+fn kdl_queue_shared_by_two_tenants_is_labelled_in_both_files() {
+    let o = check(
+        "kdl_queue_shared_by_two_tenants_is_labelled_in_both_files",
+        &[
+            write("hooli.kdl", kdl_tenant("hooli", "shared", 7)),
+            replace("hooli.kdl", r#"name="hooli7-ingest-prod""#, r#"name="globex-ingest""#),
+        ],
+    );
+    let d = o.expect("tenant::resource::shared", "hooli.kdl", r#"name="globex-ingest""#);
+    assert_eq!(d.message, "queue `globex-ingest` is used by tenants `globex` and `hooli`");
+    assert_eq!(o.sources.get(d.labels[1].span.file).name, "tenants/globex.jsonc");
+}
+
+#[test]
+fn json_queue_in_two_environments_of_one_tenant_is_shared() {
+    let o = check(
+        "json_queue_in_two_environments_of_one_tenant_is_shared",
+        &[replace(
+            "initech.json",
+            r#""name": "initech-ingest-stage""#,
+            r#""name": "initech-ingest-dev""#,
+        )],
+    );
+    let d = o.expect("tenant::resource::shared", "initech.json", r#""initech-ingest-dev""#);
+    assert_eq!(
+        d.message,
+        "queue `initech-ingest-dev` is used by tenant `initech` in both `dev` and `stage`"
+    );
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn kdl_queue_entry_for_a_kv_binding_is_the_wrong_kind() {
+    let o = check(
+        "kdl_queue_entry_for_a_kv_binding_is_the_wrong_kind",
+        &[replace(
+            "acme.kdl",
+            r#"        kv CACHE id="7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b""#,
+            r#"        queue CACHE name="acme-cache-stage""#,
+        )],
+    );
+    let d = o.expect("tenant::binding::kind", "acme.kdl", "CACHE");
+    assert_eq!(d.message, "`CACHE` is a kv binding, given a queue resource");
+    assert_eq!(d.help.as_deref(), Some("write it as `kv CACHE …`"));
+}
+
+#[test]
+fn json_analytics_entry_for_a_queue_binding_is_the_wrong_kind() {
+    let o = check(
+        "json_analytics_entry_for_a_queue_binding_is_the_wrong_kind",
+        &[replace(
+            "globex.jsonc",
+            r#""queues": { "INGEST": { "name": "globex-ingest" } },"#,
+            r#""analytics_engine": { "INGEST": { "dataset": "globex_ingest" } },"#,
+        )],
+    );
+    let d = o.expect("tenant::binding::kind", "globex.jsonc", r#""INGEST""#);
+    assert_eq!(d.message, "`INGEST` is a queue binding, given an analytics-engine resource");
+    assert_eq!(d.help.as_deref(), Some("write it under `queues`"));
+}
+
+#[test]
+fn kdl_placeholder_queue_name_is_flagged() {
+    let o = check(
+        "kdl_placeholder_queue_name_is_flagged",
+        &[replace("acme.kdl", r#"name="acme-ingest""#, r#"name="TODO: queue name""#)],
+    );
+    let d = o.expect("tenant::placeholder", "acme.kdl", r#"name="TODO: queue name""#);
+    assert_eq!(d.message, "the queue of `INGEST` in environment `prod` is still a placeholder");
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn kdl_platform_with_vectorize_and_a_development_environment_needs_a_local_index() {
+    let o = check(
+        "kdl_platform_with_vectorize_and_a_development_environment_needs_a_local_index",
+        &[replace("platform.kdl", "    durable-object DOC_INDEX class=\"DocIndex\"\n", "")],
+    );
+    let d = o.expect("platform::rag::no-local-index", "platform.kdl", "DOCS");
+    assert!(d.message.contains("`dev`") && d.message.contains("`DocIndex`"), "{}", d.message);
+    assert_eq!(o.sources.get(d.labels[1].span.file).slice(d.labels[1].span), r#""dev""#);
+    assert_eq!(
+        d.help.as_deref(),
+        Some(r#"declare the local index: `durable-object DOC_INDEX class="DocIndex"` (the Worker exports the class)"#)
+    );
+    // The platform stays usable: the tenants are checked and have nothing to report.
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn json_platform_with_vectorize_and_a_development_environment_needs_a_local_index() {
+    let o = check(
+        "json_platform_with_vectorize_and_a_development_environment_needs_a_local_index",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            "    \"DOC_INDEX\": { \"type\": \"durable-object\", \"class\": \"DocIndex\" },\n",
+            "    \"DOC_INDEX\": { \"type\": \"durable-object\", \"class\": \"DocIndexV2\" },\n",
+        )]),
+    );
+    let d = o.expect("platform::rag::no-local-index", "platform.jsonc", r#""DOCS""#);
+    assert!(d.help.as_deref().unwrap().contains(r#""class": "DocIndex""#), "{:?}", d.help);
+}
+
+#[test]
+fn a_platform_without_a_development_environment_needs_no_local_index() {
+    let o = run(
+        "a_platform_without_a_development_environment_needs_no_local_index",
+        &[
+            replace("platform.kdl", "    durable-object DOC_INDEX class=\"DocIndex\"\n", ""),
+            replace(
+                "platform.kdl",
+                "environment \"dev\" development=#true workers-dev=#true",
+                "environment \"dev\" development=#false workers-dev=#true",
+            ),
+            // `none` is for development environments only.
+            replace("acme.kdl", "auth { none #true; api-keys #true }", "auth { api-keys #true }"),
+            replace("globex.jsonc", r#""auth": { "none": true },"#, r#""auth": { "api_keys": true },"#),
+            replace("initech.json", r#""auth": { "none": true, "api_keys""#, r#""auth": { "api_keys""#),
+        ],
+    );
+    assert_eq!(o.errors(), 0, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn kdl_rerank_with_an_embedding_model_is_the_wrong_task() {
+    let o = check(
+        "kdl_rerank_with_an_embedding_model_is_the_wrong_task",
+        &[replace(
+            "acme.kdl",
+            r#"rerank="@cf/baai/bge-reranker-base""#,
+            r#"rerank="@cf/baai/bge-base-en-v1.5""#,
+        )],
+    );
+    let d = o.expect("tenant::model::task", "acme.kdl", r#"rerank="@cf/baai/bge-base-en-v1.5""#);
+    assert_eq!(
+        d.message,
+        "`@cf/baai/bge-base-en-v1.5` is a text-embeddings model, used as rerank model"
+    );
+    assert_eq!(d.help.as_deref(), Some("use a reranking model such as @cf/baai/bge-reranker-base"));
+}
+
+#[test]
+fn json_misspelled_rerank_model_is_unknown_with_suggestion() {
+    let o = check(
+        "json_misspelled_rerank_model_is_unknown_with_suggestion",
+        &[replace(
+            "globex.jsonc",
+            r#""min_score": 0.4 }"#,
+            r#""min_score": 0.4, "rerank": "@cf/baai/bge-reranker-bse" }"#,
+        )],
+    );
+    let d = o.expect("tenant::model::unknown", "globex.jsonc", r#""@cf/baai/bge-reranker-bse""#);
+    assert!(
+        d.help.as_deref().unwrap().starts_with("did you mean `@cf/baai/bge-reranker-base`?"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn kdl_uppercase_ingest_role_is_invalid() {
+    let o = check(
+        "kdl_uppercase_ingest_role_is_invalid",
+        &[replace("acme.kdl", r#"ingest-role="admin""#, r#"ingest-role="Admin""#)],
+    );
+    let d = o.expect("tenant::rag::ingest-role", "acme.kdl", r#"ingest-role="Admin""#);
+    assert!(
+        d.help.as_deref().unwrap().starts_with("`ingest-role` names the role"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn json_ingest_role_with_a_space_is_invalid() {
+    let o = check(
+        "json_ingest_role_with_a_space_is_invalid",
+        &[replace(
+            "globex.jsonc",
+            r#""min_score": 0.4 }"#,
+            r#""min_score": 0.4, "ingest_role": "doc admins" }"#,
+        )],
+    );
+    let d = o.expect("tenant::rag::ingest-role", "globex.jsonc", r#""doc admins""#);
+    assert!(
+        d.help.as_deref().unwrap().starts_with("`ingest_role` names the role"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn kdl_rag_setting_outside_rag_belongs_inside_it() {
+    let o = check(
+        "kdl_rag_setting_outside_rag_belongs_inside_it",
+        &[replace(
+            "acme.kdl",
+            "    cache search-ttl=300\n",
+            "    cache search-ttl=300\n    hybrid #true\n",
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "acme.kdl", "hybrid");
+    assert!(d.help.as_deref().unwrap().contains("belongs inside `rag`"), "{:?}", d.help);
 }

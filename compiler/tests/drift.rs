@@ -217,6 +217,9 @@ fn settings_for(dir: &Path, tenant: &str) -> (Value, Vec<String>, Vec<String>) {
     for a in c["analytics_engine_datasets"].as_array().unwrap() {
         b.push(json!({"type": "analytics_engine", "name": a["binding"], "dataset": a["dataset"]}));
     }
+    for q in c["queues"]["producers"].as_array().unwrap() {
+        b.push(json!({"type": "queue", "name": q["binding"], "queue_name": q["queue"]}));
+    }
     b.push(json!({"type": "secret_text", "name": "GATEWAY_TOKEN"}));
     let (mut routes, mut domains) = (vec![], vec![]);
     for r in c["routes"].as_array().unwrap() {
@@ -250,7 +253,7 @@ fn seeded_differences_are_each_reported() {
     let dir = examples();
     let (acme, acme_routes, acme_domains) = settings_for(dir.path(), "acme");
     let (mut globex, globex_routes, globex_domains) = settings_for(dir.path(), "globex");
-    // globex: an extra binding, a changed var, a wrong compatibility date, one custom domain gone.
+    // globex: an extra binding, a changed var, a queue producer bound elsewhere, a wrong compatibility date, one custom domain gone.
     globex["bindings"]
         .as_array_mut()
         .unwrap()
@@ -258,6 +261,10 @@ fn seeded_differences_are_each_reported() {
     for b in globex["bindings"].as_array_mut().unwrap() {
         if b["name"] == "LOG_LEVEL" {
             b["text"] = json!("debug");
+        }
+        // A producer bound to another queue.
+        if b["name"] == "INGEST" {
+            b["queue_name"] = json!("globex-ingest-old");
         }
     }
     globex["compatibility_date"] = json!("2025-01-01");
@@ -312,6 +319,7 @@ fn seeded_differences_are_each_reported() {
         ("added", "binding", "EXTRA"),
         ("changed", "var", "LOG_LEVEL"),
         ("removed", "domain", "ai.globex.example.org"),
+        ("changed", "binding", "INGEST"),
     ];
     for (c, w, n) in want {
         assert!(
@@ -319,7 +327,7 @@ fn seeded_differences_are_each_reported() {
             "missing {c} {w} {n} in {changes:?}"
         );
     }
-    assert_eq!(changes.len(), 4, "{changes:?}");
+    assert_eq!(changes.len(), 5, "{changes:?}");
     assert_eq!(by["initech"]["changes"][0]["what"], "script");
     assert_eq!(by["initech"]["changes"][0]["change"], "removed");
     // Each account's token went only to its own tenants' requests.
@@ -345,7 +353,8 @@ fn seeded_differences_are_each_reported() {
     let o = drift(dir.path(), &api, &["--env", "prod", "--tenant", "globex"]);
     assert_eq!(o.status.code(), Some(1));
     let t = text(&o);
-    assert!(t.contains("globex (prod): 4 difference(s)") && t.contains("LOG_LEVEL"), "{t}");
+    assert!(t.contains("globex (prod): 5 difference(s)") && t.contains("LOG_LEVEL"), "{t}");
+    assert!(t.contains("expected queue globex-ingest, deployed queue globex-ingest-old"), "{t}");
     let o = drift(dir.path(), &api, &["--env", "prod", "--tenant", "globex", "--format", "markdown"]);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("| globex | prod | added | binding | `EXTRA` |"),

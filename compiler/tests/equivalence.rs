@@ -1137,3 +1137,71 @@ fn auth_defaults_are_filled_in() {
         assert!(!e.auth.none);
     }
 }
+
+/// Without Vectorize or a queue: no vector index, no ingest queue; the RAG
+/// defaults (vector search only, no reranking, documents added by `admin`).
+#[test]
+fn rag_defaults_without_a_vectorize_binding_or_a_queue() {
+    let t = same_tenant(&[kdl(""), json(""), jsonc("")]);
+    assert_eq!(
+        (t.rag.hybrid, t.rag.rerank_model.as_deref(), t.rag.ingest_role.as_str()),
+        (false, None, "admin")
+    );
+    assert_eq!(t.rag.embedding_dimensions, 0);
+    for e in &t.envs {
+        assert_eq!(e.vector_index, resolved::VectorIndex::None);
+        assert_eq!(e.ingest_queue, None);
+    }
+}
+
+#[test]
+fn shorthand_rag_hybrid_rerank_and_ingest_role() {
+    let t = same_tenant(&[
+        kdl(r#"    rag hybrid=#true rerank="@cf/baai/bge-reranker-base" ingest-role="editor""#),
+        kdl(r#"    rag { hybrid #true; rerank "@cf/baai/bge-reranker-base"; ingest-role "editor"; }"#),
+        json(r#"  "rag": { "hybrid": true, "rerank": "@cf/baai/bge-reranker-base", "ingest_role": "editor" }"#),
+    ]);
+    assert!(t.rag.hybrid);
+    assert_eq!(t.rag.rerank_model.as_deref(), Some("@cf/baai/bge-reranker-base"));
+    assert_eq!(t.rag.ingest_role, "editor");
+}
+
+/// The examples: development environments search the local index (the
+/// `DocIndex` object), the others the tenant's Vectorize index; every
+/// environment ingests through the `INGEST` queue.
+#[test]
+fn examples_pick_the_local_index_in_development_and_vectorize_elsewhere() {
+    let m = original_model();
+    for t in &m.tenants {
+        assert_eq!(t.rag.embedding_dimensions, 768, "{}", t.id);
+        for e in &t.envs {
+            let want = if e.name == "dev" {
+                resolved::VectorIndex::Local {
+                    object: "DOC_INDEX".into(),
+                }
+            } else {
+                resolved::VectorIndex::Vectorize { binding: "DOCS".into() }
+            };
+            assert_eq!(e.vector_index, want, "{} {}", t.id, e.name);
+            assert_eq!(e.ingest_queue.as_deref(), Some("INGEST"), "{} {}", t.id, e.name);
+            let queue = e.resources.iter().find_map(|r| match &r.kind {
+                resolved::ResourceKind::Queue { name } => Some(name.as_str()),
+                _ => None,
+            });
+            let suffix = if e.name == "prod" { String::new() } else { format!("-{}", e.name) };
+            assert_eq!(queue, Some(format!("{}-ingest{suffix}", t.id).as_str()));
+        }
+    }
+    let acme = m.tenants.iter().find(|t| t.id == "acme").unwrap();
+    assert!(acme.rag.hybrid);
+    assert_eq!(acme.rag.rerank_model.as_deref(), Some("@cf/baai/bge-reranker-base"));
+    let globex = m.tenants.iter().find(|t| t.id == "globex").unwrap();
+    assert_eq!(
+        (
+            globex.rag.hybrid,
+            globex.rag.rerank_model.as_deref(),
+            globex.rag.ingest_role.as_str()
+        ),
+        (false, None, "admin")
+    );
+}

@@ -187,6 +187,7 @@ const TOKENS: &[&str] = &[
     "id",
     "name",
     "vectorize",
+    "queue",
     "var",
     "ai",
     "tool",
@@ -205,6 +206,7 @@ const TOKENS: &[&str] = &[
     "\"envs\"",
     "\"hosts\"",
     "\"kv\"",
+    "\"queues\"",
     "\"accounts\"",
     // numbers
     "0",

@@ -70,6 +70,8 @@ fn fill_placeholders(tenants: &Path) -> usize {
                 format!("filled-index-{n}")
             } else if what.contains("host of") {
                 format!("filled-{n}.example.net")
+            } else if what.contains("queue name") {
+                format!("filled-queue-{n}")
             } else {
                 format!("filled_dataset_{n}")
             };
@@ -140,13 +142,13 @@ fn new_tenant_is_flagged_until_its_placeholders_are_filled() {
         ok(&o);
         let text = read(&t.join(format!("hooli.{ext}")));
         insta::assert_snapshot!(format!("new_hooli_{format}"), text);
-        // 3 environments: stage and prod need a host; each needs a KV id and an index.
+        // 3 environments: stage and prod need a host; each needs a KV id, an index and a queue.
         let c = codes(&t);
-        assert_eq!(c.len(), 8, "{c:?}");
+        assert_eq!(c.len(), 11, "{c:?}");
         assert!(c.iter().all(|c| c == "tenant::placeholder"), "{c:?}");
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("to fill in (8)"), "{err}");
-        assert_eq!(fill_placeholders(&t), 8);
+        assert!(err.contains("to fill in (11)"), "{err}");
+        assert_eq!(fill_placeholders(&t), 11);
         assert_eq!(codes(&t), Vec::<String>::new(), "{format}: check passes once filled in");
     }
 }
@@ -322,8 +324,8 @@ fn add_env_adds_an_environment_block_to_every_tenant() {
         only_added(b, &after);
         insta::assert_snapshot!(format!("add_env_{}", n.replace('.', "_")), after);
     }
-    // Each tenant: a host, a KV id and an index for qa.
-    assert_eq!(codes(&t).len(), 9);
+    // Each tenant: a host, a KV id, an index and a queue for qa.
+    assert_eq!(codes(&t).len(), 12);
     fill_placeholders(&t);
     assert_eq!(codes(&t), Vec::<String>::new());
     ok(&run(r.path(), &["build"]));
@@ -355,4 +357,26 @@ fn add_binding_on_a_jsonc_platform_keeps_its_comments() {
     assert!(!c.is_empty() && c.iter().all(|c| c == "tenant::placeholder"), "{c:?}");
     fill_placeholders(&t);
     assert_eq!(codes(&t), Vec::<String>::new());
+}
+
+#[test]
+fn add_binding_queue_asks_every_environment_for_its_own_queue() {
+    let r = examples();
+    let t = r.path().join("tenants");
+    ok(&run(r.path(), &["add", "binding", "queue", "JOBS"]));
+    assert!(read(&t.join("platform.kdl")).contains("\n    queue JOBS\n"));
+    assert!(read(&t.join("acme.kdl")).contains(r#"queue JOBS name="TODO: queue name (wrangler queues create acme-jobs-stage)""#));
+    // Three tenants, three environments: one queue name each.
+    let c = codes(&t);
+    assert_eq!(c.len(), 9, "{c:?}");
+    assert!(c.iter().all(|c| c == "tenant::placeholder"), "{c:?}");
+    assert_eq!(fill_placeholders(&t), 9);
+    assert_eq!(codes(&t), Vec::<String>::new());
+    ok(&run(r.path(), &["build"]));
+    let config = read(&r.path().join("out/prod/acme.wrangler.jsonc"));
+    assert!(config.contains(r#""binding": "JOBS""#), "{config}");
+    // A queue takes no settings.
+    let o = run(r.path(), &["add", "binding", "queue", "MORE_JOBS", "--dataset", "x"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--dataset does not apply to a `queue` binding"));
 }

@@ -84,13 +84,16 @@ impl Fixture {
     }
 }
 
-/// A valid tenant derived from `acme.kdl`: id, hosts and KV namespace ids
-/// changed so that it conflicts with no other tenant (`n` makes the KV ids unique).
+/// A valid tenant derived from `acme.kdl`: id, hosts, queues and KV namespace
+/// ids changed so that it conflicts with no other tenant (`n` makes the KV ids unique).
 fn valid_kdl_tenant(id: &str, n: u64) -> String {
-    let mut s = Fixture::example("acme.kdl")
+    let acme = Fixture::example("acme.kdl");
+    assert!(acme.contains("\"acme-ingest"), "acme.kdl changed: no `acme-ingest…` queue");
+    let mut s = acme
         .replace("tenant \"acme\"", &format!("tenant \"{id}\""))
         .replace("\"acme.", &format!("\"{id}."))
-        .replace("\"*.acme.", &format!("\"*.{id}."));
+        .replace("\"*.acme.", &format!("\"*.{id}."))
+        .replace("\"acme-ingest", &format!("\"{id}-ingest"));
     for (slot, old) in [
         "0f2ac74b498b48028cb68387c421e279",
         "7be2d1c09a8f4e6d8c1b2a3f4e5d6c7b",

@@ -644,7 +644,7 @@ fn broken_cases() -> Vec<Broken> {
         b(
             "unknown binding type",
             "platform",
-            vec![Set("/bindings/CACHE/type", json!("queue"))],
+            vec![Set("/bindings/CACHE/type", json!("r2-bucket"))],
             "schema::enum",
         ),
         b(
@@ -792,6 +792,24 @@ fn broken_cases() -> Vec<Broken> {
             "globex",
             vec![Set("/envs/dev/vectorize/DOCS/index", json!("Shared-Docs"))],
             "tenant::vectorize::index",
+        ),
+        b(
+            "queue name with an underscore",
+            "globex",
+            vec![Set("/envs/dev/queues/INGEST/name", json!("globex_ingest_dev"))],
+            "tenant::queue::name",
+        ),
+        b(
+            "queue name longer than 63 characters",
+            "globex",
+            vec![Set("/envs/prod/queues/INGEST/name", json!("q".repeat(64)))],
+            "tenant::queue::name",
+        ),
+        b(
+            "uppercase ingest role",
+            "globex",
+            vec![Set("/rag/ingest_role", json!("Admin"))],
+            "tenant::rag::ingest-role",
         ),
         b(
             "bad gateway id",
@@ -1051,6 +1069,7 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("tenant", "KvResource", "globex", "/envs/dev/kv/CACHE"),
     ("tenant", "VectorizeResource", "globex", "/envs/dev/vectorize/DOCS"),
     ("tenant", "AnalyticsResource", "initech", "/envs/prod/analytics_engine/EVENTS"),
+    ("tenant", "QueueResource", "globex", "/envs/dev/queues/INGEST"),
     ("tenant", "Ai", "globex", "/ai"),
     ("tenant", "Chat", "globex", "/ai/chat"),
     ("tenant", "ModelOnly", "initech", "/ai/embedding"),
@@ -1076,6 +1095,7 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("platform", "BindingDef", "platform", "/bindings/DOCS"),
     ("platform", "BindingDef", "platform", "/bindings/AI"),
     ("platform", "BindingDef", "platform", "/bindings/EVENTS"),
+    ("platform", "BindingDef", "platform", "/bindings/INGEST"),
     ("platform", "ModelDef", "platform", "/models/@cf~1tests~1custom-embed"),
     ("platform", "ToolDef", "platform", "/tools/web-search"),
     ("accounts", "", "accounts", ""),
@@ -1445,6 +1465,7 @@ const KEY_LISTS: &[(&str, &str, &[&str])] = &[
     ("tenant", "KvResource", raw::KV_KEYS),
     ("tenant", "VectorizeResource", raw::VECTORIZE_KEYS),
     ("tenant", "AnalyticsResource", raw::ANALYTICS_KEYS),
+    ("tenant", "QueueResource", raw::QUEUE_KEYS),
     ("tenant", "Ai", raw::AI_KEYS),
     ("tenant", "Chat", raw::CHAT_KEYS),
     ("tenant", "ModelOnly", raw::MODEL_REF_KEYS),

@@ -48,7 +48,9 @@ fn hono_table(configs: &Path) -> Result<Value, ExitCode> {
         ["AI", "ai"],
         ["CACHE", "kv"],
         ["DOCS", "vectorize"],
+        ["DOC_INDEX", "durable-object"],
         ["EVENTS", "analytics-engine"],
+        ["INGEST", "queue"],
         ["RATE_LIMITER", "durable-object"],
         ["SESSIONS", "durable-object"]
     ]);

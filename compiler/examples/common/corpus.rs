@@ -4,9 +4,9 @@
 //! `tenants/accounts.jsonc`.
 //!
 //! Every tenant has its own id (= file stem), hosts, KV namespace ids
-//! (32 lowercase hex, unique across the corpus) and Vectorize namespaces, so
-//! the cross-tenant rules (host overlap, shared resources) run over the whole
-//! corpus and find nothing.
+//! (32 lowercase hex, unique across the corpus), Vectorize namespaces and
+//! queues, so the cross-tenant rules (host overlap, shared resources) run
+//! over the whole corpus and find nothing.
 //!
 //! Shared by `examples/bench_check.rs` and `benches/check.rs` through
 //! `#[path]`; each includer uses a different subset, hence the `dead_code` allowance.
@@ -115,6 +115,7 @@ pub fn kdl_tenant(out: &mut String, i: usize, id: &str) {
         host "{id}.localhost"
         kv CACHE id="{kv_dev}"
         vectorize DOCS index="acme-docs-dev" namespace="{id}"
+        queue INGEST name="{id}-ingest-dev"
         var LOG_LEVEL "debug"
         auth {{ none #true; api-keys #true }}
     }}
@@ -122,12 +123,14 @@ pub fn kdl_tenant(out: &mut String, i: usize, id: &str) {
         host "{id}.stage.example.com"
         kv CACHE id="{kv_stage}"
         vectorize DOCS index="acme-docs-stage" namespace="{id}"
+        queue INGEST name="{id}-ingest-stage"
     }}
     env "prod" {{
         host "{id}.example.com"
         host "*.{id}.example.com"
         kv CACHE id="{kv_prod}"
         vectorize DOCS index="acme-docs" namespace="{id}"
+        queue INGEST name="{id}-ingest"
         analytics-engine EVENTS dataset="{dataset}_events"
     }}
 
@@ -181,17 +184,20 @@ pub fn jsonc_tenant(out: &mut String, i: usize, id: &str) {
       "hosts": ["{id}.localhost"],
       "kv": {{ "CACHE": {{ "id": "{kv_dev}" }} }},
       "vectorize": {{ "DOCS": {{ "index": "shared-docs-dev", "namespace": "{id}" }} }},
+      "queues": {{ "INGEST": {{ "name": "{id}-ingest-dev" }} }},
       "auth": {{ "none": true }},
     }},
     "stage": {{
       "hosts": ["stage.{id}.example.org"],
       "kv": {{ "CACHE": {{ "id": "{kv_stage}" }} }},
       "vectorize": {{ "DOCS": {{ "index": "shared-docs-stage", "namespace": "{id}" }} }},
+      "queues": {{ "INGEST": {{ "name": "{id}-ingest-stage" }} }},
     }},
     "prod": {{
       "hosts": ["{id}.example.org", "ai.{id}.example.org"],
       "kv": {{ "CACHE": {{ "id": "{kv_prod}" }} }},
       "vectorize": {{ "DOCS": {{ "index": "shared-docs", "namespace": "{id}" }} }},
+      "queues": {{ "INGEST": {{ "name": "{id}-ingest" }} }},
       "vars": {{ "LOG_LEVEL": "warn" }},
     }},
   }},

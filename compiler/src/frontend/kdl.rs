@@ -110,6 +110,7 @@ static TENANT_ENV: &[Rule] = &[
     r("kv", "kv", Collect::Map, Arg::Auto, Ctx::Default),
     r("vectorize", "vectorize", Collect::Map, Arg::Auto, Ctx::Default),
     r("analytics-engine", "analytics_engine", Collect::Map, Arg::Auto, Ctx::Default),
+    r("queue", "queues", Collect::Map, Arg::Auto, Ctx::Default),
     r("var", "vars", Collect::Map, Arg::Value, Ctx::Default),
     r("auth", "auth", Collect::One, Arg::Auto, Ctx::Auth),
     r("ai-provider", "ai_provider", Collect::One, Arg::Field("kind"), Ctx::Default),
@@ -148,6 +149,7 @@ static PLATFORM: &[Rule] = &[
     binding("vectorize"),
     binding("ai"),
     binding("analytics-engine"),
+    binding("queue"),
     r("model", "models", Collect::Map, Arg::Auto, Ctx::Default),
     r("tool", "tools", Collect::Map, Arg::Auto, Ctx::Default),
 ];

@@ -371,6 +371,7 @@ fn check_api_keys(cx: &mut Cx<'_>, p: &PlatformInfo, k: &RawApiKeys) -> res::Api
                     res::BindingKind::Vectorize { .. } => "a vectorize",
                     res::BindingKind::Ai => "an ai",
                     res::BindingKind::AnalyticsEngine { .. } => "an analytics-engine",
+                    res::BindingKind::Queue => "a queue",
                     res::BindingKind::Kv => "a kv",
                 };
                 let mut d = Diagnostic::error(

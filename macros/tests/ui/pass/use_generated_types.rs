@@ -10,6 +10,8 @@ use tenants::{Env, EnvName, TenantId};
 fn uses_env(env: &Env) -> (&worker::KvStore, &worker::ObjectNamespace, &worker::ObjectNamespace, &worker::Ai, &worker::AnalyticsEngineDataset, &'static str) {
     let _pin: (TenantId, EnvName) = (env.pinned_tenant(), env.pinned_env());
     let _secret: worker::Result<worker::Secret> = env.secret_gateway_token();
+    let _index: &worker::ObjectNamespace = env.doc_index();
+    let _queue: (&'static str, &worker::wasm_bindgen::JsValue) = (env.ingest().binding(), env.ingest().as_js());
     (env.cache(), env.sessions(), env.rate_limiter(), env.ai(), env.events(), env.docs().binding())
 }
 
@@ -30,7 +32,16 @@ fn main() {
     let auth: tenants::AuthConfig = config.envs[EnvName::Prod as usize].auth;
     let keys: Option<tenants::KeySource> = auth.access.map(|a| a.keys);
     assert!(matches!(keys, Some(tenants::KeySource::Url(_))) && !auth.none);
-    assert_eq!(Env::BINDINGS.len(), 6);
+    assert_eq!(Env::BINDINGS.len(), 8);
+    // RAG: the settings, which index each environment searches, the ingest queue.
+    let rag: tenants::RagConfig = TenantId::Acme.config().rag;
+    let rerank: Option<&'static str> = rag.rerank_model;
+    assert_eq!((rag.hybrid, rerank, rag.ingest_role, rag.embedding_dimensions), (true, Some("@cf/baai/bge-reranker-base"), "admin", 768));
+    let dev: &tenants::TenantEnvConfig = &TenantId::Acme.config().envs[EnvName::Dev as usize];
+    assert_eq!(dev.vector_index, tenants::VectorIndex::Local { object: "DOC_INDEX" });
+    assert_eq!(dev.ingest_queue, Some("INGEST"));
+    let prod: &tenants::TenantEnvConfig = &TenantId::Acme.config().envs[EnvName::Prod as usize];
+    assert!(matches!(prod.vector_index, tenants::VectorIndex::Vectorize { binding: "DOCS" }));
     const ALL: [TenantId; 3] = TenantId::ALL;
     assert_eq!(ALL.len(), 3);
 }
