@@ -44,7 +44,13 @@ struct RagModel {
 }
 
 impl Upstream for RagModel {
-    fn post<'a>(&'a self, url: &'a str, _h: &'a [(&'static str, String)], body: Vec<u8>, _t: u32) -> LocalFuture<'a, Result<StreamedResponse, FetchError>> {
+    fn post<'a>(
+        &'a self,
+        url: &'a str,
+        _h: &'a [(&'static str, String)],
+        body: Vec<u8>,
+        _t: u32,
+    ) -> LocalFuture<'a, Result<StreamedResponse, FetchError>> {
         let req: Value = serde_json::from_slice(&body).unwrap_or_default();
         self.calls.borrow_mut().push((url.to_string(), req.clone()));
         let (sse, out) = if url.ends_with("/embeddings") {
@@ -91,7 +97,10 @@ impl Upstream for RagModel {
         let chunks: Vec<Result<Vec<u8>, tenants_runtime::ports::PortError>> = vec![Ok(out.into_bytes())];
         let r = StreamedResponse {
             status: 200,
-            headers: vec![("content-type".into(), if sse { "text/event-stream" } else { "application/json" }.into())],
+            headers: vec![(
+                "content-type".into(),
+                if sse { "text/event-stream" } else { "application/json" }.into(),
+            )],
             body: Box::pin(futures_util::stream::iter(chunks)),
         };
         Box::pin(async move { Ok(r) })
@@ -107,7 +116,10 @@ fn host(t: TenantId) -> &'static str {
 }
 
 fn req(t: TenantId, method: &str, path: &str, roles: &str, body: Option<Value>) -> TestRequest {
-    let mut r = TestRequest::new(method, path).with("host", host(t)).with("x-user-id", "u1").with("x-user-roles", roles);
+    let mut r = TestRequest::new(method, path)
+        .with("host", host(t))
+        .with("x-user-id", "u1")
+        .with("x-user-roles", roles);
     if let Some(b) = body {
         r = r.with("content-type", "application/json").body(b.to_string());
     }
@@ -142,8 +154,10 @@ fn docs() -> Value {
 
 fn ingest(h: &Harness, t: TenantId) -> Value {
     let r = block_on(h.handle(&dev(t), &req(t, "POST", "/documents", "admin", Some(docs()))));
-    assert_eq!(r.status, 200, "{}", text(r));
-    serde_json::from_str(&text(r)).unwrap()
+    let status = r.status;
+    let body = text(r);
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 fn search(h: &Harness, t: TenantId, q: &str, stream: bool) -> Response {
@@ -163,9 +177,19 @@ fn ingest_then_search_answers_with_citations_from_the_ingested_metadata() {
     assert_eq!(r.header("x-cache"), Some("miss"));
     let v: Value = serde_json::from_str(&text(r)).unwrap();
     let s0 = &v["sources"][0];
-    assert_eq!((s0["id"].as_str(), s0["title"].as_str(), s0["url"].as_str()), (Some("password-reset"), Some("Resetting your password"), Some("https://docs.acme.example/password-reset")));
+    assert_eq!(
+        (s0["id"].as_str(), s0["title"].as_str(), s0["url"].as_str()),
+        (
+            Some("password-reset"),
+            Some("Resetting your password"),
+            Some("https://docs.acme.example/password-reset")
+        )
+    );
     assert!(v["answer"].as_str().unwrap().contains("[1]"), "{v}");
-    assert!(!v["answer"].as_str().unwrap().contains("[9]"), "an invented citation is dropped: {v}");
+    assert!(
+        !v["answer"].as_str().unwrap().contains("[9]"),
+        "an invented citation is dropped: {v}"
+    );
     assert_eq!(v["follow_ups"], json!(["What else?"]));
     assert!(v["confidence"].as_f64().unwrap() > 0.0);
     assert_eq!(v["query"]["intent"], "question");
@@ -174,7 +198,14 @@ fn ingest_then_search_answers_with_citations_from_the_ingested_metadata() {
     assert!(!serde_json::to_string(&h.doc_index.objects()).unwrap().is_empty());
     let r = search(&h, TenantId::Acme, "scriptonly-token", false);
     let v: Value = serde_json::from_str(&text(r)).unwrap();
-    assert!(v["sources"].as_array().unwrap().iter().all(|s| s["id"] != "invoices" || !s["snippet"].as_str().unwrap().contains("scriptonly")), "{v}");
+    assert!(
+        v["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|s| s["id"] != "invoices" || !s["snippet"].as_str().unwrap().contains("scriptonly")),
+        "{v}"
+    );
     assert!(model.calls.borrow().iter().any(|(u, _)| u.ends_with("/embeddings")));
 }
 
@@ -188,7 +219,11 @@ fn another_tenant_never_sees_these_documents() {
     assert_eq!(v["sources"], json!([]), "{v}");
     assert_eq!(v["model"], Value::Null, "no model call without sources");
     // Each tenant has its own object.
-    assert!(h.doc_index.objects().iter().all(|o| o.starts_with("t/acme/") || o.starts_with("t/globex/")));
+    assert!(h
+        .doc_index
+        .objects()
+        .iter()
+        .all(|o| o.starts_with("t/acme/") || o.starts_with("t/globex/")));
     let list = block_on(h.handle(&dev(TenantId::Globex), &req(TenantId::Globex, "GET", "/documents", "", None)));
     let v: Value = serde_json::from_str(&text(list)).unwrap();
     assert_eq!(v["data"]["documents"], json!([]));
@@ -197,13 +232,20 @@ fn another_tenant_never_sees_these_documents() {
 #[test]
 fn ingesting_needs_the_role_and_bad_documents_are_reported() {
     let (h, _) = harness();
-    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "POST", "/documents", "reader", Some(docs()))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "POST", "/documents", "reader", Some(docs())),
+    ));
     assert_eq!(r.status, 403);
     let bad = json!({"documents": [{"id": "a b", "text": "x"}, {"id": "ok", "text": "x", "url": "ftp://x"}]});
     let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "POST", "/documents", "admin", Some(bad))));
-    assert_eq!(r.status, 422, "{}", text(r));
+    let status = r.status;
+    assert_eq!(status, 422, "{}", text(r));
     let empty = json!({"documents": [{"id": "e", "text": "<script>only</script>", "format": "html"}]});
-    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "POST", "/documents", "admin", Some(empty))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "POST", "/documents", "admin", Some(empty)),
+    ));
     let v: Value = serde_json::from_str(&text(r)).unwrap();
     assert_eq!(v["data"]["errors"][0]["id"], "e", "{v}");
 }
@@ -222,14 +264,23 @@ fn reingest_replaces_delete_removes_and_the_cache_follows_the_index_version() {
     assert_eq!(v["cached"], true);
     // Re-ingest with a shorter text: the old chunks go, the cache misses.
     let short = json!({"documents": [{"id": "invoices", "title": "Invoices", "text": "Invoices come monthly."}]});
-    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "POST", "/documents", "admin", Some(short))));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "POST", "/documents", "admin", Some(short)),
+    ));
     assert_eq!(r.status, 200);
     let r = search(&h, TenantId::Acme, "invoice pdf", false);
     assert_eq!(r.header("x-cache"), Some("miss"));
     // Delete.
-    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "DELETE", "/documents/invoices", "admin", None)));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "DELETE", "/documents/invoices", "admin", None),
+    ));
     assert_eq!(r.status, 200);
-    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "DELETE", "/documents/invoices", "admin", None)));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "DELETE", "/documents/invoices", "admin", None),
+    ));
     assert_eq!(r.status, 404);
     let v: Value = serde_json::from_str(&text(search(&h, TenantId::Acme, "invoices monthly", false))).unwrap();
     assert!(v["sources"].as_array().unwrap().iter().all(|s| s["id"] != "invoices"), "{v}");

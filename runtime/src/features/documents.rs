@@ -63,7 +63,10 @@ fn may_ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<(), Failure> {
     let role = s.ctx.config().rag.ingest_role;
     match s.principal {
         Some(p) if p.has_role(role) => Ok(()),
-        _ => Err(Failure::new(ErrorCode::Forbidden, format!("changing this tenant's documents needs the role `{role}`"))),
+        _ => Err(Failure::new(
+            ErrorCode::Forbidden,
+            format!("changing this tenant's documents needs the role `{role}`"),
+        )),
     }
 }
 
@@ -91,7 +94,10 @@ pub async fn ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
             details.push(Detail::at(format!("/documents/{i}"), e));
         }
         if body.documents[..i].iter().any(|o| o.id == d.id) {
-            details.push(Detail::at(format!("/documents/{i}/id"), format!("`{}` appears twice in the batch", d.id)));
+            details.push(Detail::at(
+                format!("/documents/{i}/id"),
+                format!("`{}` appears twice in the batch", d.id),
+            ));
         }
     }
     if body.documents.is_empty() || body.documents.len() > MAX_DOCS {
@@ -137,7 +143,11 @@ pub async fn list<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
         None => 100,
         Some(v) => match v.parse::<u32>() {
             Ok(n @ 1..=1000) => n,
-            _ => return Err(Failure::new(ErrorCode::InvalidRequest, "`limit` must be 1–1000").with_details(vec![Detail::at("/limit", "1–1000")])),
+            _ => {
+                return Err(
+                    Failure::new(ErrorCode::InvalidRequest, "`limit` must be 1–1000").with_details(vec![Detail::at("/limit", "1–1000")])
+                )
+            }
         },
     };
     let after = query_param(q, "after").map(|a| a.to_string());
@@ -155,7 +165,10 @@ pub async fn delete<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
     if index.delete(&id).await? {
         Ok(data_response(&DocDeleted { deleted: id }, s.request_id))
     } else {
-        Err(Failure::new(ErrorCode::NotFound, format!("no document `{}`", id.chars().take(128).collect::<String>())))
+        Err(Failure::new(
+            ErrorCode::NotFound,
+            format!("no document `{}`", id.chars().take(128).collect::<String>()),
+        ))
     }
 }
 

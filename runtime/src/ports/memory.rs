@@ -495,12 +495,15 @@ impl super::Metrics for MemoryMetrics {
     }
 }
 
+/// A vector as [`MemoryVectors`] keeps it: namespace, values, metadata.
+pub type StoredVector = (String, Vec<f32>, serde_json::Value);
+
 /// A Vectorize index in memory, with exact cosine search per namespace,
 /// recording the namespace of every call (tests assert on it).
 #[derive(Default)]
 pub struct MemoryVectors {
     /// id → (namespace, values, metadata)
-    pub vectors: RefCell<std::collections::BTreeMap<String, (String, Vec<f32>, serde_json::Value)>>,
+    pub vectors: RefCell<std::collections::BTreeMap<String, StoredVector>>,
     /// (method, namespace) of every call.
     pub calls: RefCell<Vec<(&'static str, String)>>,
 }

@@ -327,10 +327,7 @@ mod tests {
         for pair in c.windows(2) {
             let last_word = pair[0].text.split_whitespace().last().unwrap();
             assert!(
-                pair[1]
-                    .text
-                    .starts_with(&format!("{}", pair[0].text.split_whitespace().rev().nth(1).unwrap()))
-                    || pair[1].text.starts_with(last_word),
+                pair[1].text.starts_with(pair[0].text.split_whitespace().rev().nth(1).unwrap()) || pair[1].text.starts_with(last_word),
                 "{:?} -> {:?}",
                 pair[0].text,
                 pair[1].text

@@ -140,7 +140,12 @@ impl Index {
 
     /// Delete a document; `false` when there was none.
     pub async fn delete(&self, doc_id: &str) -> Result<bool, Failure> {
-        match self.call(&IndexOp::Delete { doc_id: doc_id.to_string() }).await? {
+        match self
+            .call(&IndexOp::Delete {
+                doc_id: doc_id.to_string(),
+            })
+            .await?
+        {
             IndexReply::Deleted { removed, version: _ } => {
                 self.forget(&removed).await?;
                 Ok(!removed.is_empty())

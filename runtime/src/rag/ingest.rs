@@ -52,9 +52,8 @@ pub struct Ingested {
 
 /// Why a document is refused before any work is done.
 pub fn check(doc: &DocIn) -> Result<(), String> {
-    let id_ok = !doc.id.is_empty()
-        && doc.id.chars().count() <= 128
-        && doc.id.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c));
+    let id_ok =
+        !doc.id.is_empty() && doc.id.chars().count() <= 128 && doc.id.chars().all(|c| c.is_ascii_alphanumeric() || "._:/-".contains(c));
     if !id_ok {
         return Err("`id` must be 1–128 characters of letters, digits and `._:/-`".into());
     }
@@ -99,7 +98,9 @@ pub async fn ingest(
         .unwrap_or_else(|| doc.id.clone());
     let chunks = super::chunk::chunk(&e.text, rag.chunk_size as usize, rag.overlap as usize);
     let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
-    let vectors = embed_all(embedder, model, &texts, meta).await.map_err(|e| format!("embedding failed: {e}"))?;
+    let vectors = embed_all(embedder, model, &texts, meta)
+        .await
+        .map_err(|e| format!("embedding failed: {e}"))?;
     if rag.embedding_dimensions > 0 && vectors.first().is_some_and(|v| v.len() != rag.embedding_dimensions as usize) {
         return Err(format!(
             "the embedding model returned {} dimensions; the index has {}",

@@ -72,7 +72,13 @@ pub fn rrf(lists: &[&[Hit]]) -> Vec<(String, f64)> {
 /// Candidates for a query: vector hits at or above `min_score`, plus
 /// full-text hits when `hybrid`, fused; rows fetched in the same round
 /// trip to the tenant's object.
-pub async fn candidates(index: &Index, query: &str, values: &[f32], min_score: f64, hybrid: bool) -> Result<Vec<Candidate>, crate::app::envelope::Failure> {
+pub async fn candidates(
+    index: &Index,
+    query: &str,
+    values: &[f32],
+    min_score: f64,
+    hybrid: bool,
+) -> Result<Vec<Candidate>, crate::app::envelope::Failure> {
     let external = index.vector_hits(values, CANDIDATES).await?;
     let op = IndexOp::Search {
         lexical: hybrid.then(|| LexicalQuery {
@@ -83,7 +89,10 @@ pub async fn candidates(index: &Index, query: &str, values: &[f32], min_score: f
             values: values.to_vec(),
             k: CANDIDATES,
         }),
-        fetch: external.as_ref().map(|h| h.iter().map(|h| h.id.clone()).collect()).unwrap_or_default(),
+        fetch: external
+            .as_ref()
+            .map(|h| h.iter().map(|h| h.id.clone()).collect())
+            .unwrap_or_default(),
     };
     let (lexical, local, rows) = match index.call(&op).await? {
         IndexReply::Found { lexical, vector, rows, .. } => (lexical, vector, rows),
@@ -93,7 +102,11 @@ pub async fn candidates(index: &Index, query: &str, values: &[f32], min_score: f
     vector.retain(|h| h.score >= min_score);
     let rows: HashMap<String, ChunkRow> = rows.into_iter().map(|r| (r.id.clone(), r)).collect();
     let cos: HashMap<&str, f64> = vector.iter().map(|h| (h.id.as_str(), h.score)).collect();
-    let fused = if hybrid { rrf(&[&vector, &lexical]) } else { vector.iter().map(|h| (h.id.clone(), h.score)).collect() };
+    let fused = if hybrid {
+        rrf(&[&vector, &lexical])
+    } else {
+        vector.iter().map(|h| (h.id.clone(), h.score)).collect()
+    };
     Ok(fused
         .into_iter()
         .filter_map(|(id, _)| {
@@ -173,7 +186,9 @@ pub fn context(sources: &[Candidate], question: &str, max_chars: usize) -> (Stri
 /// Whether a query is plain keywords (no rewrite call): at most four
 /// words, no question mark, not starting with a question word.
 pub fn is_keyword_query(q: &str) -> bool {
-    const QW: &[&str] = &["what", "how", "why", "when", "where", "who", "which", "is", "are", "does", "do", "can", "should", "could"];
+    const QW: &[&str] = &[
+        "what", "how", "why", "when", "where", "who", "which", "is", "are", "does", "do", "can", "should", "could",
+    ];
     let words: Vec<&str> = q.split_whitespace().collect();
     words.len() <= 4 && !q.contains('?') && !words.first().is_some_and(|w| QW.contains(&w.to_lowercase().as_str()))
 }
@@ -185,7 +200,11 @@ pub fn parse_rewrite(text: &str) -> Option<(String, String)> {
     let v: serde_json::Value = serde_json::from_str(text.get(start..=end)?).ok()?;
     let r = v.get("rewritten")?.as_str()?.trim();
     let intent = v.get("intent").and_then(|i| i.as_str()).unwrap_or("question");
-    let intent = if ["question", "how-to", "lookup"].contains(&intent) { intent } else { "question" };
+    let intent = if ["question", "how-to", "lookup"].contains(&intent) {
+        intent
+    } else {
+        "question"
+    };
     (!r.is_empty() && r.chars().count() <= 500).then(|| (r.to_string(), intent.to_string()))
 }
 
@@ -268,7 +287,10 @@ pub fn coverage(answer: &str, n_sources: usize) -> f64 {
     }
     let cited = sentences.iter().filter(|s| !citations(s, n_sources).1.is_empty()).count();
     // A citation at the start of the next fragment (". [1]") counts for the sentence before.
-    let loose = sentences.iter().filter(|s| s.starts_with('[') && !citations(s, n_sources).1.is_empty()).count();
+    let loose = sentences
+        .iter()
+        .filter(|s| s.starts_with('[') && !citations(s, n_sources).1.is_empty())
+        .count();
     ((cited + loose) as f64 / sentences.len() as f64).min(1.0)
 }
 
@@ -335,7 +357,10 @@ mod tests {
         assert!(is_keyword_query("invoice pdf"));
         assert!(!is_keyword_query("how do I reset my password"));
         assert!(!is_keyword_query("password?"));
-        assert_eq!(parse_rewrite("sure: {\"rewritten\": \"reset password\", \"intent\": \"how-to\"}"), Some(("reset password".into(), "how-to".into())));
+        assert_eq!(
+            parse_rewrite("sure: {\"rewritten\": \"reset password\", \"intent\": \"how-to\"}"),
+            Some(("reset password".into(), "how-to".into()))
+        );
         assert_eq!(parse_rewrite("no json"), None);
     }
 

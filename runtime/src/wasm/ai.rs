@@ -8,11 +8,11 @@ use worker::js_sys;
 use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 
-use crate::tenancy::keys::VectorNamespace;
 use crate::ports::{
     AiBinding, Background, BindingError, BindingRun, ByteStream, DataPoint, FetchError, LocalFuture, Metrics, PortError, StreamedResponse,
     Upstream,
 };
+use crate::tenancy::keys::VectorNamespace;
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
 function headers_of(packed) {
@@ -355,7 +355,12 @@ impl crate::ports::Vectors for JsVectorize {
         })
     }
 
-    fn query<'a>(&'a self, ns: &'a VectorNamespace, values: &'a [f32], top_k: u32) -> LocalFuture<'a, Result<Vec<crate::ports::VectorMatch>, PortError>> {
+    fn query<'a>(
+        &'a self,
+        ns: &'a VectorNamespace,
+        values: &'a [f32],
+        top_k: u32,
+    ) -> LocalFuture<'a, Result<Vec<crate::ports::VectorMatch>, PortError>> {
         Box::pin(async move {
             let arr = js_sys::Float32Array::from(values);
             let v = JsFuture::from(vz_query(&self.0, ns.namespace(), &arr, top_k))

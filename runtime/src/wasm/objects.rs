@@ -479,11 +479,14 @@ impl DurableObject for ChatSession {
 /// Every operation runs without awaiting, so it is atomic. Vectors are
 /// read from storage once and kept in memory for exact cosine search,
 /// updated by every write.
+/// A chunk id and its vector.
+type ChunkVector = (String, Vec<f32>);
+
 #[durable_object]
 pub struct DocIndex {
     state: State,
     ready: Cell<bool>,
-    vectors: RefCell<Option<Vec<(String, Vec<f32>)>>>,
+    vectors: RefCell<Option<Vec<ChunkVector>>>,
 }
 
 const INDEX_SCHEMA: [&str; 6] = [
@@ -598,7 +601,11 @@ impl DocIndex {
             return Ok(());
         }
         let mut all = Vec::new();
-        for row in sql.exec("SELECT id, vector FROM chunks WHERE vector IS NOT NULL", None).map_err(bad)?.raw() {
+        for row in sql
+            .exec("SELECT id, vector FROM chunks WHERE vector IS NOT NULL", None)
+            .map_err(bad)?
+            .raw()
+        {
             let row = row.map_err(bad)?;
             if let (Some(worker::SqlStorageValue::String(id)), Some(worker::SqlStorageValue::Blob(b))) = (row.first(), row.get(1)) {
                 all.push((id.clone(), bytes_to_f32s(b)));
@@ -608,7 +615,10 @@ impl DocIndex {
         Ok(())
     }
 
-    fn docs_by_id(sql: &worker::SqlStorage, ids: &[&str]) -> Result<std::collections::HashMap<String, crate::objects::doc_index::DocMeta>, Failure> {
+    fn docs_by_id(
+        sql: &worker::SqlStorage,
+        ids: &[&str],
+    ) -> Result<std::collections::HashMap<String, crate::objects::doc_index::DocMeta>, Failure> {
         let mut out = std::collections::HashMap::new();
         for id in ids {
             if out.contains_key(*id) {
@@ -652,8 +662,11 @@ impl DocIndex {
                         ],
                     )
                     .map_err(bad)?;
-                    sql.exec("INSERT INTO fts (id, text) VALUES (?, ?)", vec![id.as_str().into(), c.text.as_str().into()])
-                        .map_err(bad)?;
+                    sql.exec(
+                        "INSERT INTO fts (id, text) VALUES (?, ?)",
+                        vec![id.as_str().into(), c.text.as_str().into()],
+                    )
+                    .map_err(bad)?;
                     if let (true, Some(v)) = (loaded, &c.vector) {
                         if let Some(all) = self.vectors.borrow_mut().as_mut() {
                             all.push((id.clone(), v.clone()));
@@ -675,7 +688,8 @@ impl DocIndex {
                 let removed = Self::chunk_ids(&sql, &doc_id)?;
                 self.remove_chunks(&sql, &removed)?;
                 let existed = !Self::docs_by_id(&sql, &[doc_id.as_str()])?.is_empty();
-                sql.exec("DELETE FROM docs WHERE id = ?", vec![doc_id.as_str().into()]).map_err(bad)?;
+                sql.exec("DELETE FROM docs WHERE id = ?", vec![doc_id.as_str().into()])
+                    .map_err(bad)?;
                 let version = if existed { Self::bump(&sql)? } else { Self::version(&sql)? };
                 IndexReply::Deleted { version, removed }
             }
@@ -689,7 +703,8 @@ impl DocIndex {
                     .map_err(bad)?
                     .to_array()
                     .map_err(bad)?;
-                let mut docs: Vec<crate::objects::doc_index::DocMeta> = rows.iter().filter_map(|r| serde_json::from_str(&r.json).ok()).collect();
+                let mut docs: Vec<crate::objects::doc_index::DocMeta> =
+                    rows.iter().filter_map(|r| serde_json::from_str(&r.json).ok()).collect();
                 let next = (docs.len() > limit as usize).then(|| docs[limit as usize - 1].id.clone());
                 docs.truncate(limit as usize);
                 IndexReply::Docs { docs, next }
@@ -713,12 +728,23 @@ impl DocIndex {
                 if let Some(q) = vector {
                     self.load_vectors(&sql)?;
                     if let Some(all) = self.vectors.borrow().as_ref() {
-                        vec_hits = all.iter().map(|(id, v)| Hit { id: id.clone(), score: cosine(&q.values, v) }).collect();
+                        vec_hits = all
+                            .iter()
+                            .map(|(id, v)| Hit {
+                                id: id.clone(),
+                                score: cosine(&q.values, v),
+                            })
+                            .collect();
                     }
                     vec_hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
                     vec_hits.truncate(q.k.min(100) as usize);
                 }
-                let mut want: Vec<String> = lex.iter().map(|h| h.id.clone()).chain(vec_hits.iter().map(|h| h.id.clone())).chain(fetch).collect();
+                let mut want: Vec<String> = lex
+                    .iter()
+                    .map(|h| h.id.clone())
+                    .chain(vec_hits.iter().map(|h| h.id.clone()))
+                    .chain(fetch)
+                    .collect();
                 want.sort();
                 want.dedup();
                 let mut found = Vec::new();
@@ -752,7 +778,9 @@ impl DocIndex {
                     version: Self::version(&sql)?,
                 }
             }
-            IndexOp::Version => IndexReply::Version { version: Self::version(&sql)? },
+            IndexOp::Version => IndexReply::Version {
+                version: Self::version(&sql)?,
+            },
             IndexOp::JobStart { job, total, now_ms } => {
                 let j = JobState {
                     id: job.clone(),

@@ -165,7 +165,10 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         return Err(Failure::new(ErrorCode::InvalidRequest, "the query is empty"));
     }
     let index = Index::of(s.ctx, s.ports)?;
-    let embedding_model = cfg.ai.embedding_model.ok_or_else(|| unavailable("an embedding model (`ai embedding`)"))?;
+    let embedding_model = cfg
+        .ai
+        .embedding_model
+        .ok_or_else(|| unavailable("an embedding model (`ai embedding`)"))?;
     let plan = plan::for_request(cfg, "search", None, None, None)?;
     let top_k = body.top_k.unwrap_or(cfg.rag.top_k).clamp(1, cfg.rag.top_k.max(1)) as usize;
 
@@ -209,12 +212,26 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         timeout_ms: plan.timeout_ms,
     };
     let used = Rc::new(RefCell::new(Usage::default()));
-    let found = retrieve(s, &index, &models, embedding_model, &plan, &meta, &query, &body.filters, top_k, provider.as_ref(), &used).await;
+    let found = retrieve(
+        s,
+        &index,
+        &models,
+        embedding_model,
+        &plan,
+        &meta,
+        &query,
+        &body.filters,
+        top_k,
+        provider.as_ref(),
+        &used,
+    )
+    .await;
     let found = match found {
         Ok(f) => f,
         Err(f) => {
             if let Some(b) = &budget {
-                b.release(used.borrow().total()).await;
+                let total = used.borrow().total();
+                b.release(total).await;
             }
             return Err(f);
         }
@@ -237,7 +254,8 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
             index: index.kind().into(),
         };
         if let Some(b) = &budget {
-            b.release(used.borrow().total()).await;
+            let total = used.borrow().total();
+            b.release(total).await;
         }
         let mut resp = if body.stream { replay(&r) } else { json(&r, s.request_id) };
         resp.set_header("x-cache", if cache.is_some() { "miss" } else { "off" });
@@ -257,12 +275,21 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         },
     ];
     let prompt_chars: usize = prompt.iter().map(|m| m.content.chars().count()).sum();
-    let started = engine::start(provider.as_ref(), &plan, &prompt, &meta, s.ports.timer.as_ref(), s.ports.clock.as_ref()).await;
+    let started = engine::start(
+        provider.as_ref(),
+        &plan,
+        &prompt,
+        &meta,
+        s.ports.timer.as_ref(),
+        s.ports.clock.as_ref(),
+    )
+    .await;
     let st = match started {
         Ok(st) => st,
         Err(ex) => {
             if let Some(b) = &budget {
-                b.release(used.borrow().total()).await;
+                let total = used.borrow().total();
+                b.release(total).await;
             }
             metric(s, ex.model, "failed", false, 0.0, *used.borrow());
             return Err(ex.failure());
@@ -365,15 +392,21 @@ async fn retrieve<R: Incoming>(
     let (rewritten, intent) = if rs::is_keyword_query(query) {
         (query.to_string(), "lookup".to_string())
     } else {
-        rewrite(s, provider, plan, meta, query, used).await.unwrap_or_else(|| (query.to_string(), "question".to_string()))
+        rewrite(s, provider, plan, meta, query, used)
+            .await
+            .unwrap_or_else(|| (query.to_string(), "question".to_string()))
     };
-    let vectors = crate::ai::embed::embed_all(models.embedder.as_ref(), embedding_model, &[rewritten.clone()], meta)
+    let vectors = crate::ai::embed::embed_all(models.embedder.as_ref(), embedding_model, std::slice::from_ref(&rewritten), meta)
         .await
         .map_err(|e| Failure::new(ErrorCode::UpstreamError, "the embedding model failed").with_log_detail(e.to_string()))?;
     used.borrow_mut().prompt_tokens += estimate_tokens(rewritten.chars().count());
     let values = vectors.into_iter().next().unwrap_or_default();
     // Full text searches the user's words as well as the rewrite.
-    let lexical_q = if rewritten == query { query.to_string() } else { format!("{query} {rewritten}") };
+    let lexical_q = if rewritten == query {
+        query.to_string()
+    } else {
+        format!("{query} {rewritten}")
+    };
     let mut c = rs::candidates(index, &lexical_q, &values, cfg.rag.min_score, cfg.rag.hybrid).await?;
     if !filters.documents.is_empty() {
         c.retain(|c| filters.documents.contains(&c.row.doc_id));
@@ -385,7 +418,8 @@ async fn retrieve<R: Incoming>(
             Err(e) => {
                 // Without the reranker the fused order stands.
                 s.ports.log.line(
-                    &serde_json::json!({"level": "warn", "msg": "rerank failed", "request_id": s.request_id, "detail": e.to_string()}).to_string(),
+                    &serde_json::json!({"level": "warn", "msg": "rerank failed", "request_id": s.request_id, "detail": e.to_string()})
+                        .to_string(),
                 );
             }
         }
@@ -423,7 +457,9 @@ async fn rewrite<R: Incoming>(
             content: query.to_string(),
         },
     ];
-    let st = engine::start(provider, &p, &msgs, meta, s.ports.timer.as_ref(), s.ports.clock.as_ref()).await.ok()?;
+    let st = engine::start(provider, &p, &msgs, meta, s.ports.timer.as_ref(), s.ports.clock.as_ref())
+        .await
+        .ok()?;
     let mut text = String::new();
     let mut usage = None;
     for ev in st.first.into_iter().map(Ok).chain(collect(st.rest).await) {
@@ -449,7 +485,11 @@ async fn rewrite<R: Incoming>(
 fn json(r: &SearchResult, request_id: &str) -> Response {
     let mut v = serde_json::to_value(r).unwrap_or_default();
     v["request_id"] = request_id.into();
-    Response::new(200, vec![("content-type", "application/json".to_string())], v.to_string().into_bytes())
+    Response::new(
+        200,
+        vec![("content-type", "application/json".to_string())],
+        v.to_string().into_bytes(),
+    )
 }
 
 fn ev(event: &str, data: &impl Serialize) -> Vec<u8> {
@@ -653,7 +693,10 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         }
         if let Some(e) = failed {
             st.fin.settle(&st.text, st.usage, "failed").await;
-            out.extend(ev("error", &serde_json::json!({"code": "upstream_error", "message": format!("the model failed while answering: {e}")})));
+            out.extend(ev(
+                "error",
+                &serde_json::json!({"code": "upstream_error", "message": format!("the model failed while answering: {e}")}),
+            ));
             return Some((Ok(out), None));
         }
         if st.done {
