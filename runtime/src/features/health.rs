@@ -17,6 +17,9 @@ pub struct Health {
     /// How the tenant was resolved: `host` or `header`.
     pub resolved_by: &'static str,
     pub bindings: BTreeMap<&'static str, Binding>,
+    /// Which index serves `/search`: `local` (the `DocIndex` Durable
+    /// Object, development), `vectorize`, or `none`.
+    pub vector_index: &'static str,
 }
 
 #[derive(Debug, Serialize, PartialEq, JsonSchema)]
@@ -39,5 +42,10 @@ pub fn health(ctx: &TenantCtx, dep: &Deployment) -> Health {
         status: if bindings.values().all(|b| b.present) { "ok" } else { "degraded" },
         resolved_by: ctx.via().as_str(),
         bindings,
+        vector_index: match ctx.env_config().vector_index {
+            crate::tenants::VectorIndex::None => "none",
+            crate::tenants::VectorIndex::Local { .. } => "local",
+            crate::tenants::VectorIndex::Vectorize { .. } => "vectorize",
+        },
     }
 }
