@@ -586,7 +586,16 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let short_lived = if ready { crate::e2e_chat::retention_begin(&devs) } else { None };
     // `E2E_ONLY=chat` runs only the chat cases (a local shortcut; CI runs all).
     let only_chat = std::env::var("E2E_ONLY").is_ok_and(|v| v == "chat");
-    if ready && only_chat {
+    let only_rag = std::env::var("E2E_ONLY").is_ok_and(|v| v == "rag");
+    let rag = |devs: &[Dev], tally: &mut Tally| {
+        let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
+        if let (Some(a), Some(g)) = (find("acme"), find("globex")) {
+            crate::e2e_rag::cases(a, g, &model, tally);
+        }
+    };
+    if ready && only_rag {
+        rag(&devs, &mut tally);
+    } else if ready && only_chat {
         if let Some(s) = &stage_dev {
             crate::e2e_chat::binding_case(s, &idp, &mut tally);
         }
@@ -620,9 +629,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         }
         crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
         let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
+        rag(&devs, &mut tally);
         restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
     }
-    if ready {
+    if ready && !only_rag {
         crate::e2e_chat::retention_check(&devs, short_lived, &mut tally);
     }
     drop(stage_dev);
@@ -630,7 +640,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     drop(devs); // stops every wrangler/workerd process group
     drop(model);
 
-    if !only_chat {
+    if !only_chat && !only_rag {
         eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
         dry_run(tc, &all, &work, &mut tally)?;
     }

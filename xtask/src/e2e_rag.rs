@@ -37,7 +37,8 @@ pub fn corpus() -> Value {
 }
 
 fn validator() -> Result<jsonschema::Validator, String> {
-    let doc: Value = serde_json::from_str(&std::fs::read_to_string("docs/openapi.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
+    let doc: Value =
+        serde_json::from_str(&std::fs::read_to_string("docs/openapi.json").map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
     let schema = doc["paths"]["/search"]["post"]["responses"]["200"]["content"]["application/json"]["schema"].clone();
     let mut s = schema.clone();
     // Resolve `#/components/...` against the whole document.
@@ -60,7 +61,9 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
         let v = r.json()?;
         check(v["data"]["errors"] == json!([]), || v.to_string())?;
         check(v["data"]["ingested"].as_array().map(Vec::len) == Some(3), || v.to_string())?;
-        check(v["data"]["ingested"][1]["title"] == "Thermostat schedules", || format!("the HTML <title> names the document: {v}"))
+        check(v["data"]["ingested"][1]["title"] == "Thermostat schedules", || {
+            format!("the HTML <title> names the document: {v}")
+        })
     })();
     let ok = ingested.is_ok();
     tally.case("rag: acme ingests Markdown, HTML and text documents into its local index", ingested);
@@ -73,11 +76,19 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
             let r = send(acme, "POST", "/search", "", Some(&json!({"query": "How do I reset my password?"})))?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let v = r.json()?;
-            let errors: Vec<String> = validator()?.iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path)).collect();
-            check(errors.is_empty(), || format!("not valid against docs/openapi.json: {errors:?}: {v}"))?;
+            let errors: Vec<String> = validator()?
+                .iter_errors(&v)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            check(errors.is_empty(), || {
+                format!("not valid against docs/openapi.json: {errors:?}: {v}")
+            })?;
             let src = &v["sources"][0];
             check(src["id"] == "e2e-password-reset", || v.to_string())?;
-            check(src["title"] == "Resetting your Acme password" && src["url"] == "https://docs.acme.example/e2e/password-reset", || v.to_string())?;
+            check(
+                src["title"] == "Resetting your Acme password" && src["url"] == "https://docs.acme.example/e2e/password-reset",
+                || v.to_string(),
+            )?;
             let answer = v["answer"].as_str().unwrap_or_default();
             check(answer.contains("[1]"), || format!("no citation: {v}"))?;
             let n = v["sources"].as_array().map_or(0, Vec::len);
@@ -92,14 +103,28 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
     tally.case(
         "rag: globex's /search never returns acme's chunks (same query, other tenant)",
         (|| {
-            let r = send(globex, "POST", "/search", "", Some(&json!({"query": "How do I reset my Acme password? warranty thermostat"})))?;
+            let r = send(
+                globex,
+                "POST",
+                "/search",
+                "",
+                Some(&json!({"query": "How do I reset my Acme password? warranty thermostat"})),
+            )?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let v = r.json()?;
-            let leaked = v["sources"].as_array().into_iter().flatten().any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("e2e-")));
+            let leaked = v["sources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["id"].as_str().is_some_and(|i| i.starts_with("e2e-")));
             check(!leaked, || format!("acme's document in globex's answer: {v}"))?;
             let list = send(globex, "GET", "/documents", "", None)?.json()?;
             check(
-                !list["data"]["documents"].as_array().into_iter().flatten().any(|d| d["id"].as_str().is_some_and(|i| i.starts_with("e2e-"))),
+                !list["data"]["documents"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|d| d["id"].as_str().is_some_and(|i| i.starts_with("e2e-"))),
                 || list.to_string(),
             )
         })(),
@@ -114,9 +139,17 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
             check(miss.header("x-cache") == Some("miss"), || format!("{:?}", miss.headers))?;
             let before = model_calls(model);
             let t1 = Instant::now();
-            let hit = send(acme, "POST", "/search", "", Some(&json!({"query": "  Warranty claim   serial NUMBER "})))?;
+            let hit = send(
+                acme,
+                "POST",
+                "/search",
+                "",
+                Some(&json!({"query": "  Warranty claim   serial NUMBER "})),
+            )?;
             let hit_ms = t1.elapsed().as_secs_f64() * 1000.0;
-            check(hit.header("x-cache") == Some("hit"), || format!("{:?} {}", hit.headers, String::from_utf8_lossy(&hit.body)))?;
+            check(hit.header("x-cache") == Some("hit"), || {
+                format!("{:?} {}", hit.headers, String::from_utf8_lossy(&hit.body))
+            })?;
             check(model_calls(model) == before, || "the cache hit called the model server".into())?;
             check(hit.json()?["cached"] == true, || "not marked cached".into())?;
             println!("    search cache: miss {miss_ms:.1} ms, hit {hit_ms:.1} ms");
@@ -126,7 +159,13 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
     tally.case(
         "rag: a streamed /search sends query, deltas, then sources, follow_ups and done",
         (|| {
-            let r = send(acme, "POST", "/search", "", Some(&json!({"query": "How many schedules does the Halo T3 keep?", "stream": true})))?;
+            let r = send(
+                acme,
+                "POST",
+                "/search",
+                "",
+                Some(&json!({"query": "How many schedules does the Halo T3 keep?", "stream": true})),
+            )?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             let body = String::from_utf8_lossy(&r.body).to_string();
             let names: Vec<&str> = body.lines().filter_map(|l| l.strip_prefix("event: ")).collect();

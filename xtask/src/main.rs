@@ -32,6 +32,7 @@ mod bench_runtime;
 mod e2e;
 mod e2e_api;
 mod e2e_chat;
+mod e2e_rag;
 mod model_server;
 mod net;
 mod openapi;
