@@ -89,6 +89,7 @@ fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
         Route::SessionsList | Route::DocumentsList => v.push(InvalidRequest),
         Route::DocumentsIngest => v.extend([Forbidden, PayloadTooLarge, UpstreamError]),
         Route::DocumentDelete => v.push(Forbidden),
+        Route::DevRetrieve => v.push(UpstreamError),
         Route::Search => v.extend([InputTooLong, BlockedContent, BudgetExhausted, UpstreamError, UpstreamTimeout]),
         _ => {}
     }
@@ -185,6 +186,11 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             "A queued ingestion's progress and per-document errors.",
             json_body(g.response::<crate::objects::doc_index::JobState>()),
         ),
+        Route::DevRetrieve => (
+            "200",
+            "The ranked documents (best chunk each) for the query in the given mode.",
+            json_body(g.response::<crate::features::search::Retrieved>()),
+        ),
         Route::Search => (
             "200",
             "Without `stream`: the answer with its sources, confidence and follow-ups (and `request_id`). With `stream`: server-sent events `query`, `delta` (`{\"text\"}`, the answer as it is written), `sources`, `follow_ups`, then `done` carrying this same object (or `error` and the end). `x-cache: hit|miss|off`.",
@@ -278,6 +284,13 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
             "x-max-bytes": spec.max_body,
         });
     }
+    if spec.route == Route::DevRetrieve {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::search::RetrieveRequest>()}},
+            "x-max-bytes": spec.max_body,
+        });
+    }
     if spec.route == Route::Search {
         op["requestBody"] = json!({
             "required": true,
@@ -333,6 +346,7 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::DocumentDelete => "Remove a document and its chunks (its `rag ingest-role`)",
         Route::DocumentJob => "A queued ingestion's progress",
         Route::Search => "A cited answer from the tenant's documents",
+        Route::DevRetrieve => "Ranked documents for a query, without an answer (development environments only; the retrieval evaluation)",
     }
 }
 

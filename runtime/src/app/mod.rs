@@ -316,6 +316,7 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
         Route::DocumentDelete => documents::delete(s).await,
         Route::DocumentJob => documents::job(s).await,
         Route::Search => search::search(s).await,
+        Route::DevRetrieve => search::retrieve_only(s).await,
         Route::SessionGet => sessions::get(s).await,
         Route::SessionDelete => sessions::delete(s).await,
     }

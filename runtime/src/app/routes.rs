@@ -30,6 +30,7 @@ pub enum Route {
     DocumentDelete,
     DocumentJob,
     Search,
+    DevRetrieve,
 }
 
 /// Who may call a route.
@@ -152,6 +153,17 @@ pub static ROUTES: &[RouteSpec] = &[
     RouteSpec {
         budgeted: true,
         ..spec("/search", Method::Post, Route::Search, "search", ANYONE, 16 * 1024)
+    },
+    RouteSpec {
+        dev_only: true,
+        ..spec(
+            "/v1/dev/retrieve",
+            Method::Post,
+            Route::DevRetrieve,
+            "dev.retrieve",
+            ANYONE,
+            16 * 1024,
+        )
     },
     RouteSpec {
         dev_only: true,

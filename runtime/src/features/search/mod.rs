@@ -710,3 +710,80 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
     r.set_header("x-cache", "miss");
     r
 }
+
+/// The body of `POST /v1/dev/retrieve` (development environments only).
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetrieveRequest {
+    #[schemars(length(min = 1, max = 2000))]
+    pub query: String,
+    /// `vector`, `hybrid` (vector + full text, fused by reciprocal rank)
+    /// or `rerank` (hybrid, then the reranker: the tenant's, else
+    /// `@cf/baai/bge-reranker-base`).
+    pub mode: String,
+    /// Documents to return (1–20, default 10).
+    #[serde(default)]
+    pub k: Option<u32>,
+}
+
+/// One retrieved document (its best chunk).
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Retrieved {
+    pub results: Vec<Source>,
+    pub mode: String,
+}
+
+/// `POST /v1/dev/retrieve`: the ranked documents for a query in a given
+/// mode, with no rewrite, no answer and no cache — what
+/// `cargo xtask eval retrieval` scores.
+pub async fn retrieve_only<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
+    let cfg = s.ctx.config();
+    let body: RetrieveRequest = s.json().await?;
+    let (hybrid, rerank) = match body.mode.as_str() {
+        "vector" => (false, None),
+        "hybrid" => (true, None),
+        "rerank" => (true, Some(cfg.rag.rerank_model.unwrap_or("@cf/baai/bge-reranker-base"))),
+        _ => {
+            return Err(
+                Failure::new(ErrorCode::InvalidRequest, "`mode` is one of `vector`, `hybrid`, `rerank`")
+                    .with_details(vec![crate::http::body::Detail::at("/mode", "one of `vector`, `hybrid`, `rerank`")]),
+            )
+        }
+    };
+    let k = body.k.unwrap_or(10).clamp(1, 20) as usize;
+    let index = Index::of(s.ctx, s.ports)?;
+    let models = plan::rag_models(s.ctx, s.ports)?;
+    let embedding_model = cfg
+        .ai
+        .embedding_model
+        .ok_or_else(|| unavailable("an embedding model (`ai embedding`)"))?;
+    let meta = CallMeta {
+        tenant: s.ctx.tenant().as_str(),
+        route: "search",
+        request_id: s.request_id.to_string(),
+        cache_key: s.ctx.key(Space::Cache, &["retrieve", s.request_id]).as_str().to_string(),
+        skip_cache: true,
+        timeout_ms: cfg.ai.timeout_ms,
+    };
+    let values = crate::ai::embed::embed_all(models.embedder.as_ref(), embedding_model, std::slice::from_ref(&body.query), &meta)
+        .await
+        .map_err(|e| Failure::new(ErrorCode::UpstreamError, "the embedding model failed").with_log_detail(e.to_string()))?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let mut c = rs::candidates(&index, &body.query, &values, cfg.rag.min_score, hybrid).await?;
+    if let (Some(model), false) = (rerank, c.is_empty()) {
+        let texts: Vec<String> = c.iter().map(|c| c.row.text.clone()).collect();
+        let scores = models
+            .reranker
+            .rerank(model, &body.query, &texts, &meta)
+            .await
+            .map_err(|e| Failure::new(ErrorCode::UpstreamError, "the reranker failed").with_log_detail(e.to_string()))?;
+        c = rs::apply_rerank(c, &scores);
+    }
+    let results = rs::one_per_document(c, k).iter().map(to_source).collect();
+    Ok(crate::app::envelope::data_response(
+        &Retrieved { results, mode: body.mode },
+        s.request_id,
+    ))
+}
