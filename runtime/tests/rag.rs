@@ -300,3 +300,75 @@ fn a_streamed_search_sends_deltas_then_sources_follow_ups_and_done() {
     assert_eq!(tail, ["sources", "follow_ups", "done"], "{body}");
     assert!(!body.contains("Follow-up questions"), "the marker is never streamed: {body}");
 }
+
+#[test]
+fn a_large_batch_goes_through_the_queue_with_progress_and_stays_in_its_tenant() {
+    let (h, _) = harness();
+    let docs: Vec<Value> = (0..45)
+        .map(|i| json!({"id": format!("doc-{i:03}"), "text": format!("Document number {i} talks about topic {i} and nothing else."), "url": format!("https://docs.acme.example/{i}")}))
+        .collect();
+    let mut docs = docs;
+    docs.push(json!({"id": "huge", "text": "word ".repeat(30_000)}));
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "POST", "/documents", "admin", Some(json!({"documents": docs}))),
+    ));
+    let status = r.status;
+    let body = text(r);
+    assert_eq!(status, 202, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let job = v["data"]["job"]["id"].as_str().unwrap().to_string();
+    assert_eq!(v["data"]["job"]["total"], 46);
+    assert_eq!(v["data"]["job"]["failed"], 1, "the oversized document is reported at once: {v}");
+    assert_eq!(v["data"]["status_url"], format!("/documents/jobs/{job}"));
+    let sent = h.queue.sent.borrow().clone();
+    assert!(sent.len() >= 1 && sent.iter().all(|b| b.len() <= 96 * 1024));
+    // Nothing is ingested before the consumer runs.
+    let j: Value = serde_json::from_str(&text(block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "GET", &format!("/documents/jobs/{job}"), "", None),
+    ))))
+    .unwrap();
+    assert_eq!(
+        (j["data"]["done"].as_u64(), j["data"]["state"].as_str()),
+        (Some(0), Some("running")),
+        "one document is already accounted for (the oversized one)"
+    );
+    // A message that claims another tenant is dropped by this deployment.
+    let dep = Deployment::complete(TenantId::Acme, EnvName::Dev);
+    let forged = sent[0].replace("\"tenant\":\"acme\"", "\"tenant\":\"globex\"");
+    assert!(block_on(tenants_runtime::features::documents::consume(&dep, &h.ports(), &forged)).is_ok());
+    assert!(
+        h.doc_index.objects().iter().all(|o| !o.starts_with("t/globex/")),
+        "nothing reached globex"
+    );
+    // Delivered to its own deployment, every message is ingested.
+    for b in &sent {
+        block_on(tenants_runtime::features::documents::consume(&dep, &h.ports(), b)).unwrap();
+    }
+    let j: Value = serde_json::from_str(&text(block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "GET", &format!("/documents/jobs/{job}"), "", None),
+    ))))
+    .unwrap();
+    assert_eq!(
+        (
+            j["data"]["done"].as_u64(),
+            j["data"]["failed"].as_u64(),
+            j["data"]["state"].as_str()
+        ),
+        (Some(45), Some(1), Some("done")),
+        "{j}"
+    );
+    let list: Value = serde_json::from_str(&text(block_on(
+        h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "GET", "/documents?limit=1000", "", None)),
+    )))
+    .unwrap();
+    assert_eq!(list["data"]["documents"].as_array().unwrap().len(), 45);
+    // Another tenant cannot read the job.
+    let other = block_on(h.handle(
+        &dev(TenantId::Globex),
+        &req(TenantId::Globex, "GET", &format!("/documents/jobs/{job}"), "", None),
+    ));
+    assert_eq!(other.status, 404);
+}

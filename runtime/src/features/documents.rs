@@ -29,6 +29,31 @@ pub const INLINE_DOCS: usize = 20;
 pub const INLINE_CHARS: usize = 400_000;
 /// Documents per batch at most.
 pub const MAX_DOCS: usize = 1000;
+/// A queue message's body at most (Cloudflare Queues: 128 KB).
+pub const MESSAGE_BYTES: usize = 96 * 1024;
+/// One `sendBatch` call at most: messages, and bytes (Cloudflare: 100, 256 KB).
+pub const SEND_MESSAGES: usize = 100;
+pub const SEND_BYTES: usize = 240 * 1024;
+
+/// A queued part of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    /// Checked by the consumer against its own deployment.
+    pub tenant: String,
+    pub env: String,
+    pub job: String,
+    /// The request that queued it (logs).
+    pub request_id: String,
+    pub docs: Vec<DocIn>,
+}
+
+/// `POST /documents` answer when the batch was queued (202).
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Queued {
+    pub job: JobState,
+    /// Where to follow it.
+    pub status_url: String,
+}
 
 /// `POST /documents` body.
 #[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
@@ -114,12 +139,15 @@ pub async fn ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
     let index = Index::of(s.ctx, s.ports)?;
     let chars: usize = body.documents.iter().map(|d| d.text.chars().count()).sum();
     if body.documents.len() > INLINE_DOCS || chars > INLINE_CHARS {
-        return Err(Failure::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "a batch ingested in the request holds at most {INLINE_DOCS} documents and {INLINE_CHARS} characters; this environment has no ingestion queue for larger ones — split the batch"
-            ),
-        ));
+        return match s.ports.ingest_queue.clone() {
+            Some(q) => enqueue(s, q.as_ref(), &index, body.documents).await,
+            None => Err(Failure::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "a batch ingested in the request holds at most {INLINE_DOCS} documents and {INLINE_CHARS} characters; this environment has no ingestion queue for larger ones — split the batch"
+                ),
+            )),
+        };
     }
     let models = plan::rag_models(s.ctx, s.ports)?;
     let meta = meta(s);
@@ -180,4 +208,169 @@ pub async fn job<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
         IndexReply::Job { job: None } => Err(Failure::new(ErrorCode::NotFound, "no such ingestion job")),
         r => Err(unexpected(r)),
     }
+}
+
+fn job_id<R: Incoming>(s: &Scope<'_, R>) -> String {
+    let mut b = [0u8; 12];
+    s.ports.random.fill(&mut b);
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Queue a large batch: a job in the tenant's index, the documents in
+/// messages of at most [`MESSAGE_BYTES`], sent in as few `sendBatch` calls
+/// as the queue's limits allow. A document too large for one message is
+/// reported in the job's errors at once.
+async fn enqueue<R: Incoming>(
+    s: &Scope<'_, R>,
+    q: &dyn crate::ports::IngestQueue,
+    index: &Index,
+    docs: Vec<DocIn>,
+) -> Result<Response, Failure> {
+    let job = job_id(s);
+    let now = s.ports.clock.now_ms();
+    let total = docs.len() as u32;
+    let started = index
+        .call(&IndexOp::JobStart {
+            job: job.clone(),
+            total,
+            now_ms: now,
+        })
+        .await?;
+    let IndexReply::Job { job: Some(mut state) } = started else {
+        return Err(unexpected(started));
+    };
+    let message = |docs: Vec<DocIn>| QueueMessage {
+        tenant: s.ctx.tenant().as_str().to_string(),
+        env: s.ctx.env().as_str().to_string(),
+        job: job.clone(),
+        request_id: s.request_id.to_string(),
+        docs,
+    };
+    let mut too_large = Vec::new();
+    let mut bodies: Vec<String> = Vec::new();
+    let mut cur: Vec<DocIn> = Vec::new();
+    let mut cur_bytes = 0;
+    for d in docs {
+        let n = serde_json::to_string(&d).map(|j| j.len()).unwrap_or(usize::MAX);
+        if n + 512 > MESSAGE_BYTES {
+            too_large.push(DocError {
+                id: d.id,
+                error: format!(
+                    "larger than a queue message ({} KiB); send it in a batch of its own",
+                    MESSAGE_BYTES / 1024
+                ),
+            });
+            continue;
+        }
+        if cur_bytes + n + 512 > MESSAGE_BYTES {
+            bodies.push(serde_json::to_string(&message(std::mem::take(&mut cur))).unwrap_or_default());
+            cur_bytes = 0;
+        }
+        cur_bytes += n + 1;
+        cur.push(d);
+    }
+    if !cur.is_empty() {
+        bodies.push(serde_json::to_string(&message(cur)).unwrap_or_default());
+    }
+    if !too_large.is_empty() {
+        if let IndexReply::Job { job: Some(j) } = index
+            .call(&IndexOp::JobReport {
+                job: job.clone(),
+                done: 0,
+                errors: too_large,
+                now_ms: now,
+            })
+            .await?
+        {
+            state = j;
+        }
+    }
+    let mut batch: Vec<String> = Vec::new();
+    let mut bytes = 0;
+    for b in bodies {
+        if !batch.is_empty() && (batch.len() == SEND_MESSAGES || bytes + b.len() > SEND_BYTES) {
+            q.send_batch(std::mem::take(&mut batch))
+                .await
+                .map_err(|e| crate::rag::index::port("ingestion queue", e))?;
+            bytes = 0;
+        }
+        bytes += b.len();
+        batch.push(b);
+    }
+    if !batch.is_empty() {
+        q.send_batch(batch)
+            .await
+            .map_err(|e| crate::rag::index::port("ingestion queue", e))?;
+    }
+    let mut r = data_response(
+        &Queued {
+            status_url: format!("/documents/jobs/{job}"),
+            job: state,
+        },
+        s.request_id,
+    );
+    r.status = 202;
+    Ok(r)
+}
+
+/// Consume one queue message: ingest its documents into the deployment's
+/// own tenant and report progress to the job. `Err` asks the queue to
+/// deliver the message again (the tenant's index could not be reached);
+/// a message for another tenant is dropped with an error line.
+pub async fn consume(dep: &crate::tenancy::resolve::Deployment, ports: &crate::ports::Ports, body: &str) -> Result<(), String> {
+    let msg: QueueMessage = match serde_json::from_str(body) {
+        Ok(m) => m,
+        Err(e) => {
+            ports.log.line(
+                &serde_json::json!({"level": "error", "msg": "queue message dropped: not an ingestion message", "detail": e.to_string()})
+                    .to_string(),
+            );
+            return Ok(());
+        }
+    };
+    let ctx = match crate::tenancy::resolve::for_queue(dep, &msg.tenant, &msg.env) {
+        Ok(c) => c,
+        Err(f) => {
+            ports.log.line(
+                &serde_json::json!({"level": "error", "msg": "queue message dropped", "detail": f.message, "job": msg.job}).to_string(),
+            );
+            return Ok(());
+        }
+    };
+    let cfg = ctx.config();
+    let index = Index::of(&ctx, ports).map_err(|f| f.message)?;
+    let report = |done: u32, errors: Vec<DocError>| IndexOp::JobReport {
+        job: msg.job.clone(),
+        done,
+        errors,
+        now_ms: ports.clock.now_ms(),
+    };
+    let (Some(model), Ok(models)) = (cfg.ai.embedding_model, plan::rag_models(&ctx, ports)) else {
+        let errors = msg
+            .docs
+            .iter()
+            .map(|d| DocError {
+                id: d.id.clone(),
+                error: "no embedding model or provider in this environment".into(),
+            })
+            .collect();
+        return index.call(&report(0, errors)).await.map(|_| ()).map_err(|f| f.message);
+    };
+    let meta = CallMeta {
+        tenant: ctx.tenant().as_str(),
+        route: "documents",
+        request_id: msg.request_id.clone(),
+        cache_key: ctx.key(Space::Cache, &["embed", &msg.job]).as_str().to_string(),
+        skip_cache: true,
+        timeout_ms: cfg.ai.timeout_ms,
+    };
+    let (mut done, mut errors) = (0u32, Vec::new());
+    for d in msg.docs.clone() {
+        let id = d.id.clone();
+        match ingest::ingest(&index, models.embedder.as_ref(), model, &cfg.rag, &meta, d, ports.clock.now_ms()).await {
+            Ok(_) => done += 1,
+            Err(error) => errors.push(DocError { id, error }),
+        }
+    }
+    index.call(&report(done, errors)).await.map(|_| ()).map_err(|f| f.message)
 }

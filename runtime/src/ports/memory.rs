@@ -554,3 +554,19 @@ impl super::Vectors for MemoryVectors {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// A queue in memory: sent bodies wait in `sent` until a test delivers them.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: RefCell<Vec<String>>,
+    /// Sizes of each `send_batch` call (messages).
+    pub batches: RefCell<Vec<usize>>,
+}
+
+impl super::IngestQueue for MemoryQueue {
+    fn send_batch<'a>(&'a self, bodies: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
+        self.batches.borrow_mut().push(bodies.len());
+        self.sent.borrow_mut().extend(bodies);
+        Box::pin(async { Ok(()) })
+    }
+}

@@ -238,6 +238,12 @@ pub trait Vectors {
     fn delete<'a>(&'a self, ns: &'a VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>>;
 }
 
+/// The environment's ingestion queue (producer side).
+pub trait IngestQueue {
+    /// Send message bodies (JSON text) in one batch.
+    fn send_batch<'a>(&'a self, bodies: Vec<String>) -> LocalFuture<'a, Result<(), PortError>>;
+}
+
 /// Daily token budgets (the tenant's `RATE_LIMITER` object).
 pub trait Budget {
     fn call<'a>(
@@ -284,6 +290,8 @@ pub struct Ports {
     pub budget: Option<Rc<dyn Budget>>,
     pub sessions: Option<Rc<dyn Sessions>>,
     pub doc_index: Option<Rc<dyn DocIndex>>,
+    /// The ingestion queue, if the environment has one.
+    pub ingest_queue: Option<Rc<dyn IngestQueue>>,
     /// Vectorize bindings by name.
     pub vectors: Vec<(&'static str, Rc<dyn Vectors>)>,
     pub upstream: Rc<dyn Upstream>,

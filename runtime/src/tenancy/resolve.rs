@@ -45,6 +45,8 @@ impl Deployment {
 pub enum Via {
     Host,
     Header,
+    /// A message on the deployment's own ingestion queue.
+    Queue,
 }
 
 impl Via {
@@ -52,6 +54,7 @@ impl Via {
         match self {
             Via::Host => "host",
             Via::Header => "header",
+            Via::Queue => "queue",
         }
     }
 }
@@ -97,6 +100,27 @@ impl TenantCtx {
             via: Via::Host,
         }
     }
+}
+
+/// The tenant of a message on the deployment's ingestion queue: only the
+/// deployment's own tenant and environment (each tenant's Worker consumes
+/// its own queue); a message naming any other is refused.
+pub fn for_queue(dep: &Deployment, tenant: &str, env: &str) -> Result<TenantCtx, Failure> {
+    if tenant != dep.tenant.as_str() || env != dep.env.as_str() {
+        return Err(Failure::new(
+            ErrorCode::TenantNotServed,
+            format!(
+                "a queue message for `{tenant}` ({env}) reached the deployment of `{}` ({})",
+                dep.tenant.as_str(),
+                dep.env.as_str()
+            ),
+        ));
+    }
+    Ok(TenantCtx {
+        tenant: dep.tenant,
+        env: dep.env,
+        via: Via::Queue,
+    })
 }
 
 /// Resolve a request's tenant from its `Host` and `x-tenant-id` headers, for

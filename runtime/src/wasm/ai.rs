@@ -141,6 +141,16 @@ export async function vz_delete(index, ids) {
     return "";
   } catch (e) { return String((e && e.message) || e) || "delete failed"; }
 }
+export async function q_send(queue, bodies) {
+  try {
+    await queue.sendBatch(JSON.parse(bodies).map((body) => ({ body })));
+    return "";
+  } catch (e) { return String((e && e.message) || e) || "sendBatch failed"; }
+}
+export function q_messages(batch) { return Array.from((batch && batch.messages) || []); }
+export function q_body(m) { return typeof m.body === "string" ? m.body : JSON.stringify(m.body); }
+export function q_ack(m) { m.ack(); }
+export function q_retry(m) { m.retry(); }
 export function write_point(dataset, index, blobs, doubles) {
   dataset.writeDataPoint({ indexes: [index], blobs: JSON.parse(blobs), doubles: JSON.parse(doubles) });
 }
@@ -162,6 +172,11 @@ extern "C" {
     fn vz_upsert(index: &JsValue, namespace: &str, vectors: &str) -> js_sys::Promise;
     fn vz_query(index: &JsValue, namespace: &str, values: &js_sys::Float32Array, top_k: u32) -> js_sys::Promise;
     fn vz_delete(index: &JsValue, ids: &str) -> js_sys::Promise;
+    fn q_send(queue: &JsValue, bodies: &str) -> js_sys::Promise;
+    fn q_messages(batch: &JsValue) -> js_sys::Array;
+    fn q_body(m: &JsValue) -> String;
+    fn q_ack(m: &JsValue);
+    fn q_retry(m: &JsValue);
     #[wasm_bindgen(catch)]
     fn write_point(dataset: &JsValue, index: &str, blobs: &str, doubles: &str) -> Result<(), JsValue>;
     fn wait_until(ctx: &JsValue, promise: &js_sys::Promise);
@@ -392,6 +407,36 @@ impl crate::ports::Vectors for JsVectorize {
             vz_done(vz_delete(&self.0, &json)).await
         })
     }
+}
+
+/// The ingestion queue's producer binding.
+pub struct JsQueue(pub JsValue);
+
+impl crate::ports::IngestQueue for JsQueue {
+    fn send_batch<'a>(&'a self, bodies: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
+        Box::pin(async move {
+            let json = serde_json::to_string(&bodies).map_err(|e| PortError(e.to_string()))?;
+            vz_done(q_send(&self.0, &json)).await
+        })
+    }
+}
+
+/// The messages of a queue batch.
+pub fn queue_messages(batch: &JsValue) -> Vec<JsValue> {
+    q_messages(batch).iter().collect()
+}
+
+/// A message's body as text.
+pub fn message_body(m: &JsValue) -> String {
+    q_body(m)
+}
+
+pub fn message_ack(m: &JsValue) {
+    q_ack(m)
+}
+
+pub fn message_retry(m: &JsValue) {
+    q_retry(m)
 }
 
 /// An Analytics Engine dataset binding.

@@ -107,6 +107,11 @@ fn ports(env: &Env) -> Ports {
         limiter: limiter.clone().map(|l| Rc::new(l) as Rc<dyn Limiter>),
         budget: limiter.map(|l| Rc::new(l) as Rc<dyn Budget>),
         sessions,
+        ingest_queue: tenants::TenantId::ALL
+            .iter()
+            .find_map(|t| t.config().envs.iter().find_map(|e| e.ingest_queue))
+            .and_then(|name| ai::binding(env, name))
+            .map(|q| Rc::new(ai::JsQueue(q)) as Rc<dyn crate::ports::IngestQueue>),
         doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(ns)) as Rc<dyn crate::ports::DocIndex>),
         vectors,
         upstream: Rc::new(FetchUpstream),
@@ -184,4 +189,40 @@ pub fn fetch(req: worker::worker_sys::web_sys::Request, env: Env, ctx: worker::w
         })
         .into(),
     }
+}
+
+/// Where the queue consumer's lines go: straight to the console.
+struct ConsoleLog;
+
+impl crate::ports::LogSink for ConsoleLog {
+    fn line(&self, json: &str) {
+        log_line(json);
+    }
+}
+
+/// The Worker's `queue` handler (worker-build's shim calls the `queue`
+/// export): each message of the deployment's ingestion queue is consumed
+/// in turn, acknowledged when done, retried when the tenant's index could
+/// not be reached.
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
+pub fn queue(batch: worker::wasm_bindgen::JsValue, env: Env, ctx: worker::wasm_bindgen::JsValue) -> js_sys::Promise {
+    let iso = isolate(env);
+    worker::wasm_bindgen_futures::future_to_promise(async move {
+        let app::DeploymentState::Ready(dep) = &iso.deployment else {
+            return Err(worker::wasm_bindgen::JsValue::from_str("the deployment is misconfigured"));
+        };
+        let mut ports = iso.ports.clone();
+        ports.log = Rc::new(ConsoleLog);
+        ports.background = Rc::new(WaitUntil(ctx));
+        for m in ai::queue_messages(&batch) {
+            match crate::features::documents::consume(dep, &ports, &ai::message_body(&m)).await {
+                Ok(()) => ai::message_ack(&m),
+                Err(e) => {
+                    log_line(&serde_json::json!({"level": "warn", "msg": "queue message retried", "detail": e}).to_string());
+                    ai::message_retry(&m);
+                }
+            }
+        }
+        Ok(worker::wasm_bindgen::JsValue::UNDEFINED)
+    })
 }

@@ -173,6 +173,7 @@ pub struct Harness {
     pub with_limiter: bool,
     pub sessions: Rc<MemorySessions>,
     pub doc_index: Rc<tenants_runtime::objects::doc_index::MemoryIndex>,
+    pub queue: Rc<tenants_runtime::ports::memory::MemoryQueue>,
     pub vectors: Rc<tenants_runtime::ports::memory::MemoryVectors>,
     pub upstream: Rc<ScriptedUpstream>,
     /// Serves upstream calls instead of `upstream` when set.
@@ -203,6 +204,7 @@ impl Harness {
             with_limiter: true,
             sessions: Rc::new(MemorySessions::default()),
             doc_index: Rc::new(Default::default()),
+            queue: Rc::new(Default::default()),
             vectors: Rc::new(Default::default()),
             upstream: Rc::new(ScriptedUpstream::default()),
             upstream_override: None,
@@ -229,6 +231,7 @@ impl Harness {
             budget: if self.with_limiter { Some(self.limiter.clone()) } else { None },
             sessions: Some(self.sessions.clone()),
             doc_index: Some(self.doc_index.clone()),
+            ingest_queue: Some(self.queue.clone()),
             vectors: vec![("DOCS", self.vectors.clone() as Rc<dyn tenants_runtime::ports::Vectors>)],
             upstream: self.upstream_override.clone().unwrap_or_else(|| self.upstream.clone()),
             ai: Some(self.ai.clone()),
