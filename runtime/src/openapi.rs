@@ -216,6 +216,16 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
     let mut responses = Map::new();
     let (status, ok) = success(g, spec);
     responses.insert(status, ok);
+    if spec.route == Route::DocumentsIngest {
+        responses.insert(
+            "202".into(),
+            json!({
+                "description": "The batch was larger than an in-request ingestion (over 20 documents or 400,000 characters) and was queued: the job, and where to follow it.",
+                "content": {"application/json": {"schema": data_envelope(g.response::<crate::features::documents::Queued>())}},
+                "headers": limit_headers(),
+            }),
+        );
+    }
     let mut by_status: std::collections::BTreeMap<u16, Vec<&'static str>> = std::collections::BTreeMap::new();
     for c in errors(spec) {
         by_status.entry(c.status()).or_default().push(c.code());

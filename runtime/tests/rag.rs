@@ -322,7 +322,7 @@ fn a_large_batch_goes_through_the_queue_with_progress_and_stays_in_its_tenant() 
     assert_eq!(v["data"]["job"]["failed"], 1, "the oversized document is reported at once: {v}");
     assert_eq!(v["data"]["status_url"], format!("/documents/jobs/{job}"));
     let sent = h.queue.sent.borrow().clone();
-    assert!(sent.len() >= 1 && sent.iter().all(|b| b.len() <= 96 * 1024));
+    assert!(!sent.is_empty() && sent.iter().all(|b| b.len() <= 96 * 1024));
     // Nothing is ingested before the consumer runs.
     let j: Value = serde_json::from_str(&text(block_on(h.handle(
         &dev(TenantId::Acme),
