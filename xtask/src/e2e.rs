@@ -591,6 +591,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
         if let (Some(a), Some(g)) = (find("acme"), find("globex")) {
             crate::e2e_rag::cases(a, g, &model, tally);
+            crate::e2e_rag::queue_case(a, tally);
+        }
+        if let Some(s) = &stage_dev {
+            crate::e2e_rag::stage_case(s, &idp, tally);
         }
     };
     if ready && only_rag {

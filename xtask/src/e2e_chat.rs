@@ -566,12 +566,24 @@ pub fn with_standin_ai(
         .as_str()
         .ok_or("the stage config has no `ai` binding to stand in for")?
         .to_string();
+    // Vectorize has no local emulation either: its bindings become the
+    // stand-in index (xtask/e2e/standin-vectorize/worker.mjs).
+    let vectorize: Vec<String> = v["vectorize"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["binding"].as_str().map(str::to_string))
+        .collect();
     if let Some(o) = v.as_object_mut() {
         o.remove("ai");
-        o.insert(
-            "services".into(),
-            json!([{"binding": binding, "service": "standin-ai", "entrypoint": "StandInAi"}]),
+        o.remove("vectorize");
+        let mut services = vec![json!({"binding": binding, "service": "standin-ai", "entrypoint": "StandInAi"})];
+        services.extend(
+            vectorize
+                .iter()
+                .map(|b| json!({"binding": b, "service": "standin-vectorize", "entrypoint": "StandInVectorize"})),
         );
+        o.insert("services".into(), json!(services));
     }
     let config = t.config.with_file_name("wrangler.standin-ai.json");
     std::fs::write(&config, serde_json::to_string_pretty(&v).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;
@@ -584,9 +596,26 @@ pub fn with_standin_ai(
         "compatibility_date": v["compatibility_date"],
     });
     std::fs::write(&standin, cfg.to_string()).map_err(|e| e.to_string())?;
+    let vdir = work.join("standin-vectorize");
+    std::fs::create_dir_all(&vdir).map_err(|e| e.to_string())?;
+    let vstandin = vdir.join("wrangler.json");
+    let vcfg = json!({
+        "name": "standin-vectorize",
+        "main": tc.root.join("xtask/e2e/standin-vectorize/worker.mjs"),
+        "compatibility_date": v["compatibility_date"],
+    });
+    std::fs::write(&vstandin, vcfg.to_string()).map_err(|e| e.to_string())?;
     let mut t = t.clone();
     t.config = config;
-    Ok((t, vec!["--config".into(), standin.display().to_string()]))
+    Ok((
+        t,
+        vec![
+            "--config".into(),
+            standin.display().to_string(),
+            "--config".into(),
+            vstandin.display().to_string(),
+        ],
+    ))
 }
 
 /// The Workers AI binding adapter on workerd: acme's stage deployment

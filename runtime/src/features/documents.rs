@@ -31,6 +31,8 @@ pub const INLINE_CHARS: usize = 400_000;
 pub const MAX_DOCS: usize = 1000;
 /// A queue message's body at most (Cloudflare Queues: 128 KB).
 pub const MESSAGE_BYTES: usize = 96 * 1024;
+/// Documents per queue message at most (progress moves in these steps).
+pub const MESSAGE_DOCS: usize = 25;
 /// One `sendBatch` call at most: messages, and bytes (Cloudflare: 100, 256 KB).
 pub const SEND_MESSAGES: usize = 100;
 pub const SEND_BYTES: usize = 240 * 1024;
@@ -262,7 +264,7 @@ async fn enqueue<R: Incoming>(
             });
             continue;
         }
-        if cur_bytes + n + 512 > MESSAGE_BYTES {
+        if cur_bytes + n + 512 > MESSAGE_BYTES || cur.len() == MESSAGE_DOCS {
             bodies.push(serde_json::to_string(&message(std::mem::take(&mut cur))).unwrap_or_default());
             cur_bytes = 0;
         }

@@ -30,27 +30,41 @@ function configure(env) {
   store.metadataIndexes = parseMetadataIndexes(env?.VECTORIZE_METADATA_INDEXES);
 }
 
+// Each call is also written to the console as one line
+// `standin-vectorize-call {"method", "namespace"?, "namespaces"?, "ids"?}`
+// (ids and namespaces in full), so the e2e suite can read from the
+// wrangler dev log that every call carried the tenant's namespace.
+function trace(method, detail) {
+  console.log("standin-vectorize-call " + JSON.stringify({ method, ...detail }));
+}
+
 export class StandInVectorize extends WorkerEntrypoint {
   constructor(ctx, env) {
     super(ctx, env);
     configure(env);
   }
   async upsert(vectors) {
+    trace("upsert", { namespaces: (vectors || []).map((v) => v.namespace ?? null), ids: (vectors || []).map((v) => v.id) });
     return store.upsert(vectors);
   }
   async insert(vectors) {
+    trace("insert", { namespaces: (vectors || []).map((v) => v.namespace ?? null), ids: (vectors || []).map((v) => v.id) });
     return store.insert(vectors);
   }
   async query(vector, options) {
+    trace("query", { namespace: options?.namespace ?? null, topK: options?.topK });
     return store.query(vector, options);
   }
   async queryById(id, options) {
+    trace("queryById", { namespace: options?.namespace ?? null, ids: [id] });
     return store.queryById(id, options);
   }
   async getByIds(ids) {
+    trace("getByIds", { ids });
     return store.getByIds(ids);
   }
   async deleteByIds(ids) {
+    trace("deleteByIds", { ids });
     return store.deleteByIds(ids);
   }
   async describe() {
