@@ -36,6 +36,7 @@ pub mod diff;
 pub mod drift;
 pub mod frontend;
 pub mod generate;
+pub mod ingest;
 pub mod raw;
 pub mod resolved;
 pub mod rules;

@@ -1,5 +1,5 @@
 //! The `tenants` command-line tool. Exit codes: 0 success, 1 invalid input or
-//! stale output, 2 usage or I/O error.
+//! stale output, 2 usage or I/O error (`ingest` has its own: see its `--help`).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod deploy_cmd;
+mod ingest_cmd;
 mod keys_cmd;
 use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
 
@@ -165,6 +166,11 @@ enum Command {
         after_help = "Keys are written through wrangler into the tenant's own KV namespace (its `api-keys` binding): remotely with the tenant's own account credentials only, or with --local into local state (.wrangler/state, as `cargo xtask dev`). Revocation takes effect without a deploy.\nExit codes: 0 done; 1 invalid tenants, wrangler failed, or no such key; 2 usage error (unknown tenant or environment, API keys not accepted there, bad name or role). Docs: docs/auth.md"
     )]
     Keys(keys_cmd::KeysCommand),
+    /// Send files and folders of documents to one tenant's Worker (POST /documents), in batches, with a progress bar and a summary.
+    #[command(
+        after_help = "Documents: each .md/.markdown (markdown), .txt (text), .html/.htm (html) file under the PATHs (folders recursively; dotfiles and other extensions are skipped, the latter counted). Its id is its path relative to the folder given (the file name for a file), without extension, `/` kept and any character outside [A-Za-z0-9._:/-] replaced by `-` (at most 128); ingesting an id again replaces it. The title is left to the Worker (first heading or <title>).\nBatches: at most 20 documents and 400,000 characters each (the Worker's inline limits); a larger file is reported and not sent.\nWhere: --url (with a `host` header naming the tenant), else https://<the tenant's first host in ENV>.\nCredentials: the API key in $TENANTS_API_KEY (or --api-key-env VAR), or --dev-user ID on a development environment that accepts development users.\nExit codes: 0 every document ingested (or dry run clean); 1 some documents failed (each listed with its error); 2 usage or config error (unknown tenant or environment, invalid tenant files, no credentials, no such PATH, nothing to ingest); 3 the Worker could not be reached or refused a whole batch (its code, message and request id are printed). Docs: docs/ingest.md"
+    )]
+    Ingest(ingest_cmd::Args),
     /// Roll one tenant's Worker back to its previous recorded version (or --to VERSION) with `wrangler rollback`, and record it.
     #[command(
         after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
@@ -527,6 +533,7 @@ fn main() -> ExitCode {
         Command::Init { dir } => gen_report(generate::init(&dir)),
         Command::Deploy(args) => deploy_cmd::deploy(args),
         Command::Keys(cmd) => keys_cmd::keys(cmd),
+        Command::Ingest(args) => ingest_cmd::ingest(args),
         Command::Rollback(args) => deploy_cmd::rollback(args),
         Command::Drift {
             env,
