@@ -372,3 +372,20 @@ fn a_large_batch_goes_through_the_queue_with_progress_and_stays_in_its_tenant() 
     ));
     assert_eq!(other.status, 404);
 }
+
+#[test]
+fn a_client_that_leaves_a_streamed_search_still_settles_it_as_interrupted() {
+    let (h, _) = harness();
+    ingest(&h, TenantId::Acme);
+    let r = search(&h, TenantId::Acme, "How do I reset my password?", true);
+    let Body::Stream(mut s) = r.body else { panic!("not a stream") };
+    let first = block_on(s.next()).unwrap().unwrap();
+    assert!(String::from_utf8(first).unwrap().starts_with("event: query"));
+    drop(s);
+    assert_eq!(h.background.drain(), 1, "the settlement runs after the client left");
+    let points = h.metrics.points.borrow();
+    assert!(
+        points.iter().any(|p| p.blobs.get(5).map(String::as_str) == Some("interrupted")),
+        "{points:?}"
+    );
+}

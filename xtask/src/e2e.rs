@@ -592,6 +592,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         if let (Some(a), Some(g)) = (find("acme"), find("globex")) {
             crate::e2e_rag::cases(a, g, &model, tally);
             crate::e2e_rag::queue_case(a, tally);
+            crate::e2e_rag::cli_case(tc, g, a, tally);
         }
         if let Some(s) = &stage_dev {
             crate::e2e_rag::stage_case(s, &idp, tally);

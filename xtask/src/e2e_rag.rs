@@ -239,7 +239,12 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
     tally.case(
         "rag: acme (stage) ingests and searches through Vectorize; every Vectorize call carries acme's namespace",
         (|| {
-            let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone()).ok_or("no valid token")?;
+            let token = idp
+                .tokens
+                .iter()
+                .find(|t| t.2 == 200)
+                .map(|t| t.1.clone())
+                .ok_or("no valid token")?;
             let bearer = format!("Bearer {token}");
             let call = |method: &str, path: &str, body: &Value| {
                 let b = body.to_string();
@@ -248,7 +253,12 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
                     stage.port,
                     method,
                     path,
-                    &[("host", &stage.tenant.host), ("authorization", &bearer), ("content-type", "application/json"), ("content-length", &len)],
+                    &[
+                        ("host", &stage.tenant.host),
+                        ("authorization", &bearer),
+                        ("content-type", "application/json"),
+                        ("content-length", &len),
+                    ],
                     b.as_bytes(),
                 )
                 .map_err(|e| e.to_string())
@@ -256,10 +266,20 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
             let r = call("POST", "/documents", &corpus())?;
             check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
             // A long document, then the same id shorter: its stale vectors are deleted.
-            let long: String = (0..60).map(|i| format!("Release note {i} describes change number {i} of the hub firmware. ")).collect();
-            let r = call("POST", "/documents", &json!({"documents": [{"id": "e2e-long", "title": "Hub firmware notes", "text": long}]}))?;
-            check(r.status == 200 && r.json()?["data"]["ingested"][0]["chunks"].as_u64().is_some_and(|n| n > 1), || String::from_utf8_lossy(&r.body).to_string())?;
-            let again = json!({"documents": [{"id": "e2e-long", "title": "Hub firmware notes", "text": "Release notes moved to the web."}]});
+            let long: String = (0..60)
+                .map(|i| format!("Release note {i} describes change number {i} of the hub firmware. "))
+                .collect();
+            let r = call(
+                "POST",
+                "/documents",
+                &json!({"documents": [{"id": "e2e-long", "title": "Hub firmware notes", "text": long}]}),
+            )?;
+            check(
+                r.status == 200 && r.json()?["data"]["ingested"][0]["chunks"].as_u64().is_some_and(|n| n > 1),
+                || String::from_utf8_lossy(&r.body).to_string(),
+            )?;
+            let again =
+                json!({"documents": [{"id": "e2e-long", "title": "Hub firmware notes", "text": "Release notes moved to the web."}]});
             let r = call("POST", "/documents", &again)?;
             check(r.status == 200, || String::from_utf8_lossy(&r.body).to_string())?;
             let r = call("POST", "/search", &json!({"query": "thermostat weekly schedules"}))?;
@@ -267,32 +287,110 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
             let v = r.json()?;
             check(v["index"] == "vectorize", || v.to_string())?;
             check(
-                v["sources"].as_array().into_iter().flatten().any(|s| s["id"] == "e2e-thermostat-schedules" && s["url"] == "https://docs.acme.example/e2e/thermostat"),
+                v["sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["id"] == "e2e-thermostat-schedules" && s["url"] == "https://docs.acme.example/e2e/thermostat"),
                 || v.to_string(),
             )?;
             let log = std::fs::read_to_string(&stage.log).map_err(|e| e.to_string())?;
             let calls: Vec<Value> = log
                 .lines()
-                .filter_map(|l| l.split_once("standin-vectorize-call ").and_then(|(_, j)| serde_json::from_str(j.trim()).ok()))
+                .filter_map(|l| {
+                    l.split_once("standin-vectorize-call ")
+                        .and_then(|(_, j)| serde_json::from_str(j.trim()).ok())
+                })
                 .collect();
             let count = |m: &str| calls.iter().filter(|c| c["method"] == m).count();
-            check(count("upsert") >= 2 && count("query") >= 1 && count("deleteByIds") >= 1, || format!("calls seen: {calls:?}"))?;
+            check(count("upsert") >= 2 && count("query") >= 1 && count("deleteByIds") >= 1, || {
+                format!("calls seen: {calls:?}")
+            })?;
             let mut ours = std::collections::HashSet::new();
             for c in &calls {
                 match c["method"].as_str() {
                     Some("upsert") => {
-                        check(c["namespaces"].as_array().into_iter().flatten().all(|n| n == "acme"), || format!("an upsert outside acme's namespace: {c}"))?;
-                        ours.extend(c["ids"].as_array().into_iter().flatten().filter_map(|i| i.as_str().map(str::to_string)));
+                        check(c["namespaces"].as_array().into_iter().flatten().all(|n| n == "acme"), || {
+                            format!("an upsert outside acme's namespace: {c}")
+                        })?;
+                        ours.extend(
+                            c["ids"]
+                                .as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(|i| i.as_str().map(str::to_string)),
+                        );
                     }
                     Some("query") => check(c["namespace"] == "acme", || format!("a query outside acme's namespace: {c}"))?,
                     Some("deleteByIds") => check(
-                        c["ids"].as_array().into_iter().flatten().all(|i| i.as_str().is_some_and(|i| ours.contains(i))),
+                        c["ids"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .all(|i| i.as_str().is_some_and(|i| ours.contains(i))),
                         || format!("a delete of ids acme never wrote: {c}"),
                     )?,
                     _ => {}
                 }
             }
             Ok(())
+        })(),
+    );
+}
+
+/// `tenants ingest` of a folder into globex (development), then a
+/// `/search` citing the ingested files by title and url; acme finds none
+/// of them.
+pub fn cli_case(tc: &crate::toolchain::Toolchain, globex: &Dev, acme: &Dev, tally: &mut Tally) {
+    tally.case(
+        "rag: `tenants ingest` of a folder into globex, then a /search citing those files by title and url; acme sees none",
+        (|| {
+            let folder = tc.root.join("xtask/eval/corpus/globex");
+            let url = format!("http://127.0.0.1:{}", globex.port);
+            let folder_s = folder.display().to_string();
+            let out = crate::tenants(&[
+                "ingest",
+                "--tenant",
+                "globex",
+                "--env",
+                "dev",
+                "--url",
+                &url,
+                "--dev-user",
+                "cli-admin",
+                "--base-url",
+                "https://globex.docs.example/",
+                &folder_s,
+            ])
+            .current_dir(&tc.root)
+            .output()
+            .map_err(|e| e.to_string())?;
+            let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+            check(out.status.success(), || {
+                format!("{:?}: {stdout}\n{}", out.status, String::from_utf8_lossy(&out.stderr))
+            })?;
+            let v = send(globex, "POST", "/search", "", Some(&json!({"query": "Kestrel Point"})))?.json()?;
+            let src = v["sources"].as_array().cloned().unwrap_or_default();
+            check(!src.is_empty(), || format!("no sources: {v}"))?;
+            for s in &src {
+                let id = s["id"].as_str().unwrap_or_default();
+                check(s["url"] == format!("https://globex.docs.example/{id}").as_str(), || {
+                    format!("url of {id}: {s}")
+                })?;
+                check(s["title"].as_str().is_some_and(|t| !t.is_empty() && t != id), || {
+                    format!("title of {id}: {s}")
+                })?;
+            }
+            check(v["answer"].as_str().is_some_and(|a| a.contains("[1]")), || v.to_string())?;
+            let a = send(acme, "POST", "/search", "", Some(&json!({"query": "Kestrel Point"})))?.json()?;
+            check(
+                !a["sources"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["url"].as_str().is_some_and(|u| u.starts_with("https://globex.docs.example/"))),
+                || format!("globex's file in acme's answer: {a}"),
+            )
         })(),
     );
 }

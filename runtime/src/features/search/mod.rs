@@ -642,7 +642,9 @@ fn metric<R: Incoming>(s: &Scope<'_, R>, model: &str, status: &str, hit: bool, t
 /// the start is an `error` event and the end.
 fn stream(fin: Finisher, st: engine::Started) -> Response {
     struct State {
-        fin: Finisher,
+        /// Taken when the answer is settled; still here when the client
+        /// left first (then `Drop` settles it as interrupted).
+        fin: Option<Finisher>,
         rest: crate::ai::EventStream,
         text: String,
         sent: usize,
@@ -651,8 +653,19 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         first: Vec<ChatEvent>,
         head: bool,
     }
+    impl Drop for State {
+        fn drop(&mut self) {
+            if let Some(fin) = self.fin.take() {
+                let (text, usage) = (std::mem::take(&mut self.text), self.usage);
+                let bg = fin.ports.background.clone();
+                bg.spawn(Box::pin(async move {
+                    fin.settle(&text, usage, "interrupted").await;
+                }));
+            }
+        }
+    }
     let state = State {
-        fin,
+        fin: Some(fin),
         rest: st.rest,
         text: String::new(),
         sent: 0,
@@ -664,9 +677,13 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
     let body = futures_util::stream::unfold(Some(state), |st| async move {
         let mut st = st?;
         let mut out = Vec::new();
+        let (pii, query) = match &st.fin {
+            Some(f) => (f.pii, f.base.query.clone()),
+            None => return None,
+        };
         if st.head {
             st.head = false;
-            out.extend(ev("query", &st.fin.base.query));
+            out.extend(ev("query", &query));
         }
         let mut events: Vec<Result<ChatEvent, AiError>> = st.first.drain(..).map(Ok).collect();
         if events.is_empty() && !st.done {
@@ -687,12 +704,14 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         // Send what cannot be the start of the follow-up marker.
         let end = rs::streamable_len(&st.text);
         if end > st.sent && st.text.is_char_boundary(end) {
-            let piece = clean(&st.text[st.sent..end], st.fin.pii);
+            let piece = clean(&st.text[st.sent..end], pii);
             out.extend(ev("delta", &serde_json::json!({"text": piece})));
             st.sent = end;
         }
         if let Some(e) = failed {
-            st.fin.settle(&st.text, st.usage, "failed").await;
+            if let Some(fin) = st.fin.take() {
+                fin.settle(&st.text, st.usage, "failed").await;
+            }
             out.extend(ev(
                 "error",
                 &serde_json::json!({"code": "upstream_error", "message": format!("the model failed while answering: {e}")}),
@@ -700,8 +719,10 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
             return Some((Ok(out), None));
         }
         if st.done {
-            let r = st.fin.settle(&st.text, st.usage, "complete").await;
-            out.extend(tail(&r));
+            if let Some(fin) = st.fin.take() {
+                let r = fin.settle(&st.text, st.usage, "complete").await;
+                out.extend(tail(&r));
+            }
             return Some((Ok(out), None));
         }
         Some((Ok(out), Some(st)))
