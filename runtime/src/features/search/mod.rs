@@ -745,6 +745,11 @@ pub struct RetrieveRequest {
     /// Documents to return (1–20, default 10).
     #[serde(default)]
     pub k: Option<u32>,
+    /// The vector score a chunk needs (default: the tenant's `min-score`;
+    /// 0 ranks every chunk, as a ranking evaluation wants).
+    #[serde(default)]
+    #[schemars(range(min = 0.0, max = 1.0))]
+    pub min_score: Option<f64>,
 }
 
 /// One retrieved document (its best chunk).
@@ -792,7 +797,8 @@ pub async fn retrieve_only<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Fa
         .into_iter()
         .next()
         .unwrap_or_default();
-    let mut c = rs::candidates(&index, &body.query, &values, cfg.rag.min_score, hybrid).await?;
+    let min_score = body.min_score.unwrap_or(cfg.rag.min_score).clamp(-1.0, 1.0);
+    let mut c = rs::candidates(&index, &body.query, &values, min_score, hybrid).await?;
     if let (Some(model), false) = (rerank, c.is_empty()) {
         let texts: Vec<String> = c.iter().map(|c| c.row.text.clone()).collect();
         let scores = models
