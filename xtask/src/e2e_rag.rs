@@ -96,7 +96,7 @@ pub fn cases(acme: &Dev, globex: &Dev, model: &ModelServer, tally: &mut Tally) {
                 check((1..=n).contains(&c), || format!("[{c}] names no source: {v}"))?;
             }
             check(v["confidence"].as_f64().is_some_and(|c| c > 0.0 && c <= 1.0), || v.to_string())?;
-            check(!v["follow_ups"].as_array().map_or(true, Vec::is_empty), || v.to_string())?;
+            check(v["follow_ups"].as_array().is_some_and(|f| !f.is_empty()), || v.to_string())?;
             check(v["index"] == "local", || v.to_string())
         })(),
     );
