@@ -7,10 +7,16 @@
 //! - `build`: compile `tenants/` (validate everything, write `schemas/` and
 //!   the per-tenant wrangler configs and registry into `out/`).
 //! - `test`:  setup, then the whole test suite: every crate's tests, the
-//!   example tenants, schema freshness, and the end-to-end suite (`e2e`).
+//!   example tenants, schema freshness, the end-to-end suite (`e2e`), then
+//!   the retrieval evaluation (`eval retrieval`) on the e2e suite's build.
 //! - `e2e`: build the Worker, run it per tenant on local workerd (`wrangler
 //!   dev --local`) and send it every case; `wrangler deploy --dry-run` on
 //!   every generated config.
+//! - `eval retrieval [--model-url URL] [--update-baseline]`: the
+//!   retrieval-quality evaluation (`eval.rs`): the fixture corpus in
+//!   `xtask/eval/` ingested per tenant, recall@5, MRR@10 and nDCG@10 per
+//!   mode, zero cross-tenant results, gated by `xtask/eval/baseline.json`.
+//!   `cargo xtask test` runs it after the e2e suite on the same build.
 //! - `openapi`: regenerate `docs/openapi.json` and validate it as OpenAPI 3.1.
 //! - `build-worker`: build the Worker into `runtime/build/` (what
 //!   `tenants deploy` uploads).
@@ -33,6 +39,7 @@ mod e2e;
 mod e2e_api;
 mod e2e_chat;
 mod e2e_rag;
+mod eval;
 mod model_server;
 mod net;
 mod openapi;
@@ -167,6 +174,15 @@ fn test() -> Result<(), ExitCode> {
             } else {
                 Ok(())
             }
+        })
+        .and_then(|()| {
+            // The retrieval evaluation, on the Worker the e2e suite just built.
+            let r = eval::retrieval(&tc, false, &eval::Options::default());
+            match r {
+                Ok(()) => totals.0 += 1,
+                Err(_) => totals.1 += 1,
+            }
+            r
         });
     // The closing line CI reads.
     println!("xtask test: {} passed, {} failed", totals.0, totals.1);
@@ -284,6 +300,13 @@ fn main() -> ExitCode {
         "build-worker" => toolchain::setup().and_then(|tc| toolchain::build_worker(&tc)).map(drop),
         "dev" => dev(&args),
         "openapi" => openapi::write(),
+        "eval" => match args.get(2).map(String::as_str) {
+            Some("retrieval") => eval::main(&args[3..]),
+            _ => {
+                eprintln!("usage: cargo xtask eval retrieval [--model-url URL] [--update-baseline]");
+                Err(ExitCode::from(2))
+            }
+        },
         "bench" => match std::env::args().nth(2).as_deref() {
             Some("lookup") => bench_lookup(std::env::args().any(|a| a == "--quick")),
             Some("deploy") => {
@@ -304,7 +327,7 @@ fn main() -> ExitCode {
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench chat [--quick]  streamed /chat on workerd serve against the scripted model server: time to first byte and events/s over 100 streams, direct vs the Rust Worker vs a Hono pass-through\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|eval|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end, retrieval eval)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  eval retrieval [--model-url URL] [--update-baseline]  retrieval quality on the fixture corpus (xtask/eval/): recall@5, MRR@10, nDCG@10 per tenant and mode (vector, hybrid, rerank), zero cross-tenant results, gated by xtask/eval/baseline.json (EVAL_NO_BUILD=1 reuses runtime/build/)\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench chat [--quick]  streamed /chat on workerd serve against the scripted model server: time to first byte and events/s over 100 streams, direct vs the Rust Worker vs a Hono pass-through\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };
