@@ -543,7 +543,12 @@ fn retrieve(t: &Target, c: &Corpus, n: &mut u32) -> Result<Vec<Ranked>, String> 
         for mode in MODES {
             *n += 1;
             let v = t
-                .post(*n, "/v1/dev/retrieve", None, &json!({"query": q.query, "mode": mode, "k": K}))
+                .post(
+                    *n,
+                    "/v1/dev/retrieve",
+                    None,
+                    &json!({"query": q.query, "mode": mode, "k": K, "min_score": 0.0}),
+                )
                 .map_err(|e| format!("{} ({mode}): {e}", q.id))?;
             let results = v["data"]["results"]
                 .as_array()
