@@ -1202,6 +1202,6 @@ fn examples_pick_the_local_index_in_development_and_vectorize_elsewhere() {
             globex.rag.rerank_model.as_deref(),
             globex.rag.ingest_role.as_str()
         ),
-        (false, None, "admin")
+        (true, None, "admin")
     );
 }
