@@ -498,10 +498,17 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         }
         Some(f) => {
             t.insert("ai".into(), ai_json(id, &f.ai));
-            t.insert(
-                "rag".into(),
-                json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score }),
-            );
+            let mut rag = json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score });
+            if f.rag.hybrid {
+                rag["hybrid"] = true.into();
+            }
+            if let Some(m) = &f.rag.rerank_model {
+                rag["rerank"] = m.clone().into();
+            }
+            if f.rag.ingest_role != "admin" {
+                rag["ingest_role"] = f.rag.ingest_role.clone().into();
+            }
+            t.insert("rag".into(), rag);
             t.insert("sessions".into(), sessions_json(&f.sessions));
             let rl = |l: &crate::resolved::RateLimit| json!({ "limit": l.limit, "per": serde_json::to_value(l.per).expect("serialises") });
             t.insert(
