@@ -498,7 +498,8 @@ pub fn tenant_json(platform: &Platform, id: &str, name: &str, account: &str, fro
         }
         Some(f) => {
             t.insert("ai".into(), ai_json(id, &f.ai));
-            let mut rag = json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score });
+            let mut rag =
+                json!({ "chunk_size": f.rag.chunk_size, "overlap": f.rag.overlap, "top_k": f.rag.top_k, "min_score": f.rag.min_score });
             if f.rag.hybrid {
                 rag["hybrid"] = true.into();
             }

@@ -389,3 +389,27 @@ fn a_client_that_leaves_a_streamed_search_still_settles_it_as_interrupted() {
         "{points:?}"
     );
 }
+
+#[test]
+fn a_document_id_with_a_slash_is_deleted_by_its_percent_encoded_path() {
+    let (h, _) = harness();
+    let one = json!({"documents": [{"id": "guides/setup", "text": "Setup guide text."}]});
+    let r = block_on(h.handle(&dev(TenantId::Acme), &req(TenantId::Acme, "POST", "/documents", "admin", Some(one))));
+    assert_eq!(r.status, 200);
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(TenantId::Acme, "DELETE", "/documents/guides%2Fsetup", "admin", None),
+    ));
+    let status = r.status;
+    assert_eq!(status, 200, "{}", text(r));
+}
+
+#[test]
+fn a_cached_search_is_still_charged_to_the_rate_limit() {
+    let (h, _) = harness();
+    ingest(&h, TenantId::Acme);
+    let _ = search(&h, TenantId::Acme, "invoice pdf", false);
+    let hit = search(&h, TenantId::Acme, "invoice pdf", false);
+    assert_eq!(hit.header("x-cache"), Some("hit"));
+    assert!(hit.header("ratelimit-remaining").is_some(), "{:?}", hit.headers);
+}

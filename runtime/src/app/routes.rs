@@ -67,8 +67,8 @@ pub struct RouteSpec {
 const ADMIN: &[&str] = &["admin"];
 /// A chat request body: up to 512 KiB.
 const CHAT_BODY: u64 = 512 * 1024;
-/// A document batch: up to 8 MiB.
-const DOCS_BODY: u64 = 8 * 1024 * 1024;
+/// A document batch: up to 1 MiB (the pipeline's cap for any body).
+const DOCS_BODY: u64 = 1024 * 1024;
 const ANYONE: Access = Access::Principal { roles: &[] };
 
 /// A table entry; every route behind a principal is rate-limited.

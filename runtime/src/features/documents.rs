@@ -188,9 +188,31 @@ pub async fn list<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     }
 }
 
+/// A path segment percent-decoded (ids may hold `/`, sent as `%2F`).
+fn decode(seg: &str) -> String {
+    let b = seg.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 pub async fn delete<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     may_ingest(s)?;
-    let id = s.param.unwrap_or_default().to_string();
+    let id = decode(s.param.unwrap_or_default());
     let index = Index::of(s.ctx, s.ports)?;
     if index.delete(&id).await? {
         Ok(data_response(&DocDeleted { deleted: id }, s.request_id))

@@ -35,7 +35,7 @@ struct Unit<'a> {
 }
 
 /// Cut `text` into chunks of at most `size` characters overlapping by up
-/// to `overlap` (clamped below `size`).
+/// to `overlap` (at most half of `size`, so every chunk adds new text).
 pub fn chunk(text: &str, size: usize, overlap: usize) -> Vec<Chunk> {
     let size = size.max(1);
     let overlap = overlap.min(size / 2);

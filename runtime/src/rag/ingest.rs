@@ -12,8 +12,10 @@ use crate::ai::CallMeta;
 use crate::objects::doc_index::DocMeta;
 use crate::tenants::RagConfig;
 
-/// Largest document text accepted, in characters.
-pub const MAX_DOC_CHARS: usize = 1_000_000;
+/// Largest document text accepted, in characters (a document this large
+/// is ingested in the request, alone; queued batches take documents of
+/// up to one queue message).
+pub const MAX_DOC_CHARS: usize = 400_000;
 
 /// One document to ingest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -96,6 +98,8 @@ pub async fn ingest(
         .filter(|t| !t.trim().is_empty())
         .or(e.title)
         .unwrap_or_else(|| doc.id.clone());
+    // Titles travel in every chunk's Vectorize metadata (10 KiB in all).
+    let title: String = title.chars().take(300).collect();
     let chunks = super::chunk::chunk(&e.text, rag.chunk_size as usize, rag.overlap as usize);
     let texts: Vec<String> = chunks.iter().map(|c| c.text.clone()).collect();
     let vectors = embed_all(embedder, model, &texts, meta)

@@ -109,9 +109,27 @@ fn normalise(q: &str) -> String {
     q.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
 }
 
-fn cache_key<R: Incoming>(s: &Scope<'_, R>, norm: &str, filters: &Filters, top_k: u32, version: u64) -> StorageKey {
+fn cache_key<R: Incoming>(s: &Scope<'_, R>, plan: &Plan, norm: &str, filters: &Filters, top_k: u32, version: u64) -> StorageKey {
     use sha2::{Digest, Sha256};
+    let rag = &s.ctx.config().rag;
     let mut h = Sha256::new();
+    // What shapes the answer besides the query: the models and the
+    // retrieval settings (a changed tenant file misses the old entries).
+    h.update(
+        format!(
+            "{:?}|{}|{}|{:?}|{}|{}|{}|{}",
+            plan.models,
+            plan.max_tokens,
+            plan.temperature,
+            s.ctx.config().ai.embedding_model,
+            rag.hybrid,
+            rag.min_score,
+            rag.chunk_size,
+            rag.rerank_model.unwrap_or("")
+        )
+        .as_bytes(),
+    );
+    h.update([0]);
     h.update(norm.as_bytes());
     h.update([0]);
     h.update(serde_json::to_vec(filters).unwrap_or_default());
@@ -178,9 +196,14 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
     if cfg.cache.search_ttl > 0 {
         if let Some(kv) = s.ports.kv("CACHE") {
             let version = index.version().await?;
-            let key = cache_key(s, &normalise(&query), &body.filters, top_k as u32, version);
+            let key = cache_key(s, &plan, &normalise(&query), &body.filters, top_k as u32, version);
             if let Ok(Some(hit)) = kv.get(&key).await {
                 if let Ok(mut r) = serde_json::from_str::<SearchResult>(&hit) {
+                    // A cached answer spends no tokens but is still a request:
+                    // it is charged to the rate limits.
+                    let ip = s.req.header(crate::http::Header::CfConnectingIp);
+                    let (headers, _) = crate::limits::check_with(s.ctx, principal, ip.as_deref(), s.ports, None).await?;
+                    *s.limit_headers.borrow_mut() = headers;
                     r.cached = true;
                     crate::features::chat::log_fields(&s.ai_log, |l| {
                         l.cache = Some("hit");
@@ -309,6 +332,8 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         used,
         prompt_chars,
         model: st.model,
+        provider: provider.kind(),
+        attempts: st.attempts,
         ttft_ms: st.ttft_ms,
         pii: cfg.safety.pii_redaction,
         blocked: cfg.safety.blocked_terms,
@@ -328,7 +353,10 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         started_ms: s.started_ms,
     };
     if body.stream {
-        Ok(stream(fin, st))
+        let cached = fin.cache.is_some();
+        let mut r = stream(fin, st);
+        r.set_header("x-cache", if cached { "miss" } else { "off" });
+        Ok(r)
     } else {
         let mut text = String::new();
         let mut usage = None;
@@ -350,9 +378,10 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
             }
             .failure());
         }
+        let cached = fin.cache.is_some();
         let r = fin.settle(&text, usage, "complete").await;
         let mut resp = json(&r, s.request_id);
-        resp.set_header("x-cache", if r.cached { "hit" } else { "miss" });
+        resp.set_header("x-cache", if cached { "miss" } else { "off" });
         Ok(resp)
     }
 }
@@ -534,6 +563,8 @@ struct Finisher {
     used: Rc<RefCell<Usage>>,
     prompt_chars: usize,
     model: &'static str,
+    provider: &'static str,
+    attempts: u32,
     ttft_ms: f64,
     pii: bool,
     blocked: &'static [&'static str],
@@ -591,7 +622,7 @@ impl Finisher {
                     self.env.to_string(),
                     "search".into(),
                     self.model.to_string(),
-                    String::new(),
+                    self.provider.to_string(),
                     status.to_string(),
                     "miss".into(),
                     self.request_id.clone(),
@@ -602,7 +633,7 @@ impl Finisher {
                     total.prompt_tokens as f64,
                     total.completion_tokens as f64,
                     0.0,
-                    1.0,
+                    f64::from(self.attempts),
                 ],
             });
         }
@@ -727,9 +758,7 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         }
         Some((Ok(out), Some(st)))
     });
-    let mut r = sse(Box::pin(body));
-    r.set_header("x-cache", "miss");
-    r
+    sse(Box::pin(body))
 }
 
 /// The body of `POST /v1/dev/retrieve` (development environments only).
