@@ -413,3 +413,21 @@ fn a_cached_search_is_still_charged_to_the_rate_limit() {
     assert_eq!(hit.header("x-cache"), Some("hit"));
     assert!(hit.header("ratelimit-remaining").is_some(), "{:?}", hit.headers);
 }
+
+#[test]
+fn a_filtered_search_only_cites_the_named_documents() {
+    let (h, _) = harness();
+    ingest(&h, TenantId::Acme);
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &req(
+            TenantId::Acme,
+            "POST",
+            "/search",
+            "",
+            Some(json!({"query": "How do I reset my password?", "filters": {"documents": ["invoices"]}})),
+        ),
+    ));
+    let v: Value = serde_json::from_str(&text(r)).unwrap();
+    assert!(v["sources"].as_array().unwrap().iter().all(|s| s["id"] == "invoices"), "{v}");
+}

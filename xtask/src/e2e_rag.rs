@@ -294,6 +294,19 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
                     .any(|s| s["id"] == "e2e-thermostat-schedules" && s["url"] == "https://docs.acme.example/e2e/thermostat"),
                 || v.to_string(),
             )?;
+            // A filtered search: Vectorize gets the metadata filter.
+            let r = call(
+                "POST",
+                "/search",
+                &json!({"query": "warranty serial number", "filters": {"documents": ["e2e-warranty"]}}),
+            )?;
+            let v = r.json()?;
+            check(
+                v["sources"]
+                    .as_array()
+                    .is_some_and(|s| !s.is_empty() && s.iter().all(|s| s["id"] == "e2e-warranty")),
+                || format!("filtered search: {v}"),
+            )?;
             let log = std::fs::read_to_string(&stage.log).map_err(|e| e.to_string())?;
             let calls: Vec<Value> = log
                 .lines()
@@ -307,6 +320,7 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
                 format!("calls seen: {calls:?}")
             })?;
             let mut ours = std::collections::HashSet::new();
+            let mut filtered = false;
             for c in &calls {
                 match c["method"].as_str() {
                     Some("upsert") => {
@@ -321,7 +335,10 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
                                 .filter_map(|i| i.as_str().map(str::to_string)),
                         );
                     }
-                    Some("query") => check(c["namespace"] == "acme", || format!("a query outside acme's namespace: {c}"))?,
+                    Some("query") => {
+                        check(c["namespace"] == "acme", || format!("a query outside acme's namespace: {c}"))?;
+                        filtered |= c["filter"] == json!({"doc_id": {"$in": ["e2e-warranty"]}});
+                    }
                     Some("deleteByIds") => check(
                         c["ids"]
                             .as_array()
@@ -333,7 +350,7 @@ pub fn stage_case(stage: &Dev, idp: &crate::e2e_api::TestIdp, tally: &mut Tally)
                     _ => {}
                 }
             }
-            Ok(())
+            check(filtered, || "no query carried the documents filter".into())
         })(),
     );
 }

@@ -139,6 +139,9 @@ pub enum IndexOp {
         vector: Option<VectorQuery>,
         #[serde(default)]
         fetch: Vec<String>,
+        /// When not empty: only chunks of these documents.
+        #[serde(default)]
+        docs: Vec<String>,
     },
     /// The index version.
     Version,
@@ -317,12 +320,14 @@ impl MemoryIndex {
                 lexical: lq,
                 vector,
                 fetch,
+                docs: only,
             } => {
-                let ids: Vec<&String> = o.chunks.keys().collect();
+                let keep = |s: &Stored| only.is_empty() || only.contains(&s.row.doc_id);
+                let ids: Vec<&String> = o.chunks.iter().filter(|(_, s)| keep(s)).map(|(id, _)| id).collect();
                 let lex = match lq {
                     None => Vec::new(),
                     Some(q) => {
-                        let docs: Vec<&[String]> = o.chunks.values().map(|s| s.terms.as_slice()).collect();
+                        let docs: Vec<&[String]> = o.chunks.values().filter(|s| keep(s)).map(|s| s.terms.as_slice()).collect();
                         lexical::bm25(&docs, &lexical::query_terms(&q.query), q.k as usize)
                             .into_iter()
                             .map(|(i, score)| Hit { id: ids[i].clone(), score })
@@ -335,6 +340,7 @@ impl MemoryIndex {
                         let mut v: Vec<Hit> = o
                             .chunks
                             .iter()
+                            .filter(|(_, s)| keep(s))
                             .filter_map(|(id, s)| {
                                 s.vector.as_ref().map(|v| Hit {
                                     id: id.clone(),
@@ -464,6 +470,7 @@ mod tests {
                 lexical: Some(LexicalQuery { query: "two".into(), k: 5 }),
                 vector: None,
                 fetch: vec![],
+                docs: vec![],
             },
         ) {
             IndexReply::Found { lexical, .. } => assert!(lexical.is_empty()),
@@ -502,6 +509,7 @@ mod tests {
                     k: 1,
                 }),
                 fetch: vec!["reset#1".into(), "missing#0".into()],
+                docs: vec![],
             },
         );
         let IndexReply::Found {

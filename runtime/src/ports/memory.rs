@@ -527,6 +527,7 @@ impl super::Vectors for MemoryVectors {
         ns: &'a crate::tenancy::keys::VectorNamespace,
         values: &'a [f32],
         top_k: u32,
+        docs: &'a [String],
     ) -> LocalFuture<'a, Result<Vec<super::VectorMatch>, PortError>> {
         self.calls.borrow_mut().push(("query", ns.namespace().to_string()));
         let mut m: Vec<super::VectorMatch> = self
@@ -534,6 +535,7 @@ impl super::Vectors for MemoryVectors {
             .borrow()
             .iter()
             .filter(|(_, (n, _, _))| n == ns.namespace())
+            .filter(|(_, (_, _, md))| docs.is_empty() || md["doc_id"].as_str().is_some_and(|d| docs.iter().any(|x| x == d)))
             .map(|(id, (_, v, md))| super::VectorMatch {
                 id: id.clone(),
                 score: crate::objects::doc_index::cosine(values, v),

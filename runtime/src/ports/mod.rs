@@ -233,7 +233,17 @@ pub struct VectorMatch {
 /// [`VectorNamespace`]: there is no call path without one.
 pub trait Vectors {
     fn upsert<'a>(&'a self, ns: &'a VectorNamespace, vectors: Vec<VectorRecord>) -> LocalFuture<'a, Result<(), PortError>>;
-    fn query<'a>(&'a self, ns: &'a VectorNamespace, values: &'a [f32], top_k: u32) -> LocalFuture<'a, Result<Vec<VectorMatch>, PortError>>;
+    /// The nearest vectors in the tenant's namespace; `docs`, when not
+    /// empty, restricts them to those documents (a metadata filter
+    /// `{"doc_id": {"$in": docs}}`: the index needs a `doc_id` metadata
+    /// index, docs/rag.md).
+    fn query<'a>(
+        &'a self,
+        ns: &'a VectorNamespace,
+        values: &'a [f32],
+        top_k: u32,
+        docs: &'a [String],
+    ) -> LocalFuture<'a, Result<Vec<VectorMatch>, PortError>>;
     /// Delete by ids (ids from `ns.vector_id`, so only the tenant's).
     fn delete<'a>(&'a self, ns: &'a VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>>;
 }

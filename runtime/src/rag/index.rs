@@ -164,11 +164,11 @@ impl Index {
     /// Vector hits (chunk ids, cosine) for a query vector: from the object
     /// in development, from Vectorize (mapped back to chunk ids through
     /// the metadata written with them) elsewhere.
-    pub async fn vector_hits(&self, values: &[f32], k: u32) -> Result<Option<Vec<Hit>>, Failure> {
+    pub async fn vector_hits(&self, values: &[f32], k: u32, docs: &[String]) -> Result<Option<Vec<Hit>>, Failure> {
         match &self.vectors {
             VectorStore::Local => Ok(None),
             VectorStore::Vectorize(v, ns) => {
-                let m = v.query(ns, values, k.min(20)).await.map_err(|e| port("vector index", e))?;
+                let m = v.query(ns, values, k.min(20), docs).await.map_err(|e| port("vector index", e))?;
                 Ok(Some(
                     m.into_iter()
                         .filter_map(|m| {

@@ -78,8 +78,9 @@ pub async fn candidates(
     values: &[f32],
     min_score: f64,
     hybrid: bool,
+    docs: &[String],
 ) -> Result<Vec<Candidate>, crate::app::envelope::Failure> {
-    let external = index.vector_hits(values, CANDIDATES).await?;
+    let external = index.vector_hits(values, CANDIDATES, docs).await?;
     let op = IndexOp::Search {
         lexical: hybrid.then(|| LexicalQuery {
             query: query.to_string(),
@@ -93,6 +94,7 @@ pub async fn candidates(
             .as_ref()
             .map(|h| h.iter().map(|h| h.id.clone()).collect())
             .unwrap_or_default(),
+        docs: docs.to_vec(),
     };
     let (lexical, local, rows) = match index.call(&op).await? {
         IndexReply::Found { lexical, vector, rows, .. } => (lexical, vector, rows),

@@ -129,9 +129,12 @@ export async function vz_upsert(index, namespace, vectors) {
     return "";
   } catch (e) { return String((e && e.message) || e) || "upsert failed"; }
 }
-export async function vz_query(index, namespace, values, topK) {
+export async function vz_query(index, namespace, values, topK, docs) {
   try {
-    const r = await index.query(values, { topK, namespace, returnMetadata: "all", returnValues: false });
+    const opts = { topK, namespace, returnMetadata: "all", returnValues: false };
+    const only = JSON.parse(docs);
+    if (only.length > 0) opts.filter = { doc_id: { $in: only } };
+    const r = await index.query(values, opts);
     return ["", JSON.stringify((r && r.matches) || [])];
   } catch (e) { return [String((e && e.message) || e) || "query failed", ""]; }
 }
@@ -170,7 +173,7 @@ extern "C" {
     fn ai_run_stream(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
     fn ai_run_json(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
     fn vz_upsert(index: &JsValue, namespace: &str, vectors: &str) -> js_sys::Promise;
-    fn vz_query(index: &JsValue, namespace: &str, values: &js_sys::Float32Array, top_k: u32) -> js_sys::Promise;
+    fn vz_query(index: &JsValue, namespace: &str, values: &js_sys::Float32Array, top_k: u32, docs: &str) -> js_sys::Promise;
     fn vz_delete(index: &JsValue, ids: &str) -> js_sys::Promise;
     fn q_send(queue: &JsValue, bodies: &str) -> js_sys::Promise;
     fn q_messages(batch: &JsValue) -> js_sys::Array;
@@ -375,10 +378,12 @@ impl crate::ports::Vectors for JsVectorize {
         ns: &'a VectorNamespace,
         values: &'a [f32],
         top_k: u32,
+        docs: &'a [String],
     ) -> LocalFuture<'a, Result<Vec<crate::ports::VectorMatch>, PortError>> {
         Box::pin(async move {
+            let only = serde_json::to_string(docs).map_err(|e| PortError(e.to_string()))?;
             let arr = js_sys::Float32Array::from(values);
-            let v = JsFuture::from(vz_query(&self.0, ns.namespace(), &arr, top_k))
+            let v = JsFuture::from(vz_query(&self.0, ns.namespace(), &arr, top_k, &only))
                 .await
                 .map_err(|e| PortError(js_text(&e)))?;
             let a: js_sys::Array = v.unchecked_into();

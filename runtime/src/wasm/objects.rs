@@ -709,19 +709,32 @@ impl DocIndex {
                 docs.truncate(limit as usize);
                 IndexReply::Docs { docs, next }
             }
-            IndexOp::Search { lexical, vector, fetch } => {
+            IndexOp::Search {
+                lexical,
+                vector,
+                fetch,
+                docs: only,
+            } => {
+                // A chunk id is `{document id}#{index}` (ids hold no `#`).
+                let keep = |id: &str| only.is_empty() || id.rsplit_once('#').is_some_and(|(d, _)| only.iter().any(|o| o == d));
                 let mut lex = Vec::new();
                 if let Some(q) = lexical {
                     if let Some(m) = fts_query(&q.query) {
                         let rows: Vec<LexRow> = sql
                             .exec(
                                 "SELECT id, -bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
-                                vec![m.into(), i64::from(q.k.min(100)).into()],
+                                // Filtered searches read further down the ranking.
+                                vec![m.into(), i64::from(if only.is_empty() { q.k.min(100) } else { 500 }).into()],
                             )
                             .map_err(bad)?
                             .to_array()
                             .map_err(bad)?;
-                        lex = rows.into_iter().map(|r| Hit { id: r.id, score: r.score }).collect();
+                        lex = rows
+                            .into_iter()
+                            .filter(|r| keep(&r.id))
+                            .take(q.k as usize)
+                            .map(|r| Hit { id: r.id, score: r.score })
+                            .collect();
                     }
                 }
                 let mut vec_hits = Vec::new();
@@ -730,6 +743,7 @@ impl DocIndex {
                     if let Some(all) = self.vectors.borrow().as_ref() {
                         vec_hits = all
                             .iter()
+                            .filter(|(id, _)| keep(id))
                             .map(|(id, v)| Hit {
                                 id: id.clone(),
                                 score: cosine(&q.values, v),

@@ -52,7 +52,7 @@ export class StandInVectorize extends WorkerEntrypoint {
     return store.insert(vectors);
   }
   async query(vector, options) {
-    trace("query", { namespace: options?.namespace ?? null, topK: options?.topK });
+    trace("query", { namespace: options?.namespace ?? null, topK: options?.topK, filter: options?.filter ?? null });
     return store.query(vector, options);
   }
   async queryById(id, options) {

@@ -436,7 +436,7 @@ async fn retrieve<R: Incoming>(
     } else {
         format!("{query} {rewritten}")
     };
-    let mut c = rs::candidates(index, &lexical_q, &values, cfg.rag.min_score, cfg.rag.hybrid).await?;
+    let mut c = rs::candidates(index, &lexical_q, &values, cfg.rag.min_score, cfg.rag.hybrid, &filters.documents).await?;
     if !filters.documents.is_empty() {
         c.retain(|c| filters.documents.contains(&c.row.doc_id));
     }
@@ -827,7 +827,7 @@ pub async fn retrieve_only<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Fa
         .next()
         .unwrap_or_default();
     let min_score = body.min_score.unwrap_or(cfg.rag.min_score).clamp(-1.0, 1.0);
-    let mut c = rs::candidates(&index, &body.query, &values, min_score, hybrid).await?;
+    let mut c = rs::candidates(&index, &body.query, &values, min_score, hybrid, &[]).await?;
     if let (Some(model), false) = (rerank, c.is_empty()) {
         let texts: Vec<String> = c.iter().map(|c| c.row.text.clone()).collect();
         let scores = models
