@@ -37,10 +37,23 @@ impl Reply {
 /// Send one request (`Connection: close`) and read the whole response.
 /// `headers` are sent as given, in order; `body` follows them.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> std::io::Result<Reply> {
+    request_within(port, method, path, headers, body, Duration::from_secs(30))
+}
+
+/// [`request`] with another read and write timeout (slow operations in
+/// the benchmarks: a large index loaded into memory).
+pub fn request_within(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> std::io::Result<Reply> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
     let mut head = format!("{method} {path} HTTP/1.1\r\n");
     for (n, v) in headers {
         head.push_str(&format!("{n}: {v}\r\n"));
