@@ -230,6 +230,42 @@ struct Stored {
     terms: Vec<String>,
 }
 
+/// A unit-length copy of `v` (a zero vector stays zero): the local index
+/// keeps vectors this way so a query's cosine is one dot product each.
+pub fn unit(v: &[f32]) -> Vec<f32> {
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if n == 0.0 || !n.is_finite() {
+        return vec![0.0; v.len()];
+    }
+    v.iter().map(|x| x / n).collect()
+}
+
+/// The `k` nearest of `vectors` to `q` (all unit length; a vector of
+/// another length scores 0): (position, cosine), best first, ties by
+/// position. Selects before sorting, so only `k` results are ordered.
+pub fn nearest<'a>(q: &[f32], vectors: impl Iterator<Item = (usize, &'a [f32])>, k: usize) -> Vec<(usize, f64)> {
+    let mut s: Vec<(f32, usize)> = vectors
+        .map(|(i, v)| {
+            let d = if v.len() == q.len() {
+                v.iter().zip(q).map(|(a, b)| a * b).sum::<f32>()
+            } else {
+                0.0
+            };
+            (d, i)
+        })
+        .collect();
+    let by = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
+    if k == 0 {
+        return Vec::new();
+    }
+    if s.len() > k {
+        s.select_nth_unstable_by(k - 1, by);
+        s.truncate(k);
+    }
+    s.sort_by(by);
+    s.into_iter().map(|(d, i)| (i, f64::from(d))).collect()
+}
+
 #[derive(Default)]
 struct Object {
     docs: BTreeMap<String, DocMeta>,
@@ -583,6 +619,23 @@ mod tests {
         };
         assert_eq!((j.state.as_str(), j.done, j.failed, j.errors.len()), ("done", 2, 1, 1));
         assert_eq!(m.apply("t/b", &IndexOp::JobGet { job: "j".into() }), IndexReply::Job { job: None });
+    }
+
+    #[test]
+    fn nearest_of_unit_vectors_is_the_cosine_ranking() {
+        let vs: Vec<Vec<f32>> = [[1.0, 0.0], [0.6, 0.8], [0.0, 1.0], [-1.0, 0.0], [0.0, 0.0]]
+            .iter()
+            .map(|v| unit(v))
+            .collect();
+        let q = unit(&[3.0, 4.0]);
+        let n = nearest(&q, vs.iter().enumerate().map(|(i, v)| (i, v.as_slice())), 3);
+        assert_eq!(n.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![1, 2, 0]);
+        for (i, c) in &n {
+            assert!((c - cosine(&[3.0, 4.0], &vs[*i])).abs() < 1e-6);
+        }
+        assert!(nearest(&q, vs.iter().enumerate().map(|(i, v)| (i, v.as_slice())), 0).is_empty());
+        assert_eq!(nearest(&q, vs.iter().enumerate().map(|(i, v)| (i, v.as_slice())), 99).len(), 5);
+        assert_eq!(unit(&[0.0, 0.0]), vec![0.0, 0.0]);
     }
 
     #[test]

@@ -608,7 +608,7 @@ impl DocIndex {
         {
             let row = row.map_err(bad)?;
             if let (Some(worker::SqlStorageValue::String(id)), Some(worker::SqlStorageValue::Blob(b))) = (row.first(), row.get(1)) {
-                all.push((id.clone(), bytes_to_f32s(b)));
+                all.push((id.clone(), crate::objects::doc_index::unit(&bytes_to_f32s(b))));
             }
         }
         *self.vectors.borrow_mut() = Some(all);
@@ -639,7 +639,7 @@ impl DocIndex {
     }
 
     fn apply(&self, op: crate::objects::doc_index::IndexOp) -> Result<crate::objects::doc_index::IndexReply, Failure> {
-        use crate::objects::doc_index::{cosine, ChunkRow, Hit, IndexOp, IndexReply, JobState};
+        use crate::objects::doc_index::{ChunkRow, Hit, IndexOp, IndexReply, JobState};
         let sql = self.sql()?;
         Ok(match op {
             IndexOp::Put { doc, chunks } => {
@@ -669,7 +669,7 @@ impl DocIndex {
                     .map_err(bad)?;
                     if let (true, Some(v)) = (loaded, &c.vector) {
                         if let Some(all) = self.vectors.borrow_mut().as_mut() {
-                            all.push((id.clone(), v.clone()));
+                            all.push((id.clone(), crate::objects::doc_index::unit(v)));
                         }
                     }
                 }
@@ -741,14 +741,24 @@ impl DocIndex {
                 if let Some(q) = vector {
                     self.load_vectors(&sql)?;
                     if let Some(all) = self.vectors.borrow().as_ref() {
-                        vec_hits = all
-                            .iter()
-                            .filter(|(id, _)| keep(id))
-                            .map(|(id, v)| Hit {
-                                id: id.clone(),
-                                score: cosine(&q.values, v),
-                            })
-                            .collect();
+                        // Vectors are kept unit length: one dot product each,
+                        // and only the best `k` are sorted.
+                        let q_unit = crate::objects::doc_index::unit(&q.values);
+                        let k = q.k.min(100) as usize;
+                        vec_hits = crate::objects::doc_index::nearest(
+                            &q_unit,
+                            all.iter()
+                                .enumerate()
+                                .filter(|(_, (id, _))| keep(id))
+                                .map(|(i, (_, v))| (i, v.as_slice())),
+                            k,
+                        )
+                        .into_iter()
+                        .map(|(i, score)| Hit {
+                            id: all[i].0.clone(),
+                            score,
+                        })
+                        .collect();
                     }
                     vec_hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
                     vec_hits.truncate(q.k.min(100) as usize);
