@@ -164,24 +164,7 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         .ok_or_else(|| Failure::new(ErrorCode::Internal, "search without a principal"))?;
     let cfg = s.ctx.config();
     let body: SearchRequest = s.json().await?;
-    let asked = safety::prepare(
-        vec![Message {
-            role: "user".into(),
-            content: body.query.trim().to_string(),
-        }],
-        &cfg.safety,
-    )
-    .map_err(|mut f| {
-        // Report problems at the query, not at a chat message.
-        for d in &mut f.details {
-            d.pointer = "/query".into();
-        }
-        f
-    })?;
-    let query = asked[0].content.clone();
-    if query.is_empty() {
-        return Err(Failure::new(ErrorCode::InvalidRequest, "the query is empty"));
-    }
+    let query = checked_query(&body.query, &cfg.safety)?;
     let index = Index::of(s.ctx, s.ports)?;
     let embedding_model = cfg
         .ai
@@ -192,32 +175,10 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
 
     // Answer cache: the key includes the index version, so a cached
     // answer never outlives the documents it cites.
-    let mut cache: Option<(Rc<dyn Kv>, StorageKey, u32)> = None;
-    if cfg.cache.search_ttl > 0 {
-        if let Some(kv) = s.ports.kv("CACHE") {
-            let version = index.version().await?;
-            let key = cache_key(s, &plan, &normalise(&query), &body.filters, top_k as u32, version);
-            if let Ok(Some(hit)) = kv.get(&key).await {
-                if let Ok(mut r) = serde_json::from_str::<SearchResult>(&hit) {
-                    // A cached answer spends no tokens but is still a request:
-                    // it is charged to the rate limits.
-                    let ip = s.req.header(crate::http::Header::CfConnectingIp);
-                    let (headers, _) = crate::limits::check_with(s.ctx, principal, ip.as_deref(), s.ports, None).await?;
-                    *s.limit_headers.borrow_mut() = headers;
-                    r.cached = true;
-                    crate::features::chat::log_fields(&s.ai_log, |l| {
-                        l.cache = Some("hit");
-                        l.model = r.model.clone();
-                    });
-                    metric(s, &r.model.clone().unwrap_or_default(), "complete", true, 0.0, Usage::default());
-                    let mut resp = if body.stream { replay(&r) } else { json(&r, s.request_id) };
-                    resp.set_header("x-cache", "hit");
-                    return Ok(resp);
-                }
-            }
-            cache = Some((kv.clone(), key, cfg.cache.search_ttl.max(60)));
-        }
-    }
+    let cache = match cached(s, principal, &index, &plan, &query, &body, top_k).await? {
+        Cached::Hit(resp) => return Ok(resp),
+        Cached::Miss(slot) => slot,
+    };
 
     // Rate limit and the budget reservation: the rewrite, the embedding,
     // the context and the answer at most.
@@ -358,17 +319,7 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         r.set_header("x-cache", if cached { "miss" } else { "off" });
         Ok(r)
     } else {
-        let mut text = String::new();
-        let mut usage = None;
-        let mut err = None;
-        for ev in st.first.into_iter().map(Ok).chain(collect(st.rest).await) {
-            match ev {
-                Ok(ChatEvent::Delta(t)) => text.push_str(&t),
-                Ok(ChatEvent::Usage(u)) => usage = Some(u),
-                Ok(ChatEvent::Finish(_)) => {}
-                Err(e) => err = Some(e),
-            }
-        }
+        let (text, usage, err) = read_answer(st).await;
         if let Some(e) = err {
             fin.settle(&text, usage, "failed").await;
             return Err(engine::Exhausted {
@@ -384,6 +335,90 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         resp.set_header("x-cache", if cached { "miss" } else { "off" });
         Ok(resp)
     }
+}
+
+/// The query after the tenant's safety rules (problems reported at `/query`).
+fn checked_query(raw: &str, rules: &crate::tenants::SafetyConfig) -> Result<String, Failure> {
+    let asked = safety::prepare(
+        vec![Message {
+            role: "user".into(),
+            content: raw.trim().to_string(),
+        }],
+        rules,
+    )
+    .map_err(|mut f| {
+        for d in &mut f.details {
+            d.pointer = "/query".into();
+        }
+        f
+    })?;
+    let query = asked.into_iter().next().map(|m| m.content).unwrap_or_default();
+    if query.is_empty() {
+        return Err(Failure::new(ErrorCode::InvalidRequest, "the query is empty"));
+    }
+    Ok(query)
+}
+
+/// The cache's verdict: an answer, or the slot a computed answer goes to
+/// (`None` when the tenant does not cache search answers).
+enum Cached {
+    Hit(Response),
+    Miss(Option<(Rc<dyn Kv>, StorageKey, u32)>),
+}
+
+/// Look the query up in the answer cache. The key includes the index
+/// version, so a cached answer never outlives the documents it cites; a
+/// hit spends no tokens but is still charged to the rate limits.
+async fn cached<R: Incoming>(
+    s: &Scope<'_, R>,
+    principal: &crate::auth::Principal,
+    index: &Index,
+    plan: &Plan,
+    query: &str,
+    body: &SearchRequest,
+    top_k: usize,
+) -> Result<Cached, Failure> {
+    let ttl = s.ctx.config().cache.search_ttl;
+    let Some(kv) = s.ports.kv("CACHE").filter(|_| ttl > 0) else {
+        return Ok(Cached::Miss(None));
+    };
+    let version = index.version().await?;
+    let key = cache_key(s, plan, &normalise(query), &body.filters, top_k as u32, version);
+    if let Some(mut r) = kv
+        .get(&key)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|hit| serde_json::from_str::<SearchResult>(&hit).ok())
+    {
+        let ip = s.req.header(crate::http::Header::CfConnectingIp);
+        let (headers, _) = crate::limits::check_with(s.ctx, principal, ip.as_deref(), s.ports, None).await?;
+        *s.limit_headers.borrow_mut() = headers;
+        r.cached = true;
+        crate::features::chat::log_fields(&s.ai_log, |l| {
+            l.cache = Some("hit");
+            l.model = r.model.clone();
+        });
+        metric(s, &r.model.clone().unwrap_or_default(), "complete", true, 0.0, Usage::default());
+        let mut resp = if body.stream { replay(&r) } else { json(&r, s.request_id) };
+        resp.set_header("x-cache", "hit");
+        return Ok(Cached::Hit(resp));
+    }
+    Ok(Cached::Miss(Some((kv.clone(), key, ttl.max(60)))))
+}
+
+/// A whole answer: its text, the last usage, and the error that ended it early.
+async fn read_answer(st: engine::Started) -> (String, Option<Usage>, Option<AiError>) {
+    let (mut text, mut usage, mut err) = (String::new(), None, None);
+    for ev in st.first.into_iter().map(Ok).chain(collect(st.rest).await) {
+        match ev {
+            Ok(ChatEvent::Delta(t)) => text.push_str(&t),
+            Ok(ChatEvent::Usage(u)) => usage = Some(u),
+            Ok(ChatEvent::Finish(_)) => {}
+            Err(e) => err = Some(e),
+        }
+    }
+    (text, usage, err)
 }
 
 fn fin_model(plan: &Plan) -> &'static str {
@@ -489,15 +524,9 @@ async fn rewrite<R: Incoming>(
     let st = engine::start(provider, &p, &msgs, meta, s.ports.timer.as_ref(), s.ports.clock.as_ref())
         .await
         .ok()?;
-    let mut text = String::new();
-    let mut usage = None;
-    for ev in st.first.into_iter().map(Ok).chain(collect(st.rest).await) {
-        match ev {
-            Ok(ChatEvent::Delta(t)) => text.push_str(&t),
-            Ok(ChatEvent::Usage(u)) => usage = Some(u),
-            Ok(ChatEvent::Finish(_)) => {}
-            Err(_) => return None,
-        }
+    let (text, usage, err) = read_answer(st).await;
+    if err.is_some() {
+        return None;
     }
     let u = usage.unwrap_or(Usage {
         prompt_tokens: estimate_tokens(rs::REWRITE_SYSTEM.len() + query.len()),
