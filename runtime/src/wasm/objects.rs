@@ -638,52 +638,161 @@ impl DocIndex {
         Ok(out)
     }
 
-    fn apply(&self, op: crate::objects::doc_index::IndexOp) -> Result<crate::objects::doc_index::IndexReply, Failure> {
-        use crate::objects::doc_index::{ChunkRow, Hit, IndexOp, IndexReply, JobState};
-        let sql = self.sql()?;
-        Ok(match op {
-            IndexOp::Put { doc, chunks } => {
-                let keep: Vec<String> = chunks.iter().map(|c| crate::rag::chunk::chunk_id(&doc.id, c.index)).collect();
-                let old = Self::chunk_ids(&sql, &doc.id)?;
-                let stale: Vec<String> = old.iter().filter(|id| !keep.contains(id)).cloned().collect();
-                // Every old chunk goes (kept ids are written again below).
-                self.remove_chunks(&sql, &old)?;
-                let loaded = self.vectors.borrow().is_some();
-                for (c, id) in chunks.iter().zip(&keep) {
-                    let blob = c.vector.as_ref().map(|v| worker::SqlStorageValue::Blob(f32s_to_bytes(v)));
-                    sql.exec(
-                        "INSERT INTO chunks (id, doc_id, idx, text, vector) VALUES (?, ?, ?, ?, ?)",
-                        vec![
-                            id.as_str().into(),
-                            doc.id.as_str().into(),
-                            i64::from(c.index).into(),
-                            c.text.as_str().into(),
-                            blob.unwrap_or(worker::SqlStorageValue::Null),
-                        ],
-                    )
-                    .map_err(bad)?;
-                    sql.exec(
-                        "INSERT INTO fts (id, text) VALUES (?, ?)",
-                        vec![id.as_str().into(), c.text.as_str().into()],
-                    )
-                    .map_err(bad)?;
-                    if let (true, Some(v)) = (loaded, &c.vector) {
-                        if let Some(all) = self.vectors.borrow_mut().as_mut() {
-                            all.push((id.clone(), crate::objects::doc_index::unit(v)));
-                        }
-                    }
-                }
-                let json = serde_json::to_string(&doc).map_err(bad)?;
-                sql.exec(
-                    "INSERT INTO docs (id, json) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET json = excluded.json",
-                    vec![doc.id.as_str().into(), json.into()],
-                )
-                .map_err(bad)?;
-                IndexReply::Put {
-                    version: Self::bump(&sql)?,
-                    stale,
+    /// `Put`: replace a document's chunks (kept ids are written again).
+    fn put(
+        &self,
+        sql: &worker::SqlStorage,
+        doc: crate::objects::doc_index::DocMeta,
+        chunks: Vec<crate::objects::doc_index::ChunkIn>,
+    ) -> Result<crate::objects::doc_index::IndexReply, Failure> {
+        use crate::objects::doc_index::IndexReply;
+        let sql = sql.clone();
+        let keep: Vec<String> = chunks.iter().map(|c| crate::rag::chunk::chunk_id(&doc.id, c.index)).collect();
+        let old = Self::chunk_ids(&sql, &doc.id)?;
+        let stale: Vec<String> = old.iter().filter(|id| !keep.contains(id)).cloned().collect();
+        // Every old chunk goes (kept ids are written again below).
+        self.remove_chunks(&sql, &old)?;
+        let loaded = self.vectors.borrow().is_some();
+        for (c, id) in chunks.iter().zip(&keep) {
+            let blob = c.vector.as_ref().map(|v| worker::SqlStorageValue::Blob(f32s_to_bytes(v)));
+            sql.exec(
+                "INSERT INTO chunks (id, doc_id, idx, text, vector) VALUES (?, ?, ?, ?, ?)",
+                vec![
+                    id.as_str().into(),
+                    doc.id.as_str().into(),
+                    i64::from(c.index).into(),
+                    c.text.as_str().into(),
+                    blob.unwrap_or(worker::SqlStorageValue::Null),
+                ],
+            )
+            .map_err(bad)?;
+            sql.exec(
+                "INSERT INTO fts (id, text) VALUES (?, ?)",
+                vec![id.as_str().into(), c.text.as_str().into()],
+            )
+            .map_err(bad)?;
+            if let (true, Some(v)) = (loaded, &c.vector) {
+                if let Some(all) = self.vectors.borrow_mut().as_mut() {
+                    all.push((id.clone(), crate::objects::doc_index::unit(v)));
                 }
             }
+        }
+        let json = serde_json::to_string(&doc).map_err(bad)?;
+        sql.exec(
+            "INSERT INTO docs (id, json) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET json = excluded.json",
+            vec![doc.id.as_str().into(), json.into()],
+        )
+        .map_err(bad)?;
+        Ok(IndexReply::Put {
+            version: Self::bump(&sql)?,
+            stale,
+        })
+    }
+
+    /// `Search`: full text and (local) vector hits, and the rows of the hits and of `fetch`.
+    fn search(
+        &self,
+        sql: &worker::SqlStorage,
+        lexical: Option<crate::objects::doc_index::LexicalQuery>,
+        vector: Option<crate::objects::doc_index::VectorQuery>,
+        fetch: Vec<String>,
+        only: Vec<String>,
+    ) -> Result<crate::objects::doc_index::IndexReply, Failure> {
+        use crate::objects::doc_index::{ChunkRow, Hit, IndexReply};
+        let sql = sql.clone();
+        // A chunk id is `{document id}#{index}` (ids hold no `#`).
+        let keep = |id: &str| only.is_empty() || id.rsplit_once('#').is_some_and(|(d, _)| only.iter().any(|o| o == d));
+        let mut lex = Vec::new();
+        if let Some(q) = lexical {
+            if let Some(m) = fts_query(&q.query) {
+                let rows: Vec<LexRow> = sql
+                    .exec(
+                        "SELECT id, -bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
+                        // Filtered searches read further down the ranking.
+                        vec![m.into(), i64::from(if only.is_empty() { q.k.min(100) } else { 500 }).into()],
+                    )
+                    .map_err(bad)?
+                    .to_array()
+                    .map_err(bad)?;
+                lex = rows
+                    .into_iter()
+                    .filter(|r| keep(&r.id))
+                    .take(q.k as usize)
+                    .map(|r| Hit { id: r.id, score: r.score })
+                    .collect();
+            }
+        }
+        let mut vec_hits = Vec::new();
+        if let Some(q) = vector {
+            self.load_vectors(&sql)?;
+            if let Some(all) = self.vectors.borrow().as_ref() {
+                // Vectors are kept unit length: one dot product each,
+                // and only the best `k` are sorted.
+                let q_unit = crate::objects::doc_index::unit(&q.values);
+                let k = q.k.min(100) as usize;
+                vec_hits = crate::objects::doc_index::nearest(
+                    &q_unit,
+                    all.iter()
+                        .enumerate()
+                        .filter(|(_, (id, _))| keep(id))
+                        .map(|(i, (_, v))| (i, v.as_slice())),
+                    k,
+                )
+                .into_iter()
+                .map(|(i, score)| Hit {
+                    id: all[i].0.clone(),
+                    score,
+                })
+                .collect();
+            }
+            vec_hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            vec_hits.truncate(q.k.min(100) as usize);
+        }
+        let mut want: Vec<String> = lex
+            .iter()
+            .map(|h| h.id.clone())
+            .chain(vec_hits.iter().map(|h| h.id.clone()))
+            .chain(fetch)
+            .collect();
+        want.sort();
+        want.dedup();
+        let mut found = Vec::new();
+        for id in &want {
+            let r: Vec<ChunkDbRow> = sql
+                .exec("SELECT id, doc_id, idx, text FROM chunks WHERE id = ?", vec![id.as_str().into()])
+                .map_err(bad)?
+                .to_array()
+                .map_err(bad)?;
+            found.extend(r);
+        }
+        let docs = Self::docs_by_id(&sql, &found.iter().map(|r| r.doc_id.as_str()).collect::<Vec<_>>())?;
+        let rows = found
+            .into_iter()
+            .filter_map(|r| {
+                let d = docs.get(&r.doc_id)?;
+                Some(ChunkRow {
+                    id: r.id,
+                    doc_id: r.doc_id,
+                    index: r.idx as u32,
+                    title: d.title.clone(),
+                    url: d.url.clone(),
+                    text: r.text,
+                })
+            })
+            .collect();
+        Ok(IndexReply::Found {
+            lexical: lex,
+            vector: vec_hits,
+            rows,
+            version: Self::version(&sql)?,
+        })
+    }
+
+    fn apply(&self, op: crate::objects::doc_index::IndexOp) -> Result<crate::objects::doc_index::IndexReply, Failure> {
+        use crate::objects::doc_index::{IndexOp, IndexReply, JobState};
+        let sql = self.sql()?;
+        Ok(match op {
+            IndexOp::Put { doc, chunks } => self.put(&sql, doc, chunks)?,
             IndexOp::Delete { doc_id } => {
                 let removed = Self::chunk_ids(&sql, &doc_id)?;
                 self.remove_chunks(&sql, &removed)?;
@@ -714,94 +823,7 @@ impl DocIndex {
                 vector,
                 fetch,
                 docs: only,
-            } => {
-                // A chunk id is `{document id}#{index}` (ids hold no `#`).
-                let keep = |id: &str| only.is_empty() || id.rsplit_once('#').is_some_and(|(d, _)| only.iter().any(|o| o == d));
-                let mut lex = Vec::new();
-                if let Some(q) = lexical {
-                    if let Some(m) = fts_query(&q.query) {
-                        let rows: Vec<LexRow> = sql
-                            .exec(
-                                "SELECT id, -bm25(fts) AS score FROM fts WHERE fts MATCH ? ORDER BY bm25(fts) LIMIT ?",
-                                // Filtered searches read further down the ranking.
-                                vec![m.into(), i64::from(if only.is_empty() { q.k.min(100) } else { 500 }).into()],
-                            )
-                            .map_err(bad)?
-                            .to_array()
-                            .map_err(bad)?;
-                        lex = rows
-                            .into_iter()
-                            .filter(|r| keep(&r.id))
-                            .take(q.k as usize)
-                            .map(|r| Hit { id: r.id, score: r.score })
-                            .collect();
-                    }
-                }
-                let mut vec_hits = Vec::new();
-                if let Some(q) = vector {
-                    self.load_vectors(&sql)?;
-                    if let Some(all) = self.vectors.borrow().as_ref() {
-                        // Vectors are kept unit length: one dot product each,
-                        // and only the best `k` are sorted.
-                        let q_unit = crate::objects::doc_index::unit(&q.values);
-                        let k = q.k.min(100) as usize;
-                        vec_hits = crate::objects::doc_index::nearest(
-                            &q_unit,
-                            all.iter()
-                                .enumerate()
-                                .filter(|(_, (id, _))| keep(id))
-                                .map(|(i, (_, v))| (i, v.as_slice())),
-                            k,
-                        )
-                        .into_iter()
-                        .map(|(i, score)| Hit {
-                            id: all[i].0.clone(),
-                            score,
-                        })
-                        .collect();
-                    }
-                    vec_hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
-                    vec_hits.truncate(q.k.min(100) as usize);
-                }
-                let mut want: Vec<String> = lex
-                    .iter()
-                    .map(|h| h.id.clone())
-                    .chain(vec_hits.iter().map(|h| h.id.clone()))
-                    .chain(fetch)
-                    .collect();
-                want.sort();
-                want.dedup();
-                let mut found = Vec::new();
-                for id in &want {
-                    let r: Vec<ChunkDbRow> = sql
-                        .exec("SELECT id, doc_id, idx, text FROM chunks WHERE id = ?", vec![id.as_str().into()])
-                        .map_err(bad)?
-                        .to_array()
-                        .map_err(bad)?;
-                    found.extend(r);
-                }
-                let docs = Self::docs_by_id(&sql, &found.iter().map(|r| r.doc_id.as_str()).collect::<Vec<_>>())?;
-                let rows = found
-                    .into_iter()
-                    .filter_map(|r| {
-                        let d = docs.get(&r.doc_id)?;
-                        Some(ChunkRow {
-                            id: r.id,
-                            doc_id: r.doc_id,
-                            index: r.idx as u32,
-                            title: d.title.clone(),
-                            url: d.url.clone(),
-                            text: r.text,
-                        })
-                    })
-                    .collect();
-                IndexReply::Found {
-                    lexical: lex,
-                    vector: vec_hits,
-                    rows,
-                    version: Self::version(&sql)?,
-                }
-            }
+            } => self.search(&sql, lexical, vector, fetch, only)?,
             IndexOp::Version => IndexReply::Version {
                 version: Self::version(&sql)?,
             },
