@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tenants_compiler::ingest::{self, group, Client, Credentials, Doc};
+use tenants_compiler::ingest::{self, group, BatchError, Client, Credentials, Doc, Item};
 
 use crate::deploy_cmd::usage;
 use crate::{load, report, OutputFormat};
@@ -152,6 +152,45 @@ pub fn ingest(a: Args) -> ExitCode {
 type Failed = (String, PathBuf, String);
 
 fn run(a: Args) -> Result<ExitCode, ExitCode> {
+    check_flags(&a)?;
+    let t = target(&a)?;
+    let creds = credentials(&a, &t)?;
+    if creds.is_none() && !a.dry_run {
+        return Err(usage(format!(
+            "no credentials: set ${} to an API key of `{}` in `{}` (`tenants keys create --tenant {} --env {} --name NAME --roles {}`), or pass --dev-user ID for a development environment that accepts development users",
+            a.api_key_env, a.tenant, a.env, a.tenant, a.env, t.ingest_role
+        )));
+    }
+
+    let mut plan = collect(&a)?;
+    let whom = format!(
+        "{}/documents{} for {} ({})",
+        t.url,
+        t.host_header.as_ref().map(|h| format!(" (host {h})")).unwrap_or_default(),
+        a.tenant,
+        a.env
+    );
+
+    if a.dry_run {
+        return Ok(dry_run(&a, &plan, creds.as_ref(), &whom));
+    }
+
+    let client = {
+        let mut c = Client::new(
+            &t.url,
+            t.host_header.as_deref(),
+            creds.expect("checked above"),
+            Duration::from_secs(a.timeout.max(1)),
+        );
+        c.retries = a.retries;
+        c
+    };
+    let sent = send_batches(&client, &mut plan);
+    Ok(summary(&a, &plan, sent, &whom))
+}
+
+/// --url, --base-url and --dev-user are well formed.
+fn check_flags(a: &Args) -> Result<(), ExitCode> {
     for (flag, v) in [("--url", &a.url), ("--base-url", &a.base_url)] {
         if let Some(u) = v {
             if !http_url(u) {
@@ -164,15 +203,24 @@ fn run(a: Args) -> Result<ExitCode, ExitCode> {
             return Err(usage(format!("--dev-user `{id}`: 1-128 of letters, digits and `._@:-`")));
         }
     }
-    let t = target(&a)?;
-    let creds = credentials(&a, &t)?;
-    if creds.is_none() && !a.dry_run {
-        return Err(usage(format!(
-            "no credentials: set ${} to an API key of `{}` in `{}` (`tenants keys create --tenant {} --env {} --name NAME --roles {}`), or pass --dev-user ID for a development environment that accepts development users",
-            a.api_key_env, a.tenant, a.env, a.tenant, a.env, t.ingest_role
-        )));
-    }
+    Ok(())
+}
 
+/// The documents found and how they are batched.
+struct Plan {
+    /// Files skipped for their extension.
+    skipped: usize,
+    items: Vec<Item>,
+    /// The items that can be sent (indexes into `items`).
+    sendable: Vec<usize>,
+    /// The batches of `sendable` (indexes into `items`).
+    batches: Vec<Vec<usize>>,
+    /// The documents not ingested, so far.
+    failed: Vec<Failed>,
+}
+
+/// Walk the paths, prepare the documents and plan the batches.
+fn collect(a: &Args) -> Result<Plan, ExitCode> {
     let walked = ingest::walk(&a.paths).map_err(usage)?;
     if walked.files.is_empty() {
         return Err(usage(format!(
@@ -187,64 +235,80 @@ fn run(a: Args) -> Result<ExitCode, ExitCode> {
         .into_iter()
         .map(|b| b.into_iter().map(|j| sendable[j]).collect())
         .collect();
-    let mut failed: Vec<Failed> = items
+    let failed: Vec<Failed> = items
         .iter()
         .filter_map(|i| i.doc.as_ref().err().map(|e| (i.id.clone(), i.path.clone(), e.clone())))
         .collect();
-    let whom = format!(
-        "{}/documents{} for {} ({})",
-        t.url,
-        t.host_header.as_ref().map(|h| format!(" (host {h})")).unwrap_or_default(),
-        a.tenant,
-        a.env
-    );
+    Ok(Plan {
+        skipped: walked.skipped.len(),
+        items,
+        sendable,
+        batches,
+        failed,
+    })
+}
 
-    if a.dry_run {
-        println!("would send {} document(s) in {} batch(es) to {whom}", sendable.len(), batches.len());
-        if !batches.is_empty() {
+/// --dry-run: list what would be sent, and the credentials.
+fn dry_run(a: &Args, p: &Plan, creds: Option<&Credentials>, whom: &str) -> ExitCode {
+    let items = &p.items;
+    println!(
+        "would send {} document(s) in {} batch(es) to {whom}",
+        p.sendable.len(),
+        p.batches.len()
+    );
+    if !p.batches.is_empty() {
+        println!(
+            "{:>5}  {:<8}  {:>9}  id{}",
+            "batch",
+            "format",
+            "chars",
+            if a.base_url.is_some() { "  url" } else { "" }
+        );
+    }
+    for (n, b) in p.batches.iter().enumerate() {
+        for &i in b {
+            let url = items[i].doc.as_ref().ok().and_then(|d| d.url.as_deref());
             println!(
-                "{:>5}  {:<8}  {:>9}  id{}",
-                "batch",
-                "format",
-                "chars",
-                if a.base_url.is_some() { "  url" } else { "" }
+                "{:>5}  {:<8}  {:>9}  {}{}",
+                n + 1,
+                items[i].format.as_str(),
+                group(items[i].chars),
+                items[i].id,
+                url.map(|u| format!("  {u}")).unwrap_or_default()
             );
         }
-        for (n, b) in batches.iter().enumerate() {
-            for &i in b {
-                let url = items[i].doc.as_ref().ok().and_then(|d| d.url.as_deref());
-                println!(
-                    "{:>5}  {:<8}  {:>9}  {}{}",
-                    n + 1,
-                    items[i].format.as_str(),
-                    group(items[i].chars),
-                    items[i].id,
-                    url.map(|u| format!("  {u}")).unwrap_or_default()
-                );
-            }
-        }
-        println!(
-            "credentials: {}",
-            match &creds {
-                Some(Credentials::DevUser { id, roles }) => format!("development user `{id}` with role `{roles}`"),
-                Some(Credentials::Bearer(_)) => format!("${} (authorization: Bearer)", a.api_key_env),
-                None => format!("none: ${} is not set", a.api_key_env),
-            }
-        );
-        print_tail(walked.skipped.len(), &failed, "would fail");
-        return Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) });
     }
-
-    let mut client = Client::new(
-        &t.url,
-        t.host_header.as_deref(),
-        creds.expect("checked above"),
-        Duration::from_secs(a.timeout.max(1)),
+    println!(
+        "credentials: {}",
+        match creds {
+            Some(Credentials::DevUser { id, roles }) => format!("development user `{id}` with role `{roles}`"),
+            Some(Credentials::Bearer(_)) => format!("${} (authorization: Bearer)", a.api_key_env),
+            None => format!("none: ${} is not set", a.api_key_env),
+        }
     );
-    client.retries = a.retries;
-    let path_of: HashMap<&str, &PathBuf> = sendable.iter().map(|&i| (items[i].id.as_str(), &items[i].path)).collect();
-    let total = sendable.len() as u64;
-    let bar = (std::io::stderr().is_terminal() && std::io::stdout().is_terminal()).then(|| {
+    print_tail(p.skipped, &p.failed, "would fail");
+    if p.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// What sending the batches did.
+#[derive(Default)]
+struct Sent {
+    ingested: u64,
+    chunks: u64,
+    replaced: u64,
+    /// Documents in the batches the Worker answered.
+    docs: usize,
+    /// The batch that was not ingested, which stopped the run.
+    batch_error: Option<(usize, BatchError)>,
+}
+
+/// A progress bar on a terminal; `None` otherwise (a line per batch).
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    (std::io::stderr().is_terminal() && std::io::stdout().is_terminal()).then(|| {
         let style = ProgressStyle::with_template("{spinner} [{bar:32}] {pos}/{len} documents · {msg} · {elapsed}")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> ");
@@ -252,86 +316,102 @@ fn run(a: Args) -> Result<ExitCode, ExitCode> {
         b.set_message("0 chunks");
         b.enable_steady_tick(Duration::from_millis(120));
         b
-    });
-    let (mut ingested, mut chunks, mut replaced, mut sent) = (0u64, 0u64, 0u64, 0usize);
-    let mut batch_error = None;
-    for (n, b) in batches.iter().enumerate() {
+    })
+}
+
+/// Send the batches in order, with progress, until one is not ingested;
+/// the documents the Worker rejects or leaves out go to `p.failed`.
+fn send_batches(client: &Client, p: &mut Plan) -> Sent {
+    let items = &p.items;
+    let path_of: HashMap<&str, &PathBuf> = p.sendable.iter().map(|&i| (items[i].id.as_str(), &items[i].path)).collect();
+    let bar = progress_bar(p.sendable.len() as u64);
+    let mut s = Sent::default();
+    for (n, b) in p.batches.iter().enumerate() {
         let docs: Vec<&Doc> = b.iter().filter_map(|&i| items[i].doc.as_ref().ok()).collect();
         let chars: usize = b.iter().map(|&i| items[i].chars).sum();
-        match client.send(&docs) {
-            Ok(r) => {
-                sent += docs.len();
-                let mut seen: Vec<&str> = Vec::new();
-                let (mut c, mut bad) = (0u64, 0usize);
-                for i in &r.ingested {
-                    ingested += 1;
-                    c += i.chunks;
-                    replaced += i.replaced;
-                    seen.push(&i.id);
-                }
-                chunks += c;
-                for (id, e) in &r.errors {
-                    bad += 1;
-                    let path = path_of.get(id.as_str()).map(|p| (*p).clone()).unwrap_or_default();
-                    failed.push((id.clone(), path, e.clone()));
-                    seen.push(id);
-                }
-                for d in &docs {
-                    if !seen.contains(&d.id.as_str()) {
-                        bad += 1;
-                        let path = path_of.get(d.id.as_str()).map(|p| (*p).clone()).unwrap_or_default();
-                        failed.push((d.id.clone(), path, "the Worker's answer does not mention it".into()));
-                    }
-                }
-                match &bar {
-                    Some(bar) => {
-                        bar.inc(docs.len() as u64);
-                        bar.set_message(format!("{} chunks", group(chunks as usize)));
-                    }
-                    None => eprintln!(
-                        "batch {}/{}: {} document(s), {} chars: {} ingested ({} chunks), {} failed",
-                        n + 1,
-                        batches.len(),
-                        docs.len(),
-                        group(chars),
-                        r.ingested.len(),
-                        group(c as usize),
-                        bad
-                    ),
-                }
-            }
+        let r = match client.send(&docs) {
+            Ok(r) => r,
             Err(e) => {
-                batch_error = Some((n, e));
+                s.batch_error = Some((n, e));
                 break;
             }
+        };
+        s.docs += docs.len();
+        let mut seen: Vec<&str> = Vec::new();
+        let (mut c, mut bad) = (0u64, 0usize);
+        for i in &r.ingested {
+            s.ingested += 1;
+            c += i.chunks;
+            s.replaced += i.replaced;
+            seen.push(&i.id);
+        }
+        s.chunks += c;
+        for (id, e) in &r.errors {
+            bad += 1;
+            let path = path_of.get(id.as_str()).map(|p| (*p).clone()).unwrap_or_default();
+            p.failed.push((id.clone(), path, e.clone()));
+            seen.push(id);
+        }
+        for d in &docs {
+            if !seen.contains(&d.id.as_str()) {
+                bad += 1;
+                let path = path_of.get(d.id.as_str()).map(|p| (*p).clone()).unwrap_or_default();
+                p.failed
+                    .push((d.id.clone(), path, "the Worker's answer does not mention it".into()));
+            }
+        }
+        match &bar {
+            Some(bar) => {
+                bar.inc(docs.len() as u64);
+                bar.set_message(format!("{} chunks", group(s.chunks as usize)));
+            }
+            None => eprintln!(
+                "batch {}/{}: {} document(s), {} chars: {} ingested ({} chunks), {} failed",
+                n + 1,
+                p.batches.len(),
+                docs.len(),
+                group(chars),
+                r.ingested.len(),
+                group(c as usize),
+                bad
+            ),
         }
     }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    s
+}
 
+/// The summary on stdout; the batch not ingested on stderr. Exit 3 for a
+/// batch not ingested, 1 for a document not ingested.
+fn summary(a: &Args, p: &Plan, s: Sent, whom: &str) -> ExitCode {
     println!(
         "ingested {} of {} document(s) into {} ({}): {} chunk(s), {} replaced chunk(s)",
-        ingested,
-        items.len(),
+        s.ingested,
+        p.items.len(),
         a.tenant,
         a.env,
-        group(chunks as usize),
-        group(replaced as usize)
+        group(s.chunks as usize),
+        group(s.replaced as usize)
     );
-    print_tail(walked.skipped.len(), &failed, "failed");
-    if let Some((n, e)) = batch_error {
-        let unsent = sendable.len() - sent;
-        println!("not sent: {unsent} document(s) (batch {} of {} and after)", n + 1, batches.len());
+    print_tail(p.skipped, &p.failed, "failed");
+    if let Some((n, e)) = s.batch_error {
+        let unsent = p.sendable.len() - s.docs;
+        println!("not sent: {unsent} document(s) (batch {} of {} and after)", n + 1, p.batches.len());
         eprintln!(
             "error: batch {} of {} ({} document(s)) to {whom} was not ingested: {e}",
             n + 1,
-            batches.len(),
-            batches[n].len()
+            p.batches.len(),
+            p.batches[n].len()
         );
-        return Ok(ExitCode::from(3));
+        return ExitCode::from(3);
     }
-    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    if p.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 /// The skipped files and the documents not ingested, on stdout.

@@ -29,8 +29,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::e2e::{registry, render_from, start_dev, Dev};
+use crate::e2e::{registry, render_from, start_dev, Dev, Tenant};
 use crate::fail;
+use crate::model_server::ModelServer;
 use crate::toolchain::Toolchain;
 
 /// The retrieval modes of `POST /v1/dev/retrieve`, in table order.
@@ -692,18 +693,7 @@ fn details(corpora: &[Corpus], runs: &[TenantRun]) -> Value {
 pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), ExitCode> {
     let start = Instant::now();
     let corpora = load(&tc.root).map_err(fail)?;
-    if build {
-        crate::toolchain::build_worker_from(tc, None)?;
-    } else {
-        let main = tc.root.join("runtime/build/index.js");
-        if !main.is_file() {
-            return Err(fail(format!(
-                "no Worker build at {} (run without EVAL_NO_BUILD, or `cargo xtask build-worker`)",
-                main.display()
-            )));
-        }
-        eprintln!("==> eval: reusing the Worker build in runtime/build/");
-    }
+    ensure_worker(tc, build)?;
     let work = tc.root.join("target/eval");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| fail(format!("cannot create {}: {e}", work.display())))?;
@@ -711,69 +701,9 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
     render_from(tc, &tc.root.join("tenants"), &configs, Some("dev"), None)?;
     let registered = registry(&configs, "dev")?;
 
-    let mut scripted = None;
-    let model_url = match &opts.model_url {
-        Some(u) => u.clone(),
-        None => {
-            let m = crate::model_server::ModelServer::start(tc, &work.join("scripted-model-server.log"), 0).map_err(fail)?;
-            let u = m.url.clone();
-            scripted = Some(m);
-            u
-        }
-    };
-    eprintln!(
-        "==> eval: wrangler dev --local per tenant with a corpus ({}), models at {model_url}{}",
-        corpora.iter().map(|c| c.tenant.as_str()).collect::<Vec<_>>().join(", "),
-        if scripted.is_some() {
-            " (the scripted model server: lexical embedder and reranker)"
-        } else {
-            ""
-        }
-    );
-    let vars = ["--var".to_string(), format!("AI_BASE_URL:{model_url}")];
-    let mut devs: Vec<Dev> = Vec::new();
-    for c in &corpora {
-        let t = registered
-            .iter()
-            .find(|t| t.id == c.tenant)
-            .ok_or_else(|| fail(format!("xtask/eval/corpus/{} names no tenant with a dev environment", c.tenant)))?;
-        let log = work.join(format!("wrangler-dev-{}.log", t.id));
-        devs.push(start_dev(tc, t, None, &work.join("state").join(&t.id), &log, &vars)?);
-    }
-    for d in &mut devs {
-        let took = d
-            .wait(Duration::from_secs(90))
-            .map_err(|e| fail(format!("{}: wrangler dev did not start: {e}", d.tenant.id)))?;
-        eprintln!("    {} ready on 127.0.0.1:{} in {:.1}s", d.tenant.id, d.port, took.as_secs_f64());
-    }
-    let targets: Vec<Target> = devs
-        .iter()
-        .map(|d| Target {
-            tenant: d.tenant.id.clone(),
-            host: d.tenant.host.clone(),
-            port: d.port,
-        })
-        .collect();
-
-    // Each tenant in its own thread: ingest, then every query in every mode.
+    let (devs, scripted) = start_servers(tc, opts, &corpora, &registered, &work)?;
     let ready = Instant::now();
-    eprintln!(
-        "==> eval: ingesting {} documents, then {} queries x {} modes",
-        corpora.iter().map(|c| c.docs.len()).sum::<usize>(),
-        corpora.iter().map(|c| c.queries.len()).sum::<usize>(),
-        MODES.len()
-    );
-    let results: Vec<Result<TenantRun, String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = targets
-            .iter()
-            .zip(&corpora)
-            .map(|(t, c)| s.spawn(move || run_tenant(t, c)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err("a tenant's thread panicked".into())))
-            .collect()
-    });
+    let results = ingest_and_query(&devs, &corpora);
     let work_secs = ready.elapsed().as_secs_f64();
     drop(devs); // stops every wrangler/workerd process group
     drop(scripted);
@@ -790,9 +720,122 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
     }
 
     let mut failures = Vec::new();
+    let scores = score(&corpora, &runs, &work, &mut failures);
+    gate(tc, opts, &scores, &mut failures)?;
+    println!(
+        "\neval retrieval: {:.1}s in all ({:.1}s ingesting and querying)",
+        start.elapsed().as_secs_f64(),
+        work_secs
+    );
+    if failures.is_empty() {
+        println!("eval retrieval: ok");
+        Ok(())
+    } else {
+        // Exit 1, as a failing test does (2 is the tooling failing).
+        eprintln!("    FAILED: eval retrieval:\n      {}", failures.join("\n      "));
+        Err(ExitCode::from(1))
+    }
+}
+
+/// Build the Worker (`build`), or check that `runtime/build/` holds one.
+fn ensure_worker(tc: &Toolchain, build: bool) -> Result<(), ExitCode> {
+    if build {
+        crate::toolchain::build_worker_from(tc, None)?;
+    } else {
+        let main = tc.root.join("runtime/build/index.js");
+        if !main.is_file() {
+            return Err(fail(format!(
+                "no Worker build at {} (run without EVAL_NO_BUILD, or `cargo xtask build-worker`)",
+                main.display()
+            )));
+        }
+        eprintln!("==> eval: reusing the Worker build in runtime/build/");
+    }
+    Ok(())
+}
+
+/// The model server (the scripted one unless --model-url) and one
+/// `wrangler dev --local` per tenant with a corpus, each ready.
+fn start_servers(
+    tc: &Toolchain,
+    opts: &Options,
+    corpora: &[Corpus],
+    registered: &[Tenant],
+    work: &Path,
+) -> Result<(Vec<Dev>, Option<ModelServer>), ExitCode> {
+    let mut scripted = None;
+    let model_url = match &opts.model_url {
+        Some(u) => u.clone(),
+        None => {
+            let m = ModelServer::start(tc, &work.join("scripted-model-server.log"), 0).map_err(fail)?;
+            let u = m.url.clone();
+            scripted = Some(m);
+            u
+        }
+    };
+    eprintln!(
+        "==> eval: wrangler dev --local per tenant with a corpus ({}), models at {model_url}{}",
+        corpora.iter().map(|c| c.tenant.as_str()).collect::<Vec<_>>().join(", "),
+        if scripted.is_some() {
+            " (the scripted model server: lexical embedder and reranker)"
+        } else {
+            ""
+        }
+    );
+    let vars = ["--var".to_string(), format!("AI_BASE_URL:{model_url}")];
+    let mut devs: Vec<Dev> = Vec::new();
+    for c in corpora {
+        let t = registered
+            .iter()
+            .find(|t| t.id == c.tenant)
+            .ok_or_else(|| fail(format!("xtask/eval/corpus/{} names no tenant with a dev environment", c.tenant)))?;
+        let log = work.join(format!("wrangler-dev-{}.log", t.id));
+        devs.push(start_dev(tc, t, None, &work.join("state").join(&t.id), &log, &vars)?);
+    }
+    for d in &mut devs {
+        let took = d
+            .wait(Duration::from_secs(90))
+            .map_err(|e| fail(format!("{}: wrangler dev did not start: {e}", d.tenant.id)))?;
+        eprintln!("    {} ready on 127.0.0.1:{} in {:.1}s", d.tenant.id, d.port, took.as_secs_f64());
+    }
+    Ok((devs, scripted))
+}
+
+/// Each tenant in its own thread: ingest, then every query in every mode.
+fn ingest_and_query(devs: &[Dev], corpora: &[Corpus]) -> Vec<Result<TenantRun, String>> {
+    let targets: Vec<Target> = devs
+        .iter()
+        .map(|d| Target {
+            tenant: d.tenant.id.clone(),
+            host: d.tenant.host.clone(),
+            port: d.port,
+        })
+        .collect();
+    eprintln!(
+        "==> eval: ingesting {} documents, then {} queries x {} modes",
+        corpora.iter().map(|c| c.docs.len()).sum::<usize>(),
+        corpora.iter().map(|c| c.queries.len()).sum::<usize>(),
+        MODES.len()
+    );
+    std::thread::scope(|s| {
+        let handles: Vec<_> = targets
+            .iter()
+            .zip(corpora)
+            .map(|(t, c)| s.spawn(move || run_tenant(t, c)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err("a tenant's thread panicked".into())))
+            .collect()
+    })
+}
+
+/// Print the chunk counts, the tables and the cross-tenant check, write
+/// target/eval/retrieval.{md,json}; the scores for the gate.
+fn score(corpora: &[Corpus], runs: &[TenantRun], work: &Path, failures: &mut Vec<String>) -> Scores {
     println!("\n## Retrieval quality (k = {K}; points, 0-100)\n");
     let mut total_chunks = 0;
-    for (c, r) in corpora.iter().zip(&runs) {
+    for (c, r) in corpora.iter().zip(runs) {
         let n: u64 = r.chunks.iter().map(|(_, k)| k).sum();
         total_chunks += n;
         println!(
@@ -809,11 +852,11 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
     if total_chunks < MIN_CHUNKS {
         failures.push(format!("the corpus gave {total_chunks} chunks, fewer than {MIN_CHUNKS}"));
     }
-    let (table, scores) = tables(&corpora, &runs);
+    let (table, scores) = tables(corpora, runs);
     println!("\n{table}");
     let foreign: Vec<String> = corpora
         .iter()
-        .zip(&runs)
+        .zip(runs)
         .flat_map(|(c, r)| {
             r.ranked.iter().flat_map(move |x| {
                 x.foreign
@@ -832,17 +875,21 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
     let _ = std::fs::write(work.join("retrieval.md"), &table);
     let _ = std::fs::write(
         work.join("retrieval.json"),
-        serde_json::to_string_pretty(&details(&corpora, &runs)).unwrap_or_default(),
+        serde_json::to_string_pretty(&details(corpora, runs)).unwrap_or_default(),
     );
     println!("(per query rankings: {})", work.join("retrieval.json").display());
+    scores
+}
 
-    // The gate.
+/// The gate: skipped for --model-url, the baseline written for
+/// --update-baseline, else the scores compared with the baseline.
+fn gate(tc: &Toolchain, opts: &Options, scores: &Scores, failures: &mut Vec<String>) -> Result<(), ExitCode> {
     let baseline_path = tc.root.join("xtask/eval/baseline.json");
     if opts.model_url.is_some() {
         println!("\nBaseline gate SKIPPED: --model-url names another model server; xtask/eval/baseline.json belongs to the scripted lexical embedder.");
     } else if opts.update_baseline {
         if failures.is_empty() {
-            let text = serde_json::to_string_pretty(&baseline_to_json(&scores)).unwrap_or_default() + "\n";
+            let text = serde_json::to_string_pretty(&baseline_to_json(scores)).unwrap_or_default() + "\n";
             std::fs::write(&baseline_path, text).map_err(|e| fail(format!("cannot write {}: {e}", baseline_path.display())))?;
             println!("\nBaseline written: {}", baseline_path.display());
         } else {
@@ -856,39 +903,8 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
         match base {
             Err(e) => failures.push(e),
             Ok(base) => {
-                let c = compare(&base, &scores, TOLERANCE);
-                println!("\nBaseline gate (a metric may fall at most {TOLERANCE:.1} points below xtask/eval/baseline.json):");
-                for d in &c.regressions {
-                    println!(
-                        "    REGRESSION {}/{} {}: {:.1} -> {:.1} ({:+.1})",
-                        d.tenant,
-                        d.mode,
-                        d.metric,
-                        d.baseline,
-                        d.current,
-                        d.current - d.baseline
-                    );
-                }
-                for x in &c.unbaselined {
-                    println!("    NO BASELINE for {x} (run with --update-baseline)");
-                }
-                for x in &c.missing {
-                    println!("    NOT SCORED: {x} is in the baseline but not in this run");
-                }
-                for d in &c.improvements {
-                    println!(
-                        "    improved {}/{} {}: {:.1} -> {:.1} ({:+.1})",
-                        d.tenant,
-                        d.mode,
-                        d.metric,
-                        d.baseline,
-                        d.current,
-                        d.current - d.baseline
-                    );
-                }
-                if !c.improvements.is_empty() {
-                    println!("    better than the baseline: `cargo xtask eval retrieval --update-baseline` raises the bar");
-                }
+                let c = compare(&base, scores, TOLERANCE);
+                print_comparison(&c);
                 if c.passed() {
                     println!("    ok");
                 } else {
@@ -902,18 +918,42 @@ pub fn retrieval(tc: &Toolchain, build: bool, opts: &Options) -> Result<(), Exit
             }
         }
     }
-    println!(
-        "\neval retrieval: {:.1}s in all ({:.1}s ingesting and querying)",
-        start.elapsed().as_secs_f64(),
-        work_secs
-    );
-    if failures.is_empty() {
-        println!("eval retrieval: ok");
-        Ok(())
-    } else {
-        // Exit 1, as a failing test does (2 is the tooling failing).
-        eprintln!("    FAILED: eval retrieval:\n      {}", failures.join("\n      "));
-        Err(ExitCode::from(1))
+    Ok(())
+}
+
+/// The baseline comparison, line by line.
+fn print_comparison(c: &Comparison) {
+    println!("\nBaseline gate (a metric may fall at most {TOLERANCE:.1} points below xtask/eval/baseline.json):");
+    for d in &c.regressions {
+        println!(
+            "    REGRESSION {}/{} {}: {:.1} -> {:.1} ({:+.1})",
+            d.tenant,
+            d.mode,
+            d.metric,
+            d.baseline,
+            d.current,
+            d.current - d.baseline
+        );
+    }
+    for x in &c.unbaselined {
+        println!("    NO BASELINE for {x} (run with --update-baseline)");
+    }
+    for x in &c.missing {
+        println!("    NOT SCORED: {x} is in the baseline but not in this run");
+    }
+    for d in &c.improvements {
+        println!(
+            "    improved {}/{} {}: {:.1} -> {:.1} ({:+.1})",
+            d.tenant,
+            d.mode,
+            d.metric,
+            d.baseline,
+            d.current,
+            d.current - d.baseline
+        );
+    }
+    if !c.improvements.is_empty() {
+        println!("    better than the baseline: `cargo xtask eval retrieval --update-baseline` raises the bar");
     }
 }
 
