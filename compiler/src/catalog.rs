@@ -23,6 +23,14 @@ struct CatalogFile {
     models: Vec<ModelInfo>,
 }
 
+/// The tools the Worker implements (`runtime/src/tools`), by name, sorted:
+/// a platform file may list only these (`platform::tool::unimplemented`).
+/// The runtime's registry is tested to implement exactly this list.
+pub const TOOLS: &[&str] = &["classify-intent", "extract-entities", "ingest-docs", "summarize", "tag-and-chunk"];
+
+/// The one tool a tenant gives `labels` to.
+pub const LABELLED_TOOL: &str = "classify-intent";
+
 pub const CATALOG_JSON: &str = include_str!("../data/workers-ai-models.json");
 
 #[derive(Debug, Clone)]

@@ -330,6 +330,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub timeout_ms: u32,
             /// Further attempts of a failed call, per model.
             pub retries: u32,
+            /// Model turns with tool calls one chat request may take.
+            pub tool_steps: u32,
         }
 
         /// How one environment reaches its models.
@@ -394,7 +396,14 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
 
         /// An enabled tool; empty `roles`: every authenticated user.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-        pub struct ToolConfig { pub name: &'static str, pub roles: &'static [&'static str] }
+        pub struct ToolConfig {
+            pub name: &'static str,
+            pub roles: &'static [&'static str],
+            /// Milliseconds one call may take; `None`: the tool's default.
+            pub timeout_ms: ::core::option::Option<u32>,
+            /// `classify-intent`'s labels (empty for other tools).
+            pub labels: &'static [&'static str],
+        }
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct TtsConfig { pub enabled: bool, pub voice: ::core::option::Option<&'static str>, pub max_chars: u32 }
@@ -794,8 +803,9 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
     let (st, ct) = (n(t.cache.search_ttl), n(t.cache.chat_ttl));
     let tools = t.tools.iter().map(|x| {
         let n = &x.name;
-        let roles = &x.roles;
-        quote!(ToolConfig { name: #n, roles: &[#(#roles),*] })
+        let (roles, labels) = (&x.roles, &x.labels);
+        let timeout = opt_n(x.timeout_ms.map(u64::from));
+        quote!(ToolConfig { name: #n, roles: &[#(#roles),*], timeout_ms: #timeout, labels: &[#(#labels),*] })
     });
     let tts_enabled = t.tts.enabled;
     let voice = opt_str(&t.tts.voice);
@@ -877,7 +887,7 @@ fn ai_tokens(ai: &crate::resolved::Ai) -> TokenStream {
         quote!(RouteOverride { route: #route, chat_model: #m, context_tokens: #ct, max_tokens: #mt, temperature: #temp, fallbacks: &[#(#fb),*] })
     });
     let (budget, user_budget) = (opt_n(ai.tokens_per_day), opt_n(ai.user_tokens_per_day));
-    let (timeout, retries) = (n(ai.timeout_ms), n(ai.retries));
+    let (timeout, retries, steps) = (n(ai.timeout_ms), n(ai.retries), n(ai.tool_steps));
     quote! {
         AiConfig {
             gateway: #gateway,
@@ -893,6 +903,7 @@ fn ai_tokens(ai: &crate::resolved::Ai) -> TokenStream {
             user_tokens_per_day: #user_budget,
             timeout_ms: #timeout,
             retries: #retries,
+            tool_steps: #steps,
         }
     }
 }

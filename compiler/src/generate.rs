@@ -245,17 +245,24 @@ pub fn render_tenant_kdl(v: &Value, header: &str) -> String {
         s.push_str(&format!("{u}cache{}\n", kdl_props(&obj(c), &[])));
     }
     for (name, tool) in obj(t.get("tools").unwrap_or(&Value::Null)) {
-        let roles: Vec<String> = tool
-            .get("roles")
-            .and_then(Value::as_array)
+        let list = |key: &str| -> Vec<String> {
+            tool.get(key)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(kdl_scalar)
+                .collect()
+        };
+        let children: Vec<String> = [("roles", list("roles")), ("labels", list("labels"))]
             .into_iter()
-            .flatten()
-            .map(kdl_scalar)
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{u}{u}{k} {}\n", v.join(" ")))
             .collect();
-        if roles.is_empty() {
-            s.push_str(&format!("{u}tool {}\n", kdl_str(&name)));
+        let props = kdl_props(&obj(&tool), &["roles", "labels"]);
+        if children.is_empty() {
+            s.push_str(&format!("{u}tool {}{props}\n", kdl_str(&name)));
         } else {
-            s.push_str(&format!("{u}tool {} {{\n{u}{u}roles {}\n{u}}}\n", kdl_str(&name), roles.join(" ")));
+            s.push_str(&format!("{u}tool {}{props} {{\n{}{u}}}\n", kdl_str(&name), children.concat()));
         }
     }
     if let Some(x) = t.get("tts") {
@@ -754,13 +761,15 @@ platform "ai-platform" {
     kv CACHE
     durable-object SESSIONS class="ChatSession"
     durable-object RATE_LIMITER class="RateLimiter"
+    // Every tool call, one tamper-evident record per call (per tenant).
+    durable-object AUDIT class="AuditLog"
     // The local vector index development environments search instead of Vectorize.
     durable-object DOC_INDEX class="DocIndex"
     vectorize DOCS dimensions=768 metric="cosine"
     ai AI
     analytics-engine EVENTS dataset="ai_platform_events"
 
-    tool "summarize" description="Summarise a document or a conversation"
+    tool "summarize" description="Summarise a text or one of your chat sessions"
 }
 "#;
 

@@ -300,6 +300,8 @@ pub struct RawAi {
     pub timeout_ms: Option<Sp<i64>>,
     /// Further attempts of a failed model call, per model.
     pub retries: Option<Sp<i64>>,
+    /// Model turns with tool calls one chat request may take.
+    pub tool_steps: Option<Sp<i64>>,
 }
 
 #[derive(Debug, Clone)]
@@ -363,6 +365,11 @@ pub struct RawCache {
 pub struct RawTool {
     pub name: Sp<String>,
     pub roles: Vec<Sp<String>>,
+    /// Milliseconds one call may take (the tool's default when absent).
+    pub timeout_ms: Option<Sp<i64>>,
+    /// The labels `classify-intent` chooses from; where the key was written.
+    pub labels: Vec<Sp<String>>,
+    pub labels_at: Option<Span>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -500,7 +507,17 @@ pub const KV_KEYS: &[&str] = &["id"];
 pub const VECTORIZE_KEYS: &[&str] = &["index", "namespace"];
 pub const ANALYTICS_KEYS: &[&str] = &["dataset"];
 pub const QUEUE_KEYS: &[&str] = &["name"];
-pub const AI_KEYS: &[&str] = &["gateway", "chat", "embedding", "tts", "routes", "budget", "timeout_ms", "retries"];
+pub const AI_KEYS: &[&str] = &[
+    "gateway",
+    "chat",
+    "embedding",
+    "tts",
+    "routes",
+    "budget",
+    "timeout_ms",
+    "retries",
+    "tool_steps",
+];
 pub const CHAT_KEYS: &[&str] = &["model", "max_tokens", "temperature", "fallbacks"];
 pub const MODEL_REF_KEYS: &[&str] = &["model"];
 pub const ROUTE_KEYS: &[&str] = &["chat", "max_tokens", "temperature", "fallbacks"];
@@ -516,7 +533,7 @@ pub const RATE_LIMIT_SCOPES: &[&str] = &["tenant", "user", "ip"];
 pub const RATE_LIMIT_KEYS: &[&str] = &["limit", "per"];
 pub const WINDOWS: &[&str] = &["second", "minute", "hour", "day"];
 pub const CACHE_KEYS: &[&str] = &["search_ttl", "chat_ttl"];
-pub const TOOL_KEYS: &[&str] = &["roles"];
+pub const TOOL_KEYS: &[&str] = &["roles", "timeout_ms", "labels"];
 pub const TTS_KEYS: &[&str] = &["enabled", "voice", "max_chars"];
 pub const SAFETY_KEYS: &[&str] = &["max_input_chars", "pii_redaction", "blocked_terms"];
 pub const AUTH_KEYS: &[&str] = &["jwt", "access", "api_keys", "none"];
@@ -555,6 +572,10 @@ pub const TOKENS_PER_DAY: std::ops::RangeInclusive<i64> = 1..=1_000_000_000_000;
 pub const TIMEOUT_MS: std::ops::RangeInclusive<i64> = 1_000..=300_000;
 /// Further attempts of a failed model call.
 pub const RETRIES: std::ops::RangeInclusive<i64> = 0..=5;
+/// Model turns with tool calls in one chat request.
+pub const TOOL_STEPS: std::ops::RangeInclusive<i64> = 1..=16;
+/// Milliseconds one tool call may take.
+pub const TOOL_TIMEOUT_MS: std::ops::RangeInclusive<i64> = 100..=120_000;
 
 fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
     let mut out = Vec::new();
@@ -643,6 +664,7 @@ fn decode_ai(d: &mut Decoder<'_>, e: &Entry) -> Option<RawAi> {
         user_tokens_per_day,
         timeout_ms: d.int(&ao, "timeout_ms", TIMEOUT_MS),
         retries: d.int(&ao, "retries", RETRIES),
+        tool_steps: d.int(&ao, "tool_steps", TOOL_STEPS),
     })
 }
 
@@ -1036,14 +1058,20 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
     };
     let mut tools = Vec::new();
     for t in d.map(&o, "tools") {
-        let roles = match d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
-            Some(to) => d.string_list(&to, "roles"),
-            None => vec![],
-        };
-        tools.push(RawTool {
+        let mut tool = RawTool {
             name: Sp::new(t.key.clone(), t.key_span),
-            roles,
-        });
+            roles: vec![],
+            timeout_ms: None,
+            labels: vec![],
+            labels_at: None,
+        };
+        if let Some(to) = d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
+            tool.roles = d.string_list(&to, "roles");
+            tool.timeout_ms = d.int(&to, "timeout_ms", TOOL_TIMEOUT_MS);
+            tool.labels_at = to.get("labels").map(|e| e.key_span);
+            tool.labels = d.string_list(&to, "labels");
+        }
+        tools.push(tool);
     }
     let tts = match o.get("tts") {
         None => RawTts::default(),

@@ -164,6 +164,9 @@ impl VectorIndex {
 /// environments use instead of Vectorize.
 pub const LOCAL_INDEX_CLASS: &str = "DocIndex";
 
+/// The class of the Durable Object that keeps each tenant's tool audit log.
+pub const AUDIT_LOG_CLASS: &str = "AuditLog";
+
 /// How one environment reaches its models (`ai_provider`; default: the
 /// platform's `ai` binding).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -343,6 +346,8 @@ pub struct Ai {
     pub timeout_ms: u32,
     /// Further attempts of a failed call, per model.
     pub retries: u32,
+    /// Model turns with tool calls one chat request may take.
+    pub tool_steps: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -434,6 +439,10 @@ pub struct Tool {
     pub name: String,
     /// Roles allowed to call it; empty means every authenticated user.
     pub roles: Vec<String>,
+    /// Milliseconds one call may take; `None`: the tool's own default.
+    pub timeout_ms: Option<u32>,
+    /// `classify-intent`'s labels, in the file's order (empty for other tools).
+    pub labels: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -458,6 +467,7 @@ pub mod defaults {
     pub const TEMPERATURE: f64 = 0.7;
     pub const TIMEOUT_MS: u32 = 30_000;
     pub const RETRIES: u32 = 1;
+    pub const TOOL_STEPS: u32 = 4;
     pub const CHUNK_SIZE: u32 = 800;
     pub const OVERLAP: u32 = 100;
     pub const TOP_K: u32 = 5;

@@ -285,6 +285,10 @@ pub struct Ai {
     #[serde(default)]
     #[schemars(range(min = 0, max = 5), example = 1)]
     pub retries: Option<u32>,
+    /// Model turns with tool calls one chat request may take (1–16); the model gets no more tools after the last. Default: 4.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 16), example = 4)]
+    pub tool_steps: Option<u32>,
 }
 
 /// A chat model: its id (`@<namespace>/<path>`, e.g. `@cf/meta/llama-3.1-8b-instruct`), or an object with the id and limits.
@@ -488,6 +492,14 @@ pub struct Tool {
     #[serde(default)]
     #[schemars(inner(pattern(SLUG)), example = vec!["admin", "analyst"])]
     pub roles: Option<Vec<String>>,
+    /// Milliseconds one call may take (100–120000); a slower call answers 504 `tool_timeout`. Default: the tool's own (docs/tools.md).
+    #[serde(default)]
+    #[schemars(range(min = 100, max = 120000), example = 5000)]
+    pub timeout_ms: Option<u32>,
+    /// `classify-intent` only, and required there: the intents it chooses from (2–32 distinct labels of 1–64 characters).
+    #[serde(default)]
+    #[schemars(length(min = 2, max = 32), inner(length(min = 1, max = 64)), example = vec!["billing", "support", "sales"])]
+    pub labels: Option<Vec<String>>,
 }
 
 /// Text-to-speech (`ai.tts` names the model).
@@ -734,9 +746,9 @@ pub struct PlatformDoc {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"pattern": MODEL_ID}))]
     pub models: Option<BTreeMap<String, ModelDef>>,
-    /// Tools the Worker implements, which tenants may enable, by name (1–32 characters: lowercase letters, digits and single dashes). Default: none.
+    /// Tools the Worker implements, which tenants may enable, by name: `classify-intent`, `extract-entities`, `ingest-docs`, `summarize`, `tag-and-chunk`. Listing tools needs a `durable-object` binding of class `AuditLog`. Default: none.
     #[serde(default)]
-    #[schemars(extend("propertyNames" = {"pattern": SLUG}))]
+    #[schemars(extend("propertyNames" = {"enum": ["classify-intent", "extract-entities", "ingest-docs", "summarize", "tag-and-chunk"]}))]
     pub tools: Option<BTreeMap<String, ToolDef>>,
 }
 

@@ -475,6 +475,21 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
                 );
             }
         }
+        if is_slug(&t.name.value, 32) && !crate::catalog::TOOLS.contains(&t.name.value.as_str()) {
+            let d = Diagnostic::error(
+                "platform::tool::unimplemented",
+                format!("the Worker does not implement a tool named `{}`", t.name.value),
+                t.name.span,
+                "no such tool in the Worker",
+            );
+            cx.err(match did_you_mean(&t.name.value, crate::catalog::TOOLS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!(
+                    "the Worker implements: {} (docs/tools.md says how to add one)",
+                    crate::catalog::TOOLS.join(", ")
+                )),
+            });
+        }
         tools.push(res::ToolDef {
             name: t.name.value.clone(),
             description: t.description.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
@@ -483,6 +498,7 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
     }
     bindings.sort_by(|a, b| a.name.cmp(&b.name));
     check_local_index(cx, p, &environments, &bindings, &binding_spans);
+    check_audit_log(cx, p, &bindings);
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     custom_models.sort_by(|a, b| a.id.cmp(&b.id));
     PlatformInfo {
@@ -546,6 +562,103 @@ fn check_local_index(
             "Vectorize is not available in development",
         )
         .with_label(dev_span, "development environment")
+        .with_help(help),
+    );
+}
+
+/// The labels of a tenant's tool: only `classify-intent` takes them, and
+/// needs two or more (each 1–64 characters, distinct, at most 32).
+fn check_tool_labels(cx: &mut Cx<'_>, tool: &RawTool) -> Vec<String> {
+    let labelled = tool.name.value == crate::catalog::LABELLED_TOOL;
+    if !labelled {
+        if let Some(at) = tool.labels_at {
+            cx.err(
+                Diagnostic::error(
+                    "tenant::tool::labels",
+                    format!("tool `{}` takes no labels", tool.name.value),
+                    at,
+                    "not a setting of this tool",
+                )
+                .with_help(format!("only `{}` takes labels; remove them", crate::catalog::LABELLED_TOOL)),
+            );
+        }
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for l in &tool.labels {
+        let v = &l.value;
+        let bad = if v.trim().is_empty() || v.chars().count() > 64 {
+            Some((format!("invalid label `{v}`"), "a label is 1–64 characters"))
+        } else if v.trim() != v || v.chars().any(char::is_control) {
+            Some((
+                format!("invalid label `{v}`"),
+                "a label has no leading or trailing spaces and no control characters",
+            ))
+        } else if out.contains(v) {
+            Some((format!("label `{v}` is given twice"), "list each label once"))
+        } else {
+            None
+        };
+        match bad {
+            Some((msg, help)) => cx.err(Diagnostic::error("tenant::tool::labels", msg, l.span, "invalid label").with_help(help)),
+            None => out.push(v.clone()),
+        }
+    }
+    if out.len() > 32 {
+        cx.err(
+            Diagnostic::error(
+                "tenant::tool::labels",
+                format!("`{}` takes at most 32 labels; {} given", tool.name.value, out.len()),
+                tool.labels_at.unwrap_or(tool.name.span),
+                "too many labels",
+            )
+            .with_help("merge related intents"),
+        );
+    } else if out.len() < 2 && tool.labels.len() == out.len() {
+        let help = cx.syntax(
+            tool.name.span,
+            "give the intents to choose from: `tool \"classify-intent\" { labels \"billing\" \"support\" \"sales\" }`".to_string(),
+            "give the intents to choose from: `\"classify-intent\": { \"labels\": [\"billing\", \"support\", \"sales\"] }`".to_string(),
+        );
+        cx.err(
+            Diagnostic::error(
+                "tenant::tool::labels",
+                format!("`{}` needs at least two labels", tool.name.value),
+                tool.labels_at.unwrap_or(tool.name.span),
+                if out.is_empty() { "labels missing" } else { "one label" },
+            )
+            .with_help(help),
+        );
+    }
+    out
+}
+
+/// Tools need the audit log: every call is recorded in the tenant's
+/// `AuditLog` Durable Object (docs/tools.md). The platform stays usable
+/// for the tenant rules.
+fn check_audit_log(cx: &mut Cx<'_>, p: &RawPlatform, bindings: &[res::Binding]) {
+    let Some(first) = p.tools.first() else {
+        return;
+    };
+    let has = bindings
+        .iter()
+        .any(|b| matches!(&b.kind, res::BindingKind::DurableObject { class } if class == res::AUDIT_LOG_CLASS));
+    if has {
+        return;
+    }
+    let class = res::AUDIT_LOG_CLASS;
+    let help = cx.syntax(
+        first.name.span,
+        format!("declare the audit log: `durable-object AUDIT class=\"{class}\"` (the Worker exports the class)"),
+        format!("declare the audit log under `bindings`: `\"AUDIT\": {{ \"type\": \"durable-object\", \"class\": \"{class}\" }}` (the Worker exports the class)"),
+    );
+    cx.err(
+        Diagnostic::error(
+            "platform::tool::no-audit-log",
+            format!("the platform lists tools but no durable-object binding of class `{class}`"),
+            first.name.span,
+            "every tool call is audited",
+        )
         .with_help(help),
     );
 }
@@ -1337,6 +1450,8 @@ fn check_tenant(
         tools.push(res::Tool {
             name: def.name.clone(),
             roles,
+            timeout_ms: tool.timeout_ms.as_ref().map(|t| t.value as u32),
+            labels: check_tool_labels(cx, tool),
         });
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));

@@ -2419,16 +2419,16 @@ fn json_platform_model_id_without_at_sign_is_invalid() {
 fn kdl_tool_name_with_underscore_is_invalid() {
     let o = check(
         "kdl_tool_name_with_underscore_is_invalid",
-        &[replace("platform.kdl", r#"tool "web-search""#, r#"tool "web_search""#)],
+        &[replace("platform.kdl", r#"tool "extract-entities""#, r#"tool "extract_entities""#)],
     );
-    o.expect("platform::tool::name", "platform.kdl", r#""web_search""#);
+    o.expect("platform::tool::name", "platform.kdl", r#""extract_entities""#);
 }
 
 #[test]
 fn json_platform_tool_name_with_a_space_is_invalid() {
     let o = check(
         "json_platform_tool_name_with_a_space_is_invalid",
-        &on_json_platform([replace("platform.jsonc", r#""web-search": {"#, r#""Web Search": {"#)]),
+        &on_json_platform([replace("platform.jsonc", r#""extract-entities": {"#, r#""Web Search": {"#)]),
     );
     o.expect("platform::tool::name", "platform.jsonc", r#""Web Search""#);
 }
@@ -3389,4 +3389,71 @@ fn kdl_rag_setting_outside_rag_belongs_inside_it() {
     );
     let d = o.expect("schema::unknown-key", "acme.kdl", "hybrid");
     assert!(d.help.as_deref().unwrap().contains("belongs inside `rag`"), "{:?}", d.help);
+}
+
+// ------------------------------------------------------------- tools
+
+#[test]
+fn kdl_platform_tool_the_worker_does_not_implement() {
+    let o = check(
+        "kdl_platform_tool_the_worker_does_not_implement",
+        &[replace(
+            "platform.kdl",
+            r#"tool "tag-and-chunk" description"#,
+            r#"tool "web-search" description"#,
+        )],
+    );
+    o.expect("platform::tool::unimplemented", "platform.kdl", r#""web-search""#);
+    // The platform stays usable: the tenant enabling the old name is told.
+    o.expect("tenant::tool::unknown", "acme.kdl", r#""tag-and-chunk""#);
+}
+
+#[test]
+fn json_platform_tool_misspelled_suggests_the_implemented_one() {
+    let o = check(
+        "json_platform_tool_misspelled_suggests_the_implemented_one",
+        &on_json_platform([replace("platform.jsonc", r#""tag-and-chunk": {"#, r#""tag-and-chunks": {"#)]),
+    );
+    let d = o.expect("platform::tool::unimplemented", "platform.jsonc", r#""tag-and-chunks""#);
+    assert!(d.help.as_deref().unwrap_or("").contains("`tag-and-chunk`"), "{:?}", d.help);
+}
+
+#[test]
+fn kdl_platform_tools_without_an_audit_log() {
+    let o = check(
+        "kdl_platform_tools_without_an_audit_log",
+        &[replace("platform.kdl", r#"durable-object AUDIT class="AuditLog""#, "")],
+    );
+    o.expect("platform::tool::no-audit-log", "platform.kdl", r#""summarize""#);
+}
+
+#[test]
+fn kdl_classify_intent_with_one_label_and_labels_on_another_tool() {
+    let o = check(
+        "kdl_classify_intent_with_one_label_and_labels_on_another_tool",
+        &[
+            replace(
+                "acme.kdl",
+                r#"labels "billing" "technical-support" "sales" "account""#,
+                r#"labels "billing""#,
+            ),
+            replace("acme.kdl", r#"tool "tag-and-chunk""#, r#"tool "tag-and-chunk" { labels "a" "b"; }"#),
+        ],
+    );
+    o.expect("tenant::tool::labels", "acme.kdl", "labels");
+    assert_eq!(o.items.iter().filter(|d| d.code == "tenant::tool::labels").count(), 2);
+}
+
+#[test]
+fn json_tool_labels_duplicated_and_timeout_out_of_range() {
+    let o = check(
+        "json_tool_labels_duplicated_and_timeout_out_of_range",
+        &[replace(
+            "initech.json",
+            r#""summarize": { "timeout_ms": 1500 }"#,
+            r#""summarize": { "timeout_ms": 50 }, "classify-intent": { "labels": ["sales", "sales", "support"] }"#,
+        )],
+    );
+    o.expect("schema::range", "initech.json", "50");
+    o.expect("tenant::tool::labels", "initech.json", r#""sales""#);
 }

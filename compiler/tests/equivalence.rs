@@ -216,9 +216,10 @@ platform "shorthand" {
     environment "prod"
     kv CACHE
     ai AI
+    durable-object AUDIT class="AuditLog"
     tool "summarize"
     tool "ingest-docs" roles="admin"
-    tool "web-search" {
+    tool "extract-entities" {
         roles "admin" "analyst"
     }
 }
@@ -336,8 +337,8 @@ fn shorthand_single_role_is_a_one_element_list() {
 #[test]
 fn shorthand_several_roles_are_arguments() {
     let t = same_tenant(&[
-        kdl(r#"tool "web-search" { roles "analyst" "admin"; }"#),
-        json(r#""tools": { "web-search": { "roles": ["analyst", "admin"] } }"#),
+        kdl(r#"tool "extract-entities" { roles "analyst" "admin"; }"#),
+        json(r#""tools": { "extract-entities": { "roles": ["analyst", "admin"] } }"#),
     ]);
     assert_eq!(t.tools[0].roles, vec!["admin".to_string(), "analyst".to_string()]);
 }
@@ -898,11 +899,12 @@ platform "shorthand" {
     environment "prod" development=#false workers-dev=#true
     kv CACHE
     durable-object SESSIONS class="ChatSession"
+    durable-object AUDIT class="AuditLog"
     analytics-engine EVENTS dataset="events"
     ai AI
     tool "summarize"
     tool "ingest-docs" roles="admin"
-    tool "web-search" {
+    tool "extract-entities" {
         roles "admin" "analyst"
     }
 }
@@ -919,11 +921,12 @@ platform {
     }
     kv "CACHE"
     durable-object SESSIONS { class "ChatSession"; }
+    durable-object AUDIT { class "AuditLog"; }
     analytics-engine EVENTS { dataset "events"; }
     ai AI
     tool "summarize" {}
     tool "ingest-docs" { roles "admin"; }
-    tool "web-search" roles="admin" {
+    tool "extract-entities" roles="admin" {
         description ""
     }
 }
@@ -936,21 +939,22 @@ platform {
   "bindings": {
     "CACHE": { "type": "kv" },
     "SESSIONS": { "type": "durable-object", "class": "ChatSession" },
+    "AUDIT": { "type": "durable-object", "class": "AuditLog" },
     "EVENTS": { "type": "analytics-engine", "dataset": "events" },
     "AI": { "type": "ai" }
   },
   "tools": {
     "summarize": {},
     "ingest-docs": { "roles": ["admin"] },
-    "web-search": { "roles": ["admin", "analyst"] }
+    "extract-entities": { "roles": ["admin", "analyst"] }
   }
 }"#;
     let a = platform_model("platform.kdl", kdl_props);
     let c = platform_model("platform.json", json);
     assert_models_eq(&a, &c, "platform.kdl (properties) vs platform.json");
-    // The children form differs only in web-search's roles (one, not two).
+    // The children form differs only in extract-entities's roles (one, not two).
     let mut b = platform_model("platform.kdl", kdl_children);
-    let ws = b.platform.tools.iter_mut().find(|t| t.name == "web-search").unwrap();
+    let ws = b.platform.tools.iter_mut().find(|t| t.name == "extract-entities").unwrap();
     assert_eq!(ws.roles, vec!["admin"]);
     ws.roles.push("analyst".into());
     assert_models_eq(&a, &b, "platform.kdl (properties) vs platform.kdl (children)");

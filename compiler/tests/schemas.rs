@@ -554,7 +554,7 @@ fn broken_cases() -> Vec<Broken> {
         b(
             "roles is a string, not a list",
             "globex",
-            vec![Set("/tools/web-search/roles", json!("analyst"))],
+            vec![Set("/tools/extract-entities/roles", json!("analyst"))],
             "schema::type",
         ),
         b(
@@ -1080,7 +1080,7 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("tenant", "RateLimits", "globex", "/rate_limits"),
     ("tenant", "RateLimitFull", "globex", "/rate_limits/ip"),
     ("tenant", "Cache", "globex", "/cache"),
-    ("tenant", "Tool", "globex", "/tools/web-search"),
+    ("tenant", "Tool", "globex", "/tools/extract-entities"),
     ("tenant", "Tts", "globex", "/tts"),
     ("tenant", "Safety", "globex", "/safety"),
     ("tenant", "Auth", "globex", "/auth"),
@@ -1097,7 +1097,7 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("platform", "BindingDef", "platform", "/bindings/EVENTS"),
     ("platform", "BindingDef", "platform", "/bindings/INGEST"),
     ("platform", "ModelDef", "platform", "/models/@cf~1tests~1custom-embed"),
-    ("platform", "ToolDef", "platform", "/tools/web-search"),
+    ("platform", "ToolDef", "platform", "/tools/extract-entities"),
     ("accounts", "", "accounts", ""),
     ("accounts", "AccountDef", "accounts", "/accounts/acme"),
 ];

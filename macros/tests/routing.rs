@@ -109,7 +109,14 @@ fn static_config_carries_each_tenants_settings() {
             window_secs: 60
         }
     );
-    assert_eq!(acme.tools.iter().map(|t| t.name).collect::<Vec<_>>(), ["ingest-docs", "summarize"]);
+    assert_eq!(
+        acme.tools.iter().map(|t| t.name).collect::<Vec<_>>(),
+        ["classify-intent", "extract-entities", "ingest-docs", "summarize", "tag-and-chunk"]
+    );
+    let classify = acme.tools.iter().find(|t| t.name == "classify-intent").unwrap();
+    assert_eq!(classify.labels, ["billing", "technical-support", "sales", "account"]);
+    assert_eq!(classify.timeout_ms, None);
+    assert_eq!(acme.ai.tool_steps, 4);
     assert_eq!(acme.secrets, ["GATEWAY_TOKEN"]);
     let dev = acme.envs[EnvName::Dev as usize];
     assert_eq!(dev.env, EnvName::Dev);

@@ -11,8 +11,10 @@
 // Once listening it prints exactly one line to stdout (the readiness signal):
 //   {"scripted_model_server":true,"url":"http://127.0.0.1:PORT/v1","port":PORT}
 // Logs (one line per request unless --quiet) go to stderr. SIGTERM and SIGINT
-// close every connection and exit 0. Dependency-free: node:http and the
-// sibling lexical.mjs only.
+// close every connection and exit 0. Dependency-free: Node built-ins and the
+// sibling lexical.mjs and obey.mjs only; /v1/audio/speech runs the Debian
+// programs espeak-ng and sox (with libsox-fmt-mp3), which `cargo xtask
+// setup` installs.
 //
 // Endpoints
 //   GET  /v1/models, /v1/models/:id   OpenAI list / model shapes (any model id
@@ -29,9 +31,10 @@
 //                                     usage.prompt_tokens = ceil(chars of all
 //                                     messages / 4); completion_tokens = words
 //                                     emitted. system_fingerprint "scripted".
-//                                     `tools`, `temperature`... are ignored.
-//                                     Two RAG prompt shapes get a scripted
-//                                     answer instead (below).
+//                                     `temperature`... are ignored. Two RAG
+//                                     prompt shapes get a scripted answer
+//                                     instead, and a non-empty `tools` array
+//                                     turns on TOOL CALLING (both below).
 //   POST /v1/embeddings               deterministic lexical embedder: feature
 //                                     hashing (FNV-1a) of lowercased words and
 //                                     their character trigrams into 768 signed
@@ -58,6 +61,7 @@
 //                                     pairs also adjacent in the document
 //                                     (lexical.mjs has the details). It
 //                                     honours the status / fail-model headers.
+//   POST /v1/audio/speech             REAL speech (SPEECH below).
 //   GET  /__scripted/stats            counters and the last 50 requests (below)
 //   POST /__scripted/reset            zeroes the counters and the request log
 // The /v1 prefix is optional. Every response carries `x-scripted-model: true`.
@@ -90,8 +94,86 @@
 //                      - How does T1 relate to T2?           (2 sources)
 //                    joined by "\n". Tokens are words with the whitespace
 //                    after them, so streams reassemble the newlines exactly.
-// last_requests entries of chat requests carry `script`: "echo", "rewrite" or
-// "grounded".
+// last_requests entries of chat requests carry `script`: "echo", "rewrite",
+// "grounded", "tool-calls" or "tool-results".
+//
+// TOOL CALLING (chat completions with a non-empty `tools` array; requests
+// without `tools` are answered exactly as above). The server plays a model
+// that obeys every instruction it reads, so the Worker's prompt-injection
+// guards can be tested; obey.mjs (shared with the stand-in Workers AI
+// binding) has the exact rules. It reads the LATEST TURN: every message
+// after the last `assistant` message, any role but assistant (user, system,
+// tool; the whole conversation when there is no assistant message), and
+// obeys, in text order, at most 4 per reply:
+//   call <name> [with {json}]      case-insensitive; also "call the <name>
+//   call the <name> tool           tool". <name>: [\p{L}\p{N}_][\p{L}\p{N}_.-]*
+//                                  (Unicode look-alikes verbatim), trailing
+//                                  '.'/'-' dropped. The balanced {...} after
+//                                  " with " is the arguments ({} if it does
+//                                  not parse or is absent).
+//   fake tool-call JSON            any balanced JSON object in the text (so
+//                                  also in <tool_call>…</tool_call>) with a
+//                                  string "name" and an "arguments" (object
+//                                  or JSON string), the same under
+//                                  "function", or {"tool_calls": [...]}.
+// Names are emitted even when they are NOT among the offered tools: the
+// Worker must refuse them. The reply, when it found instructions:
+//   streamed   a first chunk delta {role: "assistant", content: null}; per
+//              call a chunk delta {tool_calls: [{index, id: "call_<9 [a-z0-9],
+//              deterministic>", type: "function", function: {name,
+//              arguments: ""}}]}, then its arguments JSON text in pieces of
+//              7 characters, one chunk each: {tool_calls: [{index, function:
+//              {arguments: piece}}]} (concatenated per index they are the
+//              JSON); a chunk with an empty delta and finish_reason
+//              "tool_calls"; the usage chunk (include_usage); [DONE]. Token
+//              delay, awkward boundaries, crlf / plain / cut / malformed (after
+//              two deltas) and no-usage apply as to text; `tokens=N` and
+//              max_tokens do not.
+//   not        choices[0].message = {role: "assistant", content: null,
+//              tool_calls: [{id, type: "function", function: {name,
+//              arguments: "<JSON string>"}}], refusal: null}, finish_reason
+//              "tool_calls".
+//   usage.completion_tokens = the number of deltas after the role chunk (one
+//   per call plus one per arguments piece).
+// No instruction, but the latest turn holds `tool` messages ({role: "tool",
+// tool_call_id, content}): the text reply "Tool results: <each tool
+// message's content, whitespace collapsed, first 200 characters>" joined by
+// " | ", tokens as usual (it streams, `tokens=N` and max_tokens apply).
+// [[scripted:repeat-tools]] in ANY user message of the conversation: a
+// latest turn holding tool results repeats the previous assistant message's
+// tool_calls (same names and arguments, fresh ids) instead of answering — a
+// model stuck in a loop, for the Worker's per-request step limit. Neither:
+// the usual reply (echo or RAG script). last_requests entries with tools
+// carry `tools` (the offered names) and, for tool calls, `tool_calls` (the
+// called names).
+//
+// SPEECH (POST /v1/audio/speech, OpenAI's shape): {model, input (≤ 4096
+// characters), voice, response_format?: "mp3" (default), speed?: 0.25–4,
+// sample_rate? (a scripted extension: 8000, 11025, 12000, 16000, 22050,
+// 24000 default, 32000, 44100, 48000)} → real audio: `espeak-ng --stdout -v
+// VOICE -s WPM --stdin` (the text on stdin, no shell; WPM = 175 × speed,
+// clamped to 80–450) piped through `sox` into the format, mono, at
+// sample_rate:
+//   mp3   audio/mpeg    streamed (chunked) as sox writes it
+//   pcm   audio/pcm     raw signed 16-bit little-endian mono, streamed
+//   wav   audio/wav     16-bit PCM WAV \  sox writes a temporary file first (a
+//   flac  audio/flac    FLAC           /  pipe cannot get the length into
+//                                         the header), then it is streamed
+// opus and aac (and anything else) answer 400 in the OpenAI error shape:
+// this machine's sox cannot write them. The response has no content-length
+// and carries `x-scripted-sample-rate`. Voices: alloy en-us, ash en-us+m3,
+// ballad en-gb+m2, coral en-us+f2, echo en-us+m1, fable en-gb-x-rp, onyx
+// en-us+m7, nova en-us+f3, sage en-us+f4, shimmer en-us+f1, verse en-us+m2,
+// marin en-us+f5, cedar en-us+m4, any other name en-us; "espeak:<voice>"
+// (e.g. "espeak:fr", "espeak:en-us+f3") names an espeak-ng voice directly
+// (one espeak-ng lacks: 400). Errors (400, OpenAI shape): `input` missing,
+// blank or too long ("string_above_max_length"), bad speed, sample_rate or
+// format. espeak-ng / sox missing or failing before any byte: 500; failing
+// after the first byte: the connection is dropped. Directives in `input`
+// (removed from the spoken text) and headers: status, fail-model, hang, and
+// cut (half of the first chunk of audio, then the socket is destroyed).
+// last_requests entries: script "speech", input_chars, voice, format, the
+// input as last_user. A client that leaves stops espeak-ng and sox.
 //
 // Streams (`stream: true`) are OpenAI `chat.completion.chunk` SSE: a first
 // chunk with delta {role:"assistant", content:""}, one chunk per token (the
@@ -138,14 +220,16 @@
 // headers (its input is not a conversation, so no directives).
 //
 // Stats (GET /__scripted/stats): {requests, completions, embeddings, reranks,
-// errors_injected, streams_started, streams_finished,
+// speech, errors_injected, streams_started, streams_finished,
 // streams_aborted_by_client, streams_cut, open_streams, open_requests,
 // last_requests: [{at, path, model, stream, include_usage, max_tokens,
 // headers, messages_count, last_user, script}]} (newest last, at most 50;
 // embeddings and rerank requests are logged too, with inputs_count; rerank
-// with top_n and the query as last_user). `requests` counts every
+// with top_n and the query as last_user; speech: see SPEECH; with tools:
+// see TOOL CALLING). `requests` counts every
 // request except /__scripted/*; `completions` the chat requests whose body
-// parsed (injected failures included). A stream counts as started once
+// parsed (injected failures included); `speech` the speech requests whose
+// body parsed. A stream counts as started once
 // accepted (before any injected hang) and as aborted by the client when the
 // connection closes before the server ended it; generation stops at once and
 // open_streams goes back down. Header values whose name mentions
@@ -153,7 +237,12 @@
 // "<redacted:Bearer ...last4>".
 
 import http from "node:http";
+import { spawn } from "node:child_process";
+import { createReadStream, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { embed, rank, ragReply, tokenize } from "./lexical.mjs";
+import { planToolTurn, toolCallId, toolNames } from "./obey.mjs";
 
 // ---------------------------------------------------------------- options
 
@@ -222,6 +311,7 @@ function resetStats() {
     completions: 0,
     embeddings: 0,
     reranks: 0,
+    speech: 0,
     errors_injected: 0,
     streams_started: 0,
     streams_finished: 0,
@@ -421,6 +511,25 @@ function emittedTokens(pieces, maxTokens) {
   return { tokens, finishReason: n < pieces.length ? "length" : "stop" };
 }
 
+// OpenAI tool calls for the obeying model's calls: ids "call_" + 9
+// deterministic characters (from the conversation's length, the call's
+// position, its name and arguments), arguments as a JSON string.
+function toolCalls(calls, seed) {
+  return calls.map((c, i) => {
+    const args = JSON.stringify(c.arguments);
+    return { id: toolCallId(`${seed}:${i}:${c.name}:${args}`), type: "function", function: { name: c.name, arguments: args } };
+  });
+}
+
+// A string in pieces of 7 characters (code points, so no piece splits a
+// surrogate pair).
+function pieces7(text) {
+  const chars = [...text];
+  const out = [];
+  for (let i = 0; i < chars.length; i += 7) out.push(chars.slice(i, i + 7).join(""));
+  return out;
+}
+
 // ---------------------------------------------------------------- chat completions
 
 async function chatCompletions(req, res, body) {
@@ -447,18 +556,23 @@ async function chatCompletions(req, res, body) {
   const promptChars = messages.reduce((n, m) => n + (m ? charCount(textOf(m.content)) : 0), 0);
   const k = knobs(lastUser, req.headers);
   const rag = ragReply(messages);
+  const tools = Array.isArray(request.tools) ? request.tools : [];
+  const plan = planToolTurn(messages, tools); // null without tools: the reply of old
 
-  remember({
+  const entry = {
     path: req.url,
     model,
-    script: rag ? rag.kind : "echo",
+    script: plan ? plan.kind : rag ? rag.kind : "echo",
     stream,
     include_usage: includeUsage,
     max_tokens: maxTokens ?? null,
     headers: recordHeaders(req.headers),
     messages_count: messages.length,
     last_user: lastUser.slice(0, 1000),
-  });
+  };
+  if (tools.length) entry.tools = toolNames(tools);
+  if (plan?.kind === "tool-calls") entry.tool_calls = plan.calls.map((c) => c.name);
+  remember(entry);
 
   const failing = k.failModels.find((f) => f.model === model);
   if (failing && failing.status >= 400) {
@@ -472,14 +586,33 @@ async function chatCompletions(req, res, body) {
 
   const id = `chatcmpl-scripted-${nextId++}`;
   const created = Math.floor(Date.now() / 1000);
-  const pieces = replyPieces(rag, lastUser, k.tokens);
-  const { tokens, finishReason } = emittedTokens(pieces, maxTokens === 0 ? 0 : maxTokens);
   const promptTokens = estimateTokens(promptChars);
-  const usage = { prompt_tokens: promptTokens, completion_tokens: tokens.length, total_tokens: promptTokens + tokens.length };
+  let first, deltas, finishReason, message;
+  if (plan?.kind === "tool-calls") {
+    // The obeying model's tool calls (obey.mjs): one delta naming each call,
+    // then its arguments JSON in pieces of 7 characters.
+    const calls = toolCalls(plan.calls, messages.length);
+    first = { role: "assistant", content: null };
+    deltas = [];
+    calls.forEach((c, index) => {
+      deltas.push({ tool_calls: [{ index, id: c.id, type: "function", function: { name: c.function.name, arguments: "" } }] });
+      for (const piece of pieces7(c.function.arguments)) deltas.push({ tool_calls: [{ index, function: { arguments: piece } }] });
+    });
+    finishReason = "tool_calls";
+    message = { role: "assistant", content: null, tool_calls: calls, refusal: null };
+  } else {
+    const pieces = replyPieces(plan ?? rag, lastUser, k.tokens);
+    const emitted = emittedTokens(pieces, maxTokens === 0 ? 0 : maxTokens);
+    first = { role: "assistant", content: "" };
+    deltas = emitted.tokens.map((t) => ({ content: t }));
+    finishReason = emitted.finishReason;
+    message = { role: "assistant", content: emitted.tokens.join(""), refusal: null };
+  }
+  const usage = { prompt_tokens: promptTokens, completion_tokens: deltas.length, total_tokens: promptTokens + deltas.length };
 
   const ctx = track(res, stream);
   if (k.hang) return; // never answer; the close handler does the accounting
-  if (stream) return streamReply(ctx, res, { id, created, model, tokens, finishReason, usage, includeUsage, k });
+  if (stream) return streamReply(ctx, res, { id, created, model, first, deltas, finishReason, usage, includeUsage, k });
 
   await ctx.sleep(k.delayMs);
   if (ctx.closed) return;
@@ -491,7 +624,7 @@ async function chatCompletions(req, res, body) {
     system_fingerprint: "scripted",
     choices: [{
       index: 0,
-      message: { role: "assistant", content: tokens.join(""), refusal: null },
+      message,
       logprobs: null,
       finish_reason: finishReason,
     }],
@@ -605,7 +738,7 @@ async function writeEvent(ctx, payload, k) {
 }
 
 async function streamReply(ctx, res, r) {
-  const { id, created, model, tokens, finishReason, usage, includeUsage, k } = r;
+  const { id, created, model, first, deltas, finishReason, usage, includeUsage, k } = r;
   res.writeHead(200, baseHeaders({
     "content-type": "text/event-stream; charset=utf-8",
     "cache-control": "no-cache",
@@ -618,13 +751,13 @@ async function streamReply(ctx, res, r) {
   };
   const delta = (d, finish = null) => chunk([{ index: 0, delta: d, logprobs: null, finish_reason: finish }]);
 
-  await writeEvent(ctx, delta({ role: "assistant", content: "" }), k);
-  for (let i = 0; i < tokens.length; i++) {
+  await writeEvent(ctx, delta(first), k);
+  for (let i = 0; i < deltas.length; i++) {
     if (ctx.closed) return;
     if ((k.malformed || k.cut) && i === 2) break;
     await ctx.sleep(k.delayMs);
     if (ctx.closed) return;
-    await writeEvent(ctx, delta({ content: tokens[i] }), k);
+    await writeEvent(ctx, delta(deltas[i]), k);
   }
   if (ctx.closed) return;
   if (k.cut) {
@@ -758,6 +891,186 @@ async function rerank(req, res, body) {
   });
 }
 
+// ---------------------------------------------------------------- speech
+
+// Real audio: espeak-ng speaks the text (WAV, 22,050 Hz, on its stdout), sox
+// converts it. Text goes to espeak-ng on stdin, never through a shell.
+const SPEECH_FORMATS = {
+  mp3: { type: "audio/mpeg", sox: ["-t", "mp3"] },
+  wav: { type: "audio/wav", sox: ["-t", "wav", "-e", "signed-integer", "-b", "16"], file: true },
+  flac: { type: "audio/flac", sox: ["-t", "flac"], file: true },
+  pcm: { type: "audio/pcm", sox: ["-t", "raw", "-e", "signed-integer", "-b", "16", "-L"] },
+};
+const SPEECH_RATES = [8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000];
+const MAX_SPEECH_INPUT = 4096;
+// OpenAI voice → espeak-ng voice (+ variant). Unknown voices speak en-us.
+const VOICES = {
+  alloy: "en-us", ash: "en-us+m3", ballad: "en-gb+m2", coral: "en-us+f2", echo: "en-us+m1",
+  fable: "en-gb-x-rp", onyx: "en-us+m7", nova: "en-us+f3", sage: "en-us+f4", shimmer: "en-us+f1",
+  verse: "en-us+m2", marin: "en-us+f5", cedar: "en-us+m4",
+};
+const ESPEAK_VOICE = /^[a-z]{2,3}(-[a-z0-9]{1,8})*(\+[a-z0-9]{1,12})?$/i;
+
+function espeakVoice(voice) {
+  if (typeof voice === "string" && voice.startsWith("espeak:")) {
+    const v = voice.slice("espeak:".length);
+    return ESPEAK_VOICE.test(v) ? v : null;
+  }
+  return Object.hasOwn(VOICES, String(voice).toLowerCase()) ? VOICES[String(voice).toLowerCase()] : "en-us";
+}
+
+async function speech(req, res, body) {
+  let request;
+  try {
+    request = JSON.parse(body.toString("utf8"));
+  } catch {
+    return sendError(res, 400, "Scripted model server: the request body is not valid JSON.");
+  }
+  if (!request || typeof request !== "object" || Array.isArray(request)) {
+    return sendError(res, 400, "Scripted model server: the request body must be a JSON object.");
+  }
+  const input = request.input;
+  const model = typeof request.model === "string" && request.model !== "" ? request.model : "scripted-tts";
+  const format = request.response_format ?? "mp3";
+  const voiceName = request.voice ?? "alloy";
+  stats.speech++;
+  remember({
+    path: req.url,
+    model,
+    script: "speech",
+    stream: false,
+    headers: recordHeaders(req.headers),
+    messages_count: 0,
+    input_chars: typeof input === "string" ? charCount(input) : null,
+    voice: typeof voiceName === "string" ? voiceName : null,
+    format: typeof format === "string" ? format : null,
+    last_user: typeof input === "string" ? input.slice(0, 1000) : "",
+  });
+  if (typeof input !== "string" || input.trim() === "") {
+    return sendError(res, 400, "Scripted model server: `input` must be a non-empty string.", "invalid_value");
+  }
+  if (charCount(input) > MAX_SPEECH_INPUT) {
+    return sendError(res, 400, `Scripted model server: \`input\` is limited to ${MAX_SPEECH_INPUT} characters.`, "string_above_max_length");
+  }
+  if (typeof format !== "string" || !Object.hasOwn(SPEECH_FORMATS, format)) {
+    const why = format === "opus" || format === "aac" ? ` (sox cannot write ${format} here)` : "";
+    return sendError(res, 400, `Scripted model server: response_format ${JSON.stringify(format)} is not supported${why}; use mp3, wav, flac or pcm.`, "invalid_value");
+  }
+  const voice = espeakVoice(voiceName);
+  if (!voice) return sendError(res, 400, `Scripted model server: voice ${JSON.stringify(voiceName)} is not an espeak-ng voice name.`, "invalid_value");
+  const speed = request.speed ?? 1;
+  if (typeof speed !== "number" || !(speed >= 0.25 && speed <= 4)) {
+    return sendError(res, 400, "Scripted model server: `speed` must be a number from 0.25 to 4.", "invalid_value");
+  }
+  const rate = request.sample_rate ?? 24000;
+  if (!SPEECH_RATES.includes(rate)) {
+    return sendError(res, 400, `Scripted model server: \`sample_rate\` must be one of ${SPEECH_RATES.join(", ")}.`, "invalid_value");
+  }
+  const k = knobs(input, req.headers);
+  const failing = k.failModels.find((f) => f.model === model);
+  const status = failing ? failing.status : k.status;
+  if (status !== undefined && status >= 400) {
+    stats.errors_injected++;
+    return sendError(res, status, `Scripted failure: status ${status} injected on purpose.`);
+  }
+  const ctx = track(res, false);
+  if (k.hang) return; // never answer; the close handler does the accounting
+  const text = input.replace(DIRECTIVE, " ").replace(/\s+/g, " ").trim() || "empty";
+  const fmt = SPEECH_FORMATS[format];
+  const dir = fmt.file ? mkdtempSync(join(tmpdir(), "scripted-speech-")) : null;
+  const out = dir ? join(dir, `speech.${format}`) : "-";
+  const wpm = String(Math.round(Math.min(450, Math.max(80, 175 * speed))));
+  const espeak = spawn("espeak-ng", ["--stdout", "-v", voice, "-s", wpm, "--stdin"], { stdio: ["pipe", "pipe", "pipe"] });
+  const sox = spawn("sox", ["-q", "-t", "wav", "-", ...fmt.sox, out, "rate", String(rate), "channels", "1"], {
+    stdio: ["pipe", dir ? "ignore" : "pipe", "pipe"],
+  });
+  const errors = { espeak: "", sox: "" };
+  const exited = (child, name) =>
+    new Promise((resolve) => {
+      child.on("error", (e) => {
+        errors[name] += `${name}: ${e.code === "ENOENT" ? "not installed (cargo xtask setup installs it)" : e.message}\n`;
+        resolve(-1);
+      });
+      child.on("close", (code) => resolve(code ?? -1));
+    });
+  const espeakDone = exited(espeak, "espeak");
+  const soxDone = exited(sox, "sox");
+  espeak.stderr.on("data", (d) => (errors.espeak += d));
+  sox.stderr.on("data", (d) => (errors.sox += d));
+  for (const stream of [espeak.stdin, espeak.stdout, sox.stdin]) stream.on("error", () => {});
+  espeak.stdout.pipe(sox.stdin);
+  espeak.stdin.end(text);
+  const cleanup = () => {
+    for (const child of [espeak, sox]) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  };
+  res.on("close", () => {
+    if (!ctx.done) cleanup();
+  });
+  const failed = async () => {
+    const [e, x] = await Promise.all([espeakDone, soxDone]);
+    if (e === 0 && x === 0) return null;
+    const message = (errors.espeak + errors.sox).trim().split("\n").slice(0, 3).join(" ") || `espeak-ng exited ${e}, sox ${x}`;
+    return { status: /voice does not exist/i.test(errors.espeak) ? 400 : 500, message };
+  };
+  const headers = baseHeaders({ "content-type": fmt.type, "cache-control": "no-store", "x-scripted-sample-rate": String(rate) });
+
+  if (dir) {
+    // WAV and FLAC headers hold the length, which sox can only write into a
+    // seekable file: the file is made first, then streamed.
+    const f = await failed();
+    if (ctx.closed) return cleanup();
+    if (f) {
+      cleanup();
+      return sendError(res, f.status, `Scripted model server: speech failed: ${f.message}`);
+    }
+    res.writeHead(200, headers);
+    const file = createReadStream(out);
+    file.on("error", () => res.destroy());
+    file.on("data", (c) => {
+      if (k.cut) {
+        ctx.cut = true;
+        file.destroy();
+        res.write(c.subarray(0, Math.ceil(c.length / 2)), () => res.socket?.destroy());
+        cleanup();
+      }
+    });
+    file.on("end", () => {
+      ctx.done = true;
+      cleanup();
+    });
+    if (!k.cut) file.pipe(res);
+    return;
+  }
+
+  // MP3 and raw PCM stream as sox writes them.
+  let started = false;
+  sox.stdout.on("data", (c) => {
+    if (ctx.closed) return;
+    if (!started) {
+      started = true;
+      res.writeHead(200, headers);
+      if (k.cut) {
+        ctx.cut = true;
+        res.write(c.subarray(0, Math.ceil(c.length / 2)), () => res.socket?.destroy());
+        cleanup();
+        return;
+      }
+    }
+    if (!ctx.cut) res.write(c);
+  });
+  const f = await failed();
+  if (ctx.closed || ctx.cut) return;
+  if (!started) {
+    if (f) return sendError(res, f.status, `Scripted model server: speech failed: ${f.message}`);
+    res.writeHead(200, headers);
+  } else if (f) {
+    return res.destroy(); // the audio has begun: a truncated body is all that can tell
+  }
+  ctx.done = true;
+  res.end();
+}
+
 // ---------------------------------------------------------------- routing
 
 const modelObject = (id) => ({ id, object: "model", created: 1700000000, owned_by: "scripted" });
@@ -800,7 +1113,7 @@ async function handle(req, res) {
     if (method !== "GET") return sendError(res, 405, "Use GET.");
     return sendJson(res, 200, modelObject(decodeURIComponent(route.slice("/models/".length))));
   }
-  const posts = { "/chat/completions": chatCompletions, "/embeddings": embeddings, "/rerank": rerank, "/reranking": rerank };
+  const posts = { "/chat/completions": chatCompletions, "/embeddings": embeddings, "/rerank": rerank, "/reranking": rerank, "/audio/speech": speech };
   if (Object.hasOwn(posts, route)) {
     if (method !== "POST") return sendError(res, 405, "Use POST.");
     const read = await readBody(req);

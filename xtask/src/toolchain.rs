@@ -9,6 +9,7 @@
 //! | Node 22, wrangler (+ workerd, esbuild), binaryen, hono | `package.json` + `package-lock.json` (`npm ci`) | `node_modules/` |
 //! | `worker-build` | `cargo install`, the version of `worker` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
 //! | `wasm-bindgen-cli` | `cargo install`, the version of `wasm-bindgen` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
+//! | `espeak-ng`, `sox` + `libsox-fmt-mp3` (the scripted model server's speech) | `apt-get install` (Debian), when missing | the system |
 //!
 //! `$TENANTS_TOOLS_DIR` defaults to `~/.cache/tenants-as-code/tools` (so a
 //! fresh clone on the same machine reuses it). worker-build is pointed at
@@ -88,6 +89,55 @@ fn python_openai(tc: &Toolchain) -> Result<(), ExitCode> {
         Ok(())
     } else {
         Err(fail("the venv cannot import openai after installing its requirements".into()))
+    }
+}
+
+/// The Debian packages the scripted model server's `/v1/audio/speech` runs
+/// (real audio: espeak-ng speaks, sox converts, MP3 included).
+const SPEECH_PACKAGES: [&str; 3] = ["espeak-ng", "sox", "libsox-fmt-mp3"];
+
+/// espeak-ng and sox are on `PATH` and `sox -h` lists mp3 among its file formats.
+fn speech_tools_installed() -> bool {
+    let on_path = Command::new("sh")
+        .args(["-c", "command -v espeak-ng && command -v sox"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    on_path
+        && Command::new("sox").arg("-h").output().is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .find_map(|l| l.strip_prefix("AUDIO FILE FORMATS:"))
+                .is_some_and(|formats| formats.split_whitespace().any(|f| f == "mp3"))
+        })
+}
+
+/// `apt-get install` the speech packages when missing (`apt-get update`
+/// first only when the install fails).
+fn speech_tools() -> Result<(), ExitCode> {
+    if speech_tools_installed() {
+        eprintln!("==> setup: espeak-ng and sox (with mp3) are installed");
+        return Ok(());
+    }
+    let what = format!("apt-get install -y --no-install-recommends {}", SPEECH_PACKAGES.join(" "));
+    let install = || {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "--no-install-recommends"])
+            .args(SPEECH_PACKAGES)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    if run(&what, install()).is_err() {
+        let mut update = Command::new("apt-get");
+        update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
+        run("apt-get update", update)?;
+        run(&what, install())?;
+    }
+    if speech_tools_installed() {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "espeak-ng and sox with mp3 are still missing after `{what}` (needed by the scripted model server's speech)"
+        )))
     }
 }
 
@@ -233,6 +283,7 @@ pub fn setup() -> Result<Toolchain, ExitCode> {
         return Err(fail(format!("{} is `{node}`; wrangler needs Node >= 22.12", tc.node.display())));
     }
     python_openai(&tc)?;
+    speech_tools()?;
     cargo_install("worker-build", &locked_version("worker")?, &tc.worker_build)?;
     cargo_install("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &tc.wasm_bindgen)?;
     let have = output(Command::new(&tc.wasm_bindgen).arg("--version")).unwrap_or_default();

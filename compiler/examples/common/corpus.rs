@@ -218,7 +218,7 @@ pub fn jsonc_tenant(out: &mut String, i: usize, id: &str) {
   "cache": {{ "search_ttl": 600, "chat_ttl": 60 }},
   "tools": {{
     "summarize": {{}},
-    "web-search": {{ "roles": ["analyst"] }},
+    "extract-entities": {{ "roles": ["analyst"] }},
   }},
   "tts": {{ "enabled": false }},
   "safety": {{ "max_input_chars": 16000, "pii_redaction": false, "blocked_terms": ["internal-only"] }},

@@ -84,6 +84,7 @@ pub(super) fn check_ai(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant, ai: &Ra
         user_tokens_per_day: ai.user_tokens_per_day.as_ref().map(|t| t.value as u64),
         timeout_ms: ai.timeout_ms.as_ref().map(|t| t.value as u32).unwrap_or(defaults::TIMEOUT_MS),
         retries: ai.retries.as_ref().map(|r| r.value as u32).unwrap_or(defaults::RETRIES),
+        tool_steps: ai.tool_steps.as_ref().map(|r| r.value as u32).unwrap_or(defaults::TOOL_STEPS),
     })
 }
 

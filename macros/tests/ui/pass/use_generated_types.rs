@@ -32,7 +32,7 @@ fn main() {
     let auth: tenants::AuthConfig = config.envs[EnvName::Prod as usize].auth;
     let keys: Option<tenants::KeySource> = auth.access.map(|a| a.keys);
     assert!(matches!(keys, Some(tenants::KeySource::Url(_))) && !auth.none);
-    assert_eq!(Env::BINDINGS.len(), 8);
+    assert_eq!(Env::BINDINGS.len(), 9);
     // RAG: the settings, which index each environment searches, the ingest queue.
     let rag: tenants::RagConfig = TenantId::Acme.config().rag;
     let rerank: Option<&'static str> = rag.rerank_model;
