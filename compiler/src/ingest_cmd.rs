@@ -55,16 +55,16 @@ pub struct Args {
     pub retries: u32,
 }
 
-/// Where the documents go.
-struct Target {
+/// Where the requests go.
+pub(crate) struct Target {
     /// The Worker's base URL.
-    url: String,
+    pub url: String,
     /// The `host` header, when it differs from the URL's host (--url).
-    host_header: Option<String>,
+    pub host_header: Option<String>,
     /// The role a development user is given: the tenant's `rag ingest-role`.
-    ingest_role: String,
+    pub ingest_role: String,
     /// The environment accepts development users.
-    accepts_dev_users: bool,
+    pub accepts_dev_users: bool,
 }
 
 fn http_url(u: &str) -> bool {
@@ -78,7 +78,31 @@ fn dev_user_ok(v: &str) -> bool {
 }
 
 fn target(a: &Args) -> Result<Target, ExitCode> {
-    let comp = load(&a.root, OutputFormat::Human)?;
+    target_for(&a.root, &a.tenant, &a.env, a.url.as_deref(), a.host.as_deref())
+}
+
+/// The Worker of `tenant` in `env`: `url` (else `https://` its first
+/// non-wildcard host) and the `host` header to send with it.
+pub(crate) fn target_for(
+    root: &std::path::Path,
+    tenant: &str,
+    env: &str,
+    url: Option<&str>,
+    host: Option<&str>,
+) -> Result<Target, ExitCode> {
+    struct A<'a> {
+        tenant: &'a str,
+        env: &'a str,
+        url: Option<String>,
+        host: Option<String>,
+    }
+    let a = A {
+        tenant,
+        env,
+        url: url.map(String::from),
+        host: host.map(String::from),
+    };
+    let comp = load(root, OutputFormat::Human)?;
     if report(&comp, OutputFormat::Human, false, false) != ExitCode::SUCCESS {
         eprintln!("nothing was sent: fix the tenant files first");
         return Err(ExitCode::from(2));

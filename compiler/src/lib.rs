@@ -26,6 +26,7 @@
 
 pub mod api_keys;
 pub mod artifacts;
+pub mod audit;
 pub mod cargo_build;
 pub mod catalog;
 pub mod codegen;

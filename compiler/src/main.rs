@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod audit_cmd;
 mod deploy_cmd;
 mod ingest_cmd;
 mod keys_cmd;
@@ -171,6 +172,12 @@ enum Command {
         after_help = "Documents: each .md/.markdown (markdown), .txt (text), .html/.htm (html) file under the PATHs (folders recursively; dotfiles and other extensions are skipped, the latter counted). Its id is its path relative to the folder given (the file name for a file), without extension, `/` kept and any character outside [A-Za-z0-9._:/-] replaced by `-` (at most 128); ingesting an id again replaces it. The title is left to the Worker (first heading or <title>).\nBatches: at most 20 documents and 400,000 characters each (the Worker's inline limits); a larger file is reported and not sent.\nWhere: --url (with a `host` header naming the tenant), else https://<the tenant's first host in ENV>.\nCredentials: the API key in $TENANTS_API_KEY (or --api-key-env VAR), or --dev-user ID on a development environment that accepts development users.\nExit codes: 0 every document ingested (or dry run clean); 1 some documents failed (each listed with its error); 2 usage or config error (unknown tenant or environment, invalid tenant files, no credentials, no such PATH, nothing to ingest); 3 the Worker could not be reached or refused a whole batch (its code, message and request id are printed). Docs: docs/ingest.md"
     )]
     Ingest(ingest_cmd::Args),
+    /// A tenant's tool audit log: `verify` recomputes its hash chain (from the Worker's GET /audit, or an export).
+    #[command(
+        subcommand,
+        after_help = "Where: --url (with a `host` header naming the tenant), else https://<the tenant's first host in ENV>; or --file PATH, an export (JSON Lines, a JSON array, or a saved GET /audit answer).\nCredentials: an API key with the `admin` role in $TENANTS_API_KEY (or --api-key-env VAR), or --dev-user ID on a development environment that accepts development users.\nExit codes: 0 the chain is intact (or the log is empty); 1 the chain is broken (the first bad record and why are printed); 2 usage or I/O error (unknown tenant or environment, no credentials, unreadable export); 3 the Worker could not be reached or refused. Docs: docs/tools.md"
+    )]
+    Audit(audit_cmd::AuditCommand),
     /// Roll one tenant's Worker back to its previous recorded version (or --to VERSION) with `wrangler rollback`, and record it.
     #[command(
         after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
@@ -534,6 +541,7 @@ fn main() -> ExitCode {
         Command::Deploy(args) => deploy_cmd::deploy(args),
         Command::Keys(cmd) => keys_cmd::keys(cmd),
         Command::Ingest(args) => ingest_cmd::ingest(args),
+        Command::Audit(cmd) => audit_cmd::audit(cmd),
         Command::Rollback(args) => deploy_cmd::rollback(args),
         Command::Drift {
             env,

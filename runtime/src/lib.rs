@@ -55,6 +55,7 @@ pub mod openapi;
 pub mod ports;
 pub mod rag;
 pub mod tenancy;
+pub mod tools;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

@@ -91,6 +91,18 @@ fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
         Route::DocumentDelete => v.push(Forbidden),
         Route::DevRetrieve => v.push(UpstreamError),
         Route::Search => v.extend([InputTooLong, BlockedContent, BudgetExhausted, UpstreamError, UpstreamTimeout]),
+        Route::ToolCall => v.extend([
+            ToolNotFound,
+            ToolForbidden,
+            ToolTimeout,
+            ToolFailed,
+            AuditUnavailable,
+            BudgetExhausted,
+            UpstreamError,
+            UpstreamTimeout,
+            PayloadTooLarge,
+        ]),
+        Route::AuditList => v.extend([InvalidRequest, AuditUnavailable]),
         _ => {}
     }
     v.sort_by_key(|c| (c.status(), c.code()));
@@ -185,6 +197,21 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             "200",
             "A queued ingestion's progress and per-document errors.",
             json_body(g.response::<crate::objects::doc_index::JobState>()),
+        ),
+        Route::ToolsList => (
+            "200",
+            "The tools the caller's roles allow, in OpenAI's function-calling shape (`type`, `function: {name, description, parameters}`), with their timeouts.",
+            json_body(g.response::<crate::features::tools::ToolList>()),
+        ),
+        Route::ToolCall => (
+            "200",
+            "The tool's result (validated against the tool's output schema) and its audit record's number.",
+            json_body(g.response::<crate::features::tools::ToolResult>()),
+        ),
+        Route::AuditList => (
+            "200",
+            "The tenant's tool audit records, oldest first: one per call (direct or from a model), hash-chained (`prev_hash`, `hash`; `tenants audit verify` recomputes the chain).",
+            json_body(g.response::<crate::features::tools::AuditPage>()),
         ),
         Route::DevRetrieve => (
             "200",
@@ -281,6 +308,28 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
     if matches!(spec.route, Route::DocumentDelete | Route::DocumentJob) {
         op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The document id as ingested, or the job id.", "schema": {"type": "string", "maxLength": 128}}]);
     }
+    if spec.route == Route::ToolCall {
+        op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The tool's name (`GET /tools` lists the caller's).", "schema": {"type": "string", "maxLength": 128}}]);
+        let by_tool: Map<String, Value> = crate::tools::REGISTRY
+            .iter()
+            .map(|t| (t.name.to_string(), (*(t.parameters)()).clone()))
+            .collect();
+        op["requestBody"] = json!({
+            "required": true,
+            "description": "The tool's arguments as a JSON object; each tool's schema is in `x-tool-arguments` and in `GET /tools`.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+            "x-tool-arguments": by_tool,
+            "x-max-bytes": spec.max_body,
+        });
+    }
+    if spec.route == Route::AuditList {
+        op["parameters"] = json!([
+            {"name": "since", "in": "query", "description": "Records at or after this time: milliseconds since the epoch, or RFC 3339 UTC (`2026-12-05T10:00:00Z`).", "schema": {"type": "string"}},
+            {"name": "tool", "in": "query", "description": "Only this tool's records.", "schema": {"type": "string"}},
+            {"name": "after", "in": "query", "description": "`next` of the previous page.", "schema": {"type": "string"}},
+            {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+        ]);
+    }
     if spec.route == Route::DocumentsList {
         op["parameters"] = json!([
             {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
@@ -356,6 +405,9 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::DocumentDelete => "Remove a document and its chunks (its `rag ingest-role`)",
         Route::DocumentJob => "A queued ingestion's progress",
         Route::Search => "A cited answer from the tenant's documents",
+        Route::ToolsList => "The tools the caller may use",
+        Route::ToolCall => "Call a tool (audited)",
+        Route::AuditList => "The tenant's tool audit log (admins)",
         Route::DevRetrieve => "Ranked documents for a query, without an answer (development environments only; the retrieval evaluation)",
     }
 }

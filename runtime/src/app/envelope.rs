@@ -74,12 +74,23 @@ pub enum ErrorCode {
     UpstreamError,
     /// The model provider did not answer in time.
     UpstreamTimeout,
+    /// No tool of that name is enabled for this tenant (a tool that does
+    /// not exist is the same: not there).
+    ToolNotFound,
+    /// The tool is enabled, but not for the caller's roles.
+    ToolForbidden,
+    /// The tool did not finish within its timeout.
+    ToolTimeout,
+    /// The tool failed, or its output broke its own schema.
+    ToolFailed,
+    /// The tenant's audit log cannot be reached; no tool runs unaudited.
+    AuditUnavailable,
     /// Anything else that went wrong inside the Worker.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 27] = [
+    pub const ALL: [ErrorCode; 32] = [
         ErrorCode::TenantUnknown,
         ErrorCode::TenantHeaderNotAllowed,
         ErrorCode::TenantConflict,
@@ -106,6 +117,11 @@ impl ErrorCode {
         ErrorCode::BudgetExhausted,
         ErrorCode::UpstreamError,
         ErrorCode::UpstreamTimeout,
+        ErrorCode::ToolNotFound,
+        ErrorCode::ToolForbidden,
+        ErrorCode::ToolTimeout,
+        ErrorCode::ToolFailed,
+        ErrorCode::AuditUnavailable,
         ErrorCode::Internal,
     ];
 
@@ -137,6 +153,11 @@ impl ErrorCode {
             ErrorCode::BudgetExhausted => "budget_exhausted",
             ErrorCode::UpstreamError => "upstream_error",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
+            ErrorCode::ToolNotFound => "tool_not_found",
+            ErrorCode::ToolForbidden => "tool_forbidden",
+            ErrorCode::ToolTimeout => "tool_timeout",
+            ErrorCode::ToolFailed => "tool_failed",
+            ErrorCode::AuditUnavailable => "audit_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -169,6 +190,11 @@ impl ErrorCode {
             ErrorCode::BudgetExhausted => 429,
             ErrorCode::UpstreamError => 502,
             ErrorCode::UpstreamTimeout => 504,
+            ErrorCode::ToolNotFound => 404,
+            ErrorCode::ToolForbidden => 403,
+            ErrorCode::ToolTimeout => 504,
+            ErrorCode::ToolFailed => 502,
+            ErrorCode::AuditUnavailable => 503,
             ErrorCode::Internal => 500,
         }
     }

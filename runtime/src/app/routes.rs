@@ -31,6 +31,9 @@ pub enum Route {
     DocumentJob,
     Search,
     DevRetrieve,
+    ToolsList,
+    ToolCall,
+    AuditList,
 }
 
 /// Who may call a route.
@@ -154,6 +157,19 @@ pub static ROUTES: &[RouteSpec] = &[
         budgeted: true,
         ..spec("/search", Method::Post, Route::Search, "search", ANYONE, 16 * 1024)
     },
+    spec("/tools", Method::Get, Route::ToolsList, "tools.list", ANYONE, 0),
+    RouteSpec {
+        budgeted: true,
+        ..spec("/tools/{id}", Method::Post, Route::ToolCall, "tools.call", ANYONE, DOCS_BODY)
+    },
+    spec(
+        "/audit",
+        Method::Get,
+        Route::AuditList,
+        "audit.list",
+        Access::Principal { roles: ADMIN },
+        0,
+    ),
     RouteSpec {
         dev_only: true,
         ..spec(

@@ -19,9 +19,11 @@ use crate::app::Scope;
 use crate::http::body::Detail;
 use crate::http::{query_param, Incoming, Response};
 use crate::objects::doc_index::{DocError, DocMeta, IndexOp, IndexReply, JobState};
+use crate::ports::Ports;
 use crate::rag::index::Index;
 use crate::rag::ingest::{self, DocIn, Ingested};
 use crate::tenancy::keys::Space;
+use crate::tenancy::resolve::TenantCtx;
 
 /// Documents ingested in the request at most.
 pub const INLINE_DOCS: usize = 20;
@@ -97,14 +99,14 @@ fn may_ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<(), Failure> {
     }
 }
 
-fn meta<R: Incoming>(s: &Scope<'_, R>) -> CallMeta {
+fn meta(ctx: &TenantCtx, request_id: &str) -> CallMeta {
     CallMeta {
-        tenant: s.ctx.tenant().as_str(),
+        tenant: ctx.tenant().as_str(),
         route: "documents",
-        request_id: s.request_id.to_string(),
-        cache_key: s.ctx.key(Space::Cache, &["embed", s.request_id]).as_str().to_string(),
+        request_id: request_id.to_string(),
+        cache_key: ctx.key(Space::Cache, &["embed", request_id]).as_str().to_string(),
         skip_cache: true,
-        timeout_ms: s.ctx.config().ai.timeout_ms,
+        timeout_ms: ctx.config().ai.timeout_ms,
     }
 }
 
@@ -115,34 +117,57 @@ fn unexpected(r: IndexReply) -> Failure {
 pub async fn ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     may_ingest(s)?;
     let body: IngestRequest = s.json().await?;
+    Ok(match ingest_batch(s.ctx, s.ports, s.request_id, body.documents).await? {
+        Batch::Done(report) => data_response(&report, s.request_id),
+        Batch::Queued(q) => {
+            let mut r = data_response(&q, s.request_id);
+            r.status = 202;
+            r
+        }
+    })
+}
+
+/// What a batch came to.
+pub enum Batch {
+    /// Ingested in the request.
+    Done(IngestReport),
+    /// Handed to the ingestion queue.
+    Queued(Queued),
+}
+
+/// Ingest a batch for the tenant (the caller has checked the ingest role):
+/// every document checked first (422 with `/documents/{i}` pointers), a
+/// small batch ingested in the request, a larger one queued. Shared by
+/// `POST /documents` and the `ingest-docs` tool.
+pub async fn ingest_batch(ctx: &TenantCtx, ports: &Ports, request_id: &str, documents: Vec<DocIn>) -> Result<Batch, Failure> {
     let mut details = Vec::new();
-    for (i, d) in body.documents.iter().enumerate() {
+    for (i, d) in documents.iter().enumerate() {
         if let Err(e) = ingest::check(d) {
             details.push(Detail::at(format!("/documents/{i}"), e));
         }
-        if body.documents[..i].iter().any(|o| o.id == d.id) {
+        if documents[..i].iter().any(|o| o.id == d.id) {
             details.push(Detail::at(
                 format!("/documents/{i}/id"),
                 format!("`{}` appears twice in the batch", d.id),
             ));
         }
     }
-    if body.documents.is_empty() || body.documents.len() > MAX_DOCS {
+    if documents.is_empty() || documents.len() > MAX_DOCS {
         details.push(Detail::at("/documents", format!("between 1 and {MAX_DOCS} documents")));
     }
     if !details.is_empty() {
         return Err(Failure::new(ErrorCode::InvalidRequest, "the batch has invalid documents").with_details(details));
     }
-    let cfg = s.ctx.config();
+    let cfg = ctx.config();
     let model = cfg
         .ai
         .embedding_model
         .ok_or_else(|| Failure::new(ErrorCode::BindingUnavailable, "this tenant has no embedding model (`ai embedding`)"))?;
-    let index = Index::of(s.ctx, s.ports)?;
-    let chars: usize = body.documents.iter().map(|d| d.text.chars().count()).sum();
-    if body.documents.len() > INLINE_DOCS || chars > INLINE_CHARS {
-        return match s.ports.ingest_queue.clone() {
-            Some(q) => enqueue(s, q.as_ref(), &index, body.documents).await,
+    let index = Index::of(ctx, ports)?;
+    let chars: usize = documents.iter().map(|d| d.text.chars().count()).sum();
+    if documents.len() > INLINE_DOCS || chars > INLINE_CHARS {
+        return match ports.ingest_queue.clone() {
+            Some(q) => enqueue(ctx, ports, request_id, q.as_ref(), &index, documents).await.map(Batch::Queued),
             None => Err(Failure::new(
                 ErrorCode::PayloadTooLarge,
                 format!(
@@ -151,20 +176,20 @@ pub async fn ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
             )),
         };
     }
-    let models = plan::rag_models(s.ctx, s.ports)?;
-    let meta = meta(s);
+    let models = plan::rag_models(ctx, ports)?;
+    let meta = meta(ctx, request_id);
     let mut report = IngestReport {
         ingested: Vec::new(),
         errors: Vec::new(),
     };
-    for d in body.documents {
+    for d in documents {
         let id = d.id.clone();
-        match ingest::ingest(&index, models.embedder.as_ref(), model, &cfg.rag, &meta, d, s.ports.clock.now_ms()).await {
+        match ingest::ingest(&index, models.embedder.as_ref(), model, &cfg.rag, &meta, d, ports.clock.now_ms()).await {
             Ok(i) => report.ingested.push(i),
             Err(error) => report.errors.push(DocError { id, error }),
         }
     }
-    Ok(data_response(&report, s.request_id))
+    Ok(Batch::Done(report))
 }
 
 pub async fn list<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
@@ -189,7 +214,7 @@ pub async fn list<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
 }
 
 /// A path segment percent-decoded (ids may hold `/`, sent as `%2F`).
-fn decode(seg: &str) -> String {
+pub(crate) fn decode(seg: &str) -> String {
     let b = seg.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -234,9 +259,9 @@ pub async fn job<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     }
 }
 
-fn job_id<R: Incoming>(s: &Scope<'_, R>) -> String {
+fn job_id(ports: &Ports) -> String {
     let mut b = [0u8; 12];
-    s.ports.random.fill(&mut b);
+    ports.random.fill(&mut b);
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
@@ -244,14 +269,16 @@ fn job_id<R: Incoming>(s: &Scope<'_, R>) -> String {
 /// messages of at most [`MESSAGE_BYTES`], sent in as few `sendBatch` calls
 /// as the queue's limits allow. A document too large for one message is
 /// reported in the job's errors at once.
-async fn enqueue<R: Incoming>(
-    s: &Scope<'_, R>,
+async fn enqueue(
+    ctx: &TenantCtx,
+    ports: &Ports,
+    request_id: &str,
     q: &dyn crate::ports::IngestQueue,
     index: &Index,
     docs: Vec<DocIn>,
-) -> Result<Response, Failure> {
-    let job = job_id(s);
-    let now = s.ports.clock.now_ms();
+) -> Result<Queued, Failure> {
+    let job = job_id(ports);
+    let now = ports.clock.now_ms();
     let total = docs.len() as u32;
     let started = index
         .call(&IndexOp::JobStart {
@@ -264,10 +291,10 @@ async fn enqueue<R: Incoming>(
         return Err(unexpected(started));
     };
     let message = |docs: Vec<DocIn>| QueueMessage {
-        tenant: s.ctx.tenant().as_str().to_string(),
-        env: s.ctx.env().as_str().to_string(),
+        tenant: ctx.tenant().as_str().to_string(),
+        env: ctx.env().as_str().to_string(),
         job: job.clone(),
-        request_id: s.request_id.to_string(),
+        request_id: request_id.to_string(),
         docs,
     };
     let mut too_large = Vec::new();
@@ -326,15 +353,10 @@ async fn enqueue<R: Incoming>(
             .await
             .map_err(|e| crate::rag::index::port("ingestion queue", e))?;
     }
-    let mut r = data_response(
-        &Queued {
-            status_url: format!("/documents/jobs/{job}"),
-            job: state,
-        },
-        s.request_id,
-    );
-    r.status = 202;
-    Ok(r)
+    Ok(Queued {
+        status_url: format!("/documents/jobs/{job}"),
+        job: state,
+    })
 }
 
 /// Consume one queue message: ingest its documents into the deployment's

@@ -13,7 +13,9 @@
 //!   caller's own chat sessions;
 //! - [`documents`]: `POST|GET /documents`, `DELETE /documents/{id}`,
 //!   `GET /documents/jobs/{id}`, the tenant's searchable documents;
-//! - [`search`]: `POST /search`, a cited answer from those documents.
+//! - [`search`]: `POST /search`, a cited answer from those documents;
+//! - [`tools`]: `GET /tools`, `POST /tools/{name}`, `GET /audit`: the
+//!   tools the caller may use, calling one, the tenant's audit log.
 
 pub mod chat;
 pub mod dev_stream;
@@ -23,3 +25,4 @@ pub mod keys;
 pub mod me;
 pub mod search;
 pub mod sessions;
+pub mod tools;

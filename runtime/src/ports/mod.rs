@@ -211,6 +211,15 @@ pub trait DocIndex {
     ) -> LocalFuture<'a, Result<crate::objects::doc_index::IndexReply, PortError>>;
 }
 
+/// The `AUDIT` Durable Object (one object per tenant): the tool audit log.
+pub trait Audit {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::audit::AuditOp,
+    ) -> LocalFuture<'a, Result<crate::objects::audit::AuditReply, PortError>>;
+}
+
 /// A vector to store in Vectorize.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VectorRecord {
@@ -300,6 +309,8 @@ pub struct Ports {
     pub budget: Option<Rc<dyn Budget>>,
     pub sessions: Option<Rc<dyn Sessions>>,
     pub doc_index: Option<Rc<dyn DocIndex>>,
+    /// The tool audit log, if the deployment has the `AuditLog` binding.
+    pub audit: Option<Rc<dyn Audit>>,
     /// The ingestion queue, if the environment has one.
     pub ingest_queue: Option<Rc<dyn IngestQueue>>,
     /// Vectorize bindings by name.

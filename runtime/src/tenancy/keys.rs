@@ -23,6 +23,8 @@ pub enum Space {
     ApiKey,
     /// The tenant's document index (Durable Object name).
     Docs,
+    /// The tenant's tool audit log (Durable Object name).
+    Audit,
 }
 
 impl Space {
@@ -33,6 +35,7 @@ impl Space {
             Space::RateLimit => "ratelimit",
             Space::ApiKey => "apikey",
             Space::Docs => "docs",
+            Space::Audit => "audit",
         }
     }
 }

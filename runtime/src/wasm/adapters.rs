@@ -246,3 +246,16 @@ impl crate::ports::DocIndex for DoDocIndex {
         Box::pin(do_call(&self.0, object, "/op", op))
     }
 }
+
+/// The `AUDIT` Durable Object namespace (class `AuditLog`).
+pub struct DoAudit(pub worker::ObjectNamespace);
+
+impl crate::ports::Audit for DoAudit {
+    fn call<'a>(
+        &'a self,
+        object: &'a StorageKey,
+        op: &'a crate::objects::audit::AuditOp,
+    ) -> LocalFuture<'a, Result<crate::objects::audit::AuditReply, PortError>> {
+        Box::pin(do_call(&self.0, object, "/op", op))
+    }
+}

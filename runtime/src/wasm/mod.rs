@@ -113,6 +113,7 @@ fn ports(env: &Env) -> Ports {
             .and_then(|name| ai::binding(env, name))
             .map(|q| Rc::new(ai::JsQueue(q)) as Rc<dyn crate::ports::IngestQueue>),
         doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(ns)) as Rc<dyn crate::ports::DocIndex>),
+        audit: object("AuditLog").map(|ns| Rc::new(adapters::DoAudit(ns)) as Rc<dyn crate::ports::Audit>),
         vectors,
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,

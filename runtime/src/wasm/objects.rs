@@ -897,3 +897,112 @@ impl DurableObject for DocIndex {
         .await
     }
 }
+
+/// `AUDIT`: one object per tenant (named by `TenantCtx::key(Space::Audit)`),
+/// `POST /op` with a [`crate::objects::audit::AuditOp`]. SQLite table
+/// `records`: the sequence number, time and tool (for filtering) and the
+/// whole sealed record as JSON. An append reads the last record and stores
+/// the next without awaiting in between, so the chain has no forks and the
+/// numbering no gaps.
+#[durable_object]
+pub struct AuditLog {
+    state: State,
+    ready: Cell<bool>,
+}
+
+const AUDIT_SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS records (seq INTEGER PRIMARY KEY, time_ms REAL NOT NULL, tool TEXT NOT NULL, hash TEXT NOT NULL, body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS records_by_time ON records (time_ms, seq)",
+];
+
+#[derive(serde::Deserialize)]
+struct Body {
+    body: String,
+}
+
+impl AuditLog {
+    fn sql(&self) -> Result<worker::SqlStorage, Failure> {
+        let sql = self.state.storage().sql();
+        if !self.ready.get() {
+            for q in AUDIT_SCHEMA {
+                sql.exec(q, None).map_err(bad)?;
+            }
+            self.ready.set(true);
+        }
+        Ok(sql)
+    }
+
+    fn bodies(
+        sql: &worker::SqlStorage,
+        q: &str,
+        args: Vec<worker::SqlStorageValue>,
+    ) -> Result<Vec<crate::objects::audit::AuditRecord>, Failure> {
+        let rows: Vec<Body> = sql.exec(q, args).map_err(bad)?.to_array().map_err(bad)?;
+        rows.into_iter().map(|r| serde_json::from_str(&r.body).map_err(bad)).collect()
+    }
+
+    fn apply(&self, op: crate::objects::audit::AuditOp) -> Result<crate::objects::audit::AuditReply, Failure> {
+        use crate::objects::audit::{seal, AuditOp, AuditReply, MAX_PAGE};
+        let sql = self.sql()?;
+        match op {
+            AuditOp::Append { entry } => {
+                let last = Self::bodies(&sql, "SELECT body FROM records ORDER BY seq DESC LIMIT 1", vec![])?;
+                let record = seal(last.first().map(|r| (r.seq, r.hash.as_str())), entry);
+                sql.exec(
+                    "INSERT INTO records (seq, time_ms, tool, hash, body) VALUES (?, ?, ?, ?, ?)",
+                    vec![
+                        (record.seq as f64).into(),
+                        (record.time_ms as f64).into(),
+                        record.tool.as_str().into(),
+                        record.hash.as_str().into(),
+                        serde_json::to_string(&record).map_err(bad)?.into(),
+                    ],
+                )
+                .map_err(bad)?;
+                Ok(AuditReply::Appended { record: Box::new(record) })
+            }
+            AuditOp::List {
+                after,
+                since_ms,
+                tool,
+                limit,
+            } => {
+                let limit = limit.clamp(1, MAX_PAGE);
+                let mut args: Vec<worker::SqlStorageValue> = vec![(after as f64).into(), (since_ms as f64).into()];
+                let mut q = "SELECT body FROM records WHERE seq > ? AND time_ms >= ?".to_string();
+                if let Some(t) = &tool {
+                    q.push_str(" AND tool = ?");
+                    args.push(t.as_str().into());
+                }
+                q.push_str(" ORDER BY seq LIMIT ?");
+                args.push(f64::from(limit + 1).into());
+                let mut records = Self::bodies(&sql, &q, args)?;
+                let more = records.len() > limit as usize;
+                records.truncate(limit as usize);
+                let next = if more { records.last().map(|r| r.seq) } else { None };
+                Ok(AuditReply::Page { records, next })
+            }
+        }
+    }
+}
+
+impl DurableObject for AuditLog {
+    fn new(state: State, _env: Env) -> Self {
+        AuditLog {
+            state,
+            ready: Cell::new(false),
+        }
+    }
+
+    async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
+        object_reply(async {
+            if req.method() != worker::Method::Post || req.path() != "/op" {
+                return Err(Failure::new(ErrorCode::NotFound, "AuditLog serves POST /op"));
+            }
+            let op: crate::objects::audit::AuditOp = req.json().await.map_err(bad)?;
+            let reply = self.apply(op)?;
+            worker::Response::from_json(&reply).map_err(bad)
+        })
+        .await
+    }
+}

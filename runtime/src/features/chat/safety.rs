@@ -93,6 +93,27 @@ pub fn redact(text: &str) -> String {
     out
 }
 
+/// The e-mail addresses and phone numbers of a text, as `(kind, start,
+/// end)` in characters (`kind`: `email` or `phone`), in order; the same
+/// rules as [`redact`].
+pub fn pii_spans(text: &str) -> Vec<(&'static str, usize, usize)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if let Some(end) = email_at(&chars, i) {
+            out.push(("email", i, end));
+            i = end;
+        } else if let Some(end) = phone_at(&chars, i) {
+            out.push(("phone", i, end));
+            i = end;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 /// An e-mail address starting at `i` (at a word start): its end.
 fn email_at(c: &[char], i: usize) -> Option<usize> {
     if !is_local(c[i]) || (i > 0 && is_local(c[i - 1])) {
