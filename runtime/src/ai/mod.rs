@@ -62,8 +62,40 @@ pub enum ChatEvent {
     Delta(String),
     /// The provider's usage report (the last one wins).
     Usage(Usage),
-    /// Why the model stopped (`stop`, `length`, …).
+    /// Why the model stopped (`stop`, `length`, `tool_calls`, …).
     Finish(String),
+    /// A piece of a tool call the model makes: OpenAI streams the name
+    /// first and the arguments in pieces, joined per `index`; Workers AI's
+    /// own format gives each call whole (its arguments object as JSON).
+    ToolCall(ToolCallDelta),
+    /// The tools the Worker ran for the model in one step (the chat's tool
+    /// loop; never from a provider).
+    ToolsRan(Vec<ToolRun>),
+}
+
+/// A piece of a model's tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ToolCallDelta {
+    pub index: u32,
+    pub id: Option<String>,
+    pub name: Option<String>,
+    /// More of the arguments' JSON text.
+    pub arguments: String,
+    /// A whole call (Workers AI's format): a new call, whatever its index.
+    pub whole: bool,
+}
+
+/// One tool call the Worker ran (or refused) for the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolRun {
+    /// Our id of the call (9 alphanumerics, which Workers AI requires).
+    pub id: String,
+    /// The tool as the model named it.
+    pub name: String,
+    /// The arguments as the model wrote them.
+    pub arguments: String,
+    /// `None`: it ran and returned a result; else the error code.
+    pub error: Option<String>,
 }
 
 /// Why a model call failed.
@@ -129,9 +161,31 @@ pub struct ChatCall<'a> {
     /// The catalog id (`@cf/meta/llama-3.1-8b-instruct`).
     pub model: &'a str,
     pub messages: &'a [Message],
+    /// Functions offered to the model (OpenAI's `tools` shape); empty: none.
+    pub tools: &'a [serde_json::Value],
+    /// Tool turns after `messages` (assistant messages with `tool_calls`,
+    /// then `tool` results), already in the wire shape.
+    pub turns: &'a [serde_json::Value],
     pub max_tokens: u32,
     pub temperature: f64,
     pub meta: &'a CallMeta,
+}
+
+/// `messages` then `turns`, serialised as one JSON array.
+pub struct Conversation<'a>(pub &'a [Message], pub &'a [serde_json::Value]);
+
+impl Serialize for Conversation<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(self.0.len() + self.1.len()))?;
+        for m in self.0 {
+            seq.serialize_element(m)?;
+        }
+        for t in self.1 {
+            seq.serialize_element(t)?;
+        }
+        seq.end()
+    }
 }
 
 /// An upstream that accepted the call.

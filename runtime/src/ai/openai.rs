@@ -14,7 +14,7 @@ use std::rc::Rc;
 use futures_util::StreamExt;
 use serde::Serialize;
 
-use super::{AiError, ChatCall, ChatModel, EventStream, Message, Opened};
+use super::{AiError, ChatCall, ChatModel, Conversation, EventStream, Opened};
 use crate::ai::wire::ChunkParser;
 use crate::ports::{ByteStream, FetchError, LocalFuture, Upstream};
 
@@ -35,7 +35,9 @@ pub struct OpenAiCompatible {
 #[derive(Serialize)]
 struct Request<'a> {
     model: &'a str,
-    messages: &'a [Message],
+    messages: Conversation<'a>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [serde_json::Value],
     stream: bool,
     stream_options: StreamOptions,
     max_tokens: u32,
@@ -167,7 +169,8 @@ impl ChatModel for OpenAiCompatible {
             let model = self.upstream_model(call.model);
             let body = serde_json::to_vec(&Request {
                 model: &model,
-                messages: call.messages,
+                messages: Conversation(call.messages, call.turns),
+                tools: call.tools,
                 stream: true,
                 stream_options: StreamOptions { include_usage: true },
                 max_tokens: call.max_tokens,
@@ -213,6 +216,7 @@ impl ChatModel for OpenAiCompatible {
 mod tests {
     use super::*;
     use crate::ai::workers_ai::WorkersAi;
+    use crate::ai::Message;
     use crate::ai::{CallMeta, ChatEvent};
     use crate::ports::memory::{Scripted, ScriptedUpstream};
 
@@ -264,6 +268,8 @@ mod tests {
         let o = run(p.open(ChatCall {
             model: "@cf/meta/llama-3.1-8b-instruct",
             messages: &msgs,
+            tools: &[],
+            turns: &[],
             max_tokens: 10,
             temperature: 0.2,
             meta: &m,
@@ -302,6 +308,8 @@ mod tests {
         let e = run(p.open(ChatCall {
             model: "@cf/x",
             messages: &msgs,
+            tools: &[],
+            turns: &[],
             max_tokens: 1,
             temperature: 0.0,
             meta: &m,
@@ -338,6 +346,8 @@ mod tests {
         let o = run(p.open(ChatCall {
             model: "@cf/m",
             messages: &msgs,
+            tools: &[],
+            turns: &[],
             max_tokens: 5,
             temperature: 0.1,
             meta: &m,

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{AiError, ChatEvent, Usage};
+use super::{AiError, ChatEvent, ToolCallDelta, Usage};
 use crate::http::sse::{self, Decoder};
 
 #[derive(Deserialize)]
@@ -18,6 +18,8 @@ struct RawChunk {
     choices: Option<Vec<RawChoice>>,
     usage: Option<RawUsage>,
     error: Option<serde_json::Value>,
+    /// Workers AI's own function calling: `[{name, arguments: {…}}]`.
+    tool_calls: Option<Vec<serde_json::Value>>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +32,31 @@ struct RawChoice {
 #[derive(Deserialize)]
 struct RawDelta {
     content: Option<String>,
+    tool_calls: Option<Vec<RawToolCall>>,
+}
+
+/// OpenAI's `delta.tool_calls[]` (or `message.tool_calls[]`).
+#[derive(Deserialize)]
+struct RawToolCall {
+    index: Option<u32>,
+    id: Option<String>,
+    function: Option<RawFunction>,
+}
+
+#[derive(Deserialize)]
+struct RawFunction {
+    name: Option<String>,
+    /// A piece of JSON text (OpenAI), or an object (some providers).
+    arguments: Option<serde_json::Value>,
+}
+
+/// A tool call's arguments as JSON text.
+fn arguments_text(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,17 +85,38 @@ pub fn parse_data(data: &str) -> Result<Vec<ChatEvent>, AiError> {
         },
         (None, Some(choices)) => {
             for ch in choices {
-                let text = ch.delta.as_ref().or(ch.message.as_ref()).and_then(|d| d.content.as_deref());
+                let d = ch.delta.as_ref().or(ch.message.as_ref());
+                let text = d.and_then(|d| d.content.as_deref());
                 if let Some(t) = text.filter(|t| !t.is_empty()) {
                     out.push(ChatEvent::Delta(t.to_string()));
+                }
+                for (i, tc) in d.and_then(|d| d.tool_calls.as_ref()).into_iter().flatten().enumerate() {
+                    out.push(ChatEvent::ToolCall(ToolCallDelta {
+                        index: tc.index.unwrap_or(i as u32),
+                        id: tc.id.clone(),
+                        name: tc.function.as_ref().and_then(|f| f.name.clone()),
+                        arguments: arguments_text(tc.function.as_ref().and_then(|f| f.arguments.as_ref())),
+                        whole: false,
+                    }));
                 }
                 if let Some(f) = &ch.finish_reason {
                     out.push(ChatEvent::Finish(f.clone()));
                 }
             }
         }
-        (None, None) if c.usage.is_some() => {}
+        (None, None) if c.usage.is_some() || c.tool_calls.is_some() => {}
         (None, None) => return Err(AiError::Malformed(format!("a chunk of neither known shape: {}", clip(data)))),
+    }
+    for (i, tc) in c.tool_calls.iter().flatten().enumerate() {
+        // Workers AI: `{name, arguments}` whole, or OpenAI's `{function: …}`.
+        let f = tc.get("function").unwrap_or(tc);
+        out.push(ChatEvent::ToolCall(ToolCallDelta {
+            index: i as u32,
+            id: tc.get("id").and_then(|v| v.as_str()).map(str::to_string),
+            name: f.get("name").and_then(|v| v.as_str()).map(str::to_string),
+            arguments: arguments_text(f.get("arguments")),
+            whole: true,
+        }));
     }
     if let Some(u) = c.usage {
         out.push(ChatEvent::Usage(Usage {
@@ -165,6 +213,8 @@ struct OutDelta<'a> {
     role: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<Vec<serde_json::Value>>,
 }
 
 /// Usage as OpenAI reports it.
@@ -211,6 +261,7 @@ impl ChunkWriter {
                 delta: OutDelta {
                     role: Some("assistant"),
                     content: Some(""),
+                    tool_calls: None,
                 },
                 finish_reason: None,
             }],
@@ -225,6 +276,7 @@ impl ChunkWriter {
                 delta: OutDelta {
                     role: None,
                     content: Some(text),
+                    tool_calls: None,
                 },
                 finish_reason: None,
             }],
@@ -238,6 +290,31 @@ impl ChunkWriter {
                 index: 0,
                 delta: OutDelta::default(),
                 finish_reason: Some(reason),
+            }],
+            None,
+        )
+    }
+
+    /// The tool calls the Worker ran for the model, each whole, numbered
+    /// from `first_index` (indexes run on across the answer's steps). The
+    /// Worker has already run them: the stream goes on with the answer.
+    pub fn tool_calls(&self, runs: &[super::ToolRun], first_index: u32) -> Vec<u8> {
+        let calls = runs
+            .iter()
+            .zip(first_index..)
+            .map(|(r, i)| {
+                serde_json::json!({"index": i, "id": r.id, "type": "function", "function": {"name": r.name, "arguments": r.arguments}})
+            })
+            .collect();
+        self.event(
+            vec![OutChoice {
+                index: 0,
+                delta: OutDelta {
+                    role: None,
+                    content: None,
+                    tool_calls: Some(calls),
+                },
+                finish_reason: None,
             }],
             None,
         )
@@ -311,6 +388,46 @@ mod tests {
         for i in 0..bytes.len() {
             assert_eq!(run(&[&bytes[..i], &bytes[i..]]).0, whole, "split at {i}");
         }
+    }
+
+    #[test]
+    fn tool_calls_in_both_shapes() {
+        // OpenAI: pieces per index.
+        let evs = parse_data(r#"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":1,"id":"call_a","type":"function","function":{"name":"summarize","arguments":"{\"te"}}]},"finish_reason":null}]}"#).unwrap();
+        assert_eq!(
+            evs,
+            vec![ChatEvent::ToolCall(ToolCallDelta {
+                index: 1,
+                id: Some("call_a".into()),
+                name: Some("summarize".into()),
+                arguments: "{\"te".into(),
+                whole: false,
+            })]
+        );
+        // Workers AI: whole calls, arguments as an object, beside `response`.
+        let evs = parse_data(
+            r#"{"response":"","tool_calls":[{"name":"tag-and-chunk","arguments":{"text":"x"}},{"name":"summarize","arguments":{}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(evs.len(), 2);
+        assert_eq!(
+            evs[0],
+            ChatEvent::ToolCall(ToolCallDelta {
+                index: 0,
+                id: None,
+                name: Some("tag-and-chunk".into()),
+                arguments: r#"{"text":"x"}"#.into(),
+                whole: true,
+            })
+        );
+        // Non-streamed Workers AI: `response: null` and the calls.
+        assert_eq!(
+            parse_data(r#"{"response":null,"tool_calls":[{"name":"a","arguments":{}}]}"#)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(parse_data(r#"{"tool_calls":[{"name":"a","arguments":"{}"}]}"#).unwrap().len(), 1);
     }
 
     #[test]

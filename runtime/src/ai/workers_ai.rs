@@ -8,7 +8,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use super::{AiError, ChatCall, ChatModel, Message, Opened};
+use super::{AiError, ChatCall, ChatModel, Conversation, Opened};
 use crate::ports::{AiBinding, LocalFuture};
 
 pub struct WorkersAi {
@@ -19,7 +19,9 @@ pub struct WorkersAi {
 
 #[derive(Serialize)]
 struct Inputs<'a> {
-    messages: &'a [Message],
+    messages: Conversation<'a>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    tools: &'a [serde_json::Value],
     stream: bool,
     max_tokens: u32,
     temperature: f64,
@@ -46,7 +48,8 @@ impl WorkersAi {
     /// The `inputs` and `options` arguments, as JSON.
     pub fn arguments(&self, call: &ChatCall<'_>) -> (String, String) {
         let inputs = serde_json::to_string(&Inputs {
-            messages: call.messages,
+            messages: Conversation(call.messages, call.turns),
+            tools: call.tools,
             stream: true,
             max_tokens: call.max_tokens,
             temperature: call.temperature,

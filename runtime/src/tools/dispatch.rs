@@ -77,6 +77,28 @@ impl Dispatcher<'_> {
     /// Run one call: checks, the tool, the audit record.
     pub async fn call(&self, name: &str, args: Value, via: Via<'_>) -> Done {
         let t0 = self.ports.clock.now_ms();
+        if self.ports.audit.is_none() {
+            return Done {
+                result: Err(Failure::new(
+                    ErrorCode::AuditUnavailable,
+                    "tools are unavailable: this deployment has no audit log (`AuditLog` binding)",
+                )),
+                record: None,
+            };
+        }
+        let (outcome, result) = self.run(name, &args, via).await;
+        self.record(name, &args, via, t0, outcome, result).await
+    }
+
+    /// Refuse a call without looking at it (a caller's own limit), audited
+    /// like any other refusal.
+    pub async fn refuse(&self, name: &str, args: Value, via: Via<'_>, failure: Failure) -> Done {
+        let t0 = self.ports.clock.now_ms();
+        self.record(name, &args, via, t0, "refused", Err(failure)).await
+    }
+
+    /// Write the audit record; the answer leaves only once it is stored.
+    async fn record(&self, name: &str, args: &Value, via: Via<'_>, t0: f64, outcome: &'static str, result: Result<Value, Failure>) -> Done {
         let Some(audit) = self.ports.audit.clone() else {
             return Done {
                 result: Err(Failure::new(
@@ -86,7 +108,6 @@ impl Dispatcher<'_> {
                 record: None,
             };
         };
-        let (outcome, result) = self.run(name, &args, via).await;
         let latency = (self.ports.clock.now_ms() - t0).max(0.0) as u64;
         let entry = AuditEntry {
             time_ms: self.ports.clock.now_ms().max(0.0) as u64,
@@ -95,7 +116,7 @@ impl Dispatcher<'_> {
             principal: self.principal.user().to_string(),
             via: via.as_str().to_string(),
             tool: shown(name),
-            args_sha256: sha256_hex(canonical_json(&args).as_bytes()),
+            args_sha256: sha256_hex(canonical_json(args).as_bytes()),
             outcome: outcome.to_string(),
             code: result.as_ref().err().map(|f| f.code.code().to_string()),
             latency_ms: latency,

@@ -52,6 +52,8 @@ pub async fn complete(cx: &ToolCx<'_>, system: &str, user: &str, max_tokens: u32
         provider.as_ref(),
         &plan,
         &messages,
+        &[],
+        &[],
         &meta,
         cx.ports.timer.as_ref(),
         cx.ports.clock.as_ref(),
@@ -77,7 +79,7 @@ pub async fn complete(cx: &ToolCx<'_>, system: &str, user: &str, max_tokens: u32
         match e {
             Ok(ChatEvent::Delta(t)) => text.push_str(&t),
             Ok(ChatEvent::Usage(u)) => usage = Some(u),
-            Ok(ChatEvent::Finish(_)) => {}
+            Ok(ChatEvent::Finish(_) | ChatEvent::ToolCall(_) | ChatEvent::ToolsRan(_)) => {}
             Err(e) => error = Some(e),
         }
     }

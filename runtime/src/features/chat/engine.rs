@@ -74,7 +74,7 @@ async fn first_token(provider: &dyn ChatModel, call: ChatCall<'_>) -> Result<(Op
             None => return Ok((o, first, true)),
             Some(Err(e)) => return Err(e),
             Some(Ok(ev)) => {
-                let text = matches!(&ev, ChatEvent::Delta(_) | ChatEvent::Finish(_));
+                let text = matches!(&ev, ChatEvent::Delta(_) | ChatEvent::Finish(_) | ChatEvent::ToolCall(_));
                 first.push(ev);
                 if text {
                     return Ok((o, first, false));
@@ -84,11 +84,15 @@ async fn first_token(provider: &dyn ChatModel, call: ChatCall<'_>) -> Result<(Op
     }
 }
 
-/// Try the plan's models until one starts answering.
+/// Try the plan's models until one starts answering. `tools` are offered
+/// to the model; `turns` (tool calls and results) follow `messages`.
+#[allow(clippy::too_many_arguments)]
 pub async fn start(
     provider: &dyn ChatModel,
     plan: &Plan,
     messages: &[Message],
+    tools: &[serde_json::Value],
+    turns: &[serde_json::Value],
     meta: &CallMeta,
     timer: &dyn Timer,
     clock: &dyn Clock,
@@ -109,6 +113,8 @@ pub async fn start(
             let call = ChatCall {
                 model,
                 messages,
+                tools,
+                turns,
                 max_tokens: plan.max_tokens,
                 temperature: plan.temperature,
                 meta,

@@ -19,6 +19,7 @@ pub mod cache;
 pub mod engine;
 pub mod reply;
 pub mod safety;
+pub mod tools;
 
 use std::rc::Rc;
 
@@ -100,6 +101,16 @@ pub struct ChatRequest {
     pub model: Option<String>,
     #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    /// `auto` (default): the model may call the tools your roles allow
+    /// (`GET /tools`), which the Worker runs; `none`: no tools.
+    #[serde(default)]
+    #[schemars(regex(pattern = "^(auto|none)$"))]
+    pub tool_choice: Option<String>,
+    /// Not supported: the Worker offers the tenant's own tools and runs
+    /// them itself. A non-empty list is refused.
+    #[serde(default)]
+    #[schemars(length(max = 0))]
+    pub tools: Option<Vec<serde_json::Value>>,
 }
 
 /// Which path the request came in on.
@@ -155,6 +166,8 @@ struct Asked {
     stream: bool,
     include_usage: bool,
     plan: Plan,
+    /// `tool_choice: "none"`.
+    no_tools: bool,
 }
 
 /// Body, safety and plan: everything that refuses without side effects.
@@ -182,6 +195,7 @@ async fn asked<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Asked, F
         stream: body.stream.unwrap_or(flavor == Flavor::Chat),
         include_usage: flavor == Flavor::Chat || body.stream_options.as_ref().is_some_and(|o| o.include_usage),
         plan,
+        no_tools: body.tool_choice.as_deref() == Some("none"),
     })
 }
 
@@ -222,8 +236,19 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
     )
     .await?;
     let history_len: usize = history.iter().map(|m| m.content.chars().count()).sum();
-    // Budget: reserve the most this request can use.
-    let reserved = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
+    // Tools offered to the model: the ones the caller's roles allow.
+    let permitted = if a.no_tools {
+        Vec::new()
+    } else {
+        crate::tools::permitted(cfg, principal)
+    };
+    let functions: Vec<serde_json::Value> = permitted.iter().map(|(_, spec)| crate::tools::function(spec)).collect();
+    let offered: Vec<&'static str> = permitted.iter().map(|(_, spec)| spec.name).collect();
+    // Budget: reserve the most this request can use (every turn of a tool
+    // loop, each with at most the tool results' share of the context).
+    let one = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
+    let tool_turns = if offered.is_empty() { 0 } else { u64::from(cfg.ai.tool_steps) };
+    let reserved = one + tool_turns * (one + estimate_tokens(tools::MAX_RESULT_CHARS * 2));
     let budget = limit_and_reserve(s, principal, reserved).await?;
 
     // The user's message is stored (Begin) while the model is called.
@@ -287,7 +312,9 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
             || s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(),
             |c| c.1.as_str().to_string(),
         ),
-        skip_cache: settle.cache.is_none(),
+        // A tool loop's turns share the request's key: never from the
+        // gateway's cache.
+        skip_cache: settle.cache.is_none() || !offered.is_empty(),
         timeout_ms: a.plan.timeout_ms,
     };
     // The user's message is stored (Begin) while the model is called. A
@@ -301,6 +328,8 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         provider.as_ref(),
         &a.plan,
         &prompt,
+        &functions,
+        &[],
         &meta,
         s.ports.timer.as_ref(),
         s.ports.clock.as_ref(),
@@ -320,6 +349,25 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
             }
             started
         }
+    };
+    let started = match started {
+        Ok(st) if !offered.is_empty() => Ok(tools::wrap(
+            st,
+            tools::Loop {
+                provider: provider.clone(),
+                plan: a.plan.clone(),
+                meta: meta.clone(),
+                prompt: prompt.clone(),
+                functions,
+                offered,
+                steps: cfg.ai.tool_steps,
+                ports: s.ports.clone(),
+                ctx: *s.ctx,
+                principal: principal.clone(),
+                request_id: s.request_id.to_string(),
+            },
+        )),
+        other => other,
     };
     answer(s, flavor, (a.stream, a.include_usage), started, settle).await
 }

@@ -255,6 +255,8 @@ struct Out {
     /// After the pending chunks: end (`None`) or fail (`Some(detail)`).
     end: Option<Option<String>>,
     request_id: String,
+    /// The next tool call's index in the stream.
+    tool_index: u32,
 }
 
 impl Out {
@@ -266,6 +268,16 @@ impl Out {
             }
             ChatEvent::Usage(u) => self.usage = Some(u),
             ChatEvent::Finish(r) => self.finish = Some(r),
+            // Pieces of calls are the tool loop's (`super::tools`).
+            ChatEvent::ToolCall(_) => {}
+            ChatEvent::ToolsRan(runs) => {
+                self.pending.push_back(self.writer.tool_calls(&runs, self.tool_index));
+                self.tool_index += runs.len() as u32;
+                // An answer that used tools is not cached.
+                if let Some(s) = self.settle.as_mut() {
+                    s.cache = None;
+                }
+            }
         }
     }
 
@@ -354,6 +366,7 @@ pub fn stream<R: Incoming>(s: &Scope<'_, R>, _flavor: Flavor, include_usage: boo
         settle: Some(settle),
         end: None,
         request_id: s.request_id.to_string(),
+        tool_index: 0,
     };
     out.pending.push_back(out.writer.role());
     for ev in st.first {
@@ -482,7 +495,7 @@ fn completion<R: Incoming>(s: &Scope<'_, R>, model: &str, session_id: &str, a: &
 }
 
 /// Read the whole answer, then answer once.
-pub async fn whole<R: Incoming>(s: &Scope<'_, R>, st: Started, settle: Settle) -> Result<Response, Failure> {
+pub async fn whole<R: Incoming>(s: &Scope<'_, R>, st: Started, mut settle: Settle) -> Result<Response, Failure> {
     let mut text = String::new();
     let mut usage = None;
     let mut finish = None;
@@ -496,6 +509,9 @@ pub async fn whole<R: Incoming>(s: &Scope<'_, R>, st: Started, settle: Settle) -
                 Ok(ChatEvent::Delta(t)) => text.push_str(&t),
                 Ok(ChatEvent::Usage(u)) => usage = Some(u),
                 Ok(ChatEvent::Finish(r)) => finish = Some(r),
+                Ok(ChatEvent::ToolCall(_)) => {}
+                // An answer that used tools is not cached.
+                Ok(ChatEvent::ToolsRan(_)) => settle.cache = None,
                 Err(e) => failure = Some(e),
             }
         }

@@ -263,6 +263,8 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         provider.as_ref(),
         &plan,
         &prompt,
+        &[],
+        &[],
         &meta,
         s.ports.timer.as_ref(),
         s.ports.clock.as_ref(),
@@ -414,7 +416,7 @@ async fn read_answer(st: engine::Started) -> (String, Option<Usage>, Option<AiEr
         match ev {
             Ok(ChatEvent::Delta(t)) => text.push_str(&t),
             Ok(ChatEvent::Usage(u)) => usage = Some(u),
-            Ok(ChatEvent::Finish(_)) => {}
+            Ok(ChatEvent::Finish(_) | ChatEvent::ToolCall(_) | ChatEvent::ToolsRan(_)) => {}
             Err(e) => err = Some(e),
         }
     }
@@ -521,7 +523,7 @@ async fn rewrite<R: Incoming>(
             content: query.to_string(),
         },
     ];
-    let st = engine::start(provider, &p, &msgs, meta, s.ports.timer.as_ref(), s.ports.clock.as_ref())
+    let st = engine::start(provider, &p, &msgs, &[], &[], meta, s.ports.timer.as_ref(), s.ports.clock.as_ref())
         .await
         .ok()?;
     let (text, usage, err) = read_answer(st).await;
@@ -757,7 +759,7 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
             match e {
                 Ok(ChatEvent::Delta(t)) => st.text.push_str(&t),
                 Ok(ChatEvent::Usage(u)) => st.usage = Some(u),
-                Ok(ChatEvent::Finish(_)) => {}
+                Ok(ChatEvent::Finish(_) | ChatEvent::ToolCall(_) | ChatEvent::ToolsRan(_)) => {}
                 Err(e) => failed = Some(e),
             }
         }
