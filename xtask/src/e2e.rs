@@ -587,6 +587,13 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     // `E2E_ONLY=chat` runs only the chat cases (a local shortcut; CI runs all).
     let only_chat = std::env::var("E2E_ONLY").is_ok_and(|v| v == "chat");
     let only_rag = std::env::var("E2E_ONLY").is_ok_and(|v| v == "rag");
+    let only_tools = std::env::var("E2E_ONLY").is_ok_and(|v| v == "tools");
+    let tools = |devs: &[Dev], tally: &mut Tally| {
+        let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
+        if let (Some(a), Some(i), Some(g)) = (find("acme"), find("initech"), find("globex")) {
+            crate::e2e_tools::cases(a, i, g, tc, tally);
+        }
+    };
     let rag = |devs: &[Dev], tally: &mut Tally| {
         let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
         if let (Some(a), Some(g)) = (find("acme"), find("globex")) {
@@ -600,6 +607,8 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     };
     if ready && only_rag {
         rag(&devs, &mut tally);
+    } else if ready && only_tools {
+        tools(&devs, &mut tally);
     } else if ready && only_chat {
         if let Some(s) = &stage_dev {
             crate::e2e_chat::binding_case(s, &idp, &mut tally);
@@ -635,9 +644,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         crate::e2e_api::extra_cases(&other_stages, &idp, &mut tally);
         let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
         rag(&devs, &mut tally);
+        tools(&devs, &mut tally);
         restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
     }
-    if ready && !only_rag {
+    if ready && !only_rag && !only_tools {
         crate::e2e_chat::retention_check(&devs, short_lived, &mut tally);
     }
     drop(stage_dev);
@@ -645,7 +655,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     drop(devs); // stops every wrangler/workerd process group
     drop(model);
 
-    if !only_chat && !only_rag {
+    if !only_chat && !only_rag && !only_tools {
         eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
         dry_run(tc, &all, &work, &mut tally)?;
     }

@@ -26,6 +26,8 @@ use crate::model_server::ModelServer;
 pub const GLOBEX_TIMEOUT_MS: u64 = 2000;
 /// initech's daily budget in the e2e copy (tokens).
 pub const INITECH_BUDGET: u64 = 3000;
+/// globex's `summarize` timeout in the e2e copy (the tool timeout case).
+pub const GLOBEX_TOOL_TIMEOUT_MS: u64 = 1500;
 /// initech's session retention in the e2e copy (the shortest allowed).
 pub const INITECH_RETENTION_SECS: u64 = 60;
 /// initech's chat max_tokens in the e2e copy.
@@ -33,6 +35,13 @@ pub const INITECH_MAX_TOKENS: u64 = 500;
 
 /// Adjust the e2e copy of the tenants (see the module doc).
 pub fn patch_tenants(dir: &std::path::Path) -> Result<(), String> {
+    // Every e2e request to acme comes from one address: its per-IP limit
+    // would count the whole suite (the limiter's own cases use initech).
+    let a = dir.join("acme.kdl");
+    let text = std::fs::read_to_string(&a).map_err(|e| e.to_string())?;
+    let anchor = "ip 120 per=\"minute\"";
+    check(text.contains(anchor), || format!("acme.kdl has no `{anchor}` to raise"))?;
+    std::fs::write(&a, text.replacen(anchor, "ip 100000 per=\"minute\"", 1)).map_err(|e| e.to_string())?;
     let g = dir.join("globex.jsonc");
     let text = std::fs::read_to_string(&g).map_err(|e| e.to_string())?;
     let anchor = "\"gateway\": \"globex-gw\",";
@@ -40,6 +49,13 @@ pub fn patch_tenants(dir: &std::path::Path) -> Result<(), String> {
         "globex.jsonc has no `\"gateway\": \"globex-gw\",` to extend".into()
     })?;
     let text = text.replacen(anchor, &format!("{anchor} \"timeout_ms\": {GLOBEX_TIMEOUT_MS}, \"retries\": 0,"), 1);
+    // A short tool timeout for the tool cases (initech's chat budget is
+    // spent by the chat cases before they run).
+    let tool = "\"summarize\": {},";
+    check(text.contains(tool), || {
+        "globex.jsonc has no `\"summarize\": {},` to give a timeout".into()
+    })?;
+    let text = text.replacen(tool, &format!("\"summarize\": {{ \"timeout_ms\": {GLOBEX_TOOL_TIMEOUT_MS} }},"), 1);
     std::fs::write(&g, text).map_err(|e| e.to_string())?;
     let i = dir.join("initech.json");
     let mut v: Value = serde_json::from_str(&std::fs::read_to_string(&i).map_err(|e| e.to_string())?).map_err(|e| e.to_string())?;

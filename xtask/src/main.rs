@@ -43,6 +43,7 @@ mod e2e;
 mod e2e_api;
 mod e2e_chat;
 mod e2e_rag;
+mod e2e_tools;
 mod eval;
 mod model_server;
 mod net;

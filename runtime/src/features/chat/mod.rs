@@ -244,12 +244,11 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
     };
     let functions: Vec<serde_json::Value> = permitted.iter().map(|(_, spec)| crate::tools::function(spec)).collect();
     let offered: Vec<&'static str> = permitted.iter().map(|(_, spec)| spec.name).collect();
-    // Budget: reserve the most this request can use (every turn of a tool
-    // loop, each with at most the tool results' share of the context).
-    let one = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
-    let tool_turns = if offered.is_empty() { 0 } else { u64::from(cfg.ai.tool_steps) };
-    let reserved = one + tool_turns * (one + estimate_tokens(tools::MAX_RESULT_CHARS * 2));
+    // Budget: reserve the most the first turn can use; a tool loop
+    // reserves each further turn before it starts.
+    let reserved = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
     let budget = limit_and_reserve(s, principal, reserved).await?;
+    let loop_budget = budget.clone();
 
     // The user's message is stored (Begin) while the model is called.
     let session_id = a.session_id.clone().unwrap_or_else(|| new_session_id(s.ports));
@@ -365,6 +364,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
                 ctx: *s.ctx,
                 principal: principal.clone(),
                 request_id: s.request_id.to_string(),
+                budget: loop_budget,
             },
         )),
         other => other,
@@ -417,12 +417,16 @@ async fn answer<R: Incoming>(
 }
 
 /// A granted reservation, to settle later.
+#[derive(Clone)]
 pub struct Reservation {
     pub budget: Rc<dyn Budget>,
     pub object: StorageKey,
     pub day: u32,
     pub user: String,
-    pub reserved: u64,
+    /// Tokens reserved so far (a tool loop reserves more per turn).
+    pub reserved: Rc<std::cell::Cell<u64>>,
+    pub tenant_limit: Option<u64>,
+    pub user_limit: Option<u64>,
 }
 
 impl Reservation {
@@ -431,12 +435,31 @@ impl Reservation {
         let op = BudgetOp::Settle {
             day: self.day,
             user: self.user.clone(),
-            reserved: self.reserved,
+            reserved: self.reserved.get(),
             actual,
         };
         // A failed settlement leaves the reservation charged: the budget
         // errs on the side of refusing, never of overspending.
         let _ = self.budget.call(&self.object, &op).await;
+    }
+
+    /// Reserve `amount` more (another model turn); false when the budget
+    /// (or the object) refuses.
+    pub async fn extend(&self, amount: u64) -> bool {
+        let op = BudgetOp::Reserve {
+            day: self.day,
+            amount,
+            tenant_limit: self.tenant_limit,
+            user: self.user.clone(),
+            user_limit: self.user_limit,
+        };
+        match self.budget.call(&self.object, &op).await {
+            Ok(crate::objects::budget::BudgetReply { allowed: true, .. }) => {
+                self.reserved.set(self.reserved.get() + amount);
+                true
+            }
+            _ => false,
+        }
     }
 }
 
@@ -492,7 +515,9 @@ pub(crate) async fn limit_and_reserve<R: Incoming>(
         object,
         day,
         user: user.to_string(),
-        reserved: amount,
+        reserved: Rc::new(std::cell::Cell::new(amount)),
+        tenant_limit: ai.tokens_per_day,
+        user_limit: ai.user_tokens_per_day,
     }))
 }
 

@@ -57,6 +57,9 @@ pub struct Loop {
     pub ctx: TenantCtx,
     pub principal: Principal,
     pub request_id: String,
+    /// The request's budget reservation: each further turn reserves its
+    /// share before it starts.
+    pub budget: Option<super::Reservation>,
 }
 
 /// A call being assembled from its pieces.
@@ -182,6 +185,18 @@ impl State {
             self.pending.push_back(Ok(ChatEvent::Usage(*self.total.borrow())));
             self.done = true;
             return;
+        }
+        // The next turn's tokens, reserved before it starts; a budget that
+        // cannot cover it ends the answer here (finish_reason `length`).
+        if let Some(b) = &self.lp.budget {
+            let chars: usize = self.lp.prompt.iter().map(|m| m.content.chars().count()).sum::<usize>()
+                + self.turns.iter().map(|t| t.to_string().chars().count()).sum::<usize>();
+            if !b.extend(estimate_tokens(chars) + u64::from(self.lp.plan.max_tokens)).await {
+                self.pending.push_back(Ok(ChatEvent::Finish("length".into())));
+                self.pending.push_back(Ok(ChatEvent::Usage(*self.total.borrow())));
+                self.done = true;
+                return;
+            }
         }
         self.step += 1;
         self.offering = self.step < self.lp.steps;
