@@ -103,6 +103,7 @@ fn errors(spec: &RouteSpec) -> Vec<ErrorCode> {
             PayloadTooLarge,
         ]),
         Route::AuditList => v.extend([InvalidRequest, AuditUnavailable]),
+        Route::Tts => v.extend([FeatureDisabled, TextTooLong, BlockedContent, UpstreamError, UpstreamTimeout]),
         _ => {}
     }
     v.sort_by_key(|c| (c.status(), c.code()));
@@ -213,6 +214,14 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             "The tenant's tool audit records, oldest first: one per call (direct or from a model), hash-chained (`prev_hash`, `hash`; `tenants audit verify` recomputes the chain).",
             json_body(g.response::<crate::features::tools::AuditPage>()),
         ),
+        Route::Tts => (
+            "200",
+            "The audio, streamed: `audio/mpeg` (MP3) or `audio/wav`. `x-tts-model` names the model, `x-tts-parts` how many parts the text was spoken in (cut at sentences for models with shorter limits). Only tenants with `tts enabled=#true` serve it (`x-tenants`); the others answer 404 `feature_disabled`.",
+            json!({
+                "audio/mpeg": {"schema": {"type": "string", "format": "binary"}},
+                "audio/wav": {"schema": {"type": "string", "format": "binary"}},
+            }),
+        ),
         Route::DevRetrieve => (
             "200",
             "The ranked documents (best chunk each) for the query in the given mode.",
@@ -322,6 +331,19 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
             "x-max-bytes": spec.max_body,
         });
     }
+    if spec.route == Route::Tts {
+        op["requestBody"] = json!({
+            "required": true,
+            "content": {"application/json": {"schema": g.request::<crate::features::tts::TtsRequest>()}},
+            "x-max-bytes": spec.max_body,
+        });
+        let enabled: Vec<&str> = crate::tenants::TenantId::ALL
+            .iter()
+            .filter(|t| t.config().tts.enabled)
+            .map(|t| t.as_str())
+            .collect();
+        op["x-tenants"] = json!(enabled);
+    }
     if spec.route == Route::AuditList {
         op["parameters"] = json!([
             {"name": "since", "in": "query", "description": "Records at or after this time: milliseconds since the epoch, or RFC 3339 UTC (`2026-12-05T10:00:00Z`).", "schema": {"type": "string"}},
@@ -408,6 +430,7 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::ToolsList => "The tools the caller may use",
         Route::ToolCall => "Call a tool (audited)",
         Route::AuditList => "The tenant's tool audit log (admins)",
+        Route::Tts => "Speak a text (tenants with text-to-speech on)",
         Route::DevRetrieve => "Ranked documents for a query, without an answer (development environments only; the retrieval evaluation)",
     }
 }

@@ -72,7 +72,7 @@ fn sigmoid_if_logits(scores: Vec<f64>) -> Vec<f64> {
     }
 }
 
-async fn read_all(mut body: ByteStream, limit: usize) -> Result<Vec<u8>, AiError> {
+pub(crate) async fn read_all(mut body: ByteStream, limit: usize) -> Result<Vec<u8>, AiError> {
     let mut buf = Vec::new();
     while let Some(b) = body.next().await {
         buf.extend(b.map_err(|e| AiError::Network(e.0))?);
@@ -132,7 +132,7 @@ fn scores_by_id(r: WaiRerank, n: usize) -> Vec<f64> {
 impl OpenAiCompatible {
     /// `{base}` of a plain server, or the gateway's root for Workers AI's
     /// provider endpoint.
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         let b = self.url.trim_end_matches("/chat/completions");
         if self.gateway {
             b.trim_end_matches("/compat")
@@ -141,7 +141,9 @@ impl OpenAiCompatible {
         }
     }
 
-    async fn post_json(&self, url: &str, body: serde_json::Value, meta: &CallMeta) -> Result<Vec<u8>, AiError> {
+    /// The headers of a JSON call that is not a chat completion: the
+    /// bearer token and, to a gateway, its `cf-aig-*` headers.
+    pub(crate) fn request_headers(&self, meta: &CallMeta) -> Vec<(&'static str, String)> {
         let mut headers = vec![("content-type", "application/json".to_string())];
         if let Some(t) = &self.token {
             headers.push(("authorization", format!("Bearer {t}")));
@@ -155,9 +157,17 @@ impl OpenAiCompatible {
                 json!({"tenant": meta.tenant, "route": meta.route, "request_id": meta.request_id}).to_string(),
             ));
             headers.push(("cf-aig-cache-key", meta.cache_key.clone()));
+            if meta.skip_cache {
+                headers.push(("cf-aig-skip-cache", "true".into()));
+            }
             headers.push(("cf-aig-request-timeout", meta.timeout_ms.to_string()));
             headers.push(("cf-aig-event-id", meta.request_id.clone()));
         }
+        headers
+    }
+
+    async fn post_json(&self, url: &str, body: serde_json::Value, meta: &CallMeta) -> Result<Vec<u8>, AiError> {
+        let headers = self.request_headers(meta);
         let resp = self
             .upstream
             .post(url, &headers, body.to_string().into_bytes(), meta.timeout_ms)
@@ -252,7 +262,7 @@ impl Reranker for OpenAiCompatible {
 }
 
 impl WorkersAi {
-    fn options(&self, meta: &CallMeta) -> String {
+    pub(crate) fn options(&self, meta: &CallMeta) -> String {
         match self.gateway {
             None => "{}".into(),
             Some(id) => json!({"gateway": {

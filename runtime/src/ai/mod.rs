@@ -23,6 +23,7 @@
 pub mod embed;
 pub mod openai;
 pub mod plan;
+pub mod speech;
 pub mod wire;
 pub mod workers_ai;
 

@@ -142,6 +142,14 @@ pub fn provider(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn ChatModel>, Fai
     })
 }
 
+/// Speech through the same provider (and gateway) as chat.
+pub fn speaker(ctx: &TenantCtx, ports: &Ports) -> Result<Rc<dyn super::speech::Speaker>, Failure> {
+    Ok(match adapter(ctx, ports)? {
+        Adapter::Http(h) => Rc::new(h),
+        Adapter::Binding(b) => Rc::new(b),
+    })
+}
+
 /// Embeddings and rerank through the same provider as chat.
 pub fn rag_models(ctx: &TenantCtx, ports: &Ports) -> Result<super::embed::Models, Failure> {
     Ok(match adapter(ctx, ports)? {

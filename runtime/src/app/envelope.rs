@@ -85,12 +85,16 @@ pub enum ErrorCode {
     ToolFailed,
     /// The tenant's audit log cannot be reached; no tool runs unaudited.
     AuditUnavailable,
+    /// The tenant has this feature switched off (`tts enabled=#false`).
+    FeatureDisabled,
+    /// The text is longer than the tenant's `tts max-chars`.
+    TextTooLong,
     /// Anything else that went wrong inside the Worker.
     Internal,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 34] = [
         ErrorCode::TenantUnknown,
         ErrorCode::TenantHeaderNotAllowed,
         ErrorCode::TenantConflict,
@@ -122,6 +126,8 @@ impl ErrorCode {
         ErrorCode::ToolTimeout,
         ErrorCode::ToolFailed,
         ErrorCode::AuditUnavailable,
+        ErrorCode::FeatureDisabled,
+        ErrorCode::TextTooLong,
         ErrorCode::Internal,
     ];
 
@@ -158,6 +164,8 @@ impl ErrorCode {
             ErrorCode::ToolTimeout => "tool_timeout",
             ErrorCode::ToolFailed => "tool_failed",
             ErrorCode::AuditUnavailable => "audit_unavailable",
+            ErrorCode::FeatureDisabled => "feature_disabled",
+            ErrorCode::TextTooLong => "text_too_long",
             ErrorCode::Internal => "internal",
         }
     }
@@ -195,6 +203,8 @@ impl ErrorCode {
             ErrorCode::ToolTimeout => 504,
             ErrorCode::ToolFailed => 502,
             ErrorCode::AuditUnavailable => 503,
+            ErrorCode::FeatureDisabled => 404,
+            ErrorCode::TextTooLong => 413,
             ErrorCode::Internal => 500,
         }
     }

@@ -300,7 +300,7 @@ fn options<R: Incoming>(req: &R, allow: &str, cors: &Cors) -> Response {
 
 async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Failure> {
     use crate::features::chat::{self, Flavor};
-    use crate::features::{dev_stream, documents, health, keys, me, search, sessions, tools};
+    use crate::features::{dev_stream, documents, health, keys, me, search, sessions, tools, tts};
     match route {
         Route::Health => Ok(envelope::data_response(&health::health(s.ctx, s.deployment), s.request_id)),
         Route::Me => me::me(s),
@@ -322,5 +322,6 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
         Route::ToolsList => tools::list(s),
         Route::ToolCall => tools::call(s).await,
         Route::AuditList => tools::audit(s).await,
+        Route::Tts => tts::tts(s).await,
     }
 }

@@ -34,6 +34,7 @@ pub enum Route {
     ToolsList,
     ToolCall,
     AuditList,
+    Tts,
 }
 
 /// Who may call a route.
@@ -170,6 +171,11 @@ pub static ROUTES: &[RouteSpec] = &[
         Access::Principal { roles: ADMIN },
         0,
     ),
+    RouteSpec {
+        // The handler charges the rate limit once the text passed its checks.
+        budgeted: true,
+        ..spec("/tts", Method::Post, Route::Tts, "tts", ANYONE, 128 * 1024)
+    },
     RouteSpec {
         dev_only: true,
         ..spec(

@@ -15,7 +15,8 @@
 //!   `GET /documents/jobs/{id}`, the tenant's searchable documents;
 //! - [`search`]: `POST /search`, a cited answer from those documents;
 //! - [`tools`]: `GET /tools`, `POST /tools/{name}`, `GET /audit`: the
-//!   tools the caller may use, calling one, the tenant's audit log.
+//!   tools the caller may use, calling one, the tenant's audit log;
+//! - [`tts`]: `POST /tts`, text to audio.
 
 pub mod chat;
 pub mod dev_stream;
@@ -26,3 +27,4 @@ pub mod me;
 pub mod search;
 pub mod sessions;
 pub mod tools;
+pub mod tts;

@@ -50,6 +50,17 @@ pub struct FunctionDef {
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ToolList {
     pub tools: Vec<ToolListing>,
+    /// Other capabilities of this tenant callers may use: `POST /tts` when
+    /// its text-to-speech is on.
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// A capability that is a route of its own.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Endpoint {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub description: String,
 }
 
 /// `POST /tools/{name}` answer.
@@ -92,6 +103,17 @@ pub fn listing(cfg: &'static crate::tenants::TenantConfig, principal: &crate::au
                 uses_model: spec.uses_model,
             })
             .collect(),
+        endpoints: match (cfg.tts.enabled, cfg.ai.tts_model) {
+            (true, Some(model)) => vec![Endpoint {
+                method: "POST",
+                path: "/tts",
+                description: format!(
+                    "Speak a text of up to {} characters with {model} (`{{text, voice?, format?}}` → audio)",
+                    cfg.tts.max_chars
+                ),
+            }],
+            _ => Vec::new(),
+        },
     }
 }
 

@@ -100,7 +100,9 @@ export function pump_stop(st) {
 export async function ai_run_stream(ai, model, inputs, options) {
   try {
     const out = await ai.run(model, JSON.parse(inputs), JSON.parse(options));
-    const s = out instanceof Response ? out.body : out;
+    let s = out instanceof Response ? out.body : out;
+    // Binary answers (speech) may come whole.
+    if (s instanceof ArrayBuffer || ArrayBuffer.isView(s)) s = new Response(s).body;
     if (s === null || s === undefined || typeof s.getReader !== "function") {
       return [502, "the AI binding did not return a stream"];
     }
