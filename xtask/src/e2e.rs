@@ -566,7 +566,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     if let Some(t) = stage {
         let log = work.join("wrangler-dev-acme-stage.log");
         // Its `AI` binding is the stand-in (Workers AI has no local emulation).
-        let (t, extra) = crate::e2e_chat::with_standin_ai(tc, t, &work).map_err(fail)?;
+        let (t, extra) = crate::e2e_chat::with_standin_ai(tc, t, &work, &model.url).map_err(fail)?;
         let mut d = start_dev(tc, &t, None, &stage_state, &log, &extra)?;
         match d.wait(Duration::from_secs(90)) {
             Ok(_) => stage_dev = Some(d),
@@ -592,6 +592,9 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
         if let (Some(a), Some(i), Some(g)) = (find("acme"), find("initech"), find("globex")) {
             crate::e2e_tools::cases(a, i, g, tc, tally);
+            let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone());
+            let stage = stage_dev.as_ref().zip(token);
+            crate::e2e_tools::tts_cases(a, g, stage, tc, tally);
         }
     };
     let rag = |devs: &[Dev], tally: &mut Tally| {

@@ -575,6 +575,7 @@ pub fn with_standin_ai(
     tc: &crate::toolchain::Toolchain,
     t: &crate::e2e::Tenant,
     work: &std::path::Path,
+    scripted_model_url: &str,
 ) -> Result<(crate::e2e::Tenant, Vec<String>), String> {
     let text = std::fs::read_to_string(&t.config).map_err(|e| e.to_string())?;
     let mut v = crate::e2e::jsonc_value(&text);
@@ -610,6 +611,8 @@ pub fn with_standin_ai(
         "name": "standin-ai",
         "main": tc.root.join("xtask/e2e/standin-ai/worker.mjs"),
         "compatibility_date": v["compatibility_date"],
+        // Speech: the stand-in fetches real audio from the scripted model server.
+        "vars": {"SCRIPTED_MODEL_URL": scripted_model_url},
     });
     std::fs::write(&standin, cfg.to_string()).map_err(|e| e.to_string())?;
     let vdir = work.join("standin-vectorize");

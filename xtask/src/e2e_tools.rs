@@ -485,3 +485,159 @@ fn injection(acme: &Dev, globex: &Dev, tally: &mut Tally) {
         })(),
     );
 }
+
+/// `soxi`'s file type and duration (seconds) of an audio file.
+fn soxi(path: &std::path::Path) -> Result<(String, f64), String> {
+    let run = |flag: &str| -> Result<String, String> {
+        let out = std::process::Command::new("soxi")
+            .arg(flag)
+            .arg(path)
+            .output()
+            .map_err(|e| format!("soxi: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("soxi {flag} {}: {}", path.display(), String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let secs = run("-D")?.parse::<f64>().map_err(|e| e.to_string())?;
+    Ok((run("-t")?, secs))
+}
+
+/// How long espeak-ng takes to say `text` (the scripted server's voice).
+fn spoken_seconds(text: &str, dir: &std::path::Path, name: &str) -> Result<f64, String> {
+    let path = dir.join(format!("{name}-reference.wav"));
+    let out = std::process::Command::new("espeak-ng")
+        .args(["-v", "en-us", "-w"])
+        .arg(&path)
+        .arg(text)
+        .output()
+        .map_err(|e| format!("espeak-ng: {e}"))?;
+    check(out.status.success(), || {
+        format!("espeak-ng: {}", String::from_utf8_lossy(&out.stderr))
+    })?;
+    Ok(soxi(&path)?.1)
+}
+
+fn post_tts(d: &Dev, headers: &[(&str, &str)], body: &Value) -> Result<crate::net::Reply, String> {
+    let b = body.to_string();
+    let len = b.len().to_string();
+    let mut h: Vec<(&str, &str)> = vec![
+        ("host", &d.tenant.host),
+        ("content-type", "application/json"),
+        ("content-length", &len),
+    ];
+    h.extend_from_slice(headers);
+    crate::net::request(d.port, "POST", "/tts", &h, b.as_bytes()).map_err(|e| format!("POST /tts: {e}"))
+}
+
+/// Speak `text` and check the audio: its type by sox and a duration within
+/// 25% of espeak-ng's own for the same text.
+fn audio_case(
+    d: &Dev,
+    headers: &[(&str, &str)],
+    text: &str,
+    format: &str,
+    want_type: &str,
+    dir: &std::path::Path,
+    name: &str,
+) -> Result<(), String> {
+    let r = post_tts(d, headers, &json!({"text": text, "format": format}))?;
+    check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+    let ct = if format == "wav" { "audio/wav" } else { "audio/mpeg" };
+    check(r.header("content-type") == Some(ct), || {
+        format!("content-type {:?}", r.header("content-type"))
+    })?;
+    let path = dir.join(format!("{name}.{format}"));
+    std::fs::write(&path, &r.body).map_err(|e| e.to_string())?;
+    let (kind, secs) = soxi(&path)?;
+    check(kind == want_type, || format!("sox reads {kind}, not {want_type}"))?;
+    let want = spoken_seconds(text, dir, name)?;
+    check((secs - want).abs() <= want * 0.25 + 0.3, || {
+        format!(
+            "{secs:.2} s of audio for a text espeak-ng says in {want:.2} s ({} parts)",
+            r.header("x-tts-parts").unwrap_or("?")
+        )
+    })
+}
+
+pub fn tts_cases(acme: &Dev, globex: &Dev, stage: Option<(&Dev, String)>, tc: &crate::toolchain::Toolchain, tally: &mut Tally) {
+    let dir = tc.root.join("target/e2e/tts");
+    let _ = std::fs::create_dir_all(&dir);
+    let user: &[(&str, &str)] = &[("x-user-id", "e2e-speaker")];
+    let short = "The invoice for December is ready. You can pay it in the app.";
+    tally.case(
+        "tts: acme speaks MP3 that sox reads, as long as espeak-ng takes to say the text",
+        audio_case(acme, user, short, "mp3", "mp3", &dir, "acme-short"),
+    );
+    tally.case(
+        "tts: acme speaks WAV that sox reads, as long as espeak-ng takes to say the text",
+        audio_case(acme, user, short, "wav", "wav", &dir, "acme-short"),
+    );
+    // MeloTTS takes 500 characters a call: this text is spoken in parts.
+    let long = "Your thermostat keeps up to seven weekly schedules. Each schedule holds four temperature periods per day. \
+                Open the app and choose Schedules to change them. A schedule starts at midnight on the day you pick. \
+                You can copy a day to the rest of the week with one tap. Changes reach the thermostat within a minute. \
+                If the thermostat is offline, the app keeps your changes and sends them when it is back. \
+                Holidays pause every schedule until the date you set. The warranty covers two years. \
+                Claims are filed in the app under Support, with the serial number and a photo of the device. \
+                A replacement ships within three working days once the claim is approved.";
+    for format in ["mp3", "wav"] {
+        tally.case(
+            &format!(
+                "tts: a {}-character text is spoken in sentence parts, joined in order into one {format} of the whole length",
+                long.chars().count()
+            ),
+            (|| {
+                let r = post_tts(acme, user, &json!({"text": long, "format": format}))?;
+                check(
+                    r.header("x-tts-parts").and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| p >= 2),
+                    || format!("parts: {:?}", r.header("x-tts-parts")),
+                )?;
+                audio_case(acme, user, long, format, format, &dir, &format!("acme-long-{format}"))
+            })(),
+        );
+    }
+    tally.case(
+        "tts: globex (tts enabled=#false) answers 404 feature_disabled, and its GET /tools lists no /tts",
+        (|| {
+            let r = post_tts(globex, &[("x-user-id", "e2e-speaker")], &json!({"text": "Hello."}))?;
+            check(r.status == 404, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+            check(r.json()?["error"]["code"] == "feature_disabled", || {
+                String::from_utf8_lossy(&r.body).to_string()
+            })?;
+            let v = ok_json(send(globex, "GET", "/tools", "e2e-speaker", "", None)?, 200)?;
+            check(v["data"]["endpoints"] == json!([]), || v.to_string())?;
+            let v = ok_json(send(acme, "GET", "/tools", "e2e-speaker", "", None)?, 200)?;
+            check(v["data"]["endpoints"][0]["path"] == "/tts", || v.to_string())
+        })(),
+    );
+    tally.case(
+        "tts: a text over acme's max-chars answers 413 text_too_long; a format the model does not make, 422",
+        (|| {
+            let r = post_tts(acme, user, &json!({"text": "a".repeat(2001)}))?;
+            check(r.status == 413 && r.json()?["error"]["code"] == "text_too_long", || {
+                format!("{} {}", r.status, String::from_utf8_lossy(&r.body))
+            })?;
+            let r = post_tts(acme, user, &json!({"text": "Hello.", "format": "ogg"}))?;
+            check(r.status == 422, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))
+        })(),
+    );
+    if let Some((stage, token)) = stage {
+        let bearer = format!("Bearer {token}");
+        let auth: &[(&str, &str)] = &[("authorization", &bearer)];
+        tally.case(
+            "tts: acme (stage) speaks through the Workers AI binding: MeloTTS's base64 MP3, decoded, that sox reads",
+            audio_case(stage, auth, short, "mp3", "mp3", &dir, "stage-melotts"),
+        );
+        tally.case(
+            "tts: acme (stage) refuses wav with 422: MeloTTS makes MP3 only",
+            (|| {
+                let r = post_tts(stage, auth, &json!({"text": "Hello.", "format": "wav"}))?;
+                check(r.status == 422, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+                check(r.json()?["error"]["details"][0]["pointer"] == "/format", || {
+                    String::from_utf8_lossy(&r.body).to_string()
+                })
+            })(),
+        );
+    }
+}
