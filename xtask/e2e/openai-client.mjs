@@ -2,7 +2,8 @@
 // base URL = the Worker's /v1, API key = a key the Worker issued. The
 // tenant is named with `x-tenant-id` (its development environment honours
 // the header), since the SDK talks to 127.0.0.1. Prints one JSON line:
-// {whole, streamed, chunks, bad_model_status}. Test client only.
+// {whole, streamed, chunks, bad_model_status, tool_names, tool_answer}.
+// Test client only.
 import OpenAI from "openai";
 
 const client = new OpenAI({
@@ -29,6 +30,21 @@ for await (const chunk of stream) {
   streamed += chunk.choices[0]?.delta?.content ?? "";
   if (chunk.usage) usage = chunk.usage;
 }
+// A tool call the Worker runs (tag-and-chunk, which a plain user may
+// use): the SDK sees the call in the stream, then the answer.
+const toolNames = [];
+let toolAnswer = "";
+const toolStream = await client.chat.completions.create({
+  model: "default",
+  messages: [{ role: "user", content: 'call tag-and-chunk with {"text": "Kestrel billing. Kestrel invoices."}' }],
+  stream: true,
+});
+for await (const chunk of toolStream) {
+  for (const tc of chunk.choices[0]?.delta?.tool_calls ?? []) {
+    if (tc.function?.name) toolNames.push(tc.function.name);
+  }
+  toolAnswer += chunk.choices[0]?.delta?.content ?? "";
+}
 let badModelStatus = null;
 try {
   await client.chat.completions.create({ model: "gpt-4o", messages });
@@ -43,5 +59,7 @@ process.stdout.write(
     chunks,
     usage,
     bad_model_status: badModelStatus,
+    tool_names: toolNames,
+    tool_answer: toolAnswer,
   }) + "\n",
 );

@@ -1,8 +1,8 @@
 """The official `openai` Python package against a tenant's Worker, unchanged:
 base URL = the Worker's /v1, API key = a key the Worker issued, the tenant
 named with `x-tenant-id` (its development environment honours the header).
-Prints one JSON line: {whole, streamed, chunks, bad_model_status}. Test
-client only."""
+Prints one JSON line: {whole, streamed, chunks, bad_model_status,
+tool_names, tool_answer}. Test client only."""
 import json
 import os
 
@@ -26,6 +26,20 @@ for chunk in client.chat.completions.create(
         streamed += chunk.choices[0].delta.content
     if chunk.usage:
         usage = chunk.usage.total_tokens
+# A tool call the Worker runs (tag-and-chunk, which a plain user may use):
+# the SDK sees the call in the stream, then the answer.
+tool_names, tool_answer = [], ""
+for chunk in client.chat.completions.create(
+    model="default",
+    messages=[{"role": "user", "content": 'call tag-and-chunk with {"text": "Kestrel billing. Kestrel invoices."}'}],
+    stream=True,
+):
+    if chunk.choices:
+        delta = chunk.choices[0].delta
+        for tc in delta.tool_calls or []:
+            if tc.function and tc.function.name:
+                tool_names.append(tc.function.name)
+        tool_answer += delta.content or ""
 bad_model_status = None
 try:
     client.chat.completions.create(model="gpt-4o", messages=messages)
@@ -40,6 +54,8 @@ print(
             "chunks": chunks,
             "usage": usage,
             "bad_model_status": bad_model_status,
+            "tool_names": tool_names,
+            "tool_answer": tool_answer,
         }
     )
 )

@@ -293,7 +293,7 @@ fn streaming_cases(d: &Dev, model: &ModelServer, tally: &mut Tally) {
         })(),
     );
     tally.case(
-        "chat: the official openai npm and Python packages against /v1/chat/completions (stream and not)",
+        "chat: the official openai npm and Python packages against /v1/chat/completions (stream and not, and a streamed tool call)",
         openai_sdk(d),
     );
 }
@@ -339,7 +339,14 @@ fn sdk_result(script: &str, out: &std::process::Output) -> Result<(), String> {
     check(v["streamed"] == v["whole"], || format!("{script}: streamed and whole differ: {v}"))?;
     check(v["chunks"].as_u64().is_some_and(|n| n >= 3), || format!("{script}: {v}"))?;
     check(!v["usage"].is_null(), || format!("{script}: no usage: {v}"))?;
-    check(v["bad_model_status"] == 400, || format!("{script}: {v}"))
+    check(v["bad_model_status"] == 400, || format!("{script}: {v}"))?;
+    check(v["tool_names"] == json!(["tag-and-chunk"]), || {
+        format!("{script}: the SDK did not see the one tool call: {v}")
+    })?;
+    check(
+        v["tool_answer"].as_str().is_some_and(|t| t.starts_with("Tool results: ") && t.contains("kestrel")),
+        || format!("{script}: no answer from the tool's result: {v}"),
+    )
 }
 
 fn session_cases(d: &Dev, other_tenant: &Dev, tally: &mut Tally) -> Option<(String, String)> {
