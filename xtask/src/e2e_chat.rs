@@ -344,7 +344,9 @@ fn sdk_result(script: &str, out: &std::process::Output) -> Result<(), String> {
         format!("{script}: the SDK did not see the one tool call: {v}")
     })?;
     check(
-        v["tool_answer"].as_str().is_some_and(|t| t.starts_with("Tool results: ") && t.contains("kestrel")),
+        v["tool_answer"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Tool results: ") && t.contains("kestrel")),
         || format!("{script}: no answer from the tool's result: {v}"),
     )
 }
