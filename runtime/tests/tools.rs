@@ -714,3 +714,28 @@ fn tool_choice_none_offers_no_tools_and_client_tools_are_refused() {
     let v: Value = serde_json::from_str(&text(r)).unwrap();
     assert_eq!(v["error"]["details"][0]["pointer"], "/tools");
 }
+
+#[test]
+fn a_tool_that_calls_no_model_runs_when_the_budget_is_spent() {
+    let (h, _) = harness();
+    // Spend acme's whole daily budget.
+    let spent = TenantId::Acme.config().ai.tokens_per_day.unwrap();
+    {
+        use tenants_runtime::objects::budget::{day_of, BudgetOp};
+        use tenants_runtime::ports::Budget;
+        let ctx = tenants_runtime::tenancy::resolve::for_queue(&Deployment::complete(TenantId::Acme, EnvName::Dev), "acme", "dev").unwrap();
+        let key = ctx.key(tenants_runtime::tenancy::keys::Space::RateLimit, &[]);
+        let (day, _) = day_of(1_000.0);
+        let op = BudgetOp::Settle {
+            day,
+            user: "u1".into(),
+            reserved: 0,
+            actual: spent + 1,
+        };
+        block_on(h.limiter.call(&key, &op)).unwrap();
+    }
+    let (s, v) = call(&h, TenantId::Acme, "summarize", "", json!({"text": "x"}));
+    assert_eq!((s, v["error"]["code"].as_str()), (429, Some("budget_exhausted")), "{v}");
+    let (s, v) = call(&h, TenantId::Acme, "tag-and-chunk", "", json!({"text": "x"}));
+    assert_eq!(s, 200, "{v}");
+}

@@ -57,7 +57,19 @@ impl Upstream for SpeechServer {
     ) -> LocalFuture<'a, Result<StreamedResponse, FetchError>> {
         let req: Value = serde_json::from_slice(&body).unwrap_or_default();
         self.seen.borrow_mut().push((url.to_string(), req.clone()));
-        let n = req["input"].as_str().unwrap_or("").chars().count();
+        let input = req["input"].as_str().unwrap_or("");
+        if input.contains("hang") {
+            return Box::pin(futures_util::future::pending());
+        }
+        if input.contains("fail") {
+            let r = StreamedResponse {
+                status: 500,
+                headers: vec![],
+                body: Box::pin(futures_util::stream::iter(vec![Ok(b"{\"error\":{\"message\":\"boom\"}}".to_vec())])),
+            };
+            return Box::pin(async move { Ok(r) });
+        }
+        let n = input.chars().count();
         let (ct, audio) = if req["response_format"] == "wav" {
             ("audio/wav", wav(n))
         } else {
@@ -180,4 +192,17 @@ fn get_tools_lists_tts_only_where_it_is_on() {
     };
     assert_eq!(list(TenantId::Acme)[0]["path"], "/tts");
     assert_eq!(list(TenantId::Globex), json!([]));
+}
+
+#[test]
+fn a_model_that_hangs_is_504_and_a_failing_wav_part_is_502_not_a_cut_file() {
+    let (_, r) = speak(TenantId::Acme, json!({"text": "please hang"}));
+    assert_eq!(r.status, 504);
+    assert_eq!(error(r)["error"]["code"], "upstream_timeout");
+    let s = |w: &str| format!("{}.", w.repeat(60));
+    let text = format!("{} {} {}", s("good "), s("more "), s("fail "));
+    let (server, r) = speak(TenantId::Acme, json!({"text": text, "format": "wav"}));
+    assert_eq!(r.status, 502, "every WAV part is made before the answer starts");
+    assert_eq!(error(r)["error"]["code"], "upstream_error");
+    assert!(server.seen.borrow().len() >= 2);
 }

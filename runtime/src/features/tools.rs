@@ -128,7 +128,14 @@ pub async fn call<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     // The budget reservation, sized from the registry's tool of that name
     // (none for a tool that calls no model, or no such tool).
     let reserve = crate::tools::find(&name).map_or(0, |spec| (spec.reserve)(&args));
-    let budget = crate::features::chat::limit_and_reserve(s, principal, reserve).await?;
+    let budget = if reserve > 0 {
+        crate::features::chat::limit_and_reserve(s, principal, reserve).await?
+    } else {
+        // A tool that calls no model spends no tokens: the rate limit only.
+        let ip = s.req.header(crate::http::Header::CfConnectingIp);
+        *s.limit_headers.borrow_mut() = crate::limits::check(s.ctx, principal, ip.as_deref(), s.ports).await?;
+        None
+    };
     let used = Rc::new(RefCell::new(Usage::default()));
     let d = Dispatcher {
         ctx: s.ctx,

@@ -8,9 +8,11 @@
 //! rate limit → the first part spoken (a failure here is an envelope,
 //! 502/504) → the audio. A text longer than the model takes in one call
 //! is spoken in parts cut at sentence boundaries, in order: MP3 parts
-//! stream one after the other as each is made; WAV parts are joined under
-//! one header once all are made. A part failing after the first ends the
-//! stream early (the log line says why).
+//! stream one after the other as each is made (a part failing after the
+//! first ends the stream early; the log line says why); WAV parts are all
+//! made, then joined under one header, before the answer starts (a
+//! failing part is a 502 envelope). Each part must start within the
+//! tenant's `ai timeout-ms` (504 for the first).
 
 use std::rc::Rc;
 
@@ -118,36 +120,36 @@ pub async fn tts<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
         l.model = Some(model.to_string());
         l.provider = Some(speaker.kind());
     });
-    let first = speaker
-        .speak(SpeechCall {
-            model,
-            text: &parts[0],
-            voice: voice.as_deref(),
-            format,
-            meta: &meta,
-        })
-        .await
-        .map_err(|e| speech_failure(e, model))?;
+    let job = Parts {
+        speaker: speaker.clone(),
+        model,
+        parts,
+        voice,
+        format,
+        meta,
+        timer: s.ports.timer.clone(),
+    };
+    let first = job.open(0).await.map_err(|e| speech_failure(e, model))?;
+    let n = job.parts.len();
     let headers = vec![
         ("content-type", format.content_type().to_string()),
         ("x-tts-model", model.to_string()),
-        ("x-tts-parts", parts.len().to_string()),
+        ("x-tts-parts", n.to_string()),
         ("cache-control", "no-store".to_string()),
     ];
-    let body: crate::http::ChunkStream = if parts.len() == 1 {
+    let body: crate::http::ChunkStream = if n == 1 {
         Box::pin(first.map(|r| r.map_err(|e| format!("speech: {e}"))))
     } else {
-        let job = Parts {
-            speaker,
-            model,
-            parts,
-            voice,
-            format,
-            meta,
-        };
         match format {
             AudioFormat::Mp3 => job.mp3(first),
-            AudioFormat::Wav => job.wav(first),
+            AudioFormat::Wav => {
+                // Every part is made before the answer starts, so a failing
+                // part is an envelope, not a cut file.
+                let wav = job.wav(first).await.map_err(|e| {
+                    Failure::new(ErrorCode::UpstreamError, "the speech model failed on a part of the text").with_log_detail(e)
+                })?;
+                Box::pin(futures_util::stream::iter(vec![Ok(wav)]))
+            }
         }
     };
     Ok(Response {
@@ -165,6 +167,7 @@ struct Parts {
     voice: Option<String>,
     format: AudioFormat,
     meta: CallMeta,
+    timer: Rc<dyn crate::ports::Timer>,
 }
 
 async fn read_all(mut b: ByteStream) -> Result<Vec<u8>, String> {
@@ -179,18 +182,24 @@ async fn read_all(mut b: ByteStream) -> Result<Vec<u8>, String> {
 }
 
 impl Parts {
+    /// Start speaking part `i`, within the tenant's `ai timeout-ms` to the
+    /// answer's headers (the binding has no timeout of its own).
+    async fn open(&self, i: usize) -> Result<ByteStream, AiError> {
+        let call = self.speaker.speak(SpeechCall {
+            model: self.model,
+            text: &self.parts[i],
+            voice: self.voice.as_deref(),
+            format: self.format,
+            meta: &self.meta,
+        });
+        match futures_util::future::select(call, self.timer.sleep(self.meta.timeout_ms)).await {
+            futures_util::future::Either::Left((r, _)) => r,
+            futures_util::future::Either::Right(_) => Err(AiError::Timeout),
+        }
+    }
+
     async fn speak(&self, i: usize) -> Result<Vec<u8>, String> {
-        let b = self
-            .speaker
-            .speak(SpeechCall {
-                model: self.model,
-                text: &self.parts[i],
-                voice: self.voice.as_deref(),
-                format: self.format,
-                meta: &self.meta,
-            })
-            .await
-            .map_err(|e| format!("speech part {}: {e}", i + 1))?;
+        let b = self.open(i).await.map_err(|e| format!("speech part {}: {e}", i + 1))?;
         read_all(b).await
     }
 
@@ -221,13 +230,11 @@ impl Parts {
     }
 
     /// WAV: every part made, then one file.
-    fn wav(self, first: ByteStream) -> crate::http::ChunkStream {
-        Box::pin(futures_util::stream::once(async move {
-            let mut all = vec![read_all(first).await?];
-            for i in 1..self.parts.len() {
-                all.push(self.speak(i).await?);
-            }
-            join_wav(&all).map_err(|e| format!("speech: {e}"))
-        }))
+    async fn wav(self, first: ByteStream) -> Result<Vec<u8>, String> {
+        let mut all = vec![read_all(first).await?];
+        for i in 1..self.parts.len() {
+            all.push(self.speak(i).await?);
+        }
+        join_wav(&all).map_err(|e| format!("speech: {e}"))
     }
 }

@@ -4,7 +4,7 @@
 //! Order: audit log present → the tool enabled for the tenant and
 //! implemented (else `tool_not_found`, the same for a tool that does not
 //! exist) → for a model's call, offered to the model in this request (else
-//! `tool_not_offered`) → the caller's roles (else `tool_forbidden`) → the
+//! `tool_forbidden`, "not offered") → the caller's roles (else `tool_forbidden`) → the
 //! arguments against the tool's schema (else `invalid_request` with JSON
 //! pointers) → the tool, within its timeout (else `tool_timeout`) → its
 //! result against its output schema (else `tool_failed`) → one audit

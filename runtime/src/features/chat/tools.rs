@@ -260,7 +260,15 @@ impl State {
                     results.push((id.clone(), c.name.clone(), json!({"ok": true, "result": v})));
                     None
                 }
-                Err(f) => Some((f.code.code().to_string(), f.message)),
+                Err(f) => {
+                    if let Some(detail) = &f.log_detail {
+                        self.lp.ports.log.line(
+                            &json!({"level": "warn", "msg": "tool call from the model failed", "request_id": self.lp.request_id, "tool": crate::tools::dispatch::shown(&c.name), "code": f.code.code(), "detail": detail})
+                                .to_string(),
+                        );
+                    }
+                    Some((f.code.code().to_string(), f.message))
+                }
             };
             if let Some((code, message)) = &error {
                 results.push((
