@@ -593,6 +593,9 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         if let (Some(a), Some(i), Some(g)) = (find("acme"), find("initech"), find("globex")) {
             crate::e2e_tools::cases(a, i, g, tc, tally);
             let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone());
+            if let (Some(s), Some(t)) = (&stage_dev, &token) {
+                crate::e2e_tools::binding_tool_case(s, t, tally);
+            }
             let stage = stage_dev.as_ref().zip(token);
             crate::e2e_tools::tts_cases(a, g, stage, tc, tally);
         }

@@ -641,3 +641,41 @@ pub fn tts_cases(acme: &Dev, globex: &Dev, stage: Option<(&Dev, String)>, tc: &c
         );
     }
 }
+
+/// A tool call in Workers AI's own format (the stand-in binding answers
+/// `{"response": "", "tool_calls": [{name, arguments: {…}}]}`), run by the
+/// Worker, then the answer from its result.
+pub fn binding_tool_case(stage: &Dev, token: &str, tally: &mut Tally) {
+    tally.case(
+        "tools: acme (stage) runs a tool call the Workers AI binding makes in its own format, then streams the answer",
+        (|| {
+            let bearer = format!("Bearer {token}");
+            let body = json!({"messages": [{"role": "user", "content": "call tag-and-chunk with {\"text\": \"Halo thermostat schedules. Halo warranty.\"}"}], "stream": true});
+            let b = body.to_string();
+            let len = b.len().to_string();
+            let h: Vec<(&str, &str)> = vec![
+                ("host", &stage.tenant.host),
+                ("authorization", &bearer),
+                ("content-type", "application/json"),
+                ("content-length", &len),
+            ];
+            let r = crate::net::request(stage.port, "POST", "/v1/chat/completions", &h, b.as_bytes()).map_err(|e| e.to_string())?;
+            let sse = String::from_utf8_lossy(&r.body).to_string();
+            check(r.status == 200, || format!("{} {sse}", r.status))?;
+            check(sse.contains("\"name\":\"tag-and-chunk\""), || format!("no tool call in the stream: {sse}"))?;
+            let text = content(&sse);
+            check(text.starts_with("Tool results: ") && text.contains("\"tag\":\"halo\""), || format!("no answer from the result: {text}"))?;
+            let last = audit_with(stage, &bearer)?.pop().unwrap_or_default();
+            check(last["tool"] == "tag-and-chunk" && last["outcome"] == "ok" && last["via"] == "model", || last.to_string())
+        })(),
+    );
+}
+
+/// The last page of a tenant's audit log with the given authorization
+/// (the stage deployment has no development users).
+fn audit_with(d: &Dev, authorization: &str) -> Result<Vec<Value>, String> {
+    let h: Vec<(&str, &str)> = vec![("host", &d.tenant.host), ("authorization", authorization)];
+    let r = crate::net::request(d.port, "GET", "/audit?limit=500", &h, b"").map_err(|e| e.to_string())?;
+    let v = ok_json(r, 200)?;
+    Ok(v["data"]["records"].as_array().cloned().unwrap_or_default())
+}

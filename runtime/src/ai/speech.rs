@@ -460,6 +460,133 @@ mod tests {
         assert_eq!(mp3_frames(&frame), &frame[..]);
     }
 
+    fn meta() -> CallMeta {
+        CallMeta {
+            tenant: "acme",
+            route: "tts",
+            request_id: "req-1".into(),
+            cache_key: "t/acme/cache/tts/req-1".into(),
+            skip_cache: true,
+            timeout_ms: 9000,
+        }
+    }
+
+    fn run<F: std::future::Future>(f: F) -> F::Output {
+        let mut f = std::pin::pin!(f);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+        }
+    }
+
+    fn all(b: ByteStream) -> Vec<u8> {
+        run(futures_util::StreamExt::collect::<Vec<_>>(b))
+            .into_iter()
+            .flat_map(|c| c.unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn every_adapter_speaks_in_its_providers_shape() {
+        use crate::ports::memory::{Scripted, ScriptedUpstream};
+        let m = meta();
+        let call = |model, format| SpeechCall {
+            model,
+            text: "Hello.",
+            voice: Some("en-us"),
+            format,
+            meta: &m,
+        };
+        let mp3 = b"ID3-fake-mp3".to_vec();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&mp3);
+        // The binding: MeloTTS answers JSON with base64 audio, Aura bytes.
+        let up = Rc::new(ScriptedUpstream::new(vec![
+            Scripted::status(200, &json!({"audio": b64}).to_string()),
+            Scripted::Reply {
+                status: 200,
+                headers: vec![],
+                chunks: vec![b"RIFF".to_vec(), b"rest".to_vec()],
+            },
+        ]));
+        let w = WorkersAi {
+            gateway: Some("acme-gw"),
+            binding: up.clone(),
+        };
+        assert_eq!(all(run(w.speak(call("@cf/myshell-ai/melotts", AudioFormat::Mp3))).unwrap()), mp3);
+        assert_eq!(
+            all(run(w.speak(call("@cf/deepgram/aura-1", AudioFormat::Wav))).unwrap()),
+            b"RIFFrest"
+        );
+        let calls = up.calls.borrow();
+        assert_eq!(calls[0].url, "@cf/myshell-ai/melotts");
+        assert_eq!(calls[0].body, json!({"prompt": "Hello.", "lang": "en"}));
+        assert!(calls[0].headers[0].1.contains("\"id\":\"acme-gw\""), "{:?}", calls[0].headers);
+        assert_eq!(calls[1].body["encoding"], "linear16");
+        assert_eq!(w.formats("@cf/myshell-ai/melotts"), MP3_ONLY);
+        // AI Gateway: the Workers AI provider path, `{result: {audio}}` or bytes.
+        let up = Rc::new(ScriptedUpstream::new(vec![
+            Scripted::Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "application/json".into())],
+                chunks: vec![json!({"result": {"audio": b64}, "success": true}).to_string().into_bytes()],
+            },
+            Scripted::Reply {
+                status: 200,
+                headers: vec![("content-type".into(), "audio/mpeg".into())],
+                chunks: vec![mp3.clone()],
+            },
+            Scripted::status(429, r#"{"error":{"message":"slow down"}}"#),
+        ]));
+        let g = OpenAiCompatible {
+            url: OpenAiCompatible::gateway_url("acct", "acme-gw"),
+            token: Some("tok".into()),
+            gateway: true,
+            model_override: None,
+            upstream: up.clone(),
+        };
+        assert_eq!(all(run(g.speak(call("@cf/myshell-ai/melotts", AudioFormat::Mp3))).unwrap()), mp3);
+        assert_eq!(all(run(g.speak(call("@cf/deepgram/aura-1", AudioFormat::Mp3))).unwrap()), mp3);
+        assert!(matches!(
+            run(g.speak(call("@cf/deepgram/aura-1", AudioFormat::Mp3))),
+            Err(AiError::Status { status: 429, .. })
+        ));
+        let calls = up.calls.borrow();
+        assert_eq!(
+            calls[0].url,
+            "https://gateway.ai.cloudflare.com/v1/acct/acme-gw/workers-ai/@cf/myshell-ai/melotts"
+        );
+        let header = |n: &str| calls[0].headers.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        assert_eq!(header("cf-aig-authorization").as_deref(), Some("Bearer tok"));
+        assert_eq!(header("cf-aig-skip-cache").as_deref(), Some("true"));
+        assert!(header("cf-aig-metadata").unwrap().contains("\"route\":\"tts\""));
+        // A plain OpenAI-compatible server: /audio/speech.
+        let up = Rc::new(ScriptedUpstream::new(vec![Scripted::Reply {
+            status: 200,
+            headers: vec![("content-type".into(), "audio/wav".into())],
+            chunks: vec![b"RIFF".to_vec()],
+        }]));
+        let o = OpenAiCompatible {
+            url: OpenAiCompatible::chat_url("http://127.0.0.1:9/v1"),
+            token: None,
+            gateway: false,
+            model_override: None,
+            upstream: up.clone(),
+        };
+        assert_eq!(
+            all(run(o.speak(call("@cf/myshell-ai/melotts", AudioFormat::Wav))).unwrap()),
+            b"RIFF"
+        );
+        let calls = up.calls.borrow();
+        assert_eq!(calls[0].url, "http://127.0.0.1:9/v1/audio/speech");
+        assert_eq!(
+            calls[0].body,
+            json!({"model": "@cf/myshell-ai/melotts", "input": "Hello.", "voice": "en-us", "response_format": "wav"})
+        );
+        assert_eq!(o.formats("@cf/myshell-ai/melotts"), MP3_WAV);
+    }
+
     #[test]
     fn inputs_follow_each_model_family() {
         let meta = CallMeta {
