@@ -739,3 +739,28 @@ fn a_tool_that_calls_no_model_runs_when_the_budget_is_spent() {
     let (s, v) = call(&h, TenantId::Acme, "tag-and-chunk", "", json!({"text": "x"}));
     assert_eq!(s, 200, "{v}");
 }
+
+#[test]
+fn more_than_eight_calls_in_a_turn_are_refused_and_an_overlong_result_is_not_passed_on() {
+    let long = format!(r#"{{"text": "{}"}}"#, "billing invoices ".repeat(1500));
+    let long: &'static str = Box::leak(long.into_boxed_str());
+    let mut calls: Vec<(&'static str, &'static str)> = vec![("tag-and-chunk", long)];
+    calls.extend(std::iter::repeat_n(("tag-and-chunk", r#"{"text": "x"}"#), 8));
+    let model = Rc::new(TurnModel::new(vec![calls, vec![("text", "done")]]));
+    let (h, status, body) = chat_with(&model, TenantId::Acme, "", "many", false);
+    assert_eq!(status, 200, "{body}");
+    let recs = records(&h, TenantId::Acme);
+    assert_eq!(recs.len(), 9, "every call is audited");
+    assert!(recs[..8].iter().all(|r| r.outcome == "ok"));
+    assert_eq!(
+        (recs[8].outcome.as_str(), recs[8].code.as_deref()),
+        ("refused", Some("tool_forbidden"))
+    );
+    let seen = model.seen.borrow();
+    let results = tool_messages(&seen[1]);
+    assert_eq!(results.len(), 9);
+    let first: Value = serde_json::from_str(results[0]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(first["error"]["code"], "result_too_long", "{first}");
+    let last: Value = serde_json::from_str(results[8]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(last["ok"], false);
+}
