@@ -471,15 +471,7 @@ mod tests {
         }
     }
 
-    fn run<F: std::future::Future>(f: F) -> F::Output {
-        let mut f = std::pin::pin!(f);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        loop {
-            if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-        }
-    }
+    use crate::ports::memory::block_on as run;
 
     fn all(b: ByteStream) -> Vec<u8> {
         run(futures_util::StreamExt::collect::<Vec<_>>(b))

@@ -572,3 +572,15 @@ impl super::IngestQueue for MemoryQueue {
         Box::pin(async { Ok(()) })
     }
 }
+
+/// Drive a future to its end by polling it (the in-memory ports never
+/// block: everything a test awaits is ready after some polls).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
