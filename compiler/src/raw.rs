@@ -561,8 +561,9 @@ pub const CURVES: &[&str] = &["P-256", "Ed25519"];
 pub const KEY_USES: &[&str] = &["sig"];
 /// Seconds of clock skew tolerated on `exp`/`nbf`/`iat`.
 pub const CLOCK_SKEW: std::ops::RangeInclusive<i64> = 0..=600;
-/// Routes of the Worker that accept a per-route AI override.
-pub const ROUTES: &[&str] = &["chat", "search", "tools", "tts"];
+/// Routes of the Worker whose model calls a `route` override sets (`/tts`
+/// speaks with `ai tts`, so it takes none).
+pub const ROUTES: &[&str] = &["chat", "search", "tools"];
 
 pub const MAX_TOKENS: std::ops::RangeInclusive<i64> = 1..=131_072;
 pub const TEMPERATURE: std::ops::RangeInclusive<f64> = 0.0..=2.0;

@@ -270,9 +270,9 @@ pub struct Ai {
     #[serde(default)]
     #[schemars(example = &"@cf/myshell-ai/melotts")]
     pub tts: Option<ModelRef>,
-    /// Per-route overrides of the chat model, token limit, temperature and fallbacks, by route: `chat`, `search`, `tools` or `tts`. Default: none (every route uses `ai.chat`).
+    /// Per-route overrides of the chat model, token limit, temperature and fallbacks, by route: `chat`, `search` or `tools` (the tools' own model calls; `/tts` speaks with `ai.tts`). Default: none (every route uses `ai.chat`).
     #[serde(default)]
-    #[schemars(extend("propertyNames" = {"enum": ["chat", "search", "tools", "tts"]}))]
+    #[schemars(extend("propertyNames" = {"enum": ["chat", "search", "tools"]}))]
     pub routes: Option<BTreeMap<String, RouteOverride>>,
     /// Daily token budgets, of the tenant and of each user. Default: unlimited.
     #[serde(default)]

@@ -3457,3 +3457,13 @@ fn json_tool_labels_duplicated_and_timeout_out_of_range() {
     o.expect("schema::range", "initech.json", "50");
     o.expect("tenant::tool::labels", "initech.json", r#""sales""#);
 }
+
+#[test]
+fn kdl_route_override_for_tts_says_tts_uses_its_own_model() {
+    let o = check(
+        "kdl_route_override_for_tts_says_tts_uses_its_own_model",
+        &[replace("acme.kdl", r#"route "search" chat="#, r#"route "tts" chat="#)],
+    );
+    let d = o.expect("tenant::ai::route", "acme.kdl", r#""tts""#);
+    assert!(d.help.as_deref().unwrap_or("").contains("`tts` model"), "{:?}", d.help);
+}

@@ -240,6 +240,9 @@ fn check_routes(cx: &mut Cx<'_>, ai: &RawAi, level: &Level<'_>) -> Vec<res::Rout
                 "not a route of the Worker",
             );
             d = match did_you_mean(&r.route.value, ROUTES.iter().copied()) {
+                _ if r.route.value == "tts" => d.with_help(
+                    "`/tts` speaks with the `ai` block's `tts` model; route overrides set chat models (`chat`, `search`, `tools`)",
+                ),
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!("routes that accept overrides: {}", ROUTES.join(", "))),
             };
