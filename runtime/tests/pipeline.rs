@@ -119,7 +119,8 @@ fn the_log_line_has_every_documented_field() {
             "request_id",
             "route",
             "status",
-            "tenant"
+            "tenant",
+            "trace_id"
         ]
     );
 }
@@ -281,7 +282,7 @@ fn cors_preflight_and_requests_follow_the_tenants_origins() {
     );
     assert_eq!(s.resp.status, 200);
     assert_eq!(s.resp.header("access-control-allow-origin"), Some(origin));
-    assert_eq!(s.resp.header("access-control-expose-headers"), Some("x-request-id"));
+    assert_eq!(s.resp.header("access-control-expose-headers"), Some("x-request-id, traceparent"));
     // Errors after the CORS check are readable by the allowed page too.
     let s = serve(
         TenantId::Acme,
@@ -529,4 +530,20 @@ mod limits_and_auth {
         assert_eq!(h.last_log()["stream"], "cancelled");
         assert_eq!(h.log.lines.borrow().len(), 2);
     }
+}
+
+#[test]
+fn a_callers_traceparent_keeps_its_trace_and_the_request_gets_its_own_span() {
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let s = acme_dev(get("acme.localhost", "/health").with("traceparent", incoming));
+    let out = s.resp.header("traceparent").unwrap().to_string();
+    let parts: Vec<&str> = out.split('-').collect();
+    assert_eq!((parts[0], parts[1], parts[3]), ("00", "4bf92f3577b34da6a3ce929d0e0e4736", "01"));
+    assert_ne!(parts[2], "00f067aa0ba902b7", "a span of its own");
+    assert_eq!(s.log["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
+    // Without one, the request id is the trace id.
+    let s = acme_dev(get("acme.localhost", "/health"));
+    let id = s.resp.header("x-request-id").unwrap().to_string();
+    assert_eq!(s.resp.header("traceparent").unwrap().split('-').nth(1), Some(id.as_str()));
+    assert_eq!(s.log["trace_id"], id.as_str());
 }

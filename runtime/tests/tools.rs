@@ -764,3 +764,42 @@ fn more_than_eight_calls_in_a_turn_are_refused_and_an_overlong_result_is_not_pas
     let last: Value = serde_json::from_str(results[8]["content"].as_str().unwrap()).unwrap();
     assert_eq!(last["ok"], false);
 }
+
+#[test]
+fn the_callers_trace_reaches_the_model_and_the_tools_model_calls() {
+    use tenants_runtime::ports::memory::Scripted;
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![Scripted::sse(&[
+        "data: {\"choices\":[{\"delta\":{\"content\":\"Summary.\"},\"finish_reason\":\"stop\"}]}\n\n",
+        "data: [DONE]\n\n",
+    ])];
+    let incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let r = block_on(
+        h.handle(
+            &dev(TenantId::Acme),
+            &req(
+                TenantId::Acme,
+                "POST",
+                "/tools/summarize",
+                "u1",
+                "",
+                Some(json!({"text": "Long text."})),
+            )
+            .with("traceparent", incoming),
+        ),
+    );
+    assert_eq!(r.status, 200);
+    let calls = h.upstream.calls.borrow();
+    let tp = calls[0]
+        .headers
+        .iter()
+        .find(|(k, _)| *k == "traceparent")
+        .map(|(_, v)| v.clone())
+        .unwrap();
+    assert_eq!(tp.split('-').nth(1), Some("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert_eq!(
+        Some(tp.as_str()),
+        r.header("traceparent"),
+        "the model call is a child of the Worker's span"
+    );
+}

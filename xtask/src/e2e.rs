@@ -592,6 +592,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
         if let (Some(a), Some(i), Some(g)) = (find("acme"), find("initech"), find("globex")) {
             crate::e2e_tools::cases(a, i, g, tc, tally);
+            crate::e2e_tools::trace_case(a, &model, tally);
             let token = idp.tokens.iter().find(|t| t.2 == 200).map(|t| t.1.clone());
             if let (Some(s), Some(t)) = (&stage_dev, &token) {
                 crate::e2e_tools::binding_tool_case(s, t, tally);

@@ -679,3 +679,40 @@ fn audit_with(d: &Dev, authorization: &str) -> Result<Vec<Value>, String> {
     let v = ok_json(r, 200)?;
     Ok(v["data"]["records"].as_array().cloned().unwrap_or_default())
 }
+
+/// One request's trace, end to end: the caller's `traceparent` keeps its
+/// trace id in the Worker's answer, and the model server receives the
+/// Worker's span as the parent of its call.
+pub fn trace_case(acme: &Dev, model: &crate::model_server::ModelServer, tally: &mut Tally) {
+    tally.case(
+        "trace: a caller's traceparent comes back with its trace id and reaches the model server as the Worker's span",
+        (|| {
+            let incoming = "00-5bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01";
+            let body = json!({"messages": [{"role": "user", "content": "[[scripted:delay=0]] trace me"}], "stream": false}).to_string();
+            let len = body.len().to_string();
+            let h: Vec<(&str, &str)> = vec![
+                ("host", &acme.tenant.host),
+                ("x-user-id", "e2e-tracer"),
+                ("traceparent", incoming),
+                ("content-type", "application/json"),
+                ("content-length", &len),
+            ];
+            let r = crate::net::request(acme.port, "POST", "/v1/chat/completions", &h, body.as_bytes()).map_err(|e| e.to_string())?;
+            check(r.status == 200, || format!("{} {}", r.status, String::from_utf8_lossy(&r.body)))?;
+            let out = r.header("traceparent").unwrap_or_default().to_string();
+            check(out.split('-').nth(1) == Some("5bf92f3577b34da6a3ce929d0e0e4737"), || {
+                format!("answer's traceparent: {out}")
+            })?;
+            let stats = model.stats()?;
+            let seen = stats["last_requests"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|q| q["last_user"].as_str().is_some_and(|u| u.contains("trace me")))
+                .filter_map(|q| q["headers"]["traceparent"].as_str().map(str::to_string))
+                .next_back()
+                .ok_or_else(|| format!("the model server saw no traceparent: {stats}"))?;
+            check(seen == out, || format!("model server saw {seen}, the answer says {out}"))
+        })(),
+    );
+}

@@ -151,11 +151,11 @@ impl OpenAiCompatible {
                 headers.push(("cf-aig-authorization", format!("Bearer {t}")));
             }
         }
+        if !meta.traceparent.is_empty() {
+            headers.push(("traceparent", meta.traceparent.clone()));
+        }
         if self.gateway {
-            headers.push((
-                "cf-aig-metadata",
-                json!({"tenant": meta.tenant, "route": meta.route, "request_id": meta.request_id}).to_string(),
-            ));
+            headers.push(("cf-aig-metadata", meta.gateway_metadata().to_string()));
             headers.push(("cf-aig-cache-key", meta.cache_key.clone()));
             if meta.skip_cache {
                 headers.push(("cf-aig-skip-cache", "true".into()));
@@ -268,7 +268,7 @@ impl WorkersAi {
             Some(id) => json!({"gateway": {
                 "id": id,
                 "cacheKey": meta.cache_key,
-                "metadata": {"tenant": meta.tenant, "route": meta.route, "request_id": meta.request_id},
+                "metadata": meta.gateway_metadata(),
                 "requestTimeoutMs": meta.timeout_ms,
             }})
             .to_string(),
@@ -327,6 +327,7 @@ mod tests {
             tenant: "acme",
             route: "search",
             request_id: "req-1".into(),
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
             cache_key: "t/acme/cache/embed/x".into(),
             skip_cache: false,
             timeout_ms: 1000,

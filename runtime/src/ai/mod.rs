@@ -147,6 +147,8 @@ pub struct CallMeta {
     pub tenant: &'static str,
     pub route: &'static str,
     pub request_id: String,
+    /// The request's W3C `traceparent`, sent to the provider (empty: none).
+    pub traceparent: String,
     /// A cache key that starts from the tenant (the gateway's default key
     /// would let two tenants share answers on binding calls).
     pub cache_key: String,
@@ -154,6 +156,18 @@ pub struct CallMeta {
     pub skip_cache: bool,
     /// Milliseconds the upstream may take to its first byte.
     pub timeout_ms: u32,
+}
+
+impl CallMeta {
+    /// The trace id of `traceparent` (empty when there is none).
+    pub fn trace_id(&self) -> &str {
+        self.traceparent.split('-').nth(1).unwrap_or("")
+    }
+
+    /// The gateway's metadata object (at most five entries).
+    pub fn gateway_metadata(&self) -> serde_json::Value {
+        serde_json::json!({"tenant": self.tenant, "route": self.route, "request_id": self.request_id, "trace_id": self.trace_id()})
+    }
 }
 
 /// One model call.

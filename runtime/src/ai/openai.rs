@@ -81,12 +81,12 @@ impl OpenAiCompatible {
                 h.push(("cf-aig-authorization", format!("Bearer {t}")));
             }
         }
+        if !call.meta.traceparent.is_empty() {
+            h.push(("traceparent", call.meta.traceparent.clone()));
+        }
         if self.gateway {
             let m = call.meta;
-            h.push((
-                "cf-aig-metadata",
-                serde_json::json!({"tenant": m.tenant, "route": m.route, "request_id": m.request_id}).to_string(),
-            ));
+            h.push(("cf-aig-metadata", m.gateway_metadata().to_string()));
             h.push(("cf-aig-cache-key", m.cache_key.clone()));
             if m.skip_cache {
                 h.push(("cf-aig-skip-cache", "true".into()));
@@ -225,6 +225,7 @@ mod tests {
             tenant: "acme",
             route: "chat",
             request_id: "req-1".into(),
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
             cache_key: "t/acme/cache/chat/abc".into(),
             skip_cache: false,
             timeout_ms: 1234,
@@ -279,7 +280,14 @@ mod tests {
         assert_eq!(h("cf-aig-cache-key").as_deref(), Some("t/acme/cache/chat/abc"));
         assert_eq!(h("cf-aig-request-timeout").as_deref(), Some("1234"));
         let md: serde_json::Value = serde_json::from_str(&h("cf-aig-metadata").unwrap()).unwrap();
-        assert_eq!(md, serde_json::json!({"tenant": "acme", "route": "chat", "request_id": "req-1"}));
+        assert_eq!(
+            md,
+            serde_json::json!({"tenant": "acme", "route": "chat", "request_id": "req-1", "trace_id": "0af7651916cd43dd8448eb211c80319c"})
+        );
+        assert_eq!(
+            h("traceparent").as_deref(),
+            Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+        );
     }
 
     #[test]
@@ -355,7 +363,7 @@ mod tests {
         assert_eq!(
             opts,
             serde_json::json!({"gateway": {"id": "acme-gw", "cacheKey": "t/acme/cache/chat/abc", "skipCache": false,
-                "metadata": {"tenant": "acme", "route": "chat", "request_id": "req-1"}, "requestTimeoutMs": 1234}})
+                "metadata": {"tenant": "acme", "route": "chat", "request_id": "req-1", "trace_id": "0af7651916cd43dd8448eb211c80319c"}, "requestTimeoutMs": 1234}})
         );
     }
 }

@@ -42,6 +42,7 @@ struct Metadata<'a> {
     tenant: &'a str,
     route: &'a str,
     request_id: &'a str,
+    trace_id: &'a str,
 }
 
 impl WorkersAi {
@@ -63,7 +64,7 @@ impl WorkersAi {
                     id,
                     cache_key: &m.cache_key,
                     skip_cache: m.skip_cache,
-                    metadata: Metadata { tenant: m.tenant, route: m.route, request_id: &m.request_id },
+                    metadata: Metadata { tenant: m.tenant, route: m.route, request_id: &m.request_id, trace_id: m.trace_id() },
                     request_timeout_ms: m.timeout_ms,
                 }})
                 .to_string()

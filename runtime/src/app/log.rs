@@ -21,6 +21,9 @@ pub struct RequestLog {
     pub level: &'static str,
     pub msg: &'static str,
     pub request_id: String,
+    /// The W3C trace id (the caller's `traceparent`, else the request id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
     pub tenant: Option<&'static str>,
     pub env: &'static str,
     pub route: Option<&'static str>,

@@ -17,6 +17,7 @@ pub mod log;
 pub mod request_id;
 pub mod routes;
 pub mod stream;
+pub mod traceparent;
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -65,6 +66,9 @@ pub struct Scope<'a, R: Incoming> {
     pub principal: Option<&'a Principal>,
     pub ports: &'a Ports,
     pub request_id: &'a str,
+    /// This request's W3C `traceparent` (its trace id and the Worker's
+    /// span), passed on to every model call.
+    pub traceparent: &'a str,
     pub spec: &'static RouteSpec,
     /// The `{id}` segment of the path, if the route has one.
     pub param: Option<&'a str>,
@@ -113,14 +117,16 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     let method = Method::parse(method_raw);
     let host = req.header(Header::Host);
     let mut trace = Trace { start, ..Trace::default() };
+    let tc = traceparent::TraceContext::for_request(req.header(Header::Traceparent).as_deref(), &request_id, ports.random.as_ref());
 
-    let result = pipeline(req, method, host.as_deref(), cx, &request_id, &mut trace).await;
+    let result = pipeline(req, method, host.as_deref(), cx, (&request_id, &tc), &mut trace).await;
     let (mut resp, error, detail) = match result {
         Ok(r) => (r, None, None),
         Err(f) => (error_response(&f, &request_id), Some(f.code.code()), f.log_detail),
     };
     resp.set_header("cache-control", "no-store");
     resp.set_header("x-request-id", request_id.clone());
+    resp.set_header("traceparent", tc.header());
     for (n, v) in trace.limit_headers.borrow_mut().drain(..) {
         if resp.header(n).is_none() {
             resp.set_header(n, v);
@@ -139,6 +145,7 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
         level: level(resp.status),
         msg: "request",
         request_id,
+        trace_id: Some(tc.trace_id.clone()),
         tenant: trace.tenant,
         env: trace.env,
         route: trace.route,
@@ -179,7 +186,7 @@ async fn pipeline<R: Incoming>(
     method: Method,
     host: Option<&str>,
     cx: &Context<'_>,
-    request_id: &str,
+    (request_id, tc): (&str, &traceparent::TraceContext),
     trace: &mut Trace,
 ) -> Result<Response, Failure> {
     let dep = match cx.deployment {
@@ -253,6 +260,7 @@ async fn pipeline<R: Incoming>(
             *trace.limit_headers.borrow_mut() = crate::limits::check(&ctx, p, ip.as_deref(), cx.ports).await?;
         }
     }
+    let tp = tc.header();
     let scope = Scope {
         req,
         ctx: &ctx,
@@ -260,6 +268,7 @@ async fn pipeline<R: Incoming>(
         principal: principal.as_ref(),
         ports: cx.ports,
         request_id,
+        traceparent: &tp,
         spec,
         param: m.param,
         started_ms: trace.start,

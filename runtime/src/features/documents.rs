@@ -48,6 +48,9 @@ pub struct QueueMessage {
     pub job: String,
     /// The request that queued it (logs).
     pub request_id: String,
+    /// That request's W3C `traceparent` (the embedding calls carry it on).
+    #[serde(default)]
+    pub traceparent: String,
     pub docs: Vec<DocIn>,
 }
 
@@ -99,11 +102,12 @@ fn may_ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<(), Failure> {
     }
 }
 
-fn meta(ctx: &TenantCtx, request_id: &str) -> CallMeta {
+fn meta(ctx: &TenantCtx, (request_id, traceparent): (&str, &str)) -> CallMeta {
     CallMeta {
         tenant: ctx.tenant().as_str(),
         route: "documents",
         request_id: request_id.to_string(),
+        traceparent: traceparent.to_string(),
         cache_key: ctx.key(Space::Cache, &["embed", request_id]).as_str().to_string(),
         skip_cache: true,
         timeout_ms: ctx.config().ai.timeout_ms,
@@ -117,14 +121,16 @@ fn unexpected(r: IndexReply) -> Failure {
 pub async fn ingest<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     may_ingest(s)?;
     let body: IngestRequest = s.json().await?;
-    Ok(match ingest_batch(s.ctx, s.ports, s.request_id, body.documents).await? {
-        Batch::Done(report) => data_response(&report, s.request_id),
-        Batch::Queued(q) => {
-            let mut r = data_response(&q, s.request_id);
-            r.status = 202;
-            r
-        }
-    })
+    Ok(
+        match ingest_batch(s.ctx, s.ports, (s.request_id, s.traceparent), body.documents).await? {
+            Batch::Done(report) => data_response(&report, s.request_id),
+            Batch::Queued(q) => {
+                let mut r = data_response(&q, s.request_id);
+                r.status = 202;
+                r
+            }
+        },
+    )
 }
 
 /// What a batch came to.
@@ -139,7 +145,7 @@ pub enum Batch {
 /// every document checked first (422 with `/documents/{i}` pointers), a
 /// small batch ingested in the request, a larger one queued. Shared by
 /// `POST /documents` and the `ingest-docs` tool.
-pub async fn ingest_batch(ctx: &TenantCtx, ports: &Ports, request_id: &str, documents: Vec<DocIn>) -> Result<Batch, Failure> {
+pub async fn ingest_batch(ctx: &TenantCtx, ports: &Ports, ids: (&str, &str), documents: Vec<DocIn>) -> Result<Batch, Failure> {
     let mut details = Vec::new();
     for (i, d) in documents.iter().enumerate() {
         if let Err(e) = ingest::check(d) {
@@ -167,7 +173,7 @@ pub async fn ingest_batch(ctx: &TenantCtx, ports: &Ports, request_id: &str, docu
     let chars: usize = documents.iter().map(|d| d.text.chars().count()).sum();
     if documents.len() > INLINE_DOCS || chars > INLINE_CHARS {
         return match ports.ingest_queue.clone() {
-            Some(q) => enqueue(ctx, ports, request_id, q.as_ref(), &index, documents).await.map(Batch::Queued),
+            Some(q) => enqueue(ctx, ports, ids, q.as_ref(), &index, documents).await.map(Batch::Queued),
             None => Err(Failure::new(
                 ErrorCode::PayloadTooLarge,
                 format!(
@@ -177,7 +183,7 @@ pub async fn ingest_batch(ctx: &TenantCtx, ports: &Ports, request_id: &str, docu
         };
     }
     let models = plan::rag_models(ctx, ports)?;
-    let meta = meta(ctx, request_id);
+    let meta = meta(ctx, ids);
     let mut report = IngestReport {
         ingested: Vec::new(),
         errors: Vec::new(),
@@ -272,7 +278,7 @@ fn job_id(ports: &Ports) -> String {
 async fn enqueue(
     ctx: &TenantCtx,
     ports: &Ports,
-    request_id: &str,
+    (request_id, traceparent): (&str, &str),
     q: &dyn crate::ports::IngestQueue,
     index: &Index,
     docs: Vec<DocIn>,
@@ -295,6 +301,7 @@ async fn enqueue(
         env: ctx.env().as_str().to_string(),
         job: job.clone(),
         request_id: request_id.to_string(),
+        traceparent: traceparent.to_string(),
         docs,
     };
     let mut too_large = Vec::new();
@@ -406,6 +413,7 @@ pub async fn consume(dep: &crate::tenancy::resolve::Deployment, ports: &crate::p
         tenant: ctx.tenant().as_str(),
         route: "documents",
         request_id: msg.request_id.clone(),
+        traceparent: msg.traceparent.clone(),
         cache_key: ctx.key(Space::Cache, &["embed", &msg.job]).as_str().to_string(),
         skip_cache: true,
         timeout_ms: cfg.ai.timeout_ms,

@@ -142,6 +142,7 @@ pub async fn call<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
         ports: s.ports,
         principal,
         request_id: s.request_id,
+        traceparent: s.traceparent,
         used: used.clone(),
     };
     let done = d.call(&name, args, Via::Direct).await;

@@ -112,6 +112,7 @@ pub async fn tts<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
         tenant: s.ctx.tenant().as_str(),
         route: "tts",
         request_id: s.request_id.to_string(),
+        traceparent: s.traceparent.to_string(),
         cache_key: s.ctx.key(Space::Cache, &["tts", s.request_id]).as_str().to_string(),
         skip_cache: true,
         timeout_ms: cfg.ai.timeout_ms,

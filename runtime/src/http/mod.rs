@@ -74,11 +74,13 @@ pub enum Header {
     CfConnectingIp,
     UserId,
     UserRoles,
+    /// W3C trace context (`00-<trace-id>-<parent-id>-<flags>`).
+    Traceparent,
 }
 
 impl Header {
     /// Every header, in a fixed order (adapters index by position).
-    pub const ALL: [Header; 14] = [
+    pub const ALL: [Header; 15] = [
         Header::Host,
         Header::TenantId,
         Header::RequestId,
@@ -93,6 +95,7 @@ impl Header {
         Header::CfConnectingIp,
         Header::UserId,
         Header::UserRoles,
+        Header::Traceparent,
     ];
 
     /// The lowercase name (the Fetch API normalises names to lowercase).
@@ -112,6 +115,7 @@ impl Header {
             Header::CfConnectingIp => "cf-connecting-ip",
             Header::UserId => "x-user-id",
             Header::UserRoles => "x-user-roles",
+            Header::Traceparent => "traceparent",
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::tenants::TenantEnvConfig;
 /// Headers a browser may send cross-origin.
 pub const ALLOW_HEADERS: &str = "authorization, content-type, x-request-id";
 /// Headers a browser page may read.
-pub const EXPOSE_HEADERS: &str = "x-request-id";
+pub const EXPOSE_HEADERS: &str = "x-request-id, traceparent";
 /// How long a browser may cache a preflight, in seconds.
 pub const MAX_AGE: &str = "600";
 

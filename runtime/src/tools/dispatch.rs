@@ -55,6 +55,7 @@ pub struct Dispatcher<'a> {
     pub ports: &'a Ports,
     pub principal: &'a Principal,
     pub request_id: &'a str,
+    pub traceparent: &'a str,
     /// Tokens the tools' model calls used (added to, never reset).
     pub used: Rc<RefCell<Usage>>,
 }
@@ -183,6 +184,7 @@ impl Dispatcher<'_> {
             ports: self.ports,
             principal: self.principal,
             request_id: self.request_id,
+            traceparent: self.traceparent,
             config: tool,
             used: self.used.clone(),
         };

@@ -50,7 +50,7 @@ impl Tool for IngestDocs {
 
     fn run<'a>(cx: &'a ToolCx<'a>, args: Args) -> LocalFuture<'a, Result<Output, ToolError>> {
         Box::pin(async move {
-            match ingest_batch(cx.ctx, cx.ports, cx.request_id, args.documents).await {
+            match ingest_batch(cx.ctx, cx.ports, (cx.request_id, cx.traceparent), args.documents).await {
                 Ok(Batch::Done(r)) => Ok(Output {
                     ingested: r.ingested,
                     errors: r.errors,

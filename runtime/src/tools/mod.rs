@@ -58,6 +58,8 @@ pub struct ToolCx<'a> {
     pub ports: &'a Ports,
     pub principal: &'a Principal,
     pub request_id: &'a str,
+    /// The request's W3C `traceparent`, for the tool's model calls.
+    pub traceparent: &'a str,
     /// The tenant's settings of this tool.
     pub config: &'static ToolConfig,
     /// Tokens the tool's model calls used; the caller charges them.

@@ -33,6 +33,7 @@ pub async fn complete(cx: &ToolCx<'_>, system: &str, user: &str, max_tokens: u32
         tenant: cx.ctx.tenant().as_str(),
         route: "tools",
         request_id: cx.request_id.to_string(),
+        traceparent: cx.traceparent.to_string(),
         cache_key: cx.ctx.key(Space::Cache, &["tool-call", cx.request_id]).as_str().to_string(),
         skip_cache: true,
         timeout_ms: plan.timeout_ms,

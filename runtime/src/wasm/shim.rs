@@ -27,7 +27,7 @@ use crate::ports::{LocalFuture, LogSink};
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
 const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding",
   "access-control-request-method", "content-type", "authorization", "x-api-key", "cf-access-jwt-assertion",
-  "cf-connecting-ip", "x-user-id", "x-user-roles"];
+  "cf-connecting-ip", "x-user-id", "x-user-roles", "traceparent"];
 export function read_request(r) {
   const h = r.headers;
   let s = r.method + "\0" + r.url + "\0" + (r.body === null ? "0" : "1");

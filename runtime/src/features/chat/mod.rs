@@ -307,6 +307,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         tenant: s.ctx.tenant().as_str(),
         route: a.plan.route,
         request_id: s.request_id.to_string(),
+        traceparent: s.traceparent.to_string(),
         cache_key: settle.cache.as_ref().map_or_else(
             || s.ctx.key(Space::Cache, &["chat", s.request_id]).as_str().to_string(),
             |c| c.1.as_str().to_string(),
@@ -364,6 +365,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
                 ctx: *s.ctx,
                 principal: principal.clone(),
                 request_id: s.request_id.to_string(),
+                traceparent: s.traceparent.to_string(),
                 budget: loop_budget,
             },
         )),

@@ -57,6 +57,7 @@ pub struct Loop {
     pub ctx: TenantCtx,
     pub principal: Principal,
     pub request_id: String,
+    pub traceparent: String,
     /// The request's budget reservation: each further turn reserves its
     /// share before it starts.
     pub budget: Option<super::Reservation>,
@@ -233,6 +234,7 @@ impl State {
             ports: &self.lp.ports,
             principal: &self.lp.principal,
             request_id: &self.lp.request_id,
+            traceparent: &self.lp.traceparent,
             used: self.total.clone(),
         };
         let mut runs = Vec::new();
