@@ -685,7 +685,7 @@ fn audit_with(d: &Dev, authorization: &str) -> Result<Vec<Value>, String> {
 /// Worker's span as the parent of its call.
 pub fn trace_case(acme: &Dev, model: &crate::model_server::ModelServer, tally: &mut Tally) {
     tally.case(
-        "trace: a caller's traceparent comes back with its trace id and reaches the model server as the Worker's span",
+        "trace: a caller's traceparent comes back with its trace id, reaches the model server as the Worker's span, and its ids reach each Durable Object call and the log line",
         (|| {
             let incoming = "00-5bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01";
             let body = json!({"messages": [{"role": "user", "content": "[[scripted:delay=0]] trace me"}], "stream": false}).to_string();
@@ -712,7 +712,17 @@ pub fn trace_case(acme: &Dev, model: &crate::model_server::ModelServer, tally: &
                 .filter_map(|q| q["headers"]["traceparent"].as_str().map(str::to_string))
                 .next_back()
                 .ok_or_else(|| format!("the model server saw no traceparent: {stats}"))?;
-            check(seen == out, || format!("model server saw {seen}, the answer says {out}"))
+            check(seen == out, || format!("model server saw {seen}, the answer says {out}"))?;
+            // The Durable Object calls carried the request's ids: acme's dev
+            // environment logs at `debug`, where each object logs its calls.
+            let id = r.header("x-request-id").unwrap_or_default().to_string();
+            for class in ["RateLimiter", "ChatSession"] {
+                let line = crate::e2e_api::log_line(acme, &id, |v| v["msg"] == "object" && v["class"] == class)?;
+                check(line["trace_id"] == "5bf92f3577b34da6a3ce929d0e0e4737", || format!("{class}: {line}"))?;
+            }
+            // And the request's own line has the trace id.
+            let line = crate::e2e_api::log_line(acme, &id, |v| v["msg"] == "request")?;
+            check(line["trace_id"] == "5bf92f3577b34da6a3ce929d0e0e4737", || line.to_string())
         })(),
     );
 }

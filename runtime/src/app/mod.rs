@@ -119,7 +119,15 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     let mut trace = Trace { start, ..Trace::default() };
     let tc = traceparent::TraceContext::for_request(req.header(Header::Traceparent).as_deref(), &request_id, ports.random.as_ref());
 
-    let result = pipeline(req, method, host.as_deref(), cx, (&request_id, &tc), &mut trace).await;
+    // Every Durable Object call of this request carries its ids.
+    let req_ports = ports.for_request(&request_id, &tc.header());
+    let req_cx = Context {
+        deployment: cx.deployment,
+        ids: cx.ids,
+        ports: &req_ports,
+        auth: cx.auth,
+    };
+    let result = pipeline(req, method, host.as_deref(), &req_cx, (&request_id, &tc), &mut trace).await;
     let (mut resp, error, detail) = match result {
         Ok(r) => (r, None, None),
         Err(f) => (error_response(&f, &request_id), Some(f.code.code()), f.log_detail),

@@ -391,6 +391,9 @@ pub async fn consume(dep: &crate::tenancy::resolve::Deployment, ports: &crate::p
         }
     };
     let cfg = ctx.config();
+    // The index calls carry the queuing request's ids.
+    let traced = ports.for_request(&msg.request_id, &msg.traceparent);
+    let ports = &traced;
     let index = Index::of(&ctx, ports).map_err(|f| f.message)?;
     let report = |done: u32, errors: Vec<DocError>| IndexOp::JobReport {
         job: msg.job.clone(),

@@ -114,6 +114,15 @@ pub trait Kv {
     fn list<'a>(&'a self, prefix: &'a StorageKey) -> LocalFuture<'a, Result<Vec<KvEntry>, PortError>>;
 }
 
+/// The ids a request's Durable Object calls carry (`x-request-id` and
+/// `traceparent` headers), so an object's log lines and errors name the
+/// request that caused them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallIds {
+    pub request_id: String,
+    pub traceparent: String,
+}
+
 /// The rate limiter (the `RATE_LIMITER` Durable Object on workerd).
 pub trait Limiter {
     /// Apply `req` atomically in the limiter object named `object`.
@@ -122,6 +131,11 @@ pub trait Limiter {
         object: &'a StorageKey,
         req: &'a crate::objects::rate_limiter::HitRequest,
     ) -> LocalFuture<'a, Result<crate::objects::rate_limiter::HitReply, PortError>>;
+    /// This port for one request, its calls carrying `ids` (`None`: the
+    /// port has nothing to carry them on).
+    fn for_request(&self, _ids: &Rc<CallIds>) -> Option<Rc<dyn Limiter>> {
+        None
+    }
 }
 
 /// Bytes as they arrive from an upstream. Dropping the stream cancels the
@@ -199,6 +213,9 @@ pub trait Sessions {
         object: &'a StorageKey,
         op: &'a crate::objects::sessions::SessionOp,
     ) -> LocalFuture<'a, Result<crate::objects::sessions::SessionReply, PortError>>;
+    fn for_request(&self, _ids: &Rc<CallIds>) -> Option<Rc<dyn Sessions>> {
+        None
+    }
 }
 
 /// The `DOC_INDEX` Durable Object (one object per tenant): catalog,
@@ -209,6 +226,9 @@ pub trait DocIndex {
         object: &'a StorageKey,
         op: &'a crate::objects::doc_index::IndexOp,
     ) -> LocalFuture<'a, Result<crate::objects::doc_index::IndexReply, PortError>>;
+    fn for_request(&self, _ids: &Rc<CallIds>) -> Option<Rc<dyn DocIndex>> {
+        None
+    }
 }
 
 /// The `AUDIT` Durable Object (one object per tenant): the tool audit log.
@@ -218,6 +238,9 @@ pub trait Audit {
         object: &'a StorageKey,
         op: &'a crate::objects::audit::AuditOp,
     ) -> LocalFuture<'a, Result<crate::objects::audit::AuditReply, PortError>>;
+    fn for_request(&self, _ids: &Rc<CallIds>) -> Option<Rc<dyn Audit>> {
+        None
+    }
 }
 
 /// A vector to store in Vectorize.
@@ -270,6 +293,9 @@ pub trait Budget {
         object: &'a StorageKey,
         op: &'a crate::objects::budget::BudgetOp,
     ) -> LocalFuture<'a, Result<crate::objects::budget::BudgetReply, PortError>>;
+    fn for_request(&self, _ids: &Rc<CallIds>) -> Option<Rc<dyn Budget>> {
+        None
+    }
 }
 
 /// Work that must finish after the response is sent (`ctx.waitUntil` on
@@ -335,6 +361,22 @@ impl Ports {
     /// A secret's value, if the deployment has it.
     pub fn secret(&self, name: &str) -> Option<&str> {
         self.secrets.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// These ports for one request: every Durable Object call carries its
+    /// request id and `traceparent`.
+    pub fn for_request(&self, request_id: &str, traceparent: &str) -> Ports {
+        let ids = Rc::new(CallIds {
+            request_id: request_id.to_string(),
+            traceparent: traceparent.to_string(),
+        });
+        let mut p = self.clone();
+        p.limiter = self.limiter.as_ref().map(|x| x.for_request(&ids).unwrap_or_else(|| x.clone()));
+        p.budget = self.budget.as_ref().map(|x| x.for_request(&ids).unwrap_or_else(|| x.clone()));
+        p.sessions = self.sessions.as_ref().map(|x| x.for_request(&ids).unwrap_or_else(|| x.clone()));
+        p.doc_index = self.doc_index.as_ref().map(|x| x.for_request(&ids).unwrap_or_else(|| x.clone()));
+        p.audit = self.audit.as_ref().map(|x| x.for_request(&ids).unwrap_or_else(|| x.clone()));
+        p
     }
 
     /// A runtime var's value, if set.

@@ -7,6 +7,7 @@
 //! (BoringSSL), adds no code to the wasm, and imported keys are cached in
 //! JavaScript per isolate; docs/auth.md has the measurements.
 
+use std::rc::Rc;
 use std::time::Duration;
 
 use worker::js_sys;
@@ -17,7 +18,7 @@ use crate::objects::budget::{BudgetOp, BudgetReply};
 use crate::objects::rate_limiter::{HitReply, HitRequest};
 use crate::objects::sessions::{SessionOp, SessionReply};
 use crate::ports::{
-    Budget, Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, Sessions, SigAlg, Timer,
+    Budget, CallIds, Clock, Crypto, Fetched, HttpClient, Kv, KvEntry, Limiter, LocalFuture, PortError, Random, Sessions, SigAlg, Timer,
 };
 use crate::tenancy::keys::StorageKey;
 
@@ -187,19 +188,46 @@ impl Kv for KvAdapter {
     }
 }
 
-/// POST `body` as JSON to `path` of the object named `object`; the reply
-/// as `T`.
+/// A Durable Object namespace, and the ids of the request its calls are
+/// made for (`None`: the isolate's own port, before a request).
+#[derive(Clone)]
+pub struct DoNs {
+    pub ns: worker::ObjectNamespace,
+    pub ids: Option<Rc<CallIds>>,
+}
+
+impl DoNs {
+    pub fn new(ns: worker::ObjectNamespace) -> DoNs {
+        DoNs { ns, ids: None }
+    }
+
+    fn with(&self, ids: &Rc<CallIds>) -> DoNs {
+        DoNs {
+            ns: self.ns.clone(),
+            ids: Some(ids.clone()),
+        }
+    }
+}
+
+/// POST `body` as JSON to `path` of the object named `object`, with the
+/// request's `x-request-id` and `traceparent`; the reply as `T`.
 async fn do_call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
-    ns: &worker::ObjectNamespace,
+    ns: &DoNs,
     object: &StorageKey,
     path: &str,
     body: &B,
 ) -> Result<T, PortError> {
     let err = |e: worker::Error| PortError(e.to_string());
-    let stub = ns.id_from_name(object.as_str()).map_err(err)?.get_stub().map_err(err)?;
+    let stub = ns.ns.id_from_name(object.as_str()).map_err(err)?.get_stub().map_err(err)?;
     let body = serde_json::to_string(body).map_err(|e| PortError(e.to_string()))?;
     let mut init = worker::RequestInit::new();
     init.with_method(worker::Method::Post).with_body(Some(JsValue::from_str(&body)));
+    if let Some(ids) = &ns.ids {
+        let h = worker::Headers::new();
+        h.set("x-request-id", &ids.request_id).map_err(err)?;
+        h.set("traceparent", &ids.traceparent).map_err(err)?;
+        init.with_headers(h);
+    }
     let r = worker::Request::new_with_init(&format!("https://object{path}"), &init).map_err(err)?;
     let mut resp = stub.fetch_with_request(r).await.map_err(err)?;
     if resp.status_code() != 200 {
@@ -211,11 +239,14 @@ async fn do_call<B: serde::Serialize, T: serde::de::DeserializeOwned>(
 
 /// The `RATE_LIMITER` Durable Object namespace: rate limits and budgets.
 #[derive(Clone)]
-pub struct DoLimiter(pub worker::ObjectNamespace);
+pub struct DoLimiter(pub DoNs);
 
 impl Limiter for DoLimiter {
     fn hit<'a>(&'a self, object: &'a StorageKey, req: &'a HitRequest) -> LocalFuture<'a, Result<HitReply, PortError>> {
         Box::pin(do_call(&self.0, object, "/hit", req))
+    }
+    fn for_request(&self, ids: &Rc<CallIds>) -> Option<Rc<dyn Limiter>> {
+        Some(Rc::new(DoLimiter(self.0.with(ids))))
     }
 }
 
@@ -223,19 +254,25 @@ impl Budget for DoLimiter {
     fn call<'a>(&'a self, object: &'a StorageKey, op: &'a BudgetOp) -> LocalFuture<'a, Result<BudgetReply, PortError>> {
         Box::pin(do_call(&self.0, object, "/budget", op))
     }
+    fn for_request(&self, ids: &Rc<CallIds>) -> Option<Rc<dyn Budget>> {
+        Some(Rc::new(DoLimiter(self.0.with(ids))))
+    }
 }
 
 /// The `SESSIONS` Durable Object namespace.
-pub struct DoSessions(pub worker::ObjectNamespace);
+pub struct DoSessions(pub DoNs);
 
 impl Sessions for DoSessions {
     fn call<'a>(&'a self, object: &'a StorageKey, op: &'a SessionOp) -> LocalFuture<'a, Result<SessionReply, PortError>> {
         Box::pin(do_call(&self.0, object, "/op", op))
     }
+    fn for_request(&self, ids: &Rc<CallIds>) -> Option<Rc<dyn Sessions>> {
+        Some(Rc::new(DoSessions(self.0.with(ids))))
+    }
 }
 
 /// The `DOC_INDEX` Durable Object namespace.
-pub struct DoDocIndex(pub worker::ObjectNamespace);
+pub struct DoDocIndex(pub DoNs);
 
 impl crate::ports::DocIndex for DoDocIndex {
     fn call<'a>(
@@ -245,10 +282,13 @@ impl crate::ports::DocIndex for DoDocIndex {
     ) -> LocalFuture<'a, Result<crate::objects::doc_index::IndexReply, PortError>> {
         Box::pin(do_call(&self.0, object, "/op", op))
     }
+    fn for_request(&self, ids: &Rc<CallIds>) -> Option<Rc<dyn crate::ports::DocIndex>> {
+        Some(Rc::new(DoDocIndex(self.0.with(ids))))
+    }
 }
 
 /// The `AUDIT` Durable Object namespace (class `AuditLog`).
-pub struct DoAudit(pub worker::ObjectNamespace);
+pub struct DoAudit(pub DoNs);
 
 impl crate::ports::Audit for DoAudit {
     fn call<'a>(
@@ -257,5 +297,8 @@ impl crate::ports::Audit for DoAudit {
         op: &'a crate::objects::audit::AuditOp,
     ) -> LocalFuture<'a, Result<crate::objects::audit::AuditReply, PortError>> {
         Box::pin(do_call(&self.0, object, "/op", op))
+    }
+    fn for_request(&self, ids: &Rc<CallIds>) -> Option<Rc<dyn crate::ports::Audit>> {
+        Some(Rc::new(DoAudit(self.0.with(ids))))
     }
 }

@@ -82,8 +82,8 @@ fn ports(env: &Env) -> Ports {
             .find(|(_, c)| *c == class)
             .and_then(|(name, _)| env.durable_object(name).ok())
     };
-    let limiter = object("RateLimiter").map(DoLimiter);
-    let sessions = object("ChatSession").map(|ns| Rc::new(DoSessions(ns)) as Rc<dyn Sessions>);
+    let limiter = object("RateLimiter").map(|ns| DoLimiter(adapters::DoNs::new(ns)));
+    let sessions = object("ChatSession").map(|ns| Rc::new(DoSessions(adapters::DoNs::new(ns))) as Rc<dyn Sessions>);
     let mut secrets = Vec::new();
     for t in tenants::TenantId::ALL {
         for name in t.config().secrets {
@@ -112,8 +112,8 @@ fn ports(env: &Env) -> Ports {
             .find_map(|t| t.config().envs.iter().find_map(|e| e.ingest_queue))
             .and_then(|name| ai::binding(env, name))
             .map(|q| Rc::new(ai::JsQueue(q)) as Rc<dyn crate::ports::IngestQueue>),
-        doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(ns)) as Rc<dyn crate::ports::DocIndex>),
-        audit: object("AuditLog").map(|ns| Rc::new(adapters::DoAudit(ns)) as Rc<dyn crate::ports::Audit>),
+        doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(adapters::DoNs::new(ns))) as Rc<dyn crate::ports::DocIndex>),
+        audit: object("AuditLog").map(|ns| Rc::new(adapters::DoAudit(adapters::DoNs::new(ns))) as Rc<dyn crate::ports::Audit>),
         vectors,
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,

@@ -13,20 +13,53 @@ use crate::objects::budget::{self, BudgetOp, Ledger};
 use crate::objects::rate_limiter::{self, BucketState, Buckets, HitRequest};
 use crate::objects::sessions::{self, SessionOp, SessionReply, SessionSummary, SessionView, StoredMessage};
 
-/// Serve a Durable Object request; an error becomes an envelope.
-async fn object_reply<F>(f: F) -> worker::Result<worker::Response>
+thread_local! {
+    /// The Worker's `LOG_LEVEL` var is `debug`: objects log one line per call.
+    static DEBUG: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Read what the objects' logging needs from the Worker's vars.
+fn note_env(env: &Env) {
+    let debug = env.var("LOG_LEVEL").map(|v| v.to_string() == "debug").unwrap_or(false);
+    DEBUG.with(|d| d.set(debug));
+}
+
+/// The request id and `traceparent` a call carries (empty when none).
+fn call_ids(req: &worker::Request) -> (String, String) {
+    let h = |n: &str| req.headers().get(n).ok().flatten().unwrap_or_default();
+    (h("x-request-id"), h("traceparent"))
+}
+
+/// Serve a Durable Object request; an error becomes an envelope naming the
+/// request that made the call. With `LOG_LEVEL=debug`, one line per call:
+/// `{"level":"debug","msg":"object","class","path","status","error",
+/// "request_id","trace_id"}`.
+async fn object_reply<F>(class: &str, path: String, (request_id, traceparent): (String, String), f: F) -> worker::Result<worker::Response>
 where
     F: std::future::Future<Output = Result<worker::Response, Failure>>,
 {
-    match f.await {
-        Ok(r) => Ok(r),
-        Err(e) => {
-            let r = error_response(&e, "");
-            Ok(worker::Response::from_bytes(r.body.bytes().to_vec())?
-                .with_status(r.status)
-                .with_headers(worker::Headers::from_iter([("content-type", crate::app::envelope::JSON)])))
+    let (out, status, error) = match f.await {
+        Ok(r) => {
+            let status = r.status_code();
+            (Ok(r), status, None)
         }
+        Err(e) => {
+            let r = error_response(&e, &request_id);
+            let resp = worker::Response::from_bytes(r.body.bytes().to_vec())?
+                .with_status(r.status)
+                .with_headers(worker::Headers::from_iter([("content-type", crate::app::envelope::JSON)]));
+            (Ok(resp), r.status, Some(e.code.code()))
+        }
+    };
+    if DEBUG.with(|d| d.get()) {
+        let trace_id = traceparent.split('-').nth(1).unwrap_or("");
+        crate::wasm::shim::log_line(
+            &serde_json::json!({"level": "debug", "msg": "object", "class": class, "path": path, "status": status,
+                "error": error, "request_id": request_id, "trace_id": trace_id})
+            .to_string(),
+        );
     }
+    out
 }
 
 fn bad(e: impl std::fmt::Display) -> Failure {
@@ -80,7 +113,8 @@ impl RateLimiter {
 }
 
 impl DurableObject for RateLimiter {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        note_env(&env);
         RateLimiter {
             state,
             buckets: RefCell::new(Buckets::new()),
@@ -90,7 +124,9 @@ impl DurableObject for RateLimiter {
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        object_reply(async {
+        let ids = call_ids(&req);
+        let path = req.path();
+        object_reply("RateLimiter", path, ids, async {
             if req.method() == worker::Method::Post && req.path() == "/budget" {
                 let op: BudgetOp = req.json().await.map_err(bad)?;
                 return self.budget(op).await;
@@ -428,7 +464,8 @@ impl ChatSession {
 }
 
 impl DurableObject for ChatSession {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        note_env(&env);
         ChatSession {
             state,
             ready: Cell::new(false),
@@ -437,7 +474,9 @@ impl DurableObject for ChatSession {
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        object_reply(async {
+        let ids = call_ids(&req);
+        let path = req.path();
+        object_reply("ChatSession", path, ids, async {
             if req.method() != worker::Method::Post || req.path() != "/op" {
                 return Err(Failure::new(ErrorCode::NotFound, "ChatSession serves POST /op"));
             }
@@ -877,7 +916,8 @@ impl DocIndex {
 }
 
 impl DurableObject for DocIndex {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        note_env(&env);
         DocIndex {
             state,
             ready: Cell::new(false),
@@ -886,7 +926,9 @@ impl DurableObject for DocIndex {
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        object_reply(async {
+        let ids = call_ids(&req);
+        let path = req.path();
+        object_reply("DocIndex", path, ids, async {
             if req.method() != worker::Method::Post || req.path() != "/op" {
                 return Err(Failure::new(ErrorCode::NotFound, "DocIndex serves POST /op"));
             }
@@ -987,7 +1029,8 @@ impl AuditLog {
 }
 
 impl DurableObject for AuditLog {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
+        note_env(&env);
         AuditLog {
             state,
             ready: Cell::new(false),
@@ -995,7 +1038,9 @@ impl DurableObject for AuditLog {
     }
 
     async fn fetch(&self, mut req: worker::Request) -> worker::Result<worker::Response> {
-        object_reply(async {
+        let ids = call_ids(&req);
+        let path = req.path();
+        object_reply("AuditLog", path, ids, async {
             if req.method() != worker::Method::Post || req.path() != "/op" {
                 return Err(Failure::new(ErrorCode::NotFound, "AuditLog serves POST /op"));
             }
