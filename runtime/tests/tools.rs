@@ -802,4 +802,10 @@ fn the_callers_trace_reaches_the_model_and_the_tools_model_calls() {
         r.header("traceparent"),
         "the model call is a child of the Worker's span"
     );
+    let rec = &records(&h, TenantId::Acme)[0];
+    assert_eq!(
+        rec.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736",
+        "the audit record carries the trace"
+    );
+    assert_eq!(Some(rec.request_id.as_str()), r.header("x-request-id"));
 }

@@ -41,6 +41,8 @@ pub struct AuditEntry {
     pub time_ms: u64,
     pub tenant: String,
     pub request_id: String,
+    /// The request's W3C trace id.
+    pub trace_id: String,
     /// The caller (`Principal::user`).
     pub principal: String,
     /// `direct` (`POST /tools/{name}`) or `model` (a tool call in `/chat`).
@@ -65,6 +67,8 @@ pub struct AuditRecord {
     pub time_ms: u64,
     pub tenant: String,
     pub request_id: String,
+    /// The request's W3C trace id.
+    pub trace_id: String,
     pub principal: String,
     /// `direct` or `model`.
     pub via: String,
@@ -89,6 +93,7 @@ struct Canonical<'a> {
     time_ms: u64,
     tenant: &'a str,
     request_id: &'a str,
+    trace_id: &'a str,
     principal: &'a str,
     via: &'a str,
     tool: &'a str,
@@ -106,6 +111,7 @@ pub fn canonical_record(r: &AuditRecord) -> String {
         time_ms: r.time_ms,
         tenant: &r.tenant,
         request_id: &r.request_id,
+        trace_id: &r.trace_id,
         principal: &r.principal,
         via: &r.via,
         tool: &r.tool,
@@ -133,6 +139,7 @@ pub fn seal(prev: Option<(u64, &str)>, e: AuditEntry) -> AuditRecord {
         time_ms: e.time_ms,
         tenant: e.tenant,
         request_id: e.request_id,
+        trace_id: e.trace_id,
         principal: e.principal,
         via: e.via,
         tool: e.tool,
@@ -274,6 +281,7 @@ mod tests {
             time_ms: t,
             tenant: "acme".into(),
             request_id: format!("req-{t}"),
+            trace_id: "4bf92f3577b34da6a3ce929d0e0e4736".into(),
             principal: "alice".into(),
             via: "direct".into(),
             tool: tool.into(),
@@ -335,7 +343,9 @@ mod tests {
         let v = log(1);
         let c = canonical_record(&v[0]);
         assert!(
-            c.starts_with(r#"{"seq":1,"time_ms":1000,"tenant":"acme","request_id":"req-1000","#),
+            c.starts_with(
+                r#"{"seq":1,"time_ms":1000,"tenant":"acme","request_id":"req-1000","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","#
+            ),
             "{c}"
         );
         assert!(

@@ -114,6 +114,7 @@ impl Dispatcher<'_> {
             time_ms: self.ports.clock.now_ms().max(0.0) as u64,
             tenant: self.ctx.tenant().as_str().to_string(),
             request_id: self.request_id.to_string(),
+            trace_id: self.traceparent.split('-').nth(1).unwrap_or("").to_string(),
             principal: self.principal.user().to_string(),
             via: via.as_str().to_string(),
             tool: shown(name),
