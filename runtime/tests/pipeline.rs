@@ -547,3 +547,15 @@ fn a_callers_traceparent_keeps_its_trace_and_the_request_gets_its_own_span() {
     assert_eq!(s.resp.header("traceparent").unwrap().split('-').nth(1), Some(id.as_str()));
     assert_eq!(s.log["trace_id"], id.as_str());
 }
+
+#[test]
+fn the_log_line_names_the_caller_only_by_a_salted_hash() {
+    let s = acme_dev(get("acme.localhost", "/v1/me").with("x-user-id", "ann"));
+    assert_eq!(s.resp.status, 200);
+    let want = tenants_runtime::app::log::principal_hash("", "acme", "ann");
+    assert_eq!(s.log["principal"], want.as_str());
+    assert!(want.starts_with("p_") && want.len() == 18, "{want}");
+    assert!(s.log.get("user").is_none() && !s.log.to_string().contains("\"ann\""), "{}", s.log);
+    // Another salt, another hash.
+    assert_ne!(tenants_runtime::app::log::principal_hash("s3cret", "acme", "ann"), want);
+}

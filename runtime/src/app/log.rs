@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `tenant` and `route` are `null` when the request never got that far;
-//! `error` is the envelope's code; `user` and `auth` say who called;
+//! `error` is the envelope's code; `principal` (a salted hash of the user)
+//! and `auth` say who called;
 //! `detail` what only the log may say (why a credential was refused). A
 //! streamed response's line is written when the stream ends, with
 //! `stream`, `chunks` and `bytes`. Levels: `info` below 400, `warn` for 4xx,
@@ -15,6 +16,19 @@
 //! cut to 200 characters.
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+/// The var (or secret) whose value salts the principal hashes of the log.
+pub const SALT_VAR: &str = "LOG_SALT";
+
+/// `p_` and the first 16 hex digits of SHA-256(`salt` `\n` tenant `\n`
+/// user). Without a salt the hash is still stable, but anyone who can
+/// guess user ids can recompute it: set the `LOG_SALT` secret.
+pub fn principal_hash(salt: &str, tenant: &str, user: &str) -> String {
+    let d = Sha256::digest(format!("{salt}\n{tenant}\n{user}").as_bytes());
+    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("p_{hex}")
+}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RequestLog {
@@ -33,9 +47,10 @@ pub struct RequestLog {
     pub status: u16,
     pub latency_ms: u64,
     pub error: Option<&'static str>,
-    /// The authenticated user (never a token or key).
+    /// Who called, as a salted hash ([`principal_hash`]): lines of one
+    /// user can be grouped, the user is not named.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user: Option<String>,
+    pub principal: Option<String>,
     /// How the user authenticated (`jwt`, `access`, `api-key`, `development`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth: Option<&'static str>,

@@ -163,7 +163,9 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
         status: resp.status,
         latency_ms: 0,
         error,
-        user: trace.user.map(|u| clip(&u).to_string()),
+        principal: trace
+            .user
+            .map(|u| log::principal_hash(ports.var(log::SALT_VAR).unwrap_or(""), trace.tenant.unwrap_or(""), &u)),
         auth: trace.auth,
         detail,
         ..RequestLog::default()

@@ -92,10 +92,19 @@ fn ports(env: &Env) -> Ports {
             }
         }
     }
-    let vars = [crate::ai::plan::BASE_URL_VAR]
+    let mut vars: Vec<(&'static str, String)> = [crate::ai::plan::BASE_URL_VAR]
         .into_iter()
         .filter_map(|n| env.var(n).ok().map(|v| (n, v.to_string())))
         .collect();
+    let salt = crate::app::log::SALT_VAR;
+    if let Some(v) = env
+        .secret(salt)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| env.var(salt).ok().map(|v| v.to_string()))
+    {
+        vars.push((salt, v));
+    }
     Ports {
         clock: Rc::new(JsClock),
         log: Rc::new(BufferedLog::default()),
