@@ -137,7 +137,7 @@ fn auth_cases(d: &Dev, tally: &mut Tally) {
                 check(r.header(h).is_some(), || format!("no {h} header"))?;
             }
             let id = request_id(&r)?;
-            let line = log_line(d, &id, |_| true)?;
+            let line = log_line(d, &id, |v| v["msg"] == "request")?;
             check(
                 line["principal"] == principal("acme", "ann").as_str() && line["auth"] == "development",
                 || format!("log line {line}"),
@@ -157,7 +157,7 @@ fn auth_cases(d: &Dev, tally: &mut Tally) {
             check(msg == "the credentials were not accepted", || {
                 format!("message says too much: {msg}")
             })?;
-            let line = log_line(d, &id, |_| true)?;
+            let line = log_line(d, &id, |v| v["msg"] == "request")?;
             check(line["detail"].as_str().is_some_and(|s| !s.is_empty()), || {
                 format!("no reason in the log: {line}")
             })?;
@@ -684,14 +684,14 @@ pub fn jwt_cases(stage: &Dev, idp: &TestIdp, tally: &mut Tally) {
                     let v = r.json()?;
                     check(v["data"]["user"] == "jwt-user" && v["data"]["auth"] == "jwt", || format!("{v}"))?;
                     let id = request_id(&r)?;
-                    let line = log_line(stage, &id, |_| true)?;
+                    let line = log_line(stage, &id, |v| v["msg"] == "request")?;
                     return check(
                         line["principal"] == principal(&stage.tenant.id, "jwt-user").as_str() && line["auth"] == "jwt",
                         || format!("log {line}"),
                     );
                 }
                 let id = envelope(&r, 401, "unauthenticated")?;
-                let line = log_line(stage, &id, |_| true)?;
+                let line = log_line(stage, &id, |v| v["msg"] == "request")?;
                 check(line["detail"].as_str().is_some_and(|d| d.contains(why)), || {
                     format!("log detail lacks `{why}`: {line}")
                 })?;
@@ -728,7 +728,7 @@ pub fn extra_cases(stages: &[Dev], idp: &TestIdp, tally: &mut Tally) {
                     return check(v["data"]["user"] == c.user && v["data"]["auth"] == c.auth, || format!("{v}"));
                 }
                 let id = envelope(&r, c.status, "unauthenticated")?;
-                let line = log_line(d, &id, |_| true)?;
+                let line = log_line(d, &id, |v| v["msg"] == "request")?;
                 check(line["detail"].as_str().is_some_and(|x| x.contains(c.why)), || {
                     format!("log detail lacks `{}`: {line}", c.why)
                 })
