@@ -214,7 +214,7 @@ fn flag(args: &[String], name: &str) -> Option<String> {
 /// without one, the scripted model server is started and labelled as such.
 fn dev(args: &[String]) -> Result<(), ExitCode> {
     let Some(tenant) = flag(args, "--tenant") else {
-        eprintln!("usage: cargo xtask dev --tenant ID [--env dev] [--port N] [--model-url URL]");
+        eprintln!("usage: cargo xtask dev --tenant ID [--env dev] [--port N] [--model-url URL] [--raw-logs]");
         return Err(ExitCode::from(2));
     };
     let env = flag(args, "--env").unwrap_or_else(|| "dev".into());
@@ -260,13 +260,77 @@ fn dev(args: &[String]) -> Result<(), ExitCode> {
         "    curl -N -H 'Host: {}' -H 'content-type: application/json' http://127.0.0.1:{port}/chat -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
         t.host
     );
-    eprintln!("    Ctrl-C stops it.");
+    eprintln!("    Ctrl-C stops it. Log lines are shown short; --raw-logs prints the JSON.");
     // Same process group as this one, so Ctrl-C reaches wrangler and workerd.
-    let status = c.status().map_err(|e| fail(format!("cannot start wrangler: {e}")))?;
+    let raw = args.iter().any(|a| a == "--raw-logs");
+    if !raw {
+        c.stdout(std::process::Stdio::piped());
+    }
+    let mut child = c.spawn().map_err(|e| fail(format!("cannot start wrangler: {e}")))?;
+    if let Some(out) = child.stdout.take() {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{}", pretty_log(&line).unwrap_or(line));
+        }
+    }
+    let status = child.wait().map_err(|e| fail(format!("wrangler: {e}")))?;
     if status.success() || status.code().is_none() {
         Ok(())
     } else {
         Err(ExitCode::from(status.code().unwrap_or(1).clamp(1, 255) as u8))
+    }
+}
+
+/// A Worker log line (docs/runtime.md) on one short line: the request's
+/// status, method, path, route, latency, tenant, model figures and ids;
+/// an object's call indented under it. `None`: not a log line.
+fn pretty_log(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(&line[line.find('{')?..]).ok()?;
+    let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    let short = |k: &str| {
+        v[k].as_str()
+            .map(|x| x.chars().take(8).collect::<String>())
+            .unwrap_or_else(|| "-".into())
+    };
+    match v["msg"].as_str()? {
+        "request" => {
+            let mut out = format!(
+                "{:<5} {} {} {} ({}) {} ms  tenant={} req={} trace={}",
+                s("level"),
+                v["status"],
+                s("method"),
+                s("path"),
+                s("route"),
+                v["latency_ms"],
+                s("tenant"),
+                short("request_id"),
+                short("trace_id"),
+            );
+            if let Some(m) = v["model"].as_str() {
+                out.push_str(&format!(
+                    "  model={m} tokens={}/{} ttft={}ms cache={}",
+                    v["tokens_in"],
+                    v["tokens_out"],
+                    v["ttft_ms"],
+                    s("cache")
+                ));
+            }
+            if let Some(e) = v["error"].as_str() {
+                out.push_str(&format!("  error={e}"));
+            }
+            if let Some(d) = v["detail"].as_str() {
+                out.push_str(&format!("  ({d})"));
+            }
+            Some(out)
+        }
+        "object" => Some(format!(
+            "      · {} {} {} req={}",
+            s("class"),
+            s("path"),
+            v["status"],
+            short("request_id")
+        )),
+        _ => Some(format!("{:<5} {}  {}", s("level"), s("msg"), v)),
     }
 }
 
@@ -340,5 +404,23 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pretty_log;
+
+    #[test]
+    fn log_lines_are_shown_short_and_other_output_is_left_alone() {
+        let l = r#"[wrangler:info] {"level":"info","msg":"request","request_id":"0123456789abcdef","trace_id":"fedcba9876543210","tenant":"acme","env":"dev","route":"chat","method":"POST","path":"/chat","status":200,"latency_ms":12,"error":null,"model":"@cf/m","tokens_in":5,"tokens_out":7,"ttft_ms":3,"cache":"miss"}"#;
+        assert_eq!(
+            pretty_log(l).unwrap(),
+            "info  200 POST /chat (chat) 12 ms  tenant=acme req=01234567 trace=fedcba98  model=@cf/m tokens=5/7 ttft=3ms cache=miss"
+        );
+        let o = r#"{"level":"debug","msg":"object","class":"RateLimiter","path":"/hit","status":200,"error":null,"request_id":"0123456789abcdef","trace_id":"x"}"#;
+        assert_eq!(pretty_log(o).unwrap(), "      · RateLimiter /hit 200 req=01234567");
+        assert_eq!(pretty_log("Ready on http://127.0.0.1:8787"), None);
+        assert_eq!(pretty_log("{not json"), None);
     }
 }
