@@ -308,6 +308,12 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
     if spec.dev_only {
         op["x-development-only"] = json!(true);
     }
+    details(g, spec, &mut op);
+    op
+}
+
+/// A route's path and query parameters and its request body.
+fn details(g: &mut Gen, spec: &RouteSpec, op: &mut Value) {
     if spec.path.starts_with("/v1/keys/") {
         op["parameters"] = json!([{"name": "id", "in": "path", "required": true, "description": "The key id (16 hex characters).", "schema": {"type": "string", "pattern": "^[0-9a-f]{16}$"}}]);
     }
@@ -406,7 +412,6 @@ fn operation(g: &mut Gen, spec: &RouteSpec) -> Value {
             "x-max-bytes": spec.max_body,
         });
     }
-    op
 }
 
 fn summary(spec: &RouteSpec) -> &'static str {

@@ -84,6 +84,13 @@ fn chat(d: &Dev, user: &str, roles: &str, text: &str) -> Result<String, String> 
 }
 
 pub fn cases(acme: &Dev, initech: &Dev, globex: &Dev, tc: &crate::toolchain::Toolchain, tally: &mut Tally) {
+    direct_cases(acme, initech, globex, tally);
+    chat_and_audit_cases(acme, tc, tally);
+    injection(acme, globex, tally);
+}
+
+/// `GET /tools` and `POST /tools/{name}`: roles, arguments, enablement, timeouts.
+fn direct_cases(acme: &Dev, initech: &Dev, globex: &Dev, tally: &mut Tally) {
     tally.case(
         "tools: GET /tools differs for a user and an admin of acme as their roles say (OpenAI function shape)",
         (|| {
@@ -230,6 +237,10 @@ pub fn cases(acme: &Dev, initech: &Dev, globex: &Dev, tc: &crate::toolchain::Too
             check(doc_ids(acme)?.contains(&"tool-ingested".to_string()), || "not listed".into())
         })(),
     );
+}
+
+/// A tool call inside a chat, a refused one, and the audit log with its verification.
+fn chat_and_audit_cases(acme: &Dev, tc: &crate::toolchain::Toolchain, tally: &mut Tally) {
     tally.case(
         "tools: in a chat the model calls tag-and-chunk, the Worker runs it, the stream shows the call and then the answer from its result",
         (|| {
@@ -329,7 +340,6 @@ pub fn cases(acme: &Dev, initech: &Dev, globex: &Dev, tc: &crate::toolchain::Too
             })
         })(),
     );
-    injection(acme, globex, tally);
 }
 
 /// The payloads: each is a user message, a document the model reads

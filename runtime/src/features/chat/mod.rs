@@ -236,14 +236,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
     )
     .await?;
     let history_len: usize = history.iter().map(|m| m.content.chars().count()).sum();
-    // Tools offered to the model: the ones the caller's roles allow.
-    let permitted = if a.no_tools {
-        Vec::new()
-    } else {
-        crate::tools::permitted(cfg, principal)
-    };
-    let functions: Vec<serde_json::Value> = permitted.iter().map(|(_, spec)| crate::tools::function(spec)).collect();
-    let offered: Vec<&'static str> = permitted.iter().map(|(_, spec)| spec.name).collect();
+    let offer = tools::Offer::for_caller(cfg, principal, a.no_tools);
     // Budget: reserve the most the first turn can use; a tool loop
     // reserves each further turn before it starts.
     let reserved = estimate_tokens(new_chars + history_len) + u64::from(a.plan.max_tokens);
@@ -314,7 +307,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         ),
         // A tool loop's turns share the request's key: never from the
         // gateway's cache.
-        skip_cache: settle.cache.is_none() || !offered.is_empty(),
+        skip_cache: settle.cache.is_none() || !offer.offered.is_empty(),
         timeout_ms: a.plan.timeout_ms,
     };
     // The user's message is stored (Begin) while the model is called. A
@@ -328,7 +321,7 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         provider.as_ref(),
         &a.plan,
         &prompt,
-        &functions,
+        &offer.functions,
         &[],
         &meta,
         s.ports.timer.as_ref(),
@@ -351,24 +344,22 @@ pub async fn chat<R: Incoming>(s: &Scope<'_, R>, flavor: Flavor) -> Result<Respo
         }
     };
     let started = match started {
-        Ok(st) if !offered.is_empty() => Ok(tools::wrap(
-            st,
-            tools::Loop {
+        Ok(st) if !offer.offered.is_empty() => {
+            let lp = tools::Loop {
                 provider: provider.clone(),
                 plan: a.plan.clone(),
                 meta: meta.clone(),
                 prompt: prompt.clone(),
-                functions,
-                offered,
+                offer,
                 steps: cfg.ai.tool_steps,
                 ports: s.ports.clone(),
                 ctx: *s.ctx,
                 principal: principal.clone(),
-                request_id: s.request_id.to_string(),
-                traceparent: s.traceparent.to_string(),
+                ids: (s.request_id.to_string(), s.traceparent.to_string()),
                 budget: loop_budget,
-            },
-        )),
+            };
+            Ok(tools::wrap(st, lp))
+        }
         other => other,
     };
     answer(s, flavor, (a.stream, a.include_usage), started, settle).await

@@ -41,23 +41,42 @@ pub const MAX_RESULT_CHARS: usize = 16_000;
 /// Calls per model turn at most (more are refused unrun).
 pub const MAX_CALLS_PER_TURN: usize = 8;
 
+/// The functions offered to the model (OpenAI shape) and their names.
+pub struct Offer {
+    pub functions: Vec<Value>,
+    pub offered: Vec<&'static str>,
+}
+
+impl Offer {
+    /// The tools the caller's roles allow (none with `tool_choice: "none"`).
+    pub fn for_caller(cfg: &'static crate::tenants::TenantConfig, principal: &Principal, none: bool) -> Offer {
+        let permitted = if none {
+            Vec::new()
+        } else {
+            crate::tools::permitted(cfg, principal)
+        };
+        Offer {
+            functions: permitted.iter().map(|(_, spec)| crate::tools::function(spec)).collect(),
+            offered: permitted.iter().map(|(_, spec)| spec.name).collect(),
+        }
+    }
+}
+
 /// What the loop needs after the first turn started.
 pub struct Loop {
     pub provider: Rc<dyn ChatModel>,
     pub plan: Plan,
     pub meta: CallMeta,
     pub prompt: Vec<Message>,
-    /// The functions offered (OpenAI shape) and their names.
-    pub functions: Vec<Value>,
-    pub offered: Vec<&'static str>,
+    pub offer: Offer,
     /// Model turns that may call tools (the tenant's `ai tool-steps`); the
     /// turn after the last is offered none.
     pub steps: u32,
     pub ports: Ports,
     pub ctx: TenantCtx,
     pub principal: Principal,
-    pub request_id: String,
-    pub traceparent: String,
+    /// The request id and `traceparent`.
+    pub ids: (String, String),
     /// The request's budget reservation: each further turn reserves its
     /// share before it starts.
     pub budget: Option<super::Reservation>,
@@ -201,7 +220,7 @@ impl State {
         }
         self.step += 1;
         self.offering = self.step < self.lp.steps;
-        let functions: &[Value] = if self.offering { &self.lp.functions } else { &[] };
+        let functions: &[Value] = if self.offering { &self.lp.offer.functions } else { &[] };
         let started = engine::start(
             self.lp.provider.as_ref(),
             &self.lp.plan,
@@ -228,19 +247,19 @@ impl State {
     /// Run (or refuse) each call through the dispatcher; record the
     /// assistant turn and the results for the next model call.
     async fn run(&mut self, calls: Vec<Acc>) -> Vec<ToolRun> {
-        let offered: &[&'static str] = if self.offering { &self.lp.offered } else { &[] };
+        let offered: &[&'static str] = if self.offering { &self.lp.offer.offered } else { &[] };
         let d = Dispatcher {
             ctx: &self.lp.ctx,
             ports: &self.lp.ports,
             principal: &self.lp.principal,
-            request_id: &self.lp.request_id,
-            traceparent: &self.lp.traceparent,
+            request_id: &self.lp.ids.0,
+            traceparent: &self.lp.ids.1,
             used: self.total.clone(),
         };
         let mut runs = Vec::new();
         let mut results = Vec::new();
         for (i, c) in calls.into_iter().enumerate() {
-            let id = call_id(&self.lp.request_id, self.step, i);
+            let id = call_id(&self.lp.ids.0, self.step, i);
             let args: Value = if c.arguments.trim().is_empty() {
                 json!({})
             } else {
@@ -265,7 +284,7 @@ impl State {
                 Err(f) => {
                     if let Some(detail) = &f.log_detail {
                         self.lp.ports.log.line(
-                            &json!({"level": "warn", "msg": "tool call from the model failed", "request_id": self.lp.request_id, "tool": crate::tools::dispatch::shown(&c.name), "code": f.code.code(), "detail": detail})
+                            &json!({"level": "warn", "msg": "tool call from the model failed", "request_id": self.lp.ids.0, "tool": crate::tools::dispatch::shown(&c.name), "code": f.code.code(), "detail": detail})
                                 .to_string(),
                         );
                     }
