@@ -56,3 +56,105 @@ impl Catalog {
         self.by_id.values().filter(move |m| m.task == task).map(|m| m.id.as_str())
     }
 }
+
+/// The Workers AI cost table (`compiler/data/workers-ai-pricing.json`:
+/// Cloudflare's published per-model prices, with its source and date).
+pub const PRICING_JSON: &str = include_str!("../data/workers-ai-pricing.json");
+
+/// One model's published price. Token-priced models have the `*_m_*`
+/// fields (per million tokens; embeddings and rerankers input only);
+/// others (`audio-minute`, `1k-characters`) the `*_unit` fields.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct ModelPrice {
+    pub id: String,
+    pub unit: String,
+    #[serde(default)]
+    pub neurons_per_m_input: f64,
+    #[serde(default)]
+    pub neurons_per_m_output: f64,
+    #[serde(default)]
+    pub usd_per_m_input: f64,
+    #[serde(default)]
+    pub usd_per_m_output: f64,
+    #[serde(default)]
+    pub neurons_per_unit: f64,
+    #[serde(default)]
+    pub usd_per_unit: f64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pricing {
+    /// Where the prices were taken from.
+    pub source: String,
+    /// When (`YYYY-MM-DD`).
+    pub retrieved: String,
+    /// Workers AI bills neurons at this rate.
+    pub usd_per_1000_neurons: f64,
+    pub models: Vec<ModelPrice>,
+}
+
+impl Pricing {
+    /// The shipped table (tested to parse).
+    pub fn builtin() -> Pricing {
+        serde_json::from_str(PRICING_JSON).expect("shipped pricing table is valid JSON (tested)")
+    }
+
+    /// A model's price, if published.
+    pub fn get(&self, id: &str) -> Option<&ModelPrice> {
+        self.models.iter().find(|m| m.id == id)
+    }
+
+    /// (neurons, USD) of `tokens_in` + `tokens_out` of a token-priced model.
+    pub fn token_cost(&self, id: &str, tokens_in: u64, tokens_out: u64) -> Option<(f64, f64)> {
+        let p = self.get(id).filter(|p| p.unit == "tokens")?;
+        let (i, o) = (tokens_in as f64 / 1e6, tokens_out as f64 / 1e6);
+        Some((
+            i * p.neurons_per_m_input + o * p.neurons_per_m_output,
+            i * p.usd_per_m_input + o * p.usd_per_m_output,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod pricing_tests {
+    use super::*;
+
+    #[test]
+    fn the_pricing_table_parses_and_every_priced_model_is_in_the_catalog() {
+        let p = Pricing::builtin();
+        let c = Catalog::builtin();
+        assert!(p.source.starts_with("https://developers.cloudflare.com/workers-ai/"));
+        assert_eq!(p.usd_per_1000_neurons, 0.011);
+        assert!(p.models.len() >= 20);
+        for m in &p.models {
+            assert!(c.get(&m.id).is_some(), "{} is priced but not in the catalog", m.id);
+            match m.unit.as_str() {
+                "tokens" => assert!(m.usd_per_m_input > 0.0 && m.neurons_per_m_input > 0.0, "{}", m.id),
+                _ => assert!(m.usd_per_unit > 0.0 && m.neurons_per_unit > 0.0, "{}", m.id),
+            }
+            // Neurons and USD agree with the neuron rate (published USD is
+            // rounded; small embedding prices by up to ~15%).
+            let (n, usd) = match m.unit.as_str() {
+                "tokens" => (m.neurons_per_m_input, m.usd_per_m_input),
+                _ => (m.neurons_per_unit, m.usd_per_unit),
+            };
+            let implied = n * p.usd_per_1000_neurons / 1000.0;
+            assert!(
+                (implied - usd).abs() / usd < 0.15,
+                "{}: {n} neurons is ${implied}, published ${usd}",
+                m.id
+            );
+        }
+    }
+
+    #[test]
+    fn token_cost_is_input_and_output_at_their_rates() {
+        let p = Pricing::builtin();
+        // llama-3.1-8b-instruct: $0.282 / $0.827 per M; 25608 / 75147 neurons per M.
+        let (n, usd) = p.token_cost("@cf/meta/llama-3.1-8b-instruct", 1_000_000, 500_000).unwrap();
+        assert!((usd - (0.282 + 0.4135)).abs() < 1e-9, "{usd}");
+        assert!((n - (25608.0 + 37573.5)).abs() < 1e-6, "{n}");
+        assert_eq!(p.token_cost("@cf/openai/whisper", 1, 1), None, "not token-priced");
+        assert_eq!(p.token_cost("my-local-model", 1, 1), None);
+    }
+}

@@ -133,6 +133,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
     let by_id = phf_map(&tenant_ids.iter().map(|s| s.to_string()).zip(tv.iter()).collect::<Vec<_>>());
     let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
     let env_struct = env_tokens(model);
+    let prices = price_tokens(model);
     let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
 
     quote! {
@@ -513,6 +514,20 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         /// Every tenant's config, indexed by `TenantId as usize`.
         pub static TENANTS: [TenantConfig; #n_tenants] = [#(#configs),*];
 
+        /// The published price of each token-priced model a tenant uses
+        /// (`compiler/data/workers-ai-pricing.json`), sorted by model.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct ModelPrice {
+            pub model: &'static str,
+            pub neurons_per_m_input: f64,
+            pub neurons_per_m_output: f64,
+            pub usd_per_m_input: f64,
+            pub usd_per_m_output: f64,
+        }
+
+        /// The cost table the Worker's metrics use (docs/observability.md).
+        pub static MODEL_PRICES: &[ModelPrice] = &[#(#prices),*];
+
         #env_struct
 
         // Recompile when a tenant file changes.
@@ -869,6 +884,31 @@ fn opt_n(v: Option<u64>) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     }
+}
+
+/// `ModelPrice { … }` for every token-priced model any tenant uses.
+fn price_tokens(model: &Model) -> Vec<TokenStream> {
+    let pricing = crate::catalog::Pricing::builtin();
+    let mut used = std::collections::BTreeSet::new();
+    for t in &model.tenants {
+        let ai = &t.ai;
+        used.insert(ai.chat_model.as_str());
+        used.extend(ai.fallbacks.iter().map(String::as_str));
+        for r in &ai.routes {
+            used.insert(r.chat_model.as_str());
+            used.extend(r.fallbacks.iter().map(String::as_str));
+        }
+        used.extend(ai.embedding_model.as_deref());
+        used.extend(t.rag.rerank_model.as_deref());
+    }
+    used.into_iter()
+        .filter_map(|id| pricing.get(id).filter(|p| p.unit == "tokens"))
+        .map(|p| {
+            let (id, ni, no) = (&p.id, f64_lit(p.neurons_per_m_input), f64_lit(p.neurons_per_m_output));
+            let (ui, uo) = (f64_lit(p.usd_per_m_input), f64_lit(p.usd_per_m_output));
+            quote!(ModelPrice { model: #id, neurons_per_m_input: #ni, neurons_per_m_output: #no, usd_per_m_input: #ui, usd_per_m_output: #uo })
+        })
+        .collect()
 }
 
 /// `AiConfig { … }` for one tenant.

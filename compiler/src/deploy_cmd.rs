@@ -643,7 +643,7 @@ struct DriftRow {
 }
 
 /// The generated config as JSON (its `//` header lines stripped).
-fn config_json(bytes: &[u8]) -> serde_json::Value {
+pub(crate) fn config_json(bytes: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(bytes);
     let body: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
     serde_json::from_str(&body.join("\n")).unwrap_or(serde_json::Value::Null)

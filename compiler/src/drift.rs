@@ -263,14 +263,41 @@ impl Api {
 
     /// GET `path`: `Ok(None)` on 404, the `result` otherwise.
     pub fn get(&self, path: &str) -> Result<Option<Value>, String> {
+        let Some(body) = self.send("GET", path, None)? else {
+            return Ok(None);
+        };
+        let v: Value = serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))?;
+        if v["success"] == false {
+            return Err(format!("GET {path}: {}", api_errors(&v)));
+        }
+        Ok(Some(v["result"].clone()))
+    }
+
+    /// POST a text body to `path` (the Analytics Engine SQL API takes the
+    /// query as the body and answers with the result itself, no envelope):
+    /// the response body as JSON.
+    pub fn post_text(&self, path: &str, text: &str) -> Result<Value, String> {
+        let body = self
+            .send("POST", path, Some(text))?
+            .ok_or_else(|| format!("POST {path}: 404 (no such endpoint or account)"))?;
+        serde_json::from_str(&body).map_err(|e| format!("POST {path}: not JSON: {e}: {}", clip(&body)))
+    }
+
+    /// One request with retries: `Ok(None)` on 404, the body on 2xx.
+    fn send(&self, method: &str, path: &str, text: Option<&str>) -> Result<Option<String>, String> {
         let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
         let mut wait = self.backoff;
         for attempt in 0..=self.retries {
-            let resp = self
-                .agent
-                .get(&url)
-                .header("Authorization", &format!("Bearer {}", self.token))
-                .call();
+            let resp = match text {
+                None => self.agent.get(&url).header("Authorization", &auth).call(),
+                Some(t) => self
+                    .agent
+                    .post(&url)
+                    .header("Authorization", &auth)
+                    .header("content-type", "text/plain")
+                    .send(t),
+            };
             let mut resp = match resp {
                 Ok(r) => r,
                 Err(e) if attempt < self.retries => {
@@ -279,7 +306,7 @@ impl Api {
                     let _ = e;
                     continue;
                 }
-                Err(e) => return Err(format!("GET {path}: {e}")),
+                Err(e) => return Err(format!("{method} {path}: {e}")),
             };
             let status = resp.status().as_u16();
             let retry_after = resp
@@ -288,20 +315,18 @@ impl Api {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|s| s.trim().parse::<u64>().ok());
             let body = resp.body_mut().read_to_string().unwrap_or_default();
+            let details = || match serde_json::from_str::<Value>(&body) {
+                Ok(v) => api_errors(&v),
+                Err(_) if body.trim().is_empty() => "no error details".into(),
+                Err(_) => clip(&body),
+            };
             match status {
-                200..=299 => {
-                    let v: Value = serde_json::from_str(&body).map_err(|e| format!("GET {path}: not JSON: {e}"))?;
-                    if v["success"] == false {
-                        return Err(format!("GET {path}: {}", api_errors(&v)));
-                    }
-                    return Ok(Some(v["result"].clone()));
-                }
+                200..=299 => return Ok(Some(body)),
                 404 => return Ok(None),
                 401 | 403 => {
-                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     return Err(format!(
-                        "GET {path}: {status} (the account's token is not accepted: {})",
-                        api_errors(&v)
+                        "{method} {path}: {status} (the account's token is not accepted: {})",
+                        details()
                     ));
                 }
                 429 | 500..=599 if attempt < self.retries => {
@@ -310,16 +335,24 @@ impl Api {
                     wait *= 2;
                 }
                 _ => {
-                    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                     return Err(format!(
-                        "GET {path}: HTTP {status} after {} attempt(s): {}",
+                        "{method} {path}: HTTP {status} after {} attempt(s): {}",
                         attempt + 1,
-                        api_errors(&v)
+                        details()
                     ));
                 }
             }
         }
-        Err(format!("GET {path}: gave up"))
+        Err(format!("{method} {path}: gave up"))
+    }
+}
+
+/// At most 300 characters of a response body, on one line.
+fn clip(body: &str) -> String {
+    let one: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    match one.char_indices().nth(300) {
+        Some((i, _)) => format!("{}…", &one[..i]),
+        None => one,
     }
 }
 

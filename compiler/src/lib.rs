@@ -38,6 +38,7 @@ pub mod drift;
 pub mod frontend;
 pub mod generate;
 pub mod ingest;
+pub mod metrics;
 pub mod raw;
 pub mod resolved;
 pub mod rules;

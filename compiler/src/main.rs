@@ -11,6 +11,7 @@ mod audit_cmd;
 mod deploy_cmd;
 mod ingest_cmd;
 mod keys_cmd;
+mod metrics_cmd;
 use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
 
 #[derive(Parser)]
@@ -183,6 +184,11 @@ enum Command {
         after_help = "The previous version is the last recorded version before the current one in state/deploys.jsonl. Credentials as for deploy (the tenant's own account only).\nExit codes: 0 rolled back; 1 invalid tenants or wrangler failed; 2 usage error (unknown tenant or environment, no earlier version recorded, no confirmation). Docs: docs/deploy.md, docs/runbooks/deploy-and-rollback.md"
     )]
     Rollback(deploy_cmd::RollbackArgs),
+    /// Requests, error rate, latency, time to first token, tokens, cost and cache hit rate per tenant and route, from Analytics Engine.
+    #[command(
+        after_help = "Queries the Analytics Engine SQL API of each tenant's account with that account's token (the variable named by `token_env` in the accounts file), on the dataset of the environment's analytics-engine binding; reads the Worker's data points (layout v1, docs/observability.md). Cost comes from the model cost table baked into the Worker (compiler/data/workers-ai-pricing.json). 429 and 5xx are retried with backoff.\nExit codes: 0 printed; 1 invalid tenants; 2 usage error, a missing token variable, a tenant without a dataset, or an API error. Docs: docs/observability.md"
+    )]
+    Metrics(metrics_cmd::MetricsArgs),
     /// Compare the generated configs of an environment with what the Cloudflare API says is deployed.
     #[command(
         after_help = "Reads each tenant's Worker settings (bindings, vars, compatibility date and flags), custom domains and routes with its own account's token (the variable named by `token_env`). 429 and 5xx are retried with backoff.\nExit codes: 0 no drift; 1 drift; 2 usage error, a missing token variable, or an API error. Docs: docs/deploy.md"
@@ -543,6 +549,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => ingest_cmd::ingest(args),
         Command::Audit(cmd) => audit_cmd::audit(cmd),
         Command::Rollback(args) => deploy_cmd::rollback(args),
+        Command::Metrics(args) => metrics_cmd::metrics(args),
         Command::Drift {
             env,
             tenant,

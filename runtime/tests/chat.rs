@@ -537,10 +537,19 @@ fn a_repeat_request_is_answered_from_the_tenant_cache_in_the_same_format() {
     let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", body)));
     assert_ne!(r.header("x-cache"), Some("hit"));
     assert!(text(r).contains("acme answer"));
+    // The metrics: a miss, a hit (a lookup each, no tokens for the hit),
+    // and acme's own point under its own index.
+    let points = h.metrics.points.borrow();
+    let hm: Vec<_> = points
+        .iter()
+        .map(|p| (p.index.as_str(), p.blobs[7].as_str(), p.doubles[9], p.doubles[10]))
+        .collect();
+    assert_eq!(&hm[..2], [("globex", "miss", 0.0, 1.0), ("globex", "hit", 1.0, 1.0)]);
+    assert_eq!(hm[2].0, "acme");
 }
 
 #[test]
-fn usage_metrics_get_one_point_per_model_call() {
+fn each_request_writes_one_data_point_in_the_documented_layout_with_its_cost() {
     let h = Harness::new(&[1_000.0]);
     *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
     let r = block_on(h.handle(
@@ -554,12 +563,44 @@ fn usage_metrics_get_one_point_per_model_call() {
     ));
     assert_eq!(r.status, 200);
     let points = h.metrics.points.borrow();
-    assert_eq!(points.len(), 1);
+    assert_eq!(points.len(), 1, "one point per request");
     let p = &points[0];
+    let log = h.last_log();
     assert_eq!(p.index, "acme");
-    assert_eq!(&p.blobs[..3], ["acme", "dev", "chat"]);
-    assert_eq!(p.blobs[5], "complete");
-    assert_eq!((p.doubles[2], p.doubles[3]), (11.0, 3.0));
+    assert_eq!((p.blobs.len(), p.doubles.len()), (15, 15));
+    assert_eq!(&p.blobs[..5], ["acme", "dev", "chat", "POST", ""]);
+    assert_eq!(p.blobs[5], log["model"].as_str().unwrap(), "blob6 is the model that answered");
+    assert_eq!(p.blobs[7], "off", "no cache binding in this harness");
+    assert_eq!(p.blobs[8], log["request_id"].as_str().unwrap());
+    assert_eq!(p.blobs[9], log["trace_id"].as_str().unwrap());
+    assert_eq!(p.blobs[10], log["principal"].as_str().unwrap());
+    assert_eq!(p.blobs[12], "complete");
+    assert_eq!(p.blobs[14], tenants_runtime::app::metrics::LAYOUT);
+    assert_eq!((p.doubles[0], p.doubles[3], p.doubles[4]), (200.0, 11.0, 3.0));
+    assert_eq!((p.doubles[7], p.doubles[8], p.doubles[9], p.doubles[10]), (0.0, 0.0, 0.0, 0.0));
+    // acme's chat model is priced: llama-3.1-8b-instruct, $0.282 / $0.827
+    // per M tokens, 25608 / 75147 neurons per M.
+    assert_eq!(p.blobs[5], "@cf/meta/llama-3.1-8b-instruct");
+    assert_eq!(p.doubles[14], 1.0, "priced");
+    let usd = 11.0 * 0.282 / 1e6 + 3.0 * 0.827 / 1e6;
+    let neurons = 11.0 * 25608.0 / 1e6 + 3.0 * 75147.0 / 1e6;
+    assert!((p.doubles[6] - usd).abs() < 1e-12, "{}", p.doubles[6]);
+    assert!((p.doubles[5] - neurons).abs() < 1e-9, "{}", p.doubles[5]);
+}
+
+#[test]
+fn refusals_are_points_too_and_an_unknown_host_writes_none() {
+    let h = Harness::new(&[1_000.0]);
+    let r = block_on(h.handle(&dev(TenantId::Acme), &post(TenantId::Acme, "/chat", "u1", json!({"messages": []}))));
+    assert_eq!(r.status, 422);
+    let r = block_on(h.handle(&dev(TenantId::Acme), &TestRequest::get("/health").with("host", "nobody.example")));
+    assert_eq!(r.status, 404);
+    let points = h.metrics.points.borrow();
+    assert_eq!(points.len(), 1, "the unknown host has a log line, not a point");
+    let p = &points[0];
+    assert_eq!(&p.blobs[2..5], ["chat", "POST", "invalid_request"]);
+    assert_eq!((p.doubles[0], p.doubles[7], p.doubles[8]), (422.0, 0.0, 1.0));
+    assert_eq!((p.doubles[3], p.doubles[4], p.doubles[6], p.doubles[14]), (0.0, 0.0, 0.0, 0.0));
 }
 
 #[test]

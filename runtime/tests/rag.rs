@@ -382,12 +382,19 @@ fn a_client_that_leaves_a_streamed_search_still_settles_it_as_interrupted() {
     let first = block_on(s.next()).unwrap().unwrap();
     assert!(String::from_utf8(first).unwrap().starts_with("event: query"));
     drop(s);
+    // The request's data point is written as the stream is dropped, with
+    // the answer interrupted and its tokens; the budget settles after.
+    {
+        let points = h.metrics.points.borrow();
+        assert_eq!(points.len(), 2, "the ingestion's and the search's: {points:?}");
+        let p = &points[1];
+        assert_eq!(
+            (p.blobs[2].as_str(), p.blobs[11].as_str(), p.blobs[12].as_str()),
+            ("search", "cancelled", "interrupted")
+        );
+        assert!(p.doubles[3] > 0.0, "the prompt's tokens are counted: {p:?}");
+    }
     assert_eq!(h.background.drain(), 1, "the settlement runs after the client left");
-    let points = h.metrics.points.borrow();
-    assert!(
-        points.iter().any(|p| p.blobs.get(5).map(String::as_str) == Some("interrupted")),
-        "{points:?}"
-    );
 }
 
 #[test]

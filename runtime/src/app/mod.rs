@@ -5,7 +5,8 @@
 //! check → authentication ([`crate::auth`]) → roles → rate limit
 //! ([`crate::limits`]) → handler (reads its body through
 //! [`Scope::json`], capped per route) → envelope or stream, `x-request-id`,
-//! CORS and rate-limit headers → one log line (for a stream, when it ends).
+//! CORS and rate-limit headers → one log line and one metrics data point
+//! ([`metrics`]; for a stream, when it ends).
 //!
 //! Invariants: every response carries `x-request-id`; every failure is the
 //! error envelope with its status; no handler runs without a
@@ -14,6 +15,7 @@
 
 pub mod envelope;
 pub mod log;
+pub mod metrics;
 pub mod request_id;
 pub mod routes;
 pub mod stream;
@@ -178,14 +180,14 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
                 start,
                 trace.ai.clone(),
                 ports.clock.clone(),
-                ports.log.clone(),
+                (ports.log.clone(), ports.metrics.clone()),
             ));
         }
         other => {
             resp.body = other;
             line.ai = trace.ai.borrow().clone();
             line.latency_ms = (ports.clock.now_ms() - start).max(0.0) as u64;
-            ports.log.line(&line.to_json());
+            metrics::record(&line, ports.log.as_ref(), ports.metrics.as_ref());
         }
     }
     resp

@@ -1,7 +1,8 @@
 //! Streamed responses: the request's log line is written when the stream
 //! ends — `completed`, `failed` (the producer said so) or `cancelled` (the
 //! stream was dropped before its end: the client went away) — with the
-//! chunk and byte counts and the whole duration.
+//! chunk and byte counts and the whole duration, and its metrics data
+//! point with it.
 
 use std::pin::Pin;
 use std::rc::Rc;
@@ -13,7 +14,7 @@ use std::cell::RefCell;
 
 use super::log::{AiLog, RequestLog};
 use crate::http::ChunkStream;
-use crate::ports::{Clock, LogSink};
+use crate::ports::{Clock, LogSink, Metrics};
 
 struct Logged {
     inner: ChunkStream,
@@ -24,6 +25,7 @@ struct Logged {
     ai: Rc<RefCell<Option<AiLog>>>,
     clock: Rc<dyn Clock>,
     log: Rc<dyn LogSink>,
+    metrics: Option<Rc<dyn Metrics>>,
 }
 
 impl Logged {
@@ -41,7 +43,7 @@ impl Logged {
             } else if outcome == "cancelled" {
                 line.level = "warn";
             }
-            self.log.line(&line.to_json());
+            super::metrics::record(&line, self.log.as_ref(), self.metrics.as_ref());
         }
     }
 }
@@ -88,7 +90,7 @@ pub fn logged(
     start: f64,
     ai: Rc<RefCell<Option<AiLog>>>,
     clock: Rc<dyn Clock>,
-    log: Rc<dyn LogSink>,
+    (log, metrics): (Rc<dyn LogSink>, Option<Rc<dyn Metrics>>),
 ) -> ChunkStream {
     Box::pin(Logged {
         inner,
@@ -99,5 +101,6 @@ pub fn logged(
         bytes: 0,
         clock,
         log,
+        metrics,
     })
 }

@@ -8,7 +8,8 @@
 //! ([`reply`]: OpenAI chunks over SSE, or one `chat.completion`) →
 //! settlement when the answer ends, however it ends: the session gets the
 //! answer (`complete`, `interrupted`, `failed`), the budget the real
-//! usage, the cache a complete answer, the metrics one data point.
+//! usage, the cache a complete answer, the log line (and with it the
+//! request's metrics data point, `crate::app::metrics`) its fields.
 //!
 //! Invariants: nothing is charged or stored for a request refused before
 //! the model call (body, safety, plan, budget); a failure before the first

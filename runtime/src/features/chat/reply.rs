@@ -26,7 +26,7 @@ use crate::app::log::AiLog;
 use crate::app::Scope;
 use crate::http::{sse, Body, Incoming, Response};
 use crate::objects::sessions::SessionOp;
-use crate::ports::{DataPoint, Kv, Ports, Sessions};
+use crate::ports::{Kv, Ports, Sessions};
 use crate::tenancy::keys::StorageKey;
 
 /// How an answer ended.
@@ -118,7 +118,7 @@ impl Settle {
         })
     }
 
-    /// Session, budget, cache, metrics and log fields — in that order.
+    /// Session, budget, cache and log fields — in that order.
     /// The answer's fields in the log line (written synchronously, also
     /// when the rest of the settlement runs in the background).
     pub fn note_end(&self, a: &Answer) {
@@ -184,36 +184,6 @@ impl Settle {
             if let Ok(json) = serde_json::to_string(&v) {
                 let _ = kv.put_expiring(key, &json, *ttl).await;
             }
-        }
-        if let Some(m) = &self.ports.metrics {
-            m.write(&self.point(&a, used, now));
-        }
-    }
-
-    /// The Analytics Engine data point (layout: docs/chat.md).
-    fn point(&self, a: &Answer, used: Usage, now: f64) -> DataPoint {
-        DataPoint {
-            index: self.tenant.to_string(),
-            blobs: vec![
-                self.tenant.to_string(),
-                self.env.to_string(),
-                self.route.to_string(),
-                self.model.to_string(),
-                self.provider.to_string(),
-                a.status.to_string(),
-                if self.cache_hit { "hit" } else { "miss" }.to_string(),
-                self.request_id.clone(),
-                a.error.unwrap_or("").to_string(),
-                self.upstream_id.clone().unwrap_or_default(),
-            ],
-            doubles: vec![
-                (now - self.started_ms).max(0.0),
-                self.ttft_ms,
-                used.prompt_tokens as f64,
-                used.completion_tokens as f64,
-                if self.cache_hit { 1.0 } else { 0.0 },
-                f64::from(self.attempts),
-            ],
         }
     }
 }

@@ -8,8 +8,8 @@
 //! (when the tenant names a reranker) → one source per document, `top-k`
 //! → no source: an answer that says so, without a model call → the
 //! grounded answer (the `search` route's models, fallbacks and timeout)
-//! → citations, follow-ups, confidence → cache, budget settlement,
-//! metrics.
+//! → citations, follow-ups, confidence → cache, budget settlement, log
+//! fields (the request's data point is written from them).
 //!
 //! Invariants: every index call is the tenant's (`rag::index`); the
 //! answer's citations name only sources that exist; the same safety rules
@@ -31,7 +31,7 @@ use crate::features::chat::engine;
 use crate::features::chat::safety;
 use crate::http::sse::{Event, CONTENT_TYPE};
 use crate::http::{Body, Incoming, Response};
-use crate::ports::{DataPoint, Kv};
+use crate::ports::Kv;
 use crate::rag::index::{snippet, Index};
 use crate::rag::search::{self as rs, Candidate, Source};
 use crate::tenancy::keys::{Space, StorageKey};
@@ -278,7 +278,6 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
                 let total = used.borrow().total();
                 b.release(total).await;
             }
-            metric(s, ex.model, "failed", false, 0.0, *used.borrow());
             return Err(ex.failure());
         }
     };
@@ -295,10 +294,6 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
         cache,
         used,
         prompt_chars,
-        model: st.model,
-        provider: provider.kind(),
-        attempts: st.attempts,
-        ttft_ms: st.ttft_ms,
         pii: cfg.safety.pii_redaction,
         blocked: cfg.safety.blocked_terms,
         base: SearchResult {
@@ -311,10 +306,6 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
             model: Some(st.model.to_string()),
             index: index.kind().into(),
         },
-        tenant: s.ctx.tenant().as_str(),
-        env: s.ctx.env().as_str(),
-        request_id: s.request_id.to_string(),
-        started_ms: s.started_ms,
     };
     if body.stream {
         let cached = fin.cache.is_some();
@@ -402,7 +393,6 @@ async fn cached<R: Incoming>(
             l.cache = Some("hit");
             l.model = r.model.clone();
         });
-        metric(s, &r.model.clone().unwrap_or_default(), "complete", true, 0.0, Usage::default());
         let mut resp = if body.stream { replay(&r) } else { json(&r, s.request_id) };
         resp.set_header("x-cache", "hit");
         return Ok(Cached::Hit(resp));
@@ -594,23 +584,23 @@ struct Finisher {
     cache: Option<(Rc<dyn Kv>, StorageKey, u32)>,
     used: Rc<RefCell<Usage>>,
     prompt_chars: usize,
-    model: &'static str,
-    provider: &'static str,
-    attempts: u32,
-    ttft_ms: f64,
     pii: bool,
     blocked: &'static [&'static str],
     base: SearchResult,
-    tenant: &'static str,
-    env: &'static str,
-    request_id: String,
-    started_ms: f64,
 }
 
 impl Finisher {
-    /// Build the result from the model's text; settle budget, cache,
-    /// metrics and log fields.
+    /// Build the result from the model's text; settle budget, cache and
+    /// log fields (the request's data point is written from them).
     async fn settle(&self, text: &str, usage: Option<Usage>, status: &'static str) -> SearchResult {
+        let (r, total) = self.account(text, usage, status);
+        self.release(r, total, status).await
+    }
+
+    /// The synchronous part of [`Self::settle`]: the result and the usage,
+    /// recorded in the log fields (so a stream the client left reports its
+    /// tokens in the log line and data point written as it is dropped).
+    fn account(&self, text: &str, usage: Option<Usage>, status: &'static str) -> (SearchResult, Usage) {
         let u = usage.unwrap_or(Usage {
             prompt_tokens: estimate_tokens(self.prompt_chars),
             completion_tokens: estimate_tokens(text.chars().count()),
@@ -638,6 +628,11 @@ impl Finisher {
             l.tokens_out = Some(total.completion_tokens);
             l.answer = Some(status);
         });
+        (r, total)
+    }
+
+    /// The asynchronous part: the budget's real usage, the cache.
+    async fn release(&self, r: SearchResult, total: Usage, status: &'static str) -> SearchResult {
         if let Some(b) = &self.budget {
             b.release(total.total()).await;
         }
@@ -646,57 +641,7 @@ impl Finisher {
                 let _ = kv.put_expiring(key, &j, *ttl).await;
             }
         }
-        if let Some(m) = &self.ports.metrics {
-            m.write(&DataPoint {
-                index: self.tenant.to_string(),
-                blobs: vec![
-                    self.tenant.to_string(),
-                    self.env.to_string(),
-                    "search".into(),
-                    self.model.to_string(),
-                    self.provider.to_string(),
-                    status.to_string(),
-                    "miss".into(),
-                    self.request_id.clone(),
-                ],
-                doubles: vec![
-                    (self.ports.clock.now_ms() - self.started_ms).max(0.0),
-                    self.ttft_ms,
-                    total.prompt_tokens as f64,
-                    total.completion_tokens as f64,
-                    0.0,
-                    f64::from(self.attempts),
-                ],
-            });
-        }
         r
-    }
-}
-
-/// One data point for an answer that made no model call (cache hit) or failed.
-fn metric<R: Incoming>(s: &Scope<'_, R>, model: &str, status: &str, hit: bool, ttft: f64, used: Usage) {
-    if let Some(m) = &s.ports.metrics {
-        m.write(&DataPoint {
-            index: s.ctx.tenant().as_str().to_string(),
-            blobs: vec![
-                s.ctx.tenant().as_str().to_string(),
-                s.ctx.env().as_str().to_string(),
-                "search".into(),
-                model.to_string(),
-                String::new(),
-                status.to_string(),
-                if hit { "hit" } else { "miss" }.into(),
-                s.request_id.to_string(),
-            ],
-            doubles: vec![
-                (s.ports.clock.now_ms() - s.started_ms).max(0.0),
-                ttft,
-                used.prompt_tokens as f64,
-                used.completion_tokens as f64,
-                if hit { 1.0 } else { 0.0 },
-                0.0,
-            ],
-        });
     }
 }
 
@@ -720,9 +665,10 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         fn drop(&mut self) {
             if let Some(fin) = self.fin.take() {
                 let (text, usage) = (std::mem::take(&mut self.text), self.usage);
+                let (r, total) = fin.account(&text, usage, "interrupted");
                 let bg = fin.ports.background.clone();
                 bg.spawn(Box::pin(async move {
-                    fin.settle(&text, usage, "interrupted").await;
+                    fin.release(r, total, "interrupted").await;
                 }));
             }
         }
