@@ -207,6 +207,10 @@ pub struct RegistryEnv {
     /// Object, in development environments), `vectorize` or `none`.
     #[serde(default)]
     pub vector_index: String,
+    /// The developer playground's path, in development environments only
+    /// (`null` in stage and prod: the Worker answers 404 there).
+    #[serde(default)]
+    pub playground: Option<String>,
 }
 
 /// The auth of one environment as the registry shows it.
@@ -363,6 +367,7 @@ fn plan_model(comp: &Compilation, model: &Model, opts: &Options) -> Result<Plan,
                 },
                 auth: RegistryAuth::of(&e.auth),
                 vector_index: e.vector_index.adapter().to_string(),
+                playground: e.playground.clone(),
             });
             outputs.push(Output {
                 path,

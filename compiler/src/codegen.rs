@@ -488,6 +488,8 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             pub vector_index: VectorIndex,
             /// The queue binding that takes documents to ingest, when there is one.
             pub ingest_queue: ::core::option::Option<&'static str>,
+            /// Serves the developer playground (development environments only).
+            pub playground: bool,
         }
 
         /// A tenant's static config.
@@ -853,7 +855,8 @@ fn tenant_config(model: &Model, t: &Tenant, v: &Ident, ev: &[Ident]) -> TokenStr
         let provider = provider_tokens(te.map(|x| &x.ai_provider));
         let index = vector_index_tokens(te.map(|x| &x.vector_index));
         let queue = opt_str(&te.and_then(|x| x.ingest_queue.clone()));
-        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth, ai_provider: #provider, vector_index: #index, ingest_queue: #queue })
+        let playground = te.is_some_and(|x| x.playground.is_some());
+        quote!(TenantEnvConfig { env: EnvName::#e, hosts: &[#(#hosts),*], header_allowed: #allowed, cors_origins: &[#(#cors),*], vars: &[#(#vars),*], vectorize_namespaces: &[#(#ns),*], auth: #auth, ai_provider: #provider, vector_index: #index, ingest_queue: #queue, playground: #playground })
     });
     quote! {
         TenantConfig {

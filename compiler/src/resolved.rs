@@ -130,6 +130,9 @@ pub struct TenantEnv {
     /// The queue binding that takes documents to ingest: the first `queue`
     /// binding (by name) of the platform, when it has one.
     pub ingest_queue: Option<String>,
+    /// The developer playground's path (`/_playground`): development
+    /// environments only, never stage or prod.
+    pub playground: Option<String>,
 }
 
 /// Which vector index serves one environment: in a development environment

@@ -21,6 +21,8 @@ use crate::raw::*;
 use crate::resolved::{self as res, defaults};
 use crate::rules::*;
 
+/// Where a development environment's Worker serves the playground page.
+pub const PLAYGROUND_PATH: &str = "/_playground";
 /// A resource's key (`analytics_engine`, `queues`) as the binding kind it
 /// belongs to, which is also its KDL node name (`analytics-engine`, `queue`).
 fn kind_name(key: &str) -> &str {
@@ -1365,6 +1367,7 @@ fn check_tenant(
             ai_provider,
             vector_index,
             ingest_queue,
+            playground: pe.development.then(|| PLAYGROUND_PATH.to_string()),
         });
     }
 

@@ -455,3 +455,35 @@ fn no_config_carries_another_tenants_resources_hosts_or_pin() {
         }
     }
 }
+
+#[test]
+fn the_playground_is_emitted_for_development_environments_only() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants");
+    let out = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tenants"))
+        .args(["build", "--root"])
+        .arg(&root)
+        .arg("--out")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let reg: serde_json::Value = serde_json::from_slice(&std::fs::read(out.path().join("registry.json")).unwrap()).unwrap();
+    let mut seen = 0;
+    for t in reg["tenants"].as_array().unwrap() {
+        for e in t["environments"].as_array().unwrap() {
+            let want = if e["name"] == "dev" {
+                serde_json::json!("/_playground")
+            } else {
+                serde_json::Value::Null
+            };
+            assert_eq!(e["playground"], want, "{} {}", t["id"], e["name"]);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 9);
+    // The prod configs never mention it.
+    for entry in std::fs::read_dir(out.path().join("prod")).unwrap().flatten() {
+        assert!(!std::fs::read_to_string(entry.path()).unwrap().contains("playground"));
+    }
+}

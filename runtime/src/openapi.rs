@@ -151,6 +151,16 @@ fn success(g: &mut Gen, spec: &RouteSpec) -> (String, Value) {
             json_body(g.response::<keys::CreatedKey>()),
         ),
         Route::KeysRevoke => ("200", "The key is revoked.", json_body(g.response::<keys::Revoked>())),
+        Route::Playground => (
+            "200",
+            "The playground page (HTML; development environments only).",
+            json!({"text/html": {"schema": {"type": "string"}}}),
+        ),
+        Route::PlaygroundLog => (
+            "200",
+            "The request's log line as the Worker wrote it (docs/observability.md), if this Worker instance wrote it recently.",
+            json!({"application/json": {"schema": {"type": "object"}}}),
+        ),
         Route::DevStream => (
             "200",
             "Server-sent events: `tick` events, then `done` (or `error`).",
@@ -422,6 +432,8 @@ fn summary(spec: &RouteSpec) -> &'static str {
         Route::KeysCreate => "Issue an API key (shown once)",
         Route::KeysRevoke => "Revoke an API key",
         Route::DevStream => "A test stream of server-sent events (development environments only)",
+        Route::Playground => "The developer playground: chat, search, tools and speech in a browser (development environments only)",
+        Route::PlaygroundLog => "The log line of a recent request, by its id (development environments only)",
         Route::Chat => "Chat with the tenant's model (streams by default)",
         Route::ChatCompletions => "OpenAI-compatible chat completions (for the OpenAI SDKs)",
         Route::SessionsList => "The caller's chat sessions",

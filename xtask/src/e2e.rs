@@ -588,6 +588,12 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let only_chat = std::env::var("E2E_ONLY").is_ok_and(|v| v == "chat");
     let only_rag = std::env::var("E2E_ONLY").is_ok_and(|v| v == "rag");
     let only_tools = std::env::var("E2E_ONLY").is_ok_and(|v| v == "tools");
+    let only_playground = std::env::var("E2E_ONLY").is_ok_and(|v| v == "playground");
+    let playground = |devs: &[Dev], tally: &mut Tally| {
+        if let Some(a) = devs.iter().find(|d| d.tenant.id == "acme") {
+            crate::e2e_playground::cases(a, stage_dev.as_ref(), tc, tally);
+        }
+    };
     let tools = |devs: &[Dev], tally: &mut Tally| {
         let find = |id: &str| devs.iter().find(|d| d.tenant.id == id);
         if let (Some(a), Some(i), Some(g)) = (find("acme"), find("initech"), find("globex")) {
@@ -612,7 +618,9 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
             crate::e2e_rag::stage_case(s, &idp, tally);
         }
     };
-    if ready && only_rag {
+    if ready && only_playground {
+        playground(&devs, &mut tally);
+    } else if ready && only_rag {
         rag(&devs, &mut tally);
     } else if ready && only_tools {
         tools(&devs, &mut tally);
@@ -652,9 +660,10 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
         let kept = crate::e2e_chat::cases(&devs, &model, &mut tally);
         rag(&devs, &mut tally);
         tools(&devs, &mut tally);
+        playground(&devs, &mut tally);
         restart_acme(tc, &mut devs, &work, &dev_vars, kept, &mut tally)?;
     }
-    if ready && !only_rag && !only_tools {
+    if ready && !only_rag && !only_tools && !only_playground {
         crate::e2e_chat::retention_check(&devs, short_lived, &mut tally);
     }
     drop(stage_dev);
@@ -662,7 +671,7 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     drop(devs); // stops every wrangler/workerd process group
     drop(model);
 
-    if !only_chat && !only_rag && !only_tools {
+    if !only_chat && !only_rag && !only_tools && !only_playground {
         eprintln!("==> e2e: tenants deploy --dry-run (wrangler deploy --dry-run) on every tenant and environment");
         dry_run(tc, &all, &work, &mut tally)?;
     }

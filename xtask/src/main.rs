@@ -42,6 +42,7 @@ mod bench_runtime;
 mod e2e;
 mod e2e_api;
 mod e2e_chat;
+mod e2e_playground;
 mod e2e_rag;
 mod e2e_tools;
 mod eval;
@@ -260,6 +261,12 @@ fn dev(args: &[String]) -> Result<(), ExitCode> {
         "    curl -N -H 'Host: {}' -H 'content-type: application/json' http://127.0.0.1:{port}/chat -d '{{\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'",
         t.host
     );
+    if t.host.ends_with(".localhost") {
+        eprintln!(
+            "    playground (a browser resolves *.localhost itself): http://{}:{port}/_playground",
+            t.host
+        );
+    }
     eprintln!("    Ctrl-C stops it. Log lines are shown short; --raw-logs prints the JSON.");
     // Same process group as this one, so Ctrl-C reaches wrangler and workerd.
     let raw = args.iter().any(|a| a == "--raw-logs");

@@ -10,6 +10,8 @@
 //! | `worker-build` | `cargo install`, the version of `worker` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
 //! | `wasm-bindgen-cli` | `cargo install`, the version of `wasm-bindgen` in Cargo.lock | `$TENANTS_TOOLS_DIR` |
 //! | `espeak-ng`, `sox` + `libsox-fmt-mp3` (the scripted model server's speech) | `apt-get install` (Debian), when missing | the system |
+//! | `chromium` (the playground's browser test), `wrk` (`cargo xtask bench runtime`) | `apt-get install` (Debian), when missing | the system |
+//! | `puppeteer-core` (drives that Chromium), `autocannon` (`cargo xtask load`) | `package.json` | `node_modules/` |
 //!
 //! `$TENANTS_TOOLS_DIR` defaults to `~/.cache/tenants-as-code/tools` (so a
 //! fresh clone on the same machine reuses it). worker-build is pointed at
@@ -109,6 +111,43 @@ fn speech_tools_installed() -> bool {
                 .find_map(|l| l.strip_prefix("AUDIO FILE FORMATS:"))
                 .is_some_and(|formats| formats.split_whitespace().any(|f| f == "mp3"))
         })
+}
+
+/// Commands the browser test and the benchmarks run, by Debian package.
+const SYSTEM_TOOLS: [(&str, &str); 2] = [("chromium", "chromium"), ("wrk", "wrk")];
+
+/// `apt-get install` the [`SYSTEM_TOOLS`] that are missing (`apt-get
+/// update` first only when the install fails).
+fn system_tools() -> Result<(), ExitCode> {
+    let on_path = |cmd: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {cmd}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let missing: Vec<&str> = SYSTEM_TOOLS.iter().filter(|(c, _)| !on_path(c)).map(|(_, p)| *p).collect();
+    if missing.is_empty() {
+        eprintln!("==> setup: chromium and wrk are installed");
+        return Ok(());
+    }
+    let what = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
+    let install = || {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    if run(&what, install()).is_err() {
+        let mut update = Command::new("apt-get");
+        update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
+        run("apt-get update", update)?;
+        run(&what, install())?;
+    }
+    match SYSTEM_TOOLS.iter().find(|(c, _)| !on_path(c)) {
+        None => Ok(()),
+        Some((c, _)) => Err(fail(format!("`{c}` is still missing after `{what}`"))),
+    }
 }
 
 /// `apt-get install` the speech packages when missing (`apt-get update`
@@ -284,6 +323,7 @@ pub fn setup() -> Result<Toolchain, ExitCode> {
     }
     python_openai(&tc)?;
     speech_tools()?;
+    system_tools()?;
     cargo_install("worker-build", &locked_version("worker")?, &tc.worker_build)?;
     cargo_install("wasm-bindgen-cli", &locked_version("wasm-bindgen")?, &tc.wasm_bindgen)?;
     let have = output(Command::new(&tc.wasm_bindgen).arg("--version")).unwrap_or_default();

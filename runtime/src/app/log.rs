@@ -125,3 +125,34 @@ impl RequestLog {
         serde_json::to_string(self).unwrap_or_else(|_| r#"{"level":"error","msg":"log line could not be encoded"}"#.into())
     }
 }
+
+/// The last request lines of this isolate, by request id, for the
+/// playground's "log line" links (`/_playground/log/{id}`). Development
+/// deployments only (the wasm entry creates one only there); at most
+/// [`RecentLines::CAPACITY`] lines, the oldest dropped first.
+#[derive(Default)]
+pub struct RecentLines {
+    lines: std::cell::RefCell<std::collections::VecDeque<(String, String)>>,
+}
+
+impl RecentLines {
+    pub const CAPACITY: usize = 256;
+
+    pub fn push(&self, request_id: &str, json: &str) {
+        let mut l = self.lines.borrow_mut();
+        if l.len() == Self::CAPACITY {
+            l.pop_front();
+        }
+        l.push_back((request_id.to_string(), json.to_string()));
+    }
+
+    /// The line of `request_id`, if this isolate wrote it recently.
+    pub fn get(&self, request_id: &str) -> Option<String> {
+        self.lines
+            .borrow()
+            .iter()
+            .rev()
+            .find(|(id, _)| id == request_id)
+            .map(|(_, j)| j.clone())
+    }
+}

@@ -98,10 +98,33 @@ pub fn point(line: &RequestLog) -> Option<DataPoint> {
     })
 }
 
-/// Write a finished request's log line and its data point.
-pub fn record(line: &RequestLog, log: &dyn crate::ports::LogSink, metrics: Option<&std::rc::Rc<dyn crate::ports::Metrics>>) {
-    log.line(&line.to_json());
-    if let (Some(m), Some(p)) = (metrics, point(line)) {
-        m.write(&p);
+/// Where a finished request goes: its log line, its data point, and (in
+/// development) the recent lines the playground links to.
+#[derive(Clone)]
+pub struct Sinks {
+    pub log: std::rc::Rc<dyn crate::ports::LogSink>,
+    pub metrics: Option<std::rc::Rc<dyn crate::ports::Metrics>>,
+    pub recent: Option<std::rc::Rc<super::log::RecentLines>>,
+}
+
+impl Sinks {
+    pub fn of(ports: &crate::ports::Ports) -> Sinks {
+        Sinks {
+            log: ports.log.clone(),
+            metrics: ports.metrics.clone(),
+            recent: ports.recent.clone(),
+        }
+    }
+
+    /// Write a finished request's log line and its data point.
+    pub fn record(&self, line: &RequestLog) {
+        let json = line.to_json();
+        self.log.line(&json);
+        if let Some(r) = &self.recent {
+            r.push(&line.request_id, &json);
+        }
+        if let (Some(m), Some(p)) = (&self.metrics, point(line)) {
+            m.write(&p);
+        }
     }
 }

@@ -180,14 +180,14 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
                 start,
                 trace.ai.clone(),
                 ports.clock.clone(),
-                (ports.log.clone(), ports.metrics.clone()),
+                metrics::Sinks::of(ports),
             ));
         }
         other => {
             resp.body = other;
             line.ai = trace.ai.borrow().clone();
             line.latency_ms = (ports.clock.now_ms() - start).max(0.0) as u64;
-            metrics::record(&line, ports.log.as_ref(), ports.metrics.as_ref());
+            metrics::Sinks::of(ports).record(&line);
         }
     }
     resp
@@ -290,7 +290,7 @@ async fn pipeline<R: Incoming>(
     run(spec.route, &scope).await
 }
 
-fn not_found(path: &str) -> Failure {
+pub(crate) fn not_found(path: &str) -> Failure {
     Failure::new(
         ErrorCode::NotFound,
         format!("no route for `{}`", path.chars().take(100).collect::<String>()),
@@ -321,10 +321,12 @@ fn options<R: Incoming>(req: &R, allow: &str, cors: &Cors) -> Response {
 
 async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Failure> {
     use crate::features::chat::{self, Flavor};
-    use crate::features::{dev_stream, documents, health, keys, me, search, sessions, tools, tts};
+    use crate::features::{dev_stream, documents, health, keys, me, playground, search, sessions, tools, tts};
     match route {
         Route::Health => Ok(envelope::data_response(&health::health(s.ctx, s.deployment), s.request_id)),
         Route::Me => me::me(s),
+        Route::Playground => playground::page(s),
+        Route::PlaygroundLog => playground::log(s),
         Route::KeysList => keys::list(s).await,
         Route::KeysCreate => keys::create(s).await,
         Route::KeysRevoke => keys::revoke(s).await,

@@ -35,12 +35,15 @@ pub enum Route {
     ToolCall,
     AuditList,
     Tts,
+    Playground,
+    PlaygroundLog,
 }
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
-    /// No authentication, no rate limit (`/health`).
+    /// No authentication, no rate limit (`/health`; the playground page and
+    /// its log links, in development environments only).
     Public,
     /// Any authenticated principal with one of `roles` (empty: any).
     Principal { roles: &'static [&'static str] },
@@ -191,6 +194,24 @@ pub static ROUTES: &[RouteSpec] = &[
         dev_only: true,
         ..spec("/v1/dev/stream", Method::Get, Route::DevStream, "dev.stream", ANYONE, 0)
     },
+    // The developer playground: a static page and the log lines it links
+    // to. Public (the page sends the development user's headers itself; a
+    // link cannot), in environments whose config enables it (development).
+    RouteSpec {
+        dev_only: true,
+        ..spec("/_playground", Method::Get, Route::Playground, "playground", Access::Public, 0)
+    },
+    RouteSpec {
+        dev_only: true,
+        ..spec(
+            "/_playground/log/{id}",
+            Method::Get,
+            Route::PlaygroundLog,
+            "playground.log",
+            Access::Public,
+            0,
+        )
+    },
 ];
 
 /// The routes of one path, with the `{id}` it captured.
@@ -266,9 +287,10 @@ mod tests {
     }
 
     #[test]
-    fn only_health_is_public_and_every_other_route_is_limited() {
+    fn only_health_and_the_development_playground_are_public_and_every_other_route_is_limited() {
         for r in ROUTES {
-            assert_eq!(r.access == Access::Public, r.route == Route::Health, "{}", r.path);
+            let public = r.route == Route::Health || (r.dev_only && matches!(r.route, Route::Playground | Route::PlaygroundLog));
+            assert_eq!(r.access == Access::Public, public, "{}", r.path);
             assert_eq!(r.limited, r.access != Access::Public, "{}", r.path);
             assert!(r.max_body == 0 || r.method == Method::Post, "{}", r.path);
         }

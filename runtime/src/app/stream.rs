@@ -13,8 +13,9 @@ use futures_util::Stream;
 use std::cell::RefCell;
 
 use super::log::{AiLog, RequestLog};
+use super::metrics::Sinks;
 use crate::http::ChunkStream;
-use crate::ports::{Clock, LogSink, Metrics};
+use crate::ports::Clock;
 
 struct Logged {
     inner: ChunkStream,
@@ -24,8 +25,7 @@ struct Logged {
     bytes: u64,
     ai: Rc<RefCell<Option<AiLog>>>,
     clock: Rc<dyn Clock>,
-    log: Rc<dyn LogSink>,
-    metrics: Option<Rc<dyn Metrics>>,
+    sinks: Sinks,
 }
 
 impl Logged {
@@ -43,7 +43,7 @@ impl Logged {
             } else if outcome == "cancelled" {
                 line.level = "warn";
             }
-            super::metrics::record(&line, self.log.as_ref(), self.metrics.as_ref());
+            self.sinks.record(&line);
         }
     }
 }
@@ -90,7 +90,7 @@ pub fn logged(
     start: f64,
     ai: Rc<RefCell<Option<AiLog>>>,
     clock: Rc<dyn Clock>,
-    (log, metrics): (Rc<dyn LogSink>, Option<Rc<dyn Metrics>>),
+    sinks: Sinks,
 ) -> ChunkStream {
     Box::pin(Logged {
         inner,
@@ -100,7 +100,6 @@ pub fn logged(
         chunks: 0,
         bytes: 0,
         clock,
-        log,
-        metrics,
+        sinks,
     })
 }

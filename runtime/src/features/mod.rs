@@ -16,7 +16,9 @@
 //! - [`search`]: `POST /search`, a cited answer from those documents;
 //! - [`tools`]: `GET /tools`, `POST /tools/{name}`, `GET /audit`: the
 //!   tools the caller may use, calling one, the tenant's audit log;
-//! - [`tts`]: `POST /tts`, text to audio.
+//! - [`tts`]: `POST /tts`, text to audio;
+//! - [`playground`]: `GET /_playground` and `GET /_playground/log/{id}`,
+//!   the developer page (development environments only).
 
 pub mod chat;
 pub mod dev_stream;
@@ -24,6 +26,7 @@ pub mod documents;
 pub mod health;
 pub mod keys;
 pub mod me;
+pub mod playground;
 pub mod search;
 pub mod sessions;
 pub mod tools;

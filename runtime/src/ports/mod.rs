@@ -345,6 +345,9 @@ pub struct Ports {
     /// The Workers AI binding, if the deployment has one.
     pub ai: Option<Rc<dyn AiBinding>>,
     pub metrics: Option<Rc<dyn Metrics>>,
+    /// The isolate's recent request lines (development deployments only;
+    /// the playground links each call to its line).
+    pub recent: Option<Rc<crate::app::log::RecentLines>>,
     pub background: Rc<dyn Background>,
     /// Secret values by name (provider tokens), read once per isolate.
     pub secrets: Vec<(&'static str, String)>,

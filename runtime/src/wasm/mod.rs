@@ -127,6 +127,7 @@ fn ports(env: &Env) -> Ports {
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,
         metrics,
+        recent: None,
         background: Rc::new(WaitUntil(worker::wasm_bindgen::JsValue::UNDEFINED)),
         secrets,
         vars,
@@ -156,6 +157,14 @@ fn isolate(env: Env) -> Rc<Isolate> {
             }
         }
     };
+    let mut ports = ports;
+    // The playground's log links: recent lines, kept only where the
+    // playground is served (the compiler enables it in development only).
+    if let DeploymentState::Ready(d) = &deployment {
+        if d.tenant.config().envs[d.env as usize].playground {
+            ports.recent = Some(Rc::new(crate::app::log::RecentLines::default()));
+        }
+    }
     let i = Rc::new(Isolate {
         deployment,
         ids: crate::app::request_id::RequestIds::new(seed()),
