@@ -750,3 +750,55 @@ fn a_stream_whose_message_cannot_be_stored_ends_with_an_error_and_no_done() {
     // The tokens were spent: the reservation settles to the reported usage.
     assert_eq!(h.limiter.ledgers.borrow()["t/acme/ratelimit"].tenant, 14);
 }
+
+#[test]
+fn me_reports_todays_budget_usage_after_settlement() {
+    let h = Harness::new(&[1_000.0]);
+    *h.upstream.script.borrow_mut() = vec![upstream_reply(&["ok"])];
+    let before: Value = serde_json::from_str(&text(block_on(
+        h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, "/v1/me", "u1")),
+    )))
+    .unwrap();
+    assert_eq!(before["data"]["budget"]["tenant_used"], 0, "{before}");
+    assert_eq!(before["data"]["budget"]["tenant_limit"], 2_000_000);
+    let r = block_on(h.handle(
+        &dev(TenantId::Acme),
+        &post(
+            TenantId::Acme,
+            "/chat",
+            "u1",
+            json!({"stream": false, "messages": [{"role": "user", "content": "hi"}]}),
+        ),
+    ));
+    assert_eq!(r.status, 200);
+    let me: Value = serde_json::from_str(&text(block_on(
+        h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, "/v1/me", "u1")),
+    )))
+    .unwrap();
+    // The reservation was settled with the real usage: 11 in + 3 out.
+    assert_eq!(
+        (
+            me["data"]["budget"]["tenant_used"].as_u64(),
+            me["data"]["budget"]["user_used"].as_u64()
+        ),
+        (Some(14), Some(14)),
+        "{me}"
+    );
+    let other: Value = serde_json::from_str(&text(block_on(
+        h.handle(&dev(TenantId::Acme), &get(TenantId::Acme, "/v1/me", "u2")),
+    )))
+    .unwrap();
+    assert_eq!(
+        (
+            other["data"]["budget"]["tenant_used"].as_u64(),
+            other["data"]["budget"]["user_used"].as_u64()
+        ),
+        (Some(14), Some(0))
+    );
+    // A tenant without a budget has none.
+    let i: Value = serde_json::from_str(&text(block_on(
+        h.handle(&dev(TenantId::Initech), &get(TenantId::Initech, "/v1/me", "u1")),
+    )))
+    .unwrap();
+    assert_eq!(i["data"]["budget"], Value::Null, "{i}");
+}

@@ -324,7 +324,7 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
     use crate::features::{dev_stream, documents, health, keys, me, playground, search, sessions, tools, tts};
     match route {
         Route::Health => Ok(envelope::data_response(&health::health(s.ctx, s.deployment), s.request_id)),
-        Route::Me => me::me(s),
+        Route::Me => me::me(s).await,
         Route::Playground => playground::page(s),
         Route::PlaygroundLog => playground::log(s),
         Route::KeysList => keys::list(s).await,

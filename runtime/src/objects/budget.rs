@@ -37,6 +37,8 @@ pub enum BudgetOp {
         reserved: u64,
         actual: u64,
     },
+    /// Read today's usage (nothing changes).
+    Usage { day: u32, user: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -107,6 +109,15 @@ pub fn apply(l: &mut Ledger, op: &BudgetOp) -> BudgetReply {
                 exhausted: None,
                 tenant_used: l.tenant,
                 user_used: l.users.get(user).copied().unwrap_or(0),
+            }
+        }
+        BudgetOp::Usage { day, user } => {
+            let today = *day == l.day;
+            BudgetReply {
+                allowed: true,
+                exhausted: None,
+                tenant_used: if today { l.tenant } else { 0 },
+                user_used: if today { l.users.get(user).copied().unwrap_or(0) } else { 0 },
             }
         }
     }
@@ -183,5 +194,17 @@ mod tests {
     fn days_are_utc() {
         assert_eq!(day_of(0.0), (0, 86_400_000.0));
         assert_eq!(day_of(86_400_000.0 * 3.5).0, 3);
+    }
+
+    #[test]
+    fn usage_reads_today_and_changes_nothing() {
+        let mut l = Ledger::default();
+        reserve(&mut l, 3, 40, "a");
+        let before = l.clone();
+        let r = apply(&mut l, &BudgetOp::Usage { day: 3, user: "a".into() });
+        assert_eq!((r.tenant_used, r.user_used), (40, 40));
+        let r = apply(&mut l, &BudgetOp::Usage { day: 4, user: "a".into() });
+        assert_eq!((r.tenant_used, r.user_used), (0, 0), "a new day has used nothing yet");
+        assert_eq!(l, before);
     }
 }
