@@ -35,6 +35,7 @@
 //! Each step runs a child process and stops at the first failure with its exit code.
 
 use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
 
 mod bench_chat;
 mod bench_rag;
@@ -46,6 +47,7 @@ mod e2e_playground;
 mod e2e_rag;
 mod e2e_tools;
 mod eval;
+mod load;
 mod model_server;
 mod net;
 mod openapi;
@@ -148,30 +150,50 @@ fn run_tests(what: &str, mut cmd: Command, totals: &mut (u64, u64)) -> Result<()
 fn test() -> Result<(), ExitCode> {
     let tc = toolchain::setup()?;
     let mut totals = (0, 0);
-    let mut t = cargo();
-    t.args(["test", "--workspace", "--all-targets"]);
-    let result = run_tests("cargo test --workspace --all-targets", t, &mut totals)
-        .and_then(|()| {
+    let mut times: Vec<(&str, Duration)> = Vec::new();
+    // Run one stage, remembering how long it took.
+    let mut stage = |name: &'static str, f: &mut dyn FnMut() -> Result<(), ExitCode>| {
+        let t0 = Instant::now();
+        let r = f();
+        times.push((name, t0.elapsed()));
+        r
+    };
+    let result = stage("cargo test", &mut || {
+        let mut t = cargo();
+        t.args(["test", "--workspace", "--all-targets"]);
+        run_tests("cargo test --workspace --all-targets", t, &mut totals)
+    })
+    .and_then(|()| {
+        stage("tenants check, schema --check, OpenAPI", &mut || {
             run(
                 "tenants check --root tenants --deny-warnings",
                 tenants(&["check", "--root", "tenants", "--deny-warnings"]),
-            )
+            )?;
+            run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"]))?;
+            openapi::validate()
         })
-        .and_then(|()| run("tenants schema --check", tenants(&["schema", "--out", "schemas", "--check"])))
-        .and_then(|()| openapi::validate())
-        .and_then(|()| {
+    })
+    .and_then(|()| {
+        stage("node --test", &mut || {
             // The JavaScript test infrastructure's own tests (node --test): the
-            // scripted model server and the stand-in AI and Vectorize bindings.
+            // scripted model server, the stand-in AI and Vectorize bindings,
+            // the load generator.
             let mut n = Command::new(&tc.node);
             n.current_dir(&tc.root).args([
                 "--test",
                 "xtask/scripted-model/server.test.mjs",
                 "xtask/e2e/standin-ai/worker.test.mjs",
                 "xtask/e2e/standin-vectorize/worker.test.mjs",
+                "xtask/load/mixed.test.mjs",
             ]);
-            run("node --test (the scripted model server, the stand-in bindings)", n)
+            run(
+                "node --test (the scripted model server, the stand-in bindings, the load generator)",
+                n,
+            )
         })
-        .and_then(|()| {
+    })
+    .and_then(|()| {
+        stage("e2e (one Worker build, wrangler dev per tenant)", &mut || {
             let (passed, failed) = e2e::e2e(&tc)?;
             totals.0 += passed;
             totals.1 += failed;
@@ -181,7 +203,9 @@ fn test() -> Result<(), ExitCode> {
                 Ok(())
             }
         })
-        .and_then(|()| {
+    })
+    .and_then(|()| {
+        stage("retrieval evaluation", &mut || {
             // The retrieval evaluation, on the Worker the e2e suite just built.
             let r = eval::retrieval(&tc, false, &eval::Options::default());
             match r {
@@ -189,7 +213,23 @@ fn test() -> Result<(), ExitCode> {
                 Err(_) => totals.1 += 1,
             }
             r
-        });
+        })
+    })
+    .and_then(|()| {
+        stage("load --quick (the Worker built from tenants/, plain workerd)", &mut || {
+            // The quick load gate: thresholds and stream stability.
+            let r = load::load(&tc, &["--quick".to_string()]);
+            match r {
+                Ok(()) => totals.0 += 1,
+                Err(_) => totals.1 += 1,
+            }
+            r
+        })
+    });
+    println!("xtask test stages:");
+    for (name, d) in &times {
+        println!("    {:>7.1}s  {name}", d.as_secs_f64());
+    }
     // The closing line CI reads.
     println!("xtask test: {} passed, {} failed", totals.0, totals.1);
     result
@@ -376,6 +416,7 @@ fn main() -> ExitCode {
         "build-worker" => toolchain::setup().and_then(|tc| toolchain::build_worker(&tc)).map(drop),
         "dev" => dev(&args),
         "openapi" => openapi::write(),
+        "load" => toolchain::setup().and_then(|tc| load::load(&tc, &args[2..])),
         "eval" => match args.get(2).map(String::as_str) {
             Some("retrieval") => eval::main(&args[3..]),
             _ => {
