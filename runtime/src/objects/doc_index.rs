@@ -278,6 +278,8 @@ struct Object {
 #[derive(Default)]
 pub struct MemoryIndex {
     objects: RefCell<BTreeMap<String, Object>>,
+    /// Every call fails (the object cannot be reached).
+    pub down: std::cell::Cell<bool>,
 }
 
 impl MemoryIndex {
@@ -441,6 +443,9 @@ impl MemoryIndex {
 
 impl DocIndex for MemoryIndex {
     fn call<'a>(&'a self, object: &'a StorageKey, op: &'a IndexOp) -> LocalFuture<'a, Result<IndexReply, PortError>> {
+        if self.down.get() {
+            return Box::pin(async { Err(PortError("object answered 500: internal error".into())) });
+        }
         let r = self.apply(object.as_str(), op);
         Box::pin(async move { Ok(r) })
     }

@@ -483,14 +483,22 @@ impl super::Background for MemoryBackground {
     }
 }
 
-/// Metrics kept in memory.
+/// Metrics kept in memory. `down`: writes are lost (as a failing
+/// `writeDataPoint` is swallowed on workerd).
 #[derive(Default)]
 pub struct MemoryMetrics {
     pub points: RefCell<Vec<super::DataPoint>>,
+    pub down: Cell<bool>,
+    /// Writes lost while `down`.
+    pub lost: Cell<u32>,
 }
 
 impl super::Metrics for MemoryMetrics {
     fn write(&self, point: &super::DataPoint) {
+        if self.down.get() {
+            self.lost.set(self.lost.get() + 1);
+            return;
+        }
         self.points.borrow_mut().push(point.clone());
     }
 }
@@ -506,6 +514,14 @@ pub struct MemoryVectors {
     pub vectors: RefCell<std::collections::BTreeMap<String, StoredVector>>,
     /// (method, namespace) of every call.
     pub calls: RefCell<Vec<(&'static str, String)>>,
+    /// Every call fails (the index cannot be reached).
+    pub down: Cell<bool>,
+}
+
+impl MemoryVectors {
+    fn fail(&self) -> Option<PortError> {
+        self.down.get().then(|| PortError("vectorize: 503 service unavailable".into()))
+    }
 }
 
 impl super::Vectors for MemoryVectors {
@@ -515,6 +531,9 @@ impl super::Vectors for MemoryVectors {
         vectors: Vec<super::VectorRecord>,
     ) -> LocalFuture<'a, Result<(), PortError>> {
         self.calls.borrow_mut().push(("upsert", ns.namespace().to_string()));
+        if let Some(e) = self.fail() {
+            return Box::pin(async move { Err(e) });
+        }
         let mut v = self.vectors.borrow_mut();
         for r in vectors {
             v.insert(r.id, (ns.namespace().to_string(), r.values, r.metadata));
@@ -530,6 +549,9 @@ impl super::Vectors for MemoryVectors {
         docs: &'a [String],
     ) -> LocalFuture<'a, Result<Vec<super::VectorMatch>, PortError>> {
         self.calls.borrow_mut().push(("query", ns.namespace().to_string()));
+        if let Some(e) = self.fail() {
+            return Box::pin(async move { Err(e) });
+        }
         let mut m: Vec<super::VectorMatch> = self
             .vectors
             .borrow()
@@ -549,6 +571,9 @@ impl super::Vectors for MemoryVectors {
 
     fn delete<'a>(&'a self, ns: &'a crate::tenancy::keys::VectorNamespace, ids: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
         self.calls.borrow_mut().push(("delete", ns.namespace().to_string()));
+        if let Some(e) = self.fail() {
+            return Box::pin(async move { Err(e) });
+        }
         let mut v = self.vectors.borrow_mut();
         for id in ids {
             v.remove(&id);
@@ -563,10 +588,15 @@ pub struct MemoryQueue {
     pub sent: RefCell<Vec<String>>,
     /// Sizes of each `send_batch` call (messages).
     pub batches: RefCell<Vec<usize>>,
+    /// Every send fails.
+    pub down: Cell<bool>,
 }
 
 impl super::IngestQueue for MemoryQueue {
     fn send_batch<'a>(&'a self, bodies: Vec<String>) -> LocalFuture<'a, Result<(), PortError>> {
+        if self.down.get() {
+            return Box::pin(async { Err(PortError("queue: sendBatch failed".into())) });
+        }
         self.batches.borrow_mut().push(bodies.len());
         self.sent.borrow_mut().extend(bodies);
         Box::pin(async { Ok(()) })

@@ -259,6 +259,20 @@ impl Harness {
         handle(req, &cx).await
     }
 
+    /// [`Harness::handle`] with the ports changed first (a binding
+    /// removed, an adapter replaced).
+    pub async fn handle_with(&self, state: &DeploymentState, req: &TestRequest, change: impl FnOnce(&mut Ports)) -> Response {
+        let mut ports = self.ports();
+        change(&mut ports);
+        let cx = Context {
+            deployment: state,
+            ids: &self.ids,
+            ports: &ports,
+            auth: &self.auth,
+        };
+        handle(req, &cx).await
+    }
+
     /// The last log line, parsed.
     pub fn last_log(&self) -> Value {
         let lines = self.log.lines.borrow();

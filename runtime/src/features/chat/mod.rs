@@ -391,6 +391,10 @@ async fn answer<R: Incoming>(
         Err(ex) => {
             settle.model = ex.model;
             settle.attempts = ex.attempts;
+            // The log line (and the data point) name the model last tried
+            // and every attempt; there was no first token.
+            settle.note_start();
+            log_fields(&settle.log, |l| l.ttft_ms = None);
             let f = ex.failure();
             settle.finish(Answer::failed(f.code.code())).await;
             Err(f)

@@ -184,9 +184,11 @@ pub async fn search<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> 
     // the context and the answer at most.
     let context_chars = ((plan.context_tokens.saturating_sub(plan.max_tokens + 512)) as usize * 4).min(48_000);
     let reserved = 96 + 2 * estimate_tokens(query.chars().count()) + estimate_tokens(context_chars) + u64::from(plan.max_tokens);
-    let budget = crate::features::chat::limit_and_reserve(s, principal, reserved).await?;
+    // The models first (no I/O): a deployment without its binding or
+    // secret is refused before anything is reserved, so nothing leaks.
     let provider = plan::provider(s.ctx, s.ports)?;
     let models = plan::rag_models(s.ctx, s.ports)?;
+    let budget = crate::features::chat::limit_and_reserve(s, principal, reserved).await?;
     let meta = CallMeta {
         tenant: s.ctx.tenant().as_str(),
         route: "search",
@@ -683,7 +685,13 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
         first: st.first,
         head: true,
     };
-    let body = futures_util::stream::unfold(Some(state), |st| async move {
+    // The state: the answer in progress, or — after an error event was
+    // sent — the failure to end the stream with (the log line then says
+    // `stream: failed`, as for chat).
+    let body = futures_util::stream::unfold((Some(state), None::<String>), |(st, failure)| async move {
+        if let Some(detail) = failure {
+            return Some((Err(detail), (None, None)));
+        }
         let mut st = st?;
         let mut out = Vec::new();
         let (pii, query) = match &st.fin {
@@ -723,18 +731,18 @@ fn stream(fin: Finisher, st: engine::Started) -> Response {
             }
             out.extend(ev(
                 "error",
-                &serde_json::json!({"code": "upstream_error", "message": format!("the model failed while answering: {e}")}),
+                &serde_json::json!({"code": "upstream_error", "message": "the model failed while answering"}),
             ));
-            return Some((Ok(out), None));
+            return Some((Ok(out), (None, Some(format!("the model failed while answering: {e}")))));
         }
         if st.done {
             if let Some(fin) = st.fin.take() {
                 let r = fin.settle(&st.text, st.usage, "complete").await;
                 out.extend(tail(&r));
             }
-            return Some((Ok(out), None));
+            return Some((Ok(out), (None, None)));
         }
-        Some((Ok(out), Some(st)))
+        Some((Ok(out), (Some(st), None)))
     });
     sse(Box::pin(body))
 }
