@@ -377,7 +377,10 @@ pub fn build_worker_from(tc: &Toolchain, tenants: Option<&Path>) -> Result<PathB
     // `3` against 94 ms at `s`, for the same /health throughput.
     c.env("CARGO_PROFILE_RELEASE_LTO", "true")
         .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1")
-        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", std::env::var("WORKER_OPT_LEVEL").unwrap_or_else(|_| "s".into()));
+        .env(
+            "CARGO_PROFILE_RELEASE_OPT_LEVEL",
+            std::env::var("WORKER_OPT_LEVEL").unwrap_or_else(|_| "s".into()),
+        );
     if let Some(v) = git_version(&tc.root) {
         c.env("TENANTS_BUILD_VERSION", v);
     }
