@@ -642,6 +642,16 @@ struct DriftRow {
     error: Option<String>,
 }
 
+/// A job's generated config (from the plan, not the disk) as JSON.
+pub(crate) fn job_config(plan: &artifacts::Plan, job: &deploy::Job) -> serde_json::Value {
+    let path = job.config.to_string_lossy();
+    plan.outputs
+        .iter()
+        .find(|o| o.path == path)
+        .map(|o| config_json(&o.bytes))
+        .unwrap_or_default()
+}
+
 /// The generated config as JSON (its `//` header lines stripped).
 pub(crate) fn config_json(bytes: &[u8]) -> serde_json::Value {
     let text = String::from_utf8_lossy(bytes);
@@ -673,13 +683,7 @@ pub fn drift(root: &Path, env: &str, tenant: Option<&str>, api_base: &str, forma
     };
     let mut rows = Vec::new();
     for j in &jobs {
-        let path = j.config.to_string_lossy().to_string();
-        let cfg = plan
-            .outputs
-            .iter()
-            .find(|o| o.path == path)
-            .map(|o| config_json(&o.bytes))
-            .unwrap_or_default();
+        let cfg = job_config(&plan, j);
         let exp = drift::expected(&cfg);
         let mut row = DriftRow {
             tenant: j.tenant.clone(),

@@ -14,7 +14,7 @@ use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
 use tenants_compiler::{artifacts, deploy, drift, metrics};
 
-use crate::deploy_cmd::{config_json, prepare, usage};
+use crate::deploy_cmd::{job_config, prepare, usage};
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum MetricsFormat {
@@ -144,13 +144,7 @@ fn groups(root: &Path, env: &str, tenant: Option<&str>) -> Result<(Vec<Group>, V
     let mut by: BTreeMap<(String, String), Group> = BTreeMap::new();
     let mut errors = Vec::new();
     for j in jobs {
-        let path = j.config.to_string_lossy().to_string();
-        let cfg = plan
-            .outputs
-            .iter()
-            .find(|o| o.path == path)
-            .map(|o| config_json(&o.bytes))
-            .unwrap_or_default();
+        let cfg = job_config(&plan, &j);
         let Some(dataset) = cfg["analytics_engine_datasets"][0]["dataset"].as_str() else {
             errors.push(format!(
                 "{} ({env}): no analytics-engine dataset in this environment, so no metrics",

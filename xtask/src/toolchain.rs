@@ -113,6 +113,26 @@ fn speech_tools_installed() -> bool {
         })
 }
 
+/// `apt-get install` Debian packages (`apt-get update` first only when the
+/// install fails); the command, for messages.
+fn apt_install(packages: &[&str]) -> Result<String, ExitCode> {
+    let what = format!("apt-get install -y --no-install-recommends {}", packages.join(" "));
+    let install = || {
+        let mut c = Command::new("apt-get");
+        c.args(["install", "-y", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        c
+    };
+    if run(&what, install()).is_err() {
+        let mut update = Command::new("apt-get");
+        update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
+        run("apt-get update", update)?;
+        run(&what, install())?;
+    }
+    Ok(what)
+}
+
 /// Commands the browser test and the benchmarks run, by Debian package.
 const SYSTEM_TOOLS: [(&str, &str); 2] = [("chromium", "chromium"), ("wrk", "wrk")];
 
@@ -130,20 +150,7 @@ fn system_tools() -> Result<(), ExitCode> {
         eprintln!("==> setup: chromium and wrk are installed");
         return Ok(());
     }
-    let what = format!("apt-get install -y --no-install-recommends {}", missing.join(" "));
-    let install = || {
-        let mut c = Command::new("apt-get");
-        c.args(["install", "-y", "--no-install-recommends"])
-            .args(&missing)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    if run(&what, install()).is_err() {
-        let mut update = Command::new("apt-get");
-        update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
-        run("apt-get update", update)?;
-        run(&what, install())?;
-    }
+    let what = apt_install(&missing)?;
     match SYSTEM_TOOLS.iter().find(|(c, _)| !on_path(c)) {
         None => Ok(()),
         Some((c, _)) => Err(fail(format!("`{c}` is still missing after `{what}`"))),
@@ -157,20 +164,7 @@ fn speech_tools() -> Result<(), ExitCode> {
         eprintln!("==> setup: espeak-ng and sox (with mp3) are installed");
         return Ok(());
     }
-    let what = format!("apt-get install -y --no-install-recommends {}", SPEECH_PACKAGES.join(" "));
-    let install = || {
-        let mut c = Command::new("apt-get");
-        c.args(["install", "-y", "--no-install-recommends"])
-            .args(SPEECH_PACKAGES)
-            .env("DEBIAN_FRONTEND", "noninteractive");
-        c
-    };
-    if run(&what, install()).is_err() {
-        let mut update = Command::new("apt-get");
-        update.arg("update").env("DEBIAN_FRONTEND", "noninteractive");
-        run("apt-get update", update)?;
-        run(&what, install())?;
-    }
+    let what = apt_install(&SPEECH_PACKAGES)?;
     if speech_tools_installed() {
         Ok(())
     } else {
