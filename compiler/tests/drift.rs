@@ -3,6 +3,8 @@
 //! script, an extra binding, a changed var, a wrong compatibility date, and
 //! API errors (401, 429 with `retry-after`, 500) to retry or report.
 
+mod common;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -175,16 +177,7 @@ fn start(scripts: HashMap<String, Script>) -> Api {
 }
 
 fn examples() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let t = dir.path().join("tenants");
-    std::fs::create_dir_all(&t).unwrap();
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(e.path(), t.join(e.file_name())).unwrap();
-    }
-    dir
+    common::repo_with_examples()
 }
 
 /// The generated prod config of `tenant`, as the API would describe it.

@@ -4,6 +4,8 @@
 //! integers as strings). The server answers only for the tenants the
 //! query's `index1 IN (…)` names, and fails on demand (401, 429).
 
+mod common;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::path::Path;
@@ -119,16 +121,7 @@ fn start(mode: Mode) -> Api {
 }
 
 fn examples() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let t = dir.path().join("tenants");
-    std::fs::create_dir_all(&t).unwrap();
-    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("../tenants"))
-        .unwrap()
-        .flatten()
-    {
-        std::fs::copy(e.path(), t.join(e.file_name())).unwrap();
-    }
-    dir
+    common::repo_with_examples()
 }
 
 fn run(dir: &Path, api: &Api, args: &[&str], tokens: &[(&str, &str)]) -> Output {

@@ -7,7 +7,7 @@ mod support;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::{block_on, Harness};
+use support::{block_on, text, Harness};
 use tenants_runtime::app::DeploymentState;
 use tenants_runtime::http::{Body, Response, TestRequest};
 use tenants_runtime::objects::budget::{BudgetOp, Ledger};
@@ -64,16 +64,6 @@ fn upstream_reply(pieces: &[&str]) -> Scripted {
         status: 200,
         headers: vec![("content-type".into(), "text/event-stream".into())],
         chunks: parts,
-    }
-}
-
-fn text(r: Response) -> String {
-    match r.body {
-        Body::Stream(s) => block_on(s.collect::<Vec<_>>())
-            .into_iter()
-            .map(|c| String::from_utf8(c.unwrap_or_default()).unwrap())
-            .collect(),
-        other => String::from_utf8(other.bytes().to_vec()).unwrap(),
     }
 }
 

@@ -6,12 +6,11 @@
 
 mod support;
 
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::{block_on, Harness};
+use support::{block_on, text, Harness};
 use tenants_runtime::app::DeploymentState;
 use tenants_runtime::auth::api_keys;
-use tenants_runtime::http::{Body, Response, TestRequest};
+use tenants_runtime::http::TestRequest;
 use tenants_runtime::ports::memory::Scripted;
 use tenants_runtime::ports::FetchError;
 use tenants_runtime::tenancy::resolve::{resolve, Deployment};
@@ -58,20 +57,6 @@ fn post(t: TenantId, e: EnvName, path: &str, auth: &str, body: Value) -> TestReq
         r.with("authorization", &format!("Bearer {auth}"))
     } else {
         r.with("x-user-id", auth).with("x-user-roles", "admin")
-    }
-}
-
-fn text(r: Response) -> String {
-    match r.body {
-        Body::Bytes(b) => String::from_utf8_lossy(&b).to_string(),
-        Body::Stream(mut s) => {
-            let mut out = Vec::new();
-            while let Some(Ok(c)) = block_on(s.next()) {
-                out.extend(c);
-            }
-            String::from_utf8_lossy(&out).to_string()
-        }
-        Body::Empty => String::new(),
     }
 }
 

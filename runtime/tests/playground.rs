@@ -87,14 +87,20 @@ fn a_request_id_leads_to_its_log_line() {
         &get(TenantId::Globex, EnvName::Dev, "/_playground/log/ffffffffffffffffffffffffffffffff"),
     ));
     assert_eq!(r.status, 404);
+    // Another tenant cannot read globex's line by its id, even through the
+    // same isolate's recent lines.
+    let acme = state(TenantId::Acme, EnvName::Dev);
+    let r = block_on(h.handle(&acme, &get(TenantId::Acme, EnvName::Dev, &format!("/_playground/log/{id}"))));
+    assert_eq!(r.status, 404, "{}", body(&r));
 }
 
 #[test]
 fn the_recent_lines_keep_the_newest() {
     let r = tenants_runtime::app::log::RecentLines::default();
     for i in 0..(tenants_runtime::app::log::RecentLines::CAPACITY + 10) {
-        r.push(&format!("id{i}"), &format!("{{\"n\":{i}}}"));
+        r.push("acme", &format!("id{i}"), &format!("{{\"n\":{i}}}"));
     }
-    assert_eq!(r.get("id0"), None, "the oldest were dropped");
-    assert_eq!(r.get("id265").as_deref(), Some("{\"n\":265}"));
+    assert_eq!(r.get("acme", "id0"), None, "the oldest were dropped");
+    assert_eq!(r.get("acme", "id265").as_deref(), Some("{\"n\":265}"));
+    assert_eq!(r.get("globex", "id265"), None, "another tenant's line is not found");
 }

@@ -10,7 +10,7 @@ use std::cell::RefCell;
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use support::{block_on, Harness};
+use support::{block_on, text, Harness};
 use tenants_runtime::app::DeploymentState;
 use tenants_runtime::http::{Body, Response, TestRequest};
 use tenants_runtime::ports::{FetchError, LocalFuture, StreamedResponse, Upstream};
@@ -124,16 +124,6 @@ fn req(t: TenantId, method: &str, path: &str, roles: &str, body: Option<Value>) 
         r = r.with("content-type", "application/json").body(b.to_string());
     }
     r
-}
-
-fn text(r: Response) -> String {
-    match r.body {
-        Body::Stream(s) => block_on(s.collect::<Vec<_>>())
-            .into_iter()
-            .map(|c| String::from_utf8(c.unwrap_or_default()).unwrap())
-            .collect(),
-        other => String::from_utf8(other.bytes().to_vec()).unwrap(),
-    }
 }
 
 fn harness() -> (Harness, std::rc::Rc<RagModel>) {

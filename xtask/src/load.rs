@@ -513,7 +513,21 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
         streams.len() - left,
         left
     );
-    for s in &streams {
+    check_responses(&streams, &mut failures);
+    check_upstream(model, &mut failures)?;
+    let globex_ok: Vec<&Stream> = streams
+        .iter()
+        .filter(|s| s.tenant == "globex" && s.status == 200 && s.session.is_some())
+        .collect();
+    check_sessions(globex, &globex_ok, &mut failures)?;
+    check_budget(globex, &globex_ok, budget_before, &mut failures);
+    check_limits(initech, &streams, &mut failures)?;
+    Ok(failures)
+}
+
+/// Every stream answered 200 with its ids; those read to the end saw `[DONE]`.
+fn check_responses(streams: &[Stream], failures: &mut Vec<String>) {
+    for s in streams {
         if let Some(e) = &s.error {
             failures.push(format!("{} {}: {e}", s.tenant, s.user));
         } else if s.status != 200 {
@@ -524,7 +538,10 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
             failures.push(format!("{} {}: read to the end without [DONE]", s.tenant, s.user));
         }
     }
-    // No upstream connection left open.
+}
+
+/// No upstream stream or request left open at the model server.
+fn check_upstream(model: &ModelServer, failures: &mut Vec<String>) -> Result<(), String> {
     let quiet = eventually(Duration::from_secs(20), || {
         let st = model.stats()?;
         Ok(st["open_streams"] == 0 && st["open_requests"] == 0)
@@ -543,13 +560,17 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
             st["open_streams"], st["open_requests"]
         )),
     }
-    // Every globex session consistent: the user's message and an answer.
-    // (initech's users are at their limit, and reading a session is a
-    // limited request too: initech is checked by its limit below.)
+    Ok(())
+}
+
+/// Every globex session holds the user's message and an answer, and each
+/// user lists exactly the sessions it started. (initech's users are at
+/// their limit, and reading a session is a limited request too: initech
+/// is checked by its limit.)
+fn check_sessions(globex: &Worker, ok_streams: &[&Stream], failures: &mut Vec<String>) -> Result<(), String> {
     let mut complete = 0;
     let mut interrupted = 0;
-    let ok_streams: Vec<&Stream> = streams.iter().filter(|s| s.status == 200 && s.session.is_some()).collect();
-    for s in ok_streams.iter().filter(|s| s.tenant == "globex") {
+    for s in ok_streams {
         let sid = s.session.as_deref().unwrap_or_default();
         let mut last = Value::Null;
         let settled = eventually(Duration::from_secs(10), || {
@@ -582,9 +603,8 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
         }
     }
     eprintln!("    globex sessions: {complete} answers complete, {interrupted} interrupted, none missing or pending");
-    // Each user has exactly the sessions it started.
     let mut per_user: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in ok_streams.iter().filter(|s| s.tenant == "globex") {
+    for s in ok_streams {
         *per_user.entry(&s.user).or_default() += 1;
     }
     for (user, n) in &per_user {
@@ -598,11 +618,15 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
             ));
         }
     }
-    // The budget grew by exactly the tokens the log lines report.
+    Ok(())
+}
+
+/// The budget grew by exactly the tokens the streams' log lines report.
+fn check_budget(globex: &Worker, ok_streams: &[&Stream], budget_before: u64, failures: &mut Vec<String>) {
     let lines = log_lines(globex);
     let mut logged = 0u64;
     let mut missing = 0;
-    for s in ok_streams.iter().filter(|s| s.tenant == "globex") {
+    for s in ok_streams {
         match s.request_id.as_ref().and_then(|id| lines.get(id)) {
             Some(l) => logged += l["tokens_in"].as_u64().unwrap_or(0) + l["tokens_out"].as_u64().unwrap_or(0),
             None => missing += 1,
@@ -614,14 +638,18 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
     let mut budget_after = 0;
     let settled = eventually(Duration::from_secs(10), || {
         budget_after = budget_used(globex)?;
-        Ok(budget_after - budget_before == logged)
+        Ok(budget_after.checked_sub(budget_before) == Some(logged))
     });
     let delta = budget_after.saturating_sub(budget_before);
     match settled {
         Ok(_) => eprintln!("    globex budget: +{delta} tokens, exactly the {logged} the streams' log lines report"),
         Err(_) => failures.push(format!("globex budget grew by {delta} tokens; the log lines report {logged}")),
     }
-    // initech: 20 per user per hour, each used up exactly.
+}
+
+/// initech: 20 per user per hour, each used up exactly: admitted 20 times,
+/// refused on the 21st.
+fn check_limits(initech: &Worker, streams: &[Stream], failures: &mut Vec<String>) -> Result<(), String> {
     let mut refused_on_21st = 0;
     for u in 0..INITECH_USERS {
         let user = format!("initech-user-{u}");
@@ -641,7 +669,7 @@ fn stability(globex: &Worker, initech: &Worker, model: &ModelServer) -> Result<V
         }
     }
     eprintln!("    initech: {refused_on_21st} of {INITECH_USERS} users admitted exactly {INITECH_LIMIT} times, refused on the 21st");
-    Ok(failures)
+    Ok(())
 }
 
 /// The resident memory of a process (MiB), from /proc.

@@ -57,6 +57,18 @@ pub fn dir_with(files: &[(String, String)]) -> tempfile::TempDir {
     dir
 }
 
+/// A fresh directory with a copy of `tenants/` in `tenants/` (the layout
+/// the CLI expects when run from a repository root).
+pub fn repo_with_examples() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let t = dir.path().join("tenants");
+    std::fs::create_dir_all(&t).unwrap();
+    for e in std::fs::read_dir(examples_dir()).unwrap().flatten() {
+        std::fs::copy(e.path(), t.join(e.file_name())).unwrap();
+    }
+    dir
+}
+
 /// The example files as (name, contents).
 pub fn example_files() -> Vec<(String, String)> {
     config_files(&examples_dir())

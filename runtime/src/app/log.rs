@@ -132,27 +132,29 @@ impl RequestLog {
 /// [`RecentLines::CAPACITY`] lines, the oldest dropped first.
 #[derive(Default)]
 pub struct RecentLines {
-    lines: std::cell::RefCell<std::collections::VecDeque<(String, String)>>,
+    /// (tenant, request id, line)
+    lines: std::cell::RefCell<std::collections::VecDeque<(&'static str, String, String)>>,
 }
 
 impl RecentLines {
     pub const CAPACITY: usize = 256;
 
-    pub fn push(&self, request_id: &str, json: &str) {
+    pub fn push(&self, tenant: &'static str, request_id: &str, json: &str) {
         let mut l = self.lines.borrow_mut();
         if l.len() == Self::CAPACITY {
             l.pop_front();
         }
-        l.push_back((request_id.to_string(), json.to_string()));
+        l.push_back((tenant, request_id.to_string(), json.to_string()));
     }
 
-    /// The line of `request_id`, if this isolate wrote it recently.
-    pub fn get(&self, request_id: &str) -> Option<String> {
+    /// The line of `request_id`, if this isolate wrote it recently for
+    /// `tenant` (another tenant's request id finds nothing).
+    pub fn get(&self, tenant: &str, request_id: &str) -> Option<String> {
         self.lines
             .borrow()
             .iter()
             .rev()
-            .find(|(id, _)| id == request_id)
-            .map(|(_, j)| j.clone())
+            .find(|(t, id, _)| *t == tenant && id == request_id)
+            .map(|(_, _, j)| j.clone())
     }
 }

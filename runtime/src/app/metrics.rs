@@ -120,8 +120,8 @@ impl Sinks {
     pub fn record(&self, line: &RequestLog) {
         let json = line.to_json();
         self.log.line(&json);
-        if let Some(r) = &self.recent {
-            r.push(&line.request_id, &json);
+        if let (Some(r), Some(t)) = (&self.recent, line.tenant) {
+            r.push(t, &line.request_id, &json);
         }
         if let (Some(m), Some(p)) = (&self.metrics, point(line)) {
             m.write(&p);

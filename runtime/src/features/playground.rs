@@ -47,7 +47,7 @@ pub fn page<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
 pub fn log<R: Incoming>(s: &Scope<'_, R>) -> Result<Response, Failure> {
     enabled(s)?;
     let id = s.param.unwrap_or_default();
-    let line = s.ports.recent.as_ref().and_then(|r| r.get(id)).ok_or_else(|| {
+    let line = s.ports.recent.as_ref().and_then(|r| r.get(s.ctx.tenant().as_str(), id)).ok_or_else(|| {
         Failure::new(
             ErrorCode::NotFound,
             "no log line for this request id in this Worker instance (yet): a stream's line is written when it ends; older lines and other instances are in `wrangler tail`",

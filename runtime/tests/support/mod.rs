@@ -249,14 +249,7 @@ impl Harness {
     }
 
     pub async fn handle(&self, state: &DeploymentState, req: &TestRequest) -> Response {
-        let ports = self.ports();
-        let cx = Context {
-            deployment: state,
-            ids: &self.ids,
-            ports: &ports,
-            auth: &self.auth,
-        };
-        handle(req, &cx).await
+        self.handle_with(state, req, |_| {}).await
     }
 
     /// [`Harness::handle`] with the ports changed first (a binding
@@ -277,5 +270,18 @@ impl Harness {
     pub fn last_log(&self) -> Value {
         let lines = self.log.lines.borrow();
         serde_json::from_str(lines.last().expect("a log line")).expect("JSON log line")
+    }
+}
+
+/// A response's whole body as text (a stream read to its end; a failed
+/// chunk reads as empty).
+pub fn text(r: Response) -> String {
+    use futures_util::StreamExt;
+    match r.body {
+        tenants_runtime::http::Body::Stream(s) => block_on(s.collect::<Vec<_>>())
+            .into_iter()
+            .map(|c| String::from_utf8(c.unwrap_or_default()).unwrap())
+            .collect(),
+        other => String::from_utf8(other.bytes().to_vec()).unwrap(),
     }
 }
