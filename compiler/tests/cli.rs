@@ -188,3 +188,39 @@ fn an_invalid_platform_binding_gives_one_error_not_one_per_tenant() {
         .collect();
     assert_eq!(codes, ["schema::range"], "tenants using DOCS are not told it does not exist");
 }
+
+#[test]
+fn check_and_build_take_the_directory_as_a_positional_path() {
+    let dir = copy_examples();
+    edit(dir.path(), "acme.kdl", "max-tokens=1024", "max-tokens=\"1024\"");
+    // The positional PATH is the directory checked: the broken copy fails,
+    // the examples pass, whatever `--root` would default to.
+    let out = Command::new(tenants_bin()).arg("check").arg(dir.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(tenants_bin())
+        .arg("check")
+        .arg(workspace().join("tenants"))
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // Both a PATH and --root: a usage error, not a silent choice.
+    let out = Command::new(tenants_bin())
+        .arg("check")
+        .arg(dir.path())
+        .arg("--root")
+        .arg(workspace().join("tenants"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(tenants_bin())
+        .arg("build")
+        .arg(workspace().join("tenants"))
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out_dir.path().join("registry.json").is_file());
+}

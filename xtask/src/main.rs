@@ -27,6 +27,8 @@
 //! - `bench rag [--quick]`: ingestion throughput, `/search` latency (cache
 //!   miss and hit) and the local index's query time and memory at 1k, 10k
 //!   and 50k chunks (`bench_rag.rs`).
+//! - `bench ajv`: `tenants check` against ajv on 10,000 JSON tenants
+//!   (`compiler/examples/bench_check.rs --vs-ajv`).
 //! - `bench lookup [--quick]`: the routing-table benchmark (criterion against
 //!   a start-up-built HashMap and a linear scan, compile time, wasm sizes).
 //! - `bench`: the checker benchmark on generated corpora (100, 1,000, 10,000
@@ -438,6 +440,26 @@ fn main() -> ExitCode {
                     )
                 })
             }
+            Some("ajv") => {
+                let mut b = cargo();
+                b.args(["build", "--quiet", "--release", "--bin", "tenants"]);
+                run("cargo build --release --bin tenants", b).and_then(|()| {
+                    let mut c = cargo();
+                    c.args([
+                        "run",
+                        "--quiet",
+                        "--release",
+                        "-p",
+                        "tenants-compiler",
+                        "--example",
+                        "bench_check",
+                        "--",
+                        "--vs-ajv",
+                        "10000",
+                    ]);
+                    run("bench: tenants check vs ajv on 10,000 JSON tenants", c)
+                })
+            }
             Some("runtime") => toolchain::setup().and_then(|tc| bench_runtime::bench(&tc, std::env::args().any(|a| a == "--quick"))),
             Some("auth") => toolchain::setup().and_then(|tc| bench_runtime::bench_auth(&tc, std::env::args().any(|a| a == "--quick"))),
             Some("chat") => toolchain::setup().and_then(|tc| bench_chat::bench(&tc, std::env::args().any(|a| a == "--quick"))),
@@ -445,7 +467,7 @@ fn main() -> ExitCode {
             _ => bench(),
         },
         _ => {
-            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|eval|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end, retrieval eval)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  eval retrieval [--model-url URL] [--update-baseline]  retrieval quality on the fixture corpus (xtask/eval/): recall@5, MRR@10, nDCG@10 per tenant and mode (vector, hybrid, rerank), zero cross-tenant results, gated by xtask/eval/baseline.json (EVAL_NO_BUILD=1 reuses runtime/build/)\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench chat [--quick]  streamed /chat on workerd serve against the scripted model server: time to first byte and events/s over 100 streams, direct vs the Rust Worker vs a Hono pass-through\n  bench rag [--quick]  RAG on the local index (wrangler dev --local, scripted model server): ingestion chunks/s, /search latency cache miss vs hit, /v1/dev/retrieve latency and workerd RSS at 1k/10k/50k chunks (--quick: 1k/5k; BENCH_RAG_CHUNKS=1000,100000 other sizes); BENCH_NO_BUILD=1 reuses runtime/build/\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
+            eprintln!("usage: cargo xtask <setup|build|build-worker|test|e2e|eval|dev|bench>\n  setup  install the toolchain: wasm32 target, Node 22 + wrangler + binaryen (npm ci), worker-build, wasm-bindgen-cli\n  build  validate tenants/, write schemas/ and the artifacts in out/\n  test   setup, then run the whole test suite (crates, examples, schemas, end-to-end, retrieval eval)\n  e2e    the Worker on local workerd per tenant, every case; wrangler deploy --dry-run on every config\n  eval retrieval [--model-url URL] [--update-baseline]  retrieval quality on the fixture corpus (xtask/eval/): recall@5, MRR@10, nDCG@10 per tenant and mode (vector, hybrid, rerank), zero cross-tenant results, gated by xtask/eval/baseline.json (EVAL_NO_BUILD=1 reuses runtime/build/)\n  build-worker  build the Worker (worker-build, release) into runtime/build/\n  dev --tenant ID [--env dev] [--port N] [--model-url URL]  run the Worker locally for one tenant (default port 8787), chatting with the model server at URL or, without one, the scripted model server\n  bench  benchmark check (100/1,000/10,000 tenants) and build (1,000/10,000 x 3 envs)\n  bench ajv  `tenants check DIR` vs ajv (node) validating the same 10,000 JSON tenants against schemas/tenant.schema.json: median wall time and peak RSS of each\n  bench lookup [--quick]  the baked routing table vs HashMap and linear scan; compile time; wasm sizes\n  bench deploy  scheduling overhead of tenants deploy --all --dry-run for 1,000 tenants (stand-in wrangler)\n  bench chat [--quick]  streamed /chat on workerd serve against the scripted model server: time to first byte and events/s over 100 streams, direct vs the Rust Worker vs a Hono pass-through\n  bench rag [--quick]  RAG on the local index (wrangler dev --local, scripted model server): ingestion chunks/s, /search latency cache miss vs hit, /v1/dev/retrieve latency and workerd RSS at 1k/10k/50k chunks (--quick: 1k/5k; BENCH_RAG_CHUNKS=1000,100000 other sizes); BENCH_NO_BUILD=1 reuses runtime/build/\n  bench runtime [--quick]  /health on workerd serve: the Rust Worker vs the Hono Worker (wrk at 20 and 50 connections, cold start, sizes)");
             return ExitCode::from(2);
         }
     };

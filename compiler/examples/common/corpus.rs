@@ -75,6 +75,29 @@ pub fn write_corpus(dir: &Path, n: usize) -> io::Result<(usize, u64)> {
     Ok((n + 2, bytes))
 }
 
+/// Generate `n` tenants, all strict JSON (what a schema validator such as
+/// ajv reads), into a fresh temporary directory.
+pub fn generate_json(n: usize) -> io::Result<Corpus> {
+    let dir = tempfile::Builder::new().prefix(&format!("tenants-bench-json-{n}-")).tempdir()?;
+    let mut bytes = (PLATFORM_KDL.len() + ACCOUNTS_JSONC.len()) as u64;
+    std::fs::write(dir.path().join("platform.kdl"), PLATFORM_KDL)?;
+    std::fs::write(dir.path().join("accounts.jsonc"), ACCOUNTS_JSONC)?;
+    let mut buf = String::with_capacity(4096);
+    for i in 0..n {
+        buf.clear();
+        let id = jsonc_id(i);
+        json_tenant(&mut buf, i, &id);
+        bytes += buf.len() as u64;
+        std::fs::write(dir.path().join(format!("{id}.json")), &buf)?;
+    }
+    Ok(Corpus {
+        dir,
+        tenants: n,
+        files: n + 2,
+        bytes,
+    })
+}
+
 /// Tenant id of the `i`-th tenant when it is a KDL one (even `i`).
 pub fn kdl_id(i: usize) -> String {
     format!("acme-{i:05}")
@@ -231,4 +254,17 @@ pub fn jsonc_tenant(out: &mut String, i: usize, id: &str) {
 }}
 "#
     );
+}
+
+/// [`jsonc_tenant`] as strict JSON: the comment line and the trailing commas removed.
+pub fn json_tenant(out: &mut String, i: usize, id: &str) {
+    let mut jsonc = String::with_capacity(4096);
+    jsonc_tenant(&mut jsonc, i, id);
+    let lines: Vec<&str> = jsonc.lines().filter(|l| !l.trim_start().starts_with("//")).collect();
+    for (k, line) in lines.iter().enumerate() {
+        let next = lines.get(k + 1).map(|l| l.trim_start()).unwrap_or("");
+        let closes = next.starts_with('}') || next.starts_with(']');
+        out.push_str(if closes { line.strip_suffix(',').unwrap_or(line) } else { line });
+        out.push('\n');
+    }
 }
