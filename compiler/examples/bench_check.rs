@@ -41,8 +41,9 @@ use std::time::{Duration, Instant};
 
 use tenants_compiler::diag::Diagnostics;
 use tenants_compiler::frontend::{self, DocKind};
+use tenants_compiler::raw::{self, decode};
 use tenants_compiler::source::{FileId, Format, SourceMap};
-use tenants_compiler::{compile, decode, discover, raw, validate};
+use tenants_compiler::{compile, discover, validate};
 
 const DEFAULT_SIZES: &[usize] = &[100, 1_000, 10_000];
 /// The goal of the issue: 10,000 tenants checked in under a second.

@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::artifacts;
+use crate::emit::artifacts;
 
 /// `<target-dir>/tenants/` for a build script's `OUT_DIR`: the nearest
 /// ancestor holding cargo's `CACHEDIR.TAG`, else `OUT_DIR` itself.

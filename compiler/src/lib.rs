@@ -24,30 +24,16 @@
 //!
 //! Entry point: [`compile`] (or [`load`] + [`check`] for finer control).
 
-pub mod api_keys;
-pub mod artifacts;
-pub mod audit;
 pub mod cargo_build;
-pub mod catalog;
-pub mod codegen;
-pub mod decode;
-pub mod deploy;
 pub mod diag;
-pub mod diff;
-pub mod drift;
+pub mod emit;
 pub mod frontend;
-pub mod generate;
-pub mod ingest;
-pub mod metrics;
+pub mod ops;
 pub mod raw;
 pub mod resolved;
-pub mod rules;
-pub mod schema;
 pub mod source;
 pub mod tmp;
 pub mod validate;
-pub mod value;
-pub mod wrangler;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -223,21 +209,21 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
     for p in &layout.tenants {
         tenant_files.push(read_file(&mut sources, root, p, &mut diags)?);
     }
-    let decode = |sources: &SourceMap, id: FileId, ok: bool, kind: DocKind, diags: &mut Diagnostics| -> Option<value::Value> {
+    let decode = |sources: &SourceMap, id: FileId, ok: bool, kind: DocKind, diags: &mut Diagnostics| -> Option<frontend::value::Value> {
         if !ok {
             return None;
         }
         frontend::parse(sources, id, kind, diags)
     };
     let platform = decode(&sources, pid, pok, DocKind::Platform, &mut diags).and_then(|v| {
-        let mut d = decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags);
+        let mut d = raw::decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags);
         raw::decode_platform(&mut d, pid, &v)
     });
     let accounts_value = decode(&sources, aid, aok, DocKind::Accounts, &mut diags);
     let accounts_parsed = accounts_value.is_some();
     let accounts = accounts_value
         .map(|v| {
-            let mut d = decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags);
+            let mut d = raw::decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags);
             raw::decode_accounts(&mut d, &v)
         })
         .unwrap_or_default();
@@ -246,7 +232,7 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
     let per_file = par_map(&tenant_files, |(id, ok)| {
         let mut file_diags = Diagnostics::default();
         let tenant = decode(&sources, *id, *ok, DocKind::Tenant, &mut file_diags).and_then(|v| {
-            let mut d = decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut file_diags);
+            let mut d = raw::decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut file_diags);
             raw::decode_tenant(&mut d, *id, &v)
         });
         (tenant, file_diags)

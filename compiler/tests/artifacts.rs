@@ -167,10 +167,10 @@ fn registry_lists_tenants_environments_and_content_hashes() {
     for t in tenants {
         let src = r.path().join(t["source"]["path"].as_str().unwrap());
         let bytes = std::fs::read(&src).unwrap();
-        assert_eq!(t["source"]["sha256"], tenants_compiler::artifacts::sha256_hex(&bytes));
+        assert_eq!(t["source"]["sha256"], tenants_compiler::emit::artifacts::sha256_hex(&bytes));
         for e in t["environments"].as_array().unwrap() {
             let cfg = std::fs::read(out.join(e["config"]["path"].as_str().unwrap())).unwrap();
-            assert_eq!(e["config"]["sha256"], tenants_compiler::artifacts::sha256_hex(&cfg));
+            assert_eq!(e["config"]["sha256"], tenants_compiler::emit::artifacts::sha256_hex(&cfg));
             assert!(!e["hosts"].as_array().unwrap().is_empty());
         }
     }
@@ -385,7 +385,7 @@ fn an_invalid_tenant_writes_nothing_and_exits_1() {
 
 #[test]
 fn the_config_printer_matches_serde_json_pretty_byte_for_byte() {
-    use tenants_compiler::wrangler::{config_tree, Paths, J};
+    use tenants_compiler::emit::wrangler::{config_tree, Paths, J};
     let comp = tenants_compiler::compile(&workspace().join("tenants")).unwrap();
     let model = comp.model.as_ref().unwrap();
     let paths = Paths {

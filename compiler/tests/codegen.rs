@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use tenants_compiler::codegen;
+use tenants_compiler::emit::codegen;
 
 #[test]
 fn generated_code_for_the_examples_matches_the_golden_file() {

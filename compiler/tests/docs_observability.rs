@@ -77,13 +77,13 @@ fn every_dashboard_query_reads_documented_positions_of_layout_v1() {
 #[test]
 fn the_documented_metrics_queries_are_the_ones_the_cli_sends() {
     let doc = read("docs/observability.md").split_whitespace().collect::<Vec<_>>().join(" ");
-    let sql = tenants_compiler::metrics::summary_sql("ai_platform_events", "prod", &["globex".into()], 86_400).unwrap();
+    let sql = tenants_compiler::ops::metrics::summary_sql("ai_platform_events", "prod", &["globex".into()], 86_400).unwrap();
     // The doc shows the query laid out on lines; compare word by word.
     let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
     let sql = norm(&sql);
     let select = &sql[..sql.find(" FROM ").unwrap()];
     assert!(doc.contains(select), "the summary query's columns differ from the doc:\n{select}");
-    let ttft = norm(&tenants_compiler::metrics::ttft_sql("ai_platform_events", "prod", &["globex".into()], 86_400).unwrap());
+    let ttft = norm(&tenants_compiler::ops::metrics::ttft_sql("ai_platform_events", "prod", &["globex".into()], 86_400).unwrap());
     assert!(
         doc.contains(&ttft[..ttft.find(" FROM ").unwrap()]),
         "the ttft query differs from the doc"

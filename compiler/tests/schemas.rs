@@ -7,7 +7,7 @@
 //! - broken documents that violate a structural rule are rejected by the
 //!   schema AND by the compiler (a hand-written table, then mutations
 //!   generated from the schema itself over every object type);
-//! - the decoder's key lists and enumerations in `raw.rs` equal the
+//! - the decoder's key lists and enumerations in `raw/mod.rs` equal the
 //!   properties and enums of the matching schema definitions.
 //!
 //! Where the schema and the compiler knowingly disagree, the disagreement is
@@ -22,7 +22,8 @@ use std::sync::OnceLock;
 
 use common::*;
 use serde_json::{json, Value};
-use tenants_compiler::{diag::Severity, raw, schema};
+use tenants_compiler::emit::schema;
+use tenants_compiler::{diag::Severity, raw};
 
 // ------------------------------------------------------------------ schemas and documents
 

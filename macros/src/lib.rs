@@ -2,7 +2,7 @@
 //!
 //! Proc-macros that turn the tenant files into Rust types for the runtime
 //! Worker. This crate only emits tokens: all parsing, validation and code
-//! generation lives in `tenants-compiler` (`codegen.rs`), so the macro and
+//! generation lives in `tenants-compiler` (`emit/codegen.rs`), so the macro and
 //! the CLI report the same diagnostics.
 //!
 //! `include_tenants!("../../tenants")` expands, where it is invoked, to the
@@ -65,7 +65,7 @@ pub fn include_tenants(input: TokenStream) -> TokenStream {
         _ => base.join(&rel),
     };
     let workspace = workspace_of(&base).or_else(|| workspace_of(&manifest)).unwrap_or(manifest);
-    match tenants_compiler::codegen::expand_dir(&dir, &workspace, &rel) {
+    match tenants_compiler::emit::codegen::expand_dir(&dir, &workspace, &rel) {
         Ok(tokens) => tokens.into(),
         Err(e) => {
             let msg = e.0;

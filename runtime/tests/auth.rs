@@ -387,7 +387,7 @@ fn roles_are_checked() {
 
 #[test]
 fn the_cli_and_the_worker_agree_on_key_format_storage_key_and_record() {
-    use tenants_compiler::api_keys as cli;
+    use tenants_compiler::ops::api_keys as cli;
     let c = ctx(TenantId::Acme, EnvName::Stage);
     let key = api_keys::generate("acme", &[42; 32]);
     assert_eq!(key, cli::generate("acme", &[42; 32]));

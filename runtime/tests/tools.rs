@@ -461,13 +461,14 @@ fn the_cli_verifies_what_the_worker_writes_byte_for_byte() {
     call(&h, TenantId::Acme, "no\u{7}such", "", json!({}));
     let recs = records(&h, TenantId::Acme);
     let lines: String = recs.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
-    let parsed = tenants_compiler::audit::parse_export(&lines).unwrap();
-    assert_eq!(tenants_compiler::audit::verify(&parsed, Some("acme")), Ok(3));
+    let parsed = tenants_compiler::ops::audit::parse_export(&lines).unwrap();
+    assert_eq!(tenants_compiler::ops::audit::verify(&parsed, Some("acme")), Ok(3));
     for (a, b) in recs.iter().zip(&parsed) {
-        assert_eq!(tenants_compiler::audit::hash(b), a.hash);
+        assert_eq!(tenants_compiler::ops::audit::hash(b), a.hash);
     }
     let tampered = lines.replacen("\"refused\"", "\"ok\"", 1);
-    let e = tenants_compiler::audit::verify(&tenants_compiler::audit::parse_export(&tampered).unwrap(), Some("acme")).unwrap_err();
+    let e =
+        tenants_compiler::ops::audit::verify(&tenants_compiler::ops::audit::parse_export(&tampered).unwrap(), Some("acme")).unwrap_err();
     assert_eq!(e.seq, 2);
 }
 

@@ -9,8 +9,8 @@ use jsonc_parser::ast;
 use jsonc_parser::{parse_to_ast, CollectOptions, ParseOptions};
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::frontend::value::{Entry, Kind, Value};
 use crate::source::{FileId, Format, Span};
-use crate::value::{Entry, Kind, Value};
 
 pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) -> Option<Value> {
     let jsonc = format == Format::Jsonc;

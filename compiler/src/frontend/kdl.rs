@@ -19,8 +19,8 @@ use kdl::{KdlDocument, KdlNode, KdlValue};
 
 use super::DocKind;
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::frontend::value::{Entry, Kind, Value};
 use crate::source::{FileId, Span};
-use crate::value::{Entry, Kind, Value};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Ctx {

@@ -8,12 +8,13 @@
 pub mod json;
 pub mod kdl;
 pub mod kdl_fast;
+pub mod value;
 
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Diagnostics};
+use crate::frontend::value::Value;
 use crate::source::{FileId, Format, SourceMap, Span};
-use crate::value::Value;
 
 /// Files larger than this are rejected before parsing (a tenant file is a few KiB).
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;

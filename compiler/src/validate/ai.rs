@@ -21,13 +21,13 @@
 use std::collections::HashMap;
 
 use super::{check_model, secret_check, Cx, PlatformInfo};
-use crate::catalog::ModelInfo;
-use crate::decode::Sp;
 use crate::diag::{did_you_mean, Diagnostic};
+use crate::raw::decode::Sp;
 use crate::raw::*;
 use crate::resolved::{self as res, defaults};
-use crate::rules::*;
 use crate::source::{Format, Span};
+use crate::validate::catalog::ModelInfo;
+use crate::validate::rules::*;
 
 /// The longest fallback chain: each fallback may cost a full timeout.
 pub const MAX_FALLBACKS: usize = 5;

@@ -12,12 +12,12 @@
 use std::collections::HashMap;
 
 use super::{secret_check_with, Cx, PlatformInfo};
-use crate::decode::Sp;
 use crate::diag::{did_you_mean, Diagnostic};
+use crate::raw::decode::Sp;
 use crate::raw::*;
 use crate::resolved::{self as res, defaults, JwtAlg};
-use crate::rules::*;
 use crate::source::{Format, Span};
+use crate::validate::rules::*;
 
 const SECRET_HELP: &str = "an `auth` block holds public values only (issuers, audiences, key URLs, public keys): remove the credential, and if it is real, rotate it: it is in git history";
 

@@ -230,7 +230,7 @@ mod tests {
     #[test]
     fn the_registry_is_the_compilers_list() {
         let names: Vec<&str> = REGISTRY.iter().map(|t| t.name).collect();
-        assert_eq!(names, tenants_compiler::catalog::TOOLS);
+        assert_eq!(names, tenants_compiler::validate::catalog::TOOLS);
     }
 
     #[test]

@@ -10,16 +10,18 @@
 
 mod ai;
 mod auth;
+pub mod catalog;
+pub mod rules;
 mod sessions;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::catalog::{Catalog, ModelInfo};
-use crate::decode::Sp;
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::raw::decode::Sp;
 use crate::raw::*;
 use crate::resolved::{self as res, defaults};
-use crate::rules::*;
+use crate::validate::catalog::{Catalog, ModelInfo};
+use crate::validate::rules::*;
 
 /// Where a development environment's Worker serves the playground page.
 pub const PLAYGROUND_PATH: &str = "/_playground";
@@ -477,18 +479,18 @@ fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
                 );
             }
         }
-        if is_slug(&t.name.value, 32) && !crate::catalog::TOOLS.contains(&t.name.value.as_str()) {
+        if is_slug(&t.name.value, 32) && !crate::validate::catalog::TOOLS.contains(&t.name.value.as_str()) {
             let d = Diagnostic::error(
                 "platform::tool::unimplemented",
                 format!("the Worker does not implement a tool named `{}`", t.name.value),
                 t.name.span,
                 "no such tool in the Worker",
             );
-            cx.err(match did_you_mean(&t.name.value, crate::catalog::TOOLS.iter().copied()) {
+            cx.err(match did_you_mean(&t.name.value, crate::validate::catalog::TOOLS.iter().copied()) {
                 Some(s) => d.with_help(format!("did you mean `{s}`?")),
                 None => d.with_help(format!(
                     "the Worker implements: {} (docs/tools.md says how to add one)",
-                    crate::catalog::TOOLS.join(", ")
+                    crate::validate::catalog::TOOLS.join(", ")
                 )),
             });
         }
@@ -571,7 +573,7 @@ fn check_local_index(
 /// The labels of a tenant's tool: only `classify-intent` takes them, and
 /// needs two or more (each 1–64 characters, distinct, at most 32).
 fn check_tool_labels(cx: &mut Cx<'_>, tool: &RawTool) -> Vec<String> {
-    let labelled = tool.name.value == crate::catalog::LABELLED_TOOL;
+    let labelled = tool.name.value == crate::validate::catalog::LABELLED_TOOL;
     if !labelled {
         if let Some(at) = tool.labels_at {
             cx.err(
@@ -581,7 +583,10 @@ fn check_tool_labels(cx: &mut Cx<'_>, tool: &RawTool) -> Vec<String> {
                     at,
                     "not a setting of this tool",
                 )
-                .with_help(format!("only `{}` takes labels; remove them", crate::catalog::LABELLED_TOOL)),
+                .with_help(format!(
+                    "only `{}` takes labels; remove them",
+                    crate::validate::catalog::LABELLED_TOOL
+                )),
             );
         }
         return Vec::new();

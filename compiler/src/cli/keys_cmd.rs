@@ -4,14 +4,15 @@
 //! the tenant's own account credentials only (as `tenants deploy`), or
 //! into local state (`--local`, the `.wrangler/state` that `cargo xtask
 //! dev` uses) for local development. A key is printed once and stored
-//! only as its hash (`tenants_compiler::api_keys`).
+//! only as its hash (`tenants_compiler::ops::api_keys`).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, Subcommand};
-use tenants_compiler::{api_keys, artifacts, deploy};
+use tenants_compiler::emit::artifacts;
+use tenants_compiler::ops::{api_keys, deploy};
 
 use crate::deploy_cmd::{absolutize, now_secs, prepare, runner, usage};
 

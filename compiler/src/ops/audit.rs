@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::ingest::Credentials;
+use crate::ops::ingest::Credentials;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 

@@ -12,7 +12,9 @@ mod deploy_cmd;
 mod ingest_cmd;
 mod keys_cmd;
 mod metrics_cmd;
-use tenants_compiler::{artifacts, compile, diag, diff, generate, schema};
+use tenants_compiler::emit::{artifacts, schema};
+use tenants_compiler::ops::{diff, generate};
+use tenants_compiler::{compile, diag};
 
 #[derive(Parser)]
 #[command(

@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use serde_json::{json, Map, Value};
 
 use crate::resolved::{BindingKind, Model, Platform, Tenant};
-use crate::rules::{is_class_name, is_dataset_name, is_slug, is_upper_name};
 use crate::source::Format;
 use crate::tmp::TempDir;
+use crate::validate::rules::{is_class_name, is_dataset_name, is_slug, is_upper_name};
 use crate::validate::PLACEHOLDER_PREFIX;
 
 /// A generator request that cannot be carried out (exit code 2).
@@ -430,7 +430,7 @@ fn embedding_for(platform: &Platform) -> Option<String> {
         "@cf/baai/bge-small-en-v1.5",
         "@cf/baai/bge-large-en-v1.5",
     ];
-    let catalog = crate::catalog::Catalog::builtin();
+    let catalog = crate::validate::catalog::Catalog::builtin();
     if let Some(m) = preferred.iter().find(|m| catalog.get(m).and_then(|i| i.dimensions) == Some(dims)) {
         return Some(m.to_string());
     }
@@ -823,8 +823,8 @@ pub fn init(dir: &Path) -> Result<Outcome> {
     write_new(&files[0], INIT_PLATFORM)?;
     write_new(&files[1], INIT_ACCOUNTS)?;
     write_new(&files[2], &example)?;
-    let schema_files = crate::schema::render_all();
-    crate::schema::write_all(&schemas, &schema_files).map_err(|e| GenError(format!("{}: {e}", schemas.display())))?;
+    let schema_files = crate::emit::schema::render_all();
+    crate::emit::schema::write_all(&schemas, &schema_files).map_err(|e| GenError(format!("{}: {e}", schemas.display())))?;
     let mut created: Vec<PathBuf> = files.to_vec();
     let todo = todo_list(&tenants, &created);
     created.extend(schema_files.iter().map(|(n, _)| schemas.join(n)));
@@ -1427,7 +1427,7 @@ pub fn add_binding(root: &Path, mut spec: BindingSpec) -> Result<Outcome> {
     let mut created = Vec::new();
     let mut skeleton = None;
     if let Some(class) = &spec.class {
-        let dir = crate::artifacts::repo_dir(root).join("runtime").join("src").join("objects");
+        let dir = crate::emit::artifacts::repo_dir(root).join("runtime").join("src").join("objects");
         let file = dir.join(format!("{}.rs", snake(class)));
         if !file.exists() {
             skeleton = Some((dir, file, durable_object_skeleton(class, &spec.name)));

@@ -1,6 +1,6 @@
 //! `tenants audit verify`: fetch a tenant's tool audit log from its Worker
 //! (`GET /audit`, as an admin) or read an export, and recompute the hash
-//! chain (`tenants_compiler::audit`). `--export PATH` also writes what was
+//! chain (`tenants_compiler::ops::audit`). `--export PATH` also writes what was
 //! fetched as JSON Lines (write to a temporary file, then rename).
 
 use std::path::PathBuf;
@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args as ClapArgs, Subcommand};
-use tenants_compiler::audit;
-use tenants_compiler::ingest::Credentials;
+use tenants_compiler::ops::audit;
+use tenants_compiler::ops::ingest::Credentials;
 
 use crate::deploy_cmd::usage;
 use crate::ingest_cmd::target_for;

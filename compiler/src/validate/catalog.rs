@@ -31,7 +31,7 @@ pub const TOOLS: &[&str] = &["classify-intent", "extract-entities", "ingest-docs
 /// The one tool a tenant gives `labels` to.
 pub const LABELLED_TOOL: &str = "classify-intent";
 
-pub const CATALOG_JSON: &str = include_str!("../data/workers-ai-models.json");
+pub const CATALOG_JSON: &str = include_str!("../../data/workers-ai-models.json");
 
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -59,7 +59,7 @@ impl Catalog {
 
 /// The Workers AI cost table (`compiler/data/workers-ai-pricing.json`:
 /// Cloudflare's published per-model prices, with its source and date).
-pub const PRICING_JSON: &str = include_str!("../data/workers-ai-pricing.json");
+pub const PRICING_JSON: &str = include_str!("../../data/workers-ai-pricing.json");
 
 /// One model's published price. Token-priced models have the `*_m_*`
 /// fields (per million tokens; embeddings and rerankers input only);

@@ -1,7 +1,7 @@
 //! `tenants metrics`: query each tenant's Analytics Engine dataset through
 //! the SQL API with its own account's token and print requests, errors,
 //! latency, time to first token, tokens, cost and cache hit rate per tenant
-//! and route (`tenants_compiler::metrics`, docs/observability.md).
+//! and route (`tenants_compiler::ops::metrics`, docs/observability.md).
 //!
 //! Tenants that share an account and a dataset are asked in one query;
 //! a token is never printed (API errors are masked).
@@ -12,7 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Args as ClapArgs, ValueEnum};
 use serde::Serialize;
-use tenants_compiler::{artifacts, deploy, drift, metrics};
+use tenants_compiler::emit::artifacts;
+use tenants_compiler::ops::{deploy, drift, metrics};
 
 use crate::deploy_cmd::{job_config, prepare, usage};
 

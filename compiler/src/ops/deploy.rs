@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::artifacts::Registry;
+use crate::emit::artifacts::Registry;
 use crate::resolved::Model;
 
 /// One deployment: a tenant in an environment.

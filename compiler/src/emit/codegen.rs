@@ -116,7 +116,7 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         for (t, v) in model.tenants.iter().zip(&tv) {
             for te in t.envs.iter().filter(|x| x.name == env.name) {
                 for h in &te.hosts {
-                    let h = crate::rules::normalize_host(h);
+                    let h = crate::validate::rules::normalize_host(h);
                     match h.strip_prefix("*.") {
                         Some(base) => wild.push((base.to_string(), v)),
                         None => exact.push((h, v)),
@@ -891,7 +891,7 @@ fn opt_n(v: Option<u64>) -> TokenStream {
 
 /// `ModelPrice { … }` for every token-priced model any tenant uses.
 fn price_tokens(model: &Model) -> Vec<TokenStream> {
-    let pricing = crate::catalog::Pricing::builtin();
+    let pricing = crate::validate::catalog::Pricing::builtin();
     let mut used = std::collections::BTreeSet::new();
     for t in &model.tenants {
         let ai = &t.ai;

@@ -1,5 +1,5 @@
 //! `tenants deploy` and `tenants status`: the CLI around
-//! `tenants_compiler::deploy` (docs/deploy.md).
+//! `tenants_compiler::ops::deploy` (docs/deploy.md).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tenants_compiler::artifacts::{self, Registry};
-use tenants_compiler::deploy::{self, DeployOptions, Event, Outcome, Report, Runner, Status};
+use tenants_compiler::emit::artifacts::{self, Registry};
+use tenants_compiler::ops::deploy::{self, DeployOptions, Event, Outcome, Report, Runner, Status};
 use tenants_compiler::write_atomic;
 
 use crate::{load, report, OutputFormat};
@@ -393,7 +393,7 @@ pub fn deploy(mut a: Args) -> ExitCode {
         eprintln!("plan ({}):", a.env);
         for j in &jobs {
             let shape = std::fs::read(&j.config)
-                .map(|b| tenants_compiler::drift::expected(&config_json(&b)))
+                .map(|b| tenants_compiler::ops::drift::expected(&config_json(&b)))
                 .unwrap_or_default();
             let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
             eprintln!("  {} -> script {} in account {} ({})", j.tenant, j.script, j.account, j.account_id);
@@ -638,7 +638,7 @@ struct DriftRow {
     tenant: String,
     env: String,
     script: String,
-    changes: Vec<tenants_compiler::drift::Change>,
+    changes: Vec<tenants_compiler::ops::drift::Change>,
     error: Option<String>,
 }
 
@@ -660,7 +660,7 @@ pub(crate) fn config_json(bytes: &[u8]) -> serde_json::Value {
 }
 
 pub fn drift(root: &Path, env: &str, tenant: Option<&str>, api_base: &str, format: &str) -> ExitCode {
-    use tenants_compiler::drift;
+    use tenants_compiler::ops::drift;
     let mut opts = artifacts::Options::new(root.to_path_buf(), PathBuf::from("out"));
     opts.env = Some(env.to_string());
     opts.tenant = tenant.map(String::from);

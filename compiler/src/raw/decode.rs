@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::frontend::kdl::{node_name_for, snake_to_kebab};
+use crate::frontend::value::{Entry, Kind, Value};
 use crate::source::{Format, Span};
-use crate::value::{Entry, Kind, Value};
 
 /// A value with the span it was written at.
 #[derive(Debug, Clone, PartialEq)]

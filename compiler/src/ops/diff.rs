@@ -19,7 +19,7 @@ use std::process::{Command, Stdio};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::artifacts::{self, Options};
+use crate::emit::artifacts::{self, Options};
 use crate::tmp::TempDir;
 use crate::Compilation;
 

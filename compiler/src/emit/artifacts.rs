@@ -28,8 +28,8 @@ use std::path::{Component, Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::emit::wrangler::{self, Paths};
 use crate::resolved::Model;
-use crate::wrangler::{self, Paths};
 use crate::{par_map, Compilation};
 
 pub const REGISTRY_FILE: &str = "registry.json";

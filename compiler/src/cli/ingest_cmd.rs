@@ -1,7 +1,7 @@
 //! `tenants ingest`: send files and folders of documents to one tenant's
 //! Worker (`POST /documents`) in batches it ingests in the request, with a
 //! progress bar and a summary (docs/ingest.md). The walking, ids, batching
-//! and HTTP are `tenants_compiler::ingest`.
+//! and HTTP are `tenants_compiler::ops::ingest`.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tenants_compiler::ingest::{self, group, BatchError, Client, Credentials, Doc, Item};
+use tenants_compiler::ops::ingest::{self, group, BatchError, Client, Credentials, Doc, Item};
 
 use crate::deploy_cmd::usage;
 use crate::{load, report, OutputFormat};

@@ -4,9 +4,11 @@
 //! keys; wrong types; ranges and enumerations) and keep everything they could
 //! read. Only this layer knows spans and formats; [`crate::resolved`] is plain data.
 
-use crate::decode::{Decoder, Obj, Sp};
+pub mod decode;
+
+use crate::frontend::value::{Entry, Kind, Value};
+use crate::raw::decode::{Decoder, Obj, Sp};
 use crate::source::{FileId, Span};
-use crate::value::{Entry, Kind, Value};
 
 // ------------------------------------------------------------------ platform
 
