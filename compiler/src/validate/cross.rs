@@ -1,0 +1,223 @@
+//! Rules across tenant files (`tenant::id::duplicate`, `tenant::host::duplicate`,
+//! `tenant::host::conflict`, `tenant::resource::shared`): every file involved
+//! is labelled.
+
+use super::*;
+
+/// Rules across tenant files: duplicate ids, overlapping hosts, shared resources.
+pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
+    // Duplicate ids.
+    let mut ids: HashMap<&str, Span> = HashMap::new();
+    for t in tenants {
+        if let Some(id) = &t.id {
+            if let Some(first) = ids.get(id.value.as_str()) {
+                let other = cx.sources.get(first.file).name.clone();
+                cx.err(
+                    Diagnostic::error(
+                        "tenant::id::duplicate",
+                        format!("tenant id `{}` is declared twice", id.value),
+                        id.span,
+                        "second declaration",
+                    )
+                    .with_label(*first, "first declared here")
+                    .with_help(format!("tenant ids are unique; rename this tenant or remove {other}")),
+                );
+            } else {
+                ids.insert(&id.value, id.span);
+            }
+        }
+    }
+
+    // Hosts: exact duplicates, exact inside a wildcard, wildcard inside a wildcard.
+    struct Claim<'a> {
+        tenant: &'a str,
+        env: &'a str,
+        span: Span,
+    }
+    let mut exact: HashMap<String, Claim<'_>> = HashMap::new();
+    let mut wild: HashMap<String, Claim<'_>> = HashMap::new();
+    let mut all: Vec<(String, bool, Claim<'_>)> = Vec::new();
+    for t in tenants {
+        let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
+        for e in &t.envs {
+            for h in &e.hosts {
+                if check_host(&h.value).is_err() {
+                    continue;
+                }
+                let n = normalize_host(&h.value);
+                let (is_wild, key) = match n.strip_prefix("*.") {
+                    Some(rest) => (true, rest.to_string()),
+                    None => (false, n.clone()),
+                };
+                let claim = Claim {
+                    tenant: tid,
+                    env: &e.name.value,
+                    span: h.span,
+                };
+                let map = if is_wild { &mut wild } else { &mut exact };
+                if let Some(first) = map.get(&key) {
+                    if first.tenant == claim.tenant && first.env == claim.env {
+                        cx.err(
+                            Diagnostic::error(
+                                "tenant::host::duplicate",
+                                format!("host `{n}` is listed twice in environment `{}`", claim.env),
+                                claim.span,
+                                "listed again",
+                            )
+                            .with_label(first.span, "first listed here")
+                            .with_help("remove one of them"),
+                        );
+                        continue;
+                    }
+                    conflict(cx, &n, &n, first.tenant, first.env, first.span, claim.tenant, claim.env, claim.span);
+                    continue;
+                }
+                map.insert(
+                    key.clone(),
+                    Claim {
+                        tenant: tid,
+                        env: &e.name.value,
+                        span: h.span,
+                    },
+                );
+                all.push((key, is_wild, claim));
+            }
+        }
+    }
+    for (key, is_wild, claim) in &all {
+        // Proper suffixes at label boundaries: a wildcard on any of them covers this host.
+        let mut rest = key.as_str();
+        while let Some(pos) = rest.find('.') {
+            rest = &rest[pos + 1..];
+            if let Some(w) = wild.get(rest) {
+                if w.tenant == claim.tenant && w.env == claim.env {
+                    // `*.acme.example.com` next to `api.acme.example.com` in one
+                    // environment: both route to the same deployment.
+                    continue;
+                }
+                let this = if *is_wild { format!("*.{key}") } else { key.clone() };
+                conflict(
+                    cx,
+                    &format!("*.{rest}"),
+                    &this,
+                    w.tenant,
+                    w.env,
+                    w.span,
+                    claim.tenant,
+                    claim.env,
+                    claim.span,
+                );
+            }
+        }
+    }
+
+    // Shared resources.
+    let mut kv: HashMap<&str, (&str, &str, Span)> = HashMap::new();
+    let mut vec_ix: HashMap<(String, String), (&str, &str, Span)> = HashMap::new();
+    let mut queues: HashMap<&str, (&str, &str, Span)> = HashMap::new();
+    for t in tenants {
+        let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
+        for e in &t.envs {
+            for r in &e.resources {
+                // A queue has one consumer, one deployment (tenant and
+                // environment): a queue named twice is shared, even by one tenant.
+                if let Some(q) = r.name.as_ref().filter(|q| !q.value.starts_with(PLACEHOLDER_PREFIX)) {
+                    let env = e.name.value.as_str();
+                    match queues.get(q.value.as_str()) {
+                        Some((other, other_env, first)) => {
+                            let message = if *other != tid {
+                                format!("queue `{}` is used by tenants `{other}` and `{tid}`", q.value)
+                            } else if *other_env != env {
+                                format!("queue `{}` is used by tenant `{tid}` in both `{other_env}` and `{env}`", q.value)
+                            } else {
+                                format!("queue `{}` is used twice by tenant `{tid}` in `{env}`", q.value)
+                            };
+                            cx.err(
+                                Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
+                                    .with_label(*first, format!("`{other}` ({other_env})"))
+                                    .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
+                            );
+                        }
+                        None => {
+                            queues.insert(&q.value, (tid, env, q.span));
+                        }
+                    }
+                }
+                if let Some(id) = &r.id {
+                    match kv.get(id.value.as_str()) {
+                        Some((other, other_env, first)) if *other != tid => {
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::resource::shared",
+                                    format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value),
+                                    id.span,
+                                    format!("`{tid}` ({})", e.name.value),
+                                )
+                                .with_label(*first, format!("`{other}` ({other_env})"))
+                                .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
+                            );
+                        }
+                        Some(_) => {}
+                        None => {
+                            kv.insert(&id.value, (tid, &e.name.value, id.span));
+                        }
+                    }
+                }
+                if let Some(ix) = &r.index {
+                    let ns = r.namespace.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| tid.to_string());
+                    let key = (ix.value.clone(), ns.clone());
+                    match vec_ix.get(&key) {
+                        Some((other, other_env, first)) if *other != tid => {
+                            let at = r.namespace.as_ref().map(|n| n.span).unwrap_or(ix.span);
+                            cx.err(
+                                Diagnostic::error(
+                                    "tenant::resource::shared",
+                                    format!(
+                                        "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
+                                        ix.value
+                                    ),
+                                    at,
+                                    format!("`{tid}` ({})", e.name.value),
+                                )
+                                .with_label(*first, format!("`{other}` ({other_env})"))
+                                .with_help("give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)"),
+                            );
+                        }
+                        Some(_) => {}
+                        None => {
+                            vec_ix.insert(key, (tid, &e.name.value, r.namespace.as_ref().map(|n| n.span).unwrap_or(ix.span)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn conflict(
+    cx: &mut Cx<'_>,
+    first_host: &str,
+    this_host: &str,
+    first_tenant: &str,
+    first_env: &str,
+    first_span: Span,
+    tenant: &str,
+    env: &str,
+    span: Span,
+) {
+    let msg = if first_host == this_host {
+        if first_tenant == tenant {
+            format!("host `{this_host}` is claimed by tenant `{tenant}` in both `{first_env}` and `{env}`")
+        } else {
+            format!("host `{this_host}` is claimed by tenants `{first_tenant}` and `{tenant}`")
+        }
+    } else {
+        format!("host `{this_host}` of tenant `{tenant}` overlaps `{first_host}` of tenant `{first_tenant}`")
+    };
+    cx.err(
+        Diagnostic::error("tenant::host::conflict", msg, span, format!("`{tenant}` ({env})"))
+            .with_label(first_span, format!("`{first_tenant}` ({first_env})"))
+            .with_help("a host routes to exactly one tenant and environment: remove one claim, or narrow the wildcard"),
+    );
+}

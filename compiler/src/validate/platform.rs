@@ -1,0 +1,518 @@
+//! The platform file (`platform::*`: Worker, compatibility, environments,
+//! bindings, custom models, tools, the local index and the audit log) and
+//! the accounts file (`accounts::*`).
+
+use super::*;
+
+/// Checks the platform file and returns what could be resolved of it (with
+/// `complete` false when something essential is missing).
+pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
+    let mut ok = true;
+    if let Some(w) = &p.worker {
+        if !is_slug(&w.value, 40) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::worker::invalid",
+                    format!("`{}` is not a valid Worker name", w.value),
+                    w.span,
+                    "invalid name",
+                )
+                .with_help("lowercase letters, digits and dashes, at most 40 characters (scripts are named <worker>-<tenant>-<env>)"),
+            );
+        }
+    } else {
+        ok = false;
+    }
+    if let Some(d) = &p.compatibility_date {
+        if !is_date(&d.value) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::compatibility-date",
+                    format!("`{}` is not a date", d.value),
+                    d.span,
+                    "expected YYYY-MM-DD",
+                )
+                .with_help("e.g. \"2026-11-01\""),
+            );
+        }
+    } else {
+        ok = false;
+    }
+    for f in &p.compatibility_flags {
+        if f.value.is_empty() || !f.value.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::compatibility-flag",
+                    format!("`{}` is not a compatibility flag", f.value),
+                    f.span,
+                    "invalid flag",
+                )
+                .with_help("flags are snake_case, e.g. \"nodejs_compat\""),
+            );
+        }
+    }
+    let mut environments = Vec::new();
+    for e in &p.environments {
+        if !is_slug(&e.name.value, 16) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::env::invalid",
+                    format!("`{}` is not a valid environment name", e.name.value),
+                    e.name.span,
+                    "invalid name",
+                )
+                .with_help("lowercase letters, digits and dashes, at most 16 characters"),
+            );
+        }
+        if !is_slug(&e.name.value, 16) {
+            // Not required of tenants: they would be told to add an invalid name.
+            continue;
+        }
+        let development = e.development.as_ref().map(|b| b.value).unwrap_or(e.name.value == "dev");
+        environments.push(res::Environment {
+            name: e.name.value.clone(),
+            development,
+            workers_dev: e.workers_dev.as_ref().map(|b| b.value).unwrap_or(development),
+        });
+    }
+    if p.environments.is_empty() && p.environments_given {
+        ok = false;
+        cx.err(
+            Diagnostic::error(
+                "platform::env::none",
+                "the platform declares no environments",
+                p.environments_span.unwrap_or(p.span),
+                "empty",
+            )
+            .with_help("declare at least one environment, e.g. dev, stage and prod"),
+        );
+    }
+    let mut bindings = Vec::new();
+    let mut binding_spans = HashMap::new();
+    let mut ai_seen: Option<Span> = None;
+    for b in &p.bindings {
+        if !is_upper_name(&b.name.value) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::binding::name",
+                    format!("`{}` is not a valid binding name", b.name.value),
+                    b.name.span,
+                    "invalid name",
+                )
+                .with_help("binding names are UPPER_SNAKE_CASE, e.g. CACHE or RATE_LIMITER"),
+            );
+        }
+        let Some(kind) = &b.kind else {
+            ok = false;
+            continue;
+        };
+        let misplaced = |field: &str, present: bool, cx: &mut Cx<'_>, span: Option<Span>| {
+            if present {
+                cx.err(
+                    Diagnostic::error(
+                        "platform::binding::field",
+                        format!("`{field}` does not apply to a {} binding", kind.value),
+                        span.unwrap_or(b.name.span),
+                        "not used by this kind",
+                    )
+                    .with_help("remove it"),
+                );
+            }
+        };
+        let k = match kind.value.as_str() {
+            "kv" => res::BindingKind::Kv,
+            "durable-object" => match &b.class {
+                Some(c) if is_class_name(&c.value) => res::BindingKind::DurableObject { class: c.value.clone() },
+                Some(c) => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error(
+                            "platform::binding::class",
+                            format!("`{}` is not a valid class name", c.value),
+                            c.span,
+                            "invalid class",
+                        )
+                        .with_help("PascalCase, e.g. \"ChatSession\""),
+                    );
+                    continue;
+                }
+                None => {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error(
+                            "schema::missing",
+                            format!("durable-object binding `{}` is missing `class`", b.name.value),
+                            b.name.span,
+                            "`class` required",
+                        )
+                        .with_help("name the Durable Object class the Worker exports, e.g. class=\"ChatSession\""),
+                    );
+                    continue;
+                }
+            },
+            "vectorize" => match &b.dimensions {
+                Some(d) => res::BindingKind::Vectorize {
+                    dimensions: d.value as u32,
+                    metric: b.metric.as_ref().map(|m| m.value.clone()).unwrap_or_else(|| "cosine".into()),
+                },
+                None => {
+                    ok = false;
+                    if !b.dimensions_given {
+                        cx.err(
+                            Diagnostic::error("schema::missing", format!("vectorize binding `{}` is missing `dimensions`", b.name.value), b.name.span, "`dimensions` required")
+                                .with_help("the vector size of the index, which must equal the embedding model's output (e.g. 768 for @cf/baai/bge-base-en-v1.5)"),
+                        );
+                    }
+                    // Keep the binding known (dimensions 0: not compared), so
+                    // tenants that use it are not told it does not exist.
+                    res::BindingKind::Vectorize {
+                        dimensions: 0,
+                        metric: "cosine".into(),
+                    }
+                }
+            },
+            "ai" => {
+                if let Some(first) = ai_seen {
+                    ok = false;
+                    cx.err(
+                        Diagnostic::error("platform::binding::duplicate-ai", "a second `ai` binding", b.name.span, "second")
+                            .with_label(first, "first")
+                            .with_help("a Worker has one AI binding"),
+                    );
+                }
+                ai_seen = Some(b.name.span);
+                res::BindingKind::Ai
+            }
+            "queue" => res::BindingKind::Queue,
+            _ => {
+                let dataset = b.dataset.as_ref().map(|d| d.value.clone()).unwrap_or_default();
+                if let Some(d) = &b.dataset {
+                    if !is_dataset_name(&d.value) {
+                        ok = false;
+                        cx.err(
+                            Diagnostic::error(
+                                "platform::binding::dataset",
+                                format!("`{}` is not a valid dataset name", d.value),
+                                d.span,
+                                "invalid",
+                            )
+                            .with_help("letters, digits and `_`"),
+                        );
+                    }
+                }
+                res::BindingKind::AnalyticsEngine { dataset }
+            }
+        };
+        let kind_name = kind.value.as_str();
+        misplaced(
+            "class",
+            b.class.is_some() && kind_name != "durable-object",
+            cx,
+            b.class.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "dimensions",
+            b.dimensions.is_some() && kind_name != "vectorize",
+            cx,
+            b.dimensions.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "metric",
+            b.metric.is_some() && kind_name != "vectorize",
+            cx,
+            b.metric.as_ref().map(|c| c.span),
+        );
+        misplaced(
+            "dataset",
+            b.dataset.is_some() && kind_name != "analytics-engine",
+            cx,
+            b.dataset.as_ref().map(|c| c.span),
+        );
+        binding_spans.insert(b.name.value.clone(), (b.name.span, b.dimensions.as_ref().map(|d| d.span)));
+        bindings.push(res::Binding {
+            name: b.name.value.clone(),
+            kind: k,
+        });
+    }
+    let mut custom_models = Vec::new();
+    for m in &p.models {
+        if !is_model_id(&m.id.value) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::model::id",
+                    format!("`{}` is not a model id", m.id.value),
+                    m.id.span,
+                    "invalid model id",
+                )
+                .with_help("model ids look like `@cf/<author>/<model>` (or `@hf/…`)"),
+            );
+        }
+        let Some(task) = &m.task else {
+            ok = false;
+            continue;
+        };
+        if task.value == "text-embeddings" && m.dimensions.is_none() {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "schema::missing",
+                    format!("embedding model `{}` is missing `dimensions`", m.id.value),
+                    m.id.span,
+                    "`dimensions` required",
+                )
+                .with_help("the length of the vectors the model returns"),
+            );
+            continue;
+        }
+        let info = ModelInfo {
+            id: m.id.value.clone(),
+            task: task.value.clone(),
+            dimensions: m.dimensions.as_ref().map(|d| d.value as u32),
+            context_window: None,
+        };
+        cx.catalog.add(info);
+        custom_models.push(res::CatalogModel {
+            id: m.id.value.clone(),
+            task: task.value.clone(),
+            dimensions: m.dimensions.as_ref().map(|d| d.value as u32),
+        });
+    }
+    let mut tools = Vec::new();
+    for t in &p.tools {
+        if !is_slug(&t.name.value, 32) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "platform::tool::name",
+                    format!("`{}` is not a valid tool name", t.name.value),
+                    t.name.span,
+                    "invalid",
+                )
+                .with_help("lowercase letters, digits and dashes"),
+            );
+        }
+        for r in &t.roles {
+            if !is_slug(&r.value, 32) {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        "platform::tool::role",
+                        format!("`{}` is not a valid role name", r.value),
+                        r.span,
+                        "invalid",
+                    )
+                    .with_help("lowercase letters, digits and dashes"),
+                );
+            }
+        }
+        if is_slug(&t.name.value, 32) && !crate::validate::catalog::TOOLS.contains(&t.name.value.as_str()) {
+            let d = Diagnostic::error(
+                "platform::tool::unimplemented",
+                format!("the Worker does not implement a tool named `{}`", t.name.value),
+                t.name.span,
+                "no such tool in the Worker",
+            );
+            cx.err(match did_you_mean(&t.name.value, crate::validate::catalog::TOOLS.iter().copied()) {
+                Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                None => d.with_help(format!(
+                    "the Worker implements: {} (docs/tools.md says how to add one)",
+                    crate::validate::catalog::TOOLS.join(", ")
+                )),
+            });
+        }
+        tools.push(res::ToolDef {
+            name: t.name.value.clone(),
+            description: t.description.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
+            roles: t.roles.iter().map(|r| r.value.clone()).collect(),
+        });
+    }
+    bindings.sort_by(|a, b| a.name.cmp(&b.name));
+    check_local_index(cx, p, &environments, &bindings, &binding_spans);
+    check_audit_log(cx, p, &bindings);
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    custom_models.sort_by(|a, b| a.id.cmp(&b.id));
+    PlatformInfo {
+        complete: ok && !p.environments.is_empty(),
+        parsed: true,
+        resolved: res::Platform {
+            worker: p.worker.as_ref().map(|w| w.value.clone()).unwrap_or_default(),
+            compatibility_date: p.compatibility_date.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
+            compatibility_flags: p.compatibility_flags.iter().map(|f| f.value.clone()).collect(),
+            environments,
+            bindings,
+            tools,
+            custom_models,
+        },
+        binding_spans,
+    }
+}
+
+/// A platform with a Vectorize index and a development environment needs
+/// the local index that development environments search instead: a
+/// `durable-object` binding of class [`res::LOCAL_INDEX_CLASS`]. Reported at
+/// the (first) Vectorize binding, labelled at the (first) development
+/// environment. It leaves the platform usable: tenants are checked as usual.
+pub(super) fn check_local_index(
+    cx: &mut Cx<'_>,
+    p: &RawPlatform,
+    environments: &[res::Environment],
+    bindings: &[res::Binding],
+    binding_spans: &HashMap<String, (Span, Option<Span>)>,
+) {
+    let Some(vectorize) = bindings.iter().find(|b| matches!(b.kind, res::BindingKind::Vectorize { .. })) else {
+        return;
+    };
+    let Some(dev) = environments.iter().find(|e| e.development) else {
+        return;
+    };
+    if local_index_object(bindings).is_some() {
+        return;
+    }
+    let at = binding_spans[&vectorize.name].0;
+    let dev_span = p
+        .environments
+        .iter()
+        .find(|e| e.name.value == dev.name)
+        .map(|e| e.name.span)
+        .unwrap_or(p.span);
+    let class = res::LOCAL_INDEX_CLASS;
+    let help = cx.syntax(
+        at,
+        format!("declare the local index: `durable-object DOC_INDEX class=\"{class}\"` (the Worker exports the class)"),
+        format!("declare the local index under `bindings`: `\"DOC_INDEX\": {{ \"type\": \"durable-object\", \"class\": \"{class}\" }}` (the Worker exports the class)"),
+    );
+    cx.err(
+        Diagnostic::error(
+            "platform::rag::no-local-index",
+            format!(
+                "development environment `{}` has no local vector index: no durable-object binding of class `{class}`",
+                dev.name
+            ),
+            at,
+            "Vectorize is not available in development",
+        )
+        .with_label(dev_span, "development environment")
+        .with_help(help),
+    );
+}
+
+/// Tools need the audit log: every call is recorded in the tenant's
+/// `AuditLog` Durable Object (docs/tools.md). The platform stays usable
+/// for the tenant rules.
+pub(super) fn check_audit_log(cx: &mut Cx<'_>, p: &RawPlatform, bindings: &[res::Binding]) {
+    let Some(first) = p.tools.first() else {
+        return;
+    };
+    let has = bindings
+        .iter()
+        .any(|b| matches!(&b.kind, res::BindingKind::DurableObject { class } if class == res::AUDIT_LOG_CLASS));
+    if has {
+        return;
+    }
+    let class = res::AUDIT_LOG_CLASS;
+    let help = cx.syntax(
+        first.name.span,
+        format!("declare the audit log: `durable-object AUDIT class=\"{class}\"` (the Worker exports the class)"),
+        format!("declare the audit log under `bindings`: `\"AUDIT\": {{ \"type\": \"durable-object\", \"class\": \"{class}\" }}` (the Worker exports the class)"),
+    );
+    cx.err(
+        Diagnostic::error(
+            "platform::tool::no-audit-log",
+            format!("the platform lists tools but no durable-object binding of class `{class}`"),
+            first.name.span,
+            "every tool call is audited",
+        )
+        .with_help(help),
+    );
+}
+
+/// The Durable Object binding of the local vector index, if the platform declares one.
+pub(super) fn local_index_object(bindings: &[res::Binding]) -> Option<&str> {
+    bindings
+        .iter()
+        .find(|b| matches!(&b.kind, res::BindingKind::DurableObject { class } if class == res::LOCAL_INDEX_CLASS))
+        .map(|b| b.name.as_str())
+}
+
+pub(super) fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeMap<String, (res::Account, Span)> {
+    let mut out = BTreeMap::new();
+    for a in accounts {
+        let mut ok = true;
+        if !is_slug(&a.key.value, 32) {
+            ok = false;
+            cx.err(
+                Diagnostic::error(
+                    "accounts::key",
+                    format!("`{}` is not a valid account key", a.key.value),
+                    a.key.span,
+                    "invalid",
+                )
+                .with_help("lowercase letters, digits and dashes"),
+            );
+        }
+        if let Some(id) = &a.account_id {
+            if !is_hex32(&id.value) {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        "accounts::account-id",
+                        format!("`{}` is not a Cloudflare account id", id.value),
+                        id.span,
+                        "expected 32 lowercase hex characters",
+                    )
+                    .with_help("copy it from the dashboard's Workers overview or `wrangler whoami`"),
+                );
+            }
+        }
+        if let Some(t) = &a.token_env {
+            if let Some(what) = looks_like_secret(&t.value) {
+                ok = false;
+                cx.err(
+                    Diagnostic::error("accounts::token-value", format!("`token_env` looks like {what}, not the name of an environment variable"), t.span, "this looks like a credential")
+                        .with_help(format!("write the NAME of the variable that holds the token, e.g. CF_API_TOKEN_{}, and set the variable in CI secrets; then rotate this token, it is in git history", a.key.value.to_ascii_uppercase().replace('-', "_"))),
+                );
+            } else if !is_upper_name(&t.value) {
+                ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        "accounts::token-env",
+                        format!("`{}` is not an environment variable name", t.value),
+                        t.span,
+                        "expected UPPER_SNAKE_CASE",
+                    )
+                    .with_help("name the variable that holds the token, e.g. CF_API_TOKEN_ACME; the token itself never goes in a file"),
+                );
+            }
+        }
+        if let (true, Some(id), Some(t)) = (ok, &a.account_id, &a.token_env) {
+            out.insert(
+                a.key.value.clone(),
+                (
+                    res::Account {
+                        key: a.key.value.clone(),
+                        account_id: id.value.clone(),
+                        token_env: t.value.clone(),
+                    },
+                    a.key.span,
+                ),
+            );
+        } else {
+            // Keep the key known so tenants referring to it do not get a second, misleading error.
+            out.entry(a.key.value.clone()).or_insert((
+                res::Account {
+                    key: a.key.value.clone(),
+                    account_id: String::new(),
+                    token_env: String::new(),
+                },
+                a.key.span,
+            ));
+        }
+    }
+    out
+}
