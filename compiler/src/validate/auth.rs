@@ -575,6 +575,41 @@ fn fits(kty: &str) -> JwtAlg {
 fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> Option<res::Jwk> {
     let before = cx.diags.error_count();
     let kid = k.kid.as_ref().map(|s| s.value.as_str()).unwrap_or("?");
+    check_jwk_identity(cx, k, kid);
+    let kty = k.kty.as_ref()?;
+    let (needs, kind) = key_shape(cx, kty, kid)?;
+    let key = KeyCx { k, kid, kty, needs, kind };
+    check_jwk_members(cx, &key);
+    check_jwk_values(cx, &key);
+    check_jwk_algorithm(cx, &key, allowed, owner);
+    if cx.diags.error_count() > before {
+        return None;
+    }
+    let s = |v: &Option<Sp<String>>| v.as_ref().map(|x| x.value.clone());
+    Some(res::Jwk {
+        kid: k.kid.as_ref()?.value.clone(),
+        kty: kty.value.clone(),
+        alg: s(&k.alg),
+        crv: s(&k.crv),
+        n: s(&k.n),
+        e: s(&k.e),
+        x: s(&k.x),
+        y: s(&k.y),
+    })
+}
+
+/// One JWK as its checks see it: the key, its id, its type, the members
+/// its type needs and the type's name for messages.
+struct KeyCx<'a> {
+    k: &'a RawJwk,
+    kid: &'a str,
+    kty: &'a Sp<String>,
+    needs: &'static [&'static str],
+    kind: &'static str,
+}
+
+/// Private key material (`tenant::auth::private-key`) and an empty `kid`.
+fn check_jwk_identity(cx: &mut Cx<'_>, k: &RawJwk, kid: &str) {
     if let Some((first, rest)) = k.private.split_first() {
         let names: Vec<String> = k.private.iter().map(|m| format!("`{}`", m.value)).collect();
         let mut d = Diagnostic::error(
@@ -596,8 +631,12 @@ fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> O
             );
         }
     }
-    let kty = k.kty.as_ref()?;
-    let (needs, kind): (&[&str], &str) = match kty.value.as_str() {
+}
+
+/// The members a key type needs and its name; `None` (reported) for a
+/// symmetric or unknown key type.
+fn key_shape(cx: &mut Cx<'_>, kty: &Sp<String>, kid: &str) -> Option<(&'static [&'static str], &'static str)> {
+    let shape: (&'static [&'static str], &'static str) = match kty.value.as_str() {
         "RSA" => (&["n", "e"], "an RSA key"),
         "EC" => (&["crv", "x", "y"], "an EC key"),
         "OKP" => (&["crv", "x"], "an OKP key"),
@@ -630,6 +669,13 @@ fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> O
             return None;
         }
     };
+    Some(shape)
+}
+
+/// Members present that the key type does not have, missing ones it needs,
+/// and the curve.
+fn check_jwk_members(cx: &mut Cx<'_>, key: &KeyCx<'_>) {
+    let KeyCx { k, kid, kty, needs, kind } = *key;
     let members: [(&str, &Option<Sp<String>>); 5] = [("crv", &k.crv), ("n", &k.n), ("e", &k.e), ("x", &k.x), ("y", &k.y)];
     for (name, value) in members {
         match value {
@@ -678,6 +724,12 @@ fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> O
             );
         }
     }
+}
+
+/// Values: unpadded base64url, of the right size (RSA modulus bits, curve
+/// point lengths); then `use`.
+fn check_jwk_values(cx: &mut Cx<'_>, key: &KeyCx<'_>) {
+    let KeyCx { k, kid, kty, needs, .. } = *key;
     // Values: unpadded base64url, of the right size.
     let decoded = |cx: &mut Cx<'_>, name: &str, v: &Option<Sp<String>>| -> Option<Vec<u8>> {
         let v = v.as_ref()?;
@@ -755,6 +807,11 @@ fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> O
             );
         }
     }
+}
+
+/// `alg`: allowed at all, fits the key type, accepted by the block.
+fn check_jwk_algorithm(cx: &mut Cx<'_>, key: &KeyCx<'_>, allowed: &[JwtAlg], owner: Owner) {
+    let KeyCx { k, kid, kty, kind, .. } = *key;
     let natural = fits(&kty.value);
     let refuse = |cx: &mut Cx<'_>, alg: JwtAlg, span: Span| {
         let help = match owner {
@@ -803,18 +860,4 @@ fn check_jwk(cx: &mut Cx<'_>, k: &RawJwk, allowed: &[JwtAlg], owner: Owner) -> O
         None if !allowed.is_empty() && !allowed.contains(&natural) => refuse(cx, natural, kty.span),
         None => {}
     }
-    if cx.diags.error_count() > before {
-        return None;
-    }
-    let s = |v: &Option<Sp<String>>| v.as_ref().map(|x| x.value.clone());
-    Some(res::Jwk {
-        kid: k.kid.as_ref()?.value.clone(),
-        kty: kty.value.clone(),
-        alg: s(&k.alg),
-        crv: s(&k.crv),
-        n: s(&k.n),
-        e: s(&k.e),
-        x: s(&k.x),
-        y: s(&k.y),
-    })
 }

@@ -6,7 +6,13 @@ use super::*;
 
 /// Rules across tenant files: duplicate ids, overlapping hosts, shared resources.
 pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
-    // Duplicate ids.
+    duplicate_ids(cx, tenants);
+    host_conflicts(cx, tenants);
+    shared_resources(cx, tenants);
+}
+
+/// Two files declaring the same tenant id (`tenant::id::duplicate`).
+fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
     let mut ids: HashMap<&str, Span> = HashMap::new();
     for t in tenants {
         if let Some(id) = &t.id {
@@ -27,13 +33,18 @@ pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
             }
         }
     }
+}
 
-    // Hosts: exact duplicates, exact inside a wildcard, wildcard inside a wildcard.
-    struct Claim<'a> {
-        tenant: &'a str,
-        env: &'a str,
-        span: Span,
-    }
+/// A host claimed by one tenant and environment.
+struct Claim<'a> {
+    tenant: &'a str,
+    env: &'a str,
+    span: Span,
+}
+
+/// Hosts: exact duplicates, exact inside a wildcard, wildcard inside a
+/// wildcard (`tenant::host::duplicate`, `tenant::host::conflict`).
+fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
     let mut exact: HashMap<String, Claim<'_>> = HashMap::new();
     let mut wild: HashMap<String, Claim<'_>> = HashMap::new();
     let mut all: Vec<(String, bool, Claim<'_>)> = Vec::new();
@@ -110,8 +121,11 @@ pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
             }
         }
     }
+}
 
-    // Shared resources.
+/// A KV namespace, Vectorize index namespace or queue used by two tenants
+/// (or a queue used twice by one) (`tenant::resource::shared`).
+fn shared_resources(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
     let mut kv: HashMap<&str, (&str, &str, Span)> = HashMap::new();
     let mut vec_ix: HashMap<(String, String), (&str, &str, Span)> = HashMap::new();
     let mut queues: HashMap<&str, (&str, &str, Span)> = HashMap::new();

@@ -7,6 +7,34 @@ use super::*;
 /// Checks the platform file and returns what could be resolved of it (with
 /// `complete` false when something essential is missing).
 pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
+    let mut ok = check_worker(cx, p);
+    let environments = check_environments(cx, p, &mut ok);
+    let (mut bindings, binding_spans) = check_bindings(cx, p, &mut ok);
+    let mut custom_models = check_models(cx, p, &mut ok);
+    let mut tools = check_tools(cx, p, &mut ok);
+    bindings.sort_by(|a, b| a.name.cmp(&b.name));
+    check_local_index(cx, p, &environments, &bindings, &binding_spans);
+    check_audit_log(cx, p, &bindings);
+    tools.sort_by(|a, b| a.name.cmp(&b.name));
+    custom_models.sort_by(|a, b| a.id.cmp(&b.id));
+    PlatformInfo {
+        complete: ok && !p.environments.is_empty(),
+        parsed: true,
+        resolved: res::Platform {
+            worker: p.worker.as_ref().map(|w| w.value.clone()).unwrap_or_default(),
+            compatibility_date: p.compatibility_date.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
+            compatibility_flags: p.compatibility_flags.iter().map(|f| f.value.clone()).collect(),
+            environments,
+            bindings,
+            tools,
+            custom_models,
+        },
+        binding_spans,
+    }
+}
+
+/// The Worker name, compatibility date and flags; false when one is missing or invalid.
+fn check_worker(cx: &mut Cx<'_>, p: &RawPlatform) -> bool {
     let mut ok = true;
     if let Some(w) = &p.worker {
         if !is_slug(&w.value, 40) {
@@ -54,10 +82,16 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             );
         }
     }
+    ok
+}
+
+/// The environments (`platform::env::*`); invalid names are left out, so
+/// tenants are not told to add them.
+fn check_environments(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::Environment> {
     let mut environments = Vec::new();
     for e in &p.environments {
         if !is_slug(&e.name.value, 16) {
-            ok = false;
+            *ok = false;
             cx.err(
                 Diagnostic::error(
                     "platform::env::invalid",
@@ -80,7 +114,7 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
         });
     }
     if p.environments.is_empty() && p.environments_given {
-        ok = false;
+        *ok = false;
         cx.err(
             Diagnostic::error(
                 "platform::env::none",
@@ -91,12 +125,20 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             .with_help("declare at least one environment, e.g. dev, stage and prod"),
         );
     }
+    environments
+}
+
+/// Binding name → span of its declaration (and of its dimensions).
+type BindingSpans = HashMap<String, (Span, Option<Span>)>;
+
+/// The bindings (`platform::binding::*`), with where each was declared.
+fn check_bindings(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> (Vec<res::Binding>, BindingSpans) {
     let mut bindings = Vec::new();
     let mut binding_spans = HashMap::new();
     let mut ai_seen: Option<Span> = None;
     for b in &p.bindings {
         if !is_upper_name(&b.name.value) {
-            ok = false;
+            *ok = false;
             cx.err(
                 Diagnostic::error(
                     "platform::binding::name",
@@ -108,141 +150,142 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             );
         }
         let Some(kind) = &b.kind else {
-            ok = false;
+            *ok = false;
             continue;
         };
-        let misplaced = |field: &str, present: bool, cx: &mut Cx<'_>, span: Option<Span>| {
-            if present {
-                cx.err(
-                    Diagnostic::error(
-                        "platform::binding::field",
-                        format!("`{field}` does not apply to a {} binding", kind.value),
-                        span.unwrap_or(b.name.span),
-                        "not used by this kind",
-                    )
-                    .with_help("remove it"),
-                );
-            }
+        let Some(k) = binding_kind(cx, b, kind, &mut ai_seen, ok) else {
+            continue;
         };
-        let k = match kind.value.as_str() {
-            "kv" => res::BindingKind::Kv,
-            "durable-object" => match &b.class {
-                Some(c) if is_class_name(&c.value) => res::BindingKind::DurableObject { class: c.value.clone() },
-                Some(c) => {
-                    ok = false;
-                    cx.err(
-                        Diagnostic::error(
-                            "platform::binding::class",
-                            format!("`{}` is not a valid class name", c.value),
-                            c.span,
-                            "invalid class",
-                        )
-                        .with_help("PascalCase, e.g. \"ChatSession\""),
-                    );
-                    continue;
-                }
-                None => {
-                    ok = false;
-                    cx.err(
-                        Diagnostic::error(
-                            "schema::missing",
-                            format!("durable-object binding `{}` is missing `class`", b.name.value),
-                            b.name.span,
-                            "`class` required",
-                        )
-                        .with_help("name the Durable Object class the Worker exports, e.g. class=\"ChatSession\""),
-                    );
-                    continue;
-                }
-            },
-            "vectorize" => match &b.dimensions {
-                Some(d) => res::BindingKind::Vectorize {
-                    dimensions: d.value as u32,
-                    metric: b.metric.as_ref().map(|m| m.value.clone()).unwrap_or_else(|| "cosine".into()),
-                },
-                None => {
-                    ok = false;
-                    if !b.dimensions_given {
-                        cx.err(
-                            Diagnostic::error("schema::missing", format!("vectorize binding `{}` is missing `dimensions`", b.name.value), b.name.span, "`dimensions` required")
-                                .with_help("the vector size of the index, which must equal the embedding model's output (e.g. 768 for @cf/baai/bge-base-en-v1.5)"),
-                        );
-                    }
-                    // Keep the binding known (dimensions 0: not compared), so
-                    // tenants that use it are not told it does not exist.
-                    res::BindingKind::Vectorize {
-                        dimensions: 0,
-                        metric: "cosine".into(),
-                    }
-                }
-            },
-            "ai" => {
-                if let Some(first) = ai_seen {
-                    ok = false;
-                    cx.err(
-                        Diagnostic::error("platform::binding::duplicate-ai", "a second `ai` binding", b.name.span, "second")
-                            .with_label(first, "first")
-                            .with_help("a Worker has one AI binding"),
-                    );
-                }
-                ai_seen = Some(b.name.span);
-                res::BindingKind::Ai
-            }
-            "queue" => res::BindingKind::Queue,
-            _ => {
-                let dataset = b.dataset.as_ref().map(|d| d.value.clone()).unwrap_or_default();
-                if let Some(d) = &b.dataset {
-                    if !is_dataset_name(&d.value) {
-                        ok = false;
-                        cx.err(
-                            Diagnostic::error(
-                                "platform::binding::dataset",
-                                format!("`{}` is not a valid dataset name", d.value),
-                                d.span,
-                                "invalid",
-                            )
-                            .with_help("letters, digits and `_`"),
-                        );
-                    }
-                }
-                res::BindingKind::AnalyticsEngine { dataset }
-            }
-        };
-        let kind_name = kind.value.as_str();
-        misplaced(
-            "class",
-            b.class.is_some() && kind_name != "durable-object",
-            cx,
-            b.class.as_ref().map(|c| c.span),
-        );
-        misplaced(
-            "dimensions",
-            b.dimensions.is_some() && kind_name != "vectorize",
-            cx,
-            b.dimensions.as_ref().map(|c| c.span),
-        );
-        misplaced(
-            "metric",
-            b.metric.is_some() && kind_name != "vectorize",
-            cx,
-            b.metric.as_ref().map(|c| c.span),
-        );
-        misplaced(
-            "dataset",
-            b.dataset.is_some() && kind_name != "analytics-engine",
-            cx,
-            b.dataset.as_ref().map(|c| c.span),
-        );
+        misplaced_fields(cx, b, kind);
         binding_spans.insert(b.name.value.clone(), (b.name.span, b.dimensions.as_ref().map(|d| d.span)));
         bindings.push(res::Binding {
             name: b.name.value.clone(),
             kind: k,
         });
     }
+    (bindings, binding_spans)
+}
+
+/// What a binding of the given kind resolves to; `None` (reported) when a
+/// field it needs is missing or invalid.
+fn binding_kind(cx: &mut Cx<'_>, b: &RawBinding, kind: &Sp<String>, ai_seen: &mut Option<Span>, ok: &mut bool) -> Option<res::BindingKind> {
+    let k = match kind.value.as_str() {
+        "kv" => res::BindingKind::Kv,
+        "durable-object" => match &b.class {
+            Some(c) if is_class_name(&c.value) => res::BindingKind::DurableObject { class: c.value.clone() },
+            Some(c) => {
+                *ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        "platform::binding::class",
+                        format!("`{}` is not a valid class name", c.value),
+                        c.span,
+                        "invalid class",
+                    )
+                    .with_help("PascalCase, e.g. \"ChatSession\""),
+                );
+                return None;
+            }
+            None => {
+                *ok = false;
+                cx.err(
+                    Diagnostic::error(
+                        "schema::missing",
+                        format!("durable-object binding `{}` is missing `class`", b.name.value),
+                        b.name.span,
+                        "`class` required",
+                    )
+                    .with_help("name the Durable Object class the Worker exports, e.g. class=\"ChatSession\""),
+                );
+                return None;
+            }
+        },
+        "vectorize" => match &b.dimensions {
+            Some(d) => res::BindingKind::Vectorize {
+                dimensions: d.value as u32,
+                metric: b.metric.as_ref().map(|m| m.value.clone()).unwrap_or_else(|| "cosine".into()),
+            },
+            None => {
+                *ok = false;
+                if !b.dimensions_given {
+                    cx.err(
+                        Diagnostic::error("schema::missing", format!("vectorize binding `{}` is missing `dimensions`", b.name.value), b.name.span, "`dimensions` required")
+                            .with_help("the vector size of the index, which must equal the embedding model's output (e.g. 768 for @cf/baai/bge-base-en-v1.5)"),
+                    );
+                }
+                // Keep the binding known (dimensions 0: not compared), so
+                // tenants that use it are not told it does not exist.
+                res::BindingKind::Vectorize {
+                    dimensions: 0,
+                    metric: "cosine".into(),
+                }
+            }
+        },
+        "ai" => {
+            if let Some(first) = *ai_seen {
+                *ok = false;
+                cx.err(
+                    Diagnostic::error("platform::binding::duplicate-ai", "a second `ai` binding", b.name.span, "second")
+                        .with_label(first, "first")
+                        .with_help("a Worker has one AI binding"),
+                );
+            }
+            *ai_seen = Some(b.name.span);
+            res::BindingKind::Ai
+        }
+        "queue" => res::BindingKind::Queue,
+        _ => {
+            let dataset = b.dataset.as_ref().map(|d| d.value.clone()).unwrap_or_default();
+            if let Some(d) = &b.dataset {
+                if !is_dataset_name(&d.value) {
+                    *ok = false;
+                    cx.err(
+                        Diagnostic::error(
+                            "platform::binding::dataset",
+                            format!("`{}` is not a valid dataset name", d.value),
+                            d.span,
+                            "invalid",
+                        )
+                        .with_help("letters, digits and `_`"),
+                    );
+                }
+            }
+            res::BindingKind::AnalyticsEngine { dataset }
+        }
+    };
+    Some(k)
+}
+
+/// Fields that do not apply to the binding's kind (`platform::binding::field`).
+fn misplaced_fields(cx: &mut Cx<'_>, b: &RawBinding, kind: &Sp<String>) {
+    let kind_name = kind.value.as_str();
+    let fields = [
+        ("class", b.class.as_ref().map(|c| c.span), "durable-object"),
+        ("dimensions", b.dimensions.as_ref().map(|c| c.span), "vectorize"),
+        ("metric", b.metric.as_ref().map(|c| c.span), "vectorize"),
+        ("dataset", b.dataset.as_ref().map(|c| c.span), "analytics-engine"),
+    ];
+    for (field, span, applies_to) in fields {
+        if let Some(span) = span.filter(|_| kind_name != applies_to) {
+            cx.err(
+                Diagnostic::error(
+                    "platform::binding::field",
+                    format!("`{field}` does not apply to a {} binding", kind.value),
+                    span,
+                    "not used by this kind",
+                )
+                .with_help("remove it"),
+            );
+        }
+    }
+}
+
+/// Custom models (`platform::model::*`), added to the catalog.
+fn check_models(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::CatalogModel> {
     let mut custom_models = Vec::new();
     for m in &p.models {
         if !is_model_id(&m.id.value) {
-            ok = false;
+            *ok = false;
             cx.err(
                 Diagnostic::error(
                     "platform::model::id",
@@ -254,11 +297,11 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             );
         }
         let Some(task) = &m.task else {
-            ok = false;
+            *ok = false;
             continue;
         };
         if task.value == "text-embeddings" && m.dimensions.is_none() {
-            ok = false;
+            *ok = false;
             cx.err(
                 Diagnostic::error(
                     "schema::missing",
@@ -283,10 +326,15 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             dimensions: m.dimensions.as_ref().map(|d| d.value as u32),
         });
     }
+    custom_models
+}
+
+/// The tools the platform offers (`platform::tool::*`).
+fn check_tools(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::ToolDef> {
     let mut tools = Vec::new();
     for t in &p.tools {
         if !is_slug(&t.name.value, 32) {
-            ok = false;
+            *ok = false;
             cx.err(
                 Diagnostic::error(
                     "platform::tool::name",
@@ -299,7 +347,7 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
         }
         for r in &t.roles {
             if !is_slug(&r.value, 32) {
-                ok = false;
+                *ok = false;
                 cx.err(
                     Diagnostic::error(
                         "platform::tool::role",
@@ -332,27 +380,8 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             roles: t.roles.iter().map(|r| r.value.clone()).collect(),
         });
     }
-    bindings.sort_by(|a, b| a.name.cmp(&b.name));
-    check_local_index(cx, p, &environments, &bindings, &binding_spans);
-    check_audit_log(cx, p, &bindings);
-    tools.sort_by(|a, b| a.name.cmp(&b.name));
-    custom_models.sort_by(|a, b| a.id.cmp(&b.id));
-    PlatformInfo {
-        complete: ok && !p.environments.is_empty(),
-        parsed: true,
-        resolved: res::Platform {
-            worker: p.worker.as_ref().map(|w| w.value.clone()).unwrap_or_default(),
-            compatibility_date: p.compatibility_date.as_ref().map(|d| d.value.clone()).unwrap_or_default(),
-            compatibility_flags: p.compatibility_flags.iter().map(|f| f.value.clone()).collect(),
-            environments,
-            bindings,
-            tools,
-            custom_models,
-        },
-        binding_spans,
-    }
+    tools
 }
-
 /// A platform with a Vectorize index and a development environment needs
 /// the local index that development environments search instead: a
 /// `durable-object` binding of class [`res::LOCAL_INDEX_CLASS`]. Reported at
