@@ -101,41 +101,49 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
     let tv = variants(&tenant_ids);
     let env_ids: Vec<&str> = model.platform.environments.iter().map(|e| e.name.as_str()).collect();
     let ev = variants(&env_ids);
-    let n_tenants = n(tv.len() as u64);
-    let n_envs = n(ev.len() as u64);
-    let tenant_idx = (0..tv.len()).map(|i| n(i as u64));
-    let env_idx = (0..ev.len()).map(|i| n(i as u64));
-    let dev_flags = model.platform.environments.iter().map(|e| e.development);
-
-    // The routing tables, one per environment.
-    let mut exact_tables = Vec::new();
-    let mut wild_tables = Vec::new();
-    for env in &model.platform.environments {
-        let mut exact = Vec::new();
-        let mut wild = Vec::new();
-        for (t, v) in model.tenants.iter().zip(&tv) {
-            for te in t.envs.iter().filter(|x| x.name == env.name) {
-                for h in &te.hosts {
-                    let h = crate::validate::rules::normalize_host(h);
-                    match h.strip_prefix("*.") {
-                        Some(base) => wild.push((base.to_string(), v)),
-                        None => exact.push((h, v)),
-                    }
-                }
-            }
-        }
-        exact.sort();
-        wild.sort();
-        exact_tables.push(phf_map(&exact));
-        wild_tables.push(phf_map(&wild));
-    }
-
-    let by_id = phf_map(&tenant_ids.iter().map(|s| s.to_string()).zip(tv.iter()).collect::<Vec<_>>());
+    let tenant_id = tenant_id_tokens(&tenant_ids, &tv);
+    let env_name = env_name_tokens(model, &env_ids, &ev);
+    let routing = routing_tokens(model, &tv);
+    let ai_types = config_types_tokens();
+    let auth_types = auth_types_tokens();
     let configs = model.tenants.iter().zip(&tv).map(|(t, v)| tenant_config(model, t, v, &ev));
+    let tenants = tenant_config_tokens(configs, tv.len(), ev.len());
     let env_struct = env_tokens(model);
     let prices = price_tokens(model);
     let tracked = tracked.iter().map(|p| quote!(::core::include_bytes!(#p)));
+    quote! {
+        #tenant_id
+        #env_name
+        #routing
+        #ai_types
+        #auth_types
+        #tenants
+        /// The published price of each token-priced model a tenant uses
+        /// (`compiler/data/workers-ai-pricing.json`), sorted by model.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub struct ModelPrice {
+            pub model: &'static str,
+            pub neurons_per_m_input: f64,
+            pub neurons_per_m_output: f64,
+            pub usd_per_m_input: f64,
+            pub usd_per_m_output: f64,
+        }
 
+        /// The cost table the Worker's metrics use (docs/observability.md).
+        pub static MODEL_PRICES: &[ModelPrice] = &[#(#prices),*];
+
+        #env_struct
+
+        // Recompile when a tenant file changes.
+        #(const _: &[u8] = #tracked;)*
+    }
+}
+
+/// `TenantId`: one variant per tenant, its id, parsing and config lookup.
+fn tenant_id_tokens(tenant_ids: &[&str], tv: &[Ident]) -> TokenStream {
+    let n_tenants = n(tv.len() as u64);
+    let tenant_idx = (0..tv.len()).map(|i| n(i as u64));
+    let by_id = phf_map(&tenant_ids.iter().map(|s| s.to_string()).zip(tv.iter()).collect::<Vec<_>>());
     quote! {
         /// Every tenant of `tenants/`, one variant each (`tenants-macros`).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -183,7 +191,16 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         static TENANT_IDS: [&str; #n_tenants] = [#(#tenant_ids),*];
         /// Tenant id → `TenantId` (a perfect hash: O(1) at any size).
         static TENANT_BY_ID: ::phf::Map<&'static str, TenantId> = #by_id;
+    }
+}
 
+/// `EnvName`: one variant per environment, its name, parsing and the host
+/// lookup (the tables are [`routing_tokens`]).
+fn env_name_tokens(model: &Model, env_ids: &[&str], ev: &[Ident]) -> TokenStream {
+    let n_envs = n(ev.len() as u64);
+    let env_idx = (0..ev.len()).map(|i| n(i as u64));
+    let dev_flags = model.platform.environments.iter().map(|e| e.development);
+    quote! {
         /// Every environment of the platform file.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
@@ -255,7 +272,35 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
                 }
             }
         }
+    }
+}
 
+/// The baked routing tables, exact hosts and wildcard bases per
+/// environment (perfect hashes), and the host normalisation the lookup uses.
+fn routing_tokens(model: &Model, tv: &[Ident]) -> TokenStream {
+    let n_envs = n(model.platform.environments.len() as u64);
+    let mut exact_tables = Vec::new();
+    let mut wild_tables = Vec::new();
+    for env in &model.platform.environments {
+        let mut exact = Vec::new();
+        let mut wild = Vec::new();
+        for (t, v) in model.tenants.iter().zip(tv) {
+            for te in t.envs.iter().filter(|x| x.name == env.name) {
+                for h in &te.hosts {
+                    let h = crate::validate::rules::normalize_host(h);
+                    match h.strip_prefix("*.") {
+                        Some(base) => wild.push((base.to_string(), v)),
+                        None => exact.push((h, v)),
+                    }
+                }
+            }
+        }
+        exact.sort();
+        wild.sort();
+        exact_tables.push(phf_map(&exact));
+        wild_tables.push(phf_map(&wild));
+    }
+    quote! {
         /// The longest DNS name.
         pub const MAX_HOST_LEN: usize = 253;
 
@@ -293,7 +338,13 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
         static EXACT_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#exact_tables),*];
         /// Wildcard bases (`*.acme.example.com` → `acme.example.com`) per environment.
         static WILDCARD_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#wild_tables),*];
+    }
+}
 
+/// The config types of a tenant's AI, RAG, sessions, limits, cache, tools,
+/// TTS and safety settings.
+fn config_types_tokens() -> TokenStream {
+    quote! {
         /// A tenant's header policy as written.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum HeaderPolicy { Never, DevOnly, Always }
@@ -411,7 +462,12 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
 
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct SafetyConfig { pub max_input_chars: u32, pub pii_redaction: bool, pub blocked_terms: &'static [&'static str] }
+    }
+}
 
+/// The config types of a tenant's authentication.
+fn auth_types_tokens() -> TokenStream {
+    quote! {
         /// A JWS algorithm a tenant accepts.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum JwtAlg { Rs256, Es256, EdDsa }
@@ -467,7 +523,14 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
             /// Only ever true in a development environment.
             pub none: bool,
         }
+    }
+}
 
+/// `TenantEnvConfig`, `TenantConfig` and the `TENANTS` table.
+fn tenant_config_tokens(configs: impl Iterator<Item = TokenStream>, tenants: usize, envs: usize) -> TokenStream {
+    let n_tenants = n(tenants as u64);
+    let n_envs = n(envs as u64);
+    quote! {
         /// A tenant in one environment.
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct TenantEnvConfig {
@@ -515,25 +578,6 @@ pub fn expand(model: &Model, tracked: &[String]) -> TokenStream {
 
         /// Every tenant's config, indexed by `TenantId as usize`.
         pub static TENANTS: [TenantConfig; #n_tenants] = [#(#configs),*];
-
-        /// The published price of each token-priced model a tenant uses
-        /// (`compiler/data/workers-ai-pricing.json`), sorted by model.
-        #[derive(Debug, Clone, Copy, PartialEq)]
-        pub struct ModelPrice {
-            pub model: &'static str,
-            pub neurons_per_m_input: f64,
-            pub neurons_per_m_output: f64,
-            pub usd_per_m_input: f64,
-            pub usd_per_m_output: f64,
-        }
-
-        /// The cost table the Worker's metrics use (docs/observability.md).
-        pub static MODEL_PRICES: &[ModelPrice] = &[#(#prices),*];
-
-        #env_struct
-
-        // Recompile when a tenant file changes.
-        #(const _: &[u8] = #tracked;)*
     }
 }
 
@@ -546,6 +590,130 @@ pub fn accessor_name(binding: &str) -> String {
 /// workers-rs type; built once from `worker::Env`, naming every missing or
 /// mistyped binding at once.
 fn env_tokens(model: &Model) -> TokenStream {
+    use crate::resolved::BindingKind;
+    let BindingTokens {
+        fields,
+        getters,
+        reads,
+        names,
+        table,
+    } = binding_tokens(model);
+    let mut secret_names: Vec<&String> = model.tenants.iter().flat_map(|t| t.secrets.iter()).collect();
+    secret_names.sort();
+    secret_names.dedup();
+    let secrets = secret_names.iter().map(|s| {
+        let f = format_ident!("secret_{}", accessor_name(s));
+        let doc = format!("The `{s}` secret (required by the tenants that list it).");
+        quote! {
+            #[doc = #doc]
+            pub fn #f(&self) -> ::worker::Result<::worker::Secret> {
+                self.inner.secret(#s)
+            }
+        }
+    });
+    let n_bindings = n(table.len() as u64);
+    let objects: Vec<TokenStream> = model
+        .platform
+        .bindings
+        .iter()
+        .filter_map(|b| match &b.kind {
+            BindingKind::DurableObject { class } => {
+                let name = &b.name;
+                Some(quote!((#name, #class)))
+            }
+            _ => None,
+        })
+        .collect();
+    let n_objects = n(objects.len() as u64);
+    let wrappers = binding_wrappers();
+    let pin_reads = pin_reads();
+    quote! {
+        #wrappers
+
+        /// The Worker's environment, typed from the platform file: one
+        /// accessor per binding, plus the deployment's pin (`TENANT_ID`,
+        /// `TENANT_ENV`). No binding name is spelled anywhere else.
+        pub struct Env {
+            inner: ::worker::Env,
+            pinned_tenant: TenantId,
+            pinned_env: EnvName,
+            #(#fields),*
+        }
+
+        /// What `Env::from_worker` found wrong: every missing or mistyped
+        /// binding and var, not just the first.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct EnvError {
+            /// One sentence per problem.
+            pub problems: ::std::vec::Vec<::std::string::String>,
+            /// The names (from `Env::BINDINGS`) of the bindings that are
+            /// missing or of the wrong type.
+            pub missing_bindings: ::std::vec::Vec<&'static str>,
+            /// The deployment's pin, when `TENANT_ID` and `TENANT_ENV` were
+            /// both valid (so requests can still be attributed).
+            pub pin: ::core::option::Option<(TenantId, EnvName)>,
+        }
+
+        impl ::core::fmt::Display for EnvError {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.write_str("the Worker's environment does not match tenants/: ")?;
+                f.write_str(&self.problems.join("; "))
+            }
+        }
+
+        impl ::std::error::Error for EnvError {}
+
+        impl Env {
+            /// Every binding the platform file declares: (name, kind).
+            pub const BINDINGS: [(&'static str, &'static str); #n_bindings] = [#(#table),*];
+            /// Every Durable Object binding and the class it binds: (name, class).
+            pub const DURABLE_OBJECT_CLASSES: [(&'static str, &'static str); #n_objects] = [#(#objects),*];
+
+            /// Read every binding and the pin once, at the start of a request.
+            pub fn from_worker(env: ::worker::Env) -> ::core::result::Result<Env, EnvError> {
+                let mut problems: ::std::vec::Vec<::std::string::String> = ::std::vec::Vec::new();
+                let mut missing_bindings: ::std::vec::Vec<&'static str> = ::std::vec::Vec::new();
+                #(#reads)*
+                #pin_reads
+                let pin = match (pinned_tenant, pinned_env) {
+                    (::core::option::Option::Some(t), ::core::option::Option::Some(e)) => ::core::option::Option::Some((t, e)),
+                    _ => ::core::option::Option::None,
+                };
+                if let (::core::option::Option::Some(pinned_tenant), ::core::option::Option::Some(pinned_env), #(::core::option::Option::Some(#names)),*) = (pinned_tenant, pinned_env, #(#names),*) {
+                    if problems.is_empty() {
+                        return ::core::result::Result::Ok(Env { inner: env, pinned_tenant, pinned_env, #(#names),* });
+                    }
+                }
+                ::core::result::Result::Err(EnvError { problems, missing_bindings, pin })
+            }
+
+            /// The tenant this deployment serves (its `TENANT_ID` var).
+            pub fn pinned_tenant(&self) -> TenantId {
+                self.pinned_tenant
+            }
+
+            /// The environment this deployment runs in (its `TENANT_ENV` var).
+            pub fn pinned_env(&self) -> EnvName {
+                self.pinned_env
+            }
+
+            #(#getters)*
+            #(#secrets)*
+        }
+    }
+}
+
+/// Per platform binding: the `Env` field, its accessor, the statement that
+/// reads it from `worker::Env`, its name, and its `(name, kind)` row.
+struct BindingTokens {
+    fields: Vec<TokenStream>,
+    getters: Vec<TokenStream>,
+    reads: Vec<TokenStream>,
+    names: Vec<Ident>,
+    table: Vec<TokenStream>,
+}
+
+fn binding_tokens(model: &Model) -> BindingTokens {
     use crate::resolved::BindingKind;
     let mut fields = Vec::new();
     let mut getters = Vec::new();
@@ -608,33 +776,18 @@ fn env_tokens(model: &Model) -> TokenStream {
         };
         table.push(quote!((#name, #kind)));
     }
-    let mut secret_names: Vec<&String> = model.tenants.iter().flat_map(|t| t.secrets.iter()).collect();
-    secret_names.sort();
-    secret_names.dedup();
-    let secrets = secret_names.iter().map(|s| {
-        let f = format_ident!("secret_{}", accessor_name(s));
-        let doc = format!("The `{s}` secret (required by the tenants that list it).");
-        quote! {
-            #[doc = #doc]
-            pub fn #f(&self) -> ::worker::Result<::worker::Secret> {
-                self.inner.secret(#s)
-            }
-        }
-    });
-    let n_bindings = n(table.len() as u64);
-    let objects: Vec<TokenStream> = model
-        .platform
-        .bindings
-        .iter()
-        .filter_map(|b| match &b.kind {
-            BindingKind::DurableObject { class } => {
-                let name = &b.name;
-                Some(quote!((#name, #class)))
-            }
-            _ => None,
-        })
-        .collect();
-    let n_objects = n(objects.len() as u64);
+    BindingTokens {
+        fields,
+        getters,
+        reads,
+        names,
+        table,
+    }
+}
+
+/// The wrappers of the bindings workers-rs has no (enabled) type for:
+/// Vectorize indexes and Queue producers.
+fn binding_wrappers() -> TokenStream {
     quote! {
         /// A Vectorize index binding (workers-rs has no wrapper): the bound
         /// JavaScript object, reached only through a declared binding.
@@ -691,51 +844,13 @@ fn env_tokens(model: &Model) -> TokenStream {
                 &self.js
             }
         }
+    }
+}
 
-        /// The Worker's environment, typed from the platform file: one
-        /// accessor per binding, plus the deployment's pin (`TENANT_ID`,
-        /// `TENANT_ENV`). No binding name is spelled anywhere else.
-        pub struct Env {
-            inner: ::worker::Env,
-            pinned_tenant: TenantId,
-            pinned_env: EnvName,
-            #(#fields),*
-        }
-
-        /// What `Env::from_worker` found wrong: every missing or mistyped
-        /// binding and var, not just the first.
-        #[derive(Debug, Clone, PartialEq, Eq)]
-        pub struct EnvError {
-            /// One sentence per problem.
-            pub problems: ::std::vec::Vec<::std::string::String>,
-            /// The names (from `Env::BINDINGS`) of the bindings that are
-            /// missing or of the wrong type.
-            pub missing_bindings: ::std::vec::Vec<&'static str>,
-            /// The deployment's pin, when `TENANT_ID` and `TENANT_ENV` were
-            /// both valid (so requests can still be attributed).
-            pub pin: ::core::option::Option<(TenantId, EnvName)>,
-        }
-
-        impl ::core::fmt::Display for EnvError {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.write_str("the Worker's environment does not match tenants/: ")?;
-                f.write_str(&self.problems.join("; "))
-            }
-        }
-
-        impl ::std::error::Error for EnvError {}
-
-        impl Env {
-            /// Every binding the platform file declares: (name, kind).
-            pub const BINDINGS: [(&'static str, &'static str); #n_bindings] = [#(#table),*];
-            /// Every Durable Object binding and the class it binds: (name, class).
-            pub const DURABLE_OBJECT_CLASSES: [(&'static str, &'static str); #n_objects] = [#(#objects),*];
-
-            /// Read every binding and the pin once, at the start of a request.
-            pub fn from_worker(env: ::worker::Env) -> ::core::result::Result<Env, EnvError> {
-                let mut problems: ::std::vec::Vec<::std::string::String> = ::std::vec::Vec::new();
-                let mut missing_bindings: ::std::vec::Vec<&'static str> = ::std::vec::Vec::new();
-                #(#reads)*
+/// Reading the deployment's pin (`TENANT_ID`, `TENANT_ENV`) in
+/// `Env::from_worker`, every problem collected.
+fn pin_reads() -> TokenStream {
+    quote! {
                 let pinned_tenant = match env.var("TENANT_ID") {
                     ::core::result::Result::Ok(v) => match v.to_string().parse::<TenantId>() {
                         ::core::result::Result::Ok(t) => ::core::option::Option::Some(t),
@@ -762,31 +877,6 @@ fn env_tokens(model: &Model) -> TokenStream {
                         ::core::option::Option::None
                     }
                 };
-                let pin = match (pinned_tenant, pinned_env) {
-                    (::core::option::Option::Some(t), ::core::option::Option::Some(e)) => ::core::option::Option::Some((t, e)),
-                    _ => ::core::option::Option::None,
-                };
-                if let (::core::option::Option::Some(pinned_tenant), ::core::option::Option::Some(pinned_env), #(::core::option::Option::Some(#names)),*) = (pinned_tenant, pinned_env, #(#names),*) {
-                    if problems.is_empty() {
-                        return ::core::result::Result::Ok(Env { inner: env, pinned_tenant, pinned_env, #(#names),* });
-                    }
-                }
-                ::core::result::Result::Err(EnvError { problems, missing_bindings, pin })
-            }
-
-            /// The tenant this deployment serves (its `TENANT_ID` var).
-            pub fn pinned_tenant(&self) -> TenantId {
-                self.pinned_tenant
-            }
-
-            /// The environment this deployment runs in (its `TENANT_ENV` var).
-            pub fn pinned_env(&self) -> EnvName {
-                self.pinned_env
-            }
-
-            #(#getters)*
-            #(#secrets)*
-        }
     }
 }
 
