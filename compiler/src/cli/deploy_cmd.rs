@@ -294,6 +294,43 @@ pub fn deploy(mut a: Args) -> ExitCode {
         token_vars: model.accounts.iter().map(|x| x.token_env.clone()).collect(),
         timeout: a.run.timeout(),
     };
+    let interrupted = interrupt_flag();
+    let progress = Progress::new(jobs.len());
+    let start = Instant::now();
+    let results: Vec<Outcome> = deploy::run(&jobs, &runner, &dopts, &interrupted, &|e| progress.on(e));
+    progress.done();
+    let rep = Report::new(&a.env, a.dry_run, results, start.elapsed());
+
+    let mut io_error = false;
+    if !a.dry_run {
+        io_error |= !record_deploys(&repo, &rep);
+    }
+    let json = serde_json::to_string_pretty(&rep).unwrap_or_default();
+    if let Some(path) = &a.report {
+        if let Err(e) = write_atomic(path, format!("{json}\n").as_bytes()) {
+            eprintln!("error: cannot write the report {}: {e}", path.display());
+            io_error = true;
+        }
+    }
+    if a.dry_run && a.format != DeployFormat::Json {
+        print_plan(&a.env, &jobs);
+    }
+    if a.format == DeployFormat::Json {
+        println!("{json}");
+    } else {
+        eprint!("{}", rep.table());
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if rep.failed + rep.skipped > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Ctrl-C stops new deploys from starting; the running ones finish.
+fn interrupt_flag() -> Arc<AtomicBool> {
     let interrupted = Arc::new(AtomicBool::new(false));
     {
         let flag = interrupted.clone();
@@ -303,10 +340,28 @@ pub fn deploy(mut a: Args) -> ExitCode {
             }
         });
     }
-    let tty = std::io::stderr().is_terminal();
-    let total = jobs.len();
-    let live: Mutex<(usize, Vec<String>)> = Mutex::new((0, vec![]));
-    let progress = |e: Event| {
+    interrupted
+}
+
+/// Deploy progress on stderr: a bar on a terminal, one line per event otherwise.
+struct Progress {
+    tty: bool,
+    total: usize,
+    /// Finished jobs, and the tenants running now.
+    live: Mutex<(usize, Vec<String>)>,
+}
+
+impl Progress {
+    fn new(total: usize) -> Self {
+        Progress {
+            tty: std::io::stderr().is_terminal(),
+            total,
+            live: Mutex::new((0, vec![])),
+        }
+    }
+
+    fn on(&self, e: Event) {
+        let (tty, total, live) = (self.tty, self.total, &self.live);
         let mut l = live.lock().unwrap_or_else(|p| p.into_inner());
         match e {
             Event::Started { tenant, env } => {
@@ -349,77 +404,62 @@ pub fn deploy(mut a: Args) -> ExitCode {
             );
             let _ = std::io::stderr().flush();
         }
-    };
-    let start = Instant::now();
-    let results: Vec<Outcome> = deploy::run(&jobs, &runner, &dopts, &interrupted, &progress);
-    if tty {
-        eprintln!();
     }
-    let rep = Report::new(&a.env, a.dry_run, results, start.elapsed());
 
-    let mut io_error = false;
-    if !a.dry_run {
-        let commit = git_commit(&repo);
-        let records: Vec<Record> = rep
-            .results
-            .iter()
-            .filter(|o| o.status == Status::Ok)
-            .map(|o| Record {
-                action: "deploy".into(),
-                tenant: o.tenant.clone(),
-                env: o.env.clone(),
-                account: o.account.clone(),
-                script: o.script.clone(),
-                version_id: o.version_id.clone(),
-                config_sha256: o.config_sha256.clone(),
-                source_sha256: o.source_sha256.clone(),
-                commit: commit.clone(),
-                time: now_secs(),
-            })
-            .collect();
-        if let Err(e) = append_records(&repo, &records) {
-            eprintln!("error: cannot append to {}: {e}", state_file(&repo).display());
-            io_error = true;
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
         }
     }
-    let json = serde_json::to_string_pretty(&rep).unwrap_or_default();
-    if let Some(path) = &a.report {
-        if let Err(e) = write_atomic(path, format!("{json}\n").as_bytes()) {
-            eprintln!("error: cannot write the report {}: {e}", path.display());
-            io_error = true;
-        }
+}
+
+/// Append a state record per successful deploy; false (reported) when the
+/// state file cannot be written.
+fn record_deploys(repo: &Path, rep: &Report) -> bool {
+    let commit = git_commit(repo);
+    let records: Vec<Record> = rep
+        .results
+        .iter()
+        .filter(|o| o.status == Status::Ok)
+        .map(|o| Record {
+            action: "deploy".into(),
+            tenant: o.tenant.clone(),
+            env: o.env.clone(),
+            account: o.account.clone(),
+            script: o.script.clone(),
+            version_id: o.version_id.clone(),
+            config_sha256: o.config_sha256.clone(),
+            source_sha256: o.source_sha256.clone(),
+            commit: commit.clone(),
+            time: now_secs(),
+        })
+        .collect();
+    if let Err(e) = append_records(repo, &records) {
+        eprintln!("error: cannot append to {}: {e}", state_file(repo).display());
+        return false;
     }
-    if a.dry_run && a.format != DeployFormat::Json {
-        eprintln!("plan ({}):", a.env);
-        for j in &jobs {
-            let shape = std::fs::read(&j.config)
-                .map(|b| tenants_compiler::ops::drift::expected(&config_json(&b)))
-                .unwrap_or_default();
-            let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
-            eprintln!("  {} -> script {} in account {} ({})", j.tenant, j.script, j.account, j.account_id);
-            eprintln!(
-                "      bindings: {}",
-                list(shape.bindings.iter().map(|(k, v)| format!("{k} ({v})")).collect())
-            );
-            eprintln!(
-                "      routes: {}; custom domains: {}",
-                list(shape.routes.clone()),
-                list(shape.domains.clone())
-            );
-            eprintln!("      config: {}", j.config.display());
-        }
-    }
-    if a.format == DeployFormat::Json {
-        println!("{json}");
-    } else {
-        eprint!("{}", rep.table());
-    }
-    if io_error {
-        ExitCode::from(2)
-    } else if rep.failed + rep.skipped > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
+    true
+}
+
+/// `--dry-run`: what each job would deploy, from its generated config.
+fn print_plan(env: &str, jobs: &[deploy::Job]) {
+    eprintln!("plan ({env}):");
+    for j in jobs {
+        let shape = std::fs::read(&j.config)
+            .map(|b| tenants_compiler::ops::drift::expected(&config_json(&b)))
+            .unwrap_or_default();
+        let list = |v: Vec<String>| if v.is_empty() { "-".to_string() } else { v.join(", ") };
+        eprintln!("  {} -> script {} in account {} ({})", j.tenant, j.script, j.account, j.account_id);
+        eprintln!(
+            "      bindings: {}",
+            list(shape.bindings.iter().map(|(k, v)| format!("{k} ({v})")).collect())
+        );
+        eprintln!(
+            "      routes: {}; custom domains: {}",
+            list(shape.routes.clone()),
+            list(shape.domains.clone())
+        );
+        eprintln!("      config: {}", j.config.display());
     }
 }
 

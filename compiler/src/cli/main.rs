@@ -516,6 +516,19 @@ fn gen_report(r: Result<generate::Outcome, generate::GenError>) -> ExitCode {
     }
 }
 
+/// `tenants check`: every diagnostic of the tenants directory.
+fn check(root: &std::path::Path, format: OutputFormat, deny_warnings: bool) -> ExitCode {
+    let comp = match load(root, format) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let code = report(&comp, format, deny_warnings, true);
+    // The process ends here: freeing 10,000 tenants' sources and
+    // models one by one costs ~100 ms and returns nothing to anyone.
+    std::mem::forget(comp);
+    code
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -531,18 +544,7 @@ fn main() -> ExitCode {
             root,
             format,
             deny_warnings,
-        } => {
-            let root = path.unwrap_or(root);
-            let comp = match load(&root, format) {
-                Ok(c) => c,
-                Err(code) => return code,
-            };
-            let code = report(&comp, format, deny_warnings, true);
-            // The process ends here: freeing 10,000 tenants' sources and
-            // models one by one costs ~100 ms and returns nothing to anyone.
-            std::mem::forget(comp);
-            code
-        }
+        } => check(&path.unwrap_or(root), format, deny_warnings),
         Command::Build {
             path,
             root,
@@ -635,34 +637,37 @@ fn main() -> ExitCode {
             tenant,
             exit_code,
         } => diff_cmd(root, against, format, env, tenant, exit_code),
-        Command::Schema { out, check } => {
-            let files = schema::render_all();
-            if check {
-                let stale = schema::stale_files(&out, &files);
-                if stale.is_empty() {
-                    eprintln!("schemas in {} are up to date", out.display());
-                    ExitCode::SUCCESS
-                } else {
-                    for s in &stale {
-                        eprintln!("stale: {}", s);
-                    }
-                    eprintln!(
-                        "run `cargo run --bin tenants -- schema --out {}` and commit the result",
-                        out.display()
-                    );
-                    ExitCode::from(1)
-                }
-            } else {
-                match schema::write_all(&out, &files) {
-                    Ok(n) => {
-                        eprintln!("wrote {n} schema(s) to {}", out.display());
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        ExitCode::from(2)
-                    }
-                }
+        Command::Schema { out, check } => schema_cmd(&out, check),
+    }
+}
+
+/// `tenants schema`: write the JSON Schemas, or with `--check` say which are stale.
+fn schema_cmd(out: &std::path::Path, check: bool) -> ExitCode {
+    let files = schema::render_all();
+    if check {
+        let stale = schema::stale_files(&out, &files);
+        if stale.is_empty() {
+            eprintln!("schemas in {} are up to date", out.display());
+            ExitCode::SUCCESS
+        } else {
+            for s in &stale {
+                eprintln!("stale: {}", s);
+            }
+            eprintln!(
+                "run `cargo run --bin tenants -- schema --out {}` and commit the result",
+                out.display()
+            );
+            ExitCode::from(1)
+        }
+    } else {
+        match schema::write_all(&out, &files) {
+            Ok(n) => {
+                eprintln!("wrote {n} schema(s) to {}", out.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
             }
         }
     }

@@ -911,66 +911,65 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             .and_then(|ro| d.choice(&ro, "header", HEADER_POLICIES)),
         None => None,
     };
+    let envs = decode_envs(d, &o);
+    let ai = match o.get("ai") {
+        None => {
+            d.missing(&o, "ai", "every tenant needs at least a chat model");
+            None
+        }
+        Some(e) => decode_ai(d, e),
+    };
+    let rag = decode_rag(d, &o);
+    let sessions = decode_sessions(d, &o);
+    let rate_limits = decode_rate_limits(d, &o);
+    let cache = decode_cache(d, &o);
+    let tools = decode_tools(d, &o);
+    let tts = decode_tts(d, &o);
+    let safety = decode_safety(d, &o);
+    let secrets = d.string_list(&o, "secrets");
+    let vars = vars(d, &o);
+    let auth = o.get("auth").map(|a| decode_auth(d, a, None));
+    Some(RawTenant {
+        file,
+        span: v.span,
+        id,
+        name,
+        account,
+        header_policy,
+        envs,
+        envs_span: o.get("envs").map(|e| e.key_span),
+        ai,
+        rag,
+        sessions,
+        rate_limits,
+        cache,
+        tools,
+        tts,
+        safety,
+        secrets,
+        vars,
+        auth,
+    })
+}
 
+/// `envs`: one entry per environment, with its hosts, origins, resources,
+/// vars, auth and AI provider.
+fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
     let mut envs = Vec::new();
     if o.get("envs").is_none() {
         d.missing(
-            &o,
+            o,
             "envs",
             "declare every environment of the platform file, each with its hosts and binding resources",
         );
     }
-    for e in d.map(&o, "envs") {
+    for e in d.map(o, "envs") {
         let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
             continue;
         };
         let hosts = d.string_list(&eo, "hosts");
         let cors_origins = d.string_list(&eo, "cors_origins");
-        let mut resources = Vec::new();
-        for (kind, keys) in [
-            ("kv", KV_KEYS),
-            ("vectorize", VECTORIZE_KEYS),
-            ("analytics_engine", ANALYTICS_KEYS),
-            ("queues", QUEUE_KEYS),
-        ] {
-            for r in d.map(&eo, kind) {
-                let Some(ro) = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys) else {
-                    continue;
-                };
-                let mut res = RawResource {
-                    kind,
-                    binding: Sp::new(r.key.clone(), r.key_span),
-                    span: r.value.span,
-                    id: None,
-                    index: None,
-                    namespace: None,
-                    dataset: None,
-                    name: None,
-                };
-                match kind {
-                    "kv" => {
-                        res.id = d.req_string(
-                            &ro,
-                            "id",
-                            "the KV namespace id (32 hex characters), from `wrangler kv namespace create`",
-                        )
-                    }
-                    "vectorize" => {
-                        res.index = d.req_string(&ro, "index", "the Vectorize index name, from `wrangler vectorize create`");
-                        res.namespace = d.string(&ro, "namespace");
-                    }
-                    "queues" => {
-                        res.name = d.req_string(
-                            &ro,
-                            "name",
-                            "the queue's name, from `wrangler queues create` (lowercase letters, digits and dashes)",
-                        )
-                    }
-                    _ => res.dataset = d.req_string(&ro, "dataset", "the Analytics Engine dataset name"),
-                }
-                resources.push(res);
-            }
-        }
+        let resources = decode_resources(d, &eo);
         let auth = eo.get("auth").map(|a| decode_auth(d, a, Some(&e.key)));
         let ai_provider = eo.get("ai_provider").and_then(|p| decode_ai_provider(d, p, &e.key));
         envs.push(RawTenantEnv {
@@ -984,16 +983,62 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             ai_provider,
         });
     }
+    envs
+}
 
-    let ai = match o.get("ai") {
-        None => {
-            d.missing(&o, "ai", "every tenant needs at least a chat model");
-            None
+/// The binding resources of one environment (`kv`, `vectorize`,
+/// `analytics_engine`, `queues`), in that order.
+fn decode_resources(d: &mut Decoder<'_>, eo: &Obj<'_>) -> Vec<RawResource> {
+    let mut resources = Vec::new();
+    for (kind, keys) in [
+        ("kv", KV_KEYS),
+        ("vectorize", VECTORIZE_KEYS),
+        ("analytics_engine", ANALYTICS_KEYS),
+        ("queues", QUEUE_KEYS),
+    ] {
+        for r in d.map(eo, kind) {
+            let Some(ro) = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys) else {
+                continue;
+            };
+            let mut res = RawResource {
+                kind,
+                binding: Sp::new(r.key.clone(), r.key_span),
+                span: r.value.span,
+                id: None,
+                index: None,
+                namespace: None,
+                dataset: None,
+                name: None,
+            };
+            match kind {
+                "kv" => {
+                    res.id = d.req_string(
+                        &ro,
+                        "id",
+                        "the KV namespace id (32 hex characters), from `wrangler kv namespace create`",
+                    )
+                }
+                "vectorize" => {
+                    res.index = d.req_string(&ro, "index", "the Vectorize index name, from `wrangler vectorize create`");
+                    res.namespace = d.string(&ro, "namespace");
+                }
+                "queues" => {
+                    res.name = d.req_string(
+                        &ro,
+                        "name",
+                        "the queue's name, from `wrangler queues create` (lowercase letters, digits and dashes)",
+                    )
+                }
+                _ => res.dataset = d.req_string(&ro, "dataset", "the Analytics Engine dataset name"),
+            }
+            resources.push(res);
         }
-        Some(e) => decode_ai(d, e),
-    };
+    }
+    resources
+}
 
-    let rag = match o.get("rag") {
+fn decode_rag(d: &mut Decoder<'_>, o: &Obj<'_>) -> RawRag {
+    match o.get("rag") {
         None => RawRag::default(),
         Some(e) => match d.object(&e.value, "rag", "`rag`", RAG_KEYS) {
             None => RawRag::default(),
@@ -1008,8 +1053,11 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                 ingest_role: d.string(&ro, "ingest_role"),
             },
         },
-    };
-    let sessions = match o
+    }
+}
+
+fn decode_sessions(d: &mut Decoder<'_>, o: &Obj<'_>) -> RawSessions {
+    match o
         .get("sessions")
         .and_then(|e| d.object(&e.value, "sessions", "`sessions`", SESSIONS_KEYS))
     {
@@ -1019,7 +1067,10 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             retention_seconds: d.int_checked_later(&so, "retention_seconds", RETENTION_SECONDS),
             max_messages: d.int(&so, "max_messages", 1..=10_000),
         },
-    };
+    }
+}
+
+fn decode_rate_limits(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawRateLimit> {
     let mut rate_limits = Vec::new();
     if let Some(ro) = o
         .get("rate_limits")
@@ -1052,15 +1103,22 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
             }
         }
     }
-    let cache = match o.get("cache").and_then(|e| d.object(&e.value, "cache", "`cache`", CACHE_KEYS)) {
+    rate_limits
+}
+
+fn decode_cache(d: &mut Decoder<'_>, o: &Obj<'_>) -> RawCache {
+    match o.get("cache").and_then(|e| d.object(&e.value, "cache", "`cache`", CACHE_KEYS)) {
         None => RawCache::default(),
         Some(co) => RawCache {
             search_ttl: d.int(&co, "search_ttl", 0..=604_800),
             chat_ttl: d.int(&co, "chat_ttl", 0..=604_800),
         },
-    };
+    }
+}
+
+fn decode_tools(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTool> {
     let mut tools = Vec::new();
-    for t in d.map(&o, "tools") {
+    for t in d.map(o, "tools") {
         let mut tool = RawTool {
             name: Sp::new(t.key.clone(), t.key_span),
             roles: vec![],
@@ -1076,7 +1134,11 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         }
         tools.push(tool);
     }
-    let tts = match o.get("tts") {
+    tools
+}
+
+fn decode_tts(d: &mut Decoder<'_>, o: &Obj<'_>) -> RawTts {
+    match o.get("tts") {
         None => RawTts::default(),
         Some(e) => match d.object(&e.value, "tts", "`tts`", TTS_KEYS) {
             None => RawTts::default(),
@@ -1087,37 +1149,16 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
                 max_chars: d.int(&to, "max_chars", 1..=20_000),
             },
         },
-    };
-    let safety = match o.get("safety").and_then(|e| d.object(&e.value, "safety", "`safety`", SAFETY_KEYS)) {
+    }
+}
+
+fn decode_safety(d: &mut Decoder<'_>, o: &Obj<'_>) -> RawSafety {
+    match o.get("safety").and_then(|e| d.object(&e.value, "safety", "`safety`", SAFETY_KEYS)) {
         None => RawSafety::default(),
         Some(so) => RawSafety {
             max_input_chars: d.int(&so, "max_input_chars", 1..=200_000),
             pii_redaction: d.boolean(&so, "pii_redaction"),
             blocked_terms: d.string_list(&so, "blocked_terms"),
         },
-    };
-    let secrets = d.string_list(&o, "secrets");
-    let vars = vars(d, &o);
-    let auth = o.get("auth").map(|a| decode_auth(d, a, None));
-    Some(RawTenant {
-        file,
-        span: v.span,
-        id,
-        name,
-        account,
-        header_policy,
-        envs,
-        envs_span: o.get("envs").map(|e| e.key_span),
-        ai,
-        rag,
-        sessions,
-        rate_limits,
-        cache,
-        tools,
-        tts,
-        safety,
-        secrets,
-        vars,
-        auth,
-    })
+    }
 }
