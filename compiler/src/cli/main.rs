@@ -645,7 +645,7 @@ fn main() -> ExitCode {
 fn schema_cmd(out: &std::path::Path, check: bool) -> ExitCode {
     let files = schema::render_all();
     if check {
-        let stale = schema::stale_files(&out, &files);
+        let stale = schema::stale_files(out, &files);
         if stale.is_empty() {
             eprintln!("schemas in {} are up to date", out.display());
             ExitCode::SUCCESS
@@ -660,7 +660,7 @@ fn schema_cmd(out: &std::path::Path, check: bool) -> ExitCode {
             ExitCode::from(1)
         }
     } else {
-        match schema::write_all(&out, &files) {
+        match schema::write_all(out, &files) {
             Ok(n) => {
                 eprintln!("wrote {n} schema(s) to {}", out.display());
                 ExitCode::SUCCESS
