@@ -5,6 +5,13 @@
 //! ids, host overlap, shared resources, references between files) label
 //! every file involved.
 //!
+//! One module per concern, each listing the diagnostic codes it emits:
+//! `platform` (platform and accounts files), `tenant` (one tenant file:
+//! identity, environments, resolution) with `hosts`, `resources`,
+//! `secrets`, `auth`, `ai`, `rag`, `sessions` and `tools`, and
+//! `cross` for the rules across tenant files; `rules` and `catalog`
+//! hold the value rules and the model catalog they share.
+//!
 //! Invariant: returns `Some(Model)` only when no error was reported here or
 //! earlier (the caller passes the earlier count).
 
