@@ -9,7 +9,11 @@
 //!   each tenant file); the human renderer shows the secondary files as
 //!   related reports, each with its own source;
 //! - diagnostics are sorted by (file, offset, code) before printing, so output
-//!   is deterministic.
+//!   is deterministic;
+//! - a [`Fix`] is attached only where the repair is certain (a quoted number
+//!   where a number belongs, a misspelled key with exactly one close match):
+//!   `tenants check --fix` applies fixes without asking, as text edits that
+//!   leave comments and formatting alone.
 
 use std::fmt;
 
@@ -31,6 +35,21 @@ pub struct Label {
     pub message: String,
 }
 
+/// One text edit: replace the bytes of `span` with `replacement`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub span: Span,
+    pub replacement: String,
+}
+
+/// A machine-applicable repair: what it does, and its edits (never
+/// overlapping, all in the diagnostic's primary file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fix {
+    pub message: String,
+    pub edits: Vec<Edit>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
@@ -39,6 +58,8 @@ pub struct Diagnostic {
     /// First label is the primary location.
     pub labels: Vec<Label>,
     pub help: Option<String>,
+    /// Set only when the repair is certain.
+    pub fix: Option<Fix>,
 }
 
 impl Diagnostic {
@@ -52,6 +73,7 @@ impl Diagnostic {
                 message: label.into(),
             }],
             help: None,
+            fix: None,
         }
     }
     pub fn warning(code: &'static str, message: impl Into<String>, span: Span, label: impl Into<String>) -> Self {
@@ -68,6 +90,17 @@ impl Diagnostic {
         self.labels.push(Label {
             span,
             message: message.into(),
+        });
+        self
+    }
+    /// A certain repair: replace `span` with `replacement`.
+    pub fn with_fix(mut self, message: impl Into<String>, span: Span, replacement: impl Into<String>) -> Self {
+        self.fix = Some(Fix {
+            message: message.into(),
+            edits: vec![Edit {
+                span,
+                replacement: replacement.into(),
+            }],
         });
         self
     }
@@ -112,14 +145,27 @@ impl Diagnostics {
     }
 }
 
+/// Whether `candidate` is close enough to `name` to be suggested for it.
+fn is_close(name: &str, candidate: &str) -> bool {
+    strsim::jaro_winkler(name, candidate) >= 0.8 || (strsim::levenshtein(name, candidate) <= 2 && candidate.len() > 2)
+}
+
+/// Candidates within two edits of `name` (a misspelling rather than a
+/// different word): a rename is certain only when there is exactly one.
+pub fn close_matches<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    candidates
+        .into_iter()
+        .filter(|c| c.len() > 3 && strsim::levenshtein(&name.to_lowercase(), c) <= 2)
+        .collect()
+}
+
 /// Suggest the closest candidate for a misspelled name (Jaro-Winkler ≥ 0.8, or
 /// a Levenshtein distance of at most 2 for short names).
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(name, c);
-        let lev = strsim::levenshtein(name, c);
-        let ok = score >= 0.8 || (lev <= 2 && c.len() > 2);
+        let ok = is_close(name, c);
         // Ties go to the alphabetically first candidate, so suggestions are
         // stable whatever order the candidates come in.
         if ok && best.is_none_or(|(s, b)| score > s || (score == s && c < b)) {
@@ -173,6 +219,25 @@ struct JsonDiagnostic {
     end_column: usize,
     help: Option<String>,
     labels: Vec<JsonLabel>,
+    /// Present only when the repair is certain (`tenants check --fix` applies it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<JsonFix>,
+}
+
+#[derive(Serialize)]
+struct JsonFix {
+    message: String,
+    edits: Vec<JsonEdit>,
+}
+
+#[derive(Serialize)]
+struct JsonEdit {
+    #[serde(flatten)]
+    location: Location,
+    /// Byte offsets of the replaced text in the file.
+    start: u32,
+    end: u32,
+    replacement: String,
 }
 
 /// Counts printed with every report.
@@ -209,6 +274,19 @@ pub fn render_json(sources: &SourceMap, diags: &[Diagnostic], summary: &Summary)
                         message: l.message.clone(),
                     })
                     .collect(),
+                fix: d.fix.as_ref().map(|f| JsonFix {
+                    message: f.message.clone(),
+                    edits: f
+                        .edits
+                        .iter()
+                        .map(|e| JsonEdit {
+                            location: locate(sources, e.span),
+                            start: e.span.start,
+                            end: e.span.end,
+                            replacement: e.replacement.clone(),
+                        })
+                        .collect(),
+                }),
             }
         })
         .collect();
@@ -243,9 +321,9 @@ pub fn render_github(sources: &SourceMap, diags: &[Diagnostic]) -> String {
                 msg.push_str(&format!("\n{}:{}:{}: {}", ll.file, ll.line, ll.column, l.message));
             }
         }
-        if let Some(h) = &d.help {
+        if let Some(h) = help_with_fix(d) {
             msg.push_str("\nhelp: ");
-            msg.push_str(h);
+            msg.push_str(&h);
         }
         out.push_str(&format!(
             "::{kind} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
@@ -358,7 +436,7 @@ fn to_miette(sources: &SourceMap, d: &Diagnostic) -> MietteReport {
         severity: d.severity,
         code: d.code,
         message: d.message.clone(),
-        help: d.help.clone(),
+        help: help_with_fix(d),
         src: src(primary_file),
         labels: mk_labels(primary_file),
         related,
@@ -442,10 +520,19 @@ fn render_plain(sources: &SourceMap, d: &Diagnostic) -> String {
         let loc = locate(sources, l.span);
         s.push_str(&format!("  --> {}:{}:{}: {}\n", loc.file, loc.line, loc.column, l.message));
     }
-    if let Some(h) = &d.help {
+    if let Some(h) = help_with_fix(d) {
         s.push_str(&format!("  help: {h}\n"));
     }
     s
+}
+
+/// The help, and (when there is one) the certain fix `--fix` would apply.
+fn help_with_fix(d: &Diagnostic) -> Option<String> {
+    match (&d.help, &d.fix) {
+        (Some(h), Some(f)) => Some(format!("{h}\nfix: {} (`tenants check --fix` applies it)", f.message)),
+        (None, Some(f)) => Some(format!("fix: {} (`tenants check --fix` applies it)", f.message)),
+        (h, None) => h.clone(),
+    }
 }
 
 fn sev_word(s: Severity) -> &'static str {

@@ -216,14 +216,16 @@ pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadE
         frontend::parse(sources, id, kind, diags)
     };
     let platform = decode(&sources, pid, pok, DocKind::Platform, &mut diags).and_then(|v| {
-        let mut d = raw::decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags);
+        let mut d =
+            raw::decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags).for_kind(DocKind::Platform);
         raw::decode_platform(&mut d, pid, &v)
     });
     let accounts_value = decode(&sources, aid, aok, DocKind::Accounts, &mut diags);
     let accounts_parsed = accounts_value.is_some();
     let accounts = accounts_value
         .map(|v| {
-            let mut d = raw::decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags);
+            let mut d =
+                raw::decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags).for_kind(DocKind::Accounts);
             raw::decode_accounts(&mut d, &v)
         })
         .unwrap_or_default();

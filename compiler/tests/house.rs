@@ -62,7 +62,10 @@ fn skip_literal(b: &[u8], i: usize) -> Option<usize> {
             let mut close = vec![b'"'];
             close.extend(std::iter::repeat_n(b'#', hashes));
             let body = start + hashes + 1;
-            let end = b[body..].windows(close.len()).position(|w| w == close.as_slice()).map_or(b.len(), |n| body + n);
+            let end = b[body..]
+                .windows(close.len())
+                .position(|w| w == close.as_slice())
+                .map_or(b.len(), |n| body + n);
             return Some(end + close.len());
         }
     }

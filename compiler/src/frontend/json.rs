@@ -55,7 +55,43 @@ pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) 
                     Some("object keys are double-quoted strings; values are strings, numbers, true, false, null, objects or lists")
                 }
                 jsonc_parser::errors::ParseErrorKind::NonFiniteNumbersNotAllowed => Some("NaN and Infinity are not JSON numbers"),
-                _ => None,
+                jsonc_parser::errors::ParseErrorKind::ExpectedComma => Some(
+                    "separate the entries of an object or a list with `,`: a comma is probably missing at the end of the previous line",
+                ),
+                jsonc_parser::errors::ParseErrorKind::ExpectedColonAfterObjectKey => {
+                    Some("write `\"key\": value`, with a `:` after the key")
+                }
+                jsonc_parser::errors::ParseErrorKind::ExpectedObjectValue => {
+                    Some("give the key a value: a string, a number, true, false, an object or a list")
+                }
+                jsonc_parser::errors::ParseErrorKind::UnterminatedObject
+                | jsonc_parser::errors::ParseErrorKind::UnterminatedArray
+                | jsonc_parser::errors::ParseErrorKind::UnexpectedCloseBrace
+                | jsonc_parser::errors::ParseErrorKind::UnexpectedCloseBracket => Some(
+                    "every `{` needs its `}` and every `[` its `]`: check the brackets up to here (an editor's bracket matching helps)",
+                ),
+                jsonc_parser::errors::ParseErrorKind::UnterminatedCommentBlock => Some("close the comment with `*/`"),
+                jsonc_parser::errors::ParseErrorKind::String(_) => {
+                    Some("close the string with `\"`; inside a string write `\\\"` for a quote and `\\\\` for a backslash")
+                }
+                jsonc_parser::errors::ParseErrorKind::MultipleRootJsonValues => {
+                    Some("a file holds one JSON object: remove what follows its closing `}`")
+                }
+                jsonc_parser::errors::ParseErrorKind::UnexpectedComma | jsonc_parser::errors::ParseErrorKind::UnexpectedColon => {
+                    Some("remove the extra punctuation: entries are `\"key\": value`, separated by one `,`")
+                }
+                jsonc_parser::errors::ParseErrorKind::HexadecimalNumbersNotAllowed
+                | jsonc_parser::errors::ParseErrorKind::UnaryPlusNumbersNotAllowed
+                | jsonc_parser::errors::ParseErrorKind::BareDecimalPointNumbersNotAllowed
+                | jsonc_parser::errors::ParseErrorKind::ExpectedDigit
+                | jsonc_parser::errors::ParseErrorKind::ExpectedDigitFollowingNegativeSign
+                | jsonc_parser::errors::ParseErrorKind::ExpectedPlusMinusOrDigitInNumberLiteral => {
+                    Some("write numbers in decimal, e.g. `1024`, `-1`, `0.5` or `1e3`")
+                }
+                jsonc_parser::errors::ParseErrorKind::NestingDepthExceeded => {
+                    Some("a tenant file nests a few levels deep; this is probably not a tenant file")
+                }
+                _ => Some("check the JSON syntax here: `\"key\": value` pairs separated by `,` inside `{ }`"),
             };
             if let Some(first) = msg.get(..1) {
                 msg = first.to_lowercase() + &msg[1..];

@@ -9,6 +9,7 @@
 //!   and environment, status and rollback;
 //! - [`drift`]: generated configs against what the Cloudflare API says;
 //! - [`diff`]: what a change to tenant files does to the generated configs;
+//! - [`fix`]: `tenants check --fix`, the certain repairs applied in place;
 //! - [`metrics`]: the Analytics Engine SQL API per tenant and route;
 //! - [`audit`]: re-verifying a tenant's tool audit chain;
 //! - [`ingest`]: documents from files and folders for a tenant's Worker;
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod deploy;
 pub mod diff;
 pub mod drift;
+pub mod fix;
 pub mod generate;
 pub mod ingest;
 pub mod metrics;

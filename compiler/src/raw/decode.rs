@@ -25,8 +25,12 @@ impl<T> Sp<T> {
 pub struct Decoder<'d> {
     pub format: Format,
     pub diags: &'d mut Diagnostics,
-    /// The file's text, to size the head of an object (a KDL node name).
+    /// The file's text, to size the head of an object (a KDL node name) and
+    /// to write fixes.
     text: std::sync::Arc<str>,
+    /// The code of a credential found where no rule looks (under an unknown
+    /// key): `tenant::secret::value`, `platform::…` or `accounts::…`.
+    secret_code: &'static str,
 }
 
 /// An object whose keys were checked; look-ups return the first occurrence.
@@ -54,7 +58,138 @@ impl<'v> Obj<'v> {
 
 impl<'d> Decoder<'d> {
     pub fn new(format: Format, text: std::sync::Arc<str>, diags: &'d mut Diagnostics) -> Self {
-        Decoder { format, diags, text }
+        Decoder {
+            format,
+            diags,
+            text,
+            secret_code: "tenant::secret::value",
+        }
+    }
+
+    /// The kind of file decoded (it names the code of a credential found
+    /// under an unknown key).
+    pub fn for_kind(mut self, kind: crate::frontend::DocKind) -> Self {
+        self.secret_code = match kind {
+            crate::frontend::DocKind::Tenant => "tenant::secret::value",
+            crate::frontend::DocKind::Platform => "platform::secret::value",
+            crate::frontend::DocKind::Accounts => "accounts::secret::value",
+        };
+        self
+    }
+
+    /// The text of a value and its span, without a KDL property's `name=`
+    /// (a property value's span covers the whole property).
+    fn value_text(&self, span: Span) -> Option<(Span, &str)> {
+        let t = self.text.get(span.start as usize..span.end as usize)?;
+        if self.format == Format::Kdl {
+            if let Some(eq) = t.find('=').filter(|eq| !t[..*eq].contains('"')) {
+                let start = span.start + eq as u32 + 1;
+                return Some((Span { start, ..span }, &t[eq + 1..]));
+            }
+        }
+        Some((span, t))
+    }
+
+    /// Renaming a misspelled key is certain when exactly one known key is
+    /// close to it and the key is written plainly in the text: the edit.
+    fn rename_fix<'a>(&self, key_span: Span, name: &str, to: &str, known: impl Iterator<Item = &'a str>) -> Option<(Span, String)> {
+        if crate::diag::close_matches(name, known) != [to] {
+            return None;
+        }
+        let text = self.text.get(key_span.start as usize..key_span.end as usize)?;
+        let at = text.find(name)?;
+        let start = key_span.start + at as u32;
+        let span = Span {
+            start,
+            end: start + name.len() as u32,
+            ..key_span
+        };
+        Some((span, to.to_string()))
+    }
+
+    /// A credential anywhere in a value no rule reads (under an unknown
+    /// key): reported as a leaked secret, one diagnostic per string.
+    fn leaked_secrets(&mut self, v: &Value, key: &str) {
+        match &v.kind {
+            Kind::Str(s) => {
+                let Some(what) = crate::validate::rules::looks_like_secret(s) else {
+                    return;
+                };
+                if what == crate::validate::rules::HIGH_ENTROPY {
+                    return; // an unknown key is reported already; an id is not a leak
+                }
+                self.push(
+                    Diagnostic::error(
+                        self.secret_code,
+                        format!("the value of `{key}` looks like {what}"),
+                        v.span,
+                        "this looks like a credential",
+                    )
+                    .with_help(
+                        "a credential in a committed file is leaked: remove it, rotate it (it stays in git history), and name it as a secret instead (`secrets` in the tenant file, set with `wrangler secret put NAME`)",
+                    ),
+                );
+            }
+            Kind::Array(items) => items.iter().for_each(|i| self.leaked_secrets(i, key)),
+            Kind::Object(entries) => entries.iter().for_each(|e| self.leaked_secrets(&e.value, key)),
+            _ => {}
+        }
+    }
+
+    /// What to say about a value of the wrong type, and the certain repair
+    /// when there is one: (help, fix message, span, replacement).
+    fn type_help(&self, v: &Value, key: &str, what: &str, expected: &str) -> (String, Option<(String, Span, String)>) {
+        let name = self.disp(key);
+        let kdl = self.format == Format::Kdl;
+        let (vspan, vtext) = self.value_text(v.span).unwrap_or((v.span, ""));
+        let quoted = |s: &str| vtext == format!("\"{s}\"");
+        match (&v.kind, expected) {
+            (Kind::Str(s), "an integer" | "a number") if is_number(s.trim(), expected == "an integer") && quoted(s) => {
+                let n = s.trim().to_string();
+                (
+                    format!("drop the quotes: `{n}` is a number, `\"{n}\"` is a string"),
+                    Some((format!("write `{n}` without quotes"), vspan, n)),
+                )
+            }
+            (Kind::Str(s), "a boolean") if (s == "true" || s == "false") && quoted(s) => {
+                let b = if kdl { format!("#{s}") } else { s.clone() };
+                (
+                    format!("write `{b}` without quotes: `\"{s}\"` is a string"),
+                    Some((format!("write `{b}`"), vspan, b)),
+                )
+            }
+            (_, "a boolean") if kdl => ("write `#true` or `#false` (KDL v2 spells booleans with `#`)".into(), None),
+            (_, "a boolean") => ("write `true` or `false`, without quotes".into(), None),
+            (Kind::Null, _) => (
+                format!("give {what} {expected}; `null` does not mean \"the default\": to use the default, leave the key out"),
+                None,
+            ),
+            (Kind::Bool(true), "an object") if key == "tools" => (
+                if kdl {
+                    "enable a tool with `tool \"<name>\"` (add `roles=\"admin\"` to limit it)".into()
+                } else {
+                    "write `{}` to enable the tool for every authenticated user, or `{ \"roles\": [\"admin\"] }` to limit it".into()
+                },
+                (!kdl).then(|| ("write `{}`".to_string(), vspan, "{}".to_string())),
+            ),
+            (Kind::Bool(false), "an object") if key == "tools" => (
+                "remove the entry to leave the tool disabled: a tool is enabled by being listed".into(),
+                None,
+            ),
+            (Kind::Str(_), "a list of strings") if !kdl && vtext.starts_with('"') => (
+                format!("write a list, even of one: `[{vtext}]`"),
+                Some(("make it a list of one".to_string(), vspan, format!("[{vtext}]"))),
+            ),
+            (Kind::Int(_) | Kind::Float(_) | Kind::Bool(_), "a string") => {
+                (format!("put the value in quotes: `\"{}\"`", vtext.trim()), None)
+            }
+            (Kind::Float(_), "an integer") => ("use a whole number".into(), None),
+            (_, "an object") if kdl => (format!("write `{name}` as a node with properties or a `{{ … }}` block"), None),
+            (_, "an object") => (format!("write `\"{key}\": {{ … }}`"), None),
+            (_, "a list of strings") if kdl => (format!("list the values as arguments: `{name} \"a\" \"b\"`"), None),
+            (_, "a list of strings") => (format!("write `\"{key}\": [\"a\", \"b\"]`"), None),
+            _ => (format!("write {expected} here"), None),
+        }
     }
 
     fn head_len(&self, span: Span) -> u32 {
@@ -93,6 +228,12 @@ impl<'d> Decoder<'d> {
     }
 
     fn type_error(&mut self, v: &Value, key: &str, expected: &str) {
+        let shown = format!("`{}`", self.disp(key));
+        self.type_error_of(v, key, &shown, expected);
+    }
+
+    /// [`Decoder::type_error`] naming the value as `what` (e.g. "tool `summarize`").
+    fn type_error_of(&mut self, v: &Value, key: &str, what: &str, expected: &str) {
         if v.kind == Kind::Invalid {
             return; // reported by the front end
         }
@@ -112,12 +253,18 @@ impl<'d> Decoder<'d> {
             );
             return;
         }
-        self.push(Diagnostic::error(
+        let (help, fix) = self.type_help(v, key, what, expected);
+        let mut d = Diagnostic::error(
             "schema::type",
-            format!("`{}` must be {expected}, found {found}", self.disp(key)),
+            format!("{what} must be {expected}, found {found}"),
             v.span,
             format!("expected {expected}"),
-        ));
+        )
+        .with_help(help);
+        if let Some((message, span, replacement)) = fix {
+            d = d.with_fix(message, span, replacement);
+        }
+        self.push(d);
     }
 
     /// `$schema`, where present, is a string (editors read it; the compiler does not).
@@ -127,11 +274,11 @@ impl<'d> Decoder<'d> {
 
     /// Check that `v` is an object, with no duplicate and no unknown keys.
     pub fn object<'v>(&mut self, v: &'v Value, key: &str, what: impl Into<String>, known: &[&str]) -> Option<Obj<'v>> {
+        let what = what.into();
         let Kind::Object(entries) = &v.kind else {
-            self.type_error(v, key, "an object");
+            self.type_error_of(v, key, &what, "an object");
             return None;
         };
-        let what = what.into();
         // First index of each key: linear even for objects with 100k keys.
         let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(entries.len());
         for (i, e) in entries.iter().enumerate() {
@@ -169,10 +316,21 @@ impl<'d> Decoder<'d> {
                         Format::Kdl => format!("`{name}` belongs inside {kdl}"),
                         _ => format!("`{name}` belongs inside {json}"),
                     }),
-                    (Some(s), None) => d.with_help(format!("did you mean `{s}`?")),
+                    (Some(s), None) => {
+                        // Never move a credential into a known key.
+                        let fix = (!holds_credential(&e.value))
+                            .then(|| self.rename_fix(e.key_span, &name, s, shown.iter().map(String::as_str)))
+                            .flatten();
+                        let d = d.with_help(format!("did you mean `{s}`?"));
+                        match fix {
+                            Some((span, replacement)) => d.with_fix(format!("rename `{name}` to `{s}`"), span, replacement),
+                            None => d,
+                        }
+                    }
                     (None, None) => d.with_help(format!("expected one of: {}", shown.join(", "))),
                 };
                 self.push(d);
+                self.leaked_secrets(&e.value, &name);
             }
         }
         Some(Obj {
@@ -393,6 +551,27 @@ impl<'d> Decoder<'d> {
             }
         }
     }
+}
+
+/// Whether a credential (of a certain kind) is anywhere in `v`.
+fn holds_credential(v: &Value) -> bool {
+    match &v.kind {
+        Kind::Str(s) => crate::validate::rules::looks_like_secret(s).is_some_and(|w| w != crate::validate::rules::HIGH_ENTROPY),
+        Kind::Array(items) => items.iter().any(holds_credential),
+        Kind::Object(entries) => entries.iter().any(|e| holds_credential(&e.value)),
+        _ => false,
+    }
+}
+
+/// Whether `s` is a number as JSON and KDL write one (an integer when `integer`).
+fn is_number(s: &str, integer: bool) -> bool {
+    let plain = !s.is_empty() && s.bytes().all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c));
+    plain
+        && if integer {
+            s.parse::<i64>().is_ok()
+        } else {
+            s.parse::<f64>().is_ok_and(f64::is_finite)
+        }
 }
 
 /// Where a key that is unknown in one object belongs instead: (the `what`

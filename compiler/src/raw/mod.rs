@@ -249,6 +249,9 @@ pub struct RawTenantEnv {
     pub name: Sp<String>,
     pub span: Span,
     pub hosts: Vec<Sp<String>>,
+    /// `hosts` was given but is not a list of strings (reported): no
+    /// "missing host" on top of that.
+    pub hosts_invalid: bool,
     /// Browser origins allowed to call this tenant cross-origin (CORS).
     pub cors_origins: Vec<Sp<String>>,
     /// (kind, binding name, resource fields)
@@ -967,7 +970,9 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
         let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
             continue;
         };
+        let before = d.diags.error_count();
         let hosts = d.string_list(&eo, "hosts");
+        let hosts_invalid = d.diags.error_count() > before;
         let cors_origins = d.string_list(&eo, "cors_origins");
         let resources = decode_resources(d, &eo);
         let auth = eo.get("auth").map(|a| decode_auth(d, a, Some(&e.key)));
@@ -976,6 +981,7 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
             name: Sp::new(e.key.clone(), e.key_span),
             span: e.value.span,
             hosts,
+            hosts_invalid,
             cors_origins,
             resources,
             vars: vars(d, &eo),
@@ -997,9 +1003,7 @@ fn decode_resources(d: &mut Decoder<'_>, eo: &Obj<'_>) -> Vec<RawResource> {
         ("queues", QUEUE_KEYS),
     ] {
         for r in d.map(eo, kind) {
-            let Some(ro) = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys) else {
-                continue;
-            };
+            let ro = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys);
             let mut res = RawResource {
                 kind,
                 binding: Sp::new(r.key.clone(), r.key_span),
@@ -1009,6 +1013,12 @@ fn decode_resources(d: &mut Decoder<'_>, eo: &Obj<'_>) -> Vec<RawResource> {
                 namespace: None,
                 dataset: None,
                 name: None,
+            };
+            // An entry that is not an object (reported) still counts as
+            // given: no "missing resource" on top of the type error.
+            let Some(ro) = ro else {
+                resources.push(res);
+                continue;
             };
             match kind {
                 "kv" => {

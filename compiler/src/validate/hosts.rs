@@ -6,7 +6,7 @@ use super::*;
 
 /// The environment's hosts (normalised) and CORS origins (sorted, unique).
 pub(super) fn check_env_hosts(cx: &mut Cx<'_>, pe: &res::Environment, e: &RawTenantEnv) -> (Vec<String>, Vec<String>) {
-    if e.hosts.is_empty() {
+    if e.hosts.is_empty() && !e.hosts_invalid {
         let help = cx.syntax(
             e.name.span,
             "add `host \"tenant.example.com\"`".into(),
