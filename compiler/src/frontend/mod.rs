@@ -6,6 +6,7 @@
 //! parsers (size, encoding, binary content, nesting depth) run first, here.
 
 pub mod json;
+pub mod json_fast;
 pub mod kdl;
 pub mod kdl_fast;
 pub mod value;
@@ -252,6 +253,13 @@ pub fn parse(sources: &SourceMap, file: FileId, kind: DocKind, diags: &mut Diagn
             }),
         );
         return None;
+    }
+    // Well-formed JSON and JSONC (the common case) in one pass; anything
+    // else goes through the pre-scan and the reference parser below.
+    if f.format != Format::Kdl {
+        if let Some(v) = json_fast::parse(&text, file, f.format == Format::Jsonc) {
+            return Some(v);
+        }
     }
     if let Some(at) = nesting_violation(&text, f.format) {
         diags.push(
