@@ -124,6 +124,10 @@ impl Diagnostics {
         }
         self.items.push(d);
     }
+    /// Recount the errors after `items` was extended directly.
+    pub fn recount(&mut self) {
+        self.errors = self.items.iter().filter(|d| d.severity == Severity::Error).count();
+    }
     /// O(1): passes call this per tenant to see whether they added errors.
     pub fn error_count(&self) -> usize {
         self.errors

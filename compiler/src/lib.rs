@@ -152,26 +152,32 @@ fn display_name(_root: &Path, path: &Path) -> String {
 /// Read one file into the source map; oversize, binary and non-UTF-8 files
 /// are registered (so diagnostics can point at them) but not parsed.
 fn read_file(sources: &mut SourceMap, root: &Path, path: &Path, diags: &mut Diagnostics) -> Result<(FileId, bool), LoadError> {
+    let (file, ok) = load_source(root, path, sources.next_id(), diags);
+    Ok((sources.push(file), ok))
+}
+
+/// One file as source `id`, and whether it is fit to parse (problems reading
+/// or decoding it are in `diags`).
+fn load_source(root: &Path, path: &Path, id: FileId, diags: &mut Diagnostics) -> (source::SourceFile, bool) {
     let format = path
         .extension()
         .and_then(|e| e.to_str())
         .and_then(Format::from_extension)
         .unwrap_or(Format::Json);
     let name = display_name(root, path);
-    let unreadable = |sources: &mut SourceMap, diags: &mut Diagnostics, e: std::io::Error| {
-        let id = sources.add(name.clone(), path.to_path_buf(), format, Arc::from(""));
+    let empty = |name: String| source::SourceFile::new(id, name, path.to_path_buf(), format, Arc::from(""));
+    let unreadable = |diags: &mut Diagnostics, e: std::io::Error| {
         diags.push(
             Diagnostic::error("file::read", format!("cannot read file: {e}"), Span::file_start(id), "not read")
                 .with_help("check the file's permissions; the other files were still checked"),
         );
-        (id, false)
+        (empty(name.clone()), false)
     };
     let meta = match std::fs::metadata(path) {
         Ok(m) => m,
-        Err(e) => return Ok(unreadable(sources, diags, e)),
+        Err(e) => return unreadable(diags, e),
     };
     if meta.len() > frontend::MAX_FILE_BYTES {
-        let id = sources.add(name, path.to_path_buf(), format, Arc::from(""));
         diags.push(
             Diagnostic::error(
                 "file::too-large",
@@ -181,16 +187,18 @@ fn read_file(sources: &mut SourceMap, root: &Path, path: &Path, diags: &mut Diag
             )
             .with_help("a tenant file is a few KiB; this is probably not a tenant file"),
         );
-        return Ok((id, false));
+        return (empty(name), false);
     }
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
-        Err(e) => return Ok(unreadable(sources, diags, e)),
+        Err(e) => return unreadable(diags, e),
     };
     let (text, problems) = frontend::decode_text(&bytes);
-    let id = sources.add(name, path.to_path_buf(), format, Arc::from(text.as_str()));
     let ok = frontend::report_text_problems(id, &text, &problems, diags);
-    Ok((id, ok))
+    (
+        source::SourceFile::new(id, name, path.to_path_buf(), format, Arc::from(text.as_str())),
+        ok,
+    )
 }
 
 /// Load and check a tenants directory. Errors in files are diagnostics; only
@@ -200,66 +208,84 @@ pub fn compile(root: &Path) -> Result<Compilation, LoadError> {
     compile_layout(root, &layout)
 }
 
+/// [`compile`] without keeping the resolved model (`model` is `None`): what
+/// `tenants check` needs, in less memory.
+pub fn check_only(root: &Path) -> Result<Compilation, LoadError> {
+    let layout = discover(root)?;
+    compile_with(root, &layout, false)
+}
+
 pub fn compile_layout(root: &Path, layout: &Layout) -> Result<Compilation, LoadError> {
+    compile_with(root, layout, true)
+}
+
+/// The pipeline. The platform and accounts files are read and checked
+/// first; then each tenant file is read, parsed, decoded and checked on
+/// one of the cores, keeping only its source, its diagnostics, its resolved
+/// tenant (when `keep_model`) and what the rules across files compare;
+/// last, those rules and the model.
+fn compile_with(root: &Path, layout: &Layout, keep_model: bool) -> Result<Compilation, LoadError> {
     let mut sources = SourceMap::default();
     let mut diags = Diagnostics::default();
     let (pid, pok) = read_file(&mut sources, root, &layout.platform, &mut diags)?;
     let (aid, aok) = read_file(&mut sources, root, &layout.accounts, &mut diags)?;
-    let mut tenant_files = Vec::new();
-    for p in &layout.tenants {
-        tenant_files.push(read_file(&mut sources, root, p, &mut diags)?);
-    }
-    let decode = |sources: &SourceMap, id: FileId, ok: bool, kind: DocKind, diags: &mut Diagnostics| -> Option<frontend::value::Value> {
-        if !ok {
-            return None;
-        }
-        frontend::parse(sources, id, kind, diags)
-    };
-    let platform = decode(&sources, pid, pok, DocKind::Platform, &mut diags).and_then(|v| {
-        let mut d =
-            raw::decode::Decoder::new(sources.get(pid).format, sources.get(pid).text.clone(), &mut diags).for_kind(DocKind::Platform);
+    let platform = (pok.then(|| frontend::parse(&sources, pid, DocKind::Platform, &mut diags)).flatten()).and_then(|v| {
+        let f = sources.get(pid);
+        let mut d = raw::decode::Decoder::new(f.format, f.text.clone(), &mut diags).for_kind(DocKind::Platform);
         raw::decode_platform(&mut d, pid, &v)
     });
-    let accounts_value = decode(&sources, aid, aok, DocKind::Accounts, &mut diags);
+    let accounts_value = aok.then(|| frontend::parse(&sources, aid, DocKind::Accounts, &mut diags)).flatten();
     let accounts_parsed = accounts_value.is_some();
     let accounts = accounts_value
         .map(|v| {
-            let mut d =
-                raw::decode::Decoder::new(sources.get(aid).format, sources.get(aid).text.clone(), &mut diags).for_kind(DocKind::Accounts);
+            let f = sources.get(aid);
+            let mut d = raw::decode::Decoder::new(f.format, f.text.clone(), &mut diags).for_kind(DocKind::Accounts);
             raw::decode_accounts(&mut d, &v)
         })
         .unwrap_or_default();
-    // Tenant files parse and decode independently: spread them over the
-    // cores, each with its own diagnostics, merged in file order.
-    let per_file = par_map(&tenant_files, |(id, ok)| {
-        let mut file_diags = Diagnostics::default();
-        let tenant = decode(&sources, *id, *ok, DocKind::Tenant, &mut file_diags).and_then(|v| {
-            let mut d = raw::decode::Decoder::new(sources.get(*id).format, sources.get(*id).text.clone(), &mut file_diags);
-            raw::decode_tenant(&mut d, *id, &v)
+    let prep = validate::prepare(&sources, platform.as_ref(), &accounts, accounts_parsed, &mut diags);
+
+    let first = sources.next_id().0;
+    let indexed: Vec<(u32, &PathBuf)> = layout.tenants.iter().enumerate().map(|(i, p)| (first + i as u32, p)).collect();
+    let per_file = par_map(&indexed, |(id, path)| {
+        let mut fd = Diagnostics::default();
+        let (file, ok) = load_source(root, path, FileId(*id), &mut fd);
+        let raw = ok
+            .then(|| frontend::parse_file(&file, DocKind::Tenant, &mut fd))
+            .flatten()
+            .and_then(|v| {
+                let mut d = raw::decode::Decoder::new(file.format, file.text.clone(), &mut fd);
+                raw::decode_tenant(&mut d, file.id, &v)
+            });
+        let checked = raw.map(|t| {
+            let files = source::WithFile {
+                map: &sources,
+                file: &file,
+            };
+            let (tenant, facts) = validate::check_one(&prep, &files, t, &mut fd);
+            (tenant.filter(|_| keep_model), facts)
         });
-        (tenant, file_diags)
+        (file, fd, checked)
     });
+    let mut tenant_files = Vec::with_capacity(per_file.len());
     let mut tenants = Vec::new();
-    for (tenant, file_diags) in per_file {
-        for d in file_diags.items {
-            diags.push(d);
+    let mut facts = Vec::new();
+    for (file, fd, checked) in per_file {
+        tenant_files.push(sources.push(file));
+        diags.items.extend(fd.items);
+        if let Some((tenant, f)) = checked {
+            tenants.extend(tenant);
+            facts.push(f);
         }
-        tenants.extend(tenant);
     }
-    let prior = diags.error_count();
-    let inputs = validate::Inputs {
-        platform,
-        accounts,
-        accounts_parsed,
-        tenants,
-    };
-    let model = validate::validate(&sources, &inputs, &mut diags, prior);
+    diags.recount();
+    let model = validate::finish(prep, &sources, &facts, tenants, &mut diags, 0).filter(|_| keep_model);
     diags.sort();
     Ok(Compilation {
         sources,
         diagnostics: diags,
         model,
-        tenant_files: tenant_files.into_iter().map(|(id, _)| id).collect(),
+        tenant_files,
     })
 }
 

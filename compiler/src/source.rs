@@ -135,10 +135,50 @@ impl SourceMap {
         self.files.push(SourceFile::new(id, name, path, format, text));
         id
     }
+    /// Add a file built with [`SourceMap::next_id`]` + k` ahead of time (files
+    /// read on several threads join the map in file order).
+    pub fn push(&mut self, file: SourceFile) -> FileId {
+        assert_eq!(file.id, self.next_id(), "source files join the map in id order");
+        let id = file.id;
+        self.files.push(file);
+        id
+    }
+    /// The id the next file added will get.
+    pub fn next_id(&self) -> FileId {
+        FileId(self.files.len() as u32)
+    }
     pub fn get(&self, id: FileId) -> &SourceFile {
         &self.files[id.0 as usize]
     }
     pub fn files(&self) -> &[SourceFile] {
         &self.files
+    }
+}
+
+/// Source files by id: the whole map, or (while tenant files are checked on
+/// several threads, before they join the map) the map plus one file.
+pub trait Files: Sync {
+    fn file(&self, id: FileId) -> &SourceFile;
+}
+
+impl Files for SourceMap {
+    fn file(&self, id: FileId) -> &SourceFile {
+        self.get(id)
+    }
+}
+
+/// A map plus one file not in it yet.
+pub struct WithFile<'a> {
+    pub map: &'a SourceMap,
+    pub file: &'a SourceFile,
+}
+
+impl Files for WithFile<'_> {
+    fn file(&self, id: FileId) -> &SourceFile {
+        if id == self.file.id {
+            self.file
+        } else {
+            self.map.get(id)
+        }
     }
 }

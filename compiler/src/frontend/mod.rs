@@ -240,7 +240,12 @@ fn raw_nesting_violation(b: &[u8], limit: usize) -> Option<usize> {
 
 /// Parse one registered file into a value tree.
 pub fn parse(sources: &SourceMap, file: FileId, kind: DocKind, diags: &mut Diagnostics) -> Option<Value> {
-    let f = sources.get(file);
+    parse_file(sources.get(file), kind, diags)
+}
+
+/// [`parse`] for a file that need not be in a [`SourceMap`] yet.
+pub fn parse_file(f: &crate::source::SourceFile, kind: DocKind, diags: &mut Diagnostics) -> Option<Value> {
+    let file = f.id;
     let text: Arc<str> = f.text.clone();
     if text.trim().is_empty() {
         diags.push(

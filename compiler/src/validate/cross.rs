@@ -5,19 +5,19 @@
 use super::*;
 
 /// Rules across tenant files: duplicate ids, overlapping hosts, shared resources.
-pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
+pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     duplicate_ids(cx, tenants);
     host_conflicts(cx, tenants);
     shared_resources(cx, tenants);
 }
 
 /// Two files declaring the same tenant id (`tenant::id::duplicate`).
-fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
+fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     let mut ids: HashMap<&str, Span> = HashMap::new();
     for t in tenants {
         if let Some(id) = &t.id {
             if let Some(first) = ids.get(id.value.as_str()) {
-                let other = cx.sources.get(first.file).name.clone();
+                let other = cx.sources.file(first.file).name.clone();
                 cx.err(
                     Diagnostic::error(
                         "tenant::id::duplicate",
@@ -44,10 +44,11 @@ struct Claim<'a> {
 
 /// Hosts: exact duplicates, exact inside a wildcard, wildcard inside a
 /// wildcard (`tenant::host::duplicate`, `tenant::host::conflict`).
-fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
-    let mut exact: HashMap<String, Claim<'_>> = HashMap::new();
-    let mut wild: HashMap<String, Claim<'_>> = HashMap::new();
-    let mut all: Vec<(String, bool, Claim<'_>)> = Vec::new();
+fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
+    let hosts: usize = tenants.iter().flat_map(|t| &t.envs).map(|e| e.hosts.len()).sum();
+    let mut exact: HashMap<&str, Claim<'_>> = HashMap::with_capacity(hosts);
+    let mut wild: HashMap<&str, Claim<'_>> = HashMap::new();
+    let mut all: Vec<(&str, bool, Claim<'_>)> = Vec::with_capacity(hosts);
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
@@ -55,10 +56,12 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                 if check_host(&h.value).is_err() {
                     continue;
                 }
-                let n = normalize_host(&h.value);
+                // A valid host is lowercase ASCII already: normalising it
+                // only drops a trailing dot, so it can be borrowed.
+                let n = h.value.trim_end_matches('.');
                 let (is_wild, key) = match n.strip_prefix("*.") {
-                    Some(rest) => (true, rest.to_string()),
-                    None => (false, n.clone()),
+                    Some(rest) => (true, rest),
+                    None => (false, n),
                 };
                 let claim = Claim {
                     tenant: tid,
@@ -66,7 +69,7 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                     span: h.span,
                 };
                 let map = if is_wild { &mut wild } else { &mut exact };
-                if let Some(first) = map.get(&key) {
+                if let Some(first) = map.get(key) {
                     if first.tenant == claim.tenant && first.env == claim.env {
                         cx.err(
                             Diagnostic::error(
@@ -80,11 +83,11 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                         );
                         continue;
                     }
-                    conflict(cx, &n, &n, first.tenant, first.env, first.span, claim.tenant, claim.env, claim.span);
+                    conflict(cx, n, n, first.tenant, first.env, first.span, claim.tenant, claim.env, claim.span);
                     continue;
                 }
                 map.insert(
-                    key.clone(),
+                    key,
                     Claim {
                         tenant: tid,
                         env: &e.name.value,
@@ -97,7 +100,7 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
     }
     for (key, is_wild, claim) in &all {
         // Proper suffixes at label boundaries: a wildcard on any of them covers this host.
-        let mut rest = key.as_str();
+        let mut rest = *key;
         while let Some(pos) = rest.find('.') {
             rest = &rest[pos + 1..];
             if let Some(w) = wild.get(rest) {
@@ -106,7 +109,7 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                     // environment: both route to the same deployment.
                     continue;
                 }
-                let this = if *is_wild { format!("*.{key}") } else { key.clone() };
+                let this = if *is_wild { format!("*.{key}") } else { key.to_string() };
                 conflict(
                     cx,
                     &format!("*.{rest}"),
@@ -125,47 +128,25 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
 
 /// A KV namespace, Vectorize index namespace or queue used by two tenants
 /// (or a queue used twice by one) (`tenant::resource::shared`).
-fn shared_resources(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
+fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     let mut kv: HashMap<&str, (&str, &str, Span)> = HashMap::new();
-    let mut vec_ix: HashMap<(String, String), (&str, &str, Span)> = HashMap::new();
+    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span)> = HashMap::new();
     let mut queues: HashMap<&str, (&str, &str, Span)> = HashMap::new();
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
+            let env = e.name.value.as_str();
             for r in &e.resources {
-                // A queue has one consumer, one deployment (tenant and
-                // environment): a queue named twice is shared, even by one tenant.
-                if let Some(q) = r.name.as_ref().filter(|q| !q.value.starts_with(PLACEHOLDER_PREFIX)) {
-                    let env = e.name.value.as_str();
-                    match queues.get(q.value.as_str()) {
-                        Some((other, other_env, first)) => {
-                            let message = if *other != tid {
-                                format!("queue `{}` is used by tenants `{other}` and `{tid}`", q.value)
-                            } else if *other_env != env {
-                                format!("queue `{}` is used by tenant `{tid}` in both `{other_env}` and `{env}`", q.value)
-                            } else {
-                                format!("queue `{}` is used twice by tenant `{tid}` in `{env}`", q.value)
-                            };
-                            cx.err(
-                                Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
-                                    .with_label(*first, format!("`{other}` ({other_env})"))
-                                    .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
-                            );
-                        }
-                        None => {
-                            queues.insert(&q.value, (tid, env, q.span));
-                        }
-                    }
-                }
-                if let Some(id) = &r.id {
-                    match kv.get(id.value.as_str()) {
+                match r {
+                    CrossResource::Queue(q) => shared_queue(cx, &mut queues, q, tid, env),
+                    CrossResource::Kv(id) => match kv.get(id.value.as_str()) {
                         Some((other, other_env, first)) if *other != tid => {
                             cx.err(
                                 Diagnostic::error(
                                     "tenant::resource::shared",
                                     format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value),
                                     id.span,
-                                    format!("`{tid}` ({})", e.name.value),
+                                    format!("`{tid}` ({env})"),
                                 )
                                 .with_label(*first, format!("`{other}` ({other_env})"))
                                 .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
@@ -173,37 +154,71 @@ fn shared_resources(cx: &mut Cx<'_>, tenants: &[RawTenant]) {
                         }
                         Some(_) => {}
                         None => {
-                            kv.insert(&id.value, (tid, &e.name.value, id.span));
+                            kv.insert(&id.value, (tid, env, id.span));
                         }
-                    }
-                }
-                if let Some(ix) = &r.index {
-                    let ns = r.namespace.as_ref().map(|n| n.value.clone()).unwrap_or_else(|| tid.to_string());
-                    let key = (ix.value.clone(), ns.clone());
-                    match vec_ix.get(&key) {
-                        Some((other, other_env, first)) if *other != tid => {
-                            let at = r.namespace.as_ref().map(|n| n.span).unwrap_or(ix.span);
-                            cx.err(
-                                Diagnostic::error(
-                                    "tenant::resource::shared",
-                                    format!(
-                                        "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
-                                        ix.value
+                    },
+                    CrossResource::Vectorize { index: ix, namespace } => {
+                        let ns = namespace.as_ref().map(|n| n.value.as_str()).unwrap_or(tid);
+                        let at = namespace.as_ref().map(|n| n.span).unwrap_or(ix.span);
+                        match vec_ix.get(&(ix.value.as_str(), ns)) {
+                            Some((other, other_env, first)) if *other != tid => {
+                                cx.err(
+                                    Diagnostic::error(
+                                        "tenant::resource::shared",
+                                        format!(
+                                            "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
+                                            ix.value
+                                        ),
+                                        at,
+                                        format!("`{tid}` ({env})"),
+                                    )
+                                    .with_label(*first, format!("`{other}` ({other_env})"))
+                                    .with_help(
+                                        "give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)",
                                     ),
-                                    at,
-                                    format!("`{tid}` ({})", e.name.value),
-                                )
-                                .with_label(*first, format!("`{other}` ({other_env})"))
-                                .with_help("give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)"),
-                            );
-                        }
-                        Some(_) => {}
-                        None => {
-                            vec_ix.insert(key, (tid, &e.name.value, r.namespace.as_ref().map(|n| n.span).unwrap_or(ix.span)));
+                                );
+                            }
+                            Some(_) => {}
+                            None => {
+                                vec_ix.insert((&ix.value, ns), (tid, env, at));
+                            }
                         }
                     }
                 }
             }
+        }
+    }
+}
+
+/// A queue has one consumer, one deployment (tenant and environment): a
+/// queue named twice is shared, even by one tenant.
+fn shared_queue<'a>(
+    cx: &mut Cx<'_>,
+    queues: &mut HashMap<&'a str, (&'a str, &'a str, Span)>,
+    q: &'a Sp<String>,
+    tid: &'a str,
+    env: &'a str,
+) {
+    if q.value.starts_with(PLACEHOLDER_PREFIX) {
+        return;
+    }
+    match queues.get(q.value.as_str()) {
+        Some((other, other_env, first)) => {
+            let message = if *other != tid {
+                format!("queue `{}` is used by tenants `{other}` and `{tid}`", q.value)
+            } else if *other_env != env {
+                format!("queue `{}` is used by tenant `{tid}` in both `{other_env}` and `{env}`", q.value)
+            } else {
+                format!("queue `{}` is used twice by tenant `{tid}` in `{env}`", q.value)
+            };
+            cx.err(
+                Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
+                    .with_label(*first, format!("`{other}` ({other_env})"))
+                    .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
+            );
+        }
+        None => {
+            queues.insert(&q.value, (tid, env, q.span));
         }
     }
 }

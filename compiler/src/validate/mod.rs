@@ -63,7 +63,7 @@ fn with_article(s: &str) -> String {
         format!("a {s}")
     }
 }
-use crate::source::{Format, SourceMap, Span};
+use crate::source::{Files, Format, SourceMap, Span};
 
 pub struct Inputs {
     pub platform: Option<RawPlatform>,
@@ -75,14 +75,14 @@ pub struct Inputs {
 }
 
 struct Cx<'a> {
-    sources: &'a SourceMap,
+    sources: &'a dyn Files,
     diags: &'a mut Diagnostics,
-    catalog: Catalog,
+    catalog: &'a Catalog,
 }
 
 impl Cx<'_> {
     fn fmt(&self, span: Span) -> Format {
-        self.sources.get(span.file).format
+        self.sources.file(span.file).format
     }
     /// Help text in the syntax of the file the span is in.
     fn syntax(&self, span: Span, kdl: String, json: String) -> String {
@@ -96,37 +96,158 @@ impl Cx<'_> {
     }
 }
 
-pub fn validate(sources: &SourceMap, inputs: &Inputs, diags: &mut Diagnostics, prior_errors: usize) -> Option<res::Model> {
+/// Validate everything at once, on one thread: [`prepare`], [`check_one`]
+/// per tenant in file order, [`finish`]. (`compile` runs the same steps
+/// with the tenants spread over the cores.)
+pub fn validate(sources: &SourceMap, inputs: Inputs, diags: &mut Diagnostics, prior_errors: usize) -> Option<res::Model> {
+    let prep = prepare(sources, inputs.platform.as_ref(), &inputs.accounts, inputs.accounts_parsed, diags);
+    let mut tenants = Vec::new();
+    let mut facts = Vec::new();
+    for t in inputs.tenants {
+        let (rt, f) = check_one(&prep, sources, t, diags);
+        tenants.extend(rt);
+        facts.push(f);
+    }
+    finish(prep, sources, &facts, tenants, diags, prior_errors)
+}
+
+/// The platform and accounts files, checked: what every tenant is checked
+/// against. Shared read-only by the threads that check tenants.
+pub struct Prepared {
+    platform: PlatformInfo,
+    accounts: BTreeMap<String, (res::Account, Span)>,
+    /// False when the accounts file could not be read or parsed.
+    accounts_known: bool,
+    catalog: Catalog,
+}
+
+/// Check the platform and accounts files. Tenants are checked even when
+/// these have errors: against what could be read of them, or (when the
+/// platform file could not be parsed at all) without the platform-dependent
+/// rules.
+pub fn prepare(
+    sources: &dyn Files,
+    platform: Option<&RawPlatform>,
+    accounts: &[RawAccount],
+    accounts_parsed: bool,
+    diags: &mut Diagnostics,
+) -> Prepared {
+    let mut catalog = Catalog::builtin();
+    let (platform, accounts) = {
+        let mut cx = Cx {
+            sources,
+            diags,
+            catalog: &catalog,
+        };
+        let platform = match platform {
+            Some(p) => check_platform(&mut cx, p),
+            None => PlatformInfo::unknown(),
+        };
+        (platform, check_accounts(&mut cx, accounts))
+    };
+    for m in &platform.resolved.custom_models {
+        catalog.add(ModelInfo {
+            id: m.id.clone(),
+            task: m.task.clone(),
+            dimensions: m.dimensions,
+            context_window: None,
+        });
+    }
+    Prepared {
+        platform,
+        accounts,
+        accounts_known: accounts_parsed,
+        catalog,
+    }
+}
+
+/// Check one tenant file (any thread): its resolved tenant when it has no
+/// error, and what the rules across tenant files need of it (the rest of
+/// the raw tenant is dropped here).
+pub fn check_one(prep: &Prepared, sources: &dyn Files, t: RawTenant, diags: &mut Diagnostics) -> (Option<res::Tenant>, CrossFacts) {
     let mut cx = Cx {
         sources,
         diags,
-        catalog: Catalog::builtin(),
+        catalog: &prep.catalog,
     };
-    // Tenants are checked even when the platform or accounts file has errors:
-    // against what could be read of it, or (when it could not be parsed at
-    // all) without the platform-dependent rules.
-    let platform = match &inputs.platform {
-        Some(p) => check_platform(&mut cx, p),
-        None => PlatformInfo::unknown(),
+    let resolved = check_tenant(&mut cx, &prep.platform, prep.accounts_known.then_some(&prep.accounts), &t);
+    (resolved, CrossFacts::from(t))
+}
+
+/// The rules across tenant files, then the model: `Some` only when no error
+/// was reported anywhere (`prior_errors` counts those reported before
+/// `diags` saw them) and the platform file is complete.
+pub fn finish(
+    prep: Prepared,
+    sources: &dyn Files,
+    facts: &[CrossFacts],
+    mut tenants: Vec<res::Tenant>,
+    diags: &mut Diagnostics,
+    prior_errors: usize,
+) -> Option<res::Model> {
+    let mut cx = Cx {
+        sources,
+        diags,
+        catalog: &prep.catalog,
     };
-    let accounts = check_accounts(&mut cx, &inputs.accounts);
-    let accounts_known = inputs.accounts_parsed;
-    let mut tenants = Vec::new();
-    for t in &inputs.tenants {
-        if let Some(rt) = check_tenant(&mut cx, &platform, accounts_known.then_some(&accounts), t) {
-            tenants.push(rt);
-        }
-    }
-    cross_tenant(&mut cx, &inputs.tenants);
-    if cx.diags.error_count() > 0 || prior_errors > 0 || !platform.complete {
+    cross_tenant(&mut cx, facts);
+    if cx.diags.error_count() > 0 || prior_errors > 0 || !prep.platform.complete {
         return None;
     }
     tenants.sort_by(|a, b| a.id.cmp(&b.id));
     Some(res::Model {
-        platform: platform.resolved,
-        accounts: accounts.into_values().map(|a| a.0).collect(),
+        platform: prep.platform.resolved,
+        accounts: prep.accounts.into_values().map(|a| a.0).collect(),
         tenants,
     })
+}
+
+/// What the rules across tenant files compare, moved out of a raw tenant:
+/// its id and, per environment, its hosts and resources.
+pub struct CrossFacts {
+    id: Option<Sp<String>>,
+    envs: Vec<CrossEnv>,
+}
+
+struct CrossEnv {
+    name: Sp<String>,
+    hosts: Vec<Sp<String>>,
+    resources: Vec<CrossResource>,
+}
+
+/// The part of a binding resource two tenants could share.
+enum CrossResource {
+    Kv(Sp<String>),
+    Vectorize { index: Sp<String>, namespace: Option<Sp<String>> },
+    Queue(Sp<String>),
+}
+
+impl From<RawTenant> for CrossFacts {
+    fn from(t: RawTenant) -> Self {
+        // A new, exact vector: collecting from `into_iter` would reuse the
+        // raw environments' much larger buffer and keep it alive.
+        let mut envs = Vec::with_capacity(t.envs.len());
+        for e in t.envs {
+            let mut resources = Vec::with_capacity(e.resources.len());
+            for r in e.resources {
+                resources.extend(match r.kind {
+                    "kv" => r.id.map(CrossResource::Kv),
+                    "vectorize" => r.index.map(|index| CrossResource::Vectorize {
+                        index,
+                        namespace: r.namespace,
+                    }),
+                    "queues" => r.name.map(CrossResource::Queue),
+                    _ => None,
+                });
+            }
+            envs.push(CrossEnv {
+                name: e.name,
+                hosts: e.hosts,
+                resources,
+            });
+        }
+        CrossFacts { id: t.id, envs }
+    }
 }
 
 struct PlatformInfo {

@@ -280,7 +280,7 @@ fn misplaced_fields(cx: &mut Cx<'_>, b: &RawBinding, kind: &Sp<String>) {
     }
 }
 
-/// Custom models (`platform::model::*`), added to the catalog.
+/// Custom models (`platform::model::*`); [`super::prepare`] adds them to the catalog.
 fn check_models(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::CatalogModel> {
     let mut custom_models = Vec::new();
     for m in &p.models {
@@ -313,13 +313,6 @@ fn check_models(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::Cat
             );
             continue;
         }
-        let info = ModelInfo {
-            id: m.id.value.clone(),
-            task: task.value.clone(),
-            dimensions: m.dimensions.as_ref().map(|d| d.value as u32),
-            context_window: None,
-        };
-        cx.catalog.add(info);
         custom_models.push(res::CatalogModel {
             id: m.id.value.clone(),
             task: task.value.clone(),

@@ -73,7 +73,7 @@ pub(super) fn check_tenant(
 /// The id (a slug, equal to the file name), the account (declared in the
 /// accounts file) and the display name.
 fn check_identity(cx: &mut Cx<'_>, accounts: Option<&BTreeMap<String, (res::Account, Span)>>, t: &RawTenant) {
-    let file = cx.sources.get(t.file);
+    let file = cx.sources.file(t.file);
     let stem = file.path.file_stem().and_then(|s| s.to_str()).unwrap_or("").to_string();
     if let Some(id) = &t.id {
         if !is_slug(&id.value, 32) {
