@@ -109,7 +109,14 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
         if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with('.')) {
             continue;
         }
-        if Format::from_extension(ext).is_none() || !path.is_file() {
+        // The entry's type comes with the directory listing (no stat per
+        // file); a symlink is followed to see whether it is a file.
+        let is_file = match entry.file_type() {
+            Ok(t) if t.is_symlink() => path.is_file(),
+            Ok(t) => t.is_file(),
+            Err(_) => path.is_file(),
+        };
+        if Format::from_extension(ext).is_none() || !is_file {
             continue;
         }
         match path.file_stem().and_then(|s| s.to_str()) {
@@ -173,7 +180,12 @@ fn load_source(root: &Path, path: &Path, id: FileId, diags: &mut Diagnostics) ->
         );
         (empty(name.clone()), false)
     };
-    let meta = match std::fs::metadata(path) {
+    // One open, one fstat, one read: no second look-up of the path.
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) => return unreadable(diags, e),
+    };
+    let meta = match f.metadata() {
         Ok(m) => m,
         Err(e) => return unreadable(diags, e),
     };
@@ -189,10 +201,10 @@ fn load_source(root: &Path, path: &Path, id: FileId, diags: &mut Diagnostics) ->
         );
         return (empty(name), false);
     }
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) => return unreadable(diags, e),
-    };
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    if let Err(e) = std::io::Read::read_to_end(&mut f, &mut bytes) {
+        return unreadable(diags, e);
+    }
     let (text, problems) = frontend::decode_text(&bytes);
     let ok = frontend::report_text_problems(id, &text, &problems, diags);
     (
@@ -265,6 +277,11 @@ fn compile_with(root: &Path, layout: &Layout, keep_model: bool) -> Result<Compil
             let (tenant, facts) = validate::check_one(&prep, &files, t, &mut fd);
             (tenant.filter(|_| keep_model), facts)
         });
+        let mut file = file;
+        if !keep_model && fd.items.is_empty() {
+            // Nothing to show from this file (so far): its text is not kept.
+            file.unload();
+        }
         (file, fd, checked)
     });
     let mut tenant_files = Vec::with_capacity(per_file.len());
@@ -280,6 +297,7 @@ fn compile_with(root: &Path, layout: &Layout, keep_model: bool) -> Result<Compil
     }
     diags.recount();
     let model = validate::finish(prep, &sources, &facts, tenants, &mut diags, 0).filter(|_| keep_model);
+    sources.reload_for(&diags.items);
     diags.sort();
     Ok(Compilation {
         sources,

@@ -62,6 +62,10 @@ impl Format {
 
 /// One loaded file. `text` is what the parsers saw (a byte-order mark is
 /// removed; invalid UTF-8 is replaced so positions can still be shown).
+///
+/// `tenants check` unloads the text of a file once it is checked and has
+/// nothing to report ([`SourceFile::unload`]); if a rule across files later
+/// points into it, [`SourceMap::reload_for`] reads it again for the report.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     pub id: FileId,
@@ -70,22 +74,17 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub format: Format,
     pub text: Arc<str>,
-    /// Byte offsets of line starts, for line/column look-ups.
-    line_starts: Vec<u32>,
+    /// Byte offsets of line starts, for line/column look-ups (computed on
+    /// first use: most files never need one).
+    line_starts: std::sync::OnceLock<Vec<u32>>,
     /// Pure ASCII text: a column is a byte difference (O(1), no counting).
     ascii: bool,
+    /// The text was dropped to save memory (see [`SourceFile::unload`]).
+    unloaded: bool,
 }
 
 impl SourceFile {
     pub fn new(id: FileId, name: String, path: PathBuf, format: Format, text: Arc<str>) -> Self {
-        // Lines end at LF, CRLF or a lone CR (as miette and editors count them).
-        let mut line_starts = vec![0u32];
-        let bytes = text.as_bytes();
-        for (i, b) in bytes.iter().enumerate() {
-            if *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
-                line_starts.push((i + 1) as u32);
-            }
-        }
         let ascii = text.is_ascii();
         SourceFile {
             id,
@@ -93,19 +92,61 @@ impl SourceFile {
             path,
             format,
             text,
-            line_starts,
+            line_starts: std::sync::OnceLock::new(),
             ascii,
+            unloaded: false,
+        }
+    }
+
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            // Lines end at LF, CRLF or a lone CR (as miette and editors count them).
+            let mut starts = vec![0u32];
+            let bytes = self.text.as_bytes();
+            for (i, b) in bytes.iter().enumerate() {
+                if *b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')) {
+                    starts.push((i + 1) as u32);
+                }
+            }
+            starts
+        })
+    }
+
+    /// Drop the text (nothing in this file is reported so far).
+    pub fn unload(&mut self) {
+        self.text = Arc::from("");
+        self.line_starts = std::sync::OnceLock::new();
+        self.ascii = true;
+        self.unloaded = true;
+    }
+
+    /// Read an unloaded file's text again (as [`SourceFile::unload`] found it,
+    /// unless the file changed on disk in between).
+    fn reload(&mut self) {
+        if !self.unloaded {
+            return;
+        }
+        if let Ok(bytes) = std::fs::read(&self.path) {
+            let (text, _) = crate::frontend::decode_text(&bytes);
+            *self = SourceFile::new(
+                self.id,
+                std::mem::take(&mut self.name),
+                std::mem::take(&mut self.path),
+                self.format,
+                Arc::from(text),
+            );
         }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let offset = offset.min(self.text.len() as u32);
-        let line = match self.line_starts.binary_search(&offset) {
+        let line_starts = self.line_starts();
+        let line = match line_starts.binary_search(&offset) {
             Ok(i) => i,
             Err(i) => i - 1,
         };
-        let start = self.line_starts[line] as usize;
+        let start = line_starts[line] as usize;
         if self.ascii {
             return (line + 1, offset as usize - start + 1);
         }
@@ -142,6 +183,16 @@ impl SourceMap {
         let id = file.id;
         self.files.push(file);
         id
+    }
+    /// Read again the unloaded files that `diags` point into.
+    pub fn reload_for(&mut self, diags: &[crate::diag::Diagnostic]) {
+        for d in diags {
+            for l in &d.labels {
+                if let Some(f) = self.files.get_mut(l.span.file.0 as usize) {
+                    f.reload();
+                }
+            }
+        }
     }
     /// The id the next file added will get.
     pub fn next_id(&self) -> FileId {

@@ -99,6 +99,21 @@ fn second_tenant_claiming_a_host_exits_1_naming_both_files() {
         files.iter().any(|f| f.ends_with("acme.kdl")),
         "second label points into acme.kdl: {files:?}"
     );
+    // acme.kdl has no error of its own, so the check dropped its text after
+    // checking it; the label into it is still placed and drawn right.
+    let acme = d["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["file"].as_str().unwrap().ends_with("acme.kdl"))
+        .unwrap();
+    assert_eq!(
+        acme["line"].as_u64().unwrap(),
+        line_of(dir.path(), "acme.kdl", "host \"acme.example.com\"")
+    );
+    let out = Command::new(tenants_bin()).arg("check").arg(dir.path()).output().unwrap();
+    let human = String::from_utf8_lossy(&out.stderr);
+    assert!(human.contains("host \"acme.example.com\""), "acme.kdl's line is shown:\n{human}");
 }
 
 #[test]

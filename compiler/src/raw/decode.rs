@@ -279,10 +279,11 @@ impl<'d> Decoder<'d> {
             self.type_error_of(v, key, &what, "an object");
             return None;
         };
-        // First index of each key: linear even for objects with 100k keys.
-        let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(entries.len());
+        // First index of each key: linear even for objects with 100k keys
+        // (a hash map), and no map at all for the usual handful of keys.
+        let mut seen = FirstIndex::new(entries.len());
         for (i, e) in entries.iter().enumerate() {
-            let first_index = *seen.entry(e.key.as_str()).or_insert(i);
+            let first_index = seen.first(entries, i);
             if first_index != i {
                 let first = &entries[first_index];
                 self.push(
@@ -524,10 +525,12 @@ impl<'d> Decoder<'d> {
         let Some(e) = o.get(key) else { return vec![] };
         match &e.value.kind {
             Kind::Object(entries) => {
-                let mut out: Vec<&Entry> = Vec::new();
-                let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(entries.len());
-                for ent in entries {
-                    if let Some(first) = seen.get(ent.key.as_str()).map(|j| out[*j]) {
+                let mut out: Vec<&Entry> = Vec::with_capacity(entries.len());
+                let mut seen = FirstIndex::new(entries.len());
+                for (i, ent) in entries.iter().enumerate() {
+                    let first_index = seen.first(entries, i);
+                    if first_index != i {
+                        let first = &entries[first_index];
                         self.push(
                             Diagnostic::error(
                                 "schema::duplicate-key",
@@ -540,7 +543,6 @@ impl<'d> Decoder<'d> {
                         );
                         continue;
                     }
-                    seen.insert(&ent.key, out.len());
                     out.push(ent);
                 }
                 out
@@ -549,6 +551,31 @@ impl<'d> Decoder<'d> {
                 self.type_error(&e.value, key, "an object");
                 vec![]
             }
+        }
+    }
+}
+
+/// The index of the first entry with the same key as entry `i`: a scan of
+/// the earlier entries in a small object (no allocation, no hashing), a
+/// hash map in a large one (linear overall, even for 100k keys).
+enum FirstIndex<'v> {
+    Small,
+    Large(std::collections::HashMap<&'v str, usize>),
+}
+
+impl<'v> FirstIndex<'v> {
+    fn new(len: usize) -> Self {
+        if len <= 32 {
+            FirstIndex::Small
+        } else {
+            FirstIndex::Large(std::collections::HashMap::with_capacity(len))
+        }
+    }
+
+    fn first(&mut self, entries: &'v [Entry], i: usize) -> usize {
+        match self {
+            FirstIndex::Small => entries[..i].iter().position(|e| e.key == entries[i].key).unwrap_or(i),
+            FirstIndex::Large(seen) => *seen.entry(entries[i].key.as_str()).or_insert(i),
         }
     }
 }
