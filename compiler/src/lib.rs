@@ -201,9 +201,25 @@ fn load_source(root: &Path, path: &Path, id: FileId, diags: &mut Diagnostics) ->
         );
         return (empty(name), false);
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
-    if let Err(e) = std::io::Read::read_to_end(&mut f, &mut bytes) {
-        return unreadable(diags, e);
+    // Read the size fstat gave: one read for a tenant file, no extra read
+    // to find the end (a file that grows while it is read is read up to its
+    // size at open).
+    let mut bytes = vec![0u8; meta.len() as usize];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        match std::io::Read::read(&mut f, &mut bytes[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return unreadable(diags, e),
+        }
+    }
+    bytes.truncate(filled);
+    if filled == meta.len() as usize && meta.len() == 0 {
+        // Special files report size 0 whatever they hold: read them to the end.
+        if let Err(e) = std::io::Read::read_to_end(&mut f, &mut bytes) {
+            return unreadable(diags, e);
+        }
     }
     let (text, problems) = frontend::decode_text(&bytes);
     let ok = frontend::report_text_problems(id, &text, &problems, diags);

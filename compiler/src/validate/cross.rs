@@ -4,16 +4,36 @@
 
 use super::*;
 
+/// A fast hasher for the maps below (tens of thousands of short keys; the
+/// keys come from reviewed tenant files, not from an adversary at run time).
+type Fast = foldhash::fast::RandomState;
+
 /// Rules across tenant files: duplicate ids, overlapping hosts, shared resources.
+/// The host rules run on a second thread next to the others (they are
+/// independent; their diagnostics are sorted with all the others later).
 pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    duplicate_ids(cx, tenants);
-    host_conflicts(cx, tenants);
-    shared_resources(cx, tenants);
+    let (sources, catalog) = (cx.sources, cx.catalog);
+    let mut host_diags = Diagnostics::default();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut hcx = Cx {
+                sources,
+                diags: &mut host_diags,
+                catalog,
+            };
+            host_conflicts(&mut hcx, tenants);
+        });
+        duplicate_ids(cx, tenants);
+        shared_resources(cx, tenants);
+    });
+    for d in host_diags.items {
+        cx.err(d);
+    }
 }
 
 /// Two files declaring the same tenant id (`tenant::id::duplicate`).
 fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    let mut ids: HashMap<&str, Span> = HashMap::new();
+    let mut ids: HashMap<&str, Span, Fast> = HashMap::with_capacity_and_hasher(tenants.len(), Fast::default());
     for t in tenants {
         if let Some(id) = &t.id {
             if let Some(first) = ids.get(id.value.as_str()) {
@@ -46,17 +66,14 @@ struct Claim<'a> {
 /// wildcard (`tenant::host::duplicate`, `tenant::host::conflict`).
 fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     let hosts: usize = tenants.iter().flat_map(|t| &t.envs).map(|e| e.hosts.len()).sum();
-    let mut exact: HashMap<&str, Claim<'_>> = HashMap::with_capacity(hosts);
-    let mut wild: HashMap<&str, Claim<'_>> = HashMap::new();
+    let mut exact: HashMap<&str, Claim<'_>, Fast> = HashMap::with_capacity_and_hasher(hosts, Fast::default());
+    let mut wild: HashMap<&str, Claim<'_>, Fast> = HashMap::default();
     let mut all: Vec<(&str, bool, Claim<'_>)> = Vec::with_capacity(hosts);
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
             for h in &e.hosts {
-                if check_host(&h.value).is_err() {
-                    continue;
-                }
-                // A valid host is lowercase ASCII already: normalising it
+                // Facts hold valid hosts only (see `CrossFacts::from`). A valid host is lowercase ASCII already: normalising it
                 // only drops a trailing dot, so it can be borrowed.
                 let n = h.value.trim_end_matches('.');
                 let (is_wild, key) = match n.strip_prefix("*.") {
@@ -129,9 +146,9 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
 /// A KV namespace, Vectorize index namespace or queue used by two tenants
 /// (or a queue used twice by one) (`tenant::resource::shared`).
 fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    let mut kv: HashMap<&str, (&str, &str, Span)> = HashMap::new();
-    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span)> = HashMap::new();
-    let mut queues: HashMap<&str, (&str, &str, Span)> = HashMap::new();
+    let mut kv: HashMap<&str, (&str, &str, Span), Fast> = HashMap::default();
+    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span), Fast> = HashMap::default();
+    let mut queues: HashMap<&str, (&str, &str, Span), Fast> = HashMap::default();
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
@@ -194,7 +211,7 @@ fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
 /// queue named twice is shared, even by one tenant.
 fn shared_queue<'a>(
     cx: &mut Cx<'_>,
-    queues: &mut HashMap<&'a str, (&'a str, &'a str, Span)>,
+    queues: &mut HashMap<&'a str, (&'a str, &'a str, Span), Fast>,
     q: &'a Sp<String>,
     tid: &'a str,
     env: &'a str,

@@ -240,9 +240,12 @@ impl From<RawTenant> for CrossFacts {
                     _ => None,
                 });
             }
+            let mut hosts = e.hosts;
+            // Invalid hosts are reported per tenant; across tenants only valid ones compare.
+            hosts.retain(|h| check_host(&h.value).is_ok());
             envs.push(CrossEnv {
                 name: e.name,
-                hosts: e.hosts,
+                hosts,
                 resources,
             });
         }

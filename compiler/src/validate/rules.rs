@@ -384,7 +384,12 @@ pub const HIGH_ENTROPY: &str = "a high-entropy token";
 /// it looks like ([`HIGH_ENTROPY`] for the uncertain, statistical case).
 pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     let t = s.trim();
-    let lower = t.to_ascii_lowercase();
+    // Most values are lowercase already: no copy for them.
+    let lower: std::borrow::Cow<'_, str> = if t.bytes().any(|c| c.is_ascii_uppercase()) {
+        t.to_ascii_lowercase().into()
+    } else {
+        t.into()
+    };
     // `Bearer <token>` / `Basic <base64>`, alone or as a whole header line.
     for scheme in ["bearer ", "basic "] {
         if let Some(pos) = lower.find(scheme) {
@@ -437,8 +442,7 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
             return Some("an API key");
         }
     }
-    let parts: Vec<&str> = t.split('.').collect();
-    if parts.len() == 3 && t.starts_with("eyJ") && parts.iter().all(|p| p.len() >= 4) {
+    if t.starts_with("eyJ") && t.split('.').count() == 3 && t.split('.').all(|p| p.len() >= 4) {
         return Some("a JSON Web Token");
     }
     // Random-looking: long, no separators a path or a file name would have.
