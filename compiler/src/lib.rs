@@ -202,31 +202,21 @@ fn load_source(root: &Path, path: &Path, id: FileId, diags: &mut Diagnostics) ->
         return (empty(name), false);
     }
     // Read the size fstat gave: one read for a tenant file, no extra read
-    // to find the end (a file that grows while it is read is read up to its
-    // size at open).
-    let mut bytes = vec![0u8; meta.len() as usize];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        match std::io::Read::read(&mut f, &mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return unreadable(diags, e),
-        }
+    // to find the end, no zeroed buffer (a file that grows while it is read
+    // is read up to its size at open; a special file that reports size 0 is
+    // read to its end).
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    let read = if meta.len() == 0 {
+        std::io::Read::read_to_end(&mut f, &mut bytes)
+    } else {
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut f, meta.len()), &mut bytes)
+    };
+    if let Err(e) = read {
+        return unreadable(diags, e);
     }
-    bytes.truncate(filled);
-    if filled == meta.len() as usize && meta.len() == 0 {
-        // Special files report size 0 whatever they hold: read them to the end.
-        if let Err(e) = std::io::Read::read_to_end(&mut f, &mut bytes) {
-            return unreadable(diags, e);
-        }
-    }
-    let (text, problems) = frontend::decode_text(&bytes);
+    let (text, problems) = frontend::decode_text_owned(bytes);
     let ok = frontend::report_text_problems(id, &text, &problems, diags);
-    (
-        source::SourceFile::new(id, name, path.to_path_buf(), format, Arc::from(text.as_str())),
-        ok,
-    )
+    (source::SourceFile::new(id, name, path.to_path_buf(), format, Arc::from(text)), ok)
 }
 
 /// Load and check a tenants directory. Errors in files are diagnostics; only

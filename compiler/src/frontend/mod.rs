@@ -53,6 +53,18 @@ pub fn decode_text(bytes: &[u8]) -> (String, Vec<TextProblem>) {
     (text, problems)
 }
 
+/// [`decode_text`] taking the bytes: valid UTF-8 without a byte-order mark
+/// or NUL byte (the usual file) becomes the text without a copy.
+pub fn decode_text_owned(bytes: Vec<u8>) -> (String, Vec<TextProblem>) {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) || bytes.contains(&0) {
+        return decode_text(&bytes);
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, Vec::new()),
+        Err(e) => decode_text(e.as_bytes()),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TextProblem {
     Bom,
