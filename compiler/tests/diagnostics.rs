@@ -3467,3 +3467,50 @@ fn kdl_route_override_for_tts_says_tts_uses_its_own_model() {
     let d = o.expect("tenant::ai::route", "acme.kdl", r#""tts""#);
     assert!(d.help.as_deref().unwrap_or("").contains("`tts` model"), "{:?}", d.help);
 }
+
+// ------------------------------------------------------ look-alike slips
+
+#[test]
+fn typographic_quotes_in_kdl_are_named_by_code_point() {
+    let o = check(
+        "typographic_quotes_in_kdl_are_named_by_code_point",
+        &[replace("acme.kdl", r#"name "Acme Corp""#, "name “Acme Corp”")],
+    );
+    let d = o.expect("syntax::typographic-quote", "acme.kdl", "“");
+    assert!(d.message.contains("U+201C LEFT DOUBLE QUOTATION MARK"), "{}", d.message);
+    assert_eq!(d.fix.as_ref().unwrap().edits[0].replacement, "\"");
+    o.expect("syntax::typographic-quote", "acme.kdl", "”");
+    // The file is not parsed further: no "found a list" from the two words.
+    assert!(!o.items.iter().any(|d| d.code == "schema::type"));
+}
+
+#[test]
+fn typographic_quotes_in_json_are_named_by_code_point() {
+    let o = check(
+        "typographic_quotes_in_json_are_named_by_code_point",
+        &[replace(
+            "globex.jsonc",
+            r#""name": "Globex Corporation""#,
+            "\"name\": “Globex Corporation”",
+        )],
+    );
+    o.expect("syntax::typographic-quote", "globex.jsonc", "“");
+    assert!(!o.items.iter().any(|d| d.code == "syntax::json"), "no bare 'unexpected token'");
+}
+
+#[test]
+fn a_no_break_space_is_named_and_a_zero_width_space_in_a_key_warns() {
+    let o = check(
+        "a_no_break_space_is_named_and_a_zero_width_space_in_a_key_warns",
+        &[
+            replace("initech.json", r#""id": "initech","#, "\"id\":\u{a0}\"initech\","),
+            replace("globex.jsonc", r#""account": "shared""#, "\"acc\u{200b}ount\": \"shared\""),
+        ],
+    );
+    let d = o.expect("syntax::invisible-char", "initech.json", "\u{a0}");
+    assert_eq!(d.message, "invisible character U+00A0 NO-BREAK SPACE");
+    let w = o.expect("syntax::invisible-char", "globex.jsonc", "\u{200b}");
+    assert_eq!(w.severity, Severity::Warning);
+    // The key itself is unknown, with the rename as its fix.
+    o.expect("schema::unknown-key", "globex.jsonc", "\"acc\u{200b}ount\"");
+}

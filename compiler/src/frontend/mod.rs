@@ -9,6 +9,7 @@ pub mod json;
 pub mod json_fast;
 pub mod kdl;
 pub mod kdl_fast;
+pub mod slips;
 pub mod value;
 
 use std::sync::Arc;
@@ -270,6 +271,9 @@ pub fn parse_file(f: &crate::source::SourceFile, kind: DocKind, diags: &mut Diag
             }),
         );
         return None;
+    }
+    if !slips::check(&text, file, f.format, diags) {
+        return None; // typographic quotes or invisible characters: reported
     }
     // Well-formed JSON and JSONC (the common case) in one pass; anything
     // else goes through the pre-scan and the reference parser below.
