@@ -404,7 +404,10 @@ fn kdl_unclosed_string_is_a_syntax_error() {
         "kdl_unclosed_string_is_a_syntax_error",
         &[replace("acme.kdl", r#"name "Acme Corp""#, r#"name "Acme Corp"#)],
     );
-    o.expect_code("syntax::kdl");
+    // It says where the string opened.
+    let d = o.expect("syntax::kdl", "acme.kdl", "\"");
+    assert_eq!(d.message, "a string is not closed on its line");
+    assert_eq!(d.labels[0].message, "the string opens here");
 }
 
 #[test]
@@ -413,7 +416,7 @@ fn kdl_v1_bare_boolean_is_a_syntax_error() {
         "kdl_v1_bare_boolean_is_a_syntax_error",
         &[replace("acme.kdl", "tts enabled=#true", "tts enabled=true")],
     );
-    o.expect_code("syntax::kdl");
+    o.expect_code("syntax::kdl-v1");
 }
 
 #[test]
@@ -3513,4 +3516,29 @@ fn a_no_break_space_is_named_and_a_zero_width_space_in_a_key_warns() {
     assert_eq!(w.severity, Severity::Warning);
     // The key itself is unknown, with the rename as its fix.
     o.expect("schema::unknown-key", "globex.jsonc", "\"acc\u{200b}ount\"");
+}
+
+#[test]
+fn kdl_v1_raw_string_gets_the_v2_spelling() {
+    let o = check(
+        "kdl_v1_raw_string_gets_the_v2_spelling",
+        &[replace("acme.kdl", r#"name "Acme Corp""#, r##"name r#"Acme Corp"#"##)],
+    );
+    let d = o.expect("syntax::kdl-v1", "acme.kdl", r##"r#"Acme Corp"#"##);
+    assert_eq!(d.fix.as_ref().unwrap().edits[0].replacement, r##"#"Acme Corp"#"##);
+    assert_eq!(o.errors(), 1, "the parser's own messages on that line are left out");
+}
+
+#[test]
+fn kdl_hash_comment_and_bare_keyword_are_named_as_v1_habits() {
+    let o = check(
+        "kdl_hash_comment_and_bare_keyword_are_named_as_v1_habits",
+        &[
+            replace("acme.kdl", r#"account "acme""#, r#"account "acme" # the shared one"#),
+            replace("acme.kdl", "tts enabled=#true", "tts enabled=true"),
+        ],
+    );
+    o.expect("syntax::kdl-v1", "acme.kdl", "#");
+    let d = o.expect("syntax::kdl-v1", "acme.kdl", "true");
+    assert_eq!(d.fix.as_ref().unwrap().edits[0].replacement, "#true");
 }

@@ -221,13 +221,25 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
     let doc = match super::kdl_fast::parse(text).map(Ok).unwrap_or_else(|| KdlDocument::parse_v2(text)) {
         Ok(doc) => doc,
         Err(err) => {
+            // KDL v1 spellings first: the parser's own messages on their
+            // lines say less (and twice), so those are left out.
+            let habits = super::slips::kdl_v1_habits(text, file);
+            let line_of = |at: usize| text.as_bytes()[..at.min(text.len())].iter().filter(|c| **c == b'\n').count();
+            let habit_lines: Vec<usize> = habits.iter().map(|d| line_of(d.primary().start as usize)).collect();
+            for d in habits {
+                diags.push(d);
+            }
             for d in err.diagnostics {
                 let start = d.span.offset().min(text.len());
                 let end = (start + d.span.len()).min(text.len());
+                if habit_lines.contains(&line_of(start)) {
+                    continue;
+                }
                 let mut msg = d.message.unwrap_or_else(|| "invalid KDL".to_string());
                 if let Some(first) = msg.get(..1) {
                     msg = first.to_lowercase() + &msg[1..];
                 }
+                let unclosed = msg == "unexpected newline in single-line quoted string";
                 let mut diag = Diagnostic::error(
                     "syntax::kdl",
                     msg,
@@ -239,7 +251,18 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
                     .take_while(|c| c.is_alphanumeric() || *c == '-' || *c == '_')
                     .collect();
                 if matches!(word.as_str(), "true" | "false" | "null" | "inf" | "nan") {
-                    diag = diag.with_help(format!("KDL v2 writes keywords with a `#`: `#{word}`"));
+                    let span = Span::new(file, start, start + word.len());
+                    diag = Diagnostic::error("syntax::kdl-v1", format!("`{word}` without `#` is KDL v1"), span, "KDL v1 spelling")
+                        .with_help(format!("KDL v2 writes keywords with a `#`: `#{word}`"))
+                        .with_fix(format!("write `#{word}`"), span, format!("#{word}"));
+                } else if unclosed {
+                    diag = Diagnostic::error(
+                        "syntax::kdl",
+                        "a string is not closed on its line",
+                        Span::new(file, start, start + 1),
+                        "the string opens here",
+                    )
+                    .with_help("close it with `\"` on the same line; a string over several lines is written between `\"\"\"` lines");
                 } else if let Some(h) = d.help {
                     diag = diag.with_help(lower_first(&h));
                 }

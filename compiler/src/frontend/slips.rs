@@ -242,3 +242,104 @@ mod tests {
         assert!(codes("/* “a” /* “b” */ */ node #\"“raw”\"#", Format::Kdl).is_empty());
     }
 }
+
+/// KDL v1 spellings in a file the KDL v2 parser rejected: raw strings
+/// `r"…"`/`r#"…"#` (v2: `#"…"#`) and shell-style `#` comments (v2: `//`).
+/// Each is an error with the v2 spelling as its help and a certain fix.
+pub fn kdl_v1_habits(text: &str, file: FileId) -> Vec<Diagnostic> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let at_word_start = |i: usize| i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'-');
+    while i < b.len() {
+        match b[i] {
+            b'/' if b.get(i + 1) == Some(&b'/') => {
+                i = b[i..].iter().position(|c| *c == b'\n').map_or(b.len(), |n| i + n);
+            }
+            b'"' => {
+                let end = find_unescaped(b, i + 1, b"\"");
+                i = end + 1;
+            }
+            b'r' if at_word_start(i) && matches!(b.get(i + 1), Some(b'"' | b'#')) => {
+                let hashes = b[i + 1..].iter().take_while(|c| **c == b'#').count();
+                if b.get(i + 1 + hashes) != Some(&b'"') {
+                    i += 1;
+                    continue;
+                }
+                let body = i + 2 + hashes;
+                let mut close = vec![b'"'];
+                close.extend(std::iter::repeat_n(b'#', hashes));
+                let Some(n) = b[body..].windows(close.len()).position(|w| w == close.as_slice()) else {
+                    i += 1;
+                    continue;
+                };
+                let end = body + n + close.len();
+                let v2_hashes = "#".repeat(hashes.max(1));
+                let inner = &text[body..body + n];
+                let d = Diagnostic::error(
+                    "syntax::kdl-v1",
+                    format!("`{}` is a KDL v1 raw string", &text[i..end]),
+                    Span::new(file, i, end),
+                    "KDL v1 spelling",
+                )
+                .with_help(format!(
+                    "KDL v2 writes raw strings without the `r`: `{v2_hashes}\"{inner}\"{v2_hashes}`"
+                ))
+                .with_fix(
+                    "write the KDL v2 raw string",
+                    Span::new(file, i, end),
+                    format!("{v2_hashes}\"{inner}\"{v2_hashes}"),
+                );
+                out.push(d);
+                i = end;
+            }
+            b'#' if b[i..].iter().find(|c| **c != b'#') == Some(&b'"') => {
+                // A KDL v2 raw string: skip to its end.
+                let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
+                let body = i + hashes + 1;
+                let mut close = vec![b'"'];
+                close.extend(std::iter::repeat_n(b'#', hashes));
+                i = b[body..]
+                    .windows(close.len())
+                    .position(|w| w == close.as_slice())
+                    .map_or(b.len(), |n| body + n + close.len());
+            }
+            b'#' => {
+                // v2 uses `#` only before a keyword or a raw string.
+                let rest = &text[i + 1..];
+                let keyword = ["true", "false", "null", "inf", "-inf", "nan"].iter().any(|k| rest.starts_with(k));
+                if !keyword && !rest.starts_with('#') && !rest.starts_with('"') {
+                    let line_end = b[i..].iter().position(|c| *c == b'\n').map_or(b.len(), |n| i + n);
+                    out.push(
+                        Diagnostic::error(
+                            "syntax::kdl-v1",
+                            "`#` does not start a comment in KDL",
+                            Span::new(file, i, i + 1),
+                            "not a comment",
+                        )
+                        .with_help("KDL comments start with `//` (or `/* … */`, or `/-` to comment out a node)")
+                        .with_fix("write `//`", Span::new(file, i, i + 1), "//"),
+                    );
+                    i = line_end;
+                    continue;
+                }
+                i += 1;
+            }
+            _ => i += 1,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod v1_tests {
+    use super::*;
+
+    #[test]
+    fn kdl_v1_raw_strings_and_hash_comments_get_their_v2_spelling() {
+        let d = kdl_v1_habits("node r#\"a \"b\"\"# r\"c\\d\"\n# note\nx #true #\"e\"#\n", FileId(0));
+        let fixes: Vec<&str> = d.iter().map(|d| d.fix.as_ref().unwrap().edits[0].replacement.as_str()).collect();
+        assert_eq!(fixes, ["#\"a \"b\"\"#", "#\"c\\d\"#", "//"]);
+        assert!(kdl_v1_habits("bar \"r#\\\"x\" // r\"y\" # z\n", FileId(0)).is_empty());
+    }
+}
