@@ -3542,3 +3542,40 @@ fn kdl_hash_comment_and_bare_keyword_are_named_as_v1_habits() {
     let d = o.expect("syntax::kdl-v1", "acme.kdl", "true");
     assert_eq!(d.fix.as_ref().unwrap().edits[0].replacement, "#true");
 }
+
+#[test]
+fn a_model_id_without_its_prefix_gets_the_closest_by_family_and_size() {
+    let o = check(
+        "a_model_id_without_its_prefix_gets_the_closest_by_family_and_size",
+        &[replace(
+            "acme.kdl",
+            r#"route "search" chat="@cf/meta/llama-3.3-70b-instruct-fp8-fast""#,
+            r#"route "search" chat="llama-3.3-70b-instruct""#,
+        )],
+    );
+    let d = o.expect("tenant::model::unknown", "acme.kdl", "chat=\"llama-3.3-70b-instruct\"");
+    assert!(
+        d.help
+            .as_deref()
+            .unwrap()
+            .starts_with("did you mean `@cf/meta/llama-3.3-70b-instruct-fp8-fast`?"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn a_hugging_face_model_id_says_how_workers_ai_names_models() {
+    let o = check(
+        "a_hugging_face_model_id_says_how_workers_ai_names_models",
+        &[replace(
+            "globex.jsonc",
+            r#""model": "@cf/meta/llama-3.3-70b-instruct-fp8-fast""#,
+            r#""model": "meta-llama/Llama-3.3-70B-Instruct""#,
+        )],
+    );
+    let d = o.expect("tenant::model::unknown", "globex.jsonc", "\"meta-llama/Llama-3.3-70B-Instruct\"");
+    let help = d.help.as_deref().unwrap();
+    assert!(help.contains("`@cf/meta/llama-3.3-70b-instruct-fp8-fast`"), "{help}");
+    assert!(help.contains("a Hugging Face id is not one"), "{help}");
+}

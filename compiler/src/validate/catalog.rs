@@ -158,3 +158,50 @@ mod pricing_tests {
         assert_eq!(p.token_cost("my-local-model", 1, 1), None);
     }
 }
+
+/// Catalog models close to an unknown model id, by family, version and
+/// size: `llama-3.3-70b-instruct` → `@cf/meta/llama-3.3-70b-instruct-fp8-fast`
+/// first. The written id may lack the `@cf/<author>/` prefix or be a
+/// Hugging Face id (`meta-llama/Llama-3.3-70B-Instruct`). At most three,
+/// best first; none when nothing shares the family.
+pub fn closest_models<'a>(written: &str, candidates: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let w = model_words(written);
+    let Some(family) = w.first().cloned() else {
+        return vec![];
+    };
+    let mut scored: Vec<(i32, &str)> = candidates
+        .filter_map(|c| {
+            let cw = model_words(c);
+            if cw.first() != Some(&family) {
+                return None;
+            }
+            // Shared words (version, size, variant), then the fewest extra ones.
+            let shared = w.iter().filter(|x| cw.contains(x)).count() as i32;
+            let extra = cw.iter().filter(|x| !w.contains(x)).count() as i32;
+            let prefix = i32::from(last_segment(c).starts_with(&last_segment(written).to_ascii_lowercase()));
+            Some((shared * 10 + prefix * 5 - extra, c))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+fn last_segment(id: &str) -> &str {
+    id.rsplit('/').next().unwrap_or(id)
+}
+
+/// `Llama-3.3-70B-Instruct` → `["llama", "3.3", "70b", "instruct"]`: the
+/// lowercase words of an id's last segment, family first.
+fn model_words(id: &str) -> Vec<String> {
+    last_segment(id)
+        .to_ascii_lowercase()
+        .split(['-', '_'])
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A Hugging Face style id (`owner/Model-Name`), not a Workers AI one.
+pub fn looks_like_hugging_face_id(id: &str) -> bool {
+    !id.starts_with('@') && id.matches('/').count() == 1 && !id.contains(' ')
+}

@@ -294,10 +294,31 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
                 m.span,
                 "not in the Workers AI catalog",
             );
-            d = match did_you_mean(&m.value, ids.iter().copied()) {
-                Some(s) => d.with_help(format!("did you mean `{s}`? Custom models are declared in the platform file")),
-                None => d.with_help(format!(
-                    "a {task} model from the Workers AI catalog, or one declared under `models` in the platform file"
+            let closest = catalog::closest_models(&m.value, ids.iter().copied());
+            let naming = if catalog::looks_like_hugging_face_id(&m.value) {
+                " Workers AI names models `@cf/<author>/<model>` in lowercase (e.g. `@cf/meta/llama-3.1-8b-instruct`); a Hugging Face id is not one."
+            } else {
+                ""
+            };
+            d = match (closest.as_slice(), did_you_mean(&m.value, ids.iter().copied())) {
+                ([first, rest @ ..], _) => {
+                    let others = if rest.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " (also close: {})",
+                            rest.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+                        )
+                    };
+                    d.with_help(format!(
+                        "did you mean `{first}`?{others}{naming} Custom models are declared in the platform file"
+                    ))
+                }
+                ([], Some(s)) => d.with_help(format!(
+                    "did you mean `{s}`?{naming} Custom models are declared in the platform file"
+                )),
+                ([], None) => d.with_help(format!(
+                    "a {task} model from the Workers AI catalog, or one declared under `models` in the platform file.{naming}"
                 )),
             };
             cx.err(d);
