@@ -115,50 +115,6 @@ impl Pricing {
     }
 }
 
-#[cfg(test)]
-mod pricing_tests {
-    use super::*;
-
-    #[test]
-    fn the_pricing_table_parses_and_every_priced_model_is_in_the_catalog() {
-        let p = Pricing::builtin();
-        let c = Catalog::builtin();
-        assert!(p.source.starts_with("https://developers.cloudflare.com/workers-ai/"));
-        assert_eq!(p.usd_per_1000_neurons, 0.011);
-        assert!(p.models.len() >= 20);
-        for m in &p.models {
-            assert!(c.get(&m.id).is_some(), "{} is priced but not in the catalog", m.id);
-            match m.unit.as_str() {
-                "tokens" => assert!(m.usd_per_m_input > 0.0 && m.neurons_per_m_input > 0.0, "{}", m.id),
-                _ => assert!(m.usd_per_unit > 0.0 && m.neurons_per_unit > 0.0, "{}", m.id),
-            }
-            // Neurons and USD agree with the neuron rate (published USD is
-            // rounded; small embedding prices by up to ~15%).
-            let (n, usd) = match m.unit.as_str() {
-                "tokens" => (m.neurons_per_m_input, m.usd_per_m_input),
-                _ => (m.neurons_per_unit, m.usd_per_unit),
-            };
-            let implied = n * p.usd_per_1000_neurons / 1000.0;
-            assert!(
-                (implied - usd).abs() / usd < 0.15,
-                "{}: {n} neurons is ${implied}, published ${usd}",
-                m.id
-            );
-        }
-    }
-
-    #[test]
-    fn token_cost_is_input_and_output_at_their_rates() {
-        let p = Pricing::builtin();
-        // llama-3.1-8b-instruct: $0.282 / $0.827 per M; 25608 / 75147 neurons per M.
-        let (n, usd) = p.token_cost("@cf/meta/llama-3.1-8b-instruct", 1_000_000, 500_000).unwrap();
-        assert!((usd - (0.282 + 0.4135)).abs() < 1e-9, "{usd}");
-        assert!((n - (25608.0 + 37573.5)).abs() < 1e-6, "{n}");
-        assert_eq!(p.token_cost("@cf/openai/whisper", 1, 1), None, "not token-priced");
-        assert_eq!(p.token_cost("my-local-model", 1, 1), None);
-    }
-}
-
 /// Catalog models close to an unknown model id, by family, version and
 /// size: `llama-3.3-70b-instruct` → `@cf/meta/llama-3.3-70b-instruct-fp8-fast`
 /// first. The written id may lack the `@cf/<author>/` prefix or be a
@@ -204,4 +160,48 @@ fn model_words(id: &str) -> Vec<String> {
 /// A Hugging Face style id (`owner/Model-Name`), not a Workers AI one.
 pub fn looks_like_hugging_face_id(id: &str) -> bool {
     !id.starts_with('@') && id.matches('/').count() == 1 && !id.contains(' ')
+}
+
+#[cfg(test)]
+mod pricing_tests {
+    use super::*;
+
+    #[test]
+    fn the_pricing_table_parses_and_every_priced_model_is_in_the_catalog() {
+        let p = Pricing::builtin();
+        let c = Catalog::builtin();
+        assert!(p.source.starts_with("https://developers.cloudflare.com/workers-ai/"));
+        assert_eq!(p.usd_per_1000_neurons, 0.011);
+        assert!(p.models.len() >= 20);
+        for m in &p.models {
+            assert!(c.get(&m.id).is_some(), "{} is priced but not in the catalog", m.id);
+            match m.unit.as_str() {
+                "tokens" => assert!(m.usd_per_m_input > 0.0 && m.neurons_per_m_input > 0.0, "{}", m.id),
+                _ => assert!(m.usd_per_unit > 0.0 && m.neurons_per_unit > 0.0, "{}", m.id),
+            }
+            // Neurons and USD agree with the neuron rate (published USD is
+            // rounded; small embedding prices by up to ~15%).
+            let (n, usd) = match m.unit.as_str() {
+                "tokens" => (m.neurons_per_m_input, m.usd_per_m_input),
+                _ => (m.neurons_per_unit, m.usd_per_unit),
+            };
+            let implied = n * p.usd_per_1000_neurons / 1000.0;
+            assert!(
+                (implied - usd).abs() / usd < 0.15,
+                "{}: {n} neurons is ${implied}, published ${usd}",
+                m.id
+            );
+        }
+    }
+
+    #[test]
+    fn token_cost_is_input_and_output_at_their_rates() {
+        let p = Pricing::builtin();
+        // llama-3.1-8b-instruct: $0.282 / $0.827 per M; 25608 / 75147 neurons per M.
+        let (n, usd) = p.token_cost("@cf/meta/llama-3.1-8b-instruct", 1_000_000, 500_000).unwrap();
+        assert!((usd - (0.282 + 0.4135)).abs() < 1e-9, "{usd}");
+        assert!((n - (25608.0 + 37573.5)).abs() < 1e-6, "{n}");
+        assert_eq!(p.token_cost("@cf/openai/whisper", 1, 1), None, "not token-priced");
+        assert_eq!(p.token_cost("my-local-model", 1, 1), None);
+    }
 }
