@@ -3579,3 +3579,37 @@ fn a_hugging_face_model_id_says_how_workers_ai_names_models() {
     assert!(help.contains("`@cf/meta/llama-3.3-70b-instruct-fp8-fast`"), "{help}");
     assert!(help.contains("a Hugging Face id is not one"), "{help}");
 }
+
+#[test]
+fn voice_on_the_tts_model_belongs_inside_the_tts_block() {
+    let o = check(
+        "voice_on_the_tts_model_belongs_inside_the_tts_block",
+        &[replace(
+            "acme.kdl",
+            r#"tts "@cf/myshell-ai/melotts""#,
+            r#"tts "@cf/myshell-ai/melotts" voice="en-us""#,
+        )],
+    );
+    let d = o.expect_first("schema::unknown-key", "acme.kdl");
+    assert!(
+        d.help.as_deref().unwrap().starts_with("`voice` belongs inside `tts`"),
+        "{:?}",
+        d.help
+    );
+}
+
+#[test]
+fn vars_directly_under_envs_is_not_an_environment() {
+    let o = check(
+        "vars_directly_under_envs_is_not_an_environment",
+        &[replace(
+            "globex.jsonc",
+            r#""envs": {"#,
+            "\"envs\": {\n    \"vars\": { \"LOG_LEVEL\": \"info\" },",
+        )],
+    );
+    let d = o.expect("schema::unknown-key", "globex.jsonc", "\"vars\"");
+    assert_eq!(d.message, "`vars` is not an environment");
+    assert!(d.help.as_deref().unwrap().contains("belongs inside an environment"));
+    assert_eq!(o.errors(), 1, "no `unknown environment` or unknown keys inside it on top");
+}

@@ -609,7 +609,7 @@ fn model_ref(d: &mut Decoder<'_>, o: &Obj<'_>, key: &str) -> Option<Sp<String>> 
     match &e.value.kind {
         Kind::Str(s) => Some(Sp::new(s.clone(), e.value.span)),
         _ => {
-            let mo = d.object(&e.value, key, format!("`{}`", d.disp(key)), MODEL_REF_KEYS)?;
+            let mo = d.object(&e.value, key, format!("the {} model", d.disp(key)), MODEL_REF_KEYS)?;
             d.req_string(&mo, "model", "the Workers AI model id, e.g. \"@cf/baai/bge-base-en-v1.5\"")
         }
     }
@@ -967,6 +967,33 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
         );
     }
     for e in d.map(o, "envs") {
+        if TENANT_ENV_KEYS.contains(&e.key.as_str()) {
+            // `"envs": { "vars": … }`: a setting of an environment written
+            // where an environment belongs.
+            let name = d.disp(&e.key);
+            let help = match d.format {
+                crate::source::Format::Kdl => format!("`{name}` belongs inside an `env \"<name>\" {{ … }}` block"),
+                _ => format!(
+                    "`{name}` belongs inside an environment: `\"envs\": {{ \"dev\": {{ \"{}\": … }} }}`",
+                    e.key
+                ),
+            };
+            let help = if e.key == "vars" || e.key == "auth" {
+                format!("{help}, or at the top level of the tenant for every environment")
+            } else {
+                help
+            };
+            d.push(
+                crate::diag::Diagnostic::error(
+                    "schema::unknown-key",
+                    format!("`{name}` is not an environment"),
+                    e.key_span,
+                    "an environment setting, not an environment",
+                )
+                .with_help(help),
+            );
+            continue;
+        }
         let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
             continue;
         };
