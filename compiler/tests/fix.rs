@@ -4,20 +4,13 @@
 //! the certain repairs applied in place with comments and formatting kept,
 //! in KDL and JSONC.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
 fn copy_examples() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(workspace().join("tenants")).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.path().join(e.file_name())).unwrap();
-    }
-    dir
+    common::dir_with(&common::example_files())
 }
 
 fn edit(dir: &Path, file: &str, from: &str, to: &str) {

@@ -160,14 +160,9 @@ fn scan(text: &str, format: Format) -> Vec<(usize, char, bool)> {
             b'#' if kdl && b[i..].iter().find(|c| **c != b'#') == Some(&b'"') => {
                 let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
                 let start = i + hashes + 1;
-                let mut close = vec![b'"'];
-                close.extend(std::iter::repeat_n(b'#', hashes));
-                let end = b[start..]
-                    .windows(close.len())
-                    .position(|w| w == close.as_slice())
-                    .map_or(b.len(), |n| start + n);
+                let (end, after) = raw_string_end(b, start, hashes).unwrap_or((b.len(), b.len()));
                 collect(start, end, true, &mut out);
-                i = end + close.len();
+                i = after;
             }
             b'"' => {
                 let start = i + 1;
@@ -185,6 +180,16 @@ fn scan(text: &str, format: Format) -> Vec<(usize, char, bool)> {
         }
     }
     out
+}
+
+/// The end of a raw string's body starting at `body` and closed by `"`
+/// and `hashes` `#`: (end of the body, index after the closing), or `None`
+/// when it is not closed.
+fn raw_string_end(b: &[u8], body: usize, hashes: usize) -> Option<(usize, usize)> {
+    let mut close = vec![b'"'];
+    close.extend(std::iter::repeat_n(b'#', hashes));
+    let n = b.get(body..)?.windows(close.len()).position(|w| w == close.as_slice())?;
+    Some((body + n, body + n + close.len()))
 }
 
 /// Where `close` next occurs at or after `from`, not escaped by a backslash
@@ -267,13 +272,11 @@ pub fn kdl_v1_habits(text: &str, file: FileId) -> Vec<Diagnostic> {
                     continue;
                 }
                 let body = i + 2 + hashes;
-                let mut close = vec![b'"'];
-                close.extend(std::iter::repeat_n(b'#', hashes));
-                let Some(n) = b[body..].windows(close.len()).position(|w| w == close.as_slice()) else {
+                let Some((body_end, end)) = raw_string_end(b, body, hashes) else {
                     i += 1;
                     continue;
                 };
-                let end = body + n + close.len();
+                let n = body_end - body;
                 let v2_hashes = "#".repeat(hashes.max(1));
                 let inner = &text[body..body + n];
                 let d = Diagnostic::error(
@@ -296,13 +299,7 @@ pub fn kdl_v1_habits(text: &str, file: FileId) -> Vec<Diagnostic> {
             b'#' if b[i..].iter().find(|c| **c != b'#') == Some(&b'"') => {
                 // A KDL v2 raw string: skip to its end.
                 let hashes = b[i..].iter().take_while(|c| **c == b'#').count();
-                let body = i + hashes + 1;
-                let mut close = vec![b'"'];
-                close.extend(std::iter::repeat_n(b'#', hashes));
-                i = b[body..]
-                    .windows(close.len())
-                    .position(|w| w == close.as_slice())
-                    .map_or(b.len(), |n| body + n + close.len());
+                i = raw_string_end(b, i + hashes + 1, hashes).map_or(b.len(), |(_, after)| after);
             }
             b'#' => {
                 // v2 uses `#` only before a keyword or a raw string.

@@ -107,32 +107,21 @@ impl<'d> Decoder<'d> {
         Some((span, to.to_string()))
     }
 
-    /// A credential anywhere in a value no rule reads (under an unknown
-    /// key): reported as a leaked secret, one diagnostic per string.
-    fn leaked_secrets(&mut self, v: &Value, key: &str) {
-        match &v.kind {
-            Kind::Str(s) => {
-                let Some(what) = crate::validate::rules::looks_like_secret(s) else {
-                    return;
-                };
-                if what == crate::validate::rules::HIGH_ENTROPY {
-                    return; // an unknown key is reported already; an id is not a leak
-                }
-                self.push(
-                    Diagnostic::error(
-                        self.secret_code,
-                        format!("the value of `{key}` looks like {what}"),
-                        v.span,
-                        "this looks like a credential",
-                    )
-                    .with_help(
-                        "a credential in a committed file is leaked: remove it, rotate it (it stays in git history), and name it as a secret instead (`secrets` in the tenant file, set with `wrangler secret put NAME`)",
-                    ),
-                );
-            }
-            Kind::Array(items) => items.iter().for_each(|i| self.leaked_secrets(i, key)),
-            Kind::Object(entries) => entries.iter().for_each(|e| self.leaked_secrets(&e.value, key)),
-            _ => {}
+    /// Report the credentials [`credentials`] found under an unknown key as
+    /// leaked secrets, one diagnostic per string.
+    fn leaked_secrets(&mut self, found: &[(Span, &'static str)], key: &str) {
+        for (span, what) in found {
+            self.push(
+                Diagnostic::error(
+                    self.secret_code,
+                    format!("the value of `{key}` looks like {what}"),
+                    *span,
+                    "this looks like a credential",
+                )
+                .with_help(
+                    "a credential in a committed file is leaked: remove it, rotate it (it stays in git history), and name it as a secret instead (`secrets` in the tenant file, set with `wrangler secret put NAME`)",
+                ),
+            );
         }
     }
 
@@ -312,6 +301,9 @@ impl<'d> Decoder<'d> {
                     "unknown key",
                 );
                 let home = home_of(&e.key).filter(|(ctx_key, _, _)| !what.contains(ctx_key));
+                // A value no rule reads: any credential in it is a leak.
+                let mut leaked = Vec::new();
+                credentials(&e.value, &mut leaked);
                 d = match (did_you_mean(&name, shown.iter().map(String::as_str)), home) {
                     (_, Some((_, kdl, json))) => d.with_help(match self.format {
                         Format::Kdl => format!("`{name}` belongs inside {kdl}"),
@@ -319,7 +311,8 @@ impl<'d> Decoder<'d> {
                     }),
                     (Some(s), None) => {
                         // Never move a credential into a known key.
-                        let fix = (!holds_credential(&e.value))
+                        let fix = leaked
+                            .is_empty()
                             .then(|| self.rename_fix(e.key_span, &name, s, shown.iter().map(String::as_str)))
                             .flatten();
                         let d = d.with_help(format!("did you mean `{s}`?"));
@@ -331,7 +324,7 @@ impl<'d> Decoder<'d> {
                     (None, None) => d.with_help(format!("expected one of: {}", shown.join(", "))),
                 };
                 self.push(d);
-                self.leaked_secrets(&e.value, &name);
+                self.leaked_secrets(&leaked, &name);
             }
         }
         Some(Obj {
@@ -580,13 +573,18 @@ impl<'v> FirstIndex<'v> {
     }
 }
 
-/// Whether a credential (of a certain kind) is anywhere in `v`.
-fn holds_credential(v: &Value) -> bool {
+/// Every string in `v` that looks like a credential of a certain kind (not
+/// merely high-entropy: an id is not a leak), with what it looks like.
+fn credentials(v: &Value, out: &mut Vec<(Span, &'static str)>) {
     match &v.kind {
-        Kind::Str(s) => crate::validate::rules::looks_like_secret(s).is_some_and(|w| w != crate::validate::rules::HIGH_ENTROPY),
-        Kind::Array(items) => items.iter().any(holds_credential),
-        Kind::Object(entries) => entries.iter().any(|e| holds_credential(&e.value)),
-        _ => false,
+        Kind::Str(s) => {
+            if let Some(what) = crate::validate::rules::looks_like_secret(s).filter(|w| *w != crate::validate::rules::HIGH_ENTROPY) {
+                out.push((v.span, what));
+            }
+        }
+        Kind::Array(items) => items.iter().for_each(|i| credentials(i, out)),
+        Kind::Object(entries) => entries.iter().for_each(|e| credentials(&e.value, out)),
+        _ => {}
     }
 }
 
