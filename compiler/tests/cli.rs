@@ -239,3 +239,44 @@ fn check_and_build_take_the_directory_as_a_positional_path() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(out_dir.path().join("registry.json").is_file());
 }
+
+/// Issue 17: a Cloudflare API token pasted into an environment's var fails
+/// the check in every output format, at the var's line; listed in the
+/// platform's `not_secrets`, the same value passes.
+#[test]
+fn a_pasted_cloudflare_token_exits_1_in_every_format() {
+    let token = "cfut_Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4nP6q0a1b2c3d";
+    let dir = copy_examples();
+    edit(
+        dir.path(),
+        "acme.kdl",
+        r#"var LOG_LEVEL "debug""#,
+        &format!("var LOG_LEVEL \"debug\"\n        var CF_TOKEN \"{token}\""),
+    );
+    let line = line_of(dir.path(), "acme.kdl", "CF_TOKEN");
+    for format in ["human", "json", "github"] {
+        let out = Command::new(tenants_bin())
+            .args(["check", "--format", format, "--root"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "--format {format}");
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            text.contains("tenant::secret::value") || text.contains("tenant%3A%3Asecret%3A%3Avalue"),
+            "--format {format}: {text}"
+        );
+        assert!(text.contains("Cloudflare API token"), "--format {format}: {text}");
+        if format == "github" {
+            assert!(text.contains(&format!("acme.kdl,line={line},")), "{text}");
+        }
+    }
+    edit(
+        dir.path(),
+        "platform.kdl",
+        "    queue INGEST\n",
+        &format!("    queue INGEST\n    not-secret \"{token}\" reason=\"a revoked token kept as a test fixture\"\n"),
+    );
+    let (code, v) = check_json(dir.path());
+    assert_eq!(code, 0, "{v}");
+}

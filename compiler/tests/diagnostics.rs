@@ -3613,3 +3613,168 @@ fn vars_directly_under_envs_is_not_an_environment() {
     assert!(d.help.as_deref().unwrap().contains("belongs inside an environment"));
     assert_eq!(o.errors(), 1, "no `unknown environment` or unknown keys inside it on top");
 }
+
+// ------------------------------------------- credentials are errors (issue 17)
+
+/// A Cloudflare API token in the scannable format, as the dashboard shows
+/// it since 2025 (made up).
+const CFUT: &str = "cfut_Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4nP6q0a1b2c3d";
+
+#[test]
+fn a_cloudflare_token_in_an_env_var_is_an_error() {
+    let o = check(
+        "a_cloudflare_token_in_an_env_var_is_an_error",
+        &[replace(
+            "globex.jsonc",
+            r#""vars": { "LOG_LEVEL": "warn" }"#,
+            format!(r#""vars": {{ "LOG_LEVEL": "warn", "CF_TOKEN": "{CFUT}" }}"#),
+        )],
+    );
+    let d = o.expect("tenant::secret::value", "globex.jsonc", &format!("\"{CFUT}\""));
+    assert_eq!(d.severity, Severity::Error);
+    assert!(d.message.contains("a Cloudflare API token"), "{}", d.message);
+    let help = d.help.as_deref().unwrap();
+    assert!(
+        help.contains("rotate") && help.contains("`secrets`") && help.contains("not-secret"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_high_entropy_var_value_is_an_error_not_a_warning() {
+    let o = check(
+        "a_high_entropy_var_value_is_an_error_not_a_warning",
+        &[replace(
+            "acme.kdl",
+            r#"var SUPPORT_EMAIL "support@acme.example.com""#,
+            r#"var WIDGET_KEY "Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1""#,
+        )],
+    );
+    let d = o.expect("tenant::secret::value", "acme.kdl", r#""Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1""#);
+    assert_eq!(d.severity, Severity::Error);
+}
+
+#[test]
+fn a_value_in_not_secrets_passes_and_only_that_value() {
+    let value = "Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1";
+    let o = run(
+        "a_value_in_not_secrets_passes_and_only_that_value",
+        &[
+            replace(
+                "acme.kdl",
+                r#"var SUPPORT_EMAIL "support@acme.example.com""#,
+                format!(r#"var WIDGET_KEY "{value}""#),
+            ),
+            replace(
+                "globex.jsonc",
+                r#""vars": { "LOG_LEVEL": "warn" }"#,
+                format!(r#""vars": {{ "LOG_LEVEL": "warn", "WIDGET_KEY": "{value}x" }}"#),
+            ),
+            replace(
+                "platform.kdl",
+                "    queue INGEST\n",
+                format!("    queue INGEST\n    not-secret \"{value}\" reason=\"the chat widget's public site key\"\n"),
+            ),
+        ],
+    );
+    // The listed value passes; one character more is another value.
+    assert!(
+        !o.items.iter().any(|d| o.sources.get(d.primary().file).name.ends_with("acme.kdl")),
+        "{}",
+        diag::render_short(&o.sources, &o.items)
+    );
+    o.expect("tenant::secret::value", "globex.jsonc", &format!("\"{value}x\""));
+    assert_eq!(o.errors(), 1, "{}", diag::render_short(&o.sources, &o.items));
+}
+
+#[test]
+fn an_unused_not_secrets_entry_is_a_warning() {
+    let o = check_warning(
+        "an_unused_not_secrets_entry_is_a_warning",
+        &on_json_platform([replace(
+            "platform.jsonc",
+            r#""tools": {"#,
+            r#""not_secrets": { "Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1": { "reason": "the old widget's site key" } },
+  "tools": {"#,
+        )]),
+    );
+    o.expect(
+        "platform::not-secret::unused",
+        "platform.jsonc",
+        r#""Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1""#,
+    );
+}
+
+#[test]
+fn a_not_secrets_entry_needs_a_reason() {
+    let o = check(
+        "a_not_secrets_entry_needs_a_reason",
+        &[replace(
+            "platform.kdl",
+            "    queue INGEST\n",
+            "    queue INGEST\n    not-secret \"Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1\"\n    not-secret \"Zx8KqP3mW7vN2bR5tY9uL4hG6jF1dS0aE8cV3xQ7\" reason=\" \"\n",
+        )],
+    );
+    o.expect_first("schema::missing", "platform.kdl");
+    o.expect("platform::not-secret::reason", "platform.kdl", r#"reason=" ""#);
+}
+
+#[test]
+fn a_cloudflare_token_under_an_unknown_accounts_key_is_a_leaked_secret() {
+    let o = check(
+        "a_cloudflare_token_under_an_unknown_accounts_key_is_a_leaked_secret",
+        &[replace(
+            "accounts.jsonc",
+            r#""token_env": "CF_API_TOKEN_ACME""#,
+            r#""token_env": "CF_API_TOKEN_ACME",
+      "api_token": "YQSn-xWAQiiEh9qM58wZNnyQS7FUdoqGIUAbrh7T""#,
+        )],
+    );
+    o.expect_first("schema::unknown-key", "accounts.jsonc");
+    let d = o.expect(
+        "accounts::secret::value",
+        "accounts.jsonc",
+        r#""YQSn-xWAQiiEh9qM58wZNnyQS7FUdoqGIUAbrh7T""#,
+    );
+    assert!(d.message.contains("a Cloudflare API token"), "{}", d.message);
+}
+
+#[test]
+fn a_global_api_key_pasted_as_the_account_id_is_a_leaked_secret() {
+    let o = check(
+        "a_global_api_key_pasted_as_the_account_id_is_a_leaked_secret",
+        &[replace(
+            "accounts.jsonc",
+            "5f1d2c3b4a5968778695a4b3c2d1e0f9",
+            "1e29fa6b8a2ab9d8e6f7c1d2a3b4c5d6e7f8a",
+        )],
+    );
+    let d = o.expect(
+        "accounts::secret::value",
+        "accounts.jsonc",
+        r#""1e29fa6b8a2ab9d8e6f7c1d2a3b4c5d6e7f8a""#,
+    );
+    assert!(d.message.contains("a Cloudflare Global API Key"), "{}", d.message);
+    assert!(!o.codes().contains(&"accounts::account-id"), "one error, not two");
+}
+
+#[test]
+fn a_token_in_a_display_name_or_tool_description_is_a_leaked_secret() {
+    let o = check(
+        "a_token_in_a_display_name_or_tool_description_is_a_leaked_secret",
+        &[
+            replace("acme.kdl", r#"name "Acme Corp""#, format!(r#"name "{CFUT}""#)),
+            replace(
+                "platform.kdl",
+                r#"description="Summarise a text or one of your chat sessions""#,
+                r#"description="Bearer 3f9c2e7a1b8d4f6e9a""#,
+            ),
+        ],
+    );
+    o.expect("tenant::secret::value", "acme.kdl", &format!("\"{CFUT}\""));
+    o.expect(
+        "platform::secret::value",
+        "platform.kdl",
+        r#"description="Bearer 3f9c2e7a1b8d4f6e9a""#,
+    );
+}

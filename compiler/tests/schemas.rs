@@ -118,6 +118,11 @@ fn base_doc(stem: &str) -> Value {
                 "models".into(),
                 json!({ "@cf/tests/custom-embed": { "task": "text-embeddings", "dimensions": 768 } }),
             );
+            // And an allow-list entry, so that `NotSecretDef` has one.
+            p.as_object_mut().unwrap().insert(
+                "not_secrets".into(),
+                json!({ "Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1": { "reason": "a public site key" } }),
+            );
         }
         // An inline public key, so that `Jwk` has an instance: acme's dev
         // environment also accepts tokens signed by a local test key.
@@ -1099,6 +1104,12 @@ const INSTANCES: &[(&str, &str, &str, &str)] = &[
     ("platform", "BindingDef", "platform", "/bindings/INGEST"),
     ("platform", "ModelDef", "platform", "/models/@cf~1tests~1custom-embed"),
     ("platform", "ToolDef", "platform", "/tools/extract-entities"),
+    (
+        "platform",
+        "NotSecretDef",
+        "platform",
+        "/not_secrets/Q2xpZW50S2V5OnB1YmxpYzo4ZjNhMmI5YzdkNmU1",
+    ),
     ("accounts", "", "accounts", ""),
     ("accounts", "AccountDef", "accounts", "/accounts/acme"),
 ];
@@ -1490,6 +1501,7 @@ const KEY_LISTS: &[(&str, &str, &[&str])] = &[
     ("platform", "BindingDef", raw::BINDING_KEYS),
     ("platform", "ModelDef", raw::MODEL_KEYS),
     ("platform", "ToolDef", raw::TOOL_DEF_KEYS),
+    ("platform", "NotSecretDef", raw::NOT_SECRET_KEYS),
     ("accounts", "", raw::ACCOUNTS_KEYS),
     ("accounts", "AccountDef", raw::ACCOUNT_KEYS),
 ];

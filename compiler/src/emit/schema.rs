@@ -750,6 +750,18 @@ pub struct PlatformDoc {
     #[serde(default)]
     #[schemars(extend("propertyNames" = {"enum": ["classify-intent", "extract-entities", "ingest-docs", "summarize", "tag-and-chunk"]}))]
     pub tools: Option<BTreeMap<String, ToolDef>>,
+    /// Values that look like credentials to `tenants check` but are not (a public site key, a build id), by the exact value, each with the reason. Only these exact values pass; anything else that looks like a credential stays an error. An entry no file uses is a warning. Default: none.
+    #[serde(default)]
+    pub not_secrets: Option<BTreeMap<String, NotSecretDef>>,
+}
+
+/// Why a credential-looking value is not a secret.
+#[derive(Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NotSecretDef {
+    /// Why this value is public, for the reviewer: 1–200 characters.
+    #[schemars(length(min = 1, max = 200), example = &"the chat widget's public site key")]
+    pub reason: String,
 }
 
 /// Settings of one environment.

@@ -152,6 +152,7 @@ static PLATFORM: &[Rule] = &[
     binding("queue"),
     r("model", "models", Collect::Map, Arg::Auto, Ctx::Default),
     r("tool", "tools", Collect::Map, Arg::Auto, Ctx::Default),
+    r("not-secret", "not_secrets", Collect::Map, Arg::Auto, Ctx::Default),
 ];
 static ACCOUNTS_ROOT: &[Rule] = &[r("account", "accounts", Collect::Map, Arg::Auto, Ctx::Default)];
 

@@ -26,6 +26,15 @@ pub struct RawPlatform {
     pub bindings: Vec<RawBinding>,
     pub models: Vec<RawModel>,
     pub tools: Vec<RawToolDef>,
+    /// `not_secrets`: values that look like credentials but are not.
+    pub not_secrets: Vec<RawNotSecret>,
+}
+
+/// One entry of the platform's `not_secrets` allow-list.
+#[derive(Debug, Clone)]
+pub struct RawNotSecret {
+    pub value: Sp<String>,
+    pub reason: Option<Sp<String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +79,9 @@ pub const PLATFORM_KEYS: &[&str] = &[
     "bindings",
     "models",
     "tools",
+    "not_secrets",
 ];
+pub const NOT_SECRET_KEYS: &[&str] = &["reason"];
 pub const ENVIRONMENT_KEYS: &[&str] = &["development", "workers_dev"];
 pub const BINDING_KEYS: &[&str] = &["type", "class", "dimensions", "metric", "dataset"];
 pub const BINDING_TYPES: &[&str] = &["kv", "durable-object", "vectorize", "ai", "analytics-engine", "queue"];
@@ -164,6 +175,21 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
             roles: d.string_list(&to, "roles"),
         });
     }
+    let mut not_secrets = Vec::new();
+    for e in d.map(&o, "not_secrets") {
+        let reason = match d.object(&e.value, "not_secrets", format!("`not_secrets` entry `{}`", e.key), NOT_SECRET_KEYS) {
+            Some(no) => d.req_string(
+                &no,
+                "reason",
+                "say why this value is not a secret, e.g. \"the widget's public site key\"",
+            ),
+            None => None,
+        };
+        not_secrets.push(RawNotSecret {
+            value: Sp::new(e.key.clone(), e.key_span),
+            reason,
+        });
+    }
     Some(RawPlatform {
         file,
         span: v.span,
@@ -176,6 +202,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
         bindings,
         models,
         tools,
+        not_secrets,
     })
 }
 

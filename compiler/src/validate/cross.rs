@@ -12,7 +12,7 @@ type Fast = foldhash::fast::RandomState;
 /// The host rules run on a second thread next to the others (they are
 /// independent; their diagnostics are sorted with all the others later).
 pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    let (sources, catalog) = (cx.sources, cx.catalog);
+    let (sources, catalog, allow) = (cx.sources, cx.catalog, cx.allow);
     let mut host_diags = Diagnostics::default();
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -20,6 +20,7 @@ pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                 sources,
                 diags: &mut host_diags,
                 catalog,
+                allow,
             };
             host_conflicts(&mut hcx, tenants);
         });

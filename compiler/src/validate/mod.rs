@@ -32,7 +32,7 @@ mod tools;
 use cross::cross_tenant;
 use platform::{check_accounts, check_platform, local_index_object};
 use resources::vector_index;
-use secrets::{secret_check, secret_check_with};
+use secrets::{secret_check, secret_check_as, secret_check_with, NotSecrets, FREE_TEXT_HELP};
 use tenant::check_tenant;
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,6 +78,8 @@ struct Cx<'a> {
     sources: &'a dyn Files,
     diags: &'a mut Diagnostics,
     catalog: &'a Catalog,
+    /// The platform's `not_secrets` (empty without a platform file).
+    allow: &'a NotSecrets,
 }
 
 impl Cx<'_> {
@@ -119,6 +121,7 @@ pub struct Prepared {
     /// False when the accounts file could not be read or parsed.
     accounts_known: bool,
     catalog: Catalog,
+    not_secrets: NotSecrets,
 }
 
 /// Check the platform and accounts files. Tenants are checked even when
@@ -133,11 +136,13 @@ pub fn prepare(
     diags: &mut Diagnostics,
 ) -> Prepared {
     let mut catalog = Catalog::builtin();
+    let not_secrets = platform.map(|p| NotSecrets::new(&p.not_secrets)).unwrap_or_default();
     let (platform, accounts) = {
         let mut cx = Cx {
             sources,
             diags,
             catalog: &catalog,
+            allow: &not_secrets,
         };
         let platform = match platform {
             Some(p) => check_platform(&mut cx, p),
@@ -158,6 +163,7 @@ pub fn prepare(
         accounts,
         accounts_known: accounts_parsed,
         catalog,
+        not_secrets,
     }
 }
 
@@ -169,6 +175,7 @@ pub fn check_one(prep: &Prepared, sources: &dyn Files, t: RawTenant, diags: &mut
         sources,
         diags,
         catalog: &prep.catalog,
+        allow: &prep.not_secrets,
     };
     let resolved = check_tenant(&mut cx, &prep.platform, prep.accounts_known.then_some(&prep.accounts), &t);
     (resolved, CrossFacts::from(t))
@@ -189,8 +196,10 @@ pub fn finish(
         sources,
         diags,
         catalog: &prep.catalog,
+        allow: &prep.not_secrets,
     };
     cross_tenant(&mut cx, facts);
+    prep.not_secrets.report_unused(&mut cx);
     if cx.diags.error_count() > 0 || prior_errors > 0 || !prep.platform.complete {
         return None;
     }

@@ -8,6 +8,7 @@ use super::*;
 /// `complete` false when something essential is missing).
 pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
     let mut ok = check_worker(cx, p);
+    check_not_secrets(cx, p);
     let environments = check_environments(cx, p, &mut ok);
     let (mut bindings, binding_spans) = check_bindings(cx, p, &mut ok);
     let mut custom_models = check_models(cx, p, &mut ok);
@@ -30,6 +31,24 @@ pub(super) fn check_platform(cx: &mut Cx<'_>, p: &RawPlatform) -> PlatformInfo {
             custom_models,
         },
         binding_spans,
+    }
+}
+
+/// The `not_secrets` reasons: 1–200 characters (`platform::not-secret::reason`).
+fn check_not_secrets(cx: &mut Cx<'_>, p: &RawPlatform) {
+    for r in p.not_secrets.iter().filter_map(|n| n.reason.as_ref()) {
+        let len = r.value.trim().chars().count();
+        if len == 0 || len > 200 {
+            cx.err(
+                Diagnostic::error(
+                    "platform::not-secret::reason",
+                    "a `not_secrets` reason has 1 to 200 characters",
+                    r.span,
+                    format!("{len} characters"),
+                )
+                .with_help("say why the value is public, e.g. \"the chat widget's public site key\""),
+            );
+        }
     }
 }
 
@@ -338,6 +357,19 @@ fn check_tools(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::Tool
                 .with_help("lowercase letters, digits and dashes"),
             );
         }
+        if let Some(d) = &t.description {
+            if secret_check_as(
+                cx,
+                "platform::secret::value",
+                d,
+                &format!("the description of tool `{}`", t.name.value),
+                false,
+                false,
+                FREE_TEXT_HELP,
+            ) {
+                *ok = false;
+            }
+        }
         for r in &t.roles {
             if !is_slug(&r.value, 32) {
                 *ok = false;
@@ -479,7 +511,10 @@ pub(super) fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeM
             );
         }
         if let Some(id) = &a.account_id {
-            if !is_hex32(&id.value) {
+            let help = "an account id is public; the account's API token goes in a CI secret whose NAME is `token_env`. Remove the credential and rotate it: it stays in git history";
+            if secret_check_as(cx, "accounts::secret::value", id, "`account_id`", false, true, help) {
+                ok = false;
+            } else if !is_hex32(&id.value) {
                 ok = false;
                 cx.err(
                     Diagnostic::error(

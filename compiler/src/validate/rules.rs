@@ -445,6 +445,9 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     if t.starts_with("eyJ") && t.split('.').count() == 3 && t.split('.').all(|p| p.len() >= 4) {
         return Some("a JSON Web Token");
     }
+    if let Some(what) = cloudflare_credential(t) {
+        return Some(what);
+    }
     // Random-looking: long, no separators a path or a file name would have.
     if t.len() >= 32 && !t.contains(char::is_whitespace) && t.bytes().all(|c| c.is_ascii_alphanumeric() || b"_-+=".contains(&c)) {
         let has = |f: fn(&u8) -> bool| t.as_bytes().iter().any(f);
@@ -454,6 +457,42 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
             .count();
         if classes >= 3 && entropy(t) >= 3.8 {
             return Some(HIGH_ENTROPY);
+        }
+    }
+    None
+}
+
+/// Cloudflare's own credentials: the scannable `cfk_` / `cfut_` / `cfat_`
+/// formats (a prefix, 40 letters and digits, a checksum), an Origin CA key
+/// (`v1.0-…`), and the older unprefixed shapes: a Global API Key is 37
+/// lowercase hex characters (ids are 32, hashes 40 or 64), an API token 40
+/// characters of `A–Z a–z 0–9 _ -` with all three letter-and-digit classes.
+fn cloudflare_credential(t: &str) -> Option<&'static str> {
+    let alnum = |s: &str| s.bytes().all(|c| c.is_ascii_alphanumeric());
+    for (prefix, what) in [
+        ("cfk_", "a Cloudflare Global API Key"),
+        ("cfut_", "a Cloudflare API token"),
+        ("cfat_", "a Cloudflare account API token"),
+    ] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            if rest.len() >= 40 && alnum(rest) {
+                return Some(what);
+            }
+        }
+    }
+    if let Some(rest) = t.strip_prefix("v1.0-") {
+        if rest.len() >= 100 && rest.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-') {
+            return Some("a Cloudflare Origin CA key");
+        }
+    }
+    let hex_lower = |s: &str| s.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c));
+    if t.len() == 37 && hex_lower(t) {
+        return Some("a Cloudflare Global API Key");
+    }
+    if t.len() == 40 && t.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_') {
+        let has = |f: fn(&u8) -> bool| t.as_bytes().iter().any(f);
+        if has(u8::is_ascii_uppercase) && has(u8::is_ascii_lowercase) && has(u8::is_ascii_digit) && entropy(t) >= 3.8 {
+            return Some("a Cloudflare API token");
         }
     }
     None
@@ -506,6 +545,37 @@ mod tests {
             Some("a URL with a password")
         );
         assert_eq!(looks_like_secret("key\n-----BEGIN PRIVATE KEY-----"), Some("a private key"));
+    }
+
+    #[test]
+    fn cloudflare_credentials_are_named() {
+        let body = "Xq9vL2mN8pR4sT6uW1yZ3bC5dF7gH0jK2lM4nP6q";
+        assert_eq!(body.len(), 40);
+        assert_eq!(looks_like_secret(&format!("cfut_{body}0a1b2c3d")), Some("a Cloudflare API token"));
+        assert_eq!(
+            looks_like_secret(&format!("cfat_{body}0a1b2c3d")),
+            Some("a Cloudflare account API token")
+        );
+        assert_eq!(
+            looks_like_secret(&format!("cfk_{body}0a1b2c3d")),
+            Some("a Cloudflare Global API Key")
+        );
+        // The unprefixed formats still in use.
+        assert_eq!(
+            looks_like_secret("YQSn-xWAQiiEh9qM58wZNnyQS7FUdoqGIUAbrh7T"),
+            Some("a Cloudflare API token")
+        );
+        assert_eq!(
+            looks_like_secret("1e29fa6b8a2ab9d8e6f7c1d2a3b4c5d6e7f8a"),
+            Some("a Cloudflare Global API Key")
+        );
+        let origin = format!("v1.0-{}-{}", "a1".repeat(12), "0f".repeat(73));
+        assert_eq!(looks_like_secret(&origin), Some("a Cloudflare Origin CA key"));
+        // Ids, hashes and names are not.
+        assert_eq!(looks_like_secret("0f2ac74b498b48028cb68387c421e279"), None);
+        assert_eq!(looks_like_secret("8f517c3a1b2c3d4e5f60718293a4b5c6d7e8f901"), None);
+        assert_eq!(looks_like_secret("cfut_short"), None);
+        assert_eq!(looks_like_secret("acme-docs-production-index-for-search-00"), None);
     }
 
     #[test]

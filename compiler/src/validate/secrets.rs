@@ -92,22 +92,35 @@ pub(super) fn check_var(cx: &mut Cx<'_>, p: &PlatformInfo, k: &Sp<String>, v: &S
 }
 
 /// Report a credential-looking value. `slot` names where it was found;
-/// `is_name` says whether only a name belongs there. Certain shapes (bearer
-/// headers, known key prefixes, private keys, URLs with passwords) are
-/// errors; a merely high-entropy string is a warning (it may be an id).
+/// `is_name` says whether only a name belongs there. Every match is an
+/// error, the statistical high-entropy one included (a value in the
+/// platform's `not_secrets` passes).
 pub(super) fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool) -> bool {
-    let help = "never put secret values in tenant files: list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`; if this is a real credential, rotate it, it is in git history";
+    let help = "never put secret values in tenant files: remove it, rotate it if it is real (it stays in git history), list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`";
     secret_check_with(cx, s, slot, is_name, true, help)
 }
 
 /// [`secret_check`] with its help text, and whether a merely high-entropy
-/// string is reported (as a warning) at all.
+/// string counts at all (not where ids are expected). True when reported.
 pub(super) fn secret_check_with(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool, entropy: bool, help: &str) -> bool {
+    secret_check_as(cx, "tenant::secret::value", s, slot, is_name, entropy, help)
+}
+
+/// [`secret_check_with`] under a given diagnostic code (`platform::…`,
+/// `accounts::…` for those files).
+pub(super) fn secret_check_as(
+    cx: &mut Cx<'_>,
+    code: &'static str,
+    s: &Sp<String>,
+    slot: &str,
+    is_name: bool,
+    entropy: bool,
+    help: &str,
+) -> bool {
     let Some(what) = looks_like_secret(&s.value) else {
         return false;
     };
-    let certain = what != HIGH_ENTROPY;
-    if !certain && !entropy {
+    if (what == HIGH_ENTROPY && !entropy) || cx.allow.allows(&s.value) {
         return false;
     }
     let message = if is_name {
@@ -115,11 +128,72 @@ pub(super) fn secret_check_with(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_
     } else {
         format!("{slot} looks like {what}")
     };
-    let d = if certain {
-        Diagnostic::error("tenant::secret::value", message, s.span, "this looks like a credential")
+    let help = if is_name {
+        help.to_string()
     } else {
-        Diagnostic::warning("tenant::secret::value", message, s.span, "this may be a credential")
+        format!("{help}. {NOT_SECRET_HELP}")
     };
-    cx.err(d.with_help(help));
-    certain
+    cx.err(Diagnostic::error(code, message, s.span, "this looks like a credential").with_help(help));
+    true
+}
+
+/// The help for a credential in a free-text setting (a display name, a
+/// label, a description).
+pub const FREE_TEXT_HELP: &str =
+    "this text is kept in git and shown to people: remove the credential, and rotate it if it is real (it stays in git history)";
+
+/// How to pass a value that only looks like a credential.
+pub const NOT_SECRET_HELP: &str = "If it is not a secret (a public key or id), list this exact value in the platform file with the reason: `not-secret \"<value>\" reason=\"…\"` (JSON: `\"not_secrets\": { \"<value>\": { \"reason\": \"…\" } }`)";
+
+/// The platform's `not_secrets`: exact values that look like credentials
+/// but are not. Shared by the threads that check tenants; each entry
+/// records whether any file used it, for the unused-entry warning.
+#[derive(Default)]
+pub struct NotSecrets {
+    entries: Vec<(String, Span, std::sync::atomic::AtomicBool)>,
+}
+
+impl NotSecrets {
+    pub(super) fn new(raw: &[RawNotSecret]) -> Self {
+        NotSecrets {
+            entries: raw
+                .iter()
+                .map(|n| (n.value.value.clone(), n.value.span, std::sync::atomic::AtomicBool::new(false)))
+                .collect(),
+        }
+    }
+
+    /// Whether `value` is listed (and mark its entry used).
+    pub(super) fn allows(&self, value: &str) -> bool {
+        match self.entries.iter().find(|(v, ..)| v == value) {
+            Some((.., used)) => {
+                used.store(true, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Warn about the entries no file used (`platform::not-secret::unused`).
+    pub(super) fn report_unused(&self, cx: &mut Cx<'_>) {
+        for (value, span, used) in &self.entries {
+            if used.load(std::sync::atomic::Ordering::Relaxed) {
+                continue;
+            }
+            let help = if looks_like_secret(value).is_none() {
+                "remove the entry: this value does not look like a credential, so it needs none"
+            } else {
+                "remove the entry: no file has this value where credentials are checked any more, and an unused entry would let the value back in unnoticed"
+            };
+            cx.err(
+                Diagnostic::warning(
+                    "platform::not-secret::unused",
+                    "this `not_secrets` entry is not used by any file",
+                    *span,
+                    "unused",
+                )
+                .with_help(help),
+            );
+        }
+    }
 }
