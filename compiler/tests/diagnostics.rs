@@ -57,6 +57,12 @@ fn remove(file: &'static str) -> Edit {
 }
 
 impl Edit {
+    fn file(&self) -> &'static str {
+        match self {
+            Edit::Replace { file, .. } | Edit::Write { file, .. } | Edit::Prepend { file, .. } | Edit::Remove { file } => file,
+        }
+    }
+
     fn describe(&self) -> String {
         match self {
             Edit::Replace { file, from, to } => format!("{file}: replace {from:?} with {to:?}"),
@@ -218,12 +224,91 @@ fn run(name: &str, edits: &[Edit]) -> Outcome {
         "two compilations of the same input disagree"
     );
 
+    if !edits
+        .iter()
+        .any(|e| e.file().starts_with("platform.") || e.file().starts_with("accounts."))
+    {
+        beside_broken_shared_files(name, tmp.path(), &comp);
+    }
+
     let description = edits.iter().map(Edit::describe).collect::<Vec<_>>().join("\n");
     insta::with_settings!({ description => description, omit_expression => true }, {
         insta::assert_snapshot!(format!("{name}-human"), human);
         insta::assert_snapshot!(format!("{name}-json"), json);
     });
     Outcome { sources, items }
+}
+
+/// Rules that need the platform file (its environments, bindings, tools,
+/// custom models, development flags) or the accounts file: the only tenant
+/// diagnostics allowed to disappear when those files cannot be parsed.
+const NEED_PLATFORM_OR_ACCOUNTS: &[&str] = &[
+    "tenant::env::unknown",
+    "tenant::env::missing",
+    "tenant::binding::unknown",
+    "tenant::binding::kind",
+    "tenant::resource::missing",
+    "tenant::account::unknown",
+    "tenant::auth::none",
+    "tenant::auth::missing",
+    "tenant::auth::kv",
+    "tenant::ai::binding-missing",
+    "tenant::var::conflict",
+    "tenant::tool::unknown",
+    "tenant::tool::role",
+    "tenant::ai::embedding-missing",
+    "tenant::model::dimensions",
+];
+
+/// Issue 17: every rule runs when another file is broken. The same tenant
+/// files beside a platform file and an accounts file that cannot be parsed
+/// give every tenant diagnostic they gave before, at the same place, except
+/// the rules in [`NEED_PLATFORM_OR_ACCOUNTS`].
+fn beside_broken_shared_files(name: &str, dir: &Path, before: &tenants_compiler::Compilation) {
+    let broken = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, broken.path().join(path.file_name().unwrap())).unwrap();
+    }
+    for (file, tail) in [
+        ("platform.kdl", "\nplatform \"broken\" {\n"),
+        ("accounts.jsonc", "\n{ \"accounts\": \n"),
+    ] {
+        let path = broken.path().join(file);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str(tail);
+        std::fs::write(&path, text).unwrap();
+    }
+    let after = tenants_compiler::compile(broken.path()).unwrap();
+    let is_shared = |n: &str| n.starts_with("platform.") || n.starts_with("accounts.");
+    let place = |c: &tenants_compiler::Compilation, d: &Diagnostic| {
+        let span = d.primary();
+        let f = c.sources.get(span.file);
+        let file = f.path.file_name().unwrap().to_string_lossy().into_owned();
+        (d.code, file, span.start, span.end)
+    };
+    let after_places: Vec<_> = after.diagnostics.items.iter().map(|d| place(&after, d)).collect();
+    assert!(
+        after_places
+            .iter()
+            .any(|(code, file, ..)| code.starts_with("syntax::") && file == "platform.kdl"),
+        "{name}: the platform file was not broken"
+    );
+    for d in &before.diagnostics.items {
+        let p = place(before, d);
+        if is_shared(&p.1) || !p.0.starts_with("tenant::") || NEED_PLATFORM_OR_ACCOUNTS.contains(&p.0) {
+            continue;
+        }
+        assert!(
+            after_places.contains(&p),
+            "{name}: `{}` at {}:{}..{} is gone beside a broken platform and accounts file; got:\n{}",
+            p.0,
+            p.1,
+            p.2,
+            p.3,
+            diag::render_short(&after.sources, &after.diagnostics.items)
+        );
+    }
 }
 
 /// A broken input: at least one error, and no model.
@@ -3777,4 +3862,41 @@ fn a_token_in_a_display_name_or_tool_description_is_a_leaked_secret() {
         "platform.kdl",
         r#"description="Bearer 3f9c2e7a1b8d4f6e9a""#,
     );
+}
+
+// ---------------------------------- every rule runs beside a broken file (issue 17)
+
+#[test]
+fn a_broken_platform_file_leaves_var_and_secret_checks_running_on_every_tenant() {
+    let o = check(
+        "a_broken_platform_file_leaves_var_and_secret_checks_running_on_every_tenant",
+        &[
+            replace("platform.kdl", "    queue INGEST\n", "    queue INGEST {\n"),
+            replace(
+                "acme.kdl",
+                r#"var LOG_LEVEL "debug""#,
+                format!(
+                    r#"var log-level "debug"
+        var CF_TOKEN "{CFUT}""#
+                ),
+            ),
+            replace(
+                "globex.jsonc",
+                r#""vars": { "LOG_LEVEL": "warn" }"#,
+                r#""vars": { "LOG_LEVEL": "warn", "UPSTREAM": "Bearer 3f9c2e7a1b8d4f6e" }"#,
+            ),
+            replace(
+                "initech.json",
+                r#""queues": { "INGEST": { "name": "initech-ingest-stage" } }"#,
+                r#""queues": { "INGEST": { "name": "initech-ingest-stage" } },
+      "vars": { "GATEWAY_TOKEN": "gw" }"#,
+            ),
+            replace("accounts.jsonc", "\n}", "\n"),
+        ],
+    );
+    o.expect_first("syntax::kdl", "platform.kdl");
+    o.expect("tenant::var::name", "acme.kdl", "log-level");
+    o.expect("tenant::secret::value", "acme.kdl", &format!("\"{CFUT}\""));
+    o.expect("tenant::secret::value", "globex.jsonc", r#""Bearer 3f9c2e7a1b8d4f6e""#);
+    o.expect_first("tenant::secret::conflict", "initech.json");
 }

@@ -266,6 +266,10 @@ pub fn parse(text: &str, file: FileId, kind: DocKind, diags: &mut Diagnostics) -
                     .with_help("close it with `\"` on the same line; a string over several lines is written between `\"\"\"` lines");
                 } else if let Some(h) = d.help {
                     diag = diag.with_help(lower_first(&h));
+                } else if diag.message.contains("closing '}'") {
+                    diag = diag.with_help("every `{` needs its `}`: check the braces from the block that opens here to the end of the file (an editor's bracket matching helps)");
+                } else {
+                    diag = diag.with_help("KDL v2 writes a node as `name \"argument\" key=\"value\" { children }`, strings in double quotes, keywords as `#true`, `#false` and `#null`, comments with `//` (docs/tenant-format.md#formats-kdl-json-jsonc)");
                 }
                 diags.push(diag);
             }

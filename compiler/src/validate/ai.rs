@@ -371,7 +371,7 @@ pub(super) fn check_provider(
     check_fields(cx, raw, &kind.value);
     let provider = match kind.value.as_str() {
         "workers-ai" => {
-            if binding.is_none() {
+            if binding.is_none() && p.parsed {
                 binding_missing(cx, kind.span, &pe.name, true);
             }
             binding.map(|binding| res::AiProvider::WorkersAi { binding })

@@ -16,6 +16,31 @@ pub(super) fn check_env_resources(
     e: &RawTenantEnv,
 ) -> Vec<res::Resource> {
     let mut resources = Vec::new();
+    if !p.parsed {
+        // No platform file to check against: each resource as the kind it says it is.
+        for r in &e.resources {
+            let kind = match r.kind {
+                "kv" => res::BindingKind::Kv,
+                "vectorize" => res::BindingKind::Vectorize {
+                    dimensions: 0,
+                    metric: String::new(),
+                },
+                "queues" => res::BindingKind::Queue,
+                _ => res::BindingKind::AnalyticsEngine { dataset: String::new() },
+            };
+            let b = res::Binding {
+                name: r.binding.value.clone(),
+                kind,
+            };
+            match r.kind {
+                "kv" => kv(cx, pe, &b, r, &mut resources),
+                "vectorize" => vectorize(cx, t, pe, &b, r, &mut resources),
+                "queues" => queue(cx, pe, &b, r, &mut resources),
+                _ => analytics_engine(cx, pe, &b, r, &mut resources),
+            }
+        }
+        return resources;
+    }
     for r in &e.resources {
         let Some(b) = p.resolved.bindings.iter().find(|b| b.name == r.binding.value) else {
             let names: Vec<&str> = p.resolved.bindings.iter().map(|b| b.name.as_str()).collect();

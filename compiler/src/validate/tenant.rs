@@ -39,6 +39,25 @@ pub(super) fn check_tenant(
         .unwrap_or_default();
     check_env_names(cx, p, t);
     let mut envs = Vec::new();
+    if p.resolved.environments.is_empty() {
+        // The platform's environments are unknown (its file is broken):
+        // every environment the tenant configures is checked for what does
+        // not need them. Nothing resolves without a platform.
+        for (env_index, e) in t.envs.iter().enumerate() {
+            let pe = unknown_environment(e);
+            let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
+            let scope = EnvScope {
+                p,
+                pe: &pe,
+                e,
+                t,
+                header_policy,
+                account_id: &account_id,
+                tenant_vars: &tenant_vars,
+            };
+            check_env(cx, &scope, auth);
+        }
+    }
     for pe in &p.resolved.environments {
         let Some((env_index, e)) = t.envs.iter().enumerate().find(|(_, e)| e.name.value == pe.name) else {
             env_missing(cx, t, pe);
@@ -158,6 +177,17 @@ fn check_env_names(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant) {
             };
             cx.err(d);
         }
+    }
+}
+
+/// A tenant environment as far as it is known without the platform's
+/// declaration: a development environment, so that no rule that holds
+/// only outside development (auth `none`, say) fires on a guess.
+fn unknown_environment(e: &RawTenantEnv) -> res::Environment {
+    res::Environment {
+        name: e.name.value.clone(),
+        development: true,
+        workers_dev: false,
     }
 }
 

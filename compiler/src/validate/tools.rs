@@ -5,9 +5,17 @@ use super::*;
 /// The tools a tenant enables: offered by the platform, granted to roles the
 /// platform allows for them; sorted by name.
 pub(super) fn check_tools(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant) -> Vec<res::Tool> {
+    if !p.complete {
+        // Without the platform's tools: what each tool's settings say on their own.
+        for tool in &t.tools {
+            tool.roles.iter().for_each(|r| _ = role_name(cx, r));
+            check_tool_labels(cx, tool);
+        }
+        return Vec::new();
+    }
     let tool_names: Vec<&str> = p.resolved.tools.iter().map(|t| t.name.as_str()).collect();
     let mut tools = Vec::new();
-    for tool in t.tools.iter().filter(|_| p.complete) {
+    for tool in &t.tools {
         let Some(def) = p.resolved.tools.iter().find(|d| d.name == tool.name.value) else {
             let mut d = Diagnostic::error(
                 "tenant::tool::unknown",
@@ -23,16 +31,7 @@ pub(super) fn check_tools(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant) -> V
             continue;
         };
         for r in &tool.roles {
-            if !is_slug(&r.value, 32) {
-                cx.err(
-                    Diagnostic::error(
-                        "tenant::tool::role",
-                        format!("`{}` is not a valid role name", r.value),
-                        r.span,
-                        "invalid role",
-                    )
-                    .with_help("lowercase letters, digits and dashes, e.g. \"admin\""),
-                );
+            if !role_name(cx, r) {
                 continue;
             }
             if !def.roles.is_empty() && !def.roles.contains(&r.value) {
@@ -61,6 +60,23 @@ pub(super) fn check_tools(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawTenant) -> V
     }
     tools.sort_by(|a, b| a.name.cmp(&b.name));
     tools
+}
+
+/// Whether a granted role is a valid role name (reported if not).
+fn role_name(cx: &mut Cx<'_>, r: &Sp<String>) -> bool {
+    if is_slug(&r.value, 32) {
+        return true;
+    }
+    cx.err(
+        Diagnostic::error(
+            "tenant::tool::role",
+            format!("`{}` is not a valid role name", r.value),
+            r.span,
+            "invalid role",
+        )
+        .with_help("lowercase letters, digits and dashes, e.g. \"admin\""),
+    );
+    false
 }
 
 /// The labels of a tenant's tool: only `classify-intent` takes them, and
