@@ -6,8 +6,8 @@
 //! - the code (and, where it matters, the exact source text) of the primary
 //!   diagnostic the test is about, asserted in code so the test name says
 //!   which behaviour it protects;
-//! - the full human rendering and the full JSON rendering, as insta
-//!   snapshots (`tests/snapshots/diagnostics__<test>-{human,json}.snap`).
+//! - the full human, JSON and GitHub-annotation renderings, as insta
+//!   snapshots (`tests/snapshots/diagnostics__<test>-{human,json,github}.snap`).
 //!
 //! Edits are textual and panic when their `from` text is not found exactly
 //! once, so a change to the examples fails loudly instead of silently
@@ -210,7 +210,8 @@ fn run(name: &str, edits: &[Edit]) -> Outcome {
 
     let human = diag::render_human(&sources, &items, false);
     let json = diag::render_json(&sources, &items, &summary);
-    for out in [&human, &json] {
+    let github = diag::render_github(&sources, &items);
+    for out in [&human, &json, &github] {
         assert!(!out.contains(&prefix), "temporary path leaked into output:\n{out}");
     }
     assert!(comp.model.is_none() || summary.errors == 0, "a model was produced despite errors");
@@ -235,6 +236,7 @@ fn run(name: &str, edits: &[Edit]) -> Outcome {
     insta::with_settings!({ description => description, omit_expression => true }, {
         insta::assert_snapshot!(format!("{name}-human"), human);
         insta::assert_snapshot!(format!("{name}-json"), json);
+        insta::assert_snapshot!(format!("{name}-github"), github);
     });
     Outcome { sources, items }
 }
@@ -3899,4 +3901,22 @@ fn a_broken_platform_file_leaves_var_and_secret_checks_running_on_every_tenant()
     o.expect("tenant::secret::value", "acme.kdl", &format!("\"{CFUT}\""));
     o.expect("tenant::secret::value", "globex.jsonc", r#""Bearer 3f9c2e7a1b8d4f6e""#);
     o.expect_first("tenant::secret::conflict", "initech.json");
+}
+
+// ------------------------------------------------------------------ file limits
+
+#[test]
+fn a_file_over_one_mebibyte_is_not_read() {
+    let mut big = String::from("{\n  \"id\": \"huge\",\n  \"name\": \"");
+    big.push_str(&"x".repeat(1024 * 1024));
+    big.push_str("\"\n}\n");
+    let o = check("a_file_over_one_mebibyte_is_not_read", &[write("huge.json", big)]);
+    o.expect_first("file::too-large", "huge.json");
+}
+
+#[test]
+fn nesting_deeper_than_64_levels_is_refused() {
+    let deep = format!("{{ \"id\": \"deep\", \"x\": {}1{} }}\n", "[".repeat(70), "]".repeat(70));
+    let o = check("nesting_deeper_than_64_levels_is_refused", &[write("deep.json", deep)]);
+    o.expect_first("file::nesting", "deep.json");
 }
