@@ -20,7 +20,7 @@ use std::fmt;
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
 use serde::Serialize;
 
-use crate::source::{SourceMap, Span};
+use crate::source::{FileId, SourceMap, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -33,6 +33,11 @@ pub enum Severity {
 pub struct Label {
     pub span: Span,
     pub message: String,
+    /// A location the problem is as much at as the first label's: the other
+    /// file of a conflict between two files, the var of a secret/var clash.
+    /// The first label is always primary. `--format github` annotates each
+    /// primary label; [`blame_changed`] moves one in a changed file first.
+    pub primary: bool,
 }
 
 /// One text edit: replace the bytes of `span` with `replacement`.
@@ -71,6 +76,7 @@ impl Diagnostic {
             labels: vec![Label {
                 span,
                 message: label.into(),
+                primary: true,
             }],
             help: None,
             fix: None,
@@ -90,6 +96,16 @@ impl Diagnostic {
         self.labels.push(Label {
             span,
             message: message.into(),
+            primary: false,
+        });
+        self
+    }
+    /// Another primary location (see [`Label::primary`]).
+    pub fn with_primary_label(mut self, span: Span, message: impl Into<String>) -> Self {
+        self.labels.push(Label {
+            span,
+            message: message.into(),
+            primary: true,
         });
         self
     }
@@ -209,6 +225,8 @@ struct JsonLabel {
     #[serde(flatten)]
     location: Location,
     message: String,
+    /// The problem is as much here as at the diagnostic's own location.
+    primary: bool,
 }
 
 #[derive(Serialize)]
@@ -276,6 +294,7 @@ pub fn render_json(sources: &SourceMap, diags: &[Diagnostic], summary: &Summary)
                     .map(|l| JsonLabel {
                         location: locate(sources, l.span),
                         message: l.message.clone(),
+                        primary: l.primary,
                     })
                     .collect(),
                 fix: d.fix.as_ref().map(|f| JsonFix {
@@ -309,11 +328,12 @@ fn gh_escape_prop(s: &str) -> String {
     gh_escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// `--format github`: one `::error …::message` line per diagnostic.
+/// `--format github`: one `::error …::message` line per diagnostic and
+/// primary label, so that a conflict between two files is annotated in
+/// both (a pull request shows the one it touched).
 pub fn render_github(sources: &SourceMap, diags: &[Diagnostic]) -> String {
     let mut out = String::new();
     for d in diags {
-        let loc = locate(sources, d.primary());
         let kind = match d.severity {
             Severity::Error => "error",
             Severity::Warning => "warning",
@@ -329,18 +349,37 @@ pub fn render_github(sources: &SourceMap, diags: &[Diagnostic]) -> String {
             msg.push_str("\nhelp: ");
             msg.push_str(&h);
         }
-        out.push_str(&format!(
-            "::{kind} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
-            gh_escape_prop(&loc.file),
-            loc.line,
-            loc.column,
-            loc.end_line,
-            loc.end_column,
-            gh_escape_prop(d.code),
-            gh_escape_data(&msg)
-        ));
+        for l in d.labels.iter().filter(|l| l.primary) {
+            let loc = locate(sources, l.span);
+            out.push_str(&format!(
+                "::{kind} file={},line={},col={},endLine={},endColumn={},title={}::{}\n",
+                gh_escape_prop(&loc.file),
+                loc.line,
+                loc.column,
+                loc.end_line,
+                loc.end_column,
+                gh_escape_prop(d.code),
+                gh_escape_data(&msg)
+            ));
+        }
     }
     out
+}
+
+/// Make a primary label in a changed file the diagnostic's location: for a
+/// conflict between two files, the file the change touched is the one to
+/// blame (`tenants check --changed-since REV`, or files named on the
+/// command line). `changed` says whether a file changed.
+pub fn blame_changed(diags: &mut [Diagnostic], changed: impl Fn(FileId) -> bool) {
+    for d in diags {
+        // A repair edits its diagnostic's own file: its location stays.
+        if d.fix.is_some() || changed(d.labels[0].span.file) {
+            continue;
+        }
+        if let Some(i) = d.labels.iter().position(|l| l.primary && changed(l.span.file)) {
+            d.labels.swap(0, i);
+        }
+    }
 }
 
 /// A diagnostic prepared for miette: labels of one file, with that file's source.

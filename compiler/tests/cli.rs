@@ -280,3 +280,84 @@ fn a_pasted_cloudflare_token_exits_1_in_every_format() {
     let (code, v) = check_json(dir.path());
     assert_eq!(code, 0, "{v}");
 }
+
+fn run_check(dir: &Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new(tenants_bin())
+        .current_dir(dir)
+        .arg("check")
+        .args(args)
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap(), text)
+}
+
+/// The file and line of the first diagnostic with `code` in `--format json` output.
+fn located(json: &str, code: &str) -> (String, u64) {
+    let v: serde_json::Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {json}"));
+    let d = v["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == code)
+        .unwrap_or_else(|| panic!("no {code} in {json}"));
+    let file = d["file"].as_str().unwrap();
+    (
+        Path::new(file).file_name().unwrap().to_string_lossy().into_owned(),
+        d["line"].as_u64().unwrap(),
+    )
+}
+
+/// Issue 17: a host conflict introduced in one tenant file (acme, which
+/// sorts first) is annotated in that file by `--format github`, and is
+/// blamed on it when it is named on the command line or changed since a
+/// git revision; without either, the later claim is the location.
+#[test]
+fn a_host_conflict_is_blamed_on_the_changed_file() {
+    let dir = copy_examples();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(dir.path())
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "base"]);
+    edit(
+        dir.path(),
+        "acme.kdl",
+        r#"host "acme.example.com""#,
+        "host \"acme.example.com\"\n        host \"globex.example.org\"",
+    );
+    let acme_line = line_of(dir.path(), "acme.kdl", "globex.example.org");
+    let globex_line = line_of(dir.path(), "globex.jsonc", "\"globex.example.org\"");
+
+    let (code, gh) = run_check(dir.path(), &["--root", ".", "--format", "github"]);
+    assert_eq!(code, 1, "{gh}");
+    let conflicts: Vec<&str> = gh.lines().filter(|l| l.contains("title=tenant%3A%3Ahost%3A%3Aconflict")).collect();
+    assert_eq!(conflicts.len(), 2, "one annotation per file: {gh}");
+    assert!(conflicts.iter().any(|l| l.contains(&format!("acme.kdl,line={acme_line},"))), "{gh}");
+    assert!(
+        conflicts.iter().any(|l| l.contains(&format!("globex.jsonc,line={globex_line},"))),
+        "{gh}"
+    );
+
+    let (_, plain) = run_check(dir.path(), &["--root", ".", "--format", "json"]);
+    assert_eq!(located(&plain, "tenant::host::conflict"), ("globex.jsonc".into(), globex_line));
+    let (_, named) = run_check(dir.path(), &["acme.kdl", "--format", "json"]);
+    assert_eq!(located(&named, "tenant::host::conflict"), ("acme.kdl".into(), acme_line));
+    let (_, since) = run_check(dir.path(), &["--root", ".", "--changed-since", "HEAD", "--format", "json"]);
+    assert_eq!(located(&since, "tenant::host::conflict"), ("acme.kdl".into(), acme_line));
+
+    // Files of two directories, or a revision git does not know: usage errors.
+    let other = copy_examples();
+    let (code, text) = run_check(dir.path(), &["acme.kdl", other.path().join("globex.jsonc").to_str().unwrap()]);
+    assert_eq!(code, 2, "{text}");
+    let (code, text) = run_check(dir.path(), &["--root", ".", "--changed-since", "no-such-rev"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("--changed-since no-such-rev"), "{text}");
+}

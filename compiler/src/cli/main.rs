@@ -23,6 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod audit_cmd;
+mod changed;
 mod deploy_cmd;
 mod ingest_cmd;
 mod keys_cmd;
@@ -109,10 +110,13 @@ enum DiffFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Validate the platform file, the accounts file and every tenant; print all diagnostics.
+    #[command(
+        after_help = "PATH is the tenants directory (as --root), or files of one tenants directory: every file there is checked, and a conflict between two files (a host, a shared resource, a duplicate id) is reported at the file named. --changed-since REV does the same for the files git says changed since REV. In --format github each file of such a conflict gets an annotation either way.\nExit codes: 0 valid; 1 invalid, or warnings with --deny-warnings; 2 usage or I/O error.\nDocs: docs/diagnostics.md"
+    )]
     Check {
-        /// The tenants directory, as `--root` (`tenants check tenants/`).
+        /// The tenants directory, as `--root` (`tenants check tenants/`), or files in it to blame conflicts on (`tenants check tenants/acme.kdl`).
         #[arg(value_name = "PATH", conflicts_with = "root")]
-        path: Option<PathBuf>,
+        paths: Vec<PathBuf>,
         /// The tenants directory.
         #[arg(long, default_value = "tenants")]
         root: PathBuf,
@@ -125,6 +129,9 @@ enum Command {
         /// Apply the certain repairs (a quoted number, a misspelled key with one close match, …) to the files in place, keeping comments and formatting; then report what is left.
         #[arg(long)]
         fix: bool,
+        /// Blame conflicts between files on the files changed since this git revision (e.g. origin/main in a pull request).
+        #[arg(long, value_name = "REV")]
+        changed_since: Option<String>,
     },
     /// Validate, then write one wrangler config per tenant and environment and the tenant registry.
     #[command(
@@ -543,8 +550,27 @@ fn gen_report(r: Result<generate::Outcome, generate::GenError>) -> ExitCode {
     }
 }
 
-/// `tenants check`: every diagnostic of the tenants directory.
-fn check(root: &std::path::Path, format: OutputFormat, deny_warnings: bool, fix: bool) -> ExitCode {
+/// `tenants check`: every diagnostic of the tenants directory, conflicts
+/// blamed on the changed files when any are known.
+fn check(paths: &[PathBuf], root: &std::path::Path, format: OutputFormat, deny_warnings: bool, fix: bool, since: Option<&str>) -> ExitCode {
+    let target = match changed::target(paths, root) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let root = target.root.as_path();
+    let mut blamed = target.named;
+    if let Some(rev) = since {
+        match changed::since(root, rev) {
+            Ok(files) => blamed.extend(files),
+            Err(e) => {
+                eprintln!("error: --changed-since {rev}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     // The check needs the diagnostics only, not the resolved model.
     let mut comp = match load_with(root, format, tenants_compiler::check_only) {
         Ok(c) => c,
@@ -555,6 +581,18 @@ fn check(root: &std::path::Path, format: OutputFormat, deny_warnings: bool, fix:
             Ok(c) => c,
             Err(code) => return code,
         };
+    }
+    if !blamed.is_empty() {
+        let changed: Vec<bool> = comp
+            .sources
+            .files()
+            .iter()
+            .map(|f| f.path.canonicalize().is_ok_and(|p| blamed.contains(&p)))
+            .collect();
+        diag::blame_changed(&mut comp.diagnostics.items, |id| {
+            changed.get(id.0 as usize).copied().unwrap_or(false)
+        });
+        comp.diagnostics.sort();
     }
     let code = report(&comp, format, deny_warnings, true);
     // The process ends here: freeing 10,000 tenants' sources and
@@ -613,12 +651,13 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check {
-            path,
+            paths,
             root,
             format,
             deny_warnings,
             fix,
-        } => check(&path.unwrap_or(root), format, deny_warnings, fix),
+            changed_since,
+        } => check(&paths, &root, format, deny_warnings, fix, changed_since.as_deref()),
         Command::Build {
             path,
             root,

@@ -46,7 +46,7 @@ fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                         id.span,
                         "second declaration",
                     )
-                    .with_label(*first, "first declared here")
+                    .with_primary_label(*first, "first declared here")
                     .with_help(format!("tenant ids are unique; rename this tenant or remove {other}")),
                 );
             } else {
@@ -166,7 +166,7 @@ fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                                     id.span,
                                     format!("`{tid}` ({env})"),
                                 )
-                                .with_label(*first, format!("`{other}` ({other_env})"))
+                                .with_primary_label(*first, format!("`{other}` ({other_env})"))
                                 .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
                             );
                         }
@@ -190,7 +190,7 @@ fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                                         at,
                                         format!("`{tid}` ({env})"),
                                     )
-                                    .with_label(*first, format!("`{other}` ({other_env})"))
+                                    .with_primary_label(*first, format!("`{other}` ({other_env})"))
                                     .with_help(
                                         "give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)",
                                     ),
@@ -231,7 +231,7 @@ fn shared_queue<'a>(
             };
             cx.err(
                 Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
-                    .with_label(*first, format!("`{other}` ({other_env})"))
+                    .with_primary_label(*first, format!("`{other}` ({other_env})"))
                     .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
             );
         }
@@ -264,7 +264,7 @@ pub(super) fn conflict(
     };
     cx.err(
         Diagnostic::error("tenant::host::conflict", msg, span, format!("`{tenant}` ({env})"))
-            .with_label(first_span, format!("`{first_tenant}` ({first_env})"))
+            .with_primary_label(first_span, format!("`{first_tenant}` ({first_env})"))
             .with_help("a host routes to exactly one tenant and environment: remove one claim, or narrow the wildcard"),
     );
 }

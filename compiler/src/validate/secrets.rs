@@ -37,19 +37,45 @@ pub(super) fn check_vars_and_secrets(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawT
                 .with_label(first, "first")
                 .with_help("remove one"),
             );
-        } else if tenant_vars.contains_key(&s.value) || t.envs.iter().any(|e| e.vars.iter().any(|(k, _)| k.value == s.value)) {
-            cx.err(
-                Diagnostic::error(
-                    "tenant::secret::conflict",
-                    format!("`{}` is both a secret and a var", s.value),
-                    s.span,
-                    "also a var",
-                )
-                .with_help("a name is either a plain var or a secret"),
-            );
+        } else {
+            secret_var_clash(cx, t, s);
         }
     }
     tenant_vars
+}
+
+/// A secret that is also a var (`tenant::secret::conflict`): reported at the
+/// secret, with a primary label at every var of that name (tenant-level and
+/// per environment), since either may be the line a change added.
+fn secret_var_clash(cx: &mut Cx<'_>, t: &RawTenant, s: &Sp<String>) {
+    let tenant_level = t
+        .vars
+        .iter()
+        .filter(|(k, _)| k.value == s.value)
+        .map(|(k, _)| (k.span, "the var".to_string()));
+    let per_env = t.envs.iter().flat_map(|e| {
+        e.vars
+            .iter()
+            .filter(|(k, _)| k.value == s.value)
+            .map(move |(k, _)| (k.span, format!("the var in `{}`", e.name.value)))
+    });
+    let vars: Vec<(Span, String)> = tenant_level.chain(per_env).collect();
+    if vars.is_empty() {
+        return;
+    }
+    let mut d = Diagnostic::error(
+        "tenant::secret::conflict",
+        format!("`{}` is both a secret and a var", s.value),
+        s.span,
+        "the secret",
+    );
+    for (span, label) in vars {
+        d = d.with_primary_label(span, label);
+    }
+    cx.err(d.with_help(format!(
+        "a name is either a plain var or a secret: remove the var `{0}` if the value is secret (set it with `wrangler secret put {0}`), or drop `{0}` from `secrets` if it is not",
+        s.value
+    )));
 }
 
 /// One var: an UPPER_SNAKE_CASE name that is neither reserved nor a
