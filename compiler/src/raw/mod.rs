@@ -7,7 +7,7 @@
 pub mod decode;
 
 use crate::frontend::value::{Entry, Kind, Value};
-use crate::raw::decode::{Decoder, Obj, Sp};
+use crate::raw::decode::{Decoder, Obj, Sp, What};
 use crate::source::{FileId, Span};
 
 // ------------------------------------------------------------------ platform
@@ -115,7 +115,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     for e in d.map(&o, "environments") {
         let name = Sp::new(e.key.clone(), e.key_span);
-        let (development, workers_dev) = match d.object(&e.value, "environments", format!("environment `{}`", e.key), ENVIRONMENT_KEYS) {
+        let (development, workers_dev) = match d.object(&e.value, "environments", What::Named("environment", &e.key), ENVIRONMENT_KEYS) {
             Some(eo) => (d.boolean(&eo, "development"), d.boolean(&eo, "workers_dev")),
             None => (None, None),
         };
@@ -128,7 +128,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     let mut bindings = Vec::new();
     for e in d.map(&o, "bindings") {
         let name = Sp::new(e.key.clone(), e.key_span);
-        let Some(bo) = d.object(&e.value, "bindings", format!("binding `{}`", e.key), BINDING_KEYS) else {
+        let Some(bo) = d.object(&e.value, "bindings", What::Named("binding", &e.key), BINDING_KEYS) else {
             continue;
         };
         let kind = if bo.get("type").is_none() {
@@ -149,7 +149,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     let mut models = Vec::new();
     for e in d.map(&o, "models") {
-        let Some(mo) = d.object(&e.value, "models", format!("model `{}`", e.key), MODEL_KEYS) else {
+        let Some(mo) = d.object(&e.value, "models", What::Named("model", &e.key), MODEL_KEYS) else {
             continue;
         };
         let task = if mo.get("task").is_none() {
@@ -166,7 +166,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     let mut tools = Vec::new();
     for e in d.map(&o, "tools") {
-        let Some(to) = d.object(&e.value, "tools", format!("tool `{}`", e.key), TOOL_DEF_KEYS) else {
+        let Some(to) = d.object(&e.value, "tools", What::Named("tool", &e.key), TOOL_DEF_KEYS) else {
             continue;
         };
         tools.push(RawToolDef {
@@ -177,7 +177,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     let mut not_secrets = Vec::new();
     for e in d.map(&o, "not_secrets") {
-        let reason = match d.object(&e.value, "not_secrets", format!("`not_secrets` entry `{}`", e.key), NOT_SECRET_KEYS) {
+        let reason = match d.object(&e.value, "not_secrets", What::Named("`not_secrets` entry", &e.key), NOT_SECRET_KEYS) {
             Some(no) => d.req_string(
                 &no,
                 "reason",
@@ -228,7 +228,7 @@ pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
         d.missing(&o, "accounts", "list the Cloudflare accounts tenants deploy to");
     }
     for e in d.map(&o, "accounts") {
-        let Some(ao) = d.object(&e.value, "accounts", format!("account `{}`", e.key), ACCOUNT_KEYS) else {
+        let Some(ao) = d.object(&e.value, "accounts", What::Named("account", &e.key), ACCOUNT_KEYS) else {
             continue;
         };
         out.push(RawAccount {
@@ -667,7 +667,7 @@ fn decode_ai(d: &mut Decoder<'_>, e: &Entry) -> Option<RawAi> {
     };
     let mut routes = Vec::new();
     for r in d.map(&ao, "routes") {
-        let Some(ro) = d.object(&r.value, "routes", format!("route `{}`", r.key), ROUTE_KEYS) else {
+        let Some(ro) = d.object(&r.value, "routes", What::Named("route", &r.key), ROUTE_KEYS) else {
             continue;
         };
         routes.push(RawRoute {
@@ -705,8 +705,7 @@ fn decode_ai(d: &mut Decoder<'_>, e: &Entry) -> Option<RawAi> {
 /// (plus `base_url`, which `openai-compatible` requires); which fields a
 /// kind takes, and their values, are validation's (`validate/ai.rs`).
 fn decode_ai_provider(d: &mut Decoder<'_>, e: &Entry, env: &str) -> Option<RawAiProvider> {
-    let what = format!("`{}` of environment `{env}`", d.disp("ai_provider"));
-    let po = d.object(&e.value, "ai_provider", what, AI_PROVIDER_KEYS)?;
+    let po = d.object(&e.value, "ai_provider", What::InEnv("ai_provider", env), AI_PROVIDER_KEYS)?;
     let kind = d.req_string(
         &po,
         "kind",
@@ -730,10 +729,10 @@ fn decode_ai_provider(d: &mut Decoder<'_>, e: &Entry, env: &str) -> Option<RawAi
 }
 
 /// The object names used in messages: "`jwt`", or "`jwt` of environment `dev`".
-fn auth_what(d: &Decoder<'_>, key: &str, env: Option<&str>) -> String {
+fn auth_what<'a>(key: &'static str, env: Option<&'a str>) -> What<'a> {
     match env {
-        Some(e) => format!("`{}` of environment `{e}`", d.disp(key)),
-        None => format!("`{}`", d.disp(key)),
+        Some(e) => What::InEnv(key, e),
+        None => What::Key(key),
     }
 }
 
@@ -748,12 +747,12 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
         none: None,
         broken: false,
     };
-    let Some(ao) = d.object(&e.value, "auth", auth_what(d, "auth", env), AUTH_KEYS) else {
+    let Some(ao) = d.object(&e.value, "auth", auth_what("auth", env), AUTH_KEYS) else {
         auth.broken = true;
         return auth;
     };
     if let Some(je) = ao.get("jwt") {
-        auth.jwt = d.object(&je.value, "jwt", auth_what(d, "jwt", env), JWT_KEYS).map(|jo| {
+        auth.jwt = d.object(&je.value, "jwt", auth_what("jwt", env), JWT_KEYS).map(|jo| {
             // Kept only when every entry could be read (errors are reported already).
             let algorithms = jo.get("algorithms").and_then(|a| {
                 let list = d.string_list_value(&a.value, "algorithms");
@@ -789,7 +788,7 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
     }
     if let Some(ae) = ao.get("access") {
         auth.access = d
-            .object(&ae.value, "access", auth_what(d, "access", env), ACCESS_KEYS)
+            .object(&ae.value, "access", auth_what("access", env), ACCESS_KEYS)
             .map(|xo| RawAccess {
                 head: xo.head(),
                 team_domain: d.req_string(
@@ -824,7 +823,7 @@ fn decode_auth(d: &mut Decoder<'_>, e: &Entry, env: Option<&str>) -> RawAuth {
             }
             Kind::Object(_) => {
                 auth.api_keys = d
-                    .object(&ke.value, "api_keys", auth_what(d, "api_keys", env), API_KEYS_KEYS)
+                    .object(&ke.value, "api_keys", auth_what("api_keys", env), API_KEYS_KEYS)
                     .map(|ko| RawApiKeys {
                         span: whole(ke),
                         enabled: true,
@@ -1021,7 +1020,7 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
             );
             continue;
         }
-        let Some(eo) = d.object(&e.value, "envs", format!("env `{}`", e.key), TENANT_ENV_KEYS) else {
+        let Some(eo) = d.object(&e.value, "envs", What::Named("env", &e.key), TENANT_ENV_KEYS) else {
             continue;
         };
         let before = d.diags.error_count();
@@ -1057,7 +1056,7 @@ fn decode_resources(d: &mut Decoder<'_>, eo: &Obj<'_>) -> Vec<RawResource> {
         ("queues", QUEUE_KEYS),
     ] {
         for r in d.map(eo, kind) {
-            let ro = d.object(&r.value, kind, format!("{} resource `{}`", d.disp(kind), r.key), keys);
+            let ro = d.object(&r.value, kind, What::Resource(kind, &r.key), keys);
             let mut res = RawResource {
                 kind,
                 binding: Sp::new(r.key.clone(), r.key_span),
@@ -1190,7 +1189,7 @@ fn decode_tools(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTool> {
             labels: vec![],
             labels_at: None,
         };
-        if let Some(to) = d.object(&t.value, "tools", format!("tool `{}`", t.key), TOOL_KEYS) {
+        if let Some(to) = d.object(&t.value, "tools", What::Named("tool", &t.key), TOOL_KEYS) {
             tool.roles = d.string_list(&to, "roles");
             tool.timeout_ms = d.int(&to, "timeout_ms", TOOL_TIMEOUT_MS);
             tool.labels_at = to.get("labels").map(|e| e.key_span);

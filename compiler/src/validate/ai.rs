@@ -509,7 +509,7 @@ fn openai_provider(cx: &mut Cx<'_>, raw: &RawAiProvider, t: &RawTenant) -> Optio
     // Missing: reported by the decoder.
     let url = raw.base_url.as_ref()?;
     let shown = key(cx, url.span, "base_url");
-    if secret_check(cx, url, &format!("`{shown}`"), false) {
+    if secret_check(cx, url, &format_args!("`{shown}`"), false) {
         return None;
     }
     if let Err((msg, help)) = check_base_url(&url.value) {
@@ -528,7 +528,7 @@ fn openai_provider(cx: &mut Cx<'_>, raw: &RawAiProvider, t: &RawTenant) -> Optio
 fn secret_ref(cx: &mut Cx<'_>, s: Option<&Sp<String>>, t: &RawTenant, json_key: &str) -> Option<String> {
     let s = s?;
     let shown = key(cx, s.span, json_key);
-    if secret_check(cx, s, &format!("`{shown}`"), true) {
+    if secret_check(cx, s, &format_args!("`{shown}`"), true) {
         return None;
     }
     if !t.secrets.iter().any(|x| x.value == s.value) {

@@ -25,7 +25,7 @@ const SECRET_HELP: &str = "an `auth` block holds public values only (issuers, au
 fn pasted_secret(cx: &mut Cx<'_>, s: &Sp<String>, what: &str) -> bool {
     // Issuers, audiences and key ids are often random-looking ids: only the
     // certain shapes count here, never mere entropy.
-    secret_check_with(cx, s, &format!("`{what}`"), false, false, SECRET_HELP)
+    secret_check_with(cx, s, &format_args!("`{what}`"), false, false, SECRET_HELP)
 }
 
 /// Checks one `auth` block and returns what it resolves to (meaningful

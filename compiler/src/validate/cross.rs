@@ -147,9 +147,19 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
 /// A KV namespace, Vectorize index namespace or queue used by two tenants
 /// (or a queue used twice by one) (`tenant::resource::shared`).
 fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    let mut kv: HashMap<&str, (&str, &str, Span), Fast> = HashMap::default();
-    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span), Fast> = HashMap::default();
-    let mut queues: HashMap<&str, (&str, &str, Span), Fast> = HashMap::default();
+    // Sized for every resource up front: growing maps of tens of thousands
+    // of entries rehashes them and touches several times the memory.
+    let (mut n_kv, mut n_vec, mut n_queue) = (0, 0, 0);
+    for r in tenants.iter().flat_map(|t| &t.envs).flat_map(|e| &e.resources) {
+        match r {
+            CrossResource::Kv(_) => n_kv += 1,
+            CrossResource::Vectorize { .. } => n_vec += 1,
+            CrossResource::Queue(_) => n_queue += 1,
+        }
+    }
+    let mut kv: HashMap<&str, (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_kv, Fast::default());
+    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_vec, Fast::default());
+    let mut queues: HashMap<&str, (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_queue, Fast::default());
     for t in tenants {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {

@@ -24,7 +24,7 @@ pub(super) fn check_env_hosts(cx: &mut Cx<'_>, pe: &res::Environment, e: &RawTen
     }
     let mut hosts = Vec::new();
     for h in &e.hosts {
-        if placeholder(cx, &h.value, h.span, "host", &pe.name) {
+        if placeholder(cx, &h.value, h.span, &"host", &pe.name) {
             continue;
         }
         match check_host(&h.value) {
@@ -34,7 +34,7 @@ pub(super) fn check_env_hosts(cx: &mut Cx<'_>, pe: &res::Environment, e: &RawTen
     }
     let mut cors_origins = Vec::new();
     for o in &e.cors_origins {
-        if placeholder(cx, &o.value, o.span, "CORS origin", &pe.name) {
+        if placeholder(cx, &o.value, o.span, &"CORS origin", &pe.name) {
             continue;
         }
         match check_origin(&o.value) {

@@ -357,7 +357,7 @@ fn check_model(cx: &mut Cx<'_>, m: &Sp<String>, task: &str, role: &str) -> Optio
 
 /// A `TODO…` value left by `tenants new` / `tenants add`: one clear error
 /// (and no second one about its shape). True when `value` is a placeholder.
-fn placeholder(cx: &mut Cx<'_>, value: &str, span: Span, what: &str, env: &str) -> bool {
+fn placeholder(cx: &mut Cx<'_>, value: &str, span: Span, what: &dyn std::fmt::Display, env: &str) -> bool {
     if !value.starts_with(PLACEHOLDER_PREFIX) {
         return false;
     }

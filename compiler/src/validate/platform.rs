@@ -362,7 +362,7 @@ fn check_tools(cx: &mut Cx<'_>, p: &RawPlatform, ok: &mut bool) -> Vec<res::Tool
                 cx,
                 "platform::secret::value",
                 d,
-                &format!("the description of tool `{}`", t.name.value),
+                &format_args!("the description of tool `{}`", t.name.value),
                 false,
                 false,
                 FREE_TEXT_HELP,
@@ -512,7 +512,7 @@ pub(super) fn check_accounts(cx: &mut Cx<'_>, accounts: &[RawAccount]) -> BTreeM
         }
         if let Some(id) = &a.account_id {
             let help = "an account id is public; the account's API token goes in a CI secret whose NAME is `token_env`. Remove the credential and rotate it: it stays in git history";
-            if secret_check_as(cx, "accounts::secret::value", id, "`account_id`", false, true, help) {
+            if secret_check_as(cx, "accounts::secret::value", id, &"`account_id`", false, true, help) {
                 ok = false;
             } else if !is_hex32(&id.value) {
                 ok = false;

@@ -105,7 +105,7 @@ pub(super) fn check_env_resources(
 /// A KV namespace id (`tenant::kv::id`).
 fn kv(cx: &mut Cx<'_>, pe: &res::Environment, b: &res::Binding, r: &RawResource, resources: &mut Vec<res::Resource>) {
     if let Some(id) = &r.id {
-        if placeholder(cx, &id.value, id.span, &format!("KV namespace id of `{}`", b.name), &pe.name) {
+        if placeholder(cx, &id.value, id.span, &format_args!("KV namespace id of `{}`", b.name), &pe.name) {
             // Reported; the binding still counts as given.
         } else if !is_hex32(&id.value) {
             cx.err(
@@ -129,7 +129,7 @@ fn kv(cx: &mut Cx<'_>, pe: &res::Environment, b: &res::Binding, r: &RawResource,
 /// A Vectorize index and namespace (`tenant::vectorize::*`).
 fn vectorize(cx: &mut Cx<'_>, t: &RawTenant, pe: &res::Environment, b: &res::Binding, r: &RawResource, resources: &mut Vec<res::Resource>) {
     if let Some(ix) = &r.index {
-        if placeholder(cx, &ix.value, ix.span, &format!("Vectorize index of `{}`", b.name), &pe.name) {
+        if placeholder(cx, &ix.value, ix.span, &format_args!("Vectorize index of `{}`", b.name), &pe.name) {
             // Reported; the binding still counts as given.
         } else if !is_index_name(&ix.value) {
             cx.err(
@@ -174,7 +174,7 @@ fn vectorize(cx: &mut Cx<'_>, t: &RawTenant, pe: &res::Environment, b: &res::Bin
 /// A queue name (`tenant::queue::name`).
 fn queue(cx: &mut Cx<'_>, pe: &res::Environment, b: &res::Binding, r: &RawResource, resources: &mut Vec<res::Resource>) {
     if let Some(q) = &r.name {
-        if placeholder(cx, &q.value, q.span, &format!("queue of `{}`", b.name), &pe.name) {
+        if placeholder(cx, &q.value, q.span, &format_args!("queue of `{}`", b.name), &pe.name) {
             // Reported; the binding still counts as given.
         } else if !is_queue_name(&q.value) {
             cx.err(
@@ -202,7 +202,7 @@ fn analytics_engine(cx: &mut Cx<'_>, pe: &res::Environment, b: &res::Binding, r:
             cx,
             &ds.value,
             ds.span,
-            &format!("Analytics Engine dataset of `{}`", b.name),
+            &format_args!("Analytics Engine dataset of `{}`", b.name),
             &pe.name,
         ) {
             // Reported; the binding still counts as given.

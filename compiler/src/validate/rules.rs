@@ -384,19 +384,21 @@ pub const HIGH_ENTROPY: &str = "a high-entropy token";
 /// it looks like ([`HIGH_ENTROPY`] for the uncertain, statistical case).
 pub fn looks_like_secret(s: &str) -> Option<&'static str> {
     let t = s.trim();
-    // Most values are lowercase already: no copy for them.
-    let lower: std::borrow::Cow<'_, str> = if t.bytes().any(|c| c.is_ascii_uppercase()) {
-        t.to_ascii_lowercase().into()
-    } else {
-        t.into()
-    };
-    // `Bearer <token>` / `Basic <base64>`, alone or as a whole header line.
-    for scheme in ["bearer ", "basic "] {
-        if let Some(pos) = lower.find(scheme) {
-            let token = &t[pos + scheme.len()..];
-            let at_start = pos == 0 || lower[..pos].trim_end().ends_with(':');
-            if at_start && token.len() >= 8 && !token.contains(char::is_whitespace) {
-                return Some("an Authorization header value");
+    // The shortest credential shape, `a://b:c@`, has 8 characters.
+    if t.len() < 8 {
+        return None;
+    }
+    // `Bearer <token>` / `Basic <base64>`, alone or as a whole header line:
+    // both need a space, which most values do not have.
+    if t.contains(' ') {
+        let lower = t.to_ascii_lowercase();
+        for scheme in ["bearer ", "basic "] {
+            if let Some(pos) = lower.find(scheme) {
+                let token = &t[pos + scheme.len()..];
+                let at_start = pos == 0 || lower[..pos].trim_end().ends_with(':');
+                if at_start && token.len() >= 8 && !token.contains(char::is_whitespace) {
+                    return Some("an Authorization header value");
+                }
             }
         }
     }
@@ -411,9 +413,9 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
                 return Some("a URL with a password");
             }
         }
-    }
-    if lower.contains("hooks.slack.com/services/") {
-        return Some("a Slack webhook URL");
+        if t.to_ascii_lowercase().contains("hooks.slack.com/services/") {
+            return Some("a Slack webhook URL");
+        }
     }
     const PREFIXES: &[&str] = &[
         "sk-",

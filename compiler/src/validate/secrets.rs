@@ -13,7 +13,7 @@ pub(super) fn check_vars_and_secrets(cx: &mut Cx<'_>, p: &PlatformInfo, t: &RawT
     }
     let mut seen_secrets: HashMap<&str, Span> = HashMap::new();
     for s in &t.secrets {
-        if secret_check(cx, s, "an entry of `secrets`", true) {
+        if secret_check(cx, s, &"an entry of `secrets`", true) {
             continue;
         }
         if !is_upper_name(&s.value) {
@@ -114,21 +114,28 @@ pub(super) fn check_var(cx: &mut Cx<'_>, p: &PlatformInfo, k: &Sp<String>, v: &S
             .with_help("choose another name"),
         );
     }
-    secret_check(cx, v, &format!("the value of var `{}`", k.value), false);
+    secret_check(cx, v, &format_args!("the value of var `{}`", k.value), false);
 }
 
 /// Report a credential-looking value. `slot` names where it was found;
 /// `is_name` says whether only a name belongs there. Every match is an
 /// error, the statistical high-entropy one included (a value in the
 /// platform's `not_secrets` passes).
-pub(super) fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool) -> bool {
+pub(super) fn secret_check(cx: &mut Cx<'_>, s: &Sp<String>, slot: &dyn std::fmt::Display, is_name: bool) -> bool {
     let help = "never put secret values in tenant files: remove it, rotate it if it is real (it stays in git history), list the secret's NAME under `secrets` and set its value with `wrangler secret put NAME`";
     secret_check_with(cx, s, slot, is_name, true, help)
 }
 
 /// [`secret_check`] with its help text, and whether a merely high-entropy
 /// string counts at all (not where ids are expected). True when reported.
-pub(super) fn secret_check_with(cx: &mut Cx<'_>, s: &Sp<String>, slot: &str, is_name: bool, entropy: bool, help: &str) -> bool {
+pub(super) fn secret_check_with(
+    cx: &mut Cx<'_>,
+    s: &Sp<String>,
+    slot: &dyn std::fmt::Display,
+    is_name: bool,
+    entropy: bool,
+    help: &str,
+) -> bool {
     secret_check_as(cx, "tenant::secret::value", s, slot, is_name, entropy, help)
 }
 
@@ -138,7 +145,7 @@ pub(super) fn secret_check_as(
     cx: &mut Cx<'_>,
     code: &'static str,
     s: &Sp<String>,
-    slot: &str,
+    slot: &dyn std::fmt::Display,
     is_name: bool,
     entropy: bool,
     help: &str,

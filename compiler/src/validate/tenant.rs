@@ -145,7 +145,7 @@ fn check_identity(cx: &mut Cx<'_>, accounts: Option<&BTreeMap<String, (res::Acco
     }
     if let Some(n) = &t.name {
         let len = n.value.chars().count();
-        let leaked = secret_check_with(cx, n, "the display name", false, false, FREE_TEXT_HELP);
+        let leaked = secret_check_with(cx, n, &"the display name", false, false, FREE_TEXT_HELP);
         if !leaked && (len > 200 || n.value.trim().is_empty()) {
             cx.err(
                 Diagnostic::error(

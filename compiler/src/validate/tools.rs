@@ -103,7 +103,14 @@ fn check_tool_labels(cx: &mut Cx<'_>, tool: &RawTool) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for l in &tool.labels {
         let v = &l.value;
-        if secret_check_with(cx, l, &format!("a label of `{}`", tool.name.value), false, false, FREE_TEXT_HELP) {
+        if secret_check_with(
+            cx,
+            l,
+            &format_args!("a label of `{}`", tool.name.value),
+            false,
+            false,
+            FREE_TEXT_HELP,
+        ) {
             continue;
         }
         let bad = if v.trim().is_empty() || v.chars().count() > 64 {
