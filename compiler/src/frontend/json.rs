@@ -9,7 +9,7 @@ use jsonc_parser::ast;
 use jsonc_parser::{parse_to_ast, CollectOptions, ParseOptions};
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::frontend::value::{Entry, Kind, Value};
+use crate::frontend::value::{intern, Entry, Kind, Value};
 use crate::source::{FileId, Format, Span};
 
 pub fn parse(text: &str, file: FileId, format: Format, diags: &mut Diagnostics) -> Option<Value> {
@@ -153,7 +153,7 @@ fn lower(v: &ast::Value<'_>, file: FileId, text: &str, diags: &mut Diagnostics) 
                             ast::ObjectPropName::Word(w) => (w.value.to_string(), w.range),
                         };
                         Entry {
-                            key,
+                            key: intern(&key),
                             key_span: sp(key_range),
                             value: lower(&p.value, file, text, diags),
                         }

@@ -14,7 +14,7 @@
 //! numbers and every span) is the one the reference front end produces
 //! (`tests/json_fast.rs` holds it to that, differentially).
 
-use crate::frontend::value::{Entry, Kind, Value};
+use crate::frontend::value::{intern, Entry, Key, Kind, Value};
 use crate::frontend::MAX_NESTING;
 use crate::source::{FileId, Span};
 
@@ -172,6 +172,26 @@ impl Parser<'_> {
 
     /// A string at `"`; its unescaped value. Gives up on control characters
     /// and surrogate escapes.
+    /// An object key: interned ([`intern`]) straight from the text when it
+    /// has no escape.
+    fn key(&mut self) -> Option<Key> {
+        let open = self.i;
+        let mut j = open + 1;
+        while let Some(&c) = self.b.get(j) {
+            match c {
+                b'"' => {
+                    let k = intern(&self.text[open + 1..j]);
+                    self.i = j + 1;
+                    return Some(k);
+                }
+                b'\\' => break,
+                c if c < 0x20 => return None,
+                _ => j += 1,
+            }
+        }
+        self.string().map(|s| intern(&s))
+    }
+
     fn string(&mut self) -> Option<String> {
         self.i += 1; // the opening quote
         let start = self.i;
@@ -280,7 +300,7 @@ impl Parser<'_> {
                     return None;
                 }
                 let key_start = self.i;
-                let key = self.string()?;
+                let key = self.key()?;
                 let key_span = self.span(key_start);
                 self.ws()?;
                 if self.peek()? != b':' {

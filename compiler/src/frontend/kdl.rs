@@ -19,7 +19,7 @@ use kdl::{KdlDocument, KdlNode, KdlValue};
 
 use super::DocKind;
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::frontend::value::{Entry, Kind, Value};
+use crate::frontend::value::{intern, Entry, Key, Kind, Value};
 use crate::source::{FileId, Span};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -402,7 +402,7 @@ impl Converter<'_> {
                 None => {
                     let v = self.auto_value(node, Ctx::Default);
                     out.push(Entry {
-                        key: kebab_to_snake(name),
+                        key: intern(&kebab_to_snake(name)),
                         key_span: name_span,
                         value: v,
                     });
@@ -412,7 +412,7 @@ impl Converter<'_> {
                     Collect::One => {
                         let v = self.node_value(node, rule.arg, rule.children, rule.tag.map(|t| (t, name)), 0);
                         out.push(Entry {
-                            key: rule.key.to_string(),
+                            key: Key::Borrowed(rule.key),
                             key_span: name_span,
                             value: v,
                         });
@@ -429,7 +429,7 @@ impl Converter<'_> {
                                 ..
                             }) => items.push(v),
                             _ => out.push(Entry {
-                                key: rule.key.to_string(),
+                                key: Key::Borrowed(rule.key),
                                 key_span: name_span,
                                 value: Value {
                                     span: node_span,
@@ -455,7 +455,7 @@ impl Converter<'_> {
                         };
                         let key_span = self.span(first.span());
                         let key = match first.value() {
-                            KdlValue::String(s) => s.clone(),
+                            KdlValue::String(s) => intern(s),
                             other => {
                                 self.diags.push(Diagnostic::error(
                                     "schema::type",
@@ -477,7 +477,7 @@ impl Converter<'_> {
                                 ..
                             }) => items.push(entry),
                             _ => out.push(Entry {
-                                key: rule.key.to_string(),
+                                key: Key::Borrowed(rule.key),
                                 key_span: name_span,
                                 value: Value {
                                     span: node_span,
@@ -540,7 +540,7 @@ impl Converter<'_> {
         let mut entries = Vec::new();
         if let Some((field, value)) = tag {
             entries.push(Entry {
-                key: field.to_string(),
+                key: Key::Borrowed(field),
                 key_span: self.span(node.name().span()),
                 value: Value {
                     span: self.span(node.name().span()),
@@ -553,7 +553,7 @@ impl Converter<'_> {
             if let Some(a) = args_iter.next() {
                 let span = self.span(a.span());
                 entries.push(Entry {
-                    key: field.to_string(),
+                    key: Key::Borrowed(field),
                     key_span: span,
                     value: self.scalar(a.value(), span),
                 });
@@ -592,7 +592,7 @@ impl Converter<'_> {
                     continue;
                 }
                 entries.push(Entry {
-                    key: kebab_to_snake(name.value()),
+                    key: intern(&kebab_to_snake(name.value())),
                     key_span: self.span(name.span()),
                     value: self.scalar(e.value(), span),
                 });

@@ -31,10 +31,59 @@ pub enum Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     /// The key in its JSON spelling.
-    pub key: String,
+    pub key: Key,
     pub key_span: Span,
     pub value: Value,
 }
+
+/// A key of an object: borrowed from the compiler's own key names when it
+/// is one of them ([`intern`]), which most keys are, so that parsing a file
+/// allocates only for the names its author chose.
+pub type Key = std::borrow::Cow<'static, str>;
+
+/// `s` as a [`Key`]: a name of the format (every key of every object, the
+/// usual environment, binding, tool and route names) without allocating.
+pub fn intern(s: &str) -> Key {
+    use std::collections::HashSet;
+    static KNOWN: std::sync::OnceLock<HashSet<&'static str, foldhash::fast::FixedState>> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        let mut set = HashSet::with_hasher(foldhash::fast::FixedState::default());
+        set.extend(crate::raw::KEY_LISTS.iter().flat_map(|l| l.iter().copied()));
+        set.extend(COMMON_NAMES);
+        set
+    });
+    match known.get(s) {
+        Some(k) => Key::Borrowed(k),
+        None => Key::Owned(s.to_string()),
+    }
+}
+
+/// Map keys most files use (environment, binding, tool and route names, as
+/// in the examples and what `tenants new` writes): interned too.
+const COMMON_NAMES: &[&str] = &[
+    "dev",
+    "stage",
+    "prod",
+    "staging",
+    "production",
+    "CACHE",
+    "DOCS",
+    "INGEST",
+    "EVENTS",
+    "AI",
+    "SESSIONS",
+    "RATE_LIMITER",
+    "AUDIT",
+    "DOC_INDEX",
+    "LOG_LEVEL",
+    "summarize",
+    "classify-intent",
+    "tag-and-chunk",
+    "ingest-docs",
+    "extract-entities",
+    "search",
+    "tools",
+];
 
 impl Kind {
     /// The type name used in "expected X, found Y" messages.
@@ -49,5 +98,22 @@ impl Kind {
             Kind::Object(_) => "an object",
             Kind::Invalid => "an invalid value",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_the_format_are_borrowed_and_others_kept_as_written() {
+        for list in crate::raw::KEY_LISTS {
+            for k in *list {
+                assert!(matches!(intern(k), Key::Borrowed(b) if b == *k), "{k}");
+            }
+        }
+        assert!(matches!(intern("dev"), Key::Borrowed("dev")));
+        let odd = intern("my-own-env");
+        assert!(matches!(&odd, Key::Owned(s) if s == "my-own-env"));
     }
 }

@@ -331,7 +331,7 @@ impl<'d> Decoder<'d> {
                 );
                 continue;
             }
-            if !known.contains(&e.key.as_str()) {
+            if !known.contains(&&*e.key) {
                 let shown: Vec<String> = known
                     .iter()
                     .filter(|k| **k != "$schema" && !(self.format == Format::Kdl && crate::frontend::kdl::hidden_in_kdl(k)))
@@ -613,7 +613,7 @@ impl<'v> FirstIndex<'v> {
     fn first(&mut self, entries: &'v [Entry], i: usize) -> usize {
         match self {
             FirstIndex::Small => entries[..i].iter().position(|e| e.key == entries[i].key).unwrap_or(i),
-            FirstIndex::Large(seen) => *seen.entry(entries[i].key.as_str()).or_insert(i),
+            FirstIndex::Large(seen) => *seen.entry(&*entries[i].key).or_insert(i),
         }
     }
 }

@@ -70,6 +70,46 @@ pub struct RawToolDef {
     pub roles: Vec<Sp<String>>,
 }
 
+/// Every key list of the format (what [`crate::frontend::value::intern`]
+/// borrows from).
+pub const KEY_LISTS: &[&[&str]] = &[
+    PLATFORM_KEYS,
+    NOT_SECRET_KEYS,
+    ENVIRONMENT_KEYS,
+    BINDING_KEYS,
+    BINDING_TYPES,
+    MODEL_KEYS,
+    TOOL_DEF_KEYS,
+    ACCOUNTS_KEYS,
+    ACCOUNT_KEYS,
+    TENANT_KEYS,
+    RESOLUTION_KEYS,
+    TENANT_ENV_KEYS,
+    AI_PROVIDER_KEYS,
+    KV_KEYS,
+    VECTORIZE_KEYS,
+    ANALYTICS_KEYS,
+    QUEUE_KEYS,
+    AI_KEYS,
+    CHAT_KEYS,
+    MODEL_REF_KEYS,
+    ROUTE_KEYS,
+    BUDGET_KEYS,
+    RAG_KEYS,
+    SESSIONS_KEYS,
+    RATE_LIMIT_SCOPES,
+    RATE_LIMIT_KEYS,
+    CACHE_KEYS,
+    TOOL_KEYS,
+    TTS_KEYS,
+    SAFETY_KEYS,
+    AUTH_KEYS,
+    JWT_KEYS,
+    ACCESS_KEYS,
+    API_KEYS_KEYS,
+    JWK_KEYS,
+];
+
 pub const PLATFORM_KEYS: &[&str] = &[
     "$schema",
     "worker",
@@ -114,7 +154,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
         d.missing(&o, "environments", "declare the environments, e.g. dev, stage and prod");
     }
     for e in d.map(&o, "environments") {
-        let name = Sp::new(e.key.clone(), e.key_span);
+        let name = Sp::new(e.key.to_string(), e.key_span);
         let (development, workers_dev) = match d.object(&e.value, "environments", What::Named("environment", &e.key), ENVIRONMENT_KEYS) {
             Some(eo) => (d.boolean(&eo, "development"), d.boolean(&eo, "workers_dev")),
             None => (None, None),
@@ -127,7 +167,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
     }
     let mut bindings = Vec::new();
     for e in d.map(&o, "bindings") {
-        let name = Sp::new(e.key.clone(), e.key_span);
+        let name = Sp::new(e.key.to_string(), e.key_span);
         let Some(bo) = d.object(&e.value, "bindings", What::Named("binding", &e.key), BINDING_KEYS) else {
             continue;
         };
@@ -159,7 +199,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
             d.choice(&mo, "task", TASKS)
         };
         models.push(RawModel {
-            id: Sp::new(e.key.clone(), e.key_span),
+            id: Sp::new(e.key.to_string(), e.key_span),
             task,
             dimensions: d.int(&mo, "dimensions", 1..=4096),
         });
@@ -170,7 +210,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
             continue;
         };
         tools.push(RawToolDef {
-            name: Sp::new(e.key.clone(), e.key_span),
+            name: Sp::new(e.key.to_string(), e.key_span),
             description: d.string(&to, "description"),
             roles: d.string_list(&to, "roles"),
         });
@@ -186,7 +226,7 @@ pub fn decode_platform(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<R
             None => None,
         };
         not_secrets.push(RawNotSecret {
-            value: Sp::new(e.key.clone(), e.key_span),
+            value: Sp::new(e.key.to_string(), e.key_span),
             reason,
         });
     }
@@ -232,7 +272,7 @@ pub fn decode_accounts(d: &mut Decoder<'_>, v: &Value) -> Vec<RawAccount> {
             continue;
         };
         out.push(RawAccount {
-            key: Sp::new(e.key.clone(), e.key_span),
+            key: Sp::new(e.key.to_string(), e.key_span),
             account_id: d.req_string(&ao, "account_id", "the 32-character Cloudflare account id"),
             token_env: d.req_string(
                 &ao,
@@ -616,7 +656,7 @@ fn vars(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<(Sp<String>, Sp<String>)> {
         match &e.value.kind {
             // Already reported by the front end (a KDL `var NAME` without a value).
             Kind::Invalid => {}
-            Kind::Str(s) => out.push((Sp::new(e.key.clone(), e.key_span), Sp::new(s.clone(), e.value.span))),
+            Kind::Str(s) => out.push((Sp::new(e.key.to_string(), e.key_span), Sp::new(s.clone(), e.value.span))),
             other => d.push(
                 crate::diag::Diagnostic::error(
                     "schema::type",
@@ -671,7 +711,7 @@ fn decode_ai(d: &mut Decoder<'_>, e: &Entry) -> Option<RawAi> {
             continue;
         };
         routes.push(RawRoute {
-            route: Sp::new(r.key.clone(), r.key_span),
+            route: Sp::new(r.key.to_string(), r.key_span),
             chat: d.string(&ro, "chat"),
             max_tokens: d.int(&ro, "max_tokens", MAX_TOKENS),
             temperature: d.number(&ro, "temperature", TEMPERATURE),
@@ -881,9 +921,8 @@ fn decode_keys(d: &mut Decoder<'_>, o: &Obj<'_>, owner: &str, env: Option<&str>)
         let mut private = Vec::new();
         let public = match &item.kind {
             Kind::Object(entries) => {
-                let (secret, rest): (Vec<&Entry>, Vec<&Entry>) =
-                    entries.iter().partition(|x| JWK_PRIVATE_MEMBERS.contains(&x.key.as_str()));
-                private = secret.iter().map(|x| Sp::new(x.key.clone(), x.key_span)).collect();
+                let (secret, rest): (Vec<&Entry>, Vec<&Entry>) = entries.iter().partition(|x| JWK_PRIVATE_MEMBERS.contains(&&*x.key));
+                private = secret.iter().map(|x| Sp::new(x.key.to_string(), x.key_span)).collect();
                 Value {
                     span: item.span,
                     kind: Kind::Object(rest.into_iter().cloned().collect()),
@@ -993,7 +1032,7 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
         );
     }
     for e in d.map(o, "envs") {
-        if TENANT_ENV_KEYS.contains(&e.key.as_str()) {
+        if TENANT_ENV_KEYS.contains(&&*e.key) {
             // `"envs": { "vars": … }`: a setting of an environment written
             // where an environment belongs.
             let name = d.disp(&e.key);
@@ -1031,7 +1070,7 @@ fn decode_envs(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTenantEnv> {
         let auth = eo.get("auth").map(|a| decode_auth(d, a, Some(&e.key)));
         let ai_provider = eo.get("ai_provider").and_then(|p| decode_ai_provider(d, p, &e.key));
         envs.push(RawTenantEnv {
-            name: Sp::new(e.key.clone(), e.key_span),
+            name: Sp::new(e.key.to_string(), e.key_span),
             span: e.value.span,
             hosts,
             hosts_invalid,
@@ -1059,7 +1098,7 @@ fn decode_resources(d: &mut Decoder<'_>, eo: &Obj<'_>) -> Vec<RawResource> {
             let ro = d.object(&r.value, kind, What::Resource(kind, &r.key), keys);
             let mut res = RawResource {
                 kind,
-                binding: Sp::new(r.key.clone(), r.key_span),
+                binding: Sp::new(r.key.to_string(), r.key_span),
                 span: r.value.span,
                 id: None,
                 index: None,
@@ -1183,7 +1222,7 @@ fn decode_tools(d: &mut Decoder<'_>, o: &Obj<'_>) -> Vec<RawTool> {
     let mut tools = Vec::new();
     for t in d.map(o, "tools") {
         let mut tool = RawTool {
-            name: Sp::new(t.key.clone(), t.key_span),
+            name: Sp::new(t.key.to_string(), t.key_span),
             roles: vec![],
             timeout_ms: None,
             labels: vec![],
