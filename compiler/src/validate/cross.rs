@@ -21,6 +21,7 @@ pub(super) fn cross_tenant(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                 diags: &mut host_diags,
                 catalog,
                 allow,
+                resolve: true,
             };
             host_conflicts(&mut hcx, tenants);
         });
@@ -74,7 +75,7 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
         let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
         for e in &t.envs {
             for h in &e.hosts {
-                // Facts hold valid hosts only (see `CrossFacts::from`). A valid host is lowercase ASCII already: normalising it
+                // Facts hold valid hosts only (see `CrossFacts::new`). A valid host is lowercase ASCII already: normalising it
                 // only drops a trailing dot, so it can be borrowed.
                 let n = h.value.trim_end_matches('.');
                 let (is_wild, key) = match n.strip_prefix("*.") {
@@ -144,111 +145,132 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     }
 }
 
+/// One use of a resource two tenants could share: the hash of what would be
+/// shared, and where the use is (tenant, environment and resource index into
+/// the facts). Sixteen bytes, so that tens of thousands of them sort in a
+/// few hundred KiB instead of filling a hash map several MiB large.
+#[derive(Clone, Copy)]
+struct Use {
+    hash: u64,
+    tenant: u32,
+    env: u16,
+    resource: u16,
+}
+
+/// The kinds of resource compared across tenants.
+#[derive(Clone, Copy, PartialEq)]
+enum Shared {
+    Kv,
+    Vectorize,
+    Queue,
+}
+
 /// A KV namespace, Vectorize index namespace or queue used by two tenants
-/// (or a queue used twice by one) (`tenant::resource::shared`).
+/// (or a queue used twice by one) (`tenant::resource::shared`). Each use is
+/// compared with the first use of the same resource, in file order.
 fn shared_resources(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    // Sized for every resource up front: growing maps of tens of thousands
-    // of entries rehashes them and touches several times the memory.
-    let (mut n_kv, mut n_vec, mut n_queue) = (0, 0, 0);
-    for r in tenants.iter().flat_map(|t| &t.envs).flat_map(|e| &e.resources) {
-        match r {
-            CrossResource::Kv(_) => n_kv += 1,
-            CrossResource::Vectorize { .. } => n_vec += 1,
-            CrossResource::Queue(_) => n_queue += 1,
+    let hasher = foldhash::fast::FixedState::default();
+    let mut uses: [Vec<Use>; 3] = Default::default();
+    for (ti, t) in tenants.iter().enumerate() {
+        for (ei, e) in t.envs.iter().enumerate() {
+            for (ri, r) in e.resources.iter().enumerate() {
+                let Some((kind, (a, b))) = shared_key(t, r) else { continue };
+                uses[kind as usize].push(Use {
+                    hash: std::hash::BuildHasher::hash_one(&hasher, (a, b)),
+                    tenant: ti as u32,
+                    env: ei as u16,
+                    resource: ri as u16,
+                });
+            }
         }
     }
-    let mut kv: HashMap<&str, (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_kv, Fast::default());
-    let mut vec_ix: HashMap<(&str, &str), (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_vec, Fast::default());
-    let mut queues: HashMap<&str, (&str, &str, Span), Fast> = HashMap::with_capacity_and_hasher(n_queue, Fast::default());
-    for t in tenants {
-        let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
-        for e in &t.envs {
-            let env = e.name.value.as_str();
-            for r in &e.resources {
-                match r {
-                    CrossResource::Queue(q) => shared_queue(cx, &mut queues, q, tid, env),
-                    CrossResource::Kv(id) => match kv.get(id.value.as_str()) {
-                        Some((other, other_env, first)) if *other != tid => {
-                            cx.err(
-                                Diagnostic::error(
-                                    "tenant::resource::shared",
-                                    format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value),
-                                    id.span,
-                                    format!("`{tid}` ({env})"),
-                                )
-                                .with_primary_label(*first, format!("`{other}` ({other_env})"))
-                                .with_help("each tenant needs its own namespace: data in a shared namespace is visible to both tenants"),
-                            );
-                        }
-                        Some(_) => {}
-                        None => {
-                            kv.insert(&id.value, (tid, env, id.span));
-                        }
-                    },
-                    CrossResource::Vectorize { index: ix, namespace } => {
-                        let ns = namespace.as_ref().map(|n| n.value.as_str()).unwrap_or(tid);
-                        let at = namespace.as_ref().map(|n| n.span).unwrap_or(ix.span);
-                        match vec_ix.get(&(ix.value.as_str(), ns)) {
-                            Some((other, other_env, first)) if *other != tid => {
-                                cx.err(
-                                    Diagnostic::error(
-                                        "tenant::resource::shared",
-                                        format!(
-                                            "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
-                                            ix.value
-                                        ),
-                                        at,
-                                        format!("`{tid}` ({env})"),
-                                    )
-                                    .with_primary_label(*first, format!("`{other}` ({other_env})"))
-                                    .with_help(
-                                        "give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)",
-                                    ),
-                                );
-                            }
-                            Some(_) => {}
-                            None => {
-                                vec_ix.insert((&ix.value, ns), (tid, env, at));
-                            }
-                        }
-                    }
+    for list in &mut uses {
+        // By hash, then in file order: each run of one hash starts with its first use.
+        list.sort_unstable_by_key(|u| (u.hash, u.tenant, u.env, u.resource));
+        for run in list.chunk_by(|a, b| a.hash == b.hash) {
+            for (i, u) in run.iter().enumerate().skip(1) {
+                let key = use_key(tenants, u);
+                // The first earlier use of the same key (a hash collision is not one).
+                if let Some(first) = run[..i].iter().find(|f| use_key(tenants, f) == key) {
+                    shared_use(cx, tenants, first, u);
                 }
             }
         }
     }
 }
 
-/// A queue has one consumer, one deployment (tenant and environment): a
-/// queue named twice is shared, even by one tenant.
-fn shared_queue<'a>(
-    cx: &mut Cx<'_>,
-    queues: &mut HashMap<&'a str, (&'a str, &'a str, Span), Fast>,
-    q: &'a Sp<String>,
-    tid: &'a str,
-    env: &'a str,
-) {
-    if q.value.starts_with(PLACEHOLDER_PREFIX) {
-        return;
+/// What a resource would share with another tenant's: `None` for a
+/// placeholder queue (reported on its own).
+fn shared_key<'a>(t: &'a CrossFacts, r: &'a CrossResource) -> Option<(Shared, (&'a str, &'a str))> {
+    match r {
+        CrossResource::Kv(id) => Some((Shared::Kv, (id.value.as_str(), ""))),
+        CrossResource::Vectorize { index, namespace } => {
+            let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
+            let ns = namespace.as_ref().map(|n| n.value.as_str()).unwrap_or(tid);
+            Some((Shared::Vectorize, (index.value.as_str(), ns)))
+        }
+        CrossResource::Queue(q) if q.value.starts_with(PLACEHOLDER_PREFIX) => None,
+        CrossResource::Queue(q) => Some((Shared::Queue, (q.value.as_str(), ""))),
     }
-    match queues.get(q.value.as_str()) {
-        Some((other, other_env, first)) => {
-            let message = if *other != tid {
+}
+
+fn use_key<'a>(tenants: &'a [CrossFacts], u: &Use) -> (&'a str, &'a str) {
+    let t = &tenants[u.tenant as usize];
+    shared_key(t, &t.envs[u.env as usize].resources[u.resource as usize])
+        .map(|(_, k)| k)
+        .unwrap_or_default()
+}
+
+/// Report `this` use of a resource that `first` already uses, when that
+/// shares it: another tenant's KV namespace or Vectorize namespace, any
+/// second use of a queue (a queue has one consumer, one deployment: named
+/// twice it is shared, even by one tenant).
+fn shared_use(cx: &mut Cx<'_>, tenants: &[CrossFacts], first: &Use, this: &Use) {
+    let place = |u: &Use| {
+        let t = &tenants[u.tenant as usize];
+        let e = &t.envs[u.env as usize];
+        let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
+        (tid, e.name.value.as_str(), &e.resources[u.resource as usize])
+    };
+    let (other, other_env, first_r) = place(first);
+    let (tid, env, r) = place(this);
+    let span_of = |r: &CrossResource| match r {
+        CrossResource::Kv(id) => id.span,
+        CrossResource::Vectorize { index, namespace } => namespace.as_ref().map(|n| n.span).unwrap_or(index.span),
+        CrossResource::Queue(q) => q.span,
+    };
+    let (message, help) = match r {
+        CrossResource::Kv(_) | CrossResource::Vectorize { .. } if other == tid => return,
+        CrossResource::Kv(id) => (
+            format!("KV namespace `{}` is used by tenants `{other}` and `{tid}`", id.value),
+            "each tenant needs its own namespace: data in a shared namespace is visible to both tenants",
+        ),
+        CrossResource::Vectorize { index, .. } => {
+            let ns = shared_key(&tenants[this.tenant as usize], r).map(|(_, (_, ns))| ns).unwrap_or("");
+            (
+                format!(
+                    "Vectorize index `{}` namespace `{ns}` is used by tenants `{other}` and `{tid}`",
+                    index.value
+                ),
+                "give each tenant its own namespace (or leave `namespace` out: it defaults to the tenant id)",
+            )
+        }
+        CrossResource::Queue(q) => (
+            if other != tid {
                 format!("queue `{}` is used by tenants `{other}` and `{tid}`", q.value)
-            } else if *other_env != env {
+            } else if other_env != env {
                 format!("queue `{}` is used by tenant `{tid}` in both `{other_env}` and `{env}`", q.value)
             } else {
                 format!("queue `{}` is used twice by tenant `{tid}` in `{env}`", q.value)
-            };
-            cx.err(
-                Diagnostic::error("tenant::resource::shared", message, q.span, format!("`{tid}` ({env})"))
-                    .with_primary_label(*first, format!("`{other}` ({other_env})"))
-                    .with_help("a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`"),
-            );
-        }
-        None => {
-            queues.insert(&q.value, (tid, env, q.span));
-        }
-    }
+            },
+            "a queue delivers to one consumer Worker: give each tenant and environment its own queue, e.g. `<tenant>-ingest-<env>`",
+        ),
+    };
+    cx.err(
+        Diagnostic::error("tenant::resource::shared", message, span_of(r), format!("`{tid}` ({env})"))
+            .with_primary_label(span_of(first_r), format!("`{other}` ({other_env})"))
+            .with_help(help),
+    );
 }
 
 #[allow(clippy::too_many_arguments)]

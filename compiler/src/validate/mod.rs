@@ -80,6 +80,9 @@ struct Cx<'a> {
     catalog: &'a Catalog,
     /// The platform's `not_secrets` (empty without a platform file).
     allow: &'a NotSecrets,
+    /// Whether the resolved tenant is wanted: `tenants check` needs only
+    /// the diagnostics, so the copies that build it are skipped.
+    resolve: bool,
 }
 
 impl Cx<'_> {
@@ -106,7 +109,7 @@ pub fn validate(sources: &SourceMap, inputs: Inputs, diags: &mut Diagnostics, pr
     let mut tenants = Vec::new();
     let mut facts = Vec::new();
     for t in inputs.tenants {
-        let (rt, f) = check_one(&prep, sources, t, diags);
+        let (rt, f) = check_one(&prep, sources, t, diags, true);
         tenants.extend(rt);
         facts.push(f);
     }
@@ -143,6 +146,7 @@ pub fn prepare(
             diags,
             catalog: &catalog,
             allow: &not_secrets,
+            resolve: true,
         };
         let platform = match platform {
             Some(p) => check_platform(&mut cx, p),
@@ -170,15 +174,26 @@ pub fn prepare(
 /// Check one tenant file (any thread): its resolved tenant when it has no
 /// error, and what the rules across tenant files need of it (the rest of
 /// the raw tenant is dropped here).
-pub fn check_one(prep: &Prepared, sources: &dyn Files, t: RawTenant, diags: &mut Diagnostics) -> (Option<res::Tenant>, CrossFacts) {
+/// Without `resolve` the tenant is checked only (always `None`).
+pub fn check_one(
+    prep: &Prepared,
+    sources: &dyn Files,
+    t: RawTenant,
+    diags: &mut Diagnostics,
+    resolve: bool,
+) -> (Option<res::Tenant>, CrossFacts) {
     let mut cx = Cx {
         sources,
         diags,
         catalog: &prep.catalog,
         allow: &prep.not_secrets,
+        resolve,
     };
+    let before = cx.diags.error_count();
     let resolved = check_tenant(&mut cx, &prep.platform, prep.accounts_known.then_some(&prep.accounts), &t);
-    (resolved, CrossFacts::from(t))
+    // A tenant without errors has only valid hosts: no need to look again.
+    let facts = CrossFacts::new(t, cx.diags.error_count() > before);
+    (resolved, facts)
 }
 
 /// The rules across tenant files, then the model: `Some` only when no error
@@ -197,6 +212,7 @@ pub fn finish(
         diags,
         catalog: &prep.catalog,
         allow: &prep.not_secrets,
+        resolve: true,
     };
     cross_tenant(&mut cx, facts);
     prep.not_secrets.report_unused(&mut cx);
@@ -231,8 +247,9 @@ enum CrossResource {
     Queue(Sp<String>),
 }
 
-impl From<RawTenant> for CrossFacts {
-    fn from(t: RawTenant) -> Self {
+impl CrossFacts {
+    /// The facts of `t`; `check_hosts` false when its hosts are known valid.
+    fn new(t: RawTenant, check_hosts: bool) -> Self {
         // A new, exact vector: collecting from `into_iter` would reuse the
         // raw environments' much larger buffer and keep it alive.
         let mut envs = Vec::with_capacity(t.envs.len());
@@ -251,7 +268,9 @@ impl From<RawTenant> for CrossFacts {
             }
             let mut hosts = e.hosts;
             // Invalid hosts are reported per tenant; across tenants only valid ones compare.
-            hosts.retain(|h| check_host(&h.value).is_ok());
+            if check_hosts {
+                hosts.retain(|h| check_host(&h.value).is_ok());
+            }
             envs.push(CrossEnv {
                 name: e.name,
                 hosts,

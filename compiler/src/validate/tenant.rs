@@ -45,7 +45,11 @@ pub(super) fn check_tenant(
         // not need them. Nothing resolves without a platform.
         for (env_index, e) in t.envs.iter().enumerate() {
             let pe = unknown_environment(e);
-            let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
+            let auth = if cx.resolve {
+                env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default()
+            } else {
+                res::Auth::default()
+            };
             let scope = EnvScope {
                 p,
                 pe: &pe,
@@ -64,7 +68,11 @@ pub(super) fn check_tenant(
             continue;
         };
         // The environment's own block replaces the tenant-level one.
-        let auth = env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default();
+        let auth = if cx.resolve {
+            env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default()
+        } else {
+            res::Auth::default()
+        };
         let scope = EnvScope {
             p,
             pe,
@@ -83,7 +91,7 @@ pub(super) fn check_tenant(
     // Sessions: the retention, in days or in seconds.
     let sessions_out = sessions::check_sessions(cx, &t.sessions);
     let tools = tools::check_tools(cx, p, t);
-    if cx.diags.error_count() > before {
+    if cx.diags.error_count() > before || !cx.resolve {
         return None;
     }
     resolve(t, header_policy, envs, ai_out?, rag, sessions_out?, tools)
@@ -237,10 +245,12 @@ fn check_env(cx: &mut Cx<'_>, s: &EnvScope<'_>, auth: res::Auth) -> Option<res::
     let EnvScope { p, pe, e, t, .. } = *s;
     let (hosts, cors_origins) = hosts::check_env_hosts(cx, pe, e);
     let resources = resources::check_env_resources(cx, p, t, pe, e);
-    let mut vars = s.tenant_vars.clone();
+    let mut vars = if cx.resolve { s.tenant_vars.clone() } else { BTreeMap::new() };
     for (k, v) in &e.vars {
         secrets::check_var(cx, p, k, v);
-        vars.insert(k.value.clone(), v.value.clone());
+        if cx.resolve {
+            vars.insert(k.value.clone(), v.value.clone());
+        }
     }
     auth::check_env(cx, pe, e, t);
     let ai_provider = ai::check_provider(cx, p, pe, e, t, s.account_id)?;
