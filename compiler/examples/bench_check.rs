@@ -451,7 +451,7 @@ fn phases(n: usize) -> Result<(), String> {
                     accounts = raw::decode_accounts(&mut d, &v);
                     accounts_parsed = true;
                 }
-                DocKind::Tenant => tenants.extend(raw::decode_tenant(&mut d, *id, &v)),
+                DocKind::Tenant => tenants.extend(raw::decode_tenant(&mut d, *id, &v).map(|t| *t)),
             }
             t_dec += t.elapsed();
             let t = Instant::now();
@@ -569,7 +569,7 @@ fn parallel_parse_decode(sources: &SourceMap, ids: &[(FileId, DocKind, bool)]) -
                             if let Some(v) = frontend::parse(sources, *id, DocKind::Tenant, &mut diags) {
                                 let f = sources.get(*id);
                                 let mut d = decode::Decoder::new(f.format, f.text.clone(), &mut diags);
-                                out.extend(raw::decode_tenant(&mut d, *id, &v).map(|t| (i, t)));
+                                out.extend(raw::decode_tenant(&mut d, *id, &v).map(|t| (i, *t)));
                             }
                         }
                     }

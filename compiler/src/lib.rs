@@ -296,7 +296,7 @@ fn compile_with(root: &Path, layout: &Layout, keep_model: bool) -> Result<Compil
         tenant_files.push(sources.push(file));
         diags.items.extend(fd.items);
         if let Some((tenant, f)) = checked {
-            tenants.extend(tenant);
+            tenants.extend(tenant.map(|t| *t));
             facts.push(f);
         }
     }

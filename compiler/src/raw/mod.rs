@@ -963,7 +963,9 @@ fn decode_keys(d: &mut Decoder<'_>, o: &Obj<'_>, owner: &str, env: Option<&str>)
     })
 }
 
-pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<RawTenant> {
+/// Boxed: a raw tenant is about 2 KB, moved from decoding to validation to
+/// the cross-file facts; a box moves as a pointer.
+pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Box<RawTenant>> {
     let o = d.object(v, "tenant", "the tenant", TENANT_KEYS)?;
     d.schema_key(&o);
     let id = d.req_string(
@@ -997,7 +999,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
     let secrets = d.string_list(&o, "secrets");
     let vars = vars(d, &o);
     let auth = o.get("auth").map(|a| decode_auth(d, a, None));
-    Some(RawTenant {
+    Some(Box::new(RawTenant {
         file,
         span: v.span,
         id,
@@ -1017,7 +1019,7 @@ pub fn decode_tenant(d: &mut Decoder<'_>, file: FileId, v: &Value) -> Option<Raw
         secrets,
         vars,
         auth,
-    })
+    }))
 }
 
 /// `envs`: one entry per environment, with its hosts, origins, resources,

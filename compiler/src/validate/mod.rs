@@ -109,8 +109,8 @@ pub fn validate(sources: &SourceMap, inputs: Inputs, diags: &mut Diagnostics, pr
     let mut tenants = Vec::new();
     let mut facts = Vec::new();
     for t in inputs.tenants {
-        let (rt, f) = check_one(&prep, sources, t, diags, true);
-        tenants.extend(rt);
+        let (rt, f) = check_one(&prep, sources, Box::new(t), diags, true);
+        tenants.extend(rt.map(|t| *t));
         facts.push(f);
     }
     finish(prep, sources, &facts, tenants, diags, prior_errors)
@@ -178,10 +178,10 @@ pub fn prepare(
 pub fn check_one(
     prep: &Prepared,
     sources: &dyn Files,
-    t: RawTenant,
+    t: Box<RawTenant>,
     diags: &mut Diagnostics,
     resolve: bool,
-) -> (Option<res::Tenant>, CrossFacts) {
+) -> (Option<Box<res::Tenant>>, CrossFacts) {
     let mut cx = Cx {
         sources,
         diags,
@@ -193,7 +193,7 @@ pub fn check_one(
     let resolved = check_tenant(&mut cx, &prep.platform, prep.accounts_known.then_some(&prep.accounts), &t);
     // A tenant without errors has only valid hosts: no need to look again.
     let facts = CrossFacts::new(t, cx.diags.error_count() > before);
-    (resolved, facts)
+    (resolved.map(Box::new), facts)
 }
 
 /// The rules across tenant files, then the model: `Some` only when no error
@@ -249,11 +249,12 @@ enum CrossResource {
 
 impl CrossFacts {
     /// The facts of `t`; `check_hosts` false when its hosts are known valid.
-    fn new(t: RawTenant, check_hosts: bool) -> Self {
+    fn new(t: Box<RawTenant>, check_hosts: bool) -> Self {
+        let RawTenant { id, envs: raw_envs, .. } = *t;
         // A new, exact vector: collecting from `into_iter` would reuse the
         // raw environments' much larger buffer and keep it alive.
-        let mut envs = Vec::with_capacity(t.envs.len());
-        for e in t.envs {
+        let mut envs = Vec::with_capacity(raw_envs.len());
+        for e in raw_envs {
             let mut resources = Vec::with_capacity(e.resources.len());
             for r in e.resources {
                 resources.extend(match r.kind {
@@ -277,7 +278,7 @@ impl CrossFacts {
                 resources,
             });
         }
-        CrossFacts { id: t.id, envs }
+        CrossFacts { id, envs }
     }
 }
 
