@@ -87,7 +87,7 @@ impl What<'_> {
 
 impl<'v> Obj<'v> {
     pub fn get(&self, key: &str) -> Option<&'v Entry> {
-        self.entries.iter().find(|e| e.key == key)
+        self.entries.iter().find(|e| same_key(&e.key, key))
     }
     /// Where a missing field should be reported: the opening `{` of a JSON
     /// object, the node name of a KDL node.
@@ -331,7 +331,7 @@ impl<'d> Decoder<'d> {
                 );
                 continue;
             }
-            if !known.contains(&&*e.key) {
+            if !known.iter().any(|k| same_key(k, &e.key)) {
                 let shown: Vec<String> = known
                     .iter()
                     .filter(|k| **k != "$schema" && !(self.format == Format::Kdl && crate::frontend::kdl::hidden_in_kdl(k)))
@@ -612,10 +612,20 @@ impl<'v> FirstIndex<'v> {
 
     fn first(&mut self, entries: &'v [Entry], i: usize) -> usize {
         match self {
-            FirstIndex::Small => entries[..i].iter().position(|e| e.key == entries[i].key).unwrap_or(i),
+            FirstIndex::Small => entries[..i].iter().position(|e| same_key(&e.key, &entries[i].key)).unwrap_or(i),
             FirstIndex::Large(seen) => *seen.entry(&*entries[i].key).or_insert(i),
         }
     }
+}
+
+/// Key equality for the short keys of the format, compared byte by byte in
+/// line: a `memcmp` call per comparison costs more than the comparison when
+/// every object compares each of its keys with a list of known ones. An
+/// interned key ([`crate::frontend::value::intern`]) is often the very
+/// same string, found by its address.
+#[inline]
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (std::ptr::eq(a.as_ptr(), b.as_ptr()) || a.bytes().zip(b.bytes()).all(|(x, y)| x == y))
 }
 
 /// Every string in `v` that looks like a credential of a certain kind (not
