@@ -290,8 +290,9 @@ fn compile_with(root: &Path, layout: &Layout, keep_model: bool) -> Result<Compil
         (file, fd, checked)
     });
     let mut tenant_files = Vec::with_capacity(per_file.len());
-    let mut tenants = Vec::new();
-    let mut facts = Vec::new();
+    let mut tenants = Vec::with_capacity(if keep_model { per_file.len() } else { 0 });
+    let mut facts = Vec::with_capacity(per_file.len());
+    sources.reserve(per_file.len());
     for (file, fd, checked) in per_file {
         tenant_files.push(sources.push(file));
         diags.items.extend(fd.items);

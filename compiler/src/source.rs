@@ -178,6 +178,11 @@ impl SourceMap {
     }
     /// Add a file built with [`SourceMap::next_id`]` + k` ahead of time (files
     /// read on several threads join the map in file order).
+    /// Room for `n` more files (10,000 pushed one by one copy the list over and over).
+    pub fn reserve(&mut self, n: usize) {
+        self.files.reserve(n);
+    }
+
     pub fn push(&mut self, file: SourceFile) -> FileId {
         assert_eq!(file.id, self.next_id(), "source files join the map in id order");
         let id = file.id;

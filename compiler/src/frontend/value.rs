@@ -44,18 +44,48 @@ pub type Key = std::borrow::Cow<'static, str>;
 /// `s` as a [`Key`]: a name of the format (every key of every object, the
 /// usual environment, binding, tool and route names) without allocating.
 pub fn intern(s: &str) -> Key {
-    use std::collections::HashSet;
-    static KNOWN: std::sync::OnceLock<HashSet<&'static str, foldhash::fast::FixedState>> = std::sync::OnceLock::new();
-    let known = KNOWN.get_or_init(|| {
-        let mut set = HashSet::with_hasher(foldhash::fast::FixedState::default());
-        set.extend(crate::raw::KEY_LISTS.iter().flat_map(|l| l.iter().copied()));
-        set.extend(COMMON_NAMES);
-        set
+    static TABLE: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        // Open addressing, at most a quarter full: a look-up is one slot, rarely two.
+        let mut t = vec![""; SLOTS];
+        for k in crate::raw::KEY_LISTS
+            .iter()
+            .flat_map(|l| l.iter().copied())
+            .chain(COMMON_NAMES.iter().copied())
+        {
+            let mut i = slot(k);
+            while !t[i].is_empty() && t[i] != k {
+                i = (i + 1) % SLOTS;
+            }
+            t[i] = k;
+        }
+        t
     });
-    match known.get(s) {
-        Some(k) => Key::Borrowed(k),
-        None => Key::Owned(s.to_string()),
+    if !s.is_empty() {
+        let mut i = slot(s);
+        while !table[i].is_empty() {
+            let k = table[i];
+            if k.len() == s.len() && k.bytes().zip(s.bytes()).all(|(x, y)| x == y) {
+                return Key::Borrowed(k);
+            }
+            i = (i + 1) % SLOTS;
+        }
     }
+    Key::Owned(s.to_string())
+}
+
+const SLOTS: usize = 1024;
+
+/// Where [`intern`] looks for `s` first: a hash of its length and of three
+/// of its bytes, enough to tell the format's names apart.
+fn slot(s: &str) -> usize {
+    let b = s.as_bytes();
+    let (first, mid, last) = (b[0] as u32, b[b.len() / 2] as u32, b[b.len() - 1] as u32);
+    let h = (b.len() as u32).wrapping_mul(0x9E37_79B9)
+        ^ first.wrapping_mul(0x85EB_CA6B)
+        ^ mid.wrapping_mul(0xC2B2_AE35)
+        ^ last.wrapping_mul(0x27D4_EB2F);
+    (h ^ (h >> 15)) as usize % SLOTS
 }
 
 /// Map keys most files use (environment, binding, tool and route names, as

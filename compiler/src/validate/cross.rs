@@ -57,24 +57,21 @@ fn duplicate_ids(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
     }
 }
 
-/// A host claimed by one tenant and environment.
-struct Claim<'a> {
-    tenant: &'a str,
-    env: &'a str,
-    span: Span,
+/// A host claimed by one tenant and environment: where it is in the facts
+/// (eight bytes, so that the maps of tens of thousands of hosts stay small).
+#[derive(Clone, Copy, PartialEq)]
+struct At {
+    tenant: u32,
+    env: u16,
+    host: u16,
 }
 
-/// Hosts: exact duplicates, exact inside a wildcard, wildcard inside a
-/// wildcard (`tenant::host::duplicate`, `tenant::host::conflict`).
-fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
-    let hosts: usize = tenants.iter().flat_map(|t| &t.envs).map(|e| e.hosts.len()).sum();
-    let mut exact: HashMap<&str, Claim<'_>, Fast> = HashMap::with_capacity_and_hasher(hosts, Fast::default());
-    let mut wild: HashMap<&str, Claim<'_>, Fast> = HashMap::default();
-    let mut all: Vec<(&str, bool, Claim<'_>)> = Vec::with_capacity(hosts);
-    for t in tenants {
-        let tid = t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?");
-        for e in &t.envs {
-            for h in &e.hosts {
+/// The claims of every valid host, in file order, with the host as
+/// compared: lowercase already, no trailing dot, `*.` split off.
+fn claims(tenants: &[CrossFacts]) -> impl Iterator<Item = (At, bool, &str)> {
+    tenants.iter().enumerate().flat_map(|(ti, t)| {
+        t.envs.iter().enumerate().flat_map(move |(ei, e)| {
+            e.hosts.iter().enumerate().map(move |(hi, h)| {
                 // Facts hold valid hosts only (see `CrossFacts::new`). A valid host is lowercase ASCII already: normalising it
                 // only drops a trailing dot, so it can be borrowed.
                 let n = h.value.trim_end_matches('.');
@@ -82,64 +79,85 @@ fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
                     Some(rest) => (true, rest),
                     None => (false, n),
                 };
-                let claim = Claim {
-                    tenant: tid,
-                    env: &e.name.value,
-                    span: h.span,
+                let at = At {
+                    tenant: ti as u32,
+                    env: ei as u16,
+                    host: hi as u16,
                 };
-                let map = if is_wild { &mut wild } else { &mut exact };
-                if let Some(first) = map.get(key) {
-                    if first.tenant == claim.tenant && first.env == claim.env {
-                        cx.err(
-                            Diagnostic::error(
-                                "tenant::host::duplicate",
-                                format!("host `{n}` is listed twice in environment `{}`", claim.env),
-                                claim.span,
-                                "listed again",
-                            )
-                            .with_label(first.span, "first listed here")
-                            .with_help("remove one of them"),
-                        );
-                        continue;
-                    }
-                    conflict(cx, n, n, first.tenant, first.env, first.span, claim.tenant, claim.env, claim.span);
-                    continue;
-                }
-                map.insert(
-                    key,
-                    Claim {
-                        tenant: tid,
-                        env: &e.name.value,
-                        span: h.span,
-                    },
-                );
-                all.push((key, is_wild, claim));
-            }
+                (at, is_wild, key)
+            })
+        })
+    })
+}
+
+/// The tenant id, environment name and host span of a claim.
+fn claim_of(tenants: &[CrossFacts], at: At) -> (&str, &str, Span) {
+    let t = &tenants[at.tenant as usize];
+    let e = &t.envs[at.env as usize];
+    (
+        t.id.as_ref().map(|i| i.value.as_str()).unwrap_or("?"),
+        &e.name.value,
+        e.hosts[at.host as usize].span,
+    )
+}
+
+/// Hosts: exact duplicates, exact inside a wildcard, wildcard inside a
+/// wildcard (`tenant::host::duplicate`, `tenant::host::conflict`).
+fn host_conflicts(cx: &mut Cx<'_>, tenants: &[CrossFacts]) {
+    let (mut n_exact, mut n_wild) = (0, 0);
+    for (_, is_wild, _) in claims(tenants) {
+        if is_wild {
+            n_wild += 1;
+        } else {
+            n_exact += 1;
         }
     }
-    for (key, is_wild, claim) in &all {
+    let mut exact: HashMap<&str, At, Fast> = HashMap::with_capacity_and_hasher(n_exact, Fast::default());
+    let mut wild: HashMap<&str, At, Fast> = HashMap::with_capacity_and_hasher(n_wild, Fast::default());
+    for (at, is_wild, key) in claims(tenants) {
+        let map = if is_wild { &mut wild } else { &mut exact };
+        let Some(&first) = map.get(key) else {
+            map.insert(key, at);
+            continue;
+        };
+        let (f_tenant, f_env, f_span) = claim_of(tenants, first);
+        let (tenant, env, span) = claim_of(tenants, at);
+        let n = if is_wild { format!("*.{key}") } else { key.to_string() };
+        if first.tenant == at.tenant && first.env == at.env {
+            cx.err(
+                Diagnostic::error(
+                    "tenant::host::duplicate",
+                    format!("host `{n}` is listed twice in environment `{env}`"),
+                    span,
+                    "listed again",
+                )
+                .with_label(f_span, "first listed here")
+                .with_help("remove one of them"),
+            );
+        } else {
+            conflict(cx, &n, &n, f_tenant, f_env, f_span, tenant, env, span);
+        }
+    }
+    // Every first claim against the wildcards on its proper suffixes.
+    for (at, is_wild, key) in claims(tenants) {
+        let map = if is_wild { &wild } else { &exact };
+        if map.get(key) != Some(&at) {
+            continue; // a second claim, reported above
+        }
         // Proper suffixes at label boundaries: a wildcard on any of them covers this host.
-        let mut rest = *key;
+        let mut rest = key;
         while let Some(pos) = rest.find('.') {
             rest = &rest[pos + 1..];
-            if let Some(w) = wild.get(rest) {
-                if w.tenant == claim.tenant && w.env == claim.env {
+            if let Some(&w) = wild.get(rest) {
+                if w.tenant == at.tenant && w.env == at.env {
                     // `*.acme.example.com` next to `api.acme.example.com` in one
                     // environment: both route to the same deployment.
                     continue;
                 }
-                let this = if *is_wild { format!("*.{key}") } else { key.to_string() };
-                conflict(
-                    cx,
-                    &format!("*.{rest}"),
-                    &this,
-                    w.tenant,
-                    w.env,
-                    w.span,
-                    claim.tenant,
-                    claim.env,
-                    claim.span,
-                );
+                let (w_tenant, w_env, w_span) = claim_of(tenants, w);
+                let (tenant, env, span) = claim_of(tenants, at);
+                let this = if is_wild { format!("*.{key}") } else { key.to_string() };
+                conflict(cx, &format!("*.{rest}"), &this, w_tenant, w_env, w_span, tenant, env, span);
             }
         }
     }
