@@ -326,25 +326,48 @@ fn drop_later<T: Send + 'static>(v: Vec<T>) {
 }
 
 /// Run `f` over `items` on every core (at most 8 threads), keeping the order.
+/// The threads take blocks of [`PAR_BLOCK`] items from a shared counter as
+/// they finish the last, so a thread that is slowed down (another process
+/// on its core) does not hold up the others with half the work.
 pub(crate) fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(8);
-    if threads <= 1 || items.len() < 64 {
+    if threads <= 1 || items.len() < 2 * PAR_BLOCK {
         return items.iter().map(&f).collect();
     }
-    let chunk = items.len().div_ceil(threads);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|c| s.spawn(|| c.iter().map(&f).collect::<Vec<R>>()))
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut blocks: Vec<(usize, Vec<R>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let start = next.fetch_add(PAR_BLOCK, std::sync::atomic::Ordering::Relaxed);
+                        if start >= items.len() {
+                            return done;
+                        }
+                        let end = (start + PAR_BLOCK).min(items.len());
+                        done.push((start, items[start..end].iter().map(&f).collect::<Vec<R>>()));
+                    }
+                })
+            })
             .collect();
-        // Sized once: growing a vector of 10,000 results copies it over and over.
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            out.extend(h.join().expect("worker thread panicked"));
-        }
-        out
-    })
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread panicked"))
+            .collect()
+    });
+    blocks.sort_unstable_by_key(|(start, _)| *start);
+    // Sized once: growing a vector of 10,000 results copies it over and over.
+    let mut out = Vec::with_capacity(items.len());
+    for (_, block) in blocks {
+        out.extend(block);
+    }
+    out
 }
+
+/// Items a thread of [`par_map`] takes at a time: small enough to even out
+/// the threads' ends, large enough that taking them costs nothing.
+const PAR_BLOCK: usize = 64;
 
 /// Write a file atomically: write a temporary sibling, flush it, rename over
 /// the target. A failure leaves the old file untouched and no partial file.
