@@ -125,7 +125,9 @@ pub fn discover(root: &Path) -> Result<Layout, LoadError> {
             _ => tenants.push(path),
         }
     }
-    tenants.sort();
+    // One directory: the byte order of the paths is that of the file names,
+    // without comparing them component by component.
+    tenants.sort_unstable_by(|a, b| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()));
     let one = |mut v: Vec<PathBuf>, what: &str| -> Result<PathBuf, LoadError> {
         v.sort();
         match v.len() {
