@@ -134,7 +134,10 @@ pub fn check_origin(o: &str) -> Result<String, (String, String)> {
 /// IDNs), optional leading `*.`, no scheme, port or path. Returns a message
 /// and a help text when invalid.
 pub fn check_host(h: &str) -> Result<(), (String, String)> {
-    if h.contains("://") {
+    // A byte search first: a substring search sets up a searcher per call,
+    // and most hosts have no `:` at all.
+    let colon = h.contains(':');
+    if colon && h.contains("://") {
         return Err((
             "a host cannot contain a scheme".into(),
             format!(
@@ -149,7 +152,7 @@ pub fn check_host(h: &str) -> Result<(), (String, String)> {
             "write the host only; routes are derived as <host>/*".into(),
         ));
     }
-    if h.contains(':') {
+    if colon {
         return Err((
             "a host cannot contain a port".into(),
             "ports are ignored when requests are routed; remove it".into(),
@@ -402,11 +405,13 @@ pub fn looks_like_secret(s: &str) -> Option<&'static str> {
             }
         }
     }
-    if t.contains("-----BEGIN") {
+    // Byte searches gate the substring searches below (each sets up a
+    // searcher): a PEM header has a `B`, a URL a `:`.
+    if t.contains('B') && t.contains("-----BEGIN") {
         return Some("a private key");
     }
     // scheme://user:password@host
-    if let Some(rest) = t.split_once("://").map(|(_, r)| r) {
+    if let Some(rest) = t.contains(':').then(|| t.split_once("://").map(|(_, r)| r)).flatten() {
         let authority = rest.split('/').next().unwrap_or("");
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             if userinfo.split_once(':').is_some_and(|(_, pw)| !pw.is_empty()) {
