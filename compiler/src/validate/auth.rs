@@ -448,7 +448,7 @@ fn refuse_algorithm(a: &str) -> Option<(String, String)> {
             format!("`{a}` is not a signature algorithm"),
             format!("`none` turns signature verification off: anyone could write a token this tenant accepts. Use {allowed}"),
         )
-    } else if a.len() > 2 && a[..2].eq_ignore_ascii_case("HS") {
+    } else if a.len() > 2 && a.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("HS")) {
         (
             format!("`{a}` is an HMAC algorithm"),
             format!("HMAC tokens are checked with a shared secret; with the public keys configured here, anyone holding a public key could forge tokens. Use {allowed}"),
@@ -859,5 +859,20 @@ fn check_jwk_algorithm(cx: &mut Cx<'_>, key: &KeyCx<'_>, allowed: &[JwtAlg], own
         },
         None if !allowed.is_empty() && !allowed.contains(&natural) => refuse(cx, natural, kty.span),
         None => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_algorithm;
+
+    /// Found by the fuzz tests: an algorithm name with a multi-byte
+    /// character at byte 1 was sliced inside it.
+    #[test]
+    fn an_algorithm_name_with_a_multibyte_character_is_refused_not_a_panic() {
+        assert!(refuse_algorithm("Hé256").is_some());
+        assert!(refuse_algorithm("é").is_some());
+        assert!(refuse_algorithm("HS256").unwrap().0.contains("HMAC"));
+        assert!(refuse_algorithm("RS256").is_none());
     }
 }
