@@ -7,18 +7,9 @@
 //! reach (an unreadable file).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+mod common;
 
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
+use std::path::Path;
 
 fn is_code(s: &str) -> bool {
     let mut parts = s.split("::");
@@ -34,8 +25,7 @@ fn is_code(s: &str) -> bool {
 /// severities of the `Diagnostic::error(` / `Diagnostic::warning(` calls
 /// that name it directly (a code passed on through a variable has none).
 fn source_codes() -> BTreeMap<String, BTreeSet<char>> {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    let files = common::src_files();
     let mut out: BTreeMap<String, BTreeSet<char>> = BTreeMap::new();
     for f in files {
         let text = std::fs::read_to_string(&f).unwrap();

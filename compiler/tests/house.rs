@@ -8,28 +8,11 @@
 //! The function scan is lexical: it finds `fn` items and matches their
 //! braces, skipping comments, strings (raw ones too) and character literals.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::src_files;
 
 const MAX_FN_LINES: usize = 150;
-
-fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            rust_files(&p, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.push(p);
-        }
-    }
-}
-
-fn src_files() -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
-    files.sort();
-    assert!(files.len() > 20, "compiler/src not found");
-    files
-}
 
 /// Skip a comment, string, raw string or character literal starting at `i`;
 /// the index after it, or `None` when `i` starts none of them.

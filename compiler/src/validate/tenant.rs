@@ -38,45 +38,40 @@ pub(super) fn check_tenant(
         .map(|(a, _)| a.account_id.clone())
         .unwrap_or_default();
     check_env_names(cx, p, t);
+    // Each platform environment with the tenant's settings for it; when the
+    // platform's environments are unknown (its file is broken), every
+    // environment the tenant configures, checked for what does not need them.
+    let to_check: Vec<(std::borrow::Cow<'_, res::Environment>, usize)> = if p.resolved.environments.is_empty() {
+        t.envs
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (std::borrow::Cow::Owned(unknown_environment(e)), i))
+            .collect()
+    } else {
+        p.resolved
+            .environments
+            .iter()
+            .filter_map(|pe| match t.envs.iter().position(|e| e.name.value == pe.name) {
+                Some(i) => Some((std::borrow::Cow::Borrowed(pe), i)),
+                None => {
+                    env_missing(cx, t, pe);
+                    None
+                }
+            })
+            .collect()
+    };
     let mut envs = Vec::new();
-    if p.resolved.environments.is_empty() {
-        // The platform's environments are unknown (its file is broken):
-        // every environment the tenant configures is checked for what does
-        // not need them. Nothing resolves without a platform.
-        for (env_index, e) in t.envs.iter().enumerate() {
-            let pe = unknown_environment(e);
-            let auth = if cx.resolve {
-                env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default()
-            } else {
-                res::Auth::default()
-            };
-            let scope = EnvScope {
-                p,
-                pe: &pe,
-                e,
-                t,
-                header_policy,
-                account_id: &account_id,
-                tenant_vars: &tenant_vars,
-            };
-            check_env(cx, &scope, auth);
-        }
-    }
-    for pe in &p.resolved.environments {
-        let Some((env_index, e)) = t.envs.iter().enumerate().find(|(_, e)| e.name.value == pe.name) else {
-            env_missing(cx, t, pe);
-            continue;
-        };
+    for (pe, env_index) in &to_check {
         // The environment's own block replaces the tenant-level one.
         let auth = if cx.resolve {
-            env_auths[env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default()
+            env_auths[*env_index].clone().or_else(|| tenant_auth.clone()).unwrap_or_default()
         } else {
             res::Auth::default()
         };
         let scope = EnvScope {
             p,
             pe,
-            e,
+            e: &t.envs[*env_index],
             t,
             header_policy,
             account_id: &account_id,

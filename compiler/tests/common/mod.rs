@@ -25,6 +25,25 @@ pub fn schemas_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas")
 }
 
+/// Every `.rs` file under `compiler/src`, sorted.
+pub fn src_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"), &mut files);
+    files.sort();
+    assert!(files.len() > 20, "compiler/src not found");
+    files
+}
+
 pub fn is_config_file(p: &Path) -> bool {
     p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("kdl" | "json" | "jsonc"))
 }
