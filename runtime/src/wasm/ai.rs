@@ -3,8 +3,14 @@
 //! with the options argument workers-rs does not pass, Analytics Engine
 //! data points, and `ctx.waitUntil` for work after the response.
 
-use futures_util::stream;
+use std::cell::RefCell;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use futures_util::{stream, Stream};
 use worker::js_sys;
+use worker::wasm_bindgen::closure::Closure;
 use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::wasm_bindgen_futures::{future_to_promise, JsFuture};
 
@@ -41,9 +47,11 @@ export async function upstream_post(url, headers, body, timeoutMs) {
 // of the Worker) so that Rust takes everything buffered in one call
 // instead of one promise round trip per network read.
 const PUMP_CAP = 1 << 20;
-export function pump_start(reader) {
-  const st = { reader, parts: [], size: 0, done: false, err: null, wake: null, room: null };
-  const notify = () => { const w = st.wake; st.wake = null; if (w) w(); };
+// `wake` (a Rust callback) is called once after pump_state said "nothing
+// yet" and something arrived: no promise per wait.
+export function pump_start(reader, wake) {
+  const st = { reader, parts: [], size: 0, done: false, err: null, waiting: false, room: null };
+  const notify = () => { if (st.waiting) { st.waiting = false; wake(); } };
   (async () => {
     try {
       for (;;) {
@@ -51,6 +59,7 @@ export function pump_start(reader) {
         if (st.done) break;
         const { done, value } = await reader.read();
         if (done) break;
+        if (value.byteLength === 0) continue;
         st.parts.push(value);
         st.size += value.byteLength;
         notify();
@@ -78,22 +87,23 @@ export function pump_take(st) {
   const r = st.room; st.room = null; if (r) r();
   return out;
 }
-// 0: data buffered, 1: ended, 2: failed (pump_error says why).
+// 0: data buffered, 1: ended, 2: failed (pump_error says why), 3: nothing
+// yet (the pump calls its `wake` when that changes).
 export function pump_state(st) {
   if (st.parts.length > 0) return 0;
   if (st.err !== null) return 2;
-  return st.done ? 1 : 3;
+  if (st.done) return 1;
+  st.waiting = true;
+  return 3;
 }
 export function pump_error(st) { return st.err ?? ""; }
-export function pump_wait(st) {
-  if (st.parts.length > 0 || st.done) return Promise.resolve();
-  return new Promise((r) => { st.wake = r; });
-}
 export function upstream_abort(ctrl, reader) {
   try { if (reader) reader.cancel().catch(() => {}); } catch (_) {}
   try { if (ctrl) ctrl.abort(); } catch (_) {}
 }
 export function pump_stop(st) {
+  // Rust's callback is freed with the stream: never call it again.
+  st.waiting = false;
   st.done = true;
   const r = st.room; st.room = null; if (r) r();
 }
@@ -165,11 +175,10 @@ export function wait_until(ctx, promise) {
 "#)]
 extern "C" {
     fn upstream_post(url: &str, headers: &str, body: &[u8], timeout_ms: u32) -> js_sys::Promise;
-    fn pump_start(reader: &JsValue) -> JsValue;
+    fn pump_start(reader: &JsValue, wake: &Closure<dyn FnMut()>) -> JsValue;
     fn pump_take(st: &JsValue) -> JsValue;
     fn pump_state(st: &JsValue) -> u32;
     fn pump_error(st: &JsValue) -> String;
-    fn pump_wait(st: &JsValue) -> js_sys::Promise;
     fn pump_stop(st: &JsValue);
     fn upstream_abort(ctrl: &JsValue, reader: &JsValue);
     fn ai_run_stream(ai: &JsValue, model: &str, inputs: &str, options: &str) -> js_sys::Promise;
@@ -201,13 +210,10 @@ struct Reading {
     reader: JsValue,
     ctrl: JsValue,
     done: bool,
-}
-
-impl Reading {
-    /// The body was read to its end: nothing to cancel on drop.
-    fn finished(&mut self) {
-        self.done = true;
-    }
+    /// The task waiting for the pump, woken by `_wake` (called from the
+    /// pump when data, the end or an error arrives).
+    waker: Rc<RefCell<Option<Waker>>>,
+    _wake: Closure<dyn FnMut()>,
 }
 
 impl Drop for Reading {
@@ -219,38 +225,50 @@ impl Drop for Reading {
     }
 }
 
+impl Stream for Reading {
+    type Item = Result<Vec<u8>, PortError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        match pump_state(&self.pump) {
+            0 => Poll::Ready(Some(Ok(js_sys::Uint8Array::new(&pump_take(&self.pump)).to_vec()))),
+            1 => {
+                self.done = true;
+                Poll::Ready(None)
+            }
+            2 => {
+                self.done = true;
+                Poll::Ready(Some(Err(PortError(pump_error(&self.pump)))))
+            }
+            _ => {
+                *self.waker.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
 fn body_of(reader: JsValue, ctrl: JsValue) -> ByteStream {
     if reader.is_null() || reader.is_undefined() {
         return Box::pin(stream::empty());
     }
-    let r = Reading {
-        pump: pump_start(&reader),
+    let waker: Rc<RefCell<Option<Waker>>> = Rc::default();
+    let w = waker.clone();
+    let wake = Closure::<dyn FnMut()>::new(move || {
+        if let Some(w) = w.borrow_mut().take() {
+            w.wake();
+        }
+    });
+    Box::pin(Reading {
+        pump: pump_start(&reader, &wake),
         reader,
         ctrl,
         done: false,
-    };
-    Box::pin(stream::unfold(r, |mut r| async move {
-        loop {
-            if r.done {
-                return None;
-            }
-            match pump_state(&r.pump) {
-                0 => return Some((Ok(js_sys::Uint8Array::new(&pump_take(&r.pump)).to_vec()), r)),
-                1 => {
-                    r.finished();
-                    return None;
-                }
-                2 => {
-                    r.finished();
-                    let item = Err(PortError(pump_error(&r.pump)));
-                    return Some((item, r));
-                }
-                _ => {
-                    let _ = JsFuture::from(pump_wait(&r.pump)).await;
-                }
-            }
-        }
-    }))
+        waker,
+        _wake: wake,
+    })
 }
 
 /// `fetch` for model providers.

@@ -9,10 +9,21 @@
 //!   abandoned (the stream cancelled) as soon as it passes the route's
 //!   limit — whatever `content-length` said.
 //! - A bytes response goes back in one call, with its log line. A stream
-//!   goes back as a `ReadableStream` pulled from the Rust stream
-//!   (wasm-streams, high-water mark 0: a chunk is produced only when the
-//!   client has taken the previous one); when the client goes away workerd
-//!   cancels it, which drops the Rust stream and with it the producer.
+//!   goes back as a `ReadableStream` that a task fills: each chunk of the
+//!   Rust stream is enqueued as soon as it is produced (one synchronous
+//!   call per chunk); the task waits while the stream holds
+//!   `CHUNKS_AHEAD` chunks the client has not taken. When the client goes
+//!   away workerd cancels the stream; the task drops the Rust stream and
+//!   with it the producer (the upstream request is aborted), also while it
+//!   is waiting for the producer. Before, the stream was pulled from Rust
+//!   (wasm-streams): a promise, a future and a wasm call per chunk, about
+//!   a third of a streamed chat's CPU (docs/benchmarks.md). A native
+//!   `IdentityTransformStream` was tried: workerd does not tell its
+//!   writer that the client left.
+//! - wasm-bindgen-futures schedules every woken task with
+//!   `queueMicrotask`, which workerd wraps into a new function object per
+//!   call (a fifth of a streamed chat's CPU); the module replaces it with
+//!   the same microtask queued through an already resolved promise.
 
 use std::cell::{Cell, RefCell};
 
@@ -67,9 +78,37 @@ export function respond(status, headers, body, log) {
   if (log.length > 0) console.log(log);
   return new Response(body.length > 0 ? body.slice() : null, { status, headers: headers_of(headers) });
 }
-export function respond_stream(status, headers, stream) {
-  return new Response(stream, { status, headers: headers_of(headers) });
+// The chunks a streamed response may hold before its producer waits.
+const CHUNKS_AHEAD = 16;
+export function stream_response(status, headers) {
+  const st = { c: null, room: null, gone: false, onGone: null };
+  st.goneP = new Promise((r) => { st.onGone = r; });
+  const wake = () => { const r = st.room; st.room = null; if (r) r(); };
+  const body = new ReadableStream({
+    start(c) { st.c = c; },
+    pull() { wake(); },
+    cancel() { st.gone = true; st.onGone(); wake(); },
+  }, { highWaterMark: CHUNKS_AHEAD });
+  return [new Response(body, { status, headers: headers_of(headers) }), st];
 }
+// Queue one chunk (copied out of wasm memory); 0: queued, 1: the
+// producer should wait (stream_room), 2: the client is gone.
+export function stream_write(st, bytes) {
+  if (st.gone) return 2;
+  st.c.enqueue(bytes.slice());
+  return st.c.desiredSize > 0 ? 0 : 1;
+}
+export function stream_room(st) {
+  if (st.gone || st.c.desiredSize > 0) return Promise.resolve();
+  return new Promise((r) => { st.room = r; });
+}
+export function stream_gone(st) { return st.goneP; }
+export function stream_is_gone(st) { return st.gone; }
+export function stream_close(st) {
+  if (!st.gone) { try { st.c.close(); } catch (_) {} }
+}
+const RESOLVED = Promise.resolve();
+globalThis.queueMicrotask = function queueMicrotask(f) { RESOLVED.then(() => f()); };
 export function log_line(line) {
   console.log(line);
 }
@@ -78,7 +117,12 @@ extern "C" {
     fn read_request(r: &web_sys::Request) -> String;
     fn read_body(r: &web_sys::Request, limit: f64) -> js_sys::Promise;
     fn respond(status: u16, headers: &str, body: &[u8], log: &str) -> web_sys::Response;
-    fn respond_stream(status: u16, headers: &str, stream: &web_sys::ReadableStream) -> web_sys::Response;
+    fn stream_response(status: u16, headers: &str) -> js_sys::Array;
+    fn stream_write(st: &JsValue, bytes: &[u8]) -> u32;
+    fn stream_room(st: &JsValue) -> js_sys::Promise;
+    fn stream_gone(st: &JsValue) -> js_sys::Promise;
+    fn stream_is_gone(st: &JsValue) -> bool;
+    fn stream_close(st: &JsValue);
     pub(crate) fn log_line(line: &str);
 }
 
@@ -195,15 +239,43 @@ pub fn to_web(r: Response, log: &BufferedLog) -> web_sys::Response {
             if !pending.is_empty() {
                 log_line(&pending);
             }
-            let js = s.map(|chunk| match chunk {
-                Ok(bytes) => Ok(JsValue::from(js_sys::Uint8Array::from(&bytes[..]))),
-                // The core ends a failed stream itself; never reached.
-                Err(e) => Err(JsValue::from_str(&e)),
-            });
-            let stream = wasm_streams::ReadableStream::from_stream(js).into_raw();
-            respond_stream(r.status, &headers, stream.unchecked_ref())
+            let pair = stream_response(r.status, &headers);
+            let st = pair.get(1);
+            worker::wasm_bindgen_futures::spawn_local(drive(s, st));
+            pair.get(0).unchecked_into()
         }
         Body::Bytes(b) => respond(r.status, &headers, &b, &log.take()),
         Body::Empty => respond(r.status, &headers, &[], &log.take()),
+    }
+}
+
+/// Write `s` into a streamed response's writable side until it ends or
+/// the client goes away; either way the Rust stream is dropped here.
+async fn drive(mut s: crate::http::ChunkStream, st: JsValue) {
+    use futures_util::future::{select, Either};
+    let mut gone = worker::wasm_bindgen_futures::JsFuture::from(stream_gone(&st));
+    loop {
+        let next = match select(s.next(), &mut gone).await {
+            Either::Left((next, _)) => next,
+            Either::Right(_) => return,
+        };
+        match next {
+            Some(Ok(bytes)) => match stream_write(&st, &bytes) {
+                0 => {}
+                1 => {
+                    let _ = worker::wasm_bindgen_futures::JsFuture::from(stream_room(&st)).await;
+                    if stream_is_gone(&st) {
+                        return;
+                    }
+                }
+                _ => return,
+            },
+            // The core ends a failed stream itself (an error event, then
+            // the end); an `Err` is not produced, but would end it too.
+            Some(Err(_)) | None => {
+                stream_close(&st);
+                return;
+            }
+        }
     }
 }
