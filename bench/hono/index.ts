@@ -138,6 +138,33 @@ app.post("/chat", async (c) => {
   return new Response(upstream.body, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
 });
 
+// `/chat-relay`: the same call, but every upstream chunk passes through
+// JavaScript (read, then written on; no parsing) — the least any Worker
+// pays that looks at each event instead of handing the body to workerd.
+// `cargo xtask bench chat` measures it next to the pass-through.
+app.post("/chat-relay", async (c) => {
+  c.set("route", "chat");
+  const body = (await c.req.json()) as { messages: unknown; max_tokens?: number };
+  const upstream = await fetch(`${c.env.AI_BASE_URL}/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "text/event-stream" },
+    body: JSON.stringify({ model: "@cf/meta/llama-3.1-8b-instruct", messages: body.messages, stream: true, stream_options: { include_usage: true }, max_tokens: body.max_tokens ?? 1024 }),
+  });
+  if (!upstream.ok || upstream.body === null) throw new Failure(502, "upstream_error", `upstream answered ${upstream.status}`);
+  const reader = upstream.body.getReader();
+  const relay = new ReadableStream({
+    async pull(ctrl) {
+      const { done, value } = await reader.read();
+      if (done) ctrl.close();
+      else ctrl.enqueue(value);
+    },
+    cancel(why) {
+      return reader.cancel(why);
+    },
+  });
+  return new Response(relay, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
+});
+
 app.notFound((c) => c.json({ error: { code: "not_found", message: `no route for \`${c.req.path}\``, request_id: c.get("requestId") } }, 404));
 
 export default app;

@@ -9,7 +9,10 @@
 //!   begin/finish in SQLite Durable Objects, upstream SSE parsed and
 //!   re-encoded) → the model server;
 //! - **Hono**: the client → a TypeScript Worker that passes the upstream's
-//!   SSE through unchanged (bench/hono/index.ts).
+//!   SSE through unchanged (bench/hono/index.ts);
+//! - **Hono, chunk by chunk**: the same Worker's `/chat-relay`, where
+//!   each upstream chunk is read and enqueued in JavaScript (no parsing):
+//!   the floor of any Worker that looks at each event.
 //!
 //! Time to first token (the first non-empty content delta reaching the
 //! client, p50/p95 over sequential requests by returning users — each
@@ -160,6 +163,11 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             port: running[1].port,
             path: "/chat",
         },
+        Target {
+            name: "Hono, chunk by chunk through JavaScript",
+            port: running[1].port,
+            path: "/chat-relay",
+        },
     ];
     let (n, rounds, conns, mut tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
     // BENCH_CHAT_TOKENS=N: longer (or shorter) streams, to tell the cost per
@@ -172,7 +180,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     for t in &targets {
         ttfb(t, USERS, 99).map_err(fail)?;
     }
-    let mut table: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = vec![(vec![], vec![], vec![]); 3];
+    let mut table: Vec<(Vec<f64>, Vec<f64>, Vec<f64>)> = vec![(vec![], vec![], vec![]); targets.len()];
     for round in 0..rounds {
         for (i, t) in targets.iter().enumerate() {
             let (p50, p95) = ttfb(t, n, round).map_err(fail)?;
@@ -205,6 +213,10 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     }
     println!();
     println!("Rust / Hono streaming throughput: {:.2}x", rows[1].2 / rows[2].2);
+    println!(
+        "Hono chunk by chunk / Hono pass-through: {:.2}x (the ceiling of any Worker that handles each event in JavaScript)",
+        rows[3].2 / rows[2].2
+    );
     let stats = model.stats().map_err(fail)?;
     println!(
         "scripted model server after the run: {} streams started, {} finished, {} open",
