@@ -169,7 +169,12 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             path: "/chat-relay",
         },
     ];
-    let (n, rounds, conns, mut tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
+    let (mut n, rounds, conns, mut tokens) = if quick { (40, 1, 50, 100) } else { (100, 3, 100, 200) };
+    // BENCH_CHAT_REQUESTS=N: more sequential requests (to profile the
+    // time to first token in a steady state).
+    if let Some(r) = std::env::var("BENCH_CHAT_REQUESTS").ok().and_then(|v| v.parse().ok()) {
+        n = r;
+    }
     // BENCH_CHAT_TOKENS=N: longer (or shorter) streams, to tell the cost per
     // request (sessions, budget, limiter) from the cost per event.
     if let Some(t) = std::env::var("BENCH_CHAT_TOKENS").ok().and_then(|v| v.parse().ok()) {
