@@ -47,7 +47,7 @@ export async function upstream_post(url, headers, body, timeoutMs) {
 // of the Worker) so that Rust takes everything buffered in one call
 // instead of one promise round trip per network read.
 const PUMP_CAP = 1 << 20;
-// `wake` (a Rust callback) is called once after pump_state said "nothing
+// `wake` (a Rust callback) is called once after pump_next said "nothing
 // yet" and something arrived: no promise per wait.
 export function pump_start(reader, wake) {
   const st = { reader, parts: [], size: 0, done: false, err: null, waiting: false, room: null };
@@ -73,7 +73,7 @@ export function pump_start(reader, wake) {
   return st;
 }
 // Everything buffered (a Uint8Array), or null when nothing is.
-export function pump_take(st) {
+function pump_take(st) {
   if (st.parts.length === 0) return null;
   let out;
   if (st.parts.length === 1) out = st.parts[0];
@@ -87,10 +87,10 @@ export function pump_take(st) {
   const r = st.room; st.room = null; if (r) r();
   return out;
 }
-// 0: data buffered, 1: ended, 2: failed (pump_error says why), 3: nothing
-// yet (the pump calls its `wake` when that changes).
-export function pump_state(st) {
-  if (st.parts.length > 0) return 0;
+// Everything buffered (a Uint8Array), or 1: ended, 2: failed (pump_error
+// says why), 3: nothing yet (the pump calls its `wake` when that changes).
+export function pump_next(st) {
+  if (st.parts.length > 0) return pump_take(st);
   if (st.err !== null) return 2;
   if (st.done) return 1;
   st.waiting = true;
@@ -176,8 +176,7 @@ export function wait_until(ctx, promise) {
 extern "C" {
     fn upstream_post(url: &str, headers: &str, body: &[u8], timeout_ms: u32) -> js_sys::Promise;
     fn pump_start(reader: &JsValue, wake: &Closure<dyn FnMut()>) -> JsValue;
-    fn pump_take(st: &JsValue) -> JsValue;
-    fn pump_state(st: &JsValue) -> u32;
+    fn pump_next(st: &JsValue) -> JsValue;
     fn pump_error(st: &JsValue) -> String;
     fn pump_stop(st: &JsValue);
     fn upstream_abort(ctrl: &JsValue, reader: &JsValue);
@@ -232,8 +231,11 @@ impl Stream for Reading {
         if self.done {
             return Poll::Ready(None);
         }
-        match pump_state(&self.pump) {
-            0 => Poll::Ready(Some(Ok(js_sys::Uint8Array::new(&pump_take(&self.pump)).to_vec()))),
+        let next = pump_next(&self.pump);
+        if let Some(bytes) = next.dyn_ref::<js_sys::Uint8Array>() {
+            return Poll::Ready(Some(Ok(bytes.to_vec())));
+        }
+        match next.as_f64().unwrap_or(2.0) as u32 {
             1 => {
                 self.done = true;
                 Poll::Ready(None)
