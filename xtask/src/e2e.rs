@@ -93,43 +93,85 @@ pub struct Dev {
     pub port: u16,
     pub log: PathBuf,
     pub guard: Guard,
+    /// Starts wrangler dev again on other ports (`port`, inspector) when
+    /// the chosen ones were taken before it bound them; `None` when the
+    /// caller fixed the port.
+    respawn: Option<Box<Spawn>>,
 }
+
+/// Starts wrangler dev on a port and an inspector port.
+type Spawn = dyn Fn(u16, u16) -> std::io::Result<Guard> + Send + Sync;
+
+/// The message wrangler dev exits with when its port was taken.
+const PORT_TAKEN: &str = "Address already in use";
 
 /// Start `wrangler dev --local` for `t` on `port` (a free one when `None`).
 /// `extra`: more wrangler arguments (`--var K:V`, another `--config`).
 pub fn start_dev(tc: &Toolchain, t: &Tenant, port: Option<u16>, state: &Path, log: &Path, extra: &[String]) -> Result<Dev, ExitCode> {
-    let port = match port {
-        Some(p) => p,
-        None => free_port().map_err(|e| fail(format!("no free port: {e}")))?,
-    };
+    match port {
+        Some(p) => spawn_dev(tc, t, p, false, state, log, extra),
+        None => {
+            let p = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
+            spawn_dev(tc, t, p, true, state, log, extra)
+        }
+    }
+}
+
+/// Start wrangler dev on `port`; with `retry`, again on other ports if
+/// it was taken (see [`Dev::wait`]).
+fn spawn_dev(tc: &Toolchain, t: &Tenant, port: u16, retry: bool, state: &Path, log: &Path, extra: &[String]) -> Result<Dev, ExitCode> {
     let inspector = free_port().map_err(|e| fail(format!("no free port: {e}")))?;
-    let mut c = tc.wrangler();
-    c.current_dir(t.config.parent().unwrap_or(Path::new(".")))
-        .args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--inspector-port", &inspector.to_string(), "--show-interactive-dev-session=false"])
-        .arg("--config")
-        .arg(&t.config)
-        .arg("--persist-to")
-        .arg(state);
-    c.args(extra);
-    let _ = std::fs::remove_file(log);
-    let guard = Guard::spawn(&format!("wrangler dev ({})", t.id), c, log)
-        .map_err(|e| fail(format!("cannot start wrangler dev for {}: {e}", t.id)))?;
+    let (tc, t2, state, log2, extra) = (tc.clone(), t.clone(), state.to_path_buf(), log.to_path_buf(), extra.to_vec());
+    let spawn = move |port: u16, inspector: u16| {
+        let mut c = tc.wrangler();
+        c.current_dir(t2.config.parent().unwrap_or(Path::new(".")))
+            .args(["dev", "--local", "--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &inspector.to_string(), "--show-interactive-dev-session=false"])
+            .arg("--config")
+            .arg(&t2.config)
+            .arg("--persist-to")
+            .arg(&state);
+        c.args(&extra);
+        let _ = std::fs::remove_file(&log2);
+        Guard::spawn(&format!("wrangler dev ({})", t2.id), c, &log2)
+    };
+    let guard = spawn(port, inspector).map_err(|e| fail(format!("cannot start wrangler dev for {}: {e}", t.id)))?;
     Ok(Dev {
         tenant: t.clone(),
         port,
         log: log.to_path_buf(),
         guard,
+        respawn: retry.then(|| Box::new(spawn) as Box<Spawn>),
     })
 }
 
 impl Dev {
     /// Wait until the Worker answers `/health` for its tenant.
+    /// A free port can be taken by another process before wrangler binds
+    /// it (an outgoing connection's source port): then wrangler is started
+    /// again on other ports, twice at most.
     pub fn wait(&mut self, timeout: Duration) -> Result<Duration, String> {
-        let (port, host) = (self.port, self.tenant.host.clone());
-        let r = wait_ready(&mut self.guard, timeout, || {
-            request(port, "GET", "/health", &[("host", &host)], b"").is_ok_and(|r| r.status == 200)
-        });
+        let mut tries = 0;
+        let r = loop {
+            let (port, host) = (self.port, self.tenant.host.clone());
+            let r = wait_ready(&mut self.guard, timeout, || {
+                request(port, "GET", "/health", &[("host", &host)], b"").is_ok_and(|r| r.status == 200)
+            });
+            let taken = r.is_err() && std::fs::read_to_string(&self.log).is_ok_and(|l| l.contains(PORT_TAKEN));
+            match (&self.respawn, taken && tries < 2) {
+                (Some(spawn), true) => {
+                    tries += 1;
+                    let (p, i) = (free_port().map_err(|e| e.to_string())?, free_port().map_err(|e| e.to_string())?);
+                    eprintln!(
+                        "    wrangler dev ({}): port {} was taken; starting again on {p}",
+                        self.tenant.id, self.port
+                    );
+                    self.guard = spawn(p, i).map_err(|e| e.to_string())?;
+                    self.port = p;
+                }
+                _ => break r,
+            }
+        };
         r.map_err(|e| {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
@@ -577,9 +619,28 @@ pub fn e2e(tc: &Toolchain) -> Result<(u64, u64), ExitCode> {
     let mut other_stages = Vec::new();
     for t in stages.iter().filter(|t| t.id == "globex" || t.id == "initech") {
         let log = work.join(format!("wrangler-dev-{}-stage.log", t.id));
-        let mut d = start_dev(tc, t, None, &work.join("state").join(format!("{}-stage", t.id)), &log, &[])?;
+        let state = work.join("state").join(format!("{}-stage", t.id));
+        // initech's first port is held by this process: the harness must
+        // see wrangler fail on it and start it again on another one.
+        let taken = if t.id == "initech" {
+            Some(std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| fail(format!("no free port: {e}")))?)
+        } else {
+            None
+        };
+        let mut d = match taken.as_ref().and_then(|l| l.local_addr().ok()) {
+            Some(a) => spawn_dev(tc, t, a.port(), true, &state, &log, &[])?,
+            None => start_dev(tc, t, None, &state, &log, &[])?,
+        };
         match d.wait(Duration::from_secs(90)) {
-            Ok(_) => other_stages.push(d),
+            Ok(_) => {
+                if let Some(a) = taken.as_ref().and_then(|l| l.local_addr().ok()) {
+                    tally.case(
+                        "initech (stage): wrangler dev whose port was taken is started again on another",
+                        check(d.port != a.port(), || format!("still on the taken port {}", a.port())),
+                    );
+                }
+                other_stages.push(d)
+            }
             Err(e) => tally.case(&format!("{} (stage): wrangler dev starts", t.id), Err(e)),
         }
     }
