@@ -3,7 +3,7 @@
 // envelope, one JSON log line per request), written the way a TypeScript
 // team would with Hono. The tenant table is a JSON map generated from
 // tenants/ by the benchmark (exact hosts, wildcard bases, header policy).
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
 import tenants from "./tenants.json";
 
 type Tenant = { id: string; name: string; header_allowed: boolean };
@@ -126,8 +126,9 @@ app.get("/health", (c) => {
 // upstream (AI_BASE_URL), its server-sent events streamed back unchanged.
 // (No sessions, budget or parsing: the Rust Worker does those too, so the
 // comparison flatters Hono.)
-app.post("/chat", async (c) => {
-  c.set("route", "chat");
+// The request's messages to the OpenAI-compatible upstream (AI_BASE_URL),
+// streamed; its body is returned as it arrives.
+async function callUpstream(c: Context<{ Bindings: Env; Variables: Vars }>): Promise<Response & { body: ReadableStream }> {
   const body = (await c.req.json()) as { messages: unknown; max_tokens?: number };
   const upstream = await fetch(`${c.env.AI_BASE_URL}/chat/completions`, {
     method: "POST",
@@ -135,6 +136,12 @@ app.post("/chat", async (c) => {
     body: JSON.stringify({ model: "@cf/meta/llama-3.1-8b-instruct", messages: body.messages, stream: true, stream_options: { include_usage: true }, max_tokens: body.max_tokens ?? 1024 }),
   });
   if (!upstream.ok || upstream.body === null) throw new Failure(502, "upstream_error", `upstream answered ${upstream.status}`);
+  return upstream as Response & { body: ReadableStream };
+}
+
+app.post("/chat", async (c) => {
+  c.set("route", "chat");
+  const upstream = await callUpstream(c);
   return new Response(upstream.body, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
 });
 
@@ -144,13 +151,7 @@ app.post("/chat", async (c) => {
 // `cargo xtask bench chat` measures it next to the pass-through.
 app.post("/chat-relay", async (c) => {
   c.set("route", "chat");
-  const body = (await c.req.json()) as { messages: unknown; max_tokens?: number };
-  const upstream = await fetch(`${c.env.AI_BASE_URL}/chat/completions`, {
-    method: "POST",
-    headers: { "content-type": "application/json", accept: "text/event-stream" },
-    body: JSON.stringify({ model: "@cf/meta/llama-3.1-8b-instruct", messages: body.messages, stream: true, stream_options: { include_usage: true }, max_tokens: body.max_tokens ?? 1024 }),
-  });
-  if (!upstream.ok || upstream.body === null) throw new Failure(502, "upstream_error", `upstream answered ${upstream.status}`);
+  const upstream = await callUpstream(c);
   const reader = upstream.body.getReader();
   const relay = new ReadableStream({
     async pull(ctrl) {
