@@ -95,7 +95,13 @@ export function stream_response(status, headers) {
 // producer should wait (stream_room), 2: the client is gone.
 export function stream_write(st, bytes) {
   if (st.gone) return 2;
-  st.c.enqueue(bytes.slice());
+  try {
+    st.c.enqueue(bytes.slice());
+  } catch (_) {
+    // The stream was closed or errored under us: treat as the client gone.
+    st.gone = true;
+    return 2;
+  }
   return st.c.desiredSize > 0 ? 0 : 1;
 }
 export function stream_room(st) {
