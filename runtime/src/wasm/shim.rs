@@ -104,15 +104,17 @@ export function stream_write(st, bytes) {
   }
   return st.c.desiredSize > 0 ? 0 : 1;
 }
+// Resolves when the stream has room again or the client is gone (then
+// with true).
 export function stream_room(st) {
-  if (st.gone || st.c.desiredSize > 0) return Promise.resolve();
-  return new Promise((r) => { st.room = r; });
+  if (st.gone || st.c.desiredSize > 0) return Promise.resolve(st.gone);
+  return new Promise((r) => { st.room = () => r(st.gone); });
 }
 export function stream_gone(st) { return st.goneP; }
-export function stream_is_gone(st) { return st.gone; }
 export function stream_close(st) {
   if (!st.gone) { try { st.c.close(); } catch (_) {} }
 }
+// Runs once, when the module loads (see the module documentation).
 const RESOLVED = Promise.resolve();
 globalThis.queueMicrotask = function queueMicrotask(f) { RESOLVED.then(() => f()); };
 export function log_line(line) {
@@ -127,7 +129,6 @@ extern "C" {
     fn stream_write(st: &JsValue, bytes: &[u8]) -> u32;
     fn stream_room(st: &JsValue) -> js_sys::Promise;
     fn stream_gone(st: &JsValue) -> js_sys::Promise;
-    fn stream_is_gone(st: &JsValue) -> bool;
     fn stream_close(st: &JsValue);
     pub(crate) fn log_line(line: &str);
 }
@@ -255,8 +256,8 @@ pub fn to_web(r: Response, log: &BufferedLog) -> web_sys::Response {
     }
 }
 
-/// Write `s` into a streamed response's writable side until it ends or
-/// the client goes away; either way the Rust stream is dropped here.
+/// Enqueue `s` into a streamed response until it ends or the client goes
+/// away; either way the Rust stream is dropped here.
 async fn drive(mut s: crate::http::ChunkStream, st: JsValue) {
     use futures_util::future::{select, Either};
     let mut gone = worker::wasm_bindgen_futures::JsFuture::from(stream_gone(&st));
@@ -269,8 +270,8 @@ async fn drive(mut s: crate::http::ChunkStream, st: JsValue) {
             Some(Ok(bytes)) => match stream_write(&st, &bytes) {
                 0 => {}
                 1 => {
-                    let _ = worker::wasm_bindgen_futures::JsFuture::from(stream_room(&st)).await;
-                    if stream_is_gone(&st) {
+                    let gone = worker::wasm_bindgen_futures::JsFuture::from(stream_room(&st)).await;
+                    if gone.map_or(true, |g| g.as_bool() == Some(true)) {
                         return;
                     }
                 }
