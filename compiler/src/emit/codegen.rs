@@ -4,11 +4,12 @@
 //! turns these tokens into its output; all logic lives here.
 //!
 //! Invariants:
-//! - pure and deterministic: the same model gives the same tokens (the
-//!   perfect hashes use phf's fixed seed);
+//! - pure and deterministic: the same model gives the same tokens (phf's
+//!   perfect hashes and the host tables use fixed seeds);
 //! - the emitted code is plain Rust over `core` and `phf` (no allocation, no
-//!   parsing, no start-up work): config is `static` data, lookups hash a
-//!   normalised copy of the host in a stack buffer;
+//!   parsing, no start-up work): config is `static` data; a host lookup
+//!   walks the host once (host_table.rs) and copies it into a stack buffer
+//!   only when it is not already in normal form;
 //! - fail-closed: a host that is not in the table of the environment asked
 //!   about resolves to `None` — never to a default tenant, never to a
 //!   tenant of another environment.
@@ -18,6 +19,7 @@
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
 
+use super::host_table;
 use crate::resolved::{HeaderPolicy, Model, Tenant};
 
 /// The enum variant for a tenant or environment id: `acme-eu` → `AcmeEu`.
@@ -226,30 +228,28 @@ fn env_name_tokens(model: &Model, env_ids: &[&str], ev: &[Ident]) -> TokenStream
             /// environment: exact match first, then the longest wildcard
             /// suffix; `None` for anything else.
             pub fn resolve_host(self, host: &str) -> ::core::option::Option<TenantId> {
-                let mut buf: [u8; MAX_HOST_LEN];
-                // The common case needs no copy (and no zeroed buffer):
-                // already lowercase, no port, no trailing dot.
-                let host = if is_normal_host(host) {
-                    host
-                } else {
-                    buf = [0u8; MAX_HOST_LEN];
-                    normalize_host(host, &mut buf)?
-                };
-                if let ::core::option::Option::Some(t) = EXACT_HOSTS[self as usize].get(host) {
-                    return ::core::option::Option::Some(*t);
-                }
-                // `*.acme.example.com` matches `x.acme.example.com` and
-                // deeper, never `acme.example.com` itself: drop one label at
-                // a time from the left, longest suffix first.
+                let exact = &EXACT_HOSTS[self as usize];
                 let wild = &WILDCARD_HOSTS[self as usize];
-                let mut rest = host;
-                while let ::core::option::Option::Some(dot) = rest.find('.') {
-                    rest = &rest[dot + 1..];
-                    if let ::core::option::Option::Some(t) = wild.get(rest) {
-                        return ::core::option::Option::Some(*t);
-                    }
+                // `*.acme.example.com` matches `x.acme.example.com` and
+                // deeper, never `acme.example.com` itself. One walk hashes
+                // the host and every suffix after a dot, shortest first: a
+                // later (longer) wildcard match replaces an earlier one.
+                let lookup = |b: &[u8]| {
+                    let mut wildcard = ::core::option::Option::None;
+                    let whole = host_suffix_hashes(b, |start, h| {
+                        if let ::core::option::Option::Some(t) = wild.get(h, &b[start..]) {
+                            wildcard = ::core::option::Option::Some(t);
+                        }
+                    })?;
+                    ::core::option::Option::Some(exact.get(whole, b).or(wildcard))
+                };
+                // The common case needs no copy: already lowercase, no
+                // port, no trailing dot.
+                if let ::core::option::Option::Some(found) = lookup(host.as_bytes()) {
+                    return found;
                 }
-                ::core::option::Option::None
+                let mut buf = [0u8; MAX_HOST_LEN];
+                lookup(normalize_host(host, &mut buf)?.as_bytes()).flatten()
             }
         }
 
@@ -276,7 +276,8 @@ fn env_name_tokens(model: &Model, env_ids: &[&str], ev: &[Ident]) -> TokenStream
 }
 
 /// The baked routing tables, exact hosts and wildcard bases per
-/// environment (perfect hashes), and the host normalisation the lookup uses.
+/// environment (open-addressing tables, host_table.rs), and the host
+/// normalisation the lookup uses.
 fn routing_tokens(model: &Model, tv: &[Ident]) -> TokenStream {
     let n_envs = n(model.platform.environments.len() as u64);
     let mut exact_tables = Vec::new();
@@ -297,21 +298,13 @@ fn routing_tokens(model: &Model, tv: &[Ident]) -> TokenStream {
         }
         exact.sort();
         wild.sort();
-        exact_tables.push(phf_map(&exact));
-        wild_tables.push(phf_map(&wild));
+        exact_tables.push(host_table::table_tokens(&exact));
+        wild_tables.push(host_table::table_tokens(&wild));
     }
+    let hash = host_table::hash_tokens();
     quote! {
         /// The longest DNS name.
         pub const MAX_HOST_LEN: usize = 253;
-
-        /// True when `host` is already what [`normalize_host`] would make of
-        /// it: 1–253 bytes of lowercase ASCII letters, digits, `-` and `.`,
-        /// not ending in `.`.
-        #[inline]
-        pub fn is_normal_host(host: &str) -> bool {
-            let b = host.as_bytes();
-            !b.is_empty() && b.len() <= MAX_HOST_LEN && b[b.len() - 1] != b'.' && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-' || *c == b'.')
-        }
 
         /// Normalise a `Host` header value for lookup, into `buf`: ASCII
         /// lowercase, port and one trailing dot removed. `None` for what can
@@ -335,9 +328,11 @@ fn routing_tokens(model: &Model, tv: &[Ident]) -> TokenStream {
         }
 
         /// Exact hosts per environment (index: `EnvName as usize`).
-        static EXACT_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#exact_tables),*];
+        static EXACT_HOSTS: [HostTable<TenantId>; #n_envs] = [#(#exact_tables),*];
         /// Wildcard bases (`*.acme.example.com` → `acme.example.com`) per environment.
-        static WILDCARD_HOSTS: [::phf::Map<&'static str, TenantId>; #n_envs] = [#(#wild_tables),*];
+        static WILDCARD_HOSTS: [HostTable<TenantId>; #n_envs] = [#(#wild_tables),*];
+
+        #hash
     }
 }
 

@@ -16,5 +16,6 @@
 
 pub mod artifacts;
 pub mod codegen;
+pub mod host_table;
 pub mod schema;
 pub mod wrangler;
