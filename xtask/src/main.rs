@@ -177,19 +177,20 @@ fn test() -> Result<(), ExitCode> {
     })
     .and_then(|()| {
         stage("node --test", &mut || {
-            // The JavaScript test infrastructure's own tests (node --test): the
-            // scripted model server, the stand-in AI and Vectorize bindings,
-            // the load generator.
+            // The JavaScript tests (node --test): the Worker's entry module,
+            // and the test infrastructure's own — the scripted model server,
+            // the stand-in AI and Vectorize bindings, the load generator.
             let mut n = Command::new(&tc.node);
             n.current_dir(&tc.root).args([
                 "--test",
+                "runtime/entry.test.mjs",
                 "xtask/scripted-model/server.test.mjs",
                 "xtask/e2e/standin-ai/worker.test.mjs",
                 "xtask/e2e/standin-vectorize/worker.test.mjs",
                 "xtask/load/mixed.test.mjs",
             ]);
             run(
-                "node --test (the scripted model server, the stand-in bindings, the load generator)",
+                "node --test (the Worker's entry module, the scripted model server, the stand-in bindings, the load generator)",
                 n,
             )
         })

@@ -383,5 +383,33 @@ pub fn build_worker_from(tc: &Toolchain, tenants: Option<&Path>) -> Result<PathB
     if !main.is_file() {
         return Err(fail(format!("worker-build wrote no {}", main.display())));
     }
+    install_entry(&tc.root.join("runtime/build"))?;
     Ok(main)
+}
+
+/// The Worker's own entry module (runtime/entry.js): a plain handler
+/// object over worker-build's bundle instead of its per-request
+/// `WorkerEntrypoint` Proxy, with the same reset after a WebAssembly trap.
+pub const ENTRY_JS: &str = include_str!("../../runtime/entry.js");
+
+/// Make `build/index.js` the entry module: worker-build's bundle becomes
+/// `build/worker.js`, which the entry imports. Refuses a bundle that lacks
+/// what the entry relies on (a worker-build whose output changed).
+pub fn install_entry(build: &Path) -> Result<(), ExitCode> {
+    let index = build.join("index.js");
+    let bundle = std::fs::read_to_string(&index).map_err(|e| fail(format!("{}: {e}", index.display())))?;
+    for needle in ["globalThis.__worker_init_state", "as default}", "Reinitializing Wasm application"] {
+        if !bundle.contains(needle) {
+            return Err(fail(format!(
+                "{} has no `{needle}`: worker-build's output is not what runtime/entry.js expects",
+                index.display()
+            )));
+        }
+    }
+    let worker = build.join("worker.js");
+    std::fs::rename(&index, &worker).map_err(|e| fail(format!("{}: {e}", worker.display())))?;
+    let tmp = build.join("index.js.tmp");
+    std::fs::write(&tmp, ENTRY_JS)
+        .and_then(|()| std::fs::rename(&tmp, &index))
+        .map_err(|e| fail(format!("{}: {e}", index.display())))
 }
