@@ -119,24 +119,27 @@ pub async fn handle<R: Incoming>(req: &R, cx: &Context<'_>) -> Response {
     let method = Method::parse(method_raw);
     let host = req.header(Header::Host);
     let mut trace = Trace { start, ..Trace::default() };
-    let tc = traceparent::TraceContext::for_request(req.header(Header::Traceparent).as_deref(), &request_id, ports.random.as_ref());
+    // Span ids come from the isolate's id generator (they identify, they
+    // are not secrets): no call out to the platform's random source.
+    let tc = traceparent::TraceContext::for_request(req.header(Header::Traceparent).as_deref(), &request_id, cx.ids);
+    let tp = tc.header();
 
     // Every Durable Object call of this request carries its ids.
-    let req_ports = ports.for_request(&request_id, &tc.header());
+    let req_ports = ports.for_request(&request_id, &tp);
     let req_cx = Context {
         deployment: cx.deployment,
         ids: cx.ids,
         ports: &req_ports,
         auth: cx.auth,
     };
-    let result = pipeline(req, method, host.as_deref(), &req_cx, (&request_id, &tc), &mut trace).await;
+    let result = pipeline(req, method, host.as_deref(), &req_cx, (&request_id, &tp), &mut trace).await;
     let (mut resp, error, detail) = match result {
         Ok(r) => (r, None, None),
         Err(f) => (error_response(&f, &request_id), Some(f.code.code()), f.log_detail),
     };
     resp.set_header("cache-control", "no-store");
     resp.set_header("x-request-id", request_id.clone());
-    resp.set_header("traceparent", tc.header());
+    resp.set_header("traceparent", tp);
     for (n, v) in trace.limit_headers.borrow_mut().drain(..) {
         if resp.header(n).is_none() {
             resp.set_header(n, v);
@@ -198,7 +201,7 @@ async fn pipeline<R: Incoming>(
     method: Method,
     host: Option<&str>,
     cx: &Context<'_>,
-    (request_id, tc): (&str, &traceparent::TraceContext),
+    (request_id, tp): (&str, &str),
     trace: &mut Trace,
 ) -> Result<Response, Failure> {
     let dep = match cx.deployment {
@@ -272,7 +275,6 @@ async fn pipeline<R: Incoming>(
             *trace.limit_headers.borrow_mut() = own(crate::limits::check(&ctx, p, ip.as_deref(), cx.ports)).await?;
         }
     }
-    let tp = tc.header();
     let scope = Scope {
         req,
         ctx: &ctx,
@@ -280,7 +282,7 @@ async fn pipeline<R: Incoming>(
         principal: principal.as_ref(),
         ports: cx.ports,
         request_id,
-        traceparent: &tp,
+        traceparent: tp,
         spec,
         param: m.param,
         started_ms: trace.start,

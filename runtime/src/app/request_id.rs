@@ -13,7 +13,8 @@ pub fn is_well_formed(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
-/// The request id generator.
+/// The request id generator; also the source of span ids (a
+/// [`crate::ports::Random`] for identifiers, not for secrets).
 #[derive(Debug, Clone)]
 pub struct RequestIds {
     state: std::cell::Cell<u64>,
@@ -36,8 +37,14 @@ impl RequestIds {
 
     /// A fresh id: 32 lowercase hex characters.
     pub fn generate(&self) -> String {
-        let (a, b) = (self.next_u64(), self.next_u64());
-        format!("{a:016x}{b:016x}")
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(32);
+        for w in [self.next_u64(), self.next_u64()] {
+            for i in (0..16).rev() {
+                s.push(HEX[((w >> (4 * i)) & 15) as usize] as char);
+            }
+        }
+        s
     }
 
     /// The id for a request: the incoming one if well formed, else a fresh one.
@@ -45,6 +52,15 @@ impl RequestIds {
         match incoming {
             Some(id) if is_well_formed(id) => id.to_string(),
             _ => self.generate(),
+        }
+    }
+}
+
+impl crate::ports::Random for RequestIds {
+    fn fill(&self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let w = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&w[..chunk.len()]);
         }
     }
 }
@@ -83,6 +99,19 @@ mod tests {
             assert_eq!(got.len(), 32);
             assert!(got.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()));
         }
+    }
+
+    #[test]
+    fn a_generated_id_is_two_words_of_the_generator_in_hex() {
+        let (ids, same) = (RequestIds::new(7), RequestIds::new(7));
+        let (a, b) = (same.next_u64(), same.next_u64());
+        assert_eq!(ids.generate(), format!("{a:016x}{b:016x}"));
+        // As a random source: the next words, little-endian, a partial word cut short.
+        let mut buf = [0u8; 12];
+        crate::ports::Random::fill(&ids, &mut buf);
+        let (c, d) = (same.next_u64().to_le_bytes(), same.next_u64().to_le_bytes());
+        assert_eq!(buf[..8], c);
+        assert_eq!(buf[8..], d[..4]);
     }
 
     #[test]

@@ -36,15 +36,23 @@ pub fn parse(h: &str) -> Option<(String, String, String)> {
     (hex(p[1], 32) && hex(p[2], 16) && flags_ok).then(|| (p[1].to_string(), p[2].to_string(), p[3].to_string()))
 }
 
+/// `bytes` (at most 16) random bytes as lowercase hex, never all zero.
 fn random_hex(random: &dyn Random, bytes: usize) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = [0u8; 16];
+    let b = &mut b[..bytes];
     loop {
-        let mut b = vec![0u8; bytes];
-        random.fill(&mut b);
-        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-        if h.bytes().any(|c| c != b'0') {
-            return h;
+        random.fill(b);
+        if b.iter().any(|x| *x != 0) {
+            break;
         }
     }
+    let mut h = String::with_capacity(2 * bytes);
+    for x in b.iter() {
+        h.push(HEX[usize::from(x >> 4)] as char);
+        h.push(HEX[usize::from(x & 15)] as char);
+    }
+    h
 }
 
 impl TraceContext {
@@ -67,7 +75,14 @@ impl TraceContext {
 
     /// The `traceparent` header of this request's span.
     pub fn header(&self) -> String {
-        format!("00-{}-{}-{}", self.trace_id, self.span_id, self.flags)
+        let mut h = String::with_capacity(55);
+        for part in ["00", &self.trace_id, &self.span_id, &self.flags] {
+            if !h.is_empty() {
+                h.push('-');
+            }
+            h.push_str(part);
+        }
+        h
     }
 }
 

@@ -329,8 +329,9 @@ pub struct Ports {
     pub random: Rc<dyn Random>,
     pub crypto: Rc<dyn Crypto>,
     pub http: Rc<dyn HttpClient>,
-    /// KV namespaces by binding name.
-    pub kv: Vec<(&'static str, Rc<dyn Kv>)>,
+    /// KV namespaces by binding name. (The lists are `Rc<[_]>`: the ports
+    /// are cloned for every request.)
+    pub kv: Rc<[(&'static str, Rc<dyn Kv>)]>,
     pub limiter: Option<Rc<dyn Limiter>>,
     pub budget: Option<Rc<dyn Budget>>,
     pub sessions: Option<Rc<dyn Sessions>>,
@@ -340,7 +341,7 @@ pub struct Ports {
     /// The ingestion queue, if the environment has one.
     pub ingest_queue: Option<Rc<dyn IngestQueue>>,
     /// Vectorize bindings by name.
-    pub vectors: Vec<(&'static str, Rc<dyn Vectors>)>,
+    pub vectors: Rc<[(&'static str, Rc<dyn Vectors>)]>,
     pub upstream: Rc<dyn Upstream>,
     /// The Workers AI binding, if the deployment has one.
     pub ai: Option<Rc<dyn AiBinding>>,
@@ -350,9 +351,9 @@ pub struct Ports {
     pub recent: Option<Rc<crate::app::log::RecentLines>>,
     pub background: Rc<dyn Background>,
     /// Secret values by name (provider tokens), read once per isolate.
-    pub secrets: Vec<(&'static str, String)>,
+    pub secrets: Rc<[(&'static str, String)]>,
     /// Vars read at runtime (`AI_BASE_URL` in development), by name.
-    pub vars: Vec<(&'static str, String)>,
+    pub vars: Rc<[(&'static str, String)]>,
 }
 
 impl Ports {

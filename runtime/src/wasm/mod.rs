@@ -112,7 +112,7 @@ fn ports(env: &Env) -> Ports {
         random: Rc::new(JsRandom),
         crypto: Rc::new(WebCrypto),
         http: Rc::new(FetchClient),
-        kv,
+        kv: kv.into(),
         limiter: limiter.clone().map(|l| Rc::new(l) as Rc<dyn Limiter>),
         budget: limiter.map(|l| Rc::new(l) as Rc<dyn Budget>),
         sessions,
@@ -123,14 +123,14 @@ fn ports(env: &Env) -> Ports {
             .map(|q| Rc::new(ai::JsQueue(q)) as Rc<dyn crate::ports::IngestQueue>),
         doc_index: object("DocIndex").map(|ns| Rc::new(adapters::DoDocIndex(adapters::DoNs::new(ns))) as Rc<dyn crate::ports::DocIndex>),
         audit: object("AuditLog").map(|ns| Rc::new(adapters::DoAudit(adapters::DoNs::new(ns))) as Rc<dyn crate::ports::Audit>),
-        vectors,
+        vectors: vectors.into(),
         upstream: Rc::new(FetchUpstream),
         ai: ai_binding,
         metrics,
         recent: None,
         background: Rc::new(WaitUntil(worker::wasm_bindgen::JsValue::UNDEFINED)),
-        secrets,
-        vars,
+        secrets: secrets.into(),
+        vars: vars.into(),
     }
 }
 

@@ -68,15 +68,19 @@ export async function read_body(r, limit) {
   for (const p of parts) { out.set(p, o); o += p.byteLength; }
   return out;
 }
+// Header pairs for a `Response` init: the constructor builds its headers
+// from them in one call (a `Headers` object would be built, then copied).
 function headers_of(headers) {
-  const h = new Headers();
+  const h = [];
   const p = headers.split("\0");
-  for (let i = 0; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
+  for (let i = 0; i + 1 < p.length; i += 2) h.push([p[i], p[i + 1]]);
   return h;
 }
+// `body` is a view of wasm memory: the constructor copies a BufferSource
+// body (the Fetch standard's "extract a body"), so it is not copied first.
 export function respond(status, headers, body, log) {
   if (log.length > 0) console.log(log);
-  return new Response(body.length > 0 ? body.slice() : null, { status, headers: headers_of(headers) });
+  return new Response(body.length > 0 ? body : null, { status, headers: headers_of(headers) });
 }
 // The chunks a streamed response may hold before its producer waits.
 const CHUNKS_AHEAD = 16;
