@@ -114,6 +114,10 @@ pub fn level(status: u16) -> &'static str {
 
 /// Cut client-controlled text for the log.
 pub fn clip(s: &str) -> &str {
+    // At most 200 bytes is at most 200 characters: nothing to count.
+    if s.len() <= 200 {
+        return s;
+    }
     match s.char_indices().nth(200) {
         Some((i, _)) => &s[..i],
         None => s,
@@ -122,7 +126,13 @@ pub fn clip(s: &str) -> &str {
 
 impl RequestLog {
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_else(|_| r#"{"level":"error","msg":"log line could not be encoded"}"#.into())
+        // A request line is 300–600 bytes: one allocation, no regrowth.
+        let mut out = Vec::with_capacity(768);
+        match serde_json::to_writer(&mut out, self) {
+            // serde_json writes UTF-8 only.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => r#"{"level":"error","msg":"log line could not be encoded"}"#.into(),
+        }
     }
 }
 
@@ -156,5 +166,37 @@ impl RecentLines {
             .rev()
             .find(|(t, id, _)| *t == tenant && id == request_id)
             .map(|(_, _, j)| j.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_200_characters_whatever_their_bytes() {
+        assert_eq!(clip(&"a".repeat(200)), "a".repeat(200));
+        assert_eq!(clip(&"a".repeat(201)), "a".repeat(200));
+        // 150 two-byte characters (300 bytes) are kept whole; 250 are cut at 200.
+        assert_eq!(clip(&"é".repeat(150)), "é".repeat(150));
+        assert_eq!(clip(&"é".repeat(250)), "é".repeat(200));
+    }
+
+    #[test]
+    fn a_request_line_is_one_json_object() {
+        let line = RequestLog {
+            level: "info",
+            msg: "request",
+            request_id: "r\"1".into(),
+            method: "GET".into(),
+            path: "/health".into(),
+            status: 200,
+            ..RequestLog::default()
+        };
+        let v: serde_json::Value = serde_json::from_str(&line.to_json()).unwrap();
+        assert_eq!(
+            (v["request_id"].as_str(), v["status"].as_u64(), v["path"].as_str()),
+            (Some("r\"1"), Some(200), Some("/health"))
+        );
     }
 }
