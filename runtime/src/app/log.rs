@@ -26,8 +26,9 @@ pub const SALT_VAR: &str = "LOG_SALT";
 /// guess user ids can recompute it: set the `LOG_SALT` secret.
 pub fn principal_hash(salt: &str, tenant: &str, user: &str) -> String {
     let d = Sha256::digest(format!("{salt}\n{tenant}\n{user}").as_bytes());
-    let hex: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
-    format!("p_{hex}")
+    let mut h = String::from("p_");
+    super::request_id::push_hex(&mut h, &d[..8]);
+    h
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -180,6 +181,14 @@ mod tests {
         // 150 two-byte characters (300 bytes) are kept whole; 250 are cut at 200.
         assert_eq!(clip(&"é".repeat(150)), "é".repeat(150));
         assert_eq!(clip(&"é".repeat(250)), "é".repeat(200));
+    }
+
+    #[test]
+    fn a_principal_hash_is_p_and_16_hex_digits_of_the_salted_digest() {
+        let d = Sha256::digest(b"salt\nacme\nalice");
+        let want: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        assert_eq!(principal_hash("salt", "acme", "alice"), format!("p_{want}"));
+        assert_ne!(principal_hash("salt", "globex", "alice"), principal_hash("salt", "acme", "alice"));
     }
 
     #[test]

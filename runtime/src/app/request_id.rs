@@ -13,6 +13,17 @@ pub fn is_well_formed(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
 }
 
+/// Append `bytes` as lowercase hex (ids, span ids, digests: no `format!`
+/// per byte on the request path).
+pub fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(2 * bytes.len());
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+}
+
 /// The request id generator; also the source of span ids (a
 /// [`crate::ports::Random`] for identifiers, not for secrets).
 #[derive(Debug, Clone)]
@@ -37,12 +48,9 @@ impl RequestIds {
 
     /// A fresh id: 32 lowercase hex characters.
     pub fn generate(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut s = String::with_capacity(32);
         for w in [self.next_u64(), self.next_u64()] {
-            for i in (0..16).rev() {
-                s.push(HEX[((w >> (4 * i)) & 15) as usize] as char);
-            }
+            push_hex(&mut s, &w.to_be_bytes());
         }
         s
     }

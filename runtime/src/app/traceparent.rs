@@ -38,7 +38,6 @@ pub fn parse(h: &str) -> Option<(String, String, String)> {
 
 /// `bytes` (at most 16) random bytes as lowercase hex, never all zero.
 fn random_hex(random: &dyn Random, bytes: usize) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut b = [0u8; 16];
     let b = &mut b[..bytes];
     loop {
@@ -47,11 +46,8 @@ fn random_hex(random: &dyn Random, bytes: usize) -> String {
             break;
         }
     }
-    let mut h = String::with_capacity(2 * bytes);
-    for x in b.iter() {
-        h.push(HEX[usize::from(x >> 4)] as char);
-        h.push(HEX[usize::from(x & 15)] as char);
-    }
+    let mut h = String::new();
+    super::request_id::push_hex(&mut h, b);
     h
 }
 
