@@ -1,10 +1,11 @@
 //! The JavaScript shim: how a workerd `Request` reaches the core and how a
 //! core [`Response`] goes back, in as few crossings as possible.
 //!
-//! - One call packs the method, the URL, whether there is a body and every
-//!   header of [`Header::ALL`] into one string (each crossing and string
-//!   conversion costs more than the work the core does on `/health`); the
-//!   `web_sys::Request` is kept for the body.
+//! - One call packs the method, the URL, whether there is a body and the
+//!   headers every request reads ([`EAGER`]) into one string (each
+//!   crossing and string conversion costs more than the work the core does
+//!   on `/health`); the others are read on demand, and the
+//!   `web_sys::Request` is kept for them and the body.
 //! - The body is read in JavaScript chunk by chunk, counting bytes, and
 //!   abandoned (the stream cancelled) as soon as it passes the route's
 //!   limit — whatever `content-length` said.
@@ -36,9 +37,9 @@ use crate::http::{path_of_url, query_of_url, Body, BodyError, Header, Incoming, 
 use crate::ports::{LocalFuture, LogSink};
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
-const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding",
-  "access-control-request-method", "content-type", "authorization", "x-api-key", "cf-access-jwt-assertion",
-  "cf-connecting-ip", "x-user-id", "x-user-roles", "traceparent"];
+// The headers every request reads (EAGER in Rust, same order); the
+// others are read when asked for (`header`).
+const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding", "traceparent"];
 export function read_request(r) {
   const h = r.headers;
   let s = r.method + "\0" + r.url + "\0" + (r.body === null ? "0" : "1");
@@ -47,6 +48,9 @@ export function read_request(r) {
     s += v === null ? "\0" : "\0=" + v;
   }
   return s;
+}
+export function header(r, name) {
+  return r.headers.get(name);
 }
 export async function read_body(r, limit) {
   if (r.body === null) return new Uint8Array(0);
@@ -68,19 +72,30 @@ export async function read_body(r, limit) {
   for (const p of parts) { out.set(p, o); o += p.byteLength; }
   return out;
 }
-// Header pairs for a `Response` init: the constructor builds its headers
-// from them in one call (a `Headers` object would be built, then copied).
-function headers_of(headers) {
-  const h = [];
-  const p = headers.split("\0");
-  for (let i = 0; i + 1 < p.length; i += 2) h.push([p[i], p[i + 1]]);
+// The headers of a `Response` init, as a plain object: workerd reads it
+// as a record, property by property. (Pairs were 3× dearer: workerd walks
+// a sequence through the iterator protocol, one `next()` per header and
+// per pair. A `Headers` object would be built, then copied.) The names
+// are the core's own lowercase names, never an `Object.prototype`
+// member; a repeated name is joined with ", ", as `Headers.append` does.
+function headers_of(p, from) {
+  const h = {};
+  for (let i = from; i + 1 < p.length; i += 2) {
+    const n = p[i];
+    const v = h[n];
+    h[n] = typeof v === "string" ? v + ", " + p[i + 1] : p[i + 1];
+  }
   return h;
 }
-// `body` is a view of wasm memory: the constructor copies a BufferSource
-// body (the Fetch standard's "extract a body"), so it is not copied first.
-export function respond(status, headers, body, log) {
-  if (log.length > 0) console.log(log);
-  return new Response(body.length > 0 ? body : null, { status, headers: headers_of(headers) });
+// `head` is the request's log line (possibly empty), then the header
+// names and values, all NUL-separated: one string out of wasm memory
+// instead of two. `body` is a view of wasm memory: the constructor copies
+// a BufferSource body (the Fetch standard's "extract a body"), so it is
+// not copied first.
+export function respond(status, head, body) {
+  const p = head.split("\0");
+  if (p[0].length > 0) console.log(p[0]);
+  return new Response(body.length > 0 ? body : null, { status, headers: headers_of(p, 1) });
 }
 // The chunks a streamed response may hold before its producer waits.
 const CHUNKS_AHEAD = 16;
@@ -93,7 +108,7 @@ export function stream_response(status, headers) {
     pull() { wake(); },
     cancel() { st.gone = true; st.onGone(); wake(); },
   }, { highWaterMark: CHUNKS_AHEAD });
-  return [new Response(body, { status, headers: headers_of(headers) }), st];
+  return [new Response(body, { status, headers: headers_of(headers.split("\0"), 0) }), st];
 }
 // Queue one chunk (copied out of wasm memory); 0: queued, 1: the
 // producer should wait (stream_room), 2: the client is gone.
@@ -127,8 +142,9 @@ export function log_line(line) {
 "#)]
 extern "C" {
     fn read_request(r: &web_sys::Request) -> String;
+    fn header(r: &web_sys::Request, name: &str) -> Option<String>;
     fn read_body(r: &web_sys::Request, limit: f64) -> js_sys::Promise;
-    fn respond(status: u16, headers: &str, body: &[u8], log: &str) -> web_sys::Response;
+    fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;
     fn stream_response(status: u16, headers: &str) -> js_sys::Array;
     fn stream_write(st: &JsValue, bytes: &[u8]) -> u32;
     fn stream_room(st: &JsValue) -> js_sys::Promise;
@@ -143,8 +159,23 @@ pub struct WasmRequest {
     method: String,
     url: String,
     has_body: bool,
-    headers: [Option<String>; Header::ALL.len()],
+    /// The [`EAGER`] headers, in that order.
+    headers: [Option<String>; EAGER.len()],
 }
+
+/// The headers every request reads, packed into `read_request`'s string
+/// (the JavaScript `NAMES`, same order); each of the others (credentials,
+/// `content-type`, the client address…) costs a call when a route asks
+/// for it. On `/health`, eight `headers.get` calls fewer.
+const EAGER: [Header; 7] = [
+    Header::Host,
+    Header::TenantId,
+    Header::RequestId,
+    Header::Origin,
+    Header::ContentLength,
+    Header::TransferEncoding,
+    Header::Traceparent,
+];
 
 impl WasmRequest {
     pub fn read(req: web_sys::Request) -> WasmRequest {
@@ -183,8 +214,10 @@ impl Incoming for WasmRequest {
     }
 
     fn header(&self, name: Header) -> Option<String> {
-        let i = Header::ALL.iter().position(|h| *h == name)?;
-        self.headers[i].clone()
+        match EAGER.iter().position(|h| *h == name) {
+            Some(i) => self.headers[i].clone(),
+            None => header(&self.raw, name.name()),
+        }
     }
 
     fn has_body(&self) -> bool {
@@ -234,29 +267,44 @@ impl LogSink for BufferedLog {
     }
 }
 
+/// Push `s` without NUL, the separator of the strings handed to
+/// JavaScript (the core never produces one in a header value or a log
+/// line; one would be dropped).
+fn push_without_nul(out: &mut String, s: &str) {
+    if s.contains('\0') {
+        out.extend(s.chars().filter(|c| *c != '\0'));
+    } else {
+        out.push_str(s);
+    }
+}
+
 /// The core's response as a workerd `Response`.
 pub fn to_web(r: Response, log: &BufferedLog) -> web_sys::Response {
-    let mut headers = String::with_capacity(128);
+    let pending = log.take();
+    // A bytes response: the log line, then the headers (`respond`).
+    let mut head = String::with_capacity(pending.len() + 192);
+    if !r.body.is_stream() {
+        push_without_nul(&mut head, &pending);
+        head.push('\0');
+    }
     for (name, value) in &r.headers {
-        headers.push_str(name);
-        headers.push('\0');
-        // The core never produces NUL in a header value; drop it if it did.
-        headers.extend(value.chars().filter(|c| *c != '\0'));
-        headers.push('\0');
+        head.push_str(name);
+        head.push('\0');
+        push_without_nul(&mut head, value);
+        head.push('\0');
     }
     match r.body {
         Body::Stream(s) => {
-            let pending = log.take();
             if !pending.is_empty() {
                 log_line(&pending);
             }
-            let pair = stream_response(r.status, &headers);
+            let pair = stream_response(r.status, &head);
             let st = pair.get(1);
             worker::wasm_bindgen_futures::spawn_local(drive(s, st));
             pair.get(0).unchecked_into()
         }
-        Body::Bytes(b) => respond(r.status, &headers, &b, &log.take()),
-        Body::Empty => respond(r.status, &headers, &[], &log.take()),
+        Body::Bytes(b) => respond(r.status, &head, &b),
+        Body::Empty => respond(r.status, &head, &[]),
     }
 }
 
