@@ -338,6 +338,39 @@ fn missing_binding_makes_health_degraded() {
 }
 
 #[test]
+fn health_answers_follow_the_deployment_and_the_resolution_whatever_was_answered_before() {
+    // `/health`'s data is encoded once per isolate and inputs: answers
+    // for other deployments and resolutions in the same thread must not
+    // leak into each other.
+    let complete = DeploymentState::Ready(Deployment::complete(TenantId::Acme, EnvName::Dev));
+    let mut d = Deployment::complete(TenantId::Acme, EnvName::Dev);
+    d.bindings.iter_mut().find(|b| b.0 == "CACHE").unwrap().2 = false;
+    let degraded = DeploymentState::Ready(d);
+    for _ in 0..2 {
+        for (state, status) in [(&complete, "ok"), (&degraded, "degraded")] {
+            for (req, via) in [
+                (get("acme.localhost", "/health"), "host"),
+                (get("127.0.0.1:8787", "/health").with("x-tenant-id", "acme"), "header"),
+            ] {
+                let s = serve_in(state, req);
+                let v = s.json();
+                assert_eq!(
+                    (v["data"]["status"].as_str(), v["data"]["resolved_by"].as_str()),
+                    (Some(status), Some(via))
+                );
+                assert_eq!(v["data"]["bindings"]["CACHE"]["present"], status == "ok");
+                assert_eq!(v["request_id"], s.resp.header("x-request-id").unwrap());
+            }
+        }
+    }
+    let globex = serve_in(
+        &DeploymentState::Ready(Deployment::complete(TenantId::Globex, EnvName::Dev)),
+        get("globex.localhost", "/health"),
+    );
+    assert_eq!(globex.json()["data"]["tenant"], "globex");
+}
+
+#[test]
 fn hostile_input_always_gets_an_envelope_and_a_request_id() {
     let hosts = [
         "",

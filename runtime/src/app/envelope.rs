@@ -276,7 +276,7 @@ pub(crate) struct ErrorBody<'a> {
 }
 
 #[derive(Serialize)]
-struct DataBody<'a, T: Serialize> {
+struct DataBody<'a, T: Serialize + ?Sized> {
     data: &'a T,
     request_id: &'a str,
 }
@@ -301,7 +301,7 @@ pub fn error_response(failure: &Failure, request_id: &str) -> Response {
 }
 
 /// The success envelope `{"data":…,"request_id":…}` with status 200.
-pub fn data_response<T: Serialize>(data: &T, request_id: &str) -> Response {
+pub fn data_response<T: Serialize + ?Sized>(data: &T, request_id: &str) -> Response {
     match serde_json::to_vec(&DataBody { data, request_id }) {
         Ok(body) => Response::new(200, vec![("content-type", JSON.to_string())], body),
         Err(e) => error_response(

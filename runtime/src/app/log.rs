@@ -126,14 +126,126 @@ pub fn clip(s: &str) -> &str {
 }
 
 impl RequestLog {
+    /// The line as one JSON object: the fields in declaration order, the
+    /// optional ones left out when absent, `ai`'s fields inline — exactly
+    /// what the `Serialize` derive writes (a test holds the two to the
+    /// same bytes). Written field by field into one buffer, each string
+    /// copied whole unless it holds a character JSON escapes: on `/health`
+    /// the derive's map serializer (for the flattened `ai`) and its
+    /// byte-by-byte escaping were about a tenth of the Worker's own work
+    /// (docs/benchmarks.md).
     pub fn to_json(&self) -> String {
         // A request line is 300–600 bytes: one allocation, no regrowth.
-        let mut out = Vec::with_capacity(768);
-        match serde_json::to_writer(&mut out, self) {
-            // serde_json writes UTF-8 only.
-            Ok(()) => String::from_utf8(out).unwrap_or_default(),
-            Err(_) => r#"{"level":"error","msg":"log line could not be encoded"}"#.into(),
+        let mut o = JsonObject::with_capacity(768);
+        o.str("level", self.level);
+        o.str("msg", self.msg);
+        o.str("request_id", &self.request_id);
+        o.some_str("trace_id", self.trace_id.as_deref());
+        o.opt_str("tenant", self.tenant);
+        o.str("env", self.env);
+        o.opt_str("route", self.route);
+        o.str("method", &self.method);
+        o.str("path", &self.path);
+        o.opt_str("host", self.host.as_deref());
+        o.num("status", self.status.into());
+        o.num("latency_ms", self.latency_ms);
+        o.opt_str("error", self.error);
+        o.some_str("principal", self.principal.as_deref());
+        o.some_str("auth", self.auth);
+        o.some_str("detail", self.detail.as_deref());
+        o.some_str("stream", self.stream);
+        o.some_num("chunks", self.chunks);
+        o.some_num("bytes", self.bytes);
+        if let Some(ai) = &self.ai {
+            o.some_str("model", ai.model.as_deref());
+            o.some_str("provider", ai.provider);
+            o.some_num("attempts", ai.attempts.map(u64::from));
+            o.some_num("ttft_ms", ai.ttft_ms);
+            o.some_num("tokens_in", ai.tokens_in);
+            o.some_num("tokens_out", ai.tokens_out);
+            o.some_str("cache", ai.cache);
+            o.some_str("upstream_id", ai.upstream_id.as_deref());
+            o.some_str("session", ai.session.as_deref());
+            o.some_str("answer", ai.answer);
+            o.some_str("finish_reason", ai.finish_reason.as_deref());
         }
+        o.finish()
+    }
+}
+
+/// A JSON object written key by key. Keys are the caller's own constant
+/// names (plain ASCII, nothing to escape).
+struct JsonObject {
+    out: String,
+}
+
+impl JsonObject {
+    fn with_capacity(n: usize) -> JsonObject {
+        let mut out = String::with_capacity(n);
+        out.push('{');
+        JsonObject { out }
+    }
+
+    fn key(&mut self, k: &str) {
+        if self.out.len() > 1 {
+            self.out.push(',');
+        }
+        self.out.push('"');
+        self.out.push_str(k);
+        self.out.push_str("\":");
+    }
+
+    fn str(&mut self, k: &str, v: &str) {
+        self.key(k);
+        push_json_str(&mut self.out, v);
+    }
+
+    /// `null` when absent.
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(k, v),
+            None => {
+                self.key(k);
+                self.out.push_str("null");
+            }
+        }
+    }
+
+    /// Left out when absent.
+    fn some_str(&mut self, k: &str, v: Option<&str>) {
+        if let Some(v) = v {
+            self.str(k, v);
+        }
+    }
+
+    fn num(&mut self, k: &str, v: u64) {
+        self.key(k);
+        self.out.push_str(itoa::Buffer::new().format(v));
+    }
+
+    fn some_num(&mut self, k: &str, v: Option<u64>) {
+        if let Some(v) = v {
+            self.num(k, v);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        self.out.push('}');
+        self.out
+    }
+}
+
+/// `s` as a JSON string. JSON escapes only `"`, `\\` and the control
+/// characters below U+0020; a string without them (nearly every one a
+/// log line holds) is copied as it is, any other is escaped by serde_json.
+fn push_json_str(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        // Serializing a `str` cannot fail.
+        out.push_str(&serde_json::to_string(s).unwrap_or_default());
     }
 }
 
@@ -189,6 +301,86 @@ mod tests {
         let want: String = d.iter().take(8).map(|b| format!("{b:02x}")).collect();
         assert_eq!(principal_hash("salt", "acme", "alice"), format!("p_{want}"));
         assert_ne!(principal_hash("salt", "globex", "alice"), principal_hash("salt", "acme", "alice"));
+    }
+
+    /// Every field of a line, present or absent, with text that needs
+    /// escaping and text that does not.
+    fn lines() -> Vec<RequestLog> {
+        let texts = [
+            "",
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnew\nline\r",
+            "\u{1}\u{1f}\u{7f}",
+            "héllo ✓ 😀",
+            "</script>",
+        ];
+        let mut out = vec![RequestLog::default()];
+        for (i, t) in texts.iter().enumerate() {
+            let some = |s: &str| Some(s.to_string());
+            out.push(RequestLog {
+                level: "warn",
+                msg: "request",
+                request_id: t.to_string(),
+                trace_id: some(t),
+                tenant: Some("acme"),
+                env: "dev",
+                route: (i % 2 == 0).then_some("chat"),
+                method: t.to_string(),
+                path: format!("/p/{t}"),
+                host: (i % 3 != 0).then(|| t.to_string()),
+                status: 400 + i as u16,
+                latency_ms: u64::MAX - i as u64,
+                error: Some("tenant_unknown"),
+                principal: some(t),
+                auth: (i % 2 == 1).then_some("jwt"),
+                detail: some(t),
+                stream: Some("cancelled"),
+                chunks: Some(i as u64),
+                bytes: (i % 2 == 0).then_some(0),
+                ai: (i % 3 != 1).then(|| AiLog {
+                    model: some(t),
+                    provider: Some("gateway"),
+                    attempts: Some(u32::MAX),
+                    ttft_ms: Some(7),
+                    tokens_in: (i % 2 == 0).then_some(12),
+                    tokens_out: Some(0),
+                    cache: Some("hit"),
+                    upstream_id: some(t),
+                    session: (i % 2 == 1).then(|| t.to_string()),
+                    answer: Some("complete"),
+                    finish_reason: some(t),
+                }),
+            });
+        }
+        out.push(RequestLog {
+            ai: Some(AiLog::default()),
+            ..RequestLog::default()
+        });
+        out
+    }
+
+    #[test]
+    fn a_line_is_byte_for_byte_what_the_serialize_derive_writes() {
+        for line in lines() {
+            let want = serde_json::to_string(&line).unwrap();
+            assert_eq!(line.to_json(), want);
+            serde_json::from_str::<serde_json::Value>(&want).unwrap();
+        }
+    }
+
+    #[test]
+    fn a_string_is_escaped_exactly_as_serde_json_escapes_it() {
+        // Every ASCII character, alone and inside text.
+        for b in 0u8..=127 {
+            let c = char::from(b);
+            for s in [c.to_string(), format!("a{c}b")] {
+                let mut out = String::new();
+                push_json_str(&mut out, &s);
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "{b:#x}");
+            }
+        }
     }
 
     #[test]

@@ -1,10 +1,14 @@
 //! `GET /health`: which tenant this is, in which environment, which build,
 //! and which of the platform's bindings the deployment has.
 
-use crate::tenancy::resolve::{Deployment, TenantCtx};
+use crate::tenancy::resolve::{Deployment, TenantCtx, Via};
+use crate::tenants::{EnvName, TenantId};
 use schemars::JsonSchema;
 use serde::Serialize;
+use serde_json::value::RawValue;
+use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Serialize, PartialEq, JsonSchema)]
 pub struct Health {
@@ -48,4 +52,51 @@ pub fn health(ctx: &TenantCtx, dep: &Deployment) -> Health {
             crate::tenants::VectorIndex::Vectorize { .. } => "vectorize",
         },
     }
+}
+
+/// Everything [`health`] reads: the answer is a function of these alone.
+#[derive(PartialEq)]
+struct Inputs {
+    tenant: TenantId,
+    env: EnvName,
+    via: Via,
+    version: &'static str,
+    bindings: Vec<(&'static str, &'static str, bool)>,
+}
+
+thread_local! {
+    /// The isolate's last answers, by their inputs (one per way of
+    /// resolving the tenant: a deployment's are fixed for its isolate's
+    /// life).
+    static ENCODED: RefCell<Vec<(Inputs, Rc<RawValue>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// [`health`] as JSON, encoded once per isolate and set of inputs (the
+/// tenant's config and the deployment's bindings do not change while an
+/// isolate lives) instead of once per request.
+pub fn health_json(ctx: &TenantCtx, dep: &Deployment) -> Result<Rc<RawValue>, serde_json::Error> {
+    let found = |i: &Inputs| {
+        i.tenant == ctx.tenant() && i.env == ctx.env() && i.via == ctx.via() && i.version == dep.version && i.bindings == dep.bindings
+    };
+    if let Some(v) = ENCODED.with(|c| c.borrow().iter().find(|(i, _)| found(i)).map(|(_, v)| v.clone())) {
+        return Ok(v);
+    }
+    let v: Rc<RawValue> = Rc::from(serde_json::value::to_raw_value(&health(ctx, dep))?);
+    let inputs = Inputs {
+        tenant: ctx.tenant(),
+        env: ctx.env(),
+        via: ctx.via(),
+        version: dep.version,
+        bindings: dep.bindings.clone(),
+    };
+    ENCODED.with(|c| {
+        let mut c = c.borrow_mut();
+        // A few entries at most in a Worker; native tests build many
+        // deployments in one thread.
+        if c.len() >= 8 {
+            c.remove(0);
+        }
+        c.push((inputs, v.clone()));
+    });
+    Ok(v)
 }
