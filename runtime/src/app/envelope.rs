@@ -302,8 +302,15 @@ pub fn error_response(failure: &Failure, request_id: &str) -> Response {
 
 /// The success envelope `{"data":…,"request_id":…}` with status 200.
 pub fn data_response<T: Serialize + ?Sized>(data: &T, request_id: &str) -> Response {
-    match serde_json::to_vec(&DataBody { data, request_id }) {
-        Ok(body) => Response::new(200, vec![("content-type", JSON.to_string())], body),
+    // Most bodies fit: no regrowth on the way.
+    let mut body = Vec::with_capacity(1024);
+    match serde_json::to_writer(&mut body, &DataBody { data, request_id }) {
+        Ok(()) => {
+            // The headers the pipeline adds to every response fit too.
+            let mut headers = Vec::with_capacity(8);
+            headers.push(("content-type", JSON.to_string()));
+            Response::new(200, headers, body)
+        }
         Err(e) => error_response(
             &Failure::new(ErrorCode::Internal, format!("could not encode the response: {e}")),
             request_id,

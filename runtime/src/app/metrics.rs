@@ -123,8 +123,11 @@ impl Sinks {
         if let (Some(r), Some(t)) = (&self.recent, line.tenant) {
             r.push(t, &line.request_id, &json);
         }
-        if let (Some(m), Some(p)) = (&self.metrics, point(line)) {
-            m.write(&p);
+        // The point is built only where there is a dataset to write it to.
+        if let Some(m) = &self.metrics {
+            if let Some(p) = point(line) {
+                m.write(&p);
+            }
         }
     }
 }
