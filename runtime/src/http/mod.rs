@@ -332,11 +332,26 @@ pub fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
 
 /// The path of a serialised WHATWG URL (`https://h/p?q` → `/p`).
 pub fn path_of_url(url: &str) -> &str {
-    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
-    let Some(slash) = after_scheme.find('/') else { return "/" };
-    let path = &after_scheme[slash..];
-    let end = path.find(['?', '#']).unwrap_or(path.len());
-    &path[..end]
+    let r = path_range_of_url(url);
+    if r.is_empty() {
+        "/"
+    } else {
+        &url[r]
+    }
+}
+
+/// Where [`path_of_url`]'s path is in `url`; empty when there is none
+/// (the path is then `/`). Byte scans (the separators are ASCII): cheaper
+/// than a substring search.
+pub fn path_range_of_url(url: &str) -> std::ops::Range<usize> {
+    let b = url.as_bytes();
+    let start = b.windows(3).position(|w| w == b"://").map_or(0, |i| i + 3);
+    let Some(slash) = b[start..].iter().position(|&c| c == b'/') else {
+        return 0..0;
+    };
+    let from = start + slash;
+    let len = b[from..].iter().position(|&c| c == b'?' || c == b'#').unwrap_or(b.len() - from);
+    from..from + len
 }
 
 #[cfg(test)]
@@ -349,6 +364,9 @@ mod tests {
         assert_eq!(path_of_url("http://acme.localhost:8787/"), "/");
         assert_eq!(path_of_url("http://acme.localhost"), "/");
         assert_eq!(path_of_url("http://h/a/b#x"), "/a/b");
+        assert_eq!(path_of_url("/relative/p?q"), "/relative/p");
+        assert_eq!(path_of_url("http://h/é/ü?x"), "/é/ü");
+        assert_eq!(path_of_url(""), "/");
     }
 
     #[test]

@@ -192,13 +192,17 @@ impl Kv for KvAdapter {
 /// made for (`None`: the isolate's own port, before a request).
 #[derive(Clone)]
 pub struct DoNs {
-    pub ns: worker::ObjectNamespace,
+    /// Shared: a request's copy costs a count, not a JavaScript reference.
+    pub ns: Rc<worker::ObjectNamespace>,
     pub ids: Option<Rc<CallIds>>,
 }
 
 impl DoNs {
     pub fn new(ns: worker::ObjectNamespace) -> DoNs {
-        DoNs { ns, ids: None }
+        DoNs {
+            ns: Rc::new(ns),
+            ids: None,
+        }
     }
 
     fn with(&self, ids: &Rc<CallIds>) -> DoNs {

@@ -33,7 +33,7 @@ use worker::js_sys;
 use worker::wasm_bindgen::{self, JsCast, JsValue};
 use worker::worker_sys::web_sys;
 
-use crate::http::{path_of_url, query_of_url, Body, BodyError, Header, Incoming, Response};
+use crate::http::{path_range_of_url, query_of_url, Body, BodyError, Header, Incoming, Response};
 use crate::ports::{LocalFuture, LogSink};
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
@@ -72,20 +72,18 @@ export async function read_body(r, limit) {
   for (const p of parts) { out.set(p, o); o += p.byteLength; }
   return out;
 }
-// The headers of a `Response` init, as a plain object: workerd reads it
-// as a record, property by property. (Pairs were 3× dearer: workerd walks
-// a sequence through the iterator protocol, one `next()` per header and
-// per pair. A `Headers` object would be built, then copied.) The names
-// are the core's own lowercase names, never an `Object.prototype`
-// member; a repeated name is joined with ", ", as `Headers.append` does.
-function headers_of(p, from) {
-  const h = {};
-  for (let i = from; i + 1 < p.length; i += 2) {
-    const n = p[i];
-    const v = h[n];
-    h[n] = typeof v === "string" ? v + ", " + p[i + 1] : p[i + 1];
-  }
-  return h;
+// A `Response` with headers `p[from]`, `p[from + 1]`, … (name, value):
+// constructed without an init when its status is 200, then its headers
+// appended one by one. That is the cheapest way on workerd (measured per
+// call, docs/benchmarks.md): it reads an init dictionary field by field,
+// a record of headers property by property, header pairs through the
+// iterator protocol (one `next()` per header and per pair), and copies a
+// `Headers` object. A repeated name is combined as `Headers.append` does.
+function response(body, status, p, from) {
+  const r = status === 200 ? new Response(body) : new Response(body, { status });
+  const h = r.headers;
+  for (let i = from; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
+  return r;
 }
 // `head` is the request's log line (possibly empty), then the header
 // names and values, all NUL-separated: one string out of wasm memory
@@ -95,7 +93,7 @@ function headers_of(p, from) {
 export function respond(status, head, body) {
   const p = head.split("\0");
   if (p[0].length > 0) console.log(p[0]);
-  return new Response(body.length > 0 ? body : null, { status, headers: headers_of(p, 1) });
+  return response(body.length > 0 ? body : null, status, p, 1);
 }
 // The chunks a streamed response may hold before its producer waits.
 const CHUNKS_AHEAD = 16;
@@ -108,7 +106,7 @@ export function stream_response(status, headers) {
     pull() { wake(); },
     cancel() { st.gone = true; st.onGone(); wake(); },
   }, { highWaterMark: CHUNKS_AHEAD });
-  return [new Response(body, { status, headers: headers_of(headers.split("\0"), 0) }), st];
+  return [response(body, status, headers.split("\0"), 0), st];
 }
 // Queue one chunk (copied out of wasm memory); 0: queued, 1: the
 // producer should wait (stream_room), 2: the client is gone.
@@ -158,6 +156,9 @@ pub struct WasmRequest {
     raw: web_sys::Request,
     method: String,
     url: String,
+    /// Where the path is in `url` ([`path_range_of_url`]; asked for
+    /// several times per request).
+    path: std::ops::Range<usize>,
     has_body: bool,
     /// The [`EAGER`] headers, in that order.
     headers: [Option<String>; EAGER.len()],
@@ -186,10 +187,12 @@ impl WasmRequest {
         let url = it.next().unwrap_or_default().to_string();
         let has_body = it.next() == Some("1");
         let headers = std::array::from_fn(|_| it.next().and_then(|v| v.strip_prefix('=')).map(str::to_string));
+        let path = path_range_of_url(&url);
         WasmRequest {
             raw: req,
             method,
             url,
+            path,
             has_body,
             headers,
         }
@@ -202,7 +205,11 @@ impl Incoming for WasmRequest {
     }
 
     fn path(&self) -> &str {
-        path_of_url(&self.url)
+        if self.path.is_empty() {
+            "/"
+        } else {
+            &self.url[self.path.clone()]
+        }
     }
 
     fn query(&self) -> Option<&str> {
