@@ -85,13 +85,24 @@ function response(body, status, p, from) {
   for (let i = from; i + 1 < p.length; i += 2) h.append(p[i], p[i + 1]);
   return r;
 }
+// Text out of wasm memory: ASCII (nearly always: log lines and header
+// values; the core says which) is decoded here, anything else by a
+// TextDecoder. workerd's TextDecoder costs its garbage collector: with one
+// `decode` per request, the pauses of full collections, and so the tail
+// latency, were half as long again (docs/benchmarks.md).
+const DECODER = new TextDecoder();
+function text(bytes, ascii) {
+  if (!ascii) return DECODER.decode(bytes);
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 1024) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 1024));
+  return out;
+}
 // `head` is the request's log line (possibly empty), then the header
-// names and values, all NUL-separated: one string out of wasm memory
-// instead of two. `body` is a view of wasm memory: the constructor copies
-// a BufferSource body (the Fetch standard's "extract a body"), so it is
-// not copied first.
-export function respond(status, head, body) {
-  const p = head.split("\0");
+// names and values, all NUL-separated, as UTF-8 (see `text`). `body` is a
+// view of wasm memory: the constructor copies a BufferSource body (the
+// Fetch standard's "extract a body"), so it is not copied first.
+export function respond(status, head, ascii, body) {
+  const p = text(head, ascii).split("\0");
   if (p[0].length > 0) console.log(p[0]);
   return response(body.length > 0 ? body : null, status, p, 1);
 }
@@ -142,7 +153,7 @@ extern "C" {
     fn read_request(r: &web_sys::Request) -> String;
     fn header(r: &web_sys::Request, name: &str) -> Option<String>;
     fn read_body(r: &web_sys::Request, limit: f64) -> js_sys::Promise;
-    fn respond(status: u16, head: &str, body: &[u8]) -> web_sys::Response;
+    fn respond(status: u16, head: &[u8], ascii: bool, body: &[u8]) -> web_sys::Response;
     fn stream_response(status: u16, headers: &str) -> js_sys::Array;
     fn stream_write(st: &JsValue, bytes: &[u8]) -> u32;
     fn stream_room(st: &JsValue) -> js_sys::Promise;
@@ -310,8 +321,8 @@ pub fn to_web(r: Response, log: &BufferedLog) -> web_sys::Response {
             worker::wasm_bindgen_futures::spawn_local(drive(s, st));
             pair.get(0).unchecked_into()
         }
-        Body::Bytes(b) => respond(r.status, &head, &b),
-        Body::Empty => respond(r.status, &head, &[]),
+        Body::Bytes(b) => respond(r.status, head.as_bytes(), head.is_ascii(), &b),
+        Body::Empty => respond(r.status, head.as_bytes(), head.is_ascii(), &[]),
     }
 }
 
