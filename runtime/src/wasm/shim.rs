@@ -93,6 +93,7 @@ function response(body, status, p, from) {
 const DECODER = new TextDecoder();
 function text(bytes, ascii) {
   if (!ascii) return DECODER.decode(bytes);
+  if (bytes.length <= 1024) return String.fromCharCode.apply(null, bytes);
   let out = "";
   for (let i = 0; i < bytes.length; i += 1024) out += String.fromCharCode.apply(null, bytes.subarray(i, i + 1024));
   return out;
