@@ -9,7 +9,11 @@
 //! - The body is read in JavaScript chunk by chunk, counting bytes, and
 //!   abandoned (the stream cancelled) as soon as it passes the route's
 //!   limit — whatever `content-length` said.
-//! - A bytes response goes back in one call, with its log line. A stream
+//! - A bytes response goes back in one call: its body as a view of wasm
+//!   memory, its log line and headers as one buffer that JavaScript
+//!   decodes itself when it is ASCII (workerd's `TextDecoder` lengthens
+//!   its full garbage collections); a 200 is constructed without an init
+//!   and its headers appended (cheaper than any init on workerd). A stream
 //!   goes back as a `ReadableStream` that a task fills: each chunk of the
 //!   Rust stream is enqueued as soon as it is produced (one synchronous
 //!   call per chunk); the task waits while the stream holds
