@@ -193,6 +193,44 @@ struct Wrk {
     p50: String,
     p99: String,
     non_2xx: u64,
+    /// Requests completed in the run.
+    requests: u64,
+    /// workerd's CPU time per request in the run (µs), where `/proc`
+    /// says: steadier than the throughput on a shared machine.
+    cpu_us: Option<f64>,
+}
+
+/// A process's CPU time so far (user + system), in seconds, from
+/// `/proc/PID/stat` (Linux only).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    let ticks = *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+            .unwrap_or(100.0)
+    });
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces): state is 3rd,
+    // utime 14th and stime 15th of the whole line.
+    let rest: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let utime: f64 = rest.get(11)?.parse().ok()?;
+    let stime: f64 = rest.get(12)?.parse().ok()?;
+    Some((utime + stime) / ticks)
+}
+
+/// [`wrk`] with workerd's CPU time per request measured around it.
+fn wrk_cpu(pid: u32, port: u16, conns: u32, secs: u32) -> Result<Wrk, ExitCode> {
+    let before = cpu_secs(pid);
+    let mut w = wrk(port, conns, secs)?;
+    if let (Some(a), Some(b)) = (before, cpu_secs(pid)) {
+        if w.requests > 0 {
+            w.cpu_us = Some((b - a) / w.requests as f64 * 1e6);
+        }
+    }
+    Ok(w)
 }
 
 fn wrk(port: u16, conns: u32, secs: u32) -> Result<Wrk, ExitCode> {
@@ -227,6 +265,7 @@ fn wrk_on(port: u16, conns: u32, secs: u32, path: &str, headers: &[String]) -> R
             (Some("50%"), Some(v)) => w.p50 = v.to_string(),
             (Some("99%"), Some(v)) => w.p99 = v.to_string(),
             (Some("Non-2xx"), _) => w.non_2xx = line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0),
+            (Some(n), Some("requests")) => w.requests = n.parse().unwrap_or(0),
             _ => {}
         }
     }
@@ -264,6 +303,7 @@ fn gzip_size(paths: &[PathBuf]) -> u64 {
 pub(crate) struct Running {
     pub(crate) name: &'static str,
     pub(crate) port: u16,
+    pid: u32,
     cold_ms: f64,
     first_ms: f64,
     raw: u64,
@@ -322,6 +362,7 @@ pub(crate) fn start_with(tc: &Toolchain, b: &Bundle, work: &Path, texts: &[(&str
     Ok(Running {
         name: b.name,
         port,
+        pid: g.pid(),
         cold_ms,
         first_ms,
         raw,
@@ -333,6 +374,20 @@ pub(crate) fn start_with(tc: &Toolchain, b: &Bundle, work: &Path, texts: &[(&str
 /// Remove this process's Durable Object storage on tmpfs.
 pub(crate) fn remove_shm_dirs() {
     let _ = std::fs::remove_dir_all(Path::new("/dev/shm").join(format!("tenants-bench-{}", std::process::id())));
+}
+
+/// The median of the rounds' CPU per request (each round's own).
+fn median_cpu(runs: &[Wrk]) -> Option<f64> {
+    let mut v: Vec<f64> = runs.iter().filter_map(|r| r.cpu_us).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some(v[v.len() / 2])
+}
+
+fn cpu_text(us: Option<f64>) -> String {
+    us.map_or_else(|| "-".into(), |u| format!("{u:.1} µs"))
 }
 
 /// The run with the median throughput.
@@ -373,14 +428,15 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             // Alternate which Worker goes first, so drift hits both.
             let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
             for w in order {
-                let r = wrk(running[w].port, conns, secs)?;
+                let r = wrk_cpu(running[w].pid, running[w].port, conns, secs)?;
                 eprintln!(
-                    "    {} c={conns} round {}: {:.0} req/s, p50 {}, p99 {}",
+                    "    {} c={conns} round {}: {:.0} req/s, p50 {}, p99 {}, CPU {}",
                     running[w].name,
                     round + 1,
                     r.rps,
                     r.p50,
-                    r.p99
+                    r.p99,
+                    cpu_text(r.cpu_us)
                 );
                 results[w][ci].push(r);
             }
@@ -400,18 +456,20 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     drop(running);
     remove_shm_dirs();
     println!();
-    println!("| Worker | req/s c=20 | p50 | p99 | req/s c=50 | p50 | p99 | cold start (first 200) | first request | bundle raw | gzip |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    println!("| Worker | req/s c=20 | p50 | p99 | CPU/req | req/s c=50 | p50 | p99 | CPU/req | cold start (first 200) | first request | bundle raw | gzip |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (w, r) in rows.iter().enumerate() {
         println!(
-            "| {} | {:.0} | {} | {} | {:.0} | {} | {} | {:.0} ms | {:.1} ms | {:.1} KiB | {:.1} KiB |",
+            "| {} | {:.0} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} ms | {:.1} ms | {:.1} KiB | {:.1} KiB |",
             r.name,
             r.c20.rps,
             r.c20.p50,
             r.c20.p99,
+            cpu_text(median_cpu(&results[w][0])),
             r.c50.rps,
             r.c50.p50,
             r.c50.p99,
+            cpu_text(median_cpu(&results[w][1])),
             r.cold_ms,
             r.first_ms,
             r.raw as f64 / 1024.0,
@@ -428,6 +486,18 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             rs.c20.rps / h.c20.rps,
             rs.c50.rps / h.c50.rps
         );
+        if let (Some(a), Some(b), Some(c), Some(d)) = (
+            median_cpu(&results[0][0]),
+            median_cpu(&results[1][0]),
+            median_cpu(&results[0][1]),
+            median_cpu(&results[1][1]),
+        ) {
+            println!(
+                "Rust / Hono CPU per request (workerd, median of the rounds): {:.2}x at c=20, {:.2}x at c=50",
+                a / b,
+                c / d
+            );
+        }
     }
     Ok(())
 }
