@@ -300,6 +300,11 @@ pub fn error_response(failure: &Failure, request_id: &str) -> Response {
     Response::new(failure.code.status(), headers, body)
 }
 
+/// A response body that could not be encoded (never expected).
+pub fn encode_failure(e: serde_json::Error) -> Failure {
+    Failure::new(ErrorCode::Internal, format!("could not encode the response: {e}"))
+}
+
 /// The success envelope `{"data":…,"request_id":…}` with status 200.
 pub fn data_response<T: Serialize + ?Sized>(data: &T, request_id: &str) -> Response {
     // Most bodies fit: no regrowth on the way.
@@ -311,10 +316,7 @@ pub fn data_response<T: Serialize + ?Sized>(data: &T, request_id: &str) -> Respo
             headers.push(("content-type", JSON.to_string()));
             Response::new(200, headers, body)
         }
-        Err(e) => error_response(
-            &Failure::new(ErrorCode::Internal, format!("could not encode the response: {e}")),
-            request_id,
-        ),
+        Err(e) => error_response(&encode_failure(e), request_id),
     }
 }
 

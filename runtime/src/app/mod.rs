@@ -334,10 +334,10 @@ async fn run<R: Incoming>(route: Route, s: &Scope<'_, R>) -> Result<Response, Fa
     use crate::features::chat::{self, Flavor};
     use crate::features::{dev_stream, documents, health, keys, me, playground, search, sessions, tools, tts};
     match route {
-        Route::Health => match health::health_json(s.ctx, s.deployment) {
-            Ok(data) => Ok(envelope::data_response(&*data, s.request_id)),
-            Err(e) => Err(Failure::new(ErrorCode::Internal, format!("could not encode the response: {e}"))),
-        },
+        Route::Health => {
+            let data = health::health_json(s.ctx, s.deployment).map_err(envelope::encode_failure)?;
+            Ok(envelope::data_response(&*data, s.request_id))
+        }
         Route::Me => own(me::me(s)).await,
         Route::Playground => playground::page(s),
         Route::PlaygroundLog => playground::log(s),

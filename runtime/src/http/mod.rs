@@ -79,6 +79,20 @@ pub enum Header {
 }
 
 impl Header {
+    /// The headers the pipeline reads on every request (`app::handle`,
+    /// before any route), in a fixed order: an adapter may read these up
+    /// front in one go and each of the others only when a route asks (the
+    /// wasm shim does; its JavaScript list must be this one).
+    pub const EVERY_REQUEST: [Header; 7] = [
+        Header::Host,
+        Header::TenantId,
+        Header::RequestId,
+        Header::Origin,
+        Header::ContentLength,
+        Header::TransferEncoding,
+        Header::Traceparent,
+    ];
+
     /// Every header, in a fixed order (adapters index by position).
     pub const ALL: [Header; 15] = [
         Header::Host,

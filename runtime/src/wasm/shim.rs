@@ -2,7 +2,7 @@
 //! core [`Response`] goes back, in as few crossings as possible.
 //!
 //! - One call packs the method, the URL, whether there is a body and the
-//!   headers every request reads ([`EAGER`]) into one string (each
+//!   headers every request reads ([`Header::EVERY_REQUEST`]) into one string (each
 //!   crossing and string conversion costs more than the work the core does
 //!   on `/health`); the others are read on demand, and the
 //!   `web_sys::Request` is kept for them and the body.
@@ -41,8 +41,8 @@ use crate::http::{path_range_of_url, query_of_url, Body, BodyError, Header, Inco
 use crate::ports::{LocalFuture, LogSink};
 
 #[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen, inline_js = r#"
-// The headers every request reads (EAGER in Rust, same order); the
-// others are read when asked for (`header`).
+// The headers every request reads (Header::EVERY_REQUEST in Rust, same
+// order); the others are read when asked for (`header`).
 const NAMES = ["host", "x-tenant-id", "x-request-id", "origin", "content-length", "transfer-encoding", "traceparent"];
 export function read_request(r) {
   const h = r.headers;
@@ -176,23 +176,13 @@ pub struct WasmRequest {
     /// several times per request).
     path: std::ops::Range<usize>,
     has_body: bool,
-    /// The [`EAGER`] headers, in that order.
-    headers: [Option<String>; EAGER.len()],
+    /// The headers every request reads ([`Header::EVERY_REQUEST`], the
+    /// JavaScript `NAMES`, same order), packed into `read_request`'s
+    /// string; each of the others (credentials, `content-type`, the
+    /// client address…) costs a call when a route asks for it. On
+    /// `/health`, eight `headers.get` calls fewer.
+    headers: [Option<String>; Header::EVERY_REQUEST.len()],
 }
-
-/// The headers every request reads, packed into `read_request`'s string
-/// (the JavaScript `NAMES`, same order); each of the others (credentials,
-/// `content-type`, the client address…) costs a call when a route asks
-/// for it. On `/health`, eight `headers.get` calls fewer.
-const EAGER: [Header; 7] = [
-    Header::Host,
-    Header::TenantId,
-    Header::RequestId,
-    Header::Origin,
-    Header::ContentLength,
-    Header::TransferEncoding,
-    Header::Traceparent,
-];
 
 impl WasmRequest {
     pub fn read(req: web_sys::Request) -> WasmRequest {
@@ -237,7 +227,7 @@ impl Incoming for WasmRequest {
     }
 
     fn header(&self, name: Header) -> Option<String> {
-        match EAGER.iter().position(|h| *h == name) {
+        match Header::EVERY_REQUEST.iter().position(|h| *h == name) {
             Some(i) => self.headers[i].clone(),
             None => header(&self.raw, name.name()),
         }
