@@ -4,6 +4,10 @@
 //! with the equivalent Hono Worker (`bench/hono/index.ts`, tenant lookup
 //! from a JSON map generated from the same tenants) on the same workerd.
 //!
+//! A third Worker, the floor (`bench/floor/index.js`), does no work: a
+//! fixed body, the same headers and log line. What it costs is what workerd
+//! costs per request; the summary prints each Worker's CPU above it.
+//!
 //! For each Worker: cold start (process start → first 200, and the first
 //! request's own latency; seven starts each, alternated, with the config
 //! in binary as `wrangler dev` hands it to workerd, and again with the
@@ -373,7 +377,7 @@ fn rps_wins(a: &[Wrk], b: &[Wrk]) -> usize {
 }
 
 /// Rounds in which the first Worker's p99 was at or under the second's
-/// (round `k` of each ran back to back).
+/// (round `k` of each, run in the same rotation).
 fn p99_wins(a: &[Wrk], b: &[Wrk]) -> usize {
     a.iter().zip(b).filter(|(x, y)| ms(&x.p99) <= ms(&y.p99)).count()
 }
@@ -544,13 +548,21 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             .ok_or_else(|| fail(format!("BENCH_ROUNDS={v}: expected a number of rounds from 1 to 100")))?,
         Err(_) => rounds,
     };
+    // The floor: a Worker that does no work (bench/floor/index.js), to read
+    // each Worker's cost above what workerd itself costs per request.
+    let floor = Bundle {
+        name: "Floor (no work)",
+        modules: vec![("index.js".into(), "esModule", tc.root.join("bench/floor/index.js"))],
+    };
+    let bundles = [&rust, &hono, &floor];
+    let n = bundles.len();
+    // Round `k` starts with Worker `k % n`, so drift hits each in turn.
+    let order = |k: usize| (0..n).map(move |j| (k + j) % n);
     eprintln!("==> bench: cold start, {starts} starts per Worker and config, alternating (process start -> first 200 on /health)");
-    let bundles = [&rust, &hono];
-    let mut cold: [Vec<(f64, f64)>; 2] = [vec![], vec![]];
-    let mut cold_text: [Vec<f64>; 2] = [vec![], vec![]];
+    let mut cold: Vec<Vec<(f64, f64)>> = vec![vec![]; n];
+    let mut cold_text: Vec<Vec<f64>> = vec![vec![]; n];
     for i in 0..starts {
-        let order: [usize; 2] = if i % 2 == 0 { [0, 1] } else { [1, 0] };
-        for w in order {
+        for w in order(i) {
             let r = launch(tc, bundles[w], &work, &[], Config::Binary)?;
             cold[w].push((r.cold_ms, r.first_ms));
             drop(r);
@@ -559,19 +571,18 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
         }
     }
     eprintln!("==> bench: /health on workerd serve, Host: {TENANT}.localhost; wrk -t2 {secs}s x {rounds} rounds, alternating, median");
-    let running = [start(tc, &rust, &work)?, start(tc, &hono, &work)?];
+    let running = bundles.iter().map(|b| start(tc, b, &work)).collect::<Result<Vec<_>, _>>()?;
     // Warm-up: V8 tiers the hot wasm and JavaScript up in the first
     // seconds (CPU per request falls by about a tenth after the first 4 s).
     for r in &running {
         wrk(r.port, 20, if quick { 2 } else { 5 })?;
     }
     let mut rows = Vec::new();
-    let mut results: Vec<[Vec<Wrk>; 2]> = vec![[vec![], vec![]], [vec![], vec![]]];
+    // results[worker][concurrency]: that Worker's rounds.
+    let mut results: Vec<[Vec<Wrk>; 2]> = vec![[vec![], vec![]]; n];
     for (ci, conns) in [20u32, 50].into_iter().enumerate() {
         for round in 0..rounds {
-            // Alternate which Worker goes first, so drift hits both.
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for w in order {
+            for w in order(round) {
                 let r = wrk_cpu(running[w].pid, running[w].port, conns, secs)?;
                 eprintln!(
                     "    {} c={conns} round {}: {:.0} req/s, p50 {}, p99 {}, CPU {}",
@@ -638,7 +649,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             println!("  ({}: {} non-2xx responses)", r.name, r.c20.non_2xx + r.c50.non_2xx);
         }
     }
-    if let [rs, h] = &rows[..] {
+    if let [rs, h, fl] = &rows[..] {
         println!();
         println!(
             "Rust / Hono throughput: {:.2}x at c=20, {:.2}x at c=50",
@@ -662,6 +673,22 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
                 "Rust / Hono CPU per request (workerd, median of the rounds): {:.2}x at c=20, {:.2}x at c=50",
                 a / b,
                 c / d
+            );
+        }
+        if let (Some(a), Some(b), Some(f), Some(c), Some(d), Some(g)) = (
+            rs.c20.cpu_us,
+            h.c20.cpu_us,
+            fl.c20.cpu_us,
+            rs.c50.cpu_us,
+            h.c50.cpu_us,
+            fl.c50.cpu_us,
+        ) {
+            println!(
+                "CPU per request above the floor (what the Worker's own work costs): Rust {:.1} µs, Hono {:.1} µs at c=20; Rust {:.1} µs, Hono {:.1} µs at c=50",
+                a - f,
+                b - f,
+                c - g,
+                d - g
             );
         }
         println!(
