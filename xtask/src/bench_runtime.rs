@@ -370,16 +370,20 @@ fn series(runs: &[Wrk]) -> Series {
     }
 }
 
-/// Rounds in which the first Worker's throughput was at or above the
-/// second's (round `k` of each ran back to back).
-fn rps_wins(a: &[Wrk], b: &[Wrk]) -> usize {
-    a.iter().zip(b).filter(|(x, y)| x.rps >= y.rps).count()
+/// Paired rounds (round `k` of each Worker, run in the same rotation) in
+/// which `better(a's round, b's round)` holds.
+fn wins(a: &[Wrk], b: &[Wrk], better: fn(&Wrk, &Wrk) -> bool) -> usize {
+    a.iter().zip(b).filter(|(x, y)| better(x, y)).count()
 }
 
-/// Rounds in which the first Worker's p99 was at or under the second's
-/// (round `k` of each, run in the same rotation).
+/// Rounds in which the first Worker's throughput was at or above the second's.
+fn rps_wins(a: &[Wrk], b: &[Wrk]) -> usize {
+    wins(a, b, |x, y| x.rps >= y.rps)
+}
+
+/// Rounds in which the first Worker's p99 was at or under the second's.
 fn p99_wins(a: &[Wrk], b: &[Wrk]) -> usize {
-    a.iter().zip(b).filter(|(x, y)| ms(&x.p99) <= ms(&y.p99)).count()
+    wins(a, b, |x, y| ms(&x.p99) <= ms(&y.p99))
 }
 
 fn gzip_size(paths: &[PathBuf]) -> u64 {
@@ -556,20 +560,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     };
     let bundles = [&rust, &hono, &floor];
     let n = bundles.len();
-    // Round `k` starts with Worker `k % n`, so drift hits each in turn.
-    let order = |k: usize| (0..n).map(move |j| (k + j) % n);
-    eprintln!("==> bench: cold start, {starts} starts per Worker and config, alternating (process start -> first 200 on /health)");
-    let mut cold: Vec<Vec<(f64, f64)>> = vec![vec![]; n];
-    let mut cold_text: Vec<Vec<f64>> = vec![vec![]; n];
-    for i in 0..starts {
-        for w in order(i) {
-            let r = launch(tc, bundles[w], &work, &[], Config::Binary)?;
-            cold[w].push((r.cold_ms, r.first_ms));
-            drop(r);
-            let r = launch(tc, bundles[w], &work, &[], Config::Text)?;
-            cold_text[w].push(r.cold_ms);
-        }
-    }
+    let (cold, cold_text) = cold_starts(tc, &bundles, &work, starts)?;
     eprintln!("==> bench: /health on workerd serve, Host: {TENANT}.localhost; wrk -t2 {secs}s x {rounds} rounds, alternating, median");
     let running = bundles.iter().map(|b| start(tc, b, &work)).collect::<Result<Vec<_>, _>>()?;
     // Warm-up: V8 tiers the hot wasm and JavaScript up in the first
@@ -582,7 +573,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     let mut results: Vec<[Vec<Wrk>; 2]> = vec![[vec![], vec![]]; n];
     for (ci, conns) in [20u32, 50].into_iter().enumerate() {
         for round in 0..rounds {
-            for w in order(round) {
+            for w in rotation(round, n) {
                 let r = wrk_cpu(running[w].pid, running[w].port, conns, secs)?;
                 eprintln!(
                     "    {} c={conns} round {}: {:.0} req/s, p50 {}, p99 {}, CPU {}",
@@ -611,6 +602,40 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     }
     drop(running);
     remove_shm_dirs();
+    print_report(&rows, &results, rounds, starts);
+    Ok(())
+}
+
+/// The order of `n` Workers in round `k`: it starts with Worker `k % n`,
+/// so drift hits each in turn.
+fn rotation(k: usize, n: usize) -> impl Iterator<Item = usize> {
+    (0..n).map(move |j| (k + j) % n)
+}
+
+/// Cold starts, `starts` per Worker and config, Workers in rotation:
+/// per Worker, (cold start, first request) with the binary config, and the
+/// cold start with the text config (ms).
+#[allow(clippy::type_complexity)]
+fn cold_starts(tc: &Toolchain, bundles: &[&Bundle], work: &Path, starts: usize) -> Result<(Vec<Vec<(f64, f64)>>, Vec<Vec<f64>>), ExitCode> {
+    let n = bundles.len();
+    eprintln!("==> bench: cold start, {starts} starts per Worker and config, alternating (process start -> first 200 on /health)");
+    let mut cold: Vec<Vec<(f64, f64)>> = vec![vec![]; n];
+    let mut cold_text: Vec<Vec<f64>> = vec![vec![]; n];
+    for i in 0..starts {
+        for w in rotation(i, n) {
+            let r = launch(tc, bundles[w], work, &[], Config::Binary)?;
+            cold[w].push((r.cold_ms, r.first_ms));
+            drop(r);
+            let r = launch(tc, bundles[w], work, &[], Config::Text)?;
+            cold_text[w].push(r.cold_ms);
+        }
+    }
+    Ok((cold, cold_text))
+}
+
+/// The table (one row per Worker) and the Rust / Hono summary; `rows` and
+/// `results` are Rust, Hono, the floor, in that order.
+fn print_report(rows: &[Row], results: &[[Vec<Wrk>; 2]], rounds: usize, starts: usize) {
     let p99 = |s: &Spread| {
         if rounds > 1 {
             format!("{:.1} ms ({:.0}-{:.0})", s.median, s.min, s.max)
@@ -623,7 +648,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
     println!();
     println!("| Worker | req/s c=20 | p50 | p99 | CPU/req | req/s c=50 | p50 | p99 | CPU/req | cold start (first 200) | first request | cold start, text config | bundle raw | gzip |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for r in &rows {
+    for r in rows {
         println!(
             "| {} | {:.0} | {:.2} ms | {} | {} | {:.0} | {:.2} ms | {} | {} | {:.0} ms ({:.0}-{:.0}) | {:.1} ms | {:.0} ms ({:.0}-{:.0}) | {:.1} KiB | {:.1} KiB |",
             r.name,
@@ -649,7 +674,7 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             println!("  ({}: {} non-2xx responses)", r.name, r.c20.non_2xx + r.c50.non_2xx);
         }
     }
-    if let [rs, h, fl] = &rows[..] {
+    if let [rs, h, fl] = rows {
         println!();
         println!(
             "Rust / Hono throughput: {:.2}x at c=20, {:.2}x at c=50",
@@ -697,7 +722,6 @@ pub fn bench(tc: &Toolchain, quick: bool) -> Result<(), ExitCode> {
             rs.cold_text.median / h.cold_text.median
         );
     }
-    Ok(())
 }
 
 /// A latency like `1.23ms` or `850.00us` in milliseconds.
