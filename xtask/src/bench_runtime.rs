@@ -414,7 +414,7 @@ pub(crate) struct Running {
 
 /// How `workerd serve` reads the config.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Config {
+enum Config {
     /// An encoded binary Cap'n Proto message (`workerd compile
     /// --config-only`, outside the timed start), as `wrangler dev`
     /// (Miniflare) hands workerd its config: the start measures the
